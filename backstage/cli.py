@@ -1,0 +1,237 @@
+"""The `backstage` command. Each command maps its options onto the same manager
+methods the Python API uses; errors become one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from emperor.errors import UwsgiError
+from emperor.process import tail
+
+from .act import STARTING, Act
+from .errors import BackstageError
+from .production import Production
+from .shortcuts import new_venue
+from .status import status as production_status
+
+pass_production = click.make_pass_decorator(Production)
+
+
+@click.group()
+@click.option(
+    "--home",
+    envvar="BACKSTAGE_HOME",
+    default=None,
+    help="The Production's folder (default: $BACKSTAGE_HOME, else ~/.backstage).",
+)
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Run many Django projects on one host under Backstage's own uWSGI Emperor."""
+    ctx.obj = Production(home)
+
+
+def _act(production: Production, key: str) -> Act:
+    return production.act(key)
+
+
+@cli.command()
+@click.option("--foreground", is_flag=True, help="Run the Production Manager here (for systemd).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the Acts.")
+@pass_production
+def up(production: Production, foreground: bool, timeout: float) -> None:
+    """Start the Production Manager and make every enabled Act play."""
+    if foreground:
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+            force=True,
+        )
+        production.manager.serve()
+        return
+    production.up()
+    production.manager.poke()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(row["state"] != STARTING for row in production_status(production)["acts"]):
+            break
+        time.sleep(0.2)
+    _print_table(production_status(production))
+
+
+@cli.command()
+@pass_production
+def down(production: Production) -> None:
+    """Stop every Act, the Emperor and the Production Manager."""
+    production.down()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def status(production: Production, as_json: bool) -> None:
+    """What is running, from the Emperor's and every Act's stats."""
+    data = production_status(production)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print_table(data)
+
+
+def _print_table(data: dict[str, Any]) -> None:
+    emperor = data["emperor"]
+    where = f"pid {emperor['pid']}, {emperor['channel']} channel" if emperor["running"] else "down"
+    click.echo(f"Production {data['production']}: Emperor {where}")
+    rows = [("ACT", "STATE", "PID", "PORT", "WORKERS", "REQUESTS", "RSS")]
+    for act in data["acts"]:
+        rows.append(
+            (
+                f"{act['venue']}/{act['act']}",
+                act["state"],
+                str(act["pid"] or "-"),
+                str(act["port"]),
+                str(act["workers"]),
+                str(act["requests"]),
+                f"{act['rss'] / 2**20:.1f}M",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@cli.group()
+def venue() -> None:
+    """Venues: virtualenvs that hold Acts."""
+
+
+@venue.command("new")
+@click.argument("name")
+@click.option(
+    "--path", default=None, help="Folder to create the Venue in (default: <home>/venues)."
+)
+@pass_production
+def venue_new(production: Production, name: str, path: str | None) -> None:
+    """Build a Venue: a virtualenv with Django."""
+    if path is None:
+        path = os.path.join(production.home, "venues")
+        os.makedirs(path, exist_ok=True)
+    created = new_venue(name, path, production)
+    click.echo(f"Venue {created.name} at {created.path}")
+
+
+@venue.command("ls")
+@pass_production
+def venue_ls(production: Production) -> None:
+    """List the Venues of the Production."""
+    for item in production.venues:
+        click.echo(f"{item.name}\t{item.path}\t{len(item.acts)} acts")
+
+
+@cli.group()
+def act() -> None:
+    """Acts: Django projects that play on the Stage."""
+
+
+@act.command("new")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("name")
+@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
+@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
+@click.option("--no-start", is_flag=True, help="Create it, do not start it.")
+@pass_production
+def act_new(
+    production: Production,
+    venue_name: str,
+    name: str,
+    port: int | None,
+    processes: int | None,
+    no_start: bool,
+) -> None:
+    """Create a Django project as an Act and start it."""
+    created = production.venue(venue_name).new_act(
+        name, port=port, processes=processes, start=not no_start
+    )
+    click.echo(f"Act {created.key} on http://127.0.0.1:{created.port}/")
+
+
+def _act_command(name: str, doc: str) -> None:
+    @act.command(name, help=doc)
+    @click.argument("key", metavar="VENUE/NAME")
+    @pass_production
+    def command(production: Production, key: str) -> None:
+        target = _act(production, key)
+        getattr(target, {"rm": "remove"}.get(name, name))()
+        click.echo(f"{target.key}: {'removed' if name == 'rm' else target.state}")
+
+
+for _name, _doc in (
+    ("start", "Start an Act; returns once it serves."),
+    ("stop", "Stop an Act."),
+    ("reload", "Chain-reload an Act's code with no failed request."),
+    ("rm", "Stop an Act and delete it."),
+):
+    _act_command(_name, _doc)
+
+
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("commands")
+@pass_production
+def fifo(production: Production, key: str, commands: str) -> None:
+    """Write raw commands to an Act's master FIFO (e.g. c, r, +, -)."""
+    _act(production, key).fifo(commands)
+
+
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "lines", default=20, show_default=True, help="How many lines.")
+@pass_production
+def logs(production: Production, key: str, follow: bool, lines: int) -> None:
+    """Print the end of an Act's log."""
+    path = _act(production, key).log_path
+    text = tail(path, lines)
+    if text:
+        click.echo(text)
+    if not follow:
+        return
+    offset = os.path.getsize(path) if os.path.exists(path) else 0
+    while True:
+        time.sleep(0.5)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            continue
+        if size < offset:
+            offset = 0
+        if size > offset:
+            with open(path, "rb") as log:
+                log.seek(offset)
+                sys.stdout.write(log.read(size - offset).decode(errors="replace"))
+                sys.stdout.flush()
+            offset = size
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="backstage: %(message)s")
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (BackstageError, UwsgiError) as exc:
+        click.echo(f"backstage: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

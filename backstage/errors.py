@@ -1,0 +1,47 @@
+"""The errors a Backstage user can meet. Each message says what to do next."""
+
+from __future__ import annotations
+
+
+class BackstageError(Exception):
+    """Base of every error Backstage raises on purpose."""
+
+
+class InvalidName(BackstageError, ValueError):
+    """A Venue or Act name that cannot be a Python package."""
+
+
+class InvalidSetting(BackstageError, ValueError):
+    """A declared file or an argument with a value Backstage cannot use."""
+
+
+class NotFound(BackstageError, LookupError):
+    """A Venue, Act or Production that does not exist."""
+
+
+class AlreadyExists(BackstageError):
+    """Something by that name or at that path is already there."""
+
+
+class PortBusy(BackstageError):
+    """The port an Act needs is held by another process or Act."""
+
+
+class VenueBuildError(BackstageError):
+    """The virtual environment of a Venue could not be built."""
+
+
+class StageError(BackstageError):
+    """The Stage (the Production's Emperor) could not do what was asked."""
+
+
+class NotRunning(BackstageError):
+    """An operation that needs a playing Act found it stopped."""
+
+
+class ActFailed(BackstageError):
+    """An Act did not come up; `log_tail` holds the end of its log."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail

@@ -1,0 +1,69 @@
+"""A Sess: an Act playing on the Stage, seen only through its stats server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emperor.stats import InstanceStats
+
+
+@dataclass(frozen=True)
+class SessWorker:
+    id: int
+    pid: int
+    status: str  # idle, busy, cheap, pause, sig<N>
+    accepting: bool
+    requests: int
+    exceptions: int
+    avg_rt: int  # microseconds, uWSGI's running blend
+    rss: int  # bytes
+    respawns: int
+
+
+@dataclass(frozen=True)
+class Sess:
+    pid: int  # the vassal's master
+    port: int | None
+    workers: tuple[SessWorker, ...]
+
+    @property
+    def requests(self) -> int:
+        return sum(w.requests for w in self.workers)
+
+    @property
+    def rss(self) -> int:
+        return sum(w.rss for w in self.workers)
+
+    @property
+    def accepting(self) -> bool:
+        return any(w.accepting for w in self.workers)
+
+    @classmethod
+    def from_stats(cls, stats: InstanceStats) -> Sess:
+        return cls(
+            pid=stats.pid,
+            port=port_of(stats),
+            workers=tuple(
+                SessWorker(
+                    id=w.id,
+                    pid=w.pid,
+                    status=w.status,
+                    accepting=w.accepting,
+                    requests=w.requests,
+                    exceptions=w.exceptions,
+                    avg_rt=w.avg_rt,
+                    rss=w.rss,
+                    respawns=w.respawn_count,
+                )
+                for w in stats.workers
+            ),
+        )
+
+
+def port_of(stats: InstanceStats) -> int | None:
+    """The port of the first TCP socket the instance listens on."""
+    for sock in stats.sockets:
+        host, sep, port = sock.name.rpartition(":")
+        if sep and port.isdigit():
+            return int(port)
+    return None

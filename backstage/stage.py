@@ -1,0 +1,138 @@
+"""The Stage: the Production's own uWSGI Emperor, and the Stage Manager that drives it.
+
+The Stage knows where the Emperor's control surfaces are (all in `run/`) and
+reads what it reports. The Stage Manager starts and stops it and pushes and
+withdraws vassal configs through whichever channel the uwsgi binary allows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from emperor import binary as uwsgi_binary
+from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
+from emperor.errors import StatsUnavailable, StatsUnparsable, UwsgiError
+from emperor.process import Emperor
+from emperor.stats import EmperorStats, parse_emperor_stats, read_stats
+
+from .errors import InvalidSetting, StageError
+from .stageset import StageSet
+
+if TYPE_CHECKING:
+    from emperor.binary import UwsgiBinary
+
+    from .production import Production
+
+log = logging.getLogger(__name__)
+
+_fallback_said: set[str] = set()
+
+
+def choose_channel(setting: str, binary: UwsgiBinary) -> str:
+    """The channel kind to use: the one asked for, or with "auto" the best the binary has."""
+    if setting == "auto":
+        kind = next(kind for kind in CHANNELS if usable(kind, binary))
+        if kind != next(iter(CHANNELS)) and binary.path not in _fallback_said:
+            _fallback_said.add(binary.path)
+            log.warning(
+                "%s has no emperor_zeromq plugin: using the Emperor's directory channel "
+                "(rebuild with UWSGI_EMBED_PLUGINS=emperor_zeromq for the zmq channel)",
+                binary.path,
+            )
+        return kind
+    if setting not in CHANNELS:
+        raise InvalidSetting(f"channel = {setting!r}: use one of auto, {', '.join(CHANNELS)}")
+    if not usable(setting, binary):
+        raise StageError(
+            f"channel = {setting!r} needs a uwsgi built with emperor_zeromq: rebuild it with "
+            "UWSGI_EMBED_PLUGINS=emperor_zeromq pip install --no-cache-dir --force-reinstall uwsgi"
+        )
+    return setting
+
+
+class Stage:
+    def __init__(self, production: Production) -> None:
+        self.production = production
+        run = production.run_dir
+        self.stats_path = os.path.join(run, "emperor.stats")
+        self.pidfile = os.path.join(run, "emperor.pid")
+        self.log_path = os.path.join(production.log_dir, "emperor.log")
+        self.set = StageSet(os.path.join(production.home, "templates"))
+
+    @functools.cached_property
+    def binary(self) -> UwsgiBinary:
+        try:
+            return uwsgi_binary.probe(self.production.spec.uwsgi or None)
+        except UwsgiError as exc:
+            raise StageError(str(exc)) from exc
+
+    @functools.cached_property
+    def channel(self) -> Channel:
+        kind = choose_channel(self.production.spec.channel, self.binary)
+        run = self.production.run_dir
+        target = os.path.join(run, "emperor.ipc" if kind == "zmq" else "vassals")
+        return CHANNELS[kind](target)
+
+    @functools.cached_property
+    def emperor(self) -> Emperor:
+        env = dict(os.environ, BACKSTAGE_HOME=self.production.home)
+        return Emperor(
+            self.binary, self.channel, self.stats_path, self.pidfile, self.log_path, env=env
+        )
+
+    @functools.cached_property
+    def manager(self) -> StageManager:
+        return StageManager(self)
+
+    def pid(self) -> int | None:
+        """The Emperor's pid, found without probing the binary."""
+        return Emperor.find(self.stats_path, self.pidfile)
+
+    @property
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def stats(self, timeout: float = 1.0) -> EmperorStats | None:
+        """What the Emperor reports, or None when it does not answer."""
+        try:
+            return parse_emperor_stats(read_stats(self.stats_path, timeout))
+        except (StatsUnavailable, StatsUnparsable):
+            return None
+
+    def channel_kind(self, stats: EmperorStats | None = None) -> str | None:
+        """The channel the running Emperor listens on, read from its stats."""
+        stats = stats or self.stats()
+        if stats is None or not stats.monitors:
+            return None
+        return kind_of_monitor(stats.monitors[0])
+
+
+class StageManager:
+    """Starts and stops the Emperor, pushes and withdraws vassals. Holds no state."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def start(self) -> int:
+        try:
+            return self.stage.emperor.start()
+        except UwsgiError as exc:
+            raise StageError(f"{exc} (log: {self.stage.log_path})") from exc
+
+    def stop(self) -> None:
+        self.stage.emperor.stop()
+
+    def push(self, name: str, config: str) -> None:
+        self.stage.channel.touch(name, config)
+
+    def withdraw(self, name: str) -> None:
+        self.stage.channel.destroy(name)
+
+    def clear_blacklist(self) -> bool:
+        return self.stage.emperor.clear_blacklist()
+
+    def reap(self) -> None:
+        self.stage.emperor.reap()

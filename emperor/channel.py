@@ -1,0 +1,152 @@
+"""How vassal configs reach an Emperor: its zmq channel or its directory.
+
+zmq channel (plugin `emperor_zeromq`): the Emperor binds a PULL socket, we
+connect PUSH and send multipart messages `[cmd, name, config?, uid?, gid?,
+on_demand_socket?]`. `touch` creates or reloads a vassal, `destroy` stops it.
+Two traps shape the code: a message of exactly five frames is misread by the
+Emperor, so only two or three frames are ever sent; and a second `touch` of one
+vassal in the same second is ignored, so callers space them.
+
+dir channel: the Emperor scans a directory; a written file spawns or reloads,
+a removed one stops. Files are written atomically and their mtime is always
+pushed forward, because the Emperor compares mtimes at one-second resolution.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import TYPE_CHECKING, Protocol
+
+from .binary import UwsgiBinary
+
+if TYPE_CHECKING:
+    import zmq
+
+VASSAL_SUFFIX = ".ini"
+
+
+def touch_frames(name: str, config: str) -> list[bytes]:
+    _check_name(name)
+    return [b"touch", name.encode(), config.encode()]
+
+
+def destroy_frames(name: str) -> list[bytes]:
+    _check_name(name)
+    return [b"destroy", name.encode()]
+
+
+def _check_name(name: str) -> None:
+    # The Emperor silently ignores names without a config extension.
+    if not name.endswith(VASSAL_SUFFIX) or "/" in name or name.startswith("."):
+        raise ValueError(f"bad vassal name {name!r}: a plain file name ending in {VASSAL_SUFFIX}")
+
+
+class Channel(Protocol):
+    kind: str
+
+    def monitor(self) -> str:
+        """The `--emperor` argument that makes an Emperor listen here."""
+
+    def prepare(self) -> None:
+        """Make ready what must exist before the Emperor starts."""
+
+    def touch(self, name: str, config: str) -> None: ...
+
+    def destroy(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ZmqChannel:
+    kind = "zmq"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.endpoint = f"ipc://{path}"
+        self._socket: zmq.Socket[bytes] | None = None
+
+    def monitor(self) -> str:
+        return f"zmq://{self.endpoint}"
+
+    def prepare(self) -> None:
+        # A stale ipc file from a killed Emperor would be rebound anyway; remove it
+        # so a fresh Emperor never races an old path.
+        _unlink(self.path)
+
+    def _push(self, frames: list[bytes]) -> None:
+        import zmq
+
+        if self._socket is None:
+            sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
+            # Never block forever on a vanished Emperor, neither in send nor at close.
+            sock.setsockopt(zmq.SNDTIMEO, 2000)
+            sock.setsockopt(zmq.LINGER, 2000)
+            sock.connect(self.endpoint)
+            self._socket = sock
+        self._socket.send_multipart(frames)
+
+    def touch(self, name: str, config: str) -> None:
+        self._push(touch_frames(name, config))
+
+    def destroy(self, name: str) -> None:
+        self._push(destroy_frames(name))
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+class DirChannel:
+    kind = "dir"
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def monitor(self) -> str:
+        return self.directory
+
+    def prepare(self) -> None:
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+
+    def touch(self, name: str, config: str) -> None:
+        _check_name(name)
+        path = os.path.join(self.directory, name)
+        try:
+            previous = os.stat(path).st_mtime
+        except FileNotFoundError:
+            previous = 0.0
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            out.write(config)
+        stamp = max(previous + 1.0, os.stat(tmp).st_mtime)
+        os.utime(tmp, (stamp, stamp))
+        os.replace(tmp, path)
+
+    def destroy(self, name: str) -> None:
+        _check_name(name)
+        _unlink(os.path.join(self.directory, name))
+
+    def close(self) -> None:
+        pass
+
+
+#: Channel kinds, best first; `choose` takes the first the binary can drive.
+CHANNELS: dict[str, type[ZmqChannel] | type[DirChannel]] = {"zmq": ZmqChannel, "dir": DirChannel}
+
+
+def usable(kind: str, binary: UwsgiBinary) -> bool:
+    return kind != "zmq" or binary.has_zmq
+
+
+def kind_of_monitor(monitor: str) -> str:
+    """Which channel an Emperor listens on, from the monitor it reports in its stats."""
+    return "zmq" if monitor.startswith("zmq://") else "dir"
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,207 @@
+"""A uWSGI Emperor as a process: start it, find it again, stop it.
+
+The Emperor is started with `--emperor-stats` (never `--stats` or
+`--master-fifo`, which would silently put a master above it) and a pidfile,
+so any later process can find it and ask it how it is doing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+
+from .binary import UwsgiBinary
+from .channel import Channel
+from .errors import EmperorStartError, StatsUnavailable, StatsUnparsable
+from .stats import EmperorStats, parse_emperor_stats, read_stats
+
+
+def pid_alive(pid: int) -> bool:
+    """True for a live process; a zombie (exited, not yet reaped) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    if state == b"Z":
+        try:  # reap it if it is ours
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return False
+    return True
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as raw:
+            return [part.decode(errors="replace") for part in raw.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def read_pidfile(path: str) -> int | None:
+    try:
+        with open(path) as pidfile:
+            return int(pidfile.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+class Emperor:
+    """One Emperor, known by its stats socket and pidfile. Constructing it does nothing."""
+
+    def __init__(
+        self,
+        binary: UwsgiBinary,
+        channel: Channel,
+        stats: str,
+        pidfile: str,
+        logfile: str,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.binary = binary
+        self.channel = channel
+        self.stats_path = stats
+        self.pidfile = pidfile
+        self.logfile = logfile
+        self.extra_args = list(extra_args)
+        self.env = env
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        args = [
+            self.binary.path,
+            "--emperor",
+            self.channel.monitor(),
+            "--emperor-stats",
+            self.stats_path,
+            "--emperor-pidfile",
+            self.pidfile,
+        ]
+        if self.channel.kind == "dir":
+            args += ["--emperor-freq", "1"]  # the default 3 s makes every start slower
+        return args + self.extra_args
+
+    @staticmethod
+    def find(stats_path: str, pidfile: str) -> int | None:
+        """The pid of the Emperor with this stats socket, checked against its command
+        line because pids are reused; None when it is not running."""
+        pid = read_pidfile(pidfile)
+        if pid is None or not pid_alive(pid) or stats_path not in cmdline(pid):
+            return None
+        return pid
+
+    def pid(self) -> int | None:
+        return self.find(self.stats_path, self.pidfile)
+
+    def alive(self) -> bool:
+        return self.pid() is not None
+
+    def stats(self, timeout: float = 1.0) -> EmperorStats:
+        return parse_emperor_stats(read_stats(self.stats_path, timeout))
+
+    def answering(self) -> bool:
+        try:
+            self.stats(timeout=0.5)
+        except (StatsUnavailable, StatsUnparsable):
+            return False
+        return True
+
+    def start(self, timeout: float = 20.0) -> int:
+        for stale in (self.stats_path, self.pidfile):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
+        self.channel.prepare()
+        log = open(self.logfile, "ab")
+        try:
+            self._child = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a terminal's ^C reaches us, not the Emperor
+                env=self.env,
+            )
+        except OSError as exc:
+            raise EmperorStartError(f"cannot start the Emperor: {exc}") from exc
+        finally:
+            log.close()
+        child = self._child
+        up = wait_for(lambda: child.poll() is not None or self.answering(), timeout)
+        if child.poll() is not None or not up:
+            self._kill_child()
+            raise EmperorStartError(
+                f"the Emperor did not come up; its log ends: {tail(self.logfile, 1) or '(empty)'}"
+            )
+        return child.pid
+
+    def _kill_child(self) -> None:
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+            self._child.wait()
+
+    def reap(self) -> None:
+        """Collect our child if it exited, so it does not linger as a zombie."""
+        if self._child is not None and self._child.poll() is not None:
+            self._child = None
+
+    def signal(self, signum: int) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signum)
+        return True
+
+    def clear_blacklist(self) -> bool:
+        return self.signal(signal.SIGURG)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the Emperor and with it every vassal; SIGKILL what outlives `timeout`."""
+        pid = self.pid()
+        if pid is None:
+            self.reap()
+            return
+        os.kill(pid, signal.SIGINT)
+        if not wait_for(lambda: not pid_alive(pid), timeout):
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not pid_alive(pid), 5.0)
+        if self._child is not None:
+            self._child.wait()
+            self._child = None
+        self.channel.close()
+
+
+def tail(path: str, lines: int = 20) -> str:
+    """The last `lines` lines of a log file, or "" when there is none."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - 64 * 1024))
+            data = log.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
