@@ -326,7 +326,7 @@ class ActManager:
     def _failed(self, what: str, log_offset: int) -> ActFailed:
         act = self.act
         new_log = _read_from(act.log_path, log_offset)
-        log_tail = "\n".join(new_log.splitlines()[-30:])
+        log_tail = "\n".join(new_log.splitlines()[-80:])
         return ActFailed(
             f"{act.key} {what}: {failure_reason(new_log)} "
             f"(fix it, then start it again; log: {act.log_path})",

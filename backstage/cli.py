@@ -136,6 +136,20 @@ def venue_ls(production: Production) -> None:
         click.echo(f"{item.name}\t{item.path}\t{len(item.acts)} acts")
 
 
+@venue.command("forget")
+@click.argument("name_or_path", metavar="NAME|PATH")
+@pass_production
+def venue_forget(production: Production, name_or_path: str) -> None:
+    """Drop a Venue from the Production (its files stay)."""
+    if os.sep in name_or_path:
+        production.forget_venue(name_or_path)
+    else:
+        target = production.venue(name_or_path)
+        for item in target.acts:
+            item.stop()
+        production.forget_venue(target)
+
+
 @cli.group()
 def act() -> None:
     """Acts: Django projects that play on the Stage."""

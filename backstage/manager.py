@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from emperor.process import pid_alive, read_pidfile, tail, wait_for
 
 from .errors import BackstageError, StageError
+from .ports import port_free
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -53,6 +54,12 @@ class Pushed:
     at: float
 
 
+@dataclass(frozen=True)
+class Wanted:
+    config: str
+    port: int
+
+
 class ProductionManager:
     def __init__(self, production: Production, clock: Callable[[], float] = time.monotonic) -> None:
         self.production = production
@@ -62,6 +69,7 @@ class ProductionManager:
         self._clock = clock
         self._pushed: dict[str, Pushed] = {}
         self._withdrawn: dict[str, float] = {}
+        self._waiting: set[str] = set()
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     # Seen from any process
@@ -193,14 +201,15 @@ class ProductionManager:
                 break
         return event
 
-    def desired(self) -> dict[str, str]:
-        """Vassal name to rendered config, for every Act declared enabled."""
+    def desired(self) -> dict[str, Wanted]:
+        """Vassal name to rendered config and port, for every Act declared enabled."""
         stage = self.production.stage
         wanted = {}
         for act in self.production.acts:
             try:
-                if act.spec.enabled:
-                    wanted[act.vassal_name] = stage.set.render_vassal(act)
+                spec = act.spec
+                if spec.enabled:
+                    wanted[act.vassal_name] = Wanted(stage.set.render_vassal(act), spec.port)
             except BackstageError as exc:
                 log.error("%s is left out: %s", act.key, exc)
         return wanted
@@ -220,14 +229,22 @@ class ProductionManager:
         now = self._clock()
         wanted = self.desired()
         live = {vassal.id for vassal in emperor.vassals}
-        for name, config in wanted.items():
+        for name, want in wanted.items():
             if emperor.blacklisted(name):
                 continue  # failed; an explicit start clears the blacklist
-            digest = hashlib.sha1(config.encode()).hexdigest()
+            digest = hashlib.sha1(want.config.encode()).hexdigest()
             pushed = self._pushed.get(name)
             if name not in live:
                 if pushed is not None and now - pushed.at < SETTLE:
                     continue
+                if not port_free(want.port):
+                    # Workers of a vassal whose Emperor was killed hold the port for a
+                    # moment; pushed now it would fail to bind and be blacklisted.
+                    if name not in self._waiting:
+                        log.warning("%s waits: port %d is held by another process", name, want.port)
+                        self._waiting.add(name)
+                    continue
+                self._waiting.discard(name)
                 log.info("pushing %s", name)
             elif pushed is None:
                 self._pushed[name] = Pushed(digest, now)  # adopted as it runs
@@ -236,7 +253,7 @@ class ProductionManager:
                 continue
             else:
                 log.info("pushing the changed config of %s", name)
-            stage_manager.push(name, config)
+            stage_manager.push(name, want.config)
             self._pushed[name] = Pushed(digest, now)
         mine = self.production.prefix + "."
         for name in live - wanted.keys():
@@ -248,6 +265,9 @@ class ProductionManager:
             stage_manager.withdraw(name)
             self._withdrawn[name] = now
             self._pushed.pop(name, None)
+
+
+CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
 
 class _Watcher:
@@ -266,6 +286,9 @@ class _Watcher:
 
         class OnToml(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
+                # Not "opened" or "closed_no_write": every pass reads these files itself.
+                if event.event_type not in CHANGES:
+                    return
                 paths = (event.src_path, getattr(event, "dest_path", ""))
                 if any(str(p).endswith(".toml") for p in paths):
                     events.put("reconcile")

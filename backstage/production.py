@@ -90,7 +90,7 @@ class Production:
             try:
                 found.append(Venue(path, self))
             except NotFound:
-                log.warning("Venue %s of %s is gone; `backstage venue forget` drops it", path, self)
+                log.warning("Venue %s is gone; `backstage venue forget %s` drops it", path, path)
         return found
 
     def venue(self, name: str) -> Venue:
@@ -102,21 +102,40 @@ class Production:
             f"create it with `backstage venue new {name}`"
         )
 
+    def check_venue_name(self, name: str) -> None:
+        clash = [v for v in self.venues if v.name == name]
+        if clash:
+            raise AlreadyExists(
+                f"the Production at {self.home} has a Venue named {name!r} already "
+                f"(at {clash[0].path}): pick another name"
+            )
+
     def add_venue(self, venue: Venue) -> None:
+        """Make `venue` one of ours. A Venue belongs to one Production only: two would
+        play its Acts twice, on the same ports."""
         paths = self.spec.venues
         if venue.path in paths:
             return
-        clash = [v for v in self.venues if v.name == venue.name]
-        if clash:
+        owner = venue.spec.production
+        if owner and owner != self.home and venue.path in Production(owner).spec.venues:
             raise AlreadyExists(
-                f"the Production at {self.home} has a Venue named {venue.name!r} already "
-                f"(at {clash[0].path}): pick another name"
+                f"Venue {venue.name} belongs to the Production at {owner}: "
+                f"run `backstage --home {owner} venue forget {venue.name}` first"
             )
+        self.check_venue_name(venue.name)
+        venue.declare(production=self.home)
         self.declare(venues=paths + (venue.path,))
 
-    def forget_venue(self, path: str) -> None:
-        path = os.path.abspath(path)
+    def forget_venue(self, venue: Venue | str) -> None:
+        """Drop a Venue (or the path of one that is gone) from this Production, leaving
+        its files alone."""
+        path = venue if isinstance(venue, str) else venue.path
+        path = os.path.abspath(os.path.expanduser(path))
+        if path not in self.spec.venues:
+            raise NotFound(f"{path} is not a Venue of the Production at {self.home}")
         self.declare(venues=tuple(p for p in self.spec.venues if p != path))
+        if not isinstance(venue, str) and venue.spec.production == self.home:
+            venue.declare(production="")
 
     @property
     def acts(self) -> list[Act]:

@@ -33,6 +33,7 @@ class VenueSpec:
     python: str  # major.minor of the Venue's Python, which uwsgi must embed
     requirements: tuple[str, ...] = ("django",)
     domains: tuple[str, ...] = ()
+    production: str = ""  # home of the one Production this Venue belongs to
 
 
 @dataclass(frozen=True)

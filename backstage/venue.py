@@ -25,14 +25,15 @@ if TYPE_CHECKING:
 
 class Venue:
     def __init__(self, path: str, production: Production | None = None) -> None:
+        """Open the Venue at `path`, in the Production it belongs to unless one is given."""
         self.path = os.path.abspath(os.path.expanduser(path))
-        self.production = production or Production()
         self.spec_path = os.path.join(self.path, "venue.toml")
         self.acts_dir = os.path.join(self.path, "acts")
         if not os.path.isfile(self.spec_path):
             raise NotFound(
                 f"no Venue at {self.path}: create one with new_venue() or `backstage venue new`"
             )
+        self.production = production or Production(self.spec.production or None)
 
     def __repr__(self) -> str:
         return f"Venue({self.path!r})"
@@ -79,7 +80,8 @@ class Venue:
             if act.name == name:
                 return act
         raise NotFound(
-            f"no Act {name!r} in Venue {self.name}: create it with `backstage act new {self.name} {name}`"
+            f"no Act {name!r} in Venue {self.name}: "
+            f"create it with `backstage act new {self.name} {name}`"
         )
 
     def new_act(self, name: str, **options: Any) -> Act:
@@ -108,10 +110,7 @@ class Venue:
             raise AlreadyExists(
                 f"{path} already exists: open it with Venue({path!r}) or pick another name"
             )
-        if any(v.name == name for v in production.venues):
-            raise AlreadyExists(
-                f"the Production at {production.home} has a Venue named {name!r} already: pick another name"
-            )
+        production.check_venue_name(name)
         python = virtualenv.find_python(production.stage.binary.python_major_minor)
         production.create()
         try:
@@ -121,6 +120,7 @@ class Venue:
                 name=name,
                 python=virtualenv.python_version(os.path.join(path, "bin", "python")),
                 requirements=requirements,
+                production=production.home,
             )
             specs.dump(os.path.join(path, "venue.toml"), spec)
             venue = cls(path, production)

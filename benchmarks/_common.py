@@ -1,0 +1,227 @@
+"""What every benchmark shares: a scratch folder and Production, timing, HTTP polling
+with a deadline, stopping processes, and the printed table.
+
+Waiting is always polling against a deadline; a sleep only paces the polls.
+Everything a benchmark starts lives under its scratch folder (short, in /tmp,
+because unix socket paths stop at 108 bytes), and whatever is still running
+there when the benchmark ends is killed and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from backstage import Production
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+POLL_INTERVAL = 0.01  # pacing only: fine enough not to blur timings of about a second
+
+
+# Scratch space
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[str]:
+    """A new short folder in /tmp; afterwards its stray processes are killed and it is removed."""
+    path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    try:
+        yield path
+    finally:
+        try:
+            strays = kill_strays(path)
+            if strays:
+                print(f"warning: killed strays {strays} left under {path}", file=sys.stderr)
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def env_set(**variables: str) -> Iterator[None]:
+    """Set environment variables for the block, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def production_in(folder: str) -> Iterator[Production]:
+    """A Production at `folder/home`, brought down (Emperor, Acts, Manager) afterwards.
+
+    BACKSTAGE_HOME is set too, so nothing that falls back on the default home can
+    touch the user's own ~/.backstage.
+    """
+    from backstage import Production
+
+    home = os.path.join(folder, "home")
+    with env_set(BACKSTAGE_HOME=home):
+        production = Production(home)
+        try:
+            yield production
+        finally:
+            production.down()
+
+
+def kill_strays(folder: str) -> list[int]:
+    """Kill every process (but this one) whose BACKSTAGE_HOME or command line is in `folder`."""
+    marker = os.fsencode(os.path.join(folder, ""))
+    strays = [pid for pid in _pids() if pid != os.getpid() and _started_under(pid, marker)]
+    for pid in strays:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    poll(lambda: not any(_alive(pid) for pid in strays), 5.0)
+    return strays
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _started_under(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            variables = environ.read().split(b"\0")
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            args = cmdline.read().split(b"\0")
+    except OSError:  # gone meanwhile, or not ours to read
+        return False
+    home = [v for v in variables if v.startswith(b"BACKSTAGE_HOME=" + marker)]
+    return bool(home) or any(marker in arg for arg in args)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+# Time and waiting
+
+
+def timed(action: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[float, T]:
+    """Seconds `action(*args, **kwargs)` took, and what it returned."""
+    start = time.perf_counter()
+    result = action(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def poll(predicate: Callable[[], bool], timeout: float, interval: float = POLL_INTERVAL) -> bool:
+    """True as soon as `predicate` holds, False once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def http_status(port: int, path: str = "/", host: str = "localhost", timeout: float = 2.0) -> int:
+    """The status code 127.0.0.1:port answers `GET path` with, or 0 when nothing answers."""
+    request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(request)
+            head = conn.recv(64)
+    except OSError:
+        return 0
+    parts = head.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return 0
+    return int(parts[1])
+
+
+def wait_for_ok(port: int, timeout: float, path: str = "/") -> float:
+    """Poll until `GET path` answers 200; the perf_counter reading at that answer."""
+    # A request made while the workers still load waits in the listen queue and is
+    # answered as soon as one accepts: a long read timeout loses no time.
+    if not poll(lambda: http_status(port, path, timeout=5.0) == 200, timeout):
+        raise TimeoutError(f"127.0.0.1:{port}{path} did not answer 200 within {timeout:.0f} s")
+    return time.perf_counter()
+
+
+def free_port() -> int:
+    """A port free now, outside the range Productions allocate from by default, so
+    another Production on this host (tests running meanwhile) does not take it
+    while our Act is stopped between rounds."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_closed(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return True
+    return False
+
+
+def wait_port_closed(port: int, timeout: float) -> None:
+    if not poll(lambda: port_closed(port), timeout):
+        raise TimeoutError(f"port {port} was still open after {timeout:.0f} s")
+
+
+def stop_process(child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGINT the process, SIGKILL its whole session if it outlives `timeout`, and reap it.
+
+    `child` must have been started with start_new_session=True, so its pid is the
+    id of a process group holding only what it started.
+    """
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(5.0)
+
+
+# Reporting
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print rows aligned under headers: the first column left, the others right."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = (str(cell) for cell in cells)
+        out = [first.ljust(widths[0])] + [c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)]
+        return "  ".join(out).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * width for width in widths))
+    for row in rows:
+        print(line(row))

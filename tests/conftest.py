@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from backstage import Production, Venue
+from backstage.shortcuts import new_venue
+from tests.helpers import kill_all, poll, processes_of
+
+# Short roots: unix socket paths must stay under 108 bytes.
+ROOT = tempfile.mkdtemp(prefix="bst", dir="/tmp")
+
+
+HOMES: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left():
+    yield
+    left = processes_of(*HOMES)
+    kill_all(left)
+    shutil.rmtree(ROOT, ignore_errors=True)
+    assert not left, f"the suite left processes behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def shared_venue_path() -> str:
+    """One Venue (a virtualenv with Django) built once for the whole session."""
+    home = os.path.join(ROOT, "sessionhome")
+    HOMES.append(home)
+    venue = new_venue("TestVenue", ROOT, Production(home))
+    venue.production.forget_venue(venue)
+    return venue.path
+
+
+_counter = iter(range(10**6))
+
+
+@pytest.fixture
+def production(monkeypatch) -> Production:
+    """A fresh Production of its own for each test, downed afterwards; a test that
+    leaves a process of its Production behind fails."""
+    home = os.path.join(ROOT, f"p{next(_counter)}")
+    HOMES.append(home)
+    monkeypatch.setenv("BACKSTAGE_HOME", home)
+    prod = Production(home)
+    # A range of its own, away from the default, so that nothing else on the host
+    # (another suite, a benchmark, a user's Production) takes its ports meanwhile.
+    first = random.randrange(20000, 60000, 100)
+    prod.declare(ports=(first, first + 99))
+    yield prod
+    prod.down()
+    try:
+        poll(lambda: not processes_of(home), timeout=10)
+    except AssertionError:
+        left = processes_of(home)
+        kill_all(left)
+        pytest.fail(f"processes left behind by {home}: {left}")
+
+
+@pytest.fixture(params=["zmq", "dir"])
+def channel(request, production) -> str:
+    production.declare(channel=request.param)
+    return request.param
+
+
+@pytest.fixture
+def venue(production, shared_venue_path) -> Venue:
+    """The session's Venue, added to this test's Production; its Acts are removed after."""
+    venue = Venue(shared_venue_path, production)
+    production.add_venue(venue)
+    yield venue
+    production.down()
+    production.forget_venue(venue)
+    shutil.rmtree(venue.acts_dir, ignore_errors=True)
+    os.makedirs(venue.acts_dir)
+
+
+def run_cli(*args: str, home: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "backstage", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ, BACKSTAGE_HOME=home),
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"backstage {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done

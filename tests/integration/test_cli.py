@@ -1,0 +1,133 @@
+"""The `backstage` command, run as a user runs it, in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from tests.conftest import run_cli
+from tests.helpers import http_get, poll, processes_of
+
+STATUS_KEYS = {"venue", "act", "state", "pid", "port", "workers", "requests", "rss"}
+
+
+def status(home: str) -> dict:
+    return json.loads(run_cli("status", "--json", home=home).stdout)
+
+
+def test_act_lifecycle_through_the_command(production, venue):
+    home = production.home
+    done = run_cli("act", "new", "TestVenue", "Cli", "--processes", "1", home=home)
+    assert "Cli" in done.stdout
+    data = status(home)
+    assert data["production"] == home
+    assert data["emperor"]["running"] is True and data["emperor"]["channel"] in ("zmq", "dir")
+    assert data["emperor"]["pid"] == production.stage.pid()
+    (row,) = data["acts"]
+    assert set(row) == STATUS_KEYS
+    assert row["state"] == "running" and row["workers"] == 1
+    port = row["port"]
+    assert http_get(port)[0] == 200
+
+    run_cli("act", "stop", "TestVenue/Cli", home=home)
+    assert http_get(port, timeout=1)[0] == 0
+    assert status(home)["acts"][0]["state"] == "stopped"
+    run_cli("act", "start", "TestVenue/Cli", home=home)
+    assert http_get(port)[0] == 200
+    old = status(home)["acts"][0]["pid"]
+    run_cli("act", "reload", "TestVenue/Cli", home=home)
+    assert status(home)["acts"][0]["pid"] == old  # a chain reload keeps the master
+    run_cli("fifo", "TestVenue/Cli", "+", home=home)  # ignored without cheaper, still accepted
+    logs = run_cli("logs", "TestVenue/Cli", "-n", "5", home=home).stdout
+    assert len(logs.strip().splitlines()) == 5
+    table = run_cli("status", home=home).stdout
+    assert "TestVenue/Cli" in table and "running" in table
+    run_cli("act", "rm", "TestVenue/Cli", home=home)
+    assert status(home)["acts"] == []
+    assert not os.path.exists(os.path.join(venue.acts_dir, "Cli"))
+    assert http_get(port, timeout=1)[0] == 0
+
+
+def test_venue_commands(production, venue):
+    home = production.home
+    listing = run_cli("venue", "ls", home=home).stdout
+    assert "TestVenue" in listing and venue.path in listing
+    run_cli("venue", "new", "CliVenue", home=home)
+    listing = run_cli("venue", "ls", home=home).stdout
+    assert "CliVenue" in listing and os.path.join(home, "venues", "CliVenue") in listing
+
+
+def test_user_errors_are_one_line_and_exit_1(production, venue):
+    home = production.home
+    for args, words in [
+        (("act", "new", "TestVenue", "1x"), "not valid"),
+        (("act", "new", "Missing", "Act"), "no Venue 'Missing'"),
+        (("act", "start", "TestVenue/Ghost"), "no Act 'Ghost'"),
+        (("act", "start", "nonsense"), "VENUE/NAME"),
+        (("fifo", "TestVenue/Ghost", "c"), "no Act"),
+    ]:
+        done = run_cli(*args, home=home, check=False)
+        assert done.returncode == 1, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+        assert words in done.stderr, (args, done.stderr)
+    venue.new_act("Quiet", start=False)
+    done = run_cli("fifo", "TestVenue/Quiet", "c", home=home, check=False)
+    assert done.returncode == 1 and "not running" in done.stderr
+    done = run_cli("fifo", "TestVenue/Quiet", "z", home=home, check=False)
+    assert done.returncode == 1 and "unknown FIFO command" in done.stderr
+
+
+def test_up_is_idempotent_and_heals_after_the_emperor_is_killed(production, venue, channel):
+    home = production.home
+    playing = [venue.new_act(name) for name in ("One", "Two")]
+    resting = venue.new_act("Resting")
+    resting.stop()
+    ports = {act.name: act.port for act in playing + [resting]}
+    emperor = production.stage.pid()
+    manager = production.manager.pid()
+
+    run_cli("up", home=home)
+    assert production.stage.pid() == emperor and production.manager.pid() == manager
+
+    # Kill everything but the files: the Manager first so nothing heals behind our back.
+    os.kill(manager, signal.SIGKILL)
+    os.kill(emperor, signal.SIGKILL)
+    poll(lambda: not processes_of(home), timeout=15)
+    assert all(http_get(port, timeout=1)[0] == 0 for port in ports.values())
+
+    run_cli("up", home=home)
+    rows = {row["act"]: row for row in status(home)["acts"]}
+    assert rows["One"]["state"] == rows["Two"]["state"] == "running"
+    assert rows["Resting"]["state"] == "stopped"
+    for act in playing:
+        assert rows[act.name]["port"] == ports[act.name]
+        assert http_get(ports[act.name])[0] == 200
+    assert http_get(ports["Resting"], timeout=1)[0] == 0
+    assert production.stage.pid() != emperor
+
+
+def test_the_manager_heals_a_killed_emperor_by_itself(production, venue):
+    act = venue.new_act("Survivor")
+    emperor = production.stage.pid()
+    os.kill(emperor, signal.SIGKILL)
+    poll(lambda: production.stage.pid() not in (None, emperor), timeout=15)
+    poll(lambda: act.state == "running", timeout=30)
+    assert http_get(act.port)[0] == 200
+
+
+def test_a_new_manager_adopts_the_running_emperor(production, venue):
+    act = venue.new_act("Adopted")
+    emperor, master = production.stage.pid(), act.sess.pid
+    os.kill(production.manager.pid(), signal.SIGKILL)
+    poll(lambda: not production.manager.running(), timeout=10)
+    run_cli("up", home=production.home)
+    assert production.manager.running()
+    assert production.stage.pid() == emperor and act.sess.pid == master
+
+
+def test_down_leaves_no_process(production, venue):
+    venue.new_act("Short")
+    run_cli("down", home=production.home)
+    assert processes_of(production.home) == []
+    assert status(production.home)["emperor"]["running"] is False

@@ -1,0 +1,154 @@
+"""What a user can get wrong, and what breaks underneath: one clear error, nothing half-made."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+import pytest
+
+from backstage import BackstageError, Venue
+from backstage.errors import ActFailed, AlreadyExists, InvalidName, NotFound, PortBusy
+from backstage.shortcuts import new_act, new_venue
+from tests.helpers import http_get, poll
+
+
+def break_app(act) -> str:
+    settings = os.path.join(act.path, act.spec.package, "settings.py")
+    with open(settings) as source:
+        original = source.read()
+    with open(settings, "a") as source:
+        source.write("\nimport no_such_module_here\n")
+    return original
+
+
+def test_an_act_that_fails_to_import_fails_clearly_then_starts_once_fixed(venue, channel):
+    act = venue.new_act("Broken", start=False)
+    settings = os.path.join(act.path, act.spec.package, "settings.py")
+    original = break_app(act)
+    with pytest.raises(ActFailed) as failed:
+        act.start(timeout=30)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "Broken" in message and "no_such_module_here" in message
+    assert "no_such_module_here" in failed.value.log_tail
+    assert act.state == "failed"
+
+    with open(settings, "w") as source:
+        source.write(original)
+    act.start(timeout=30)  # the Emperor's blacklist must not refuse it silently
+    assert act.state == "running"
+    assert http_get(act.port)[0] == 200
+
+
+def test_a_failed_act_does_not_stop_the_others(venue):
+    good = venue.new_act("Good")
+    bad = venue.new_act("Bad", start=False)
+    break_app(bad)
+    with pytest.raises(ActFailed):
+        bad.start(timeout=30)
+    assert good.state == "running" and http_get(good.port)[0] == 200
+
+
+@pytest.mark.parametrize("name", ["../x", "a b", "-x", "1x", "os", "", "class", "x" * 41, "ü"])
+def test_bad_names_are_refused_before_anything_is_written(production, venue, name):
+    before = sorted(os.listdir(venue.acts_dir))
+    with pytest.raises(InvalidName) as refused:
+        venue.new_act(name)
+    assert isinstance(refused.value, ValueError) and isinstance(refused.value, BackstageError)
+    assert sorted(os.listdir(venue.acts_dir)) == before
+    parent = os.path.dirname(production.home)
+    listing = sorted(os.listdir(parent))
+    with pytest.raises(InvalidName):
+        new_venue(name, parent)
+    assert sorted(os.listdir(parent)) == listing
+
+
+def test_duplicates_and_missing_things(production, venue):
+    venue.new_act("Once", start=False)
+    with pytest.raises(AlreadyExists, match="Once"):
+        venue.new_act("Once")
+    with pytest.raises(AlreadyExists, match="TestVenue"):
+        new_venue("TestVenue", os.path.dirname(venue.path))
+    with pytest.raises(NotFound, match="no Venue"):
+        Venue(os.path.join(production.home, "nowhere"))
+    with pytest.raises(NotFound, match="Nope"):
+        production.act("Nope/Once")
+    with pytest.raises(NotFound, match="Ghost"):
+        venue.act("Ghost")
+    with pytest.raises(NotFound, match="does not exist"):
+        new_venue("Elsewhere", os.path.join(production.home, "no", "such"))
+
+
+def test_a_busy_port_is_refused_at_creation_and_at_start(venue):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        before = sorted(os.listdir(venue.acts_dir))
+        with pytest.raises(PortBusy, match=str(busy)):
+            new_act(venue, "Squatted", port=busy)
+        assert sorted(os.listdir(venue.acts_dir)) == before
+
+    act = venue.new_act("Later", start=False)
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", act.port))
+        holder.listen()
+        with pytest.raises(PortBusy, match=str(act.port)):
+            act.start()
+    act.start()
+    assert http_get(act.port)[0] == 200
+
+
+def test_an_unwritable_folder_leaves_nothing(production, tmp_path):
+    if os.geteuid() == 0:
+        # root writes anywhere; a file in place of the folder is the same mistake
+        target = str(tmp_path / "afile")
+        open(target, "w").close()
+        with pytest.raises(NotFound):
+            new_venue("Nowhere", target)
+    else:
+        os.chmod(tmp_path, 0o500)
+        with pytest.raises(BackstageError, match="not writable"):
+            new_venue("Nowhere", str(tmp_path))
+    assert not os.path.exists(tmp_path / "Nowhere")
+
+
+def test_run_is_private_and_no_tcp_control_port(production, venue):
+    act = venue.new_act("Private")
+    assert os.stat(production.run_dir).st_mode & 0o777 == 0o700
+    for surface in (act.stats_path, act.fifo_path, production.stage.stats_path):
+        assert os.path.dirname(surface) == production.run_dir
+    emperor_pid = production.stage.pid()
+    listening = _tcp_listeners_of([emperor_pid, production.manager.pid()])
+    assert listening == set(), f"control ports open: {listening}"
+
+
+def _tcp_listeners_of(pids) -> set[int]:
+    inodes = set()
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_a_dead_vassal_is_healed(production, venue, channel):
+    act = venue.new_act("Phoenix")
+    master = act.sess.pid
+    os.kill(master, signal.SIGKILL)
+    poll(lambda: act.sess is not None and act.sess.pid != master and act.sess.accepting, 30)
+    assert http_get(act.port)[0] == 200
