@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from emperor import fifo
 from emperor.errors import FifoNotReading, StatsUnavailable, StatsUnparsable
-from emperor.process import tail, wait_for
+from emperor.process import tail, telling_line, wait_for
 from emperor.stats import EmperorStats, InstanceStats, parse_instance_stats, read_stats
 
 from . import ports
@@ -178,21 +177,6 @@ def http_answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-_ERROR_LINE = re.compile(r"(Error|Exception|error|OOPS|cannot|unable|probably another)")
-
-
-def failure_reason(log_text: str) -> str:
-    """The most telling line of a failed start: the exception, else the last complaint."""
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line):
-            return line
-    for line in reversed(lines):
-        if _ERROR_LINE.search(line):
-            return line
-    return lines[-1] if lines else "(its log is empty)"
-
-
 class ActManager:
     """Looks after one Act: scaffold, declare, and start/stop/reload through the Stage."""
 
@@ -292,9 +276,9 @@ class ActManager:
                 f"another port in {act.spec_path}"
             )
         log_offset = _size(act.log_path)
+        production.manager.up()  # first: a Stage that cannot come up changes nothing
         if not spec.enabled:
             self.declare(enabled=True)
-        production.manager.up()
         self._forgive(stage)
         production.manager.poke()
         self._wait_serving(timeout, log_offset)
@@ -328,7 +312,7 @@ class ActManager:
         new_log = _read_from(act.log_path, log_offset)
         log_tail = "\n".join(new_log.splitlines()[-80:])
         return ActFailed(
-            f"{act.key} {what}: {failure_reason(new_log)} "
+            f"{act.key} {what}: {telling_line(new_log)} "
             f"(fix it, then start it again; log: {act.log_path})",
             log_tail,
         )
@@ -375,7 +359,7 @@ class ActManager:
         if not wait_for(renewed, timeout, 0.1):
             raise ActFailed(
                 f"{act.key} did not finish its chain reload within {timeout:.0f} s: "
-                f"{failure_reason(tail(act.log_path))} (log: {act.log_path})"
+                f"{telling_line(tail(act.log_path))} (log: {act.log_path})"
             )
 
     def fifo(self, commands: str) -> None:

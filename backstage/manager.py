@@ -97,6 +97,7 @@ class ProductionManager:
         stage = self.production.stage
         if self.running() and stage.stats() is not None:
             return
+        stage.channel  # noqa: B018 - a missing binary or an unusable channel fails here, at once
         child = None if self.running() else self._spawn()
 
         def ready() -> bool:

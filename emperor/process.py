@@ -8,6 +8,7 @@ so any later process can find it and ask it how it is doing.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -154,7 +155,7 @@ class Emperor:
         if child.poll() is not None or not up:
             self._kill_child()
             raise EmperorStartError(
-                f"the Emperor did not come up; its log ends: {tail(self.logfile, 1) or '(empty)'}"
+                f"the Emperor did not come up: {telling_line(tail(self.logfile, 30))}"
             )
         return child.pid
 
@@ -205,3 +206,22 @@ def tail(path: str, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+# What a failed uWSGI start is most likely explained by, best first.
+_TELLING = (
+    re.compile(r"^[A-Za-z_.]*(Error|Exception)\b"),  # a Python exception
+    re.compile(r"unrecognized|invalid|cannot|unable|probably another|No such|denied"),
+    re.compile(r"error|Error|OOPS"),
+)
+
+
+def telling_line(log_text: str) -> str:
+    """The line of a log that best explains a failure: a Python exception, else uWSGI's
+    own complaint, else the last line."""
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    for pattern in _TELLING:
+        for line in reversed(lines):
+            if pattern.search(line):
+                return line
+    return lines[-1] if lines else "(the log is empty)"

@@ -1,0 +1,66 @@
+"""The vassal config, rendered for an Act laid out on disk (no virtualenv needed)."""
+
+from __future__ import annotations
+
+import configparser
+
+import pytest
+
+from backstage import spec as specs
+from backstage.errors import InvalidSetting
+from backstage.production import Production
+from backstage.spec import ActSpec, VenueSpec
+from backstage.stage import choose_channel
+from backstage.stageset import StageSet, ini_value
+from backstage.venue import Venue
+from emperor.binary import UwsgiBinary
+
+
+def lay_out(tmp_path, env=None):
+    production = Production(str(tmp_path / "home"))
+    production.create()
+    (tmp_path / "V" / "acts" / "A").mkdir(parents=True)
+    specs.dump(str(tmp_path / "V" / "venue.toml"), VenueSpec(name="V", python="3.11"))
+    specs.dump(
+        str(tmp_path / "V" / "acts" / "A" / "act.toml"),
+        ActSpec(name="A", port=9123, processes=3, env=env or {}),
+    )
+    return Venue(str(tmp_path / "V"), production).act("A")
+
+
+def test_vassal_config_has_what_every_act_needs(tmp_path):
+    act = lay_out(tmp_path, env={"GREETING": "100% ok"})
+    text = StageSet().render_vassal(act)
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(text)
+    options = parser["uwsgi"]
+    assert options["http-socket"] == "127.0.0.1:9123"
+    assert options["processes"] == "3"
+    assert options["module"] == "A.wsgi:application"
+    assert options["virtualenv"] == act.venue.path
+    assert options["stats"] == act.stats_path and options["master-fifo"] == act.fifo_path
+    assert options["logto"] == act.log_path
+    for flag in ("lazy-apps", "need-app", "memory-report", "vacuum", "die-on-term", "master"):
+        assert options[flag] == "true", flag
+    assert act.production.prefix in options["procname-prefix-spaced"]
+    assert "env = GREETING=100%% ok" in text  # % starts a uWSGI magic variable
+
+
+def test_values_that_would_break_the_ini_are_refused():
+    assert ini_value("a%b") == "a%%b"
+    with pytest.raises(InvalidSetting):
+        ini_value("two\nlines")
+
+
+def test_channel_choice_falls_back_once_and_refuses_what_cannot_work(caplog):
+    from backstage.errors import StageError
+
+    plain = UwsgiBinary("/opt/plain-uwsgi", "2.0.31", "3.11.7", frozenset({"http"}))
+    with caplog.at_level("WARNING"):
+        assert choose_channel("auto", plain) == "dir"
+        assert choose_channel("auto", plain) == "dir"
+    assert len([r for r in caplog.records if "emperor_zeromq" in r.message]) == 1
+    with pytest.raises(StageError, match="UWSGI_EMBED_PLUGINS=emperor_zeromq"):
+        choose_channel("zmq", plain)
+    with pytest.raises(InvalidSetting, match="auto"):
+        choose_channel("carrier-pigeon", plain)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from emperor.binary import UwsgiBinary
+from emperor.channel import DirChannel, destroy_frames, kind_of_monitor, touch_frames, usable
+
+
+def test_frames_are_never_five():
+    # A five-frame message is misread by the Emperor (UWSGI.md, traps).
+    assert touch_frames("a.ini", "[uwsgi]\n") == [b"touch", b"a.ini", b"[uwsgi]\n"]
+    assert destroy_frames("a.ini") == [b"destroy", b"a.ini"]
+
+
+@pytest.mark.parametrize("name", ["a", "a.conf", "../a.ini", ".a.ini", "d/a.ini"])
+def test_names_the_emperor_would_ignore_are_refused(name):
+    with pytest.raises(ValueError):
+        touch_frames(name, "")
+
+
+def test_dir_channel_writes_atomically_and_always_moves_mtime_forward(tmp_path):
+    channel = DirChannel(str(tmp_path / "vassals"))
+    channel.prepare()
+    channel.touch("a.ini", "one")
+    path = tmp_path / "vassals" / "a.ini"
+    first = os.stat(path).st_mtime
+    channel.touch("a.ini", "two")  # within the same second
+    assert path.read_text() == "two"
+    assert os.stat(path).st_mtime >= first + 1  # the Emperor compares whole seconds
+    assert [p.name for p in (tmp_path / "vassals").iterdir()] == ["a.ini"]
+    channel.destroy("a.ini")
+    channel.destroy("a.ini")  # idempotent
+    assert not path.exists()
+
+
+def test_channel_choice_follows_the_binary():
+    with_zmq = UwsgiBinary("u", "2.0.31", "3.11.7", frozenset({"emperor_zeromq"}))
+    without = UwsgiBinary("u", "2.0.31", "3.11.7", frozenset({"http"}))
+    assert usable("zmq", with_zmq) and not usable("zmq", without)
+    assert usable("dir", without)
+    assert kind_of_monitor("zmq://ipc:///x/e.ipc") == "zmq"
+    assert kind_of_monitor("/x/vassals") == "dir"
