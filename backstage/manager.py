@@ -256,6 +256,7 @@ class ProductionManager:
                 log.info("pushing the changed config of %s", name)
             stage_manager.push(name, want.config)
             self._pushed[name] = Pushed(digest, now)
+            self._withdrawn.pop(name, None)
         mine = self.production.prefix + "."
         for name in live - wanted.keys():
             if not name.startswith(mine):

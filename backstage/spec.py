@@ -127,4 +127,7 @@ def load(cls: type[S], path: str) -> S:
 
 
 def dump(path: str, spec: Any) -> None:
-    tomlfile.dump(path, to_dict(spec))
+    data = to_dict(spec)
+    # An environment may hold secrets: such a file is for its owner's eyes only.
+    private = bool(data.get("env"))
+    tomlfile.write_atomic(path, tomlfile.dumps(data), 0o600 if private else 0o644)

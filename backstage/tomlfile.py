@@ -52,11 +52,11 @@ def dumps(data: Mapping[str, Any]) -> str:
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as out:
             out.write(text)
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -66,5 +66,5 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def dump(path: str, data: Mapping[str, Any]) -> None:
-    write_atomic(path, dumps(data))
+def dump(path: str, data: Mapping[str, Any], mode: int = 0o644) -> None:
+    write_atomic(path, dumps(data), mode)

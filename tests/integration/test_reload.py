@@ -61,4 +61,4 @@ def test_fifo_commands_reach_the_master(venue):
     assert len(act.sess.workers) == 1
     first = act.sess.workers[0].pid
     act.fifo("W")  # brutal reload of the workers: a new worker pid
-    poll(lambda: act.sess and act.sess.workers[0].pid != first and act.sess.accepting)
+    poll(lambda: (sess := act.sess) and sess.workers[0].pid != first and sess.accepting)

@@ -1,0 +1,86 @@
+"""A demo Production that serves and shows itself.
+
+    python examples/demo.py [--once] [--keep]
+
+Builds a Venue with three Acts, each answering with its own page, sends them a
+few requests, and shows the Production's status from uWSGI's stats every two
+seconds until ^C; then takes everything down (unless --keep). The Production
+lives in /tmp/backstage-demo (set BACKSTAGE_HOME to put it elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import urllib.request
+
+HOME = os.environ.setdefault("BACKSTAGE_HOME", "/tmp/backstage-demo/production")
+ROOT = os.path.dirname(HOME)
+
+from backstage import Production, Venue  # noqa: E402
+from backstage.cli import cli  # noqa: E402
+from backstage.errors import NotFound  # noqa: E402
+from backstage.shortcuts import new_venue  # noqa: E402
+
+ACTS = {"kittens": "Pictures of kittens", "cupcakes": "Cupcake recipes", "jazz": "Friday jazz"}
+
+PAGE = """
+from django.http import HttpResponse
+from django.urls import path
+
+
+def home(request):
+    return HttpResponse("<h1>{title}</h1><p>played by Backstage</p>")
+
+
+urlpatterns = [path("", home)]
+"""
+
+
+def venue_of(production: Production) -> Venue:
+    try:
+        return production.venue("Demo")
+    except NotFound:
+        os.makedirs(ROOT, exist_ok=True)
+        print("building Venue Demo (a virtualenv with Django)...")
+        return new_venue("Demo", ROOT, production)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--once", action="store_true", help="show the status once and stop")
+    parser.add_argument("--keep", action="store_true", help="leave the Production running")
+    options = parser.parse_args()
+
+    production = Production(HOME)
+    venue = venue_of(production)
+    for name, title in ACTS.items():
+        try:
+            act = venue.act(name)
+        except NotFound:
+            act = venue.new_act(name, processes=2, start=False)
+            with open(os.path.join(act.path, name, "urls.py"), "w") as urls:
+                urls.write(PAGE.format(title=title))
+        act.start()
+        url = f"http://127.0.0.1:{act.port}/"
+        for _ in range(5):
+            urllib.request.urlopen(url).read()
+        print(f"{name:10} {url}  {urllib.request.urlopen(url).read().decode()[:40]}")
+    try:
+        while True:
+            print()
+            cli.main(["--home", HOME, "status"], standalone_mode=False)
+            if options.once:
+                break
+            time.sleep(2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not options.keep:
+            production.down()
+            print("\nthe Production is down; `python examples/demo.py` plays it again")
+
+
+if __name__ == "__main__":
+    main()
