@@ -61,12 +61,18 @@ class Wanted:
 
 
 class ProductionManager:
-    def __init__(self, production: Production, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        production: Production,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.production = production
         self.pidfile = os.path.join(production.run_dir, "manager.pid")
         self.lockfile = os.path.join(production.run_dir, "manager.lock")
         self.log_path = os.path.join(production.log_dir, "manager.log")
         self._clock = clock
+        self._wall = wall  # the Emperor's blacklist speaks in wall-clock seconds
         self._pushed: dict[str, Pushed] = {}
         self._withdrawn: dict[str, float] = {}
         self._waiting: set[str] = set()
@@ -231,8 +237,13 @@ class ProductionManager:
         wanted = self.desired()
         live = {vassal.id for vassal in emperor.vassals}
         for name, want in wanted.items():
-            if emperor.blacklisted(name):
-                continue  # failed; an explicit start clears the blacklist
+            refused = emperor.blacklist_entry(name)
+            if refused is not None and (name in live or self._wall() < refused.refused_until()):
+                # It died before it was ever loyal. Retried once its throttle has run out,
+                # as the Emperor's directory monitor does by itself: a passing cause (a port
+                # still held by the workers of a killed vassal) heals, a broken app is
+                # retried ever more slowly and shows failed meanwhile.
+                continue
             digest = hashlib.sha1(want.config.encode()).hexdigest()
             pushed = self._pushed.get(name)
             if name not in live:

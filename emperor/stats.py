@@ -320,13 +320,21 @@ class VassalEntry:
 
 @dataclass(frozen=True)
 class BlacklistEntry:
-    """A vassal the Emperor refuses to spawn again until its throttle runs out."""
+    """A vassal the Emperor refuses to spawn again until its throttle runs out.
+
+    It is refused until `last_attempt` (seconds) plus `throttle_level` (ms): 1 ms
+    after the first failure, a second more after each further one, up to the
+    Emperor's maximum. The entry goes once the vassal becomes loyal."""
 
     id: str
     throttle_level: int
     attempt: int
     first_attempt: int
     last_attempt: int
+
+    def refused_until(self) -> float:
+        # last_attempt has whole seconds only: count the second it started in as spent
+        return self.last_attempt + 1 + self.throttle_level / 1000
 
 
 @dataclass(frozen=True)
@@ -344,7 +352,10 @@ class EmperorStats:
         return next((v for v in self.vassals if v.id == id), None)
 
     def blacklisted(self, id: str) -> bool:
-        return any(b.id == id for b in self.blacklist)
+        return self.blacklist_entry(id) is not None
+
+    def blacklist_entry(self, id: str) -> BlacklistEntry | None:
+        return next((b for b in self.blacklist if b.id == id), None)
 
 
 def parse_emperor_stats(raw: bytes) -> EmperorStats:
