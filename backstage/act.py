@@ -39,6 +39,8 @@ from .sess import Sess
 from .spec import ActSpec
 
 if TYPE_CHECKING:
+    from .production import Production
+    from .stage import Stage
     from .venue import Venue
 
 STOPPED, STARTING, RUNNING, FAILED = "stopped", "starting", "running", "failed"
@@ -88,7 +90,7 @@ class Act:
             raise NotFound(f"Act {self.key} is gone (no {self.spec_path})") from None
 
     @property
-    def production(self):  # type: ignore[no-untyped-def]
+    def production(self) -> Production:
         return self.venue.production
 
     # Where the Act's control surfaces and log are
@@ -184,7 +186,7 @@ class ActManager:
         self.act = act
 
     @property
-    def production(self):  # type: ignore[no-untyped-def]
+    def production(self) -> Production:
         return self.act.venue.production
 
     def declare(self, **changes: Any) -> ActSpec:
@@ -283,7 +285,7 @@ class ActManager:
         production.manager.poke()
         self._wait_serving(timeout, log_offset)
 
-    def _forgive(self, stage) -> None:  # type: ignore[no-untyped-def]
+    def _forgive(self, stage: Stage) -> None:
         """Clear an earlier failure from the Emperor's blacklist, which would refuse the
         Act silently for up to three minutes even after it is fixed."""
         name = self.act.vassal_name
@@ -383,7 +385,7 @@ class ActManager:
                 pass
 
 
-def _blacklisted(stage, name: str) -> bool:  # type: ignore[no-untyped-def]
+def _blacklisted(stage: Stage, name: str) -> bool:
     emperor = stage.stats()
     return emperor is not None and emperor.blacklisted(name)
 

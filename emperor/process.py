@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .binary import UwsgiBinary
 from .channel import Channel
@@ -58,7 +58,7 @@ def read_pidfile(path: str) -> int | None:
         return None
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         if predicate():

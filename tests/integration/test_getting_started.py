@@ -86,3 +86,24 @@ def test_stop_and_start_keep_the_port_and_no_process_outlives_down(production, v
     assert processes_of(production.home) == []
     assert Production(production.home).stage.stats() is None
     assert act.state == "stopped"
+
+
+def test_the_quickstart_example_runs(production):
+    folder = os.path.join(os.path.dirname(production.home), f"q{os.path.basename(production.home)}")
+    os.makedirs(folder)
+    home = os.path.join(folder, "production")
+    from tests.conftest import HOMES
+
+    HOMES.append(home)
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "quickstart.py")
+    done = subprocess.run(
+        [sys.executable, example, folder],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "BACKSTAGE_HOME"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "-> 200" in done.stdout and "stopped: stopped" in done.stdout
+    assert "started again on the same port: True running" in done.stdout
+    assert processes_of(home) == []
