@@ -303,7 +303,9 @@ class ActManager:
             if _blacklisted(stage, act.vassal_name):
                 raise self._failed("failed to start", log_offset)
             sess = act.sess
-            if sess is not None and sess.accepting and http_answers(act.spec.port):
+            # All workers, not the first: lazy workers still importing the app would be
+            # cut off by a stop, and can stall a chain reload, right after start returns.
+            if sess is not None and sess.ready and http_answers(act.spec.port):
                 return
             if time.monotonic() >= deadline:
                 raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
@@ -347,6 +349,12 @@ class ActManager:
         sess = act.sess
         if sess is None:
             raise NotRunning(f"{act.key} is not running: start it first")
+        # A chain reload that starts while a worker is still loading the app can stall
+        # until uWSGI's reload mercy (60 s) runs out: begin from a settled Act.
+        settled = wait_for(lambda: (now := act.sess) is not None and now.ready, timeout)
+        sess = act.sess
+        if not settled or sess is None:
+            raise NotRunning(f"{act.key} is not serving with all its workers: see {act.log_path}")
         old = {w.pid for w in sess.workers}
         self.fifo("c")
 

@@ -36,7 +36,13 @@ class Sess:
 
     @property
     def accepting(self) -> bool:
+        """At least one worker takes requests: the Act serves."""
         return any(w.accepting for w in self.workers)
+
+    @property
+    def ready(self) -> bool:
+        """Every worker has loaded the app and takes requests."""
+        return bool(self.workers) and all(w.accepting for w in self.workers)
 
     @classmethod
     def from_stats(cls, stats: InstanceStats) -> Sess:

@@ -25,7 +25,8 @@ def no_process_left():
     yield
     left = processes_of(*HOMES)
     kill_all(left)
-    shutil.rmtree(ROOT, ignore_errors=True)
+    if not os.environ.get("BACKSTAGE_KEEP_TEST_ROOT"):  # set it to read the logs of a failure
+        shutil.rmtree(ROOT, ignore_errors=True)
     assert not left, f"the suite left processes behind: {left}"
 
 
