@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+from emperor.process import wait_for
+
 if TYPE_CHECKING:
     from backstage import Production
 
@@ -129,13 +131,7 @@ def timed(action: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[fl
 
 def poll(predicate: Callable[[], bool], timeout: float, interval: float = POLL_INTERVAL) -> bool:
     """True as soon as `predicate` holds, False once `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+    return wait_for(predicate, timeout, interval)
 
 
 def http_status(port: int, path: str = "/", host: str = "localhost", timeout: float = 2.0) -> int:
