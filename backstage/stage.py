@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 from typing import TYPE_CHECKING
 
 from emperor import binary as uwsgi_binary
 from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
 from emperor.errors import StatsUnavailable, StatsUnparsable, UwsgiError
-from emperor.process import Emperor
+from emperor.process import Emperor, pids_named, wait_for
 from emperor.stats import EmperorStats, parse_emperor_stats, read_stats
 
 from .errors import InvalidSetting, StageError
@@ -122,8 +123,16 @@ class StageManager:
         except UwsgiError as exc:
             raise StageError(f"{exc} (log: {self.stage.log_path})") from exc
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the Emperor, then wait until no vassal of this Production is left: the
+        workers of a master can outlive it for a moment, holding their ports."""
         self.stage.emperor.stop()
+        mine = self.stage.production.prefix + " "  # every vassal's process name starts so
+        if not wait_for(lambda: not pids_named(mine), timeout):
+            for pid in pids_named(mine):
+                log.warning("killing %d, left behind by the Emperor", pid)
+                os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not pids_named(mine), 5.0)
 
     def push(self, name: str, config: str) -> None:
         self.stage.channel.touch(name, config)

@@ -50,6 +50,25 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+def pids_named(prefix: str) -> list[int]:
+    """Live processes whose command line (as they show it, after any renaming) begins
+    with `prefix`."""
+    wanted = prefix.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as raw:
+                if not raw.read().startswith(wanted):
+                    continue
+        except OSError:
+            continue
+        if pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
 def read_pidfile(path: str) -> int | None:
     try:
         with open(path) as pidfile:

@@ -40,28 +40,20 @@ def processes_of(*homes: str) -> list[int]:
     carry BACKSTAGE_HOME in their environment; vassals rename themselves after the
     Production's prefix, which also overwrites what /proc shows of their environment."""
     from backstage import Production
+    from emperor.process import pid_alive, pids_named
 
-    env_needles = [f"BACKSTAGE_HOME={home}".encode() for home in homes]
-    name_needles = [Production(home).prefix.encode() + b" " for home in homes]
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    found = {pid for home in homes for pid in pids_named(Production(home).prefix + " ")}
+    needles = [f"BACKSTAGE_HOME={home}".encode() for home in homes]
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                name = cmdline.read()
             with open(f"/proc/{entry}/environ", "rb") as environ:
                 env = environ.read().split(b"\0")
         except OSError:
             continue
-        if any(name.startswith(n) for n in name_needles) or any(
-            var.startswith(needle) for var in env for needle in env_needles
-        ):
-            found.append(int(entry))
-    return found
+        if any(var.startswith(n) for var in env for n in needles) and pid_alive(int(entry)):
+            found.add(int(entry))
+    found.discard(os.getpid())
+    return sorted(found)
 
 
 def kill_all(pids: list[int]) -> None:
