@@ -41,11 +41,14 @@ log = logging.getLogger(__name__)
 Segment = tuple[str, str]  # (text, style)
 Line = list[Segment]
 
+# Trouble first when sorting by state.
+STATE_ORDER = {"failed": 0, "starting": 1, "running": 2, "stopped": 3}
+
 SORTS: dict[str, Callable[[ActRow], Any]] = {
     "name": lambda row: row.key,
     "rps": lambda row: -(row.rps or 0.0),
     "memory": lambda row: -row.rss,
-    "state": lambda row: (row.state, row.key),
+    "state": lambda row: (STATE_ORDER.get(row.state, 9), row.key),
 }
 
 # key -> (action, whether it asks for a confirmation first)
@@ -57,7 +60,7 @@ ACTION_KEYS: dict[str, tuple[str, bool]] = {
     "-": ("less", False),
 }
 
-# The one command path: the same methods `backstage act …` and `backstage fifo` call.
+# The one command path: the same methods `backstage act ...` and `backstage fifo` call.
 ACTIONS: dict[str, Callable[[Act], None]] = {
     "reload": lambda act: act.reload(),
     "stop": lambda act: act.stop(),
@@ -130,7 +133,7 @@ def handle_key(
     view: View, key: str, snapshot: Snapshot | None, height: int
 ) -> tuple[View, Command | None]:
     """The new View after `key`, and what to do, if anything. Keys are names: a printable
-    character, "\\n", "ESC", "KEY_UP", "KEY_NPAGE", "KEY_BACKSPACE", "KEY_RESIZE"…"""
+    character, "\\n", "ESC", "KEY_UP", "KEY_NPAGE", "KEY_BACKSPACE", "KEY_RESIZE"..."""
     rows = visible(snapshot, view)
     view = settle(view, rows, height)
     if view.confirm is not None:
@@ -233,7 +236,7 @@ def render(snapshot: Snapshot | None, view: View, width: int, height: int) -> li
     if width <= 0 or height <= 0:
         return []
     if snapshot is None:
-        lines: list[Line] = [[("reading the Production…", "title")]]
+        lines: list[Line] = [[("reading the Production...", "title")]]
     elif view.detail is not None:
         lines = _detail(snapshot, view, height)
     else:
@@ -307,7 +310,7 @@ def _footer(view: View) -> Line:
     if view.editing:
         return [(f"filter: {view.filter}_", "confirm")]
     if view.busy:
-        return [(f"{view.busy}…", "confirm")]
+        return [(f"{view.busy}...", "confirm")]
     if view.message:
         return [(view.message, "message")]
     shown = f"  [filter: {view.filter}]" if view.filter else ""
