@@ -446,7 +446,10 @@ class _Loop:
                 continue
             key = key_name(code)
             height, width = screen.getmaxyx()
-            if key != "KEY_RESIZE":
+            if key == "KEY_RESIZE":
+                # The terminal reflowed what was on it: repaint every cell, not the difference.
+                screen.clear()
+            else:
                 view, command = handle_key(view, key, snapshot, height)
                 if command is not None and command.action == "quit":
                     return
