@@ -135,7 +135,7 @@ def handle_key(
     """The new View after `key`, and what to do, if anything. Keys are names: a printable
     character, "\\n", "ESC", "KEY_UP", "KEY_NPAGE", "KEY_BACKSPACE", "KEY_RESIZE"..."""
     rows = visible(snapshot, view)
-    view = settle(view, rows, height)
+    view = settle(dataclasses.replace(view, message=""), rows, height)  # read: a key dismisses it
     if view.confirm is not None:
         action, act = view.confirm
         if key in ("y", "Y"):
@@ -460,10 +460,13 @@ class _Loop:
 
     def _refresh(self, snapshot: Snapshot | None, view: View) -> tuple[Snapshot | None, View]:
         try:
-            return self.production.snapshot(snapshot, detail=view.detail), view
+            fresh = self.production.snapshot(snapshot, detail=view.detail)
         except Exception as exc:  # a Production mid-change: keep the last picture, say why
             log.debug("snapshot failed", exc_info=True)
             return snapshot, dataclasses.replace(view, message=f"cannot read: {exc}")
+        if view.message.startswith("cannot read"):
+            view = dataclasses.replace(view, message="")
+        return fresh, view
 
     def _draw(self, screen: Any, lines: list[Line]) -> None:
         import curses

@@ -192,8 +192,10 @@ def test_an_emperor_down_and_no_snapshot_yet_still_draw(snapshot):
     lines = render(down, View(), 120, 10)
     assert "Emperor down" in text(lines)[0] and lines[0][0][1] == "error"
     assert "reading" in text(render(None, View(), 120, 10))[0]
-    view, command = press(View(), ["c", "KEY_DOWN", "\n"], None)
+    view, command = press(View(), ["c"], None)
     assert command is None and view.message == "no Act selected"
+    view, command = press(view, ["KEY_DOWN", "\n", "/", "x"], None)
+    assert command is None and view.message == "" and view.filter == "x"
 
 
 def test_status_table_is_aligned(snapshot):
