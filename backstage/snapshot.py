@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -147,11 +148,11 @@ def take(
     stage = production.stage
     acts = production.acts
     gigs = _gigs_by_act(production)
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_READERS, len(acts) + 1))) as pool:
-        emperor_future = pool.submit(stage.stats, timeout)
-        futures = [pool.submit(_read_act, act, timeout) for act in acts]
-        emperor = emperor_future.result()
-        readings = [future.result() for future in futures]
+    pool = _readers()
+    emperor_future = pool.submit(stage.stats, timeout)
+    futures = [pool.submit(_read_act, act, timeout) for act in acts]
+    emperor = emperor_future.result()
+    readings = [future.result() for future in futures]
     at, wall = time.monotonic(), time.time()
     earlier = {row.key: row for row in previous.acts} if previous else {}
     elapsed = at - previous.at if previous else 0.0
@@ -178,6 +179,20 @@ def take(
         acts=tuple(rows),
         has_gigs=gigs is not None,
     )
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _readers() -> ThreadPoolExecutor:
+    """The reader threads, kept from one snapshot to the next: starting fifty threads
+    every second would cost `backstage top` more than the reading itself."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(MAX_READERS, thread_name_prefix="stats-reader")
+        return _pool
 
 
 def _read_act(act: Act, timeout: float) -> tuple[bool, int, InstanceStats | None]:
