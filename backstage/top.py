@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -371,6 +372,12 @@ def run(production: Production, interval: float = 1.0) -> None:
     """Show the Production until `q`."""
     import curses
 
+    from .errors import BackstageError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise BackstageError(
+            "backstage top draws on a terminal: run it in one, or use `backstage status --watch`"
+        )
     curses.wrapper(_Loop(production, interval).main)
 
 

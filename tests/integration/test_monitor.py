@@ -125,6 +125,8 @@ def test_status_table_watch_and_stats_commands(production, venue):
     )
     done = run_cli("stats", "TestVenue/Resting", home=home, check=False)
     assert done.returncode == 1 and "not running" in done.stderr
+    done = run_cli("top", home=home, check=False)  # no terminal here: one clear line
+    assert done.returncode == 1 and "terminal" in done.stderr and "Traceback" not in done.stderr
 
 
 class Tmux:
