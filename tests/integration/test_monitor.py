@@ -149,12 +149,16 @@ class Tmux:
         shell = f'{command}; echo "exited=$?"; sleep 600'
         self("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), shell)
 
-    def screen(self, target: str = "t:0") -> str:
-        return self("capture-pane", "-p", "-t", target)
+    def screen(self, target: str = "t:0", *options: str) -> str:
+        return self("capture-pane", "-p", "-t", target, *options)
 
-    def wait_for(self, predicate, timeout: float = 30.0, target: str = "t:0") -> str:
+    def wait_for(self, predicate, timeout: float = 30.0, target: str = "t:0", *options) -> str:
+        def matched() -> str:
+            shown = self.screen(target, *options)
+            return shown if predicate(shown) else ""
+
         try:
-            return poll(lambda: predicate(self.screen(target)) and self.screen(target), timeout)
+            return poll(matched, timeout)
         except AssertionError:
             shown = self.screen(target)
             raise AssertionError(f"screen never matched; it shows:\n{shown}") from None
@@ -188,6 +192,11 @@ def test_top_under_tmux(production, venue, tmux):
     tmux("new-window", "-d", "-t", "t:1", f"{UWSGITOP} {path}; sleep 600")
     pids = [str(w.pid) for w in busy.sess.workers]
     tmux.wait_for(lambda s: "WID" in s and all(pid in s for pid in pids), 15, "t:1")
+
+    # `backstage status` on a terminal colours the states (-e keeps the escapes).
+    tmux("new-window", "-d", "-t", "t:2", f"{env} {sys.executable} -m backstage status; sleep 600")
+    green_running = "\x1b[32mrunning"
+    tmux.wait_for(lambda s: green_running in s, 15, "t:2", "-e")
 
     # Enter opens Busy (the first row); c chain-reloads it: new worker pids on screen.
     tmux("send-keys", "-t", "t:0", "Enter")
