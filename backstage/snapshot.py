@@ -147,12 +147,13 @@ def take(
     to include: only the one a viewer has open, so a refresh reads one log, not all."""
     stage = production.stage
     acts = production.acts
-    gigs = _gigs_by_act(production)
     pool = _readers()
     emperor_future = pool.submit(stage.stats, timeout)
+    gigs_future = pool.submit(_gigs_by_act, production)  # the router's stats, when there is one
     futures = [pool.submit(_read_act, act, timeout) for act in acts]
     emperor = emperor_future.result()
     readings = [future.result() for future in futures]
+    gigs = gigs_future.result()
     at, wall = time.monotonic(), time.time()
     earlier = {row.key: row for row in previous.acts} if previous else {}
     elapsed = at - previous.at if previous else 0.0
@@ -304,23 +305,26 @@ def _act_row(
 def _gigs_by_act(production: Production) -> dict[str, tuple[str, ...]] | None:
     """Act key to the hosts it plays at, or None while the Production has no Gigs.
 
-    Gigs come with another issue; this reads them only if the Production offers
-    them, each with an `act` (an Act or its key) and a `host`.
+    Gigs come with the Booking Manager; this reads them only where the Production
+    offers `gigs`, each with a `host`, the `acts` playing it now and the Acts `booked`
+    at it. A host booked but not playing shows in brackets.
     """
-    gigs = getattr(production, "gigs", None)
-    if gigs is None:
-        return None
     try:
+        gigs = getattr(production, "gigs", None)
+        if callable(gigs):
+            gigs = gigs()
         found: dict[str, list[str]] = {}
-        for gig in gigs() if callable(gigs) else gigs:
-            act = getattr(gig, "act", None)
-            key = getattr(act, "key", act)
-            host = getattr(gig, "host", None) or getattr(gig, "domain", None) or str(gig)
-            found.setdefault(str(key), []).append(str(host))
-    except (BackstageError, OSError, TypeError) as exc:
+        for gig in gigs or ():
+            live = tuple(getattr(gig, "acts", ()))
+            for key in live:
+                found.setdefault(key, []).append(gig.host)
+            for key in getattr(gig, "booked", ()):
+                if key not in live:
+                    found.setdefault(key, []).append(f"({gig.host})")
+    except (BackstageError, OSError, AttributeError, TypeError) as exc:
         log.warning("cannot read the Gigs: %s", exc)
-        return {}
-    return {key: tuple(hosts) for key, hosts in found.items()}
+        return None
+    return {key: tuple(hosts) for key, hosts in found.items()} if found else None
 
 
 def human_size(n: int) -> str:
