@@ -28,6 +28,15 @@ def status(production: Production, snapshot: Snapshot | None = None) -> dict[str
                 "workers": row.workers,
                 "requests": row.requests,
                 "rss": row.rss,
+                # added with `backstage top`: the same numbers it shows
+                "busy": row.busy,
+                "idle": row.idle,
+                "rps": row.rps,
+                "avg_rt": row.avg_rt,
+                "exceptions": row.exceptions,
+                "harakiri": row.harakiri,
+                "respawns": row.respawns,
+                "listen_queue": row.listen_queue,
             }
             for row in snapshot.acts
         ],

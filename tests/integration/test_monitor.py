@@ -100,6 +100,11 @@ def test_status_table_watch_and_stats_commands(production, venue):
     )
     assert "\x1b[" not in "".join(table)  # no colour into a pipe
 
+    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    row = next(row for row in data["acts"] if row["act"] == "Shown")
+    assert row["state"] == "running" and row["busy"] + row["idle"] == row["workers"] == 1
+    assert row["rps"] is None and row["listen_queue"] == 0  # one reading: no rate yet
+
     watch = subprocess.Popen(
         [sys.executable, "-m", "backstage", "status", "--watch", "--interval", "0.2"],
         stdout=subprocess.PIPE,
