@@ -125,7 +125,15 @@ def _print_table(snapshot: Snapshot) -> None:
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
 @pass_production
 def top(production: Production, interval: float) -> None:
-    """The whole Production live: Acts, workers, requests per second, logs."""
+    """The whole Production live: Acts, workers, requests per second, logs.
+
+    \b
+    Up/Down, PgUp/PgDn, Home/End  move       Enter  open an Act (workers, log); Esc back
+    o  sort by name, req/s, memory, state    O      reverse the order
+    /  filter by text (Enter keeps, Esc clears)
+    c  chain reload    x  stop    g  start (stop and start ask y first)
+    +  one worker more    -  one worker less (needs uWSGI's cheaper mode)    q  quit
+    """
     from .top import run
 
     run(production, interval)
