@@ -17,6 +17,7 @@ removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -84,7 +85,13 @@ def top_cpu(production: Production, count: int, seconds: float) -> tuple[float, 
         time.sleep(seconds)  # the measurement itself: top refreshes on its own meanwhile
         return cpu_seconds(pid) - start_cpu, time.monotonic() - start
     finally:
+        socket_path = subprocess.run(
+            [*server, "display", "-p", "#{socket_path}"], capture_output=True, text=True
+        ).stdout.strip()
         subprocess.run([*server, "kill-server"], capture_output=True)
+        if socket_path:  # kill-server leaves the socket file behind
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(socket_path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

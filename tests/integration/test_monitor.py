@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -169,7 +170,11 @@ class Tmux:
             raise AssertionError(f"screen never matched; it shows:\n{shown}") from None
 
     def kill(self) -> None:
+        socket_path = self("display", "-p", "#{socket_path}").strip()
         self("kill-server")
+        if socket_path:  # kill-server leaves the socket file behind
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(socket_path)
 
 
 @pytest.fixture
