@@ -8,17 +8,19 @@ import logging
 import os
 import sys
 import time
-from typing import Any
 
 import click
 
-from emperor.errors import UwsgiError
+from emperor.errors import StatsUnavailable, UwsgiError
 from emperor.process import tail
+from emperor.stats import read_stats
 
 from .act import STARTING, Act
-from .errors import BackstageError
+from .columns import act_table, emperor_line
+from .errors import BackstageError, NotRunning
 from .production import Production
 from .shortcuts import new_venue
+from .snapshot import Snapshot
 from .status import status as production_status
 
 pass_production = click.make_pass_decorator(Production)
@@ -62,7 +64,7 @@ def up(production: Production, foreground: bool, timeout: float) -> None:
         if all(row["state"] != STARTING for row in production_status(production)["acts"]):
             break
         time.sleep(0.2)
-    _print_table(production_status(production))
+    _print_table(production.snapshot())
 
 
 @cli.command()
@@ -74,38 +76,84 @@ def down(production: Production) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--watch", is_flag=True, help="Print it again every interval, until Ctrl-C.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between --watch prints.")
 @pass_production
-def status(production: Production, as_json: bool) -> None:
+def status(production: Production, as_json: bool, watch: bool, interval: float) -> None:
     """What is running, from the Emperor's and every Act's stats."""
-    data = production_status(production)
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        _print_table(data)
+    snapshot = production.snapshot()
+    if not watch:
+        if as_json:
+            click.echo(json.dumps(production_status(production, snapshot), indent=2))
+        else:
+            _print_table(snapshot)
+        return
+    try:
+        while True:
+            if as_json:
+                click.echo(json.dumps(production_status(production, snapshot)))
+            else:
+                if sys.stdout.isatty():
+                    click.clear()
+                _print_table(snapshot)
+                click.echo()
+            time.sleep(interval)
+            snapshot = production.snapshot(snapshot)
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch ends
 
 
-def _print_table(data: dict[str, Any]) -> None:
-    emperor = data["emperor"]
-    where = f"pid {emperor['pid']}, {emperor['channel']} channel" if emperor["running"] else "down"
-    click.echo(f"Production {data['production']}: Emperor {where}")
-    rows = [("ACT", "STATE", "PID", "PORT", "WORKERS", "REQUESTS", "RSS")]
-    for act in data["acts"]:
-        rows.append(
-            (
-                f"{act['venue']}/{act['act']}",
-                act["state"],
-                str(act["pid"] or "-"),
-                str(act["port"]),
-                str(act["workers"]),
-                str(act["requests"]),
-                f"{act['rss'] / 2**20:.1f}M",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+# Colour only on a terminal: a pipe or a file gets plain text.
+STATE_COLOURS = {"running": "green", "starting": "yellow", "failed": "red"}
+
+
+def _print_table(snapshot: Snapshot) -> None:
+    tty = sys.stdout.isatty()
+    click.echo(emperor_line(snapshot))
+    header, *lines = act_table(snapshot)
+    click.echo(click.style(header, bold=True) if tty else header)
+    for row, line in zip(snapshot.acts, lines, strict=True):
+        colour = STATE_COLOURS.get(row.state)
+        if tty and colour:
+            start = len(row.key) + line[len(row.key) :].index(row.state)
+            end = start + len(row.state)
+            line = line[:start] + click.style(row.state, fg=colour) + line[end:]
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@pass_production
+def top(production: Production, interval: float) -> None:
+    """The whole Production live: Acts, workers, requests per second, logs.
+
+    \b
+    Up/Down, PgUp/PgDn, Home/End  move       Enter  open an Act (workers, log); Esc back
+    o  sort by name, req/s, memory, state    O      reverse the order
+    /  filter by text (Enter keeps, Esc clears)
+    c  chain reload    x  stop    g  start (stop and start ask y first)
+    +  one worker more    -  one worker less (needs uWSGI's cheaper mode)    q  quit
+    """
+    from .top import run
+
+    run(production, interval)
+
+
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("--path", "path_only", is_flag=True, help="Print the stats socket's path only.")
+@pass_production
+def stats(production: Production, key: str, path_only: bool) -> None:
+    """Print an Act's raw uWSGI stats JSON (`uwsgitop $(backstage stats --path V/A)`)."""
+    target = _act(production, key)
+    if path_only:
+        click.echo(target.stats_path)
+        return
+    try:
+        raw = read_stats(target.stats_path, 2.0)
+    except StatsUnavailable as exc:
+        raise NotRunning(f"{target.key} is not running ({exc})") from None
+    click.echo(raw.decode(errors="replace").rstrip())
 
 
 @cli.group()

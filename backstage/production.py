@@ -21,6 +21,7 @@ from .spec import ProductionSpec
 if TYPE_CHECKING:
     from .act import Act
     from .manager import ProductionManager
+    from .snapshot import Snapshot
     from .stage import Stage
     from .venue import Venue
 
@@ -164,6 +165,12 @@ class Production:
 
     def up(self) -> None:
         self.manager.up()
+
+    def snapshot(self, previous: Snapshot | None = None, detail: str | None = None) -> Snapshot:
+        """Everything playing, as plain data; rates are over the time since `previous`."""
+        from .snapshot import take
+
+        return take(self, previous, detail)
 
     def down(self) -> None:
         self.manager.down()

@@ -1,6 +1,7 @@
 """The status of a Production as plain data: what `backstage status --json` prints.
 
-Later keys are added, never renamed: scripts read this.
+Later keys are added, never renamed: scripts read this. It is a view of a
+Snapshot, so the command, `backstage top` and the Python API agree.
 """
 
 from __future__ import annotations
@@ -8,32 +9,35 @@ from __future__ import annotations
 from typing import Any
 
 from .production import Production
+from .snapshot import Snapshot
 
 
-def status(production: Production) -> dict[str, Any]:
-    stage = production.stage
-    emperor = stage.stats()
-    acts = []
-    for act in production.acts:
-        sess = act.sess
-        acts.append(
-            {
-                "venue": act.venue.name,
-                "act": act.name,
-                "state": act.state_from(emperor, sess),
-                "pid": sess.pid if sess else None,
-                "port": sess.port if sess and sess.port else act.spec.port,
-                "workers": len(sess.workers) if sess else 0,
-                "requests": sess.requests if sess else 0,
-                "rss": sess.rss if sess else 0,
-            }
-        )
+def status(production: Production, snapshot: Snapshot | None = None) -> dict[str, Any]:
+    snapshot = snapshot or production.snapshot()
+    emperor = snapshot.emperor
     return {
-        "production": production.home,
-        "emperor": {
-            "running": emperor is not None,
-            "pid": emperor.pid if emperor else stage.pid(),
-            "channel": stage.channel_kind(emperor),
-        },
-        "acts": acts,
+        "production": snapshot.production,
+        "emperor": {"running": emperor.running, "pid": emperor.pid, "channel": emperor.channel},
+        "acts": [
+            {
+                "venue": row.venue,
+                "act": row.act,
+                "state": row.state,
+                "pid": row.pid,
+                "port": row.port,
+                "workers": row.workers,
+                "requests": row.requests,
+                "rss": row.rss,
+                # added with `backstage top`: the same numbers it shows
+                "busy": row.busy,
+                "idle": row.idle,
+                "rps": row.rps,
+                "avg_rt": row.avg_rt,
+                "exceptions": row.exceptions,
+                "harakiri": row.harakiri,
+                "respawns": row.respawns,
+                "listen_queue": row.listen_queue,
+            }
+            for row in snapshot.acts
+        ],
     }

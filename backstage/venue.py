@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,10 @@ class Venue:
     def spec(self) -> VenueSpec:
         return specs.load(VenueSpec, self.spec_path)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
+        # Fixed at creation (every Act's key, vassal name and run/ paths hang on it):
+        # read once per Venue object, not once per Act path a snapshot asks for.
         return self.spec.name
 
     @property
