@@ -61,7 +61,7 @@ class Sess:
                     rss=w.rss,
                     respawns=w.respawn_count,
                 )
-                for w in stats.workers
+                for w in stats.live_workers
             ),
         )
 

@@ -249,7 +249,7 @@ def _act_row(
         blacklisted=emperor is not None and emperor.blacklisted(act.vassal_name),
         serving=sess is not None and sess.accepting,
     )
-    workers = stats.workers if stats else ()
+    workers = stats.live_workers if stats else ()
     before = {(w.id, w.pid): w for w in earlier.worker_rows} if earlier else {}
     worker_rows = []
     for w in workers:

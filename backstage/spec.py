@@ -41,13 +41,22 @@ class ActSpec:
     name: str
     port: int
     module: str = ""  # the Django project package; "" means the Act's name
-    processes: int = 2
+    processes: int = 2  # workers at start
+    max_processes: int = 0  # how far "+" on the FIFO may go; 0 means twice `processes`
     enabled: bool = True
     env: dict[str, str] = field(default_factory=dict)
 
     @property
     def package(self) -> str:
         return self.module or self.name
+
+    @property
+    def ceiling(self) -> int:
+        return (
+            max(self.max_processes, self.processes + 1)
+            if self.max_processes
+            else 2 * self.processes
+        )
 
 
 def _int(value: Any) -> int:

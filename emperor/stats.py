@@ -255,6 +255,12 @@ class InstanceStats:
     workers: tuple[WorkerStats, ...]
 
     @property
+    def live_workers(self) -> tuple[WorkerStats, ...]:
+        """The workers that exist: with `cheaper`, every slot up to `processes` is listed,
+        and the unused ones show as status "cheap" (pid 0 once gone)."""
+        return tuple(w for w in self.workers if w.pid > 0 and w.status != "cheap")
+
+    @property
     def requests(self) -> int:
         return sum(w.requests for w in self.workers)
 

@@ -35,7 +35,8 @@ def test_vassal_config_has_what_every_act_needs(tmp_path):
     parser.read_string(text)
     options = parser["uwsgi"]
     assert options["http-socket"] == "127.0.0.1:9123"
-    assert options["processes"] == "3"
+    assert options["cheaper-initial"] == "3" and options["processes"] == "6"
+    assert options["cheaper-algo"] == "manual" and options["cheaper"] == "1"
     assert options["module"] == "A.wsgi:application"
     assert options["virtualenv"] == act.venue.path
     assert options["stats"] == act.stats_path and options["master-fifo"] == act.fifo_path

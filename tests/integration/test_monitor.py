@@ -125,7 +125,8 @@ def test_status_table_watch_and_stats_commands(production, venue):
         watch.wait()
 
     raw = json.loads(run_cli("stats", "TestVenue/Shown", home=home).stdout)
-    assert [w["pid"] for w in raw["workers"]] == [w.pid for w in act.sess.workers]
+    live = [w["pid"] for w in raw["workers"] if w["pid"]]  # the rest are cheap slots
+    assert live == [w.pid for w in act.sess.workers]
     assert run_cli("stats", "--path", "TestVenue/Shown", home=home).stdout.strip() == (
         act.stats_path
     )

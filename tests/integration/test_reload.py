@@ -62,3 +62,8 @@ def test_fifo_commands_reach_the_master(venue):
     first = act.sess.workers[0].pid
     act.fifo("W")  # brutal reload of the workers: a new worker pid
     poll(lambda: (sess := act.sess) and sess.workers[0].pid != first and sess.accepting)
+    act.fifo("+")  # one worker more, up to twice the declared number
+    poll(lambda: (sess := act.sess) and len(sess.workers) == 2 and sess.ready)
+    act.fifo("-")  # (a "+" at the ceiling would stay pending and cancel this "-")
+    poll(lambda: (sess := act.sess) and len(sess.workers) == 1)
+    assert http_get(act.port)[0] == 200
