@@ -212,6 +212,13 @@ class ProductionManager:
                     wanted[act.vassal_name] = Wanted(stage.set.render_vassal(act), spec.port)
             except BackstageError as exc:
                 log.error("%s is left out: %s", act.key, exc)
+        # The router plays with the Stage, healed like any Act.
+        router = self.production.router
+        try:
+            router.prepare()
+            wanted[router.vassal_name] = Wanted(router.render(), router.port)
+        except BackstageError as exc:
+            log.error("the router is left out: %s", exc)
         return wanted
 
     def reconcile(self) -> None:

@@ -1,0 +1,69 @@
+"""Gigs through the real router: real Emperor, real Acts, real HTTP with Host headers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from backstage.errors import InvalidHostname, NotBookable
+from tests.gigs_helpers import named_act
+from tests.helpers import http_get, poll
+
+
+def test_two_acts_on_two_hosts_answer_their_own(production, venue):
+    venue.add_domain("example.com")
+    alpha = named_act(venue, "Alpha")
+    beta = named_act(venue, "Beta")
+    port = production.router.port
+    started = time.monotonic()
+    alpha.book("alpha.example.com")
+    assert http_get(port, host="alpha.example.com") == (200, "Alpha")
+    assert time.monotonic() - started < 10
+    beta.book("Beta.Example.com")  # folded to lowercase
+    assert beta.hosts == ("beta.example.com",)
+    assert http_get(port, host="beta.example.com") == (200, "Beta")
+    assert http_get(port, host="alpha.example.com") == (200, "Alpha")
+    # the Host header with the router's port, as a browser sends it
+    assert http_get(port, host=f"beta.example.com:{port}") == (200, "Beta")
+
+    gigs = {gig.host: gig for gig in production.gigs}
+    assert gigs["alpha.example.com"].acts == ("TestVenue/Alpha",)
+    assert gigs["alpha.example.com"].requests >= 2
+    assert [gig.host for gig in alpha.gigs] == ["alpha.example.com"]
+
+    # a host nobody plays: a clean 404, at once
+    started = time.monotonic()
+    status, body = http_get(port, host="nobody.example.com", timeout=3)
+    assert status == 404 and "nobody.example.com" in body
+    assert time.monotonic() - started < 1.0
+
+    # unbooking removes the Gig within 2 s
+    started = time.monotonic()
+    beta.unbook("beta.example.com")
+    poll(lambda: http_get(port, host="beta.example.com")[0] == 404, timeout=2)
+    assert time.monotonic() - started < 2.0
+    assert beta.hosts == ()
+
+    # stopping an Act takes it out of the router; booked, not playing, it shows so
+    alpha.stop()
+    poll(lambda: http_get(port, host="alpha.example.com")[0] == 404, timeout=5)
+    (gig,) = [g for g in production.gigs if g.host == "alpha.example.com"]
+    assert gig.booked == ("TestVenue/Alpha",) and gig.acts == () and not gig.playing
+    alpha.start()
+    poll(lambda: http_get(port, host="alpha.example.com") == (200, "Alpha"), timeout=10)
+
+
+def test_bad_bookings_change_nothing(production, venue):
+    venue.add_domain("example.com")
+    act = named_act(venue, "Solo", start=False)
+    before = open(act.spec_path).read()
+    with pytest.raises(InvalidHostname, match="empty label"):
+        act.book("a..example.com")
+    with pytest.raises(ValueError):
+        act.book("x" * 64 + ".example.com")
+    with pytest.raises(NotBookable, match="not a domain of Venue TestVenue"):
+        act.book("kittens.example.org")
+    with pytest.raises(NotBookable):
+        act.book("notexample.com")
+    assert open(act.spec_path).read() == before
