@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-URLS = '''from django.http import HttpResponse
+URLS = """from django.http import HttpResponse
 from django.urls import path
 
 urlpatterns = [path("", lambda request: HttpResponse("{name}"))]
-'''
+"""
 
 
 def named_act(venue, name: str, **options):
