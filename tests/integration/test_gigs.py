@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -67,3 +68,43 @@ def test_bad_bookings_change_nothing(production, venue):
     with pytest.raises(NotBookable):
         act.book("notexample.com")
     assert open(act.spec_path).read() == before
+
+
+def test_blue_green_switch_fails_no_request(production, venue):
+    venue.add_domain("example.com")
+    host = "shop.example.com"
+    blue = named_act(venue, "Blue")
+    green = named_act(venue, "Green")
+    port = production.router.port
+    blue.book(host)
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            seen.append(http_get(port, host=host, timeout=10))
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        poll(lambda: len(seen) > 20, timeout=10)
+        green.book(host)  # both behind the host now
+        poll(lambda: (200, "Green") in seen[-50:] and (200, "Blue") in seen[-50:], timeout=10)
+        old_workers = _workers(blue)
+        blue.unbook(host)  # all traffic to Green, Blue reloads without the host
+        mark = len(seen)
+        # Blue's new config is pushed and it reloads while the loop runs on
+        poll(lambda: _workers(blue) and not _workers(blue) & old_workers, timeout=15)
+        poll(lambda: len(seen) > mark + 50, timeout=10)
+    finally:
+        stop.set()
+        loader.join(timeout=15)
+    failures = [answer for answer in seen if answer[0] != 200]
+    assert not failures, f"{len(failures)} of {len(seen)} requests failed: {failures[:3]}"
+    assert set(seen[mark:]) == {(200, "Green")}
+    assert {gig.host: gig.acts for gig in production.gigs}[host] == ("TestVenue/Green",)
+
+
+def _workers(act) -> set[int]:
+    sess = act.sess
+    return {w.pid for w in sess.workers if w.accepting} if sess else set()
