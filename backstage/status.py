@@ -36,4 +36,9 @@ def status(production: Production) -> dict[str, Any]:
             "channel": stage.channel_kind(emperor),
         },
         "acts": acts,
+        "router": {
+            "running": production.router.running,
+            "address": production.router.address,
+        },
+        "gigs": [gig.as_dict() for gig in production.gigs],
     }
