@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 # The subscription key of the router's own 404 worker.
 FALLBACK_KEY = "backstage-no-gig"
+MAX_KEY = 255
 NOGIG_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nogig.py")
 
 
@@ -73,7 +74,9 @@ class Router:
         """The subscription keys of a host. The router matches the Host header whole,
         port included, and browsers send the port unless it is 80."""
         port = self.port
-        return (host,) if port == 80 else (host, f"{host}:{port}")
+        with_port = f"{host}:{port}"
+        # uWSGI ignores keys longer than 255 bytes
+        return (host,) if port == 80 or len(with_port) > MAX_KEY else (host, with_port)
 
     # Live
 

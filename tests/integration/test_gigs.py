@@ -8,6 +8,7 @@ import time
 import pytest
 
 from backstage.errors import InvalidHostname, NotBookable
+from emperor.subscription import send_packet, subscription_packet
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
 
@@ -108,3 +109,45 @@ def test_blue_green_switch_fails_no_request(production, venue):
 def _workers(act) -> set[int]:
     sess = act.sess
     return {w.pid for w in sess.workers if w.accepting} if sess else set()
+
+
+def _nodes(production, host: str) -> set[str]:
+    return production.router.live_nodes(host)
+
+
+def test_a_hand_built_datagram_subscribes_without_signing(production, venue):
+    """The control for the signed test: the same unsigned datagram is taken when
+    the router does not check signatures."""
+    venue.add_domain("example.com")
+    act = named_act(venue, "Plain")
+    act.book("plain.example.com")
+    router = production.router
+    bogus = "127.0.0.1:9"
+    send_packet(router.subscription_path, subscription_packet("plain.example.com", bogus))
+    poll(lambda: bogus in _nodes(production, "plain.example.com"), timeout=3)
+    send_packet(
+        router.subscription_path,
+        subscription_packet("plain.example.com", bogus, unsubscribe=True),
+    )
+    poll(lambda: bogus not in _nodes(production, "plain.example.com"), timeout=3)
+    assert act.socket_path in _nodes(production, "plain.example.com")
+
+
+def test_signed_subscriptions_refuse_an_unsigned_datagram(production, venue):
+    production.declare(router_sign=True)
+    venue.add_domain("example.com")
+    act = named_act(venue, "Signed")
+    act.book("signed.example.com")  # signed announces reach the router
+    router = production.router
+    port = router.port
+    assert "subscriptions-sign-check" in router.render()
+    assert http_get(port, host="signed.example.com") == (200, "Signed")
+    bogus = "127.0.0.1:9"
+    for _ in range(3):
+        send_packet(router.subscription_path, subscription_packet("signed.example.com", bogus))
+    # the router has read them (a later signed unsubscribe of the real node is obeyed
+    # only after them), and took none
+    act.unbook("signed.example.com")
+    assert bogus not in _nodes(production, "signed.example.com")
+    assert _nodes(production, "signed.example.com") == set()
+    poll(lambda: http_get(port, host="signed.example.com")[0] == 404, timeout=2)
