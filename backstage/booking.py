@@ -105,8 +105,29 @@ class BookingManager:
                     f"the router still passes {host} to {act.key} after {timeout:.0f} s; "
                     f"see {router.log_path}"
                 )
+        sess = act.sess
+        old = {w.pid for w in sess.workers} if sess else set()
+        count = len(old)
         act.manager.declare(hosts=tuple(h for h in hosts if h != host))
         self.production.manager.poke()
+        if not old:
+            return
+
+        # The new config reloads the Act; return once it has, so that a stop right
+        # after does not catch it mid-reload (which uWSGI ignores until reload-mercy).
+        def reloaded() -> bool:
+            now = act.sess
+            return (
+                now is not None
+                and all(w.pid not in old and w.accepting for w in now.workers)
+                and len(now.workers) == count
+            )
+
+        if not wait_for(reloaded, max(1.0, deadline - time.monotonic()), 0.05):
+            raise BackstageError(
+                f"{act.key} left {host} but did not reload within {timeout:.0f} s; "
+                f"see {act.log_path}"
+            )
 
 
 def _unlink(path: str) -> None:
