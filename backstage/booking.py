@@ -66,6 +66,7 @@ class BookingManager:
                     f"the router's address {router.address} is held by another process: free "
                     f'it, or set router = "HOST:PORT" in {self.production.spec_path}'
                 )
+            _settle(act, timeout)
             _unlink(act.withheld_path(host))
             if router.signed:
                 for key in router.keys_for(host):
@@ -105,6 +106,7 @@ class BookingManager:
                     f"the router still passes {host} to {act.key} after {timeout:.0f} s; "
                     f"see {router.log_path}"
                 )
+        _settle(act, timeout)
         sess = act.sess
         old = {w.pid for w in sess.workers} if sess else set()
         count = len(old)
@@ -128,6 +130,15 @@ class BookingManager:
                 f"{act.key} left {host} but did not reload within {timeout:.0f} s; "
                 f"see {act.log_path}"
             )
+
+
+def _settle(act: Act, timeout: float) -> None:
+    """Wait until every worker of a playing Act accepts. The config change a booking
+    makes reloads the Act, and a worker still loading the app when the reload comes
+    ignores it until uWSGI's mercy (60 s) runs out."""
+    if act.sess is None:
+        return
+    wait_for(lambda: (s := act.sess) is None or all(w.accepting for w in s.workers), timeout)
 
 
 def _unlink(path: str) -> None:
