@@ -125,6 +125,11 @@ class Act:
         """The uwsgi-protocol socket the router and nginx pass this Act's Gigs to."""
         return self._run_path("sock")
 
+    @property
+    def gigs_config_path(self) -> str:
+        """The ini with the Act's subscribe2 lines, which its vassal config includes."""
+        return self._run_path("gigs.ini")
+
     def withheld_path(self, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host` (see booking)."""
         return os.path.join(
@@ -438,7 +443,7 @@ class ActManager:
         act = self.act
         self.stop()
         shutil.rmtree(act.path)
-        for path in (act.log_path, act.fifo_path):
+        for path in (act.log_path, act.fifo_path, act.gigs_config_path):
             try:
                 os.unlink(path)
             except FileNotFoundError:

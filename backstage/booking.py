@@ -1,16 +1,23 @@
 """The Booking Manager: books Acts at their Venue's domains, and refuses the rest.
 
-A booking is a host in the Act's `act.toml`. The Act's vassal config then
-subscribes it to the router under that host, so the Gig is live as soon as the
-Act plays and leaves the router when it stops.
+A booking is a host in the Act's `act.toml`. The Act's subscriptions to the
+router (one `subscribe2` per host) live in a small ini of their own,
+`run/VENUE.NAME.gigs.ini`, which the vassal config includes when it exists. So
+the Gig is live as soon as the Act plays and leaves the router when it stops.
 
-Changing a vassal's config makes the Emperor reload it, which is not free of
-failed requests. Booking only adds a node, so that is harmless. Unbooking must
-take the Act out of the router *before* anything reloads it: the Act is told to
-stop announcing the host (its subscribe2 `check=` file appears), an unsubscribe
-datagram for its node goes to the router, and only once the router no longer
-lists the node is the new config declared. Traffic moves to the other Acts
-booked at the host with no failed request (blue/green).
+Why a file of its own and a reload through the Act's FIFO, rather than a changed
+vassal config pushed to the Emperor: on the zmq channel uWSGI 2.0 queues the
+config twice for every Emperor-sent reload (the Emperor pushes it, and the
+reloading vassal asks for it again), so from the second change on a vassal reads
+the config before last. A reload the vassal starts itself asks once and reads
+once; the vassal config never changes, so the Emperor never reloads it.
+
+A reload is not free of failed requests, and booking only adds a node, so that
+is harmless. Unbooking must take the Act out of the router *before* it reloads:
+the Act is told to stop announcing the host (its subscribe2 `check=` file
+appears), an unsubscribe datagram for its node goes to the router, and only once
+the router no longer lists the node is the Act reloaded without the host.
+Traffic moves to the other Acts booked at the host with no failed request.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from typing import TYPE_CHECKING
 
 from emperor.process import wait_for
 
+from .act import FAILED, STOPPED
 from .domains import check_hostname, domain_of
 from .errors import BackstageError, NotBookable, NotFound, PortBusy
 from .ports import port_free
+from .tomlfile import write_atomic
 
 if TYPE_CHECKING:
     from .act import Act
@@ -66,18 +75,21 @@ class BookingManager:
                     f"the router's address {router.address} is held by another process: free "
                     f'it, or set router = "HOST:PORT" in {self.production.spec_path}'
                 )
-            _settle(act, timeout)
             _unlink(act.withheld_path(host))
             if router.signed:
                 for key in router.keys_for(host):
                     router.keys.publish(key)
             act.manager.declare(hosts=(*act.spec.hosts, host))
         if not act.spec.enabled:
+            self.sync(act)
             return  # booked; the Gig goes live when the Act starts
-        manager = self.production.manager
-        manager.up()
-        manager.poke()
-        if not wait_for(lambda: act.socket_path in router.live_nodes(host), timeout, 0.05):
+        self.production.manager.up()
+        self._apply(act, timeout)
+
+        def live() -> bool:
+            return act.socket_path in router.live_nodes(host) and _settled(act)
+
+        if not wait_for(live, timeout, 0.05):
             raise BackstageError(
                 f"{act.key} did not reach the router for {host} within {timeout:.0f} s; "
                 f"see {act.log_path} and {router.log_path}"
@@ -106,17 +118,45 @@ class BookingManager:
                     f"the router still passes {host} to {act.key} after {timeout:.0f} s; "
                     f"see {router.log_path}"
                 )
+        act.manager.declare(hosts=tuple(h for h in hosts if h != host))
+        self._apply(act, max(1.0, deadline - time.monotonic()))
+
+    # The Act's subscriptions file
+
+    def sync(self, act: Act) -> bool:
+        """Write the Act's subscriptions file from its `act.toml`; True when it changed.
+        Called by the Production Manager too, so a hand edit is picked up at the next
+        start or reload (it never reloads an Act itself)."""
+        text = self.production.stage.set.render_gigs(act)
+        path = act.gigs_config_path
+        try:
+            with open(path) as current:
+                if current.read() == text:
+                    return False
+        except FileNotFoundError:
+            pass
+        write_atomic(path, text, 0o600)
+        return True
+
+    def sync_all(self) -> None:
+        for act in self.production.acts:
+            try:
+                self.sync(act)
+            except BackstageError as exc:
+                log.error("the subscriptions of %s are left as they were: %s", act.key, exc)
+
+    def _apply(self, act: Act, timeout: float) -> None:
+        """Write the subscriptions file and have a playing Act reload to read it; return
+        once every worker is new and accepting."""
+        self.sync(act)
         _settle(act, timeout)
         sess = act.sess
-        old = {w.pid for w in sess.workers} if sess else set()
+        if sess is None:
+            return  # not playing: it reads the file when it starts
+        old = {w.pid for w in sess.workers}
         count = len(old)
-        act.manager.declare(hosts=tuple(h for h in hosts if h != host))
-        self.production.manager.poke()
-        if not old:
-            return
+        act.manager.fifo("r")
 
-        # The new config reloads the Act; return once it has, so that a stop right
-        # after does not catch it mid-reload (which uWSGI ignores until reload-mercy).
         def reloaded() -> bool:
             now = act.sess
             return (
@@ -125,20 +165,25 @@ class BookingManager:
                 and len(now.workers) == count
             )
 
-        if not wait_for(reloaded, max(1.0, deadline - time.monotonic()), 0.05):
+        if not wait_for(reloaded, timeout, 0.05):
             raise BackstageError(
-                f"{act.key} left {host} but did not reload within {timeout:.0f} s; "
-                f"see {act.log_path}"
+                f"{act.key} did not reload within {timeout:.0f} s: see {act.log_path}"
             )
 
 
+def _settled(act: Act) -> bool:
+    """Every worker of the Act accepts, or it is not meant to play (or failed)."""
+    sess = act.sess
+    if sess is not None:
+        return bool(sess.workers) and all(w.accepting for w in sess.workers)
+    return act.state in (STOPPED, FAILED)
+
+
 def _settle(act: Act, timeout: float) -> None:
-    """Wait until every worker of a playing Act accepts. The config change a booking
+    """Wait until a playing or starting Act is settled. The config change a booking
     makes reloads the Act, and a worker still loading the app when the reload comes
     ignores it until uWSGI's mercy (60 s) runs out."""
-    if act.sess is None:
-        return
-    wait_for(lambda: (s := act.sess) is None or all(w.accepting for w in s.workers), timeout)
+    wait_for(lambda: _settled(act), timeout)
 
 
 def _unlink(path: str) -> None:

@@ -214,6 +214,7 @@ class ProductionManager:
                 log.error("%s is left out: %s", act.key, exc)
         # The router plays with the Stage, healed like any Act.
         router = self.production.router
+        self.production.booking.sync_all()
         try:
             router.prepare()
             wanted[router.vassal_name] = Wanted(router.render(), router.port)

@@ -68,6 +68,17 @@ class StageSet:
             act=act,
             spec=spec,
             env=sorted(spec.env.items()),
+        )
+
+    def render_gigs(self, act: Act) -> str:
+        """The Act's subscriptions to the router, the ini its vassal config includes."""
+        spec = act.spec
+        production = act.venue.production
+        return self.render(
+            "gigs.ini.j2",
+            venue=act.venue,
+            act=act,
+            spec=spec,
             router=production.router,
             gigs=[
                 (host, key, act.withheld_path(host))

@@ -78,7 +78,7 @@ def declared(tmp_path):
 
 def test_vassal_subscribes_once_per_key_of_each_booked_host(declared):
     blue = declared.act("V/Blue")
-    config = declared.stage.set.render_vassal(blue)
+    config = declared.stage.set.render_gigs(blue)
     subscribes = [line for line in config.splitlines() if line.startswith("subscribe2")]
     server = declared.router.subscription_path
     assert subscribes == [
@@ -86,10 +86,15 @@ def test_vassal_subscribes_once_per_key_of_each_booked_host(declared):
         f"check={blue.withheld_path('shop.example.com')}"
         for key in ("shop.example.com", "shop.example.com:8123")
     ]
-    assert f"socket = {blue.socket_path}" in config
     assert "env = BACKSTAGE_HOSTS=shop.example.com" in config
-    green = declared.stage.set.render_vassal(declared.act("V/Green"))
+    green = declared.stage.set.render_gigs(declared.act("V/Green"))
     assert "subscribe2" not in green and "env = BACKSTAGE_HOSTS=\n" in green
+    # the vassal config only includes that file: booking never changes it, so the
+    # Emperor never reloads the Act for a booking
+    vassal = declared.stage.set.render_vassal(blue)
+    assert f"socket = {blue.socket_path}" in vassal
+    assert f"if-exists = {blue.gigs_config_path}\nini = %(_)\nendif =\n" in vassal
+    assert "subscribe2 =" not in vassal and "shop.example.com" not in vassal
 
 
 def test_router_config(declared):

@@ -46,6 +46,15 @@ def test_two_acts_on_two_hosts_answer_their_own(production, venue):
     poll(lambda: http_get(port, host="beta.example.com")[0] == 404, timeout=2)
     assert time.monotonic() - started < 2.0
     assert beta.hosts == ()
+    # the Act reloaded with its new bookings: Django refuses the unbooked host
+    assert http_get(beta.port, host="beta.example.com")[0] == 400
+    # each change is the one applied, not the one before (see booking.py)
+    beta.book("b1.example.com")
+    beta.book("b2.example.com")
+    beta.unbook("b1.example.com")
+    assert http_get(beta.port, host="b2.example.com") == (200, "Beta")
+    assert http_get(beta.port, host="b1.example.com")[0] == 400
+    assert http_get(port, host="b2.example.com") == (200, "Beta")
 
     # stopping an Act takes it out of the router; booked, not playing, it shows so
     alpha.stop()
