@@ -120,6 +120,7 @@ class BookingManager:
                 )
         act.manager.declare(hosts=tuple(h for h in hosts if h != host))
         self._apply(act, max(1.0, deadline - time.monotonic()))
+        _unlink(withheld)  # its subscriptions no longer name the host
 
     # The Act's subscriptions file
 

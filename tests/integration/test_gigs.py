@@ -80,7 +80,7 @@ def test_bad_bookings_change_nothing(production, venue):
     assert open(act.spec_path).read() == before
 
 
-def test_blue_green_switch_fails_no_request(production, venue):
+def test_blue_green_switch_fails_no_request(production, venue, channel):
     venue.add_domain("example.com")
     host = "shop.example.com"
     blue = named_act(venue, "Blue")
