@@ -40,6 +40,7 @@ from .sess import Sess
 from .spec import ActSpec
 
 if TYPE_CHECKING:
+    from .gig import Gig
     from .venue import Venue
 
 STOPPED, STARTING, RUNNING, FAILED = "stopped", "starting", "running", "failed"
@@ -213,7 +214,7 @@ class Act:
         self.production.booking.unbook(self, host, timeout)
 
     @property
-    def gigs(self):  # type: ignore[no-untyped-def]
+    def gigs(self) -> list[Gig]:
         return [gig for gig in self.production.gigs if self.key in gig.acts + gig.booked]
 
 

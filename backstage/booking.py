@@ -76,9 +76,6 @@ class BookingManager:
                     f'it, or set router = "HOST:PORT" in {self.production.spec_path}'
                 )
             _unlink(act.withheld_path(host))
-            if router.signed:
-                for key in router.keys_for(host):
-                    router.keys.publish(key)
             act.manager.declare(hosts=(*act.spec.hosts, host))
         if not act.spec.enabled:
             self.sync(act)
@@ -129,6 +126,11 @@ class BookingManager:
         Called by the Production Manager too, so a hand edit is picked up at the next
         start or reload (it never reloads an Act itself)."""
         text = self.production.stage.set.render_gigs(act)
+        router = self.production.router
+        if router.signed:  # the router refuses a key it has no public key for
+            for host in act.hosts:
+                for key in router.keys_for(host):
+                    router.keys.publish(key)
         path = act.gigs_config_path
         try:
             with open(path) as current:

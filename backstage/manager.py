@@ -217,7 +217,9 @@ class ProductionManager:
         self.production.booking.sync_all()
         try:
             router.prepare()
-            wanted[router.vassal_name] = Wanted(router.render(), router.port)
+            config = router.render()
+            wanted[router.vassal_name(config)] = Wanted(config, router.port)
+            router.keep_loyal()
         except BackstageError as exc:
             log.error("the router is left out: %s", exc)
         return wanted

@@ -1,6 +1,6 @@
 """The router: the Production's one uWSGI HTTP router, the embedded front of every Gig.
 
-It runs as a vassal of the Production's own Emperor (`<prefix>.router.ini`),
+It runs as a vassal of the Production's own Emperor (`<prefix>.router-<digest>.ini`),
 pushed and healed by the Production Manager like any Act. Playing Acts announce
 themselves to its subscription server (a unix datagram socket in `run/`) under
 each host they are booked at; what it reports on its stats socket is the only
@@ -13,7 +13,9 @@ answers 404 at once: without a fallback uWSGI closes the connection unanswered.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import socket
 from typing import TYPE_CHECKING
 
 from emperor.errors import StatsUnavailable, StatsUnparsable
@@ -41,6 +43,11 @@ def split_address(address: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def _local(host: str) -> str:
+    """Where to reach a router bound to `host` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "*") else host.strip("[]")
+
+
 class Router:
     def __init__(self, production: Production) -> None:
         self.production = production
@@ -49,10 +56,15 @@ class Router:
         self.stats_path = os.path.join(run, "router.stats")
         self.socket_path = os.path.join(run, "router.sock")
         self.log_path = os.path.join(production.log_dir, "router.log")
+        self._greeted = 0  # pid of the router process last greeted (keep_loyal)
 
-    @property
-    def vassal_name(self) -> str:
-        return f"{self.production.prefix}.router.ini"
+    def vassal_name(self, config: str) -> str:
+        """Named after its config. On the zmq channel uWSGI 2.0 hands a vassal the config
+        before last from the second Emperor-sent reload on (see booking.py), so a changed
+        router config is a new vassal, pushed once the old one is withdrawn and its port
+        is free, rather than a reload."""
+        digest = hashlib.sha1(config.encode()).hexdigest()[:8]
+        return f"{self.production.prefix}.router-{digest}.ini"
 
     @property
     def address(self) -> str:
@@ -101,6 +113,22 @@ class Router:
             if subscription is not None:
                 found |= {n.name for n in subscription.nodes if not n.death_mark}
         return found
+
+    def keep_loyal(self) -> None:
+        """Greet the router's own worker once per start. The Emperor blacklists, and
+        never respawns, a vassal that dies before it is loyal, and a vassal turns loyal
+        only after its worker served a request: the router's serves hosts nobody plays."""
+        stats = self.stats(0.5)
+        if stats is None or stats.pid == self._greeted:
+            return
+        host, port = split_address(self.address)
+        try:
+            with socket.create_connection((_local(host), port), timeout=1.0) as conn:
+                conn.sendall(f"GET / HTTP/1.0\r\nHost: {FALLBACK_KEY}\r\n\r\n".encode())
+                conn.recv(16)
+        except OSError:
+            return
+        self._greeted = stats.pid
 
     def unsubscribe(self, host: str, address: str) -> None:
         """Take the node at `address` out of `host` at once, as the node itself would."""

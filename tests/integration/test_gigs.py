@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import threading
 import time
 
@@ -159,3 +162,35 @@ def test_signed_subscriptions_refuse_an_unsigned_datagram(production, venue):
     assert bogus not in _nodes(production, "signed.example.com")
     assert _nodes(production, "signed.example.com") == set()
     poll(lambda: http_get(port, host="signed.example.com")[0] == 404, timeout=2)
+
+
+def test_the_router_is_healed_and_follows_its_address(production, venue):
+    venue.add_domain("example.com")
+    act = named_act(venue, "Steady")
+    act.book("steady.example.com")
+    router = production.router
+
+    def loyal_router():
+        emperor = production.stage.stats()
+        found = [v for v in emperor.vassals if v.id.startswith(production.prefix + ".router-")]
+        return found[0] if found and found[0].loyal else None
+
+    # (one that dies before it is loyal is blacklisted by the Emperor, as any vassal)
+    os.kill(poll(loyal_router, 20).pid, signal.SIGKILL)
+    poll(lambda: http_get(router.port, host="steady.example.com") == (200, "Steady"), 20)
+    # a changed router config is a new router vassal, every time (see Router.vassal_name)
+    for _ in range(2):
+        new_port = free_port()
+        production.declare(router=f"127.0.0.1:{new_port}")
+        poll(lambda p=new_port: http_get(p, host="steady.example.com") == (200, "Steady"), 20)
+
+    def routers() -> list[str]:
+        return [v.id for v in production.stage.stats().vassals if ".router-" in v.id]
+
+    poll(lambda: len(routers()) == 1, 10)  # the old ones withdrawn
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
