@@ -88,6 +88,10 @@ def _print_table(data: dict[str, Any]) -> None:
     emperor = data["emperor"]
     where = f"pid {emperor['pid']}, {emperor['channel']} channel" if emperor["running"] else "down"
     click.echo(f"Production {data['production']}: Emperor {where}")
+    router = data["router"]
+    playing = sum(1 for gig in data["gigs"] if gig["playing"])
+    state = "running" if router["running"] else "down"
+    click.echo(f"Router {router['address']}: {state}, {playing} of {len(data['gigs'])} Gigs live")
     rows = [("ACT", "STATE", "PID", "PORT", "WORKERS", "REQUESTS", "RSS")]
     for act in data["acts"]:
         rows.append(

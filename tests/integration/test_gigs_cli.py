@@ -31,6 +31,8 @@ def test_domains_bookings_and_gigs_through_the_command(production, venue):
     assert gig["host"] == "www.example.com" and gig["acts"] == ["TestVenue/Web"]
     assert len(gig["nodes"]) == 1 and gig["requests"] >= 1
     assert {"venue", "act", "state"} <= set(data["acts"][0])  # old keys stay
+    summary = f"Router 127.0.0.1:{port}: running, 1 of 1 Gigs live"
+    assert summary in run_cli("status", home=home).stdout
     table = run_cli("gigs", home=home).stdout
     assert "www.example.com" in table and "TestVenue/Web" in table and "running" in table
 
