@@ -47,6 +47,7 @@ RESEND_EVERY = 0.5  # an announce already on its way can re-add the node once
 class BookingManager:
     def __init__(self, production: Production) -> None:
         self.production = production
+        self._context: tuple[str, bool] | None = None  # the router sync_all last saw
 
     def check(self, act: Act, host: str) -> str:
         """The folded host, if `act` may be booked there; else an error saying why."""
@@ -142,9 +143,18 @@ class BookingManager:
         return True
 
     def sync_all(self) -> None:
+        """Keep every Act's subscriptions file current (the Production Manager, each pass).
+        When the router itself changed (its port, signing), a playing Act whose file
+        changed reloads to announce itself as the new router expects."""
+        router = self.production.router
+        context = (router.address, router.signed)
+        router_changed = self._context is not None and context != self._context
+        self._context = context
         for act in self.production.acts:
             try:
-                self.sync(act)
+                if self.sync(act) and router_changed and act.sess is not None:
+                    log.info("reloading %s for the changed router", act.key)
+                    act.manager.fifo("r")
             except BackstageError as exc:
                 log.error("the subscriptions of %s are left as they were: %s", act.key, exc)
 

@@ -183,6 +183,13 @@ def test_the_router_is_healed_and_follows_its_address(production, venue):
         new_port = free_port()
         production.declare(router=f"127.0.0.1:{new_port}")
         poll(lambda p=new_port: http_get(p, host="steady.example.com") == (200, "Steady"), 20)
+        # the Act reloaded to announce the host with the new port, as browsers send it
+        with_port = f"steady.example.com:{new_port}"
+        poll(lambda p=new_port, h=with_port: http_get(p, host=h) == (200, "Steady"), 20)
+    # signing turned on while playing: a new router that checks, the Act signs
+    production.declare(router_sign=True)
+    poll(lambda: "subscriptions-sign-check" in _router_config(production), 10)
+    poll(lambda: http_get(new_port, host="steady.example.com") == (200, "Steady"), 20)
 
     def routers() -> list[str]:
         return [v.id for v in production.stage.stats().vassals if ".router-" in v.id]
@@ -194,3 +201,10 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _router_config(production) -> str:
+    emperor = production.stage.stats()
+    names = [v.id for v in emperor.vassals if ".router-" in v.id] if emperor else []
+    config = production.router.render()
+    return config if names == [production.router.vassal_name(config)] else ""
