@@ -1,4 +1,4 @@
-"""Helpers for the Gig tests: Acts that say who they are, and the router's port."""
+"""Helpers for the Gig tests: Acts that say who they are."""
 
 from __future__ import annotations
 
@@ -20,7 +20,3 @@ def named_act(venue, name: str, **options):
     if start:
         act.start()
     return act
-
-
-def router_port(production) -> int:
-    return production.router.port
