@@ -39,6 +39,7 @@ from .sess import Sess
 from .spec import ActSpec
 
 if TYPE_CHECKING:
+    from .gig import Gig
     from .production import Production
     from .stage import Stage
     from .venue import Venue
@@ -49,6 +50,17 @@ STATES = (STOPPED, STARTING, RUNNING, FAILED)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 UNIX_PATH_MAX = 107
+
+
+# Appended to a new Act's settings.py: the hosts it is booked at come from its
+# vassal config (BACKSTAGE_HOSTS), so booking never edits the project.
+SETTINGS_TAIL = """
+# Added by Backstage: booked hosts come from the vassal config; local ones always work.
+import os  # noqa: E402
+
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", *os.environ.get("BACKSTAGE_HOSTS", "").split()]
+STATIC_ROOT = BASE_DIR / "static"
+"""
 
 
 def derive_state(enabled: bool, stage_up: bool, blacklisted: bool, serving: bool) -> str:
@@ -111,6 +123,27 @@ class Act:
         return self._run_path("fifo")
 
     @property
+    def socket_path(self) -> str:
+        """The uwsgi-protocol socket the router and nginx pass this Act's Gigs to."""
+        return self._run_path("sock")
+
+    @property
+    def gigs_config_path(self) -> str:
+        """The ini with the Act's subscribe2 lines, which its vassal config includes."""
+        return self._run_path("gigs.ini")
+
+    def withheld_path(self, host: str) -> str:
+        """While this file exists the Act stops announcing itself for `host` (see booking)."""
+        return os.path.join(
+            self.production.run_dir, "withheld", f"{self.venue.name}.{self.name}", host
+        )
+
+    @property
+    def static_root(self) -> str:
+        """Django's STATIC_ROOT as the scaffold sets it: what nginx serves at /static/."""
+        return os.path.join(self.path, "static")
+
+    @property
     def log_path(self) -> str:
         return os.path.join(self.production.log_dir, f"{self.venue.name}.{self.name}.log")
 
@@ -168,6 +201,23 @@ class Act:
     def remove(self) -> None:
         self.manager.remove()
 
+    # Gigs: through the Booking Manager
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts this Act is booked at (declared), whether it plays or not."""
+        return self.spec.hosts
+
+    def book(self, host: str, timeout: float = START_TIMEOUT) -> None:
+        self.production.booking.book(self, host, timeout)
+
+    def unbook(self, host: str, timeout: float = STOP_TIMEOUT) -> None:
+        self.production.booking.unbook(self, host, timeout)
+
+    @property
+    def gigs(self) -> list[Gig]:
+        return [gig for gig in self.production.gigs if self.key in gig.acts + gig.booked]
+
 
 def http_answers(port: int, timeout: float = 2.0) -> bool:
     """True when something on 127.0.0.1:port answers an HTTP request."""
@@ -211,7 +261,7 @@ class ActManager:
         act = Act(venue, name)
         if os.path.lexists(act.path):
             raise AlreadyExists(f"Act {act.key} exists already ({act.path}): pick another name")
-        for path in (act.stats_path, act.fifo_path):
+        for path in (act.stats_path, act.fifo_path, act.socket_path):
             if len(os.fsencode(path)) > UNIX_PATH_MAX:
                 raise InvalidSetting(
                     f"{path} is too long for a unix socket: use a shorter BACKSTAGE_HOME or names"
@@ -262,6 +312,8 @@ class ActManager:
             raise ActFailed(
                 f"django-admin startproject {name} failed: {lines[-1] if lines else ''}"
             )
+        with open(os.path.join(venue.acts_dir, name, name, "settings.py"), "a") as settings:
+            settings.write(SETTINGS_TAIL)
 
     # Control
 
@@ -386,7 +438,7 @@ class ActManager:
         act = self.act
         self.stop()
         shutil.rmtree(act.path)
-        for path in (act.log_path, act.fifo_path):
+        for path in (act.log_path, act.fifo_path, act.gigs_config_path):
             try:
                 os.unlink(path)
             except FileNotFoundError:

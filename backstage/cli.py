@@ -64,7 +64,7 @@ def up(production: Production, foreground: bool, timeout: float) -> None:
         if all(row["state"] != STARTING for row in production_status(production)["acts"]):
             break
         time.sleep(0.2)
-    _print_table(production.snapshot())
+    _print_table(production.snapshot(), production)
 
 
 @cli.command()
@@ -86,7 +86,7 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
         if as_json:
             click.echo(json.dumps(production_status(production, snapshot), indent=2))
         else:
-            _print_table(snapshot)
+            _print_table(snapshot, production)
         return
     try:
         while True:
@@ -95,7 +95,7 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
             else:
                 if sys.stdout.isatty():
                     click.clear()
-                _print_table(snapshot)
+                _print_table(snapshot, production)
                 click.echo()
             time.sleep(interval)
             snapshot = production.snapshot(snapshot)
@@ -107,9 +107,15 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
 STATE_COLOURS = {"running": "green", "starting": "yellow", "failed": "red"}
 
 
-def _print_table(snapshot: Snapshot) -> None:
+def _print_table(snapshot: Snapshot, production: Production) -> None:
     tty = sys.stdout.isatty()
     click.echo(emperor_line(snapshot))
+    router, gigs = production.router, production.gigs
+    playing = sum(1 for gig in gigs if gig.playing)
+    click.echo(
+        f"Router {router.address}: {'running' if router.running else 'down'}, "
+        f"{playing} of {len(gigs)} Gigs live"
+    )
     header, *lines = act_table(snapshot)
     click.echo(click.style(header, bold=True) if tty else header)
     for row, line in zip(snapshot.acts, lines, strict=True):
@@ -281,6 +287,92 @@ def logs(production: Production, key: str, follow: bool, lines: int) -> None:
                 sys.stdout.write(log.read(size - offset).decode(errors="replace"))
                 sys.stdout.flush()
             offset = size
+
+
+@venue.group("domain")
+def venue_domain() -> None:
+    """Venue domains: where the Venue's Acts may be booked."""
+
+
+@venue_domain.command("add")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("domain")
+@pass_production
+def venue_domain_add(production: Production, venue_name: str, domain: str) -> None:
+    """Declare DOMAIN (and its subdomains) as the Venue's."""
+    click.echo(production.venue(venue_name).add_domain(domain))
+
+
+@venue_domain.command("rm")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("domain")
+@pass_production
+def venue_domain_rm(production: Production, venue_name: str, domain: str) -> None:
+    """Drop a Venue domain (refused while an Act is booked under it)."""
+    production.venue(venue_name).remove_domain(domain)
+
+
+@venue_domain.command("ls")
+@click.argument("venue_name", metavar="VENUE")
+@pass_production
+def venue_domain_ls(production: Production, venue_name: str) -> None:
+    """List the Venue's domains."""
+    for domain in production.venue(venue_name).domains:
+        click.echo(domain)
+
+
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("host")
+@pass_production
+def book(production: Production, key: str, host: str) -> None:
+    """Book an Act at HOST, a Venue domain or a subdomain of one."""
+    target = _act(production, key)
+    target.book(host)
+    click.echo(f"{target.key} booked at {target.hosts[-1]}")
+
+
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("host")
+@pass_production
+def unbook(production: Production, key: str, host: str) -> None:
+    """Take an Act off HOST: out of the router first, then out of its config."""
+    _act(production, key).unbook(host)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def gigs(production: Production, as_json: bool) -> None:
+    """Live Gigs from the router's stats, and hosts booked but not playing."""
+    found = [gig.as_dict() for gig in production.gigs]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    router = production.router
+    click.echo(f"Router {router.address}: {'running' if router.running else 'down'}")
+    rows = [("HOST", "ACTS", "NODES", "REQUESTS")]
+    for gig in found:
+        acts = ",".join(gig["acts"]) or f"not playing (booked: {','.join(gig['booked']) or '-'})"
+        rows.append((gig["host"], acts, str(len(gig["nodes"])), str(gig["requests"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@cli.command()
+@click.option("--out", default=None, help="Folder to write to (default: <home>/nginx).")
+@click.option("--listen", default="80", show_default=True, help="nginx `listen` of each server.")
+@pass_production
+def nginx(production: Production, out: str | None, listen: str) -> None:
+    """Render nginx server blocks for every booked host, and an include file."""
+    from .nginx import write
+
+    include = write(production, out or os.path.join(production.home, "nginx"), listen)
+    click.echo(f"include {include};")
 
 
 def main() -> None:

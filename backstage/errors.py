@@ -11,6 +11,14 @@ class InvalidName(BackstageError, ValueError):
     """A Venue or Act name that cannot be a Python package."""
 
 
+class InvalidHostname(BackstageError, ValueError):
+    """A host or Venue domain that is not a valid DNS name."""
+
+
+class NotBookable(BackstageError):
+    """A host outside the Venue domains of the Act's own Venue."""
+
+
 class InvalidSetting(BackstageError, ValueError):
     """A declared file or an argument with a value Backstage cannot use."""
 

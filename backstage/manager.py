@@ -219,6 +219,16 @@ class ProductionManager:
                     wanted[act.vassal_name] = Wanted(stage.set.render_vassal(act), spec.port)
             except BackstageError as exc:
                 log.error("%s is left out: %s", act.key, exc)
+        # The router plays with the Stage, healed like any Act.
+        router = self.production.router
+        self.production.booking.sync_all()
+        try:
+            router.prepare()
+            config = router.render()
+            wanted[router.vassal_name(config)] = Wanted(config, router.port)
+            router.keep_loyal()
+        except BackstageError as exc:
+            log.error("the router is left out: %s", exc)
         return wanted
 
     def reconcile(self) -> None:

@@ -20,7 +20,10 @@ from .spec import ProductionSpec
 
 if TYPE_CHECKING:
     from .act import Act
+    from .booking import BookingManager
+    from .gig import Gig
     from .manager import ProductionManager
+    from .router import Router
     from .snapshot import Snapshot
     from .stage import Stage
     from .venue import Venue
@@ -162,6 +165,25 @@ class Production:
         from .manager import ProductionManager
 
         return ProductionManager(self)
+
+    @functools.cached_property
+    def router(self) -> Router:
+        from .router import Router
+
+        return Router(self)
+
+    @functools.cached_property
+    def booking(self) -> BookingManager:
+        from .booking import BookingManager
+
+        return BookingManager(self)
+
+    @property
+    def gigs(self) -> list[Gig]:
+        """Every booked or live host, from the router's stats and the declared bookings."""
+        from .gig import gigs
+
+        return gigs(self)
 
     def up(self) -> None:
         self.manager.up()

@@ -304,26 +304,19 @@ def _act_row(
 
 def _gigs_by_act(production: Production) -> dict[str, tuple[str, ...]] | None:
     """Act key to the hosts it plays at, or None while the Production has no Gigs.
-
-    Gigs come with the Booking Manager; this reads them only where the Production
-    offers `gigs`, each with a `host`, the `acts` playing it now and the Acts `booked`
-    at it. A host booked but not playing shows in brackets.
-    """
+    A host booked but not playing shows in brackets."""
     try:
-        gigs = getattr(production, "gigs", None)
-        if callable(gigs):
-            gigs = gigs()
-        found: dict[str, list[str]] = {}
-        for gig in gigs or ():
-            live = tuple(getattr(gig, "acts", ()))
-            for key in live:
-                found.setdefault(key, []).append(gig.host)
-            for key in getattr(gig, "booked", ()):
-                if key not in live:
-                    found.setdefault(key, []).append(f"({gig.host})")
-    except (BackstageError, OSError, AttributeError, TypeError) as exc:
+        gigs = production.gigs
+    except (BackstageError, OSError) as exc:
         log.warning("cannot read the Gigs: %s", exc)
         return None
+    found: dict[str, list[str]] = {}
+    for gig in gigs:
+        for key in gig.acts:
+            found.setdefault(key, []).append(gig.host)
+        for key in gig.booked:
+            if key not in gig.acts:
+                found.setdefault(key, []).append(f"({gig.host})")
     return {key: tuple(hosts) for key, hosts in found.items()} if found else None
 
 

@@ -25,6 +25,8 @@ class ProductionSpec:
     uwsgi: str = ""  # the uwsgi binary; "" finds the one beside Python, then on PATH
     processes: int = 2  # workers of a new Act
     venues: tuple[str, ...] = ()  # paths of the Venues of this Production
+    router: str = "127.0.0.1:8000"  # where the router serves the Gigs, HOST:PORT
+    router_sign: bool = False  # Acts sign their announces; the router checks them
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ActSpec:
     max_processes: int = 0  # how far "+" on the FIFO may go; 0 means twice `processes`
     enabled: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    hosts: tuple[str, ...] = ()  # where it is booked: Venue domains or their subdomains
 
     @property
     def package(self) -> str:

@@ -26,6 +26,14 @@ def ini_value(value: object) -> str:
     return text.replace("%", "%%")
 
 
+def kv_value(value: object) -> str:
+    """A value inside a `key=value,key=value` option such as subscribe2."""
+    text = ini_value(value)
+    if "," in text:
+        raise InvalidSetting(f"{text!r} holds a comma and cannot go into a subscribe2 line")
+    return text
+
+
 def environment(override_dir: str | None = None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if override_dir and os.path.isdir(override_dir):
@@ -38,6 +46,7 @@ def environment(override_dir: str | None = None) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["ini"] = ini_value
+    env.filters["kv"] = kv_value
     return env
 
 
@@ -59,4 +68,22 @@ class StageSet:
             act=act,
             spec=spec,
             env=sorted(spec.env.items()),
+        )
+
+    def render_gigs(self, act: Act) -> str:
+        """The Act's subscriptions to the router, the ini its vassal config includes."""
+        spec = act.spec
+        production = act.venue.production
+        return self.render(
+            "gigs.ini.j2",
+            venue=act.venue,
+            act=act,
+            spec=spec,
+            router=production.router,
+            gigs=[
+                (host, key, act.withheld_path(host))
+                for host in spec.hosts
+                for key in production.router.keys_for(host)
+            ],
+            sign=production.router.keys.vassal_sign if production.router.signed else "",
         )

@@ -40,4 +40,10 @@ def status(production: Production, snapshot: Snapshot | None = None) -> dict[str
             }
             for row in snapshot.acts
         ],
+        # added with Gigs
+        "router": {
+            "running": production.router.running,
+            "address": production.router.address,
+        },
+        "gigs": [gig.as_dict() for gig in production.gigs],
     }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import spec as specs
 from . import virtualenv
+from .domains import check_hostname, domain_of, within
 from .errors import AlreadyExists, InvalidSetting, NotFound
 from .names import check_name
 from .production import Production
@@ -63,6 +64,42 @@ class Venue:
         new = dataclasses.replace(self.spec, **changes)
         specs.dump(self.spec_path, new)
         return new
+
+    # Venue domains: where its Acts may be booked
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self.spec.domains
+
+    def add_domain(self, domain: str) -> str:
+        """Declare `domain` (and its subdomains) as this Venue's; one Venue per domain."""
+        domain = check_hostname(domain)
+        if domain in self.domains:
+            return domain
+        for other in self.production.venues:
+            for theirs in other.domains if other != self else ():
+                if within(domain, theirs) or within(theirs, domain):
+                    raise AlreadyExists(
+                        f"{domain} overlaps {theirs} of Venue {other.name}: a host belongs to "
+                        f"one Venue only; remove it there first"
+                    )
+        self.declare(domains=(*self.domains, domain))
+        return domain
+
+    def remove_domain(self, domain: str) -> None:
+        """Drop a Venue domain; refused while an Act is booked under it."""
+        domain = check_hostname(domain)
+        if domain not in self.domains:
+            raise NotFound(f"{domain} is not a domain of Venue {self.name}")
+        rest = tuple(d for d in self.domains if d != domain)
+        for act in self.acts:
+            stranded = [h for h in act.hosts if within(h, domain) and domain_of(h, rest) is None]
+            if stranded:
+                raise AlreadyExists(
+                    f"{act.key} is booked at {stranded[0]}: "
+                    f"`backstage unbook {act.key} {stranded[0]}` first"
+                )
+        self.declare(domains=rest)
 
     @property
     def acts(self) -> list[Act]:

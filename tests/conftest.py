@@ -54,7 +54,8 @@ def production(monkeypatch) -> Production:
     # A range of its own, away from the default, so that nothing else on the host
     # (another suite, a benchmark, a user's Production) takes its ports meanwhile.
     first = random.randrange(20000, 60000, 100)
-    prod.declare(ports=(first, first + 99))
+    # The router too: port 8000 is never assumed free.
+    prod.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}")
     yield prod
     prod.down()
     try:

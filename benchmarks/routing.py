@@ -1,0 +1,174 @@
+"""What the router costs: one Act served three ways in one run, and how fast a booking goes live.
+
+  direct   wrk against the Act's own http-socket (127.0.0.1:PORT)
+  router   wrk against the Production's router, Host: the booked host
+  nginx    wrk against a private nginx from `backstage nginx`, Host: the booked host
+           (nginx passes to the Act's uwsgi socket)
+
+Rounds alternate the three so that drift in the machine's load hits all alike;
+the medians of requests/s and p99 latency are reported, and their ratios to
+direct. Target: the router at least 0.8 of direct in requests/s.
+
+Also: seconds from act.book(HOST) to the first 200 through the router for HOST
+(booking changes the Act's config, so this includes the Act's reload). Target
+under 1.5 s.
+
+    python benchmarks/routing.py [--rounds N] [--seconds S] [--connections C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from _common import (
+    free_port,
+    http_status,
+    median,
+    poll,
+    print_table,
+    production_in,
+    scratch,
+    seconds,
+    stop_process,
+)
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+DOMAIN = "bench.example"
+HOST = f"www.{DOMAIN}"
+TARGET_RATIO = 0.8
+TARGET_BOOK = 1.5
+
+NGINX_CONF = """\
+{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    include {include};
+}}
+"""
+
+
+def wrk(port: int, host: str, duration: float, connections: int) -> tuple[float, float]:
+    """(requests/s, p99 in ms) of wrk against 127.0.0.1:port with that Host header."""
+    done = subprocess.run(
+        [WRK, "-t2", f"-c{connections}", f"-d{duration:g}s", "--latency", "-H", f"Host: {host}",
+         "-H", "Connection: close", f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, timeout=duration + 60, check=True,
+    )  # fmt: skip
+    out = done.stdout
+    # The Act's http-socket closes every connection (no keep-alive), so every client
+    # sends Connection: close and wrk's "read" socket errors are only those closes.
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: connect [1-9]", out)
+    if errors:
+        raise RuntimeError(f"wrk saw failed requests against port {port}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rps, p99
+
+
+def start_nginx(production, folder: str) -> tuple[subprocess.Popen[bytes], int]:  # type: ignore[no-untyped-def]
+    from backstage.nginx import write
+
+    port = free_port()
+    include = write(production, os.path.join(folder, "gigs"), f"127.0.0.1:{port}")
+    conf = os.path.join(folder, "nginx.conf")
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must reach run/ (0700)
+    with open(conf, "w") as out:
+        out.write(NGINX_CONF.format(d=folder, include=include, user=user))
+    args = [NGINX, "-p", folder, "-c", conf, "-e", os.path.join(folder, "error.log")]
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    if not poll(lambda: http_status(port, host=HOST) == 200, 10.0):
+        stop_process(child)
+        raise TimeoutError("nginx did not pass to the Act within 10 s")
+    return child, port
+
+
+def book_to_first_200(act, router_port: int, host: str) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    act.book(host, timeout=30)
+    if not poll(lambda: http_status(router_port, host=host) == 200, 30.0):
+        raise TimeoutError(f"{host} did not answer 200 through the router within 30 s")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--bookings", type=int, default=3, help="book() timings to take")
+    options = parser.parse_args()
+
+    from backstage.shortcuts import new_venue
+
+    with scratch("bsr-") as folder, production_in(folder) as production:
+        production.declare(router=f"127.0.0.1:{free_port()}")
+        venue = new_venue("BenchVenue", folder, production)
+        venue.add_domain(DOMAIN)
+        act = venue.new_act("Bench", processes=2)
+        router_port = production.router.port
+        booked = [
+            book_to_first_200(act, router_port, f"b{i}.{DOMAIN}") for i in range(options.bookings)
+        ]
+        act.book(HOST)
+        nginx_dir = os.path.join(folder, "ngx")
+        os.makedirs(nginx_dir)
+        nginx, nginx_port = start_nginx(production, nginx_dir)
+        try:
+            targets = {
+                "direct": (act.port, "localhost"),
+                "router": (router_port, HOST),
+                "nginx": (nginx_port, HOST),
+            }
+            for port, host in targets.values():  # warm every path once
+                wrk(port, host, 1.0, options.connections)
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+            for _ in range(options.rounds):
+                for name, (port, host) in targets.items():
+                    results[name].append(wrk(port, host, options.seconds, options.connections))
+        finally:
+            stop_process(nginx)
+
+    direct_rps = median([r for r, _ in results["direct"]])
+    direct_p99 = median([p for _, p in results["direct"]])
+    rows = []
+    for name, runs in results.items():
+        rps, p99 = median([r for r, _ in runs]), median([p for _, p in runs])
+        rows.append((name, f"{rps:.0f}", f"{rps / direct_rps:.2f}", f"{p99:.1f}",
+                     f"{p99 / direct_p99:.2f}"))  # fmt: skip
+    print(f"{options.rounds} rounds x {options.seconds:g} s, wrk -t2 -c{options.connections}, "
+          f"Act with 2 processes, Django's default page")  # fmt: skip
+    print_table(("path", "req/s", "x direct", "p99 ms", "x direct"), rows)
+    print()
+    print_table(
+        ("book() to first 200 via router", "seconds"),
+        [(f"b{i}.{DOMAIN}", seconds(t)) for i, t in enumerate(booked)]
+        + [("median", seconds(median(booked)))],
+    )
+    router_ratio = median([r for r, _ in results["router"]]) / direct_rps
+    print()
+    print(
+        f"router/direct {router_ratio:.2f} (target >= {TARGET_RATIO}); "
+        f"book to first 200 {median(booked):.3f} s (target < {TARGET_BOOK} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""`backstage nginx` rendered, checked and served by a real nginx from Debian's packages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.gigs_helpers import named_act
+from tests.helpers import http_get, poll
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+pytestmark = [
+    pytest.mark.nginx,
+    pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed"),
+]
+
+CONF = """\
+{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    include {include};
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def nginx_dir():
+    path = tempfile.mkdtemp(prefix="ngx", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_nginx_passes_each_host_to_its_act(production, venue, nginx_dir):
+    venue.add_domain("example.com")
+    alpha = named_act(venue, "Alpha")
+    beta = named_act(venue, "Beta")
+    alpha.book("alpha.example.com")
+    beta.book("beta.example.com")
+    os.makedirs(alpha.static_root)
+    with open(os.path.join(alpha.static_root, "hello.txt"), "w") as static:
+        static.write("static of Alpha\n")
+
+    port = free_port()
+    out = os.path.join(nginx_dir, "gigs")
+    done = run_cli("nginx", "--out", out, "--listen", f"127.0.0.1:{port}", home=production.home)
+    include = os.path.join(out, "backstage.conf")
+    assert done.stdout.strip() == f"include {include};"
+    assert sorted(os.listdir(os.path.join(out, "sites"))) == [
+        "alpha.example.com.conf",
+        "beta.example.com.conf",
+    ]
+    conf = os.path.join(nginx_dir, "nginx.conf")
+    # nginx workers must reach run/ (0700): they run as the Production's user.
+    user = "user root;" if os.geteuid() == 0 else ""
+    with open(conf, "w") as f:
+        f.write(CONF.format(d=nginx_dir, include=include, user=user))
+    args = [NGINX, "-p", nginx_dir, "-c", conf, "-e", os.path.join(nginx_dir, "error.log")]
+    checked = subprocess.run([*args, "-t"], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll(lambda: http_get(port, host="alpha.example.com") == (200, "Alpha"), timeout=10)
+        assert http_get(port, host="beta.example.com") == (200, "Beta")
+        assert http_get(port, "/static/hello.txt", host="alpha.example.com") == (
+            200,
+            "static of Alpha\n",
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert server.returncode is not None
