@@ -43,8 +43,6 @@ RECONCILE_EVERY = 1.0
 # A pushed vassal shows in the Emperor's list almost at once; until this has passed
 # a missing one is taken as "on its way", not pushed again.
 SETTLE = 3.0
-# The Emperor ignores a second touch of a vassal within the same second.
-TOUCH_SPACING = 1.1
 UP_TIMEOUT = 30.0
 
 
@@ -221,12 +219,9 @@ class ProductionManager:
                 log.error("%s is left out: %s", act.key, exc)
         # The router plays with the Stage, healed like any Act.
         router = self.production.router
-        self.production.booking.sync_all()
         try:
-            router.prepare()
             config = router.render()
             wanted[router.vassal_name(config)] = Wanted(config, router.port)
-            router.keep_loyal()
         except BackstageError as exc:
             log.error("the router is left out: %s", exc)
         return wanted
@@ -244,6 +239,12 @@ class ProductionManager:
         if emperor is None:
             return  # not answering this instant; the next pass looks again
         now = self._clock()
+        router = self.production.router
+        self.production.booking.sync_all()
+        try:
+            router.prepare()
+        except BackstageError as exc:
+            log.error("the router's keys: %s", exc)
         wanted = self.desired()
         live = {vassal.id for vassal in emperor.vassals}
         for name, want in wanted.items():
@@ -271,10 +272,17 @@ class ProductionManager:
             elif pushed is None:
                 self._pushed[name] = Pushed(digest, now)  # adopted as it runs
                 continue
-            elif pushed.digest == digest or now - pushed.at < TOUCH_SPACING:
+            elif pushed.digest == digest:
                 continue
             else:
-                log.info("pushing the changed config of %s", name)
+                # Not a reload: from the second Emperor-sent reload on, uWSGI 2.0's zmq
+                # channel hands a vassal the config before last. Withdrawn now, it is pushed
+                # with its new config once it is gone and its port is free.
+                if now - self._withdrawn.get(name, -SETTLE) >= SETTLE:
+                    log.info("withdrawing %s to play its changed config", name)
+                    stage_manager.withdraw(name)
+                    self._withdrawn[name] = now
+                continue
             stage_manager.push(name, want.config)
             self._pushed[name] = Pushed(digest, now)
             self._withdrawn.pop(name, None)
@@ -288,6 +296,7 @@ class ProductionManager:
             stage_manager.withdraw(name)
             self._withdrawn[name] = now
             self._pushed.pop(name, None)
+        router.keep_loyal()
 
 
 CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})

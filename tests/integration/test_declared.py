@@ -24,8 +24,12 @@ def test_a_changed_declaration_is_applied_live(venue, channel):
     assert len(act.sess.workers) == 1 and http_get(act.port, "/env") == (200, "-")
 
     act.manager.declare(processes=2, env={"GREETING": "100% live"})
-    poll(lambda: (sess := act.sess) and len(sess.workers) == 2 and sess.accepting, timeout=30)
+    poll(lambda: (sess := act.sess) and len(sess.workers) == 2 and sess.ready, timeout=30)
     poll(lambda: http_get(act.port, "/env") == (200, "100% live"), timeout=30)
+    # A second change must play too (uWSGI's zmq channel would reload with the first).
+    act.manager.declare(processes=3, env={"GREETING": "second"})
+    poll(lambda: (sess := act.sess) and len(sess.workers) == 3 and sess.ready, timeout=30)
+    poll(lambda: http_get(act.port, "/env") == (200, "second"), timeout=30)
     # the environment may hold secrets: act.toml is no longer world-readable
     assert stat.S_IMODE(os.stat(act.spec_path).st_mode) == 0o600
 
