@@ -92,7 +92,8 @@ def test_status_table_watch_and_stats_commands(production, venue):
 
     table = run_cli("status", home=home).stdout.splitlines()
     assert "Emperor pid" in table[0]
-    header = table[1].split()
+    assert table[1].startswith("Router 127.0.0.1:") and "0 of 0 Gigs live" in table[1]
+    header = table[2].split()
     assert header[:5] == ["ACT", "STATE", "PID", "PORT", "WRK"] and "RPS" in header
     shown = next(line for line in table if line.startswith("TestVenue/Shown")).split()
     assert shown[1:5] == ["running", str(act.sess.pid), str(act.port), "0/1"]
