@@ -5,7 +5,8 @@ under systemd). It owns the Emperor and reconciles every second, and at once
 when a declared file changes or it is poked (SIGUSR1): the declared enabled
 Acts against the Emperor's vassals. Missing ones are pushed, unknown ones with
 this Production's prefix withdrawn, and a dead Emperor is started again.
-Over zmq the Emperor never respawns a vassal that died: this loop is what heals.
+Over zmq the Emperor cannot be counted on to bring back a vassal that died (and it
+refuses, for a while, one that died before it was loyal): this loop is what heals.
 
 It holds nothing that matters. Kill it and the next one adopts the running
 Emperor. Whoever holds the lock on `run/manager.lock` is the Manager; the lock

@@ -15,9 +15,14 @@ class SessWorker:
     accepting: bool
     requests: int
     exceptions: int
+    harakiri: int  # requests killed for running past `harakiri`
     avg_rt: int  # microseconds, uWSGI's running blend
     rss: int  # bytes
-    respawns: int
+    vsz: int
+    tx: int  # bytes sent
+    running_time: int  # microseconds spent serving
+    last_spawn: int  # unix time
+    respawns: int  # times uWSGI replaced this worker (its respawn_count starts at 1)
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,14 @@ class Sess:
                     accepting=w.accepting,
                     requests=w.requests,
                     exceptions=w.exceptions,
+                    harakiri=w.harakiri_count,
                     avg_rt=w.avg_rt,
                     rss=w.rss,
-                    respawns=w.respawn_count,
+                    vsz=w.vsz,
+                    tx=w.tx,
+                    running_time=w.running_time,
+                    last_spawn=w.last_spawn,
+                    respawns=max(0, w.respawn_count - 1),
                 )
                 for w in stats.live_workers
             ),

@@ -26,7 +26,7 @@ from emperor.process import tail
 from emperor.stats import EmperorStats, InstanceStats, parse_instance_stats, read_stats
 
 from .errors import BackstageError
-from .sess import Sess, port_of
+from .sess import Sess, SessWorker, port_of
 
 if TYPE_CHECKING:
     from .act import Act
@@ -42,22 +42,10 @@ MAX_READERS = 64
 
 
 @dataclass(frozen=True)
-class WorkerRow:
-    id: int
-    pid: int
-    status: str  # idle, busy, cheap, pause, sig<N>
-    accepting: bool
-    requests: int
-    rps: float | None  # None until a previous Snapshot saw the same worker process
-    exceptions: int
-    harakiri: int
-    avg_rt: int  # microseconds, uWSGI's running blend
-    rss: int  # bytes
-    vsz: int
-    tx: int  # bytes sent
-    running_time: int  # microseconds spent serving
-    last_spawn: int  # unix time
-    respawns: int  # times uWSGI replaced this worker (its respawn_count starts at 1)
+class WorkerRow(SessWorker):
+    """A worker of the Sess, with its rate since the previous Snapshot."""
+
+    rps: float | None = None  # None until a previous Snapshot saw the same worker process
 
 
 @dataclass(frozen=True)
@@ -249,30 +237,13 @@ def _act_row(
         blacklisted=emperor is not None and emperor.blacklisted(act.vassal_name),
         serving=sess is not None and sess.accepting,
     )
-    workers = stats.live_workers if stats else ()
+    workers = sess.workers if sess else ()
     before = {(w.id, w.pid): w for w in earlier.worker_rows} if earlier else {}
     worker_rows = []
     for w in workers:
         seen = before.get((w.id, w.pid))
-        worker_rows.append(
-            WorkerRow(
-                id=w.id,
-                pid=w.pid,
-                status=w.status,
-                accepting=w.accepting,
-                requests=w.requests,
-                rps=_rate(w.requests, seen.requests, elapsed) if seen and elapsed else None,
-                exceptions=w.exceptions,
-                harakiri=w.harakiri_count,
-                avg_rt=w.avg_rt,
-                rss=w.rss,
-                vsz=w.vsz,
-                tx=w.tx,
-                running_time=w.running_time,
-                last_spawn=w.last_spawn,
-                respawns=max(0, w.respawn_count - 1),
-            )
-        )
+        rps = _rate(w.requests, seen.requests, elapsed) if seen and elapsed else None
+        worker_rows.append(WorkerRow(**dataclasses.asdict(w), rps=rps))
     served = [w.avg_rt for w in workers if w.requests]
     comparable = earlier is not None and earlier.pid is not None and stats is not None
     requests = stats.requests if stats else 0
@@ -292,7 +263,7 @@ def _act_row(
         avg_rt=sum(served) // len(served) if served else 0,
         rss=stats.rss if stats else 0,
         exceptions=stats.exceptions if stats else 0,
-        harakiri=sum(w.harakiri_count for w in workers),
+        harakiri=sum(w.harakiri for w in workers),
         respawns=sum(w.respawns for w in worker_rows),
         listen_queue=stats.listen_queue if stats else 0,
         gigs=None if gigs is None else gigs.get(act.key, ()),
