@@ -19,9 +19,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from emperor import fifo
-from emperor.errors import FifoNotReading, StatsUnavailable, StatsUnparsable
+from emperor.errors import FifoNotReading
 from emperor.process import tail, telling_line, wait_for
-from emperor.stats import EmperorStats, InstanceStats, parse_instance_stats, read_stats
+from emperor.stats import EmperorStats, InstanceStats, parse_instance_stats, stats_or_none
 
 from . import ports
 from . import spec as specs
@@ -158,10 +158,7 @@ class Act:
         return self.spec.port
 
     def stats(self, timeout: float = 1.0) -> InstanceStats | None:
-        try:
-            return parse_instance_stats(read_stats(self.stats_path, timeout))
-        except (StatsUnavailable, StatsUnparsable):
-            return None
+        return stats_or_none(self.stats_path, parse_instance_stats, timeout)
 
     @property
     def sess(self) -> Sess | None:

@@ -18,8 +18,7 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from emperor.errors import StatsUnavailable, StatsUnparsable
-from emperor.stats import RouterStats, parse_router_stats, read_stats
+from emperor.stats import RouterStats, parse_router_stats, stats_or_none
 from emperor.subscription import send_packet, subscription_packet
 
 from .errors import InvalidSetting
@@ -93,10 +92,7 @@ class Router:
     # Live
 
     def stats(self, timeout: float = 1.0) -> RouterStats | None:
-        try:
-            return parse_router_stats(read_stats(self.stats_path, timeout))
-        except (StatsUnavailable, StatsUnparsable):
-            return None
+        return stats_or_none(self.stats_path, parse_router_stats, timeout)
 
     @property
     def running(self) -> bool:

@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emperor.errors import StatsUnavailable, StatsUnparsable
 from emperor.process import tail
-from emperor.stats import EmperorStats, InstanceStats, parse_instance_stats, read_stats
+from emperor.stats import EmperorStats, InstanceStats
 
 from .errors import BackstageError
 from .sess import Sess, SessWorker, port_of
@@ -191,11 +190,7 @@ def _read_act(act: Act, timeout: float) -> tuple[bool, int, InstanceStats | None
         enabled, port = spec.enabled, spec.port
     except BackstageError:  # removed meanwhile, or its act.toml is being fixed
         enabled, port = False, 0
-    try:
-        stats = parse_instance_stats(read_stats(act.stats_path, timeout))
-    except (StatsUnavailable, StatsUnparsable):
-        stats = None
-    return enabled, port, stats
+    return enabled, port, act.stats(timeout)
 
 
 def _emperor_row(stage: Any, emperor: EmperorStats | None) -> EmperorRow:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from emperor import binary as uwsgi_binary
 from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
-from emperor.errors import StatsUnavailable, StatsUnparsable, UwsgiError
+from emperor.errors import UwsgiError
 from emperor.process import Emperor, pids_named, wait_for
-from emperor.stats import EmperorStats, parse_emperor_stats, read_stats
+from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 
 from .errors import InvalidSetting, StageError
 from .stageset import StageSet
@@ -98,10 +98,7 @@ class Stage:
 
     def stats(self, timeout: float = 1.0) -> EmperorStats | None:
         """What the Emperor reports, or None when it does not answer."""
-        try:
-            return parse_emperor_stats(read_stats(self.stats_path, timeout))
-        except (StatsUnavailable, StatsUnparsable):
-            return None
+        return stats_or_none(self.stats_path, parse_emperor_stats, timeout)
 
     def channel_kind(self, stats: EmperorStats | None = None) -> str | None:
         """The channel the running Emperor listens on, read from its stats."""

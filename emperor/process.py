@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 from .binary import UwsgiBinary
 from .channel import Channel
-from .errors import EmperorStartError, StatsUnavailable, StatsUnparsable
-from .stats import EmperorStats, parse_emperor_stats, read_stats
+from .errors import EmperorStartError
+from .stats import EmperorStats, parse_emperor_stats, read_stats, stats_or_none
 
 
 def pid_alive(pid: int) -> bool:
@@ -142,11 +142,7 @@ class Emperor:
         return parse_emperor_stats(read_stats(self.stats_path, timeout))
 
     def answering(self) -> bool:
-        try:
-            self.stats(timeout=0.5)
-        except (StatsUnavailable, StatsUnparsable):
-            return False
-        return True
+        return stats_or_none(self.stats_path, parse_emperor_stats, 0.5) is not None
 
     def start(self, timeout: float = 20.0) -> int:
         for stale in (self.stats_path, self.pidfile):

@@ -46,6 +46,7 @@ __all__ = [
     "parse_json_lenient",
     "parse_router_stats",
     "read_stats",
+    "stats_or_none",
 ]
 
 
@@ -362,6 +363,15 @@ class EmperorStats:
 
     def blacklist_entry(self, id: str) -> BlacklistEntry | None:
         return next((b for b in self.blacklist if b.id == id), None)
+
+
+def stats_or_none(address: str, parse: Callable[[bytes], _T], timeout: float = 1.0) -> _T | None:
+    """What the stats server at `address` reports, parsed; None when it does not answer
+    or answers garbage, which is how a stopped instance shows."""
+    try:
+        return parse(read_stats(address, timeout))
+    except (StatsUnavailable, StatsUnparsable):
+        return None
 
 
 def parse_emperor_stats(raw: bytes) -> EmperorStats:

@@ -346,3 +346,9 @@ def test_read_stats_deadline_covers_a_trickling_server(short_dir: Path) -> None:
             read_stats(str(path), timeout=0.3)
         elapsed = time.monotonic() - started
     assert elapsed < 1.0
+
+
+def test_stats_or_none_reads_a_stopped_instance_as_none(tmp_path):
+    from emperor.stats import parse_instance_stats, stats_or_none
+
+    assert stats_or_none(str(tmp_path / "gone.stats"), parse_instance_stats, 0.2) is None
