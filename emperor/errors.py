@@ -1,4 +1,4 @@
-"""Errors of the uWSGI layer. Backstage turns them into its own errors at its edges."""
+"""Errors of the uWSGI layer. The layer above turns them into its own errors at its edges."""
 
 from __future__ import annotations
 
