@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+import backstage
 from backstage import Production, Venue
 from backstage import spec as specs
 from backstage.spec import ActSpec, ProductionSpec, VenueSpec
@@ -49,8 +50,10 @@ def lay_out(tmp_path, router_sign=False):
 
 def placeholders(text: str, act) -> str:
     production = act.venue.production
+    package = os.path.dirname(os.path.abspath(backstage.__file__))
     return (
-        text.replace(production.home, "{HOME}")
+        text.replace(package, "{PACKAGE}")
+        .replace(production.home, "{HOME}")
         .replace(act.venue.path, "{VENUE}")
         .replace(production.prefix, "{PREFIX}")
     )
