@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from .act import Act
 from .errors import BackstageError
-from .production import Production
-from .venue import Venue
+from .production import Production, Venue
 
 __all__ = ["Act", "BackstageError", "Production", "Venue"]
 __version__ = "0.1.0"

@@ -1,32 +1,45 @@
-"""A Production: one Backstage instance, its home folder and everything in it.
+"""A Production, one Backstage instance, and its Venues.
 
 <home>/production.toml   settings and the list of Venues
 <home>/run/              0700: the Emperor's and every Act's sockets, FIFOs, pidfiles
 <home>/log/              the Emperor's, the Production Manager's and every Act's log
+
+A Venue is a virtual environment holding Acts (VENue = Virtual ENvironment), and a
+DNS namespace where they can be booked:
+
+<venue>/bin, lib, pyvenv.cfg   the virtualenv, with Django
+<venue>/venue.toml             name, python, requirements, domains
+<venue>/acts/<NAME>/           one folder per Act
+
+They share a module because each opens the other: a Production lists its Venues,
+and a Venue opened on its own finds the Production it belongs to.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+import shutil
+from typing import Any
 
-from . import spec as specs
+from .act import Act
+from .control import observe, virtualenv
+from .control.acts import ActManager
+from .control.booking import BookingManager
+from .control.client import ManagerClient
+from .control.crew import Crew
+from .control.router import Router
+from .control.stage import Stage
 from .errors import AlreadyExists, InvalidSetting, NotFound
-from .spec import ProductionSpec
-
-if TYPE_CHECKING:
-    from .act import Act
-    from .booking import BookingManager
-    from .gig import Gig
-    from .manager import ProductionManager
-    from .router import Router
-    from .snapshot import Snapshot
-    from .stage import Stage
-    from .venue import Venue
+from .files import declared
+from .model.domains import check_hostname, domain_of, within
+from .model.gig import Gig
+from .model.layout import ActRef, Layout, acts_dir, venue_spec_path
+from .model.names import check_name
+from .model.snapshot import Snapshot
+from .model.spec import ProductionSpec, VenueSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +53,19 @@ def default_home() -> str:
 class Production:
     def __init__(self, home: str | None = None) -> None:
         self.home = os.path.abspath(os.path.expanduser(home or default_home()))
-        self.spec_path = os.path.join(self.home, "production.toml")
-        self.run_dir = os.path.join(self.home, "run")
-        self.log_dir = os.path.join(self.home, "log")
+        self.layout = Layout(self.home)
+        self.crew = Crew(self.layout)
+        self.spec_path = self.layout.spec_path
+        self.run_dir = self.layout.run_dir
+        self.log_dir = self.layout.log_dir
 
     def __repr__(self) -> str:
         return f"Production({self.home!r})"
 
-    @functools.cached_property
+    @property
     def prefix(self) -> str:
         """Starts every vassal name of this Production, so two on one host never collide."""
-        return "bs" + hashlib.sha1(self.home.encode()).hexdigest()[:8]
+        return self.layout.prefix
 
     @property
     def exists(self) -> bool:
@@ -58,37 +73,23 @@ class Production:
 
     @property
     def spec(self) -> ProductionSpec:
-        if not self.exists:
-            return ProductionSpec()
-        return specs.load(ProductionSpec, self.spec_path)
+        return declared.production_spec(self.layout)
 
     def create(self) -> Production:
         """Make the home folder on first use; safe to call again."""
-        try:
-            os.makedirs(self.log_dir, exist_ok=True)
-            os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
-            os.chmod(self.run_dir, 0o700)
-            if not self.exists:
-                specs.dump(self.spec_path, ProductionSpec())
-        except OSError as exc:
-            raise InvalidSetting(
-                f"cannot create the Production at {self.home} ({exc.strerror}): "
-                "set BACKSTAGE_HOME to a folder you can write"
-            ) from exc
+        declared.create_home(self.layout)
         return self
 
     def declare(self, **changes: Any) -> ProductionSpec:
         self.create()
         new = dataclasses.replace(self.spec, **changes)
-        specs.dump(self.spec_path, new)
+        declared.dump(self.spec_path, new)
         return new
 
     # Venues and Acts
 
     @property
     def venues(self) -> list[Venue]:
-        from .venue import Venue
-
         found = []
         for path in self.spec.venues:
             try:
@@ -154,45 +155,174 @@ class Production:
 
     # Running
 
-    @functools.cached_property
+    @property
     def stage(self) -> Stage:
-        from .stage import Stage
+        return self.crew.stage
 
-        return Stage(self)
+    @property
+    def manager(self) -> ManagerClient:
+        """The Production Manager, as other processes reach it."""
+        return self.crew.manager
 
-    @functools.cached_property
-    def manager(self) -> ProductionManager:
-        from .manager import ProductionManager
-
-        return ProductionManager(self)
-
-    @functools.cached_property
+    @property
     def router(self) -> Router:
-        from .router import Router
-
-        return Router(self)
+        return self.crew.router
 
     @functools.cached_property
     def booking(self) -> BookingManager:
-        from .booking import BookingManager
-
-        return BookingManager(self)
+        return BookingManager(self.crew)
 
     @property
     def gigs(self) -> list[Gig]:
         """Every booked or live host, from the router's stats and the declared bookings."""
-        from .gig import gigs
-
-        return gigs(self)
+        return observe.gigs(self.crew)
 
     def up(self) -> None:
         self.manager.up()
 
     def snapshot(self, previous: Snapshot | None = None, detail: str | None = None) -> Snapshot:
         """Everything playing, as plain data; rates are over the time since `previous`."""
-        from .snapshot import take
-
-        return take(self, previous, detail)
+        return observe.take(self.crew, previous, detail)
 
     def down(self) -> None:
         self.manager.down()
+
+
+class Venue:
+    def __init__(self, path: str, production: Production | None = None) -> None:
+        """Open the Venue at `path`, in the Production it belongs to unless one is given."""
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self.spec_path = venue_spec_path(self.path)
+        self.acts_dir = acts_dir(self.path)
+        if not os.path.isfile(self.spec_path):
+            raise NotFound(
+                f"no Venue at {self.path}: create one with new_venue() or `backstage venue new`"
+            )
+        self.production = production or Production(self.spec.production or None)
+
+    def __repr__(self) -> str:
+        return f"Venue({self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Venue) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def spec(self) -> VenueSpec:
+        return declared.venue_spec(self.path)
+
+    @functools.cached_property
+    def name(self) -> str:
+        # Fixed at creation (every Act's key, vassal name and run/ paths hang on it):
+        # read once per Venue object, not once per Act path a snapshot asks for.
+        return self.spec.name
+
+    @property
+    def python(self) -> str:
+        return os.path.join(self.path, "bin", "python")
+
+    def declare(self, **changes: Any) -> VenueSpec:
+        new = dataclasses.replace(self.spec, **changes)
+        declared.dump(self.spec_path, new)
+        return new
+
+    # Venue domains: where its Acts may be booked
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self.spec.domains
+
+    def add_domain(self, domain: str) -> str:
+        """Declare `domain` (and its subdomains) as this Venue's; one Venue per domain."""
+        domain = check_hostname(domain)
+        if domain in self.domains:
+            return domain
+        for other in self.production.venues:
+            for theirs in other.domains if other != self else ():
+                if within(domain, theirs) or within(theirs, domain):
+                    raise AlreadyExists(
+                        f"{domain} overlaps {theirs} of Venue {other.name}: a host belongs to "
+                        f"one Venue only; remove it there first"
+                    )
+        self.declare(domains=(*self.domains, domain))
+        return domain
+
+    def remove_domain(self, domain: str) -> None:
+        """Drop a Venue domain; refused while an Act is booked under it."""
+        domain = check_hostname(domain)
+        if domain not in self.domains:
+            raise NotFound(f"{domain} is not a domain of Venue {self.name}")
+        rest = tuple(d for d in self.domains if d != domain)
+        for act in self.acts:
+            stranded = [h for h in act.hosts if within(h, domain) and domain_of(h, rest) is None]
+            if stranded:
+                raise AlreadyExists(
+                    f"{act.key} is booked at {stranded[0]}: "
+                    f"`backstage unbook {act.key} {stranded[0]}` first"
+                )
+        self.declare(domains=rest)
+
+    @property
+    def acts(self) -> list[Act]:
+        return [Act(self, name) for name in declared.act_names(self.path)]
+
+    def act(self, name: str) -> Act:
+        for act in self.acts:
+            if act.name == name:
+                return act
+        raise NotFound(
+            f"no Act {name!r} in Venue {self.name}: "
+            f"create it with `backstage act new {self.name} {name}`"
+        )
+
+    def new_act(
+        self,
+        name: str,
+        port: int | None = None,
+        processes: int | None = None,
+        start: bool = True,
+    ) -> Act:
+        """Scaffold a Django project as a new Act, declare it, and (by default) start it."""
+        check_name("Act", name)
+        self.production.create()
+        self.production.add_venue(self)
+        ActManager.create(self.production.crew, ActRef(self.name, self.path, name), port, processes)
+        act = Act(self, name)
+        if start:
+            act.start()
+        return act
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        parent: str,
+        production: Production | None = None,
+        requirements: tuple[str, ...] = ("django",),
+    ) -> Venue:
+        """Build a Venue at `parent/name` and add it to the Production; all or nothing."""
+        check_name("Venue", name)
+        production = production or Production()
+        parent = os.path.abspath(os.path.expanduser(parent))
+        path = os.path.join(parent, name)
+        if not os.path.isdir(parent):
+            raise NotFound(f"folder {parent} does not exist: create it first or pick another")
+        if not os.access(parent, os.W_OK):
+            raise InvalidSetting(f"folder {parent} is not writable: pick another folder")
+        if os.path.lexists(path):
+            raise AlreadyExists(
+                f"{path} already exists: open it with Venue({path!r}) or pick another name"
+            )
+        production.check_venue_name(name)
+        python = virtualenv.find_python(production.stage.binary.python_major_minor)
+        production.create()
+        virtualenv.create_venue(path, name, python, requirements, production.home)
+        try:
+            venue = cls(path, production)
+            production.add_venue(venue)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return venue

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .act import Act
-from .production import Production
-from .venue import Venue
+from .production import Production, Venue
 
 
 def new_venue(

@@ -83,10 +83,10 @@ def wrk(port: int, host: str, duration: float, connections: int) -> tuple[float,
 
 
 def start_nginx(production, folder: str) -> tuple[subprocess.Popen[bytes], int]:  # type: ignore[no-untyped-def]
-    from backstage.nginx import write
+    from backstage.control.nginx import write
 
     port = free_port()
-    include = write(production, os.path.join(folder, "gigs"), f"127.0.0.1:{port}")
+    include = write(production.crew, os.path.join(folder, "gigs"), f"127.0.0.1:{port}")
     conf = os.path.join(folder, "nginx.conf")
     user = "user root;" if os.geteuid() == 0 else ""  # workers must reach run/ (0700)
     with open(conf, "w") as out:

@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         act = new_act(venue, "BenchAct", port=free_port(), start=False)
         ini = os.path.join(folder, "plain.ini")
         with open(ini, "w") as out:
-            out.write(production.stage.set.render_vassal(act))
+            out.write(production.crew.stageset.vassal(production.crew.layout, act.ref, act.spec))
         binary = production.stage.binary.path
         env = dict(os.environ, BACKSTAGE_HOME=production.home)
         settings = f"{act.spec.package}.settings"

@@ -19,9 +19,9 @@ HOME = os.environ.setdefault("BACKSTAGE_HOME", "/tmp/backstage-demo/production")
 ROOT = os.path.dirname(HOME)
 
 from backstage import Production, Venue  # noqa: E402
-from backstage.cli import cli  # noqa: E402
 from backstage.errors import NotFound  # noqa: E402
 from backstage.shortcuts import new_venue  # noqa: E402
+from backstage.ui.cli import cli  # noqa: E402
 
 ACTS = {"kittens": "Pictures of kittens", "cupcakes": "Cupcake recipes", "jazz": "Friday jazz"}
 

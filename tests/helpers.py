@@ -62,3 +62,16 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def render_vassal(act) -> str:
+    """The vassal config the Production Manager would push for `act` now."""
+    crew = act.production.crew
+    return crew.stageset.vassal(crew.layout, act.ref, act.spec)
+
+
+def render_gigs(act) -> str:
+    """The subscriptions file the Booking Manager would write for `act` now."""
+    crew = act.production.crew
+    router = crew.router
+    return crew.stageset.gigs(crew.layout, act.ref, act.spec, router.address, router.vassal_sign)

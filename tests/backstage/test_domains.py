@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from backstage.domains import check_hostname, domain_of, within
 from backstage.errors import BackstageError, InvalidHostname
+from backstage.model.domains import check_hostname, domain_of, within
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ import os
 import pytest
 
 from backstage import Production, Venue
-from backstage import spec as specs
-from backstage.gig import gigs_from
-from backstage.nginx import render
-from backstage.spec import ActSpec, VenueSpec
+from backstage.files import declared as specs
+from backstage.model.gig import gigs_from
+from backstage.model.spec import ActSpec, VenueSpec
+from backstage.render.nginx import render
 from emperor.stats import parse_router_stats
+from tests.helpers import render_gigs, render_vassal
 
 ROUTER_STATS = b"""{
  "version":"2.0.31", "pid":7, "active_sessions":0,
@@ -78,7 +79,7 @@ def declared(tmp_path):
 
 def test_vassal_subscribes_once_per_key_of_each_booked_host(declared):
     blue = declared.act("V/Blue")
-    config = declared.stage.set.render_gigs(blue)
+    config = render_gigs(blue)
     subscribes = [line for line in config.splitlines() if line.startswith("subscribe2")]
     server = declared.router.subscription_path
     assert subscribes == [
@@ -87,18 +88,18 @@ def test_vassal_subscribes_once_per_key_of_each_booked_host(declared):
         for key in ("shop.example.com", "shop.example.com:8123")
     ]
     assert "env = BACKSTAGE_HOSTS=shop.example.com" in config
-    green = declared.stage.set.render_gigs(declared.act("V/Green"))
+    green = render_gigs(declared.act("V/Green"))
     assert "subscribe2" not in green and "env = BACKSTAGE_HOSTS=\n" in green
     # the vassal config only includes that file: booking never changes it, so the
     # Emperor never reloads the Act for a booking
-    vassal = declared.stage.set.render_vassal(blue)
+    vassal = render_vassal(blue)
     assert f"socket = {blue.socket_path}" in vassal
     assert f"if-exists = {blue.gigs_config_path}\nini = %(_)\nendif =\n" in vassal
     assert "subscribe2 =" not in vassal and "shop.example.com" not in vassal
 
 
 def test_router_config(declared):
-    config = declared.router.render()
+    config = declared.router.render(declared.crew.stageset)
     assert "http = 127.0.0.1:8123" in config
     assert f"http-subscription-server = {declared.router.subscription_path}" in config
     assert f"http-stats = {declared.router.stats_path}" in config
@@ -110,12 +111,17 @@ def test_router_config(declared):
 def test_router_address_must_have_a_port(declared):
     declared.declare(router="127.0.0.1")
     with pytest.raises(ValueError, match="HOST:PORT"):
-        declared.router.render()
+        declared.router.render(declared.crew.stageset)
 
 
 def test_nginx_render(declared, tmp_path):
     blue = declared.act("V/Blue")
-    files = {f.name: f.content for f in render(declared, str(tmp_path / "out"), "127.0.0.1:81")}
+    crew = declared.crew
+    bookings = {"shop.example.com": [blue.ref]}
+    files = {
+        f.name: f.content
+        for f in render(crew.stageset, crew.layout, bookings, str(tmp_path / "out"), "127.0.0.1:81")
+    }
     assert set(files) == {"uwsgi_params", "sites/shop.example.com.conf", "backstage.conf"}
     site = files["sites/shop.example.com.conf"]
     assert f"server unix:{blue.socket_path};" in site
@@ -127,4 +133,4 @@ def test_nginx_render(declared, tmp_path):
         in files["backstage.conf"]
     )
     with pytest.raises(ValueError):
-        render(declared, str(tmp_path / "out dir"), "80")
+        render(crew.stageset, crew.layout, bookings, str(tmp_path / "out dir"), "80")

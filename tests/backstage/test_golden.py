@@ -12,8 +12,9 @@ import pytest
 
 import backstage
 from backstage import Production, Venue
-from backstage import spec as specs
-from backstage.spec import ActSpec, ProductionSpec, VenueSpec
+from backstage.files import declared as specs
+from backstage.model.spec import ActSpec, ProductionSpec, VenueSpec
+from tests.helpers import render_gigs, render_vassal
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "golden")
 HOME = "/srv/bs-golden"  # the prefix is a digest of the home's path
@@ -100,11 +101,10 @@ def test_names_and_run_paths(tmp_path):
 def test_rendered_configs(tmp_path, signed):
     act = lay_out(tmp_path, router_sign=signed)
     production = act.venue.production
-    stageset = production.stage.set
     suffix = "-signed" if signed else ""
-    check(f"vassal{suffix}.ini", placeholders(stageset.render_vassal(act), act))
-    check(f"gigs{suffix}.ini", placeholders(stageset.render_gigs(act), act))
-    router = production.router.render()
+    check(f"vassal{suffix}.ini", placeholders(render_vassal(act), act))
+    check(f"gigs{suffix}.ini", placeholders(render_gigs(act), act))
+    router = production.router.render(production.crew.stageset)
     check(f"router{suffix}.ini", placeholders(router, act))
     # Named after its config: a changed router is a new vassal.
     digest = hashlib.sha1(router.encode()).hexdigest()[:8]

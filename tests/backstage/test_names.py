@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from backstage.errors import BackstageError, InvalidName
-from backstage.names import check_name
+from backstage.model.names import check_name
 
 
 @pytest.mark.parametrize("name", ["MyAct", "kittens", "a1", "Shop_2"])

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from backstage.snapshot import _gigs_by_act, _rate, human_size
+from backstage.model.gig import Gig, gigs_by_act
+from backstage.model.snapshot import human_size, rate
 
 
 def test_gigs_per_act_only_where_there_are_gigs():
-    assert _gigs_by_act(SimpleNamespace(gigs=[])) is None  # nothing booked, nothing live
-    production = SimpleNamespace(
-        gigs=[
-            SimpleNamespace(host="shop.example.com", acts=("Shop/Front",), booked=("Shop/Front",)),
-            SimpleNamespace(host="admin.example.com", acts=(), booked=("Shop/Admin",)),
-            SimpleNamespace(host="www.example.com", acts=("Shop/Front", "Shop/Admin"), booked=()),
-        ]
-    )
-    assert _gigs_by_act(production) == {
+    assert gigs_by_act([]) is None  # nothing booked, nothing live
+    gigs = [
+        Gig("shop.example.com", ("Shop/Front",), ("n1",), 0, ("Shop/Front",)),
+        Gig("admin.example.com", (), (), 0, ("Shop/Admin",)),
+        Gig("www.example.com", ("Shop/Front", "Shop/Admin"), ("n1", "n2"), 0, ()),
+    ]
+    assert gigs_by_act(gigs) == {
         "Shop/Front": ("shop.example.com", "www.example.com"),
         "Shop/Admin": ("(admin.example.com)", "www.example.com"),
     }
 
 
 def test_rates_never_go_negative_when_counters_restart():
-    assert _rate(130, 100, 2.0) == 15.0
-    assert _rate(3, 100, 1.0) == 0.0  # a reloaded worker starts counting again
-    assert _rate(5, 0, 0.0) == 0.0
+    assert rate(130, 100, 2.0) == 15.0
+    assert rate(3, 100, 1.0) == 0.0  # a reloaded worker starts counting again
+    assert rate(5, 0, 0.0) == 0.0
 
 
 def test_sizes_read_like_uwsgitop():

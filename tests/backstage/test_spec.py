@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from backstage import spec as specs
-from backstage import tomlfile
 from backstage.errors import InvalidSetting
-from backstage.spec import ActSpec, ProductionSpec, VenueSpec
+from backstage.files import declared as specs
+from backstage.files import fs, tomlfile
+from backstage.model.spec import ActSpec, ProductionSpec, VenueSpec
 
 
 def test_round_trip_of_every_spec(tmp_path):
@@ -44,11 +44,11 @@ def test_unknown_keys_and_wrong_types_are_refused_with_the_file_named(tmp_path):
 
 def test_writes_are_atomic_and_leave_no_temp_file(tmp_path):
     path = tmp_path / "a.toml"
-    tomlfile.dump(str(path), {"a": 1})
-    tomlfile.dump(str(path), {"a": 2, "t": {"k": "v"}})
+    fs.write_atomic(str(path), tomlfile.dumps({"a": 1}))
+    fs.write_atomic(str(path), tomlfile.dumps({"a": 2, "t": {"k": "v"}}))
     assert tomlfile.load(str(path)) == {"a": 2, "t": {"k": "v"}}
     assert [p.name for p in tmp_path.iterdir()] == ["a.toml"]
     with pytest.raises(TypeError):
-        tomlfile.dump(str(path), {"a": 1.5})
+        tomlfile.dumps({"a": 1.5})
     assert tomlfile.load(str(path)) == {"a": 2, "t": {"k": "v"}}  # unchanged on failure
     assert [p.name for p in tmp_path.iterdir()] == ["a.toml"]

@@ -6,14 +6,14 @@ import configparser
 
 import pytest
 
-from backstage import spec as specs
+from backstage import Production, Venue
+from backstage.control.stage import choose_channel
 from backstage.errors import InvalidSetting
-from backstage.production import Production
-from backstage.spec import ActSpec, VenueSpec
-from backstage.stage import choose_channel
-from backstage.stageset import StageSet, ini_value
-from backstage.venue import Venue
+from backstage.files import declared as specs
+from backstage.model.spec import ActSpec, VenueSpec
+from backstage.render.stageset import ini_value
 from emperor.binary import UwsgiBinary
+from tests.helpers import render_vassal
 
 
 def lay_out(tmp_path, env=None):
@@ -30,7 +30,7 @@ def lay_out(tmp_path, env=None):
 
 def test_vassal_config_has_what_every_act_needs(tmp_path):
     act = lay_out(tmp_path, env={"GREETING": "100% ok"})
-    text = StageSet().render_vassal(act)
+    text = render_vassal(act)
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read_string(text)
     options = parser["uwsgi"]

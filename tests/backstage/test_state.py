@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from backstage.act import FAILED, RUNNING, STARTING, STOPPED, derive_state
+from backstage.model.state import FAILED, RUNNING, STARTING, STOPPED, derive_state
 
 
 @pytest.mark.parametrize(

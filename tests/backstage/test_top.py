@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from backstage.columns import act_table
-from backstage.snapshot import Snapshot
-from backstage.top import Command, View, handle_key, render
+from backstage.model.snapshot import Snapshot
+from backstage.ui.columns import act_table
+from backstage.ui.top import Command, View, handle_key, render
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "snapshot.json")
 

@@ -21,4 +21,3 @@ def test_each_further_failure_adds_a_second():
         "a.ini", throttle_level=3001, attempt=3, first_attempt=90, last_attempt=100
     )
     assert entry.refused_until() == 100 + 1 + 3.001
-

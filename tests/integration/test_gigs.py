@@ -151,7 +151,7 @@ def test_signed_subscriptions_refuse_an_unsigned_datagram(production, venue):
     act.book("signed.example.com")  # signed announces reach the router
     router = production.router
     port = router.port
-    assert "subscriptions-sign-check" in router.render()
+    assert "subscriptions-sign-check" in router.render(production.crew.stageset)
     assert http_get(port, host="signed.example.com") == (200, "Signed")
     bogus = "127.0.0.1:9"
     for _ in range(3):
@@ -206,5 +206,5 @@ def free_port() -> int:
 def _router_config(production) -> str:
     emperor = production.stage.stats()
     names = [v.id for v in emperor.vassals if ".router-" in v.id] if emperor else []
-    config = production.router.render()
+    config = production.router.render(production.crew.stageset)
     return config if names == [production.router.vassal_name(config)] else ""

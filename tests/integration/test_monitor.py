@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from backstage.snapshot import take
+from backstage.control.observe import take
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 from tests.integration.test_failures import break_app
@@ -73,7 +73,7 @@ def test_snapshot_of_a_real_production(production, venue):
     stuck = [stuck_stats_server(act.stats_path) for act in (idle, broken)]
     try:
         started = time.monotonic()
-        slow = take(production, second, timeout=1.0)
+        slow = take(production.crew, second, timeout=1.0)
         elapsed = time.monotonic() - started
     finally:
         for server in stuck:

@@ -13,33 +13,18 @@ answers 404 at once: without a fallback uWSGI closes the connection unanswered.
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from emperor.stats import RouterStats, parse_router_stats, stats_or_none
 from emperor.subscription import send_packet, subscription_packet
 
-from .errors import InvalidSetting
+from ..model import gig
+from ..model.gig import FALLBACK_KEY, split_address
+from ..model.layout import Layout
+from ..model.spec import ProductionSpec
+from ..render.stageset import StageSet
 from .signing import Keys
-
-if TYPE_CHECKING:
-    from .production import Production
-
-# The subscription key of the router's own 404 worker.
-FALLBACK_KEY = "backstage-no-gig"
-MAX_KEY = 255
-NOGIG_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nogig.py")
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidSetting(
-            f"router = {address!r} in production.toml: write HOST:PORT, e.g. 127.0.0.1:8000"
-        )
-    return host or "0.0.0.0", int(port)
 
 
 def _local(host: str) -> str:
@@ -48,26 +33,21 @@ def _local(host: str) -> str:
 
 
 class Router:
-    def __init__(self, production: Production) -> None:
-        self.production = production
-        run = production.run_dir
-        self.subscription_path = os.path.join(run, "router.sub")
-        self.stats_path = os.path.join(run, "router.stats")
-        self.socket_path = os.path.join(run, "router.sock")
-        self.log_path = os.path.join(production.log_dir, "router.log")
+    def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
+        self.layout = layout
+        self._settings = settings
+        self.subscription_path = layout.router_subscriptions
+        self.stats_path = layout.router_stats
+        self.socket_path = layout.router_socket
+        self.log_path = layout.router_log
         self._greeted = 0  # pid of the router process last greeted (keep_loyal)
 
     def vassal_name(self, config: str) -> str:
-        """Named after its config. On the zmq channel uWSGI 2.0 hands a vassal the config
-        before last from the second Emperor-sent reload on (see booking.py), so a changed
-        router config is a new vassal, pushed once the old one is withdrawn and its port
-        is free, rather than a reload."""
-        digest = hashlib.sha1(config.encode()).hexdigest()[:8]
-        return f"{self.production.prefix}.router-{digest}.ini"
+        return self.layout.router_vassal(config)
 
     @property
     def address(self) -> str:
-        return self.production.spec.router
+        return self._settings().router
 
     @property
     def port(self) -> int:
@@ -75,19 +55,19 @@ class Router:
 
     @property
     def signed(self) -> bool:
-        return self.production.spec.router_sign
+        return self._settings().router_sign
 
     @functools.cached_property
     def keys(self) -> Keys:
-        return Keys(self.production)
+        return Keys(self.layout)
 
     def keys_for(self, host: str) -> tuple[str, ...]:
-        """The subscription keys of a host. The router matches the Host header whole,
-        port included, and browsers send the port unless it is 80."""
-        port = self.port
-        with_port = f"{host}:{port}"
-        # uWSGI ignores keys longer than 255 bytes
-        return (host,) if port == 80 or len(with_port) > MAX_KEY else (host, with_port)
+        return gig.keys_for(host, self.port)
+
+    @property
+    def vassal_sign(self) -> str:
+        """The `sign=` value of an Act's subscribe2 line, or "" when unsigned."""
+        return self.keys.vassal_sign if self.signed else ""
 
     # Live
 
@@ -100,15 +80,7 @@ class Router:
 
     def live_nodes(self, host: str, stats: RouterStats | None = None) -> set[str]:
         """Addresses the router would pass a request for `host` to now."""
-        stats = stats if stats is not None else self.stats()
-        if stats is None:
-            return set()
-        found = set()
-        for key in self.keys_for(host):
-            subscription = stats.subscription(key)
-            if subscription is not None:
-                found |= {n.name for n in subscription.nodes if not n.death_mark}
-        return found
+        return gig.live_nodes(stats if stats is not None else self.stats(), host, self.port)
 
     def keep_loyal(self) -> None:
         """Greet the router's own worker once per start. The Emperor blacklists, and
@@ -143,16 +115,12 @@ class Router:
         if self.signed:
             self.keys.publish(FALLBACK_KEY)
 
-    def render(self) -> str:
-        split_address(self.address)
-        production = self.production
-        return production.stage.set.render(
-            "router.ini.j2",
-            production=production,
-            prefix=production.prefix,
-            router=self,
-            fallback_key=FALLBACK_KEY,
-            nogig_app=NOGIG_APP,
-            sign=self.keys.vassal_sign if self.signed else "",
+    def render(self, stageset: StageSet) -> str:
+        address = self.address
+        split_address(address)
+        return stageset.router(
+            self.layout,
+            address,
+            sign=self.vassal_sign,
             sign_check=self.keys.router_check if self.signed else "",
         )

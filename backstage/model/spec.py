@@ -1,8 +1,9 @@
 """What the files declare: one frozen dataclass per file, loaded and written whole.
 
 `production.toml`, `venue.toml` and `act.toml` map one to one onto
-`ProductionSpec`, `VenueSpec` and `ActSpec`. Loading checks every value's type
+`ProductionSpec`, `VenueSpec` and `ActSpec`. `from_dict` checks every value's type
 and refuses unknown keys, so a typo in a file is an error, not a silent default.
+Reading and writing the files is `backstage.files.declared`'s.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from . import tomlfile
-from .errors import InvalidSetting
+from ..errors import InvalidSetting
 
 S = TypeVar("S")
 
@@ -132,14 +132,3 @@ def from_dict(cls: type[S], data: dict[str, Any], where: str) -> S:
 
 def to_dict(spec: Any) -> dict[str, Any]:
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
-
-
-def load(cls: type[S], path: str) -> S:
-    return from_dict(cls, tomlfile.load(path), path)
-
-
-def dump(path: str, spec: Any) -> None:
-    data = to_dict(spec)
-    # An environment may hold secrets: such a file is for its owner's eyes only.
-    private = bool(data.get("env"))
-    tomlfile.write_atomic(path, tomlfile.dumps(data), 0o600 if private else 0o644)

@@ -15,12 +15,16 @@ from emperor.errors import StatsUnavailable, UwsgiError
 from emperor.process import tail
 from emperor.stats import read_stats
 
-from .act import STARTING, Act
+from ..act import Act
+from ..control import nginx as nginx_files
+from ..control.daemon import ProductionManager
+from ..errors import BackstageError, NotRunning
+from ..model.snapshot import Snapshot
+from ..model.state import STARTING
+from ..production import Production
+from ..shortcuts import new_venue
+from . import top as top_view
 from .columns import act_table, emperor_line
-from .errors import BackstageError, NotRunning
-from .production import Production
-from .shortcuts import new_venue
-from .snapshot import Snapshot
 from .status import status as production_status
 
 pass_production = click.make_pass_decorator(Production)
@@ -55,16 +59,16 @@ def up(production: Production, foreground: bool, timeout: float) -> None:
             format="%(asctime)s %(name)s %(levelname)s %(message)s",
             force=True,
         )
-        production.manager.serve()
+        ProductionManager(production.crew).serve()
         return
     production.up()
     production.manager.poke()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(row["state"] != STARTING for row in production_status(production)["acts"]):
-            break
+    snapshot = production.snapshot()
+    while time.monotonic() < deadline and any(row.state == STARTING for row in snapshot.acts):
         time.sleep(0.2)
-    _print_table(production.snapshot(), production)
+        snapshot = production.snapshot(snapshot)
+    _print_table(snapshot)
 
 
 @cli.command()
@@ -84,18 +88,18 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
     snapshot = production.snapshot()
     if not watch:
         if as_json:
-            click.echo(json.dumps(production_status(production, snapshot), indent=2))
+            click.echo(json.dumps(production_status(snapshot), indent=2))
         else:
-            _print_table(snapshot, production)
+            _print_table(snapshot)
         return
     try:
         while True:
             if as_json:
-                click.echo(json.dumps(production_status(production, snapshot)))
+                click.echo(json.dumps(production_status(snapshot)))
             else:
                 if sys.stdout.isatty():
                     click.clear()
-                _print_table(snapshot, production)
+                _print_table(snapshot)
                 click.echo()
             time.sleep(interval)
             snapshot = production.snapshot(snapshot)
@@ -107,10 +111,10 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
 STATE_COLOURS = {"running": "green", "starting": "yellow", "failed": "red"}
 
 
-def _print_table(snapshot: Snapshot, production: Production) -> None:
+def _print_table(snapshot: Snapshot) -> None:
     tty = sys.stdout.isatty()
     click.echo(emperor_line(snapshot))
-    router, gigs = production.router, production.gigs
+    router, gigs = snapshot.router, snapshot.gigs
     playing = sum(1 for gig in gigs if gig.playing)
     click.echo(
         f"Router {router.address}: {'running' if router.running else 'down'}, "
@@ -140,9 +144,7 @@ def top(production: Production, interval: float) -> None:
     c  chain reload    x  stop    g  start (stop and start ask y first)
     +  one worker more    -  one worker less (needs uWSGI's cheaper mode)    q  quit
     """
-    from .top import run
-
-    run(production, interval)
+    top_view.run(production, interval)
 
 
 @cli.command()
@@ -346,11 +348,12 @@ def unbook(production: Production, key: str, host: str) -> None:
 @pass_production
 def gigs(production: Production, as_json: bool) -> None:
     """Live Gigs from the router's stats, and hosts booked but not playing."""
-    found = [gig.as_dict() for gig in production.gigs]
+    snapshot = production.snapshot()
+    found = [gig.as_dict() for gig in snapshot.gigs]
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
-    router = production.router
+    router = snapshot.router
     click.echo(f"Router {router.address}: {'running' if router.running else 'down'}")
     rows = [("HOST", "ACTS", "NODES", "REQUESTS")]
     for gig in found:
@@ -369,9 +372,9 @@ def gigs(production: Production, as_json: bool) -> None:
 @pass_production
 def nginx(production: Production, out: str | None, listen: str) -> None:
     """Render nginx server blocks for every booked host, and an include file."""
-    from .nginx import write
-
-    include = write(production, out or os.path.join(production.home, "nginx"), listen)
+    include = nginx_files.write(
+        production.crew, out or os.path.join(production.home, "nginx"), listen
+    )
     click.echo(f"include {include};")
 
 

@@ -12,7 +12,10 @@ import shutil
 import subprocess
 import sys
 
-from .errors import VenueBuildError
+from ..errors import VenueBuildError
+from ..files import declared
+from ..model.layout import venue_spec_path
+from ..model.spec import VenueSpec
 
 
 def python_version(python: str) -> str:
@@ -74,3 +77,23 @@ def install(path: str, requirements: tuple[str, ...]) -> None:
     else:
         args = [venv_python, "-m", "pip", "install", "--quiet", *requirements]
     _run(args, f"installing {' '.join(requirements)}")
+
+
+def create_venue(
+    path: str, name: str, python: str, requirements: tuple[str, ...], home: str
+) -> None:
+    """Build the Venue at `path` with `python`, and declare it as one of the Production at
+    `home`; all or nothing: a failure leaves no folder behind."""
+    try:
+        build(path, python, requirements)
+        os.makedirs(os.path.join(path, "acts"))
+        spec = VenueSpec(
+            name=name,
+            python=python_version(os.path.join(path, "bin", "python")),
+            requirements=requirements,
+            production=home,
+        )
+        declared.dump(venue_spec_path(path), spec)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise

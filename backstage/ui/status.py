@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .production import Production
-from .snapshot import Snapshot
+from ..model.snapshot import Snapshot
 
 
-def status(production: Production, snapshot: Snapshot | None = None) -> dict[str, Any]:
-    snapshot = snapshot or production.snapshot()
+def status(snapshot: Snapshot) -> dict[str, Any]:
     emperor = snapshot.emperor
     return {
         "production": snapshot.production,
@@ -41,9 +39,6 @@ def status(production: Production, snapshot: Snapshot | None = None) -> dict[str
             for row in snapshot.acts
         ],
         # added with Gigs
-        "router": {
-            "running": production.router.running,
-            "address": production.router.address,
-        },
-        "gigs": [gig.as_dict() for gig in production.gigs],
+        "router": {"running": snapshot.router.running, "address": snapshot.router.address},
+        "gigs": [gig.as_dict() for gig in snapshot.gigs],
     }

@@ -1,4 +1,4 @@
-"""Declared state lives in small TOML files, always replaced atomically.
+"""Declared state lives in small TOML files, always replaced atomically (`fs.write_atomic`).
 
 `tomllib` reads; the writer below covers exactly what Backstage declares:
 strings, integers, booleans, lists of those, and one level of tables.
@@ -7,13 +7,11 @@ strings, integers, booleans, lists of those, and one level of tables.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidSetting
+from ..errors import InvalidSetting
 
 
 def load(path: str) -> dict[str, Any]:
@@ -48,23 +46,3 @@ def dumps(data: Mapping[str, Any]) -> str:
             lines += ["", f"[{_key(name)}]"]
             lines += [f"{_key(k)} = {_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def dump(path: str, data: Mapping[str, Any], mode: int = 0o644) -> None:
-    write_atomic(path, dumps(data), mode)

@@ -20,6 +20,7 @@ when refreshing fifty Acts a second.
 
 from __future__ import annotations
 
+import curses
 import dataclasses
 import logging
 import queue
@@ -28,14 +29,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..act import Act
+from ..errors import BackstageError
+from ..model.snapshot import ActRow, Snapshot
+from ..production import Production
 from .columns import act_table, emperor_line, worker_table
-from .snapshot import ActRow, Snapshot
-
-if TYPE_CHECKING:
-    from .act import Act
-    from .production import Production
 
 log = logging.getLogger(__name__)
 
@@ -336,8 +336,6 @@ class _Worker:
         thread.start()
 
     def _run(self, command: Command) -> None:
-        from .errors import BackstageError
-
         try:
             act = self.production.act(command.key)
             ACTIONS[command.action](act)
@@ -352,8 +350,6 @@ class _Worker:
 
 
 def key_name(code: int) -> str:
-    import curses
-
     if code in (10, 13, curses.KEY_ENTER):
         return "\n"
     if code == 27:
@@ -370,10 +366,6 @@ def key_name(code: int) -> str:
 
 def run(production: Production, interval: float = 1.0) -> None:
     """Show the Production until `q`."""
-    import curses
-
-    from .errors import BackstageError
-
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise BackstageError(
             "backstage top draws on a terminal: run it in one, or use `backstage status --watch`"
@@ -389,8 +381,6 @@ class _Loop:
         self.styles: dict[str, int] = {}
 
     def _init_styles(self) -> None:
-        import curses
-
         colours = {"running": curses.COLOR_GREEN, "starting": curses.COLOR_YELLOW}
         colours.update(failed=curses.COLOR_RED, error=curses.COLOR_RED)
         colours.update(confirm=curses.COLOR_YELLOW, message=curses.COLOR_CYAN)
@@ -419,8 +409,6 @@ class _Loop:
             )
 
     def main(self, screen: Any) -> None:
-        import curses
-
         try:
             curses.curs_set(0)
         except curses.error:
@@ -476,8 +464,6 @@ class _Loop:
         return fresh, view
 
     def _draw(self, screen: Any, lines: list[Line]) -> None:
-        import curses
-
         screen.erase()
         for y, line in enumerate(lines):
             x = 0

@@ -1,9 +1,8 @@
 """A Snapshot: the whole Production at one instant, as plain frozen data.
 
-What `backstage top`, `backstage status` and any script see. It is built from
-the declared files and the stats servers only (the Emperor's and every Act's),
-read concurrently, each with a short timeout: an Act whose stats server hangs
-costs the refresh at most that timeout, not one timeout per Act in a row.
+What `backstage top`, `backstage status` and any script see: every Act's row, the
+Emperor, the router and the Gigs. `build` makes one from what was read (the declared
+files and the stats servers); reading is `backstage.control.observe`'s.
 
 Rates (requests per second) need two readings: pass the previous Snapshot and
 they come from the difference of the counters over the monotonic time between.
@@ -14,30 +13,15 @@ be tested on recorded ones.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from emperor.process import tail
 from emperor.stats import EmperorStats, InstanceStats
 
-from .errors import BackstageError
+from .gig import Gig, gigs_by_act
 from .sess import Sess, SessWorker, port_of
-
-if TYPE_CHECKING:
-    from .act import Act
-    from .production import Production
-
-log = logging.getLogger(__name__)
-
-READ_TIMEOUT = 0.5  # seconds one stats server may take before its Act shows "no stats"
-LOG_LINES = 20
-# Threads, not processes: each read mostly waits on a socket. Enough that a few
-# stuck servers do not queue the healthy ones behind them.
-MAX_READERS = 64
+from .state import derive_state
 
 
 @dataclass(frozen=True)
@@ -85,6 +69,12 @@ class EmperorRow:
 
 
 @dataclass(frozen=True)
+class RouterRow:
+    running: bool
+    address: str  # HOST:PORT, as production.toml declares it
+
+
+@dataclass(frozen=True)
 class Snapshot:
     production: str  # the home folder
     at: float  # time.monotonic() of the reading: only differences mean anything
@@ -92,6 +82,8 @@ class Snapshot:
     emperor: EmperorRow
     acts: tuple[ActRow, ...]
     has_gigs: bool
+    router: RouterRow = RouterRow(False, "")
+    gigs: tuple[Gig, ...] = ()
 
     def act(self, key: str) -> ActRow | None:
         return next((row for row in self.acts if row.key == key), None)
@@ -113,6 +105,15 @@ class Snapshot:
                 }
             )
 
+        def gig(found: dict[str, Any]) -> Gig:
+            return Gig(
+                host=found["host"],
+                acts=tuple(found["acts"]),
+                nodes=tuple(found["nodes"]),
+                requests=found["requests"],
+                booked=tuple(found["booked"]),
+            )
+
         emperor = dict(data["emperor"], blacklisted=tuple(data["emperor"]["blacklisted"]))
         return cls(
             production=data["production"],
@@ -121,115 +122,90 @@ class Snapshot:
             emperor=EmperorRow(**emperor),
             acts=tuple(act_row(row) for row in data["acts"]),
             has_gigs=data["has_gigs"],
+            router=RouterRow(**data.get("router", {"running": False, "address": ""})),
+            gigs=tuple(gig(g) for g in data.get("gigs", ())),
         )
 
 
-def take(
-    production: Production,
+@dataclass(frozen=True)
+class ActReading:
+    """What was read of one Act: its declaration and its stats server's answer."""
+
+    key: str
+    venue: str
+    act: str
+    vassal: str  # its name on the Emperor
+    enabled: bool
+    port: int
+    stats: InstanceStats | None
+    log_path: str
+    log_tail: tuple[str, ...] | None = None  # only for the Act a viewer has open
+
+
+def build(
+    production: str,
+    at: float,
+    wall: float,
+    emperor: EmperorRow,
+    emperor_stats: EmperorStats | None,
+    readings: Sequence[ActReading],
+    router: RouterRow,
+    gigs: Sequence[Gig] | None,
     previous: Snapshot | None = None,
-    detail: str | None = None,
-    timeout: float = READ_TIMEOUT,
 ) -> Snapshot:
-    """Read the Production now. `detail` names an Act (VENUE/NAME) whose last log lines
-    to include: only the one a viewer has open, so a refresh reads one log, not all."""
-    stage = production.stage
-    acts = production.acts
-    pool = _readers()
-    emperor_future = pool.submit(stage.stats, timeout)
-    gigs_future = pool.submit(_gigs_by_act, production)  # the router's stats, when there is one
-    futures = [pool.submit(_read_act, act, timeout) for act in acts]
-    emperor = emperor_future.result()
-    readings = [future.result() for future in futures]
-    gigs = gigs_future.result()
-    at, wall = time.monotonic(), time.time()
+    """The Snapshot of what was read at `at`; `gigs` is None when the router could not be
+    read. Rates are over the time since `previous`."""
     earlier = {row.key: row for row in previous.acts} if previous else {}
     elapsed = at - previous.at if previous else 0.0
-    rows = []
-    for act, (enabled, port, stats) in zip(acts, readings, strict=True):
-        rows.append(
-            _act_row(
-                act,
-                enabled,
-                port,
-                stats,
-                emperor,
-                earlier.get(act.key),
-                elapsed,
-                gigs,
-                act.key == detail,
-            )
-        )
+    per_act = gigs_by_act(gigs or ())
+    rows = tuple(
+        _act_row(reading, emperor_stats, earlier.get(reading.key), elapsed, per_act)
+        for reading in readings
+    )
     return Snapshot(
-        production=production.home,
+        production=production,
         at=at,
         wall=wall,
-        emperor=_emperor_row(stage, emperor),
-        acts=tuple(rows),
-        has_gigs=gigs is not None,
+        emperor=emperor,
+        acts=rows,
+        has_gigs=per_act is not None,
+        router=router,
+        gigs=tuple(gigs or ()),
     )
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _readers() -> ThreadPoolExecutor:
-    """The reader threads, kept from one snapshot to the next: starting fifty threads
-    every second would cost `backstage top` more than the reading itself."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(MAX_READERS, thread_name_prefix="stats-reader")
-        return _pool
-
-
-def _read_act(act: Act, timeout: float) -> tuple[bool, int, InstanceStats | None]:
-    """What is declared and what the stats server says; runs in a reader thread."""
-    try:
-        spec = act.spec
-        enabled, port = spec.enabled, spec.port
-    except BackstageError:  # removed meanwhile, or its act.toml is being fixed
-        enabled, port = False, 0
-    return enabled, port, act.stats(timeout)
-
-
-def _emperor_row(stage: Any, emperor: EmperorStats | None) -> EmperorRow:
-    if emperor is None:
-        return EmperorRow(False, stage.pid(), None, "", 0, (), 0)
+def emperor_row(stats: EmperorStats | None, pid: int | None, channel: str | None) -> EmperorRow:
+    if stats is None:
+        return EmperorRow(False, pid, None, "", 0, (), 0)
     return EmperorRow(
         running=True,
-        pid=emperor.pid,
-        channel=stage.channel_kind(emperor),
-        version=emperor.version,
-        vassals=len(emperor.vassals),
-        blacklisted=tuple(entry.id for entry in emperor.blacklist),
-        throttle_level=emperor.throttle_level,
+        pid=stats.pid,
+        channel=channel,
+        version=stats.version,
+        vassals=len(stats.vassals),
+        blacklisted=tuple(entry.id for entry in stats.blacklist),
+        throttle_level=stats.throttle_level,
     )
 
 
-def _rate(now: int, before: int, elapsed: float) -> float:
+def rate(now: int, before: int, elapsed: float) -> float:
     # Counters restart at 0 when a worker or master is replaced: never a negative rate.
     return max(0, now - before) / elapsed if elapsed > 0 else 0.0
 
 
 def _act_row(
-    act: Act,
-    enabled: bool,
-    port: int,
-    stats: InstanceStats | None,
+    reading: ActReading,
     emperor: EmperorStats | None,
     earlier: ActRow | None,
     elapsed: float,
     gigs: dict[str, tuple[str, ...]] | None,
-    with_log: bool,
 ) -> ActRow:
-    from .act import derive_state
-
+    stats = reading.stats
     sess = Sess.from_stats(stats) if stats else None
     state = derive_state(
-        enabled=enabled,
+        enabled=reading.enabled,
         stage_up=emperor is not None,
-        blacklisted=emperor is not None and emperor.blacklisted(act.vassal_name),
+        blacklisted=emperor is not None and emperor.blacklisted(reading.vassal),
         serving=sess is not None and sess.accepting,
     )
     workers = sess.workers if sess else ()
@@ -237,53 +213,35 @@ def _act_row(
     worker_rows = []
     for w in workers:
         seen = before.get((w.id, w.pid))
-        rps = _rate(w.requests, seen.requests, elapsed) if seen and elapsed else None
+        rps = rate(w.requests, seen.requests, elapsed) if seen and elapsed else None
         worker_rows.append(WorkerRow(**dataclasses.asdict(w), rps=rps))
     served = [w.avg_rt for w in workers if w.requests]
     comparable = earlier is not None and earlier.pid is not None and stats is not None
     requests = stats.requests if stats else 0
     return ActRow(
-        key=act.key,
-        venue=act.venue.name,
-        act=act.name,
+        key=reading.key,
+        venue=reading.venue,
+        act=reading.act,
         state=state,
-        enabled=enabled,
+        enabled=reading.enabled,
         pid=stats.pid if stats else None,
-        port=(port_of(stats) if stats else None) or port,
+        port=(port_of(stats) if stats else None) or reading.port,
         workers=len(workers),
         busy=stats.busy if stats else 0,
         idle=stats.idle if stats else 0,
         requests=requests,
-        rps=_rate(requests, earlier.requests, elapsed) if comparable and earlier else None,
+        rps=rate(requests, earlier.requests, elapsed) if comparable and earlier else None,
         avg_rt=sum(served) // len(served) if served else 0,
         rss=stats.rss if stats else 0,
         exceptions=stats.exceptions if stats else 0,
         harakiri=sum(w.harakiri for w in workers),
         respawns=sum(w.respawns for w in worker_rows),
         listen_queue=stats.listen_queue if stats else 0,
-        gigs=None if gigs is None else gigs.get(act.key, ()),
+        gigs=None if gigs is None else gigs.get(reading.key, ()),
         worker_rows=tuple(worker_rows),
-        log_path=act.log_path,
-        log_tail=tuple(tail(act.log_path, LOG_LINES).splitlines()) if with_log else None,
+        log_path=reading.log_path,
+        log_tail=reading.log_tail,
     )
-
-
-def _gigs_by_act(production: Production) -> dict[str, tuple[str, ...]] | None:
-    """Act key to the hosts it plays at, or None while the Production has no Gigs.
-    A host booked but not playing shows in brackets."""
-    try:
-        gigs = production.gigs
-    except (BackstageError, OSError) as exc:
-        log.warning("cannot read the Gigs: %s", exc)
-        return None
-    found: dict[str, list[str]] = {}
-    for gig in gigs:
-        for key in gig.acts:
-            found.setdefault(key, []).append(gig.host)
-        for key in gig.booked:
-            if key not in gig.acts:
-                found.setdefault(key, []).append(f"({gig.host})")
-    return {key: tuple(hosts) for key, hosts in found.items()} if found else None
 
 
 def human_size(n: int) -> str:

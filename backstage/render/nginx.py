@@ -1,6 +1,6 @@
 """nginx, for those who front the Production with it: one server block per booked host.
 
-`render()` returns the files and writes nothing; `write()` puts them in a folder:
+`render()` returns the files and writes nothing; `backstage.control.nginx` writes them:
 
     <out>/backstage.conf     the include file for nginx's http {} block
     <out>/uwsgi_params       what nginx passes to an Act over the uwsgi protocol
@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .errors import InvalidSetting
-from .tomlfile import write_atomic
-
-if TYPE_CHECKING:
-    from .act import Act
-    from .production import Production
+from ..errors import InvalidSetting
+from ..model.layout import ActRef, Layout
+from .stageset import StageSet, act_view
 
 
 @dataclass(frozen=True)
@@ -38,20 +35,23 @@ def _check_directive_value(text: str) -> str:
     return text
 
 
-def render(production: Production, out: str, listen: str = "80") -> list[File]:
-    """The nginx files for every booked host of the Production, as if written under `out`."""
-    env = production.stage.set
+def render(
+    stageset: StageSet,
+    layout: Layout,
+    bookings: Mapping[str, Sequence[ActRef]],
+    out: str,
+    listen: str = "80",
+) -> list[File]:
+    """The nginx files for every booked host (host -> the Acts booked there), as if
+    written under `out`."""
     out = os.path.abspath(out)
     _check_directive_value(out)
     _check_directive_value(listen)
-    booked: dict[str, list[Act]] = {}
-    for act in production.acts:
-        for host in act.hosts:
-            booked.setdefault(host, []).append(act)
     params = os.path.join(out, "uwsgi_params")
-    files = [File("uwsgi_params", env.render("nginx_uwsgi_params.j2"))]
+    files = [File("uwsgi_params", stageset.render("nginx_uwsgi_params.j2"))]
     sites = []
-    for host, acts in sorted(booked.items()):
+    for host, refs in sorted(bookings.items()):
+        acts = [act_view(layout, ref) for ref in refs]
         for act in acts:
             _check_directive_value(act.socket_path)
             _check_directive_value(act.static_root)
@@ -60,12 +60,12 @@ def render(production: Production, out: str, listen: str = "80") -> list[File]:
         files.append(
             File(
                 name,
-                env.render(
+                stageset.render(
                     "nginx_server.conf.j2",
                     host=host,
                     acts=acts,
                     listen=listen,
-                    upstream=f"{production.prefix}_{host.replace('.', '_').replace('-', '_')}",
+                    upstream=f"{layout.prefix}_{host.replace('.', '_').replace('-', '_')}",
                     static_root=acts[0].static_root,
                     params=params,
                 ),
@@ -75,21 +75,7 @@ def render(production: Production, out: str, listen: str = "80") -> list[File]:
     files.append(
         File(
             "backstage.conf",
-            env.render("nginx_include.conf.j2", production=production, path=include, sites=sites),
+            stageset.render("nginx_include.conf.j2", production=layout, path=include, sites=sites),
         )
     )
     return files
-
-
-def write(production: Production, out: str, listen: str = "80") -> str:
-    """Write the nginx files under `out`, dropping sites no longer booked; the include's path."""
-    files = render(production, out, listen)
-    out = os.path.abspath(out)
-    os.makedirs(os.path.join(out, "sites"), exist_ok=True)
-    for file in files:
-        write_atomic(os.path.join(out, file.name), file.content)
-    current = {file.name for file in files}
-    for name in os.listdir(os.path.join(out, "sites")):
-        if os.path.join("sites", name) not in current and name.endswith(".conf"):
-            os.unlink(os.path.join(out, "sites", name))
-    return os.path.join(out, "backstage.conf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Collection
 
-from .errors import PortBusy
+from ..errors import PortBusy
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -15,12 +15,9 @@ import os
 import re
 import shutil
 import subprocess
-from typing import TYPE_CHECKING
 
-from .errors import BackstageError
-
-if TYPE_CHECKING:
-    from .production import Production
+from ..errors import BackstageError
+from ..model.layout import Layout
 
 DIGEST = "SHA256"
 
@@ -45,11 +42,11 @@ def _openssl(*args: str, data: bytes | None = None) -> bytes:
 
 
 class Keys:
-    def __init__(self, production: Production) -> None:
-        self.dir = os.path.join(production.home, "keys")
-        self.private_path = os.path.join(self.dir, "production.key")
-        self.public_path = os.path.join(self.dir, "production.pub")
-        self.hosts_dir = os.path.join(self.dir, "hosts")
+    def __init__(self, layout: Layout) -> None:
+        self.dir = layout.keys_dir
+        self.private_path = layout.private_key
+        self.public_path = layout.public_key
+        self.hosts_dir = layout.host_keys_dir
 
     @property
     def exist(self) -> bool:

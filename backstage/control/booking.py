@@ -25,19 +25,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
 
 from emperor.process import wait_for
 
-from .act import FAILED, STOPPED
-from .domains import check_hostname, domain_of
-from .errors import BackstageError, NotBookable, NotFound, PortBusy
+from ..errors import BackstageError, NotBookable, NotFound, PortBusy
+from ..files import declared
+from ..files.declared import Declared
+from ..files.fs import unlink_if_present, write_atomic
+from ..model.domains import check_hostname, domain_of
+from .acts import ActManager
+from .crew import Crew
 from .ports import port_free
-from .tomlfile import write_atomic
-
-if TYPE_CHECKING:
-    from .act import Act
-    from .production import Production
 
 log = logging.getLogger(__name__)
 
@@ -45,94 +43,102 @@ RESEND_EVERY = 0.5  # an announce already on its way can re-add the node once
 
 
 class BookingManager:
-    def __init__(self, production: Production) -> None:
-        self.production = production
+    def __init__(self, crew: Crew) -> None:
+        self.crew = crew
         self._context: tuple[str, bool] | None = None  # the router sync_all last saw
 
-    def check(self, act: Act, host: str) -> str:
+    def check(self, act: ActManager, host: str) -> str:
         """The folded host, if `act` may be booked there; else an error saying why."""
         host = check_hostname(host)
-        if not os.path.isfile(act.spec_path):
+        ref = act.ref
+        if not os.path.isfile(ref.spec_path):
             raise NotFound(
-                f"no Act {act.key}: create it with `backstage act new {act.venue.name} {act.name}`"
+                f"no Act {ref.key}: create it with `backstage act new {ref.venue} {ref.name}`"
             )
-        venue = act.venue
-        domains = venue.spec.domains
+        domains = declared.venue_spec(ref.venue_path).domains
         if domain_of(host, domains) is None:
             listed = ", ".join(domains) or "none yet"
             raise NotBookable(
-                f"{host} is not a domain of Venue {venue.name} (its domains: {listed}): "
-                f"add one with `backstage venue domain add {venue.name} DOMAIN`"
+                f"{host} is not a domain of Venue {ref.venue} (its domains: {listed}): "
+                f"add one with `backstage venue domain add {ref.venue} DOMAIN`"
             )
         return host
 
-    def book(self, act: Act, host: str, timeout: float = 60.0) -> None:
+    def book(self, act: ActManager, host: str, timeout: float = 60.0) -> None:
         """Book `act` at `host`; when it plays, return once the router passes the host to it."""
         host = self.check(act, host)
-        router = self.production.router
-        if host not in act.spec.hosts:
+        router = self.crew.router
+        layout = self.crew.layout
+        socket_path = layout.act_socket(act.ref)
+        if host not in act.spec().hosts:
             if not router.running and not port_free(router.port):
                 raise PortBusy(
                     f"the router's address {router.address} is held by another process: free "
-                    f'it, or set router = "HOST:PORT" in {self.production.spec_path}'
+                    f'it, or set router = "HOST:PORT" in {layout.spec_path}'
                 )
-            _unlink(act.withheld_path(host))
-            act.manager.declare(hosts=(*act.spec.hosts, host))
-        if not act.spec.enabled:
+            unlink_if_present(layout.withheld(act.ref, host))
+            act.declare(hosts=(*act.spec().hosts, host))
+        if not act.spec().enabled:
             self.sync(act)
             return  # booked; the Gig goes live when the Act starts
-        self.production.manager.up()
+        self.crew.manager.up()
         self._apply(act, timeout)
 
         def live() -> bool:
-            return act.socket_path in router.live_nodes(host) and _settled(act)
+            return socket_path in router.live_nodes(host) and act.settled()
 
         if not wait_for(live, timeout, 0.05):
             raise BackstageError(
-                f"{act.key} did not reach the router for {host} within {timeout:.0f} s; "
+                f"{act.ref.key} did not reach the router for {host} within {timeout:.0f} s; "
                 f"see {act.log_path} and {router.log_path}"
             )
 
-    def unbook(self, act: Act, host: str, timeout: float = 30.0) -> None:
+    def unbook(self, act: ActManager, host: str, timeout: float = 30.0) -> None:
         """Take `act` off `host`: out of the router first, then out of its config."""
         host = check_hostname(host)
-        hosts = act.spec.hosts
+        hosts = act.spec().hosts
         if host not in hosts:
-            raise NotFound(f"{act.key} is not booked at {host} (booked: {', '.join(hosts) or '-'})")
-        router = self.production.router
-        withheld = act.withheld_path(host)
+            raise NotFound(
+                f"{act.ref.key} is not booked at {host} (booked: {', '.join(hosts) or '-'})"
+            )
+        router = self.crew.router
+        layout = self.crew.layout
+        socket_path = layout.act_socket(act.ref)
+        withheld = layout.withheld(act.ref, host)
         os.makedirs(os.path.dirname(withheld), mode=0o700, exist_ok=True)
         with open(withheld, "w"):
             pass
         deadline = time.monotonic() + timeout
-        while act.socket_path in router.live_nodes(host):
-            router.unsubscribe(host, act.socket_path)
+        while socket_path in router.live_nodes(host):
+            router.unsubscribe(host, socket_path)
             wait_for(
-                lambda: act.socket_path not in router.live_nodes(host),
+                lambda: socket_path not in router.live_nodes(host),
                 min(RESEND_EVERY, max(0.0, deadline - time.monotonic())),
             )
             if time.monotonic() >= deadline:
                 raise BackstageError(
-                    f"the router still passes {host} to {act.key} after {timeout:.0f} s; "
+                    f"the router still passes {host} to {act.ref.key} after {timeout:.0f} s; "
                     f"see {router.log_path}"
                 )
-        act.manager.declare(hosts=tuple(h for h in hosts if h != host))
+        act.declare(hosts=tuple(h for h in hosts if h != host))
         self._apply(act, max(1.0, deadline - time.monotonic()))
-        _unlink(withheld)  # its subscriptions no longer name the host
+        unlink_if_present(withheld)  # its subscriptions no longer name the host
 
     # The Act's subscriptions file
 
-    def sync(self, act: Act) -> bool:
+    def sync(self, act: ActManager) -> bool:
         """Write the Act's subscriptions file from its `act.toml`; True when it changed.
         Called by the Production Manager too, so a hand edit is picked up at the next
         start or reload (it never reloads an Act itself)."""
-        text = self.production.stage.set.render_gigs(act)
-        router = self.production.router
+        crew = self.crew
+        router = crew.router
+        spec = act.spec()
+        text = crew.stageset.gigs(crew.layout, act.ref, spec, router.address, router.vassal_sign)
         if router.signed:  # the router refuses a key it has no public key for
-            for host in act.hosts:
+            for host in spec.hosts:
                 for key in router.keys_for(host):
                     router.keys.publish(key)
-        path = act.gigs_config_path
+        path = crew.layout.act_gigs(act.ref)
         try:
             with open(path) as current:
                 if current.read() == text:
@@ -142,65 +148,32 @@ class BookingManager:
         write_atomic(path, text, 0o600)
         return True
 
-    def sync_all(self) -> None:
+    def sync_all(self, production: Declared) -> None:
         """Keep every Act's subscriptions file current (the Production Manager, each pass).
         When the router itself changed (its port, signing), a playing Act whose file
         changed reloads to announce itself as the new router expects."""
-        router = self.production.router
+        router = self.crew.router
         context = (router.address, router.signed)
         router_changed = self._context is not None and context != self._context
         self._context = context
-        for act in self.production.acts:
+        for found in production.acts:
+            if found.spec is None:
+                continue
+            act = ActManager(self.crew, found.ref)
             try:
-                if self.sync(act) and router_changed and act.sess is not None:
-                    log.info("reloading %s for the changed router", act.key)
-                    act.manager.fifo("r")
+                if self.sync(act) and router_changed and act.sess() is not None:
+                    log.info("reloading %s for the changed router", found.ref.key)
+                    act.fifo("r")
             except BackstageError as exc:
-                log.error("the subscriptions of %s are left as they were: %s", act.key, exc)
+                log.error("the subscriptions of %s are left as they were: %s", found.ref.key, exc)
 
-    def _apply(self, act: Act, timeout: float) -> None:
+    def _apply(self, act: ActManager, timeout: float) -> None:
         """Write the subscriptions file and have a playing Act reload to read it; return
         once every worker is new and accepting."""
         self.sync(act)
-        _settle(act, timeout)
-        sess = act.sess
-        if sess is None:
+        if act.settle(timeout) is None:
             return  # not playing: it reads the file when it starts
-        old = {w.pid for w in sess.workers}
-        count = len(old)
-        act.manager.fifo("r")
-
-        def reloaded() -> bool:
-            now = act.sess
-            return (
-                now is not None
-                and all(w.pid not in old and w.accepting for w in now.workers)
-                and len(now.workers) == count
-            )
-
-        if not wait_for(reloaded, timeout, 0.05):
+        if not act.renew("r", timeout):
             raise BackstageError(
-                f"{act.key} did not reload within {timeout:.0f} s: see {act.log_path}"
+                f"{act.ref.key} did not reload within {timeout:.0f} s: see {act.log_path}"
             )
-
-
-def _settled(act: Act) -> bool:
-    """Every worker of the Act accepts, or it is not meant to play (or failed)."""
-    sess = act.sess
-    if sess is not None:
-        return bool(sess.workers) and all(w.accepting for w in sess.workers)
-    return act.state in (STOPPED, FAILED)
-
-
-def _settle(act: Act, timeout: float) -> None:
-    """Wait until a playing or starting Act is settled. The config change a booking
-    makes reloads the Act, and a worker still loading the app when the reload comes
-    ignores it until uWSGI's mercy (60 s) runs out."""
-    wait_for(lambda: _settled(act), timeout)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .snapshot import ActRow, Snapshot, WorkerRow, human_size
+from ..model.snapshot import ActRow, Snapshot, WorkerRow, human_size
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emperor import binary as uwsgi_binary
@@ -19,13 +20,12 @@ from emperor.errors import UwsgiError
 from emperor.process import Emperor, pids_named, wait_for
 from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 
-from .errors import InvalidSetting, StageError
-from .stageset import StageSet
+from ..errors import InvalidSetting, StageError
+from ..model.layout import Layout
+from ..model.spec import ProductionSpec
 
 if TYPE_CHECKING:
     from emperor.binary import UwsgiBinary
-
-    from .production import Production
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +55,31 @@ def choose_channel(setting: str, binary: UwsgiBinary) -> str:
 
 
 class Stage:
-    def __init__(self, production: Production) -> None:
-        self.production = production
-        run = production.run_dir
-        self.stats_path = os.path.join(run, "emperor.stats")
-        self.pidfile = os.path.join(run, "emperor.pid")
-        self.log_path = os.path.join(production.log_dir, "emperor.log")
-        self.set = StageSet(os.path.join(production.home, "templates"))
+    """The Emperor of one Production. `settings` reads production.toml when the binary
+    and the channel are first needed, not before."""
+
+    def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
+        self.layout = layout
+        self._settings = settings
+        self.stats_path = layout.emperor_stats
+        self.pidfile = layout.emperor_pidfile
+        self.log_path = layout.emperor_log
 
     @functools.cached_property
     def binary(self) -> UwsgiBinary:
         try:
-            return uwsgi_binary.probe(self.production.spec.uwsgi or None)
+            return uwsgi_binary.probe(self._settings().uwsgi or None)
         except UwsgiError as exc:
             raise StageError(str(exc)) from exc
 
     @functools.cached_property
     def channel(self) -> Channel:
-        kind = choose_channel(self.production.spec.channel, self.binary)
-        run = self.production.run_dir
-        target = os.path.join(run, "emperor.ipc" if kind == "zmq" else "vassals")
-        return CHANNELS[kind](target)
+        kind = choose_channel(self._settings().channel, self.binary)
+        return CHANNELS[kind](self.layout.channel_target(kind))
 
     @functools.cached_property
     def emperor(self) -> Emperor:
-        env = dict(os.environ, BACKSTAGE_HOME=self.production.home)
+        env = dict(os.environ, BACKSTAGE_HOME=self.layout.home)
         return Emperor(
             self.binary, self.channel, self.stats_path, self.pidfile, self.log_path, env=env
         )
@@ -124,7 +124,7 @@ class StageManager:
         """Stop the Emperor, then wait until no vassal of this Production is left: the
         workers of a master can outlive it for a moment, holding their ports."""
         self.stage.emperor.stop()
-        mine = self.stage.production.prefix + " "  # every vassal's process name starts so
+        mine = self.stage.layout.prefix + " "  # every vassal's process name starts so
         if not wait_for(lambda: not pids_named(mine), timeout):
             for pid in pids_named(mine):
                 log.warning("killing %d, left behind by the Emperor", pid)

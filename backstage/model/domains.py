@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .errors import InvalidHostname
+from ..errors import InvalidHostname
 
 MAX_LABEL = 63
 MAX_TOTAL = 253

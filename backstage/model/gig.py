@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emperor.stats import RouterStats
 
-from .router import FALLBACK_KEY
+from ..errors import InvalidSetting
 
-if TYPE_CHECKING:
-    from .production import Production
+# The subscription key of the router's own 404 worker.
+FALLBACK_KEY = "backstage-no-gig"
+MAX_KEY = 255  # uWSGI ignores longer subscription keys
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,41 @@ class Gig:
         return {**asdict(self), "playing": self.playing}
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """(host, port) of the router's `HOST:PORT`."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidSetting(
+            f"router = {address!r} in production.toml: write HOST:PORT, e.g. 127.0.0.1:8000"
+        )
+    return host or "0.0.0.0", int(port)
+
+
+def keys_for(host: str, router_port: int) -> tuple[str, ...]:
+    """The subscription keys of a host. The router matches the Host header whole, port
+    included, and browsers send the port unless it is 80."""
+    with_port = f"{host}:{router_port}"
+    if router_port == 80 or len(with_port) > MAX_KEY:
+        return (host,)
+    return (host, with_port)
+
+
 def _host_of(key: str, port: int) -> str:
     """The host of a subscription key: the key without the router's own port."""
     suffix = f":{port}"
     return key[: -len(suffix)] if key.endswith(suffix) else key
+
+
+def live_nodes(stats: RouterStats | None, host: str, router_port: int) -> set[str]:
+    """Addresses the router would pass a request for `host` to now."""
+    if stats is None:
+        return set()
+    found = set()
+    for key in keys_for(host, router_port):
+        subscription = stats.subscription(key)
+        if subscription is not None:
+            found |= {n.name for n in subscription.nodes if not n.death_mark}
+    return found
 
 
 def gigs_from(
@@ -75,12 +107,14 @@ def gigs_from(
     return found
 
 
-def gigs(production: Production) -> list[Gig]:
-    router = production.router
-    acts = production.acts
-    return gigs_from(
-        router.stats(),
-        router.port,
-        {act.socket_path: act.key for act in acts},
-        [(act.key, host) for act in acts for host in act.hosts],
-    )
+def gigs_by_act(gigs: Iterable[Gig]) -> dict[str, tuple[str, ...]] | None:
+    """Act key to the hosts it plays at, or None while the Production has no Gigs.
+    A host booked but not playing shows in brackets."""
+    found: dict[str, list[str]] = {}
+    for gig in gigs:
+        for key in gig.acts:
+            found.setdefault(key, []).append(gig.host)
+        for key in gig.booked:
+            if key not in gig.acts:
+                found.setdefault(key, []).append(f"({gig.host})")
+    return {key: tuple(hosts) for key, hosts in found.items()} if found else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keyword
 import sys
 
-from .errors import InvalidName
+from ..errors import InvalidName
 
 MAX_LENGTH = 40  # keeps socket paths in run/ well under the 108-byte unix limit
 

@@ -1,0 +1,311 @@
+"""The Act Manager: looks after one Act. Scaffold, declare, and start, stop, reload it
+through the Stage; read its stats. Holds no state of its own.
+
+Starting and stopping are declarations (`enabled` in act.toml) that the Production
+Manager carries out; the Act Manager pokes it and waits until the Act serves, or is
+gone, reading only the Act's stats server, the Emperor's stats and its port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any
+
+from emperor import fifo
+from emperor.errors import FifoNotReading
+from emperor.process import tail, telling_line, wait_for
+from emperor.stats import InstanceStats, parse_instance_stats, stats_or_none
+
+from ..errors import (
+    ActFailed,
+    AlreadyExists,
+    BackstageError,
+    InvalidSetting,
+    NotRunning,
+    PortBusy,
+)
+from ..files import declared
+from ..files.fs import read_from, size_of, unlink_if_present
+from ..model.layout import ActRef
+from ..model.names import check_name
+from ..model.sess import Sess
+from ..model.spec import ActSpec
+from ..model.state import FAILED, STOPPED, derive_state
+from . import ports
+from .crew import Crew
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+# Appended to a new Act's settings.py: the hosts it is booked at come from its
+# vassal config (BACKSTAGE_HOSTS), so booking never edits the project.
+SETTINGS_TAIL = """
+# Added by Backstage: booked hosts come from the vassal config; local ones always work.
+import os  # noqa: E402
+
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", *os.environ.get("BACKSTAGE_HOSTS", "").split()]
+STATIC_ROOT = BASE_DIR / "static"
+"""
+
+
+def http_answers(port: int, timeout: float = 2.0) -> bool:
+    """True when something on 127.0.0.1:port answers an HTTP request."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            return conn.recv(16).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+class ActManager:
+    def __init__(self, crew: Crew, ref: ActRef) -> None:
+        self.crew = crew
+        self.ref = ref
+        layout = crew.layout
+        self.vassal = layout.vassal(ref)
+        self.stats_path = layout.act_stats(ref)
+        self.fifo_path = layout.act_fifo(ref)
+        self.log_path = layout.act_log(ref)
+
+    # Declared
+
+    def spec(self) -> ActSpec:
+        return declared.act_spec(self.ref)
+
+    def declare(self, **changes: Any) -> ActSpec:
+        new = dataclasses.replace(self.spec(), **changes)
+        declared.dump(self.ref.spec_path, new)
+        return new
+
+    # Live, from stats only
+
+    def stats(self, timeout: float = 1.0) -> InstanceStats | None:
+        return stats_or_none(self.stats_path, parse_instance_stats, timeout)
+
+    def sess(self) -> Sess | None:
+        stats = self.stats()
+        return Sess.from_stats(stats) if stats else None
+
+    def state(self) -> str:
+        emperor = self.crew.stage.stats()
+        sess = self.sess()
+        return derive_state(
+            enabled=self.spec().enabled,
+            stage_up=emperor is not None,
+            blacklisted=emperor is not None and emperor.blacklisted(self.vassal),
+            serving=sess is not None and sess.accepting,
+        )
+
+    def _blacklisted(self) -> bool:
+        emperor = self.crew.stage.stats()
+        return emperor is not None and emperor.blacklisted(self.vassal)
+
+    # Creation
+
+    @classmethod
+    def create(
+        cls,
+        crew: Crew,
+        ref: ActRef,
+        port: int | None = None,
+        processes: int | None = None,
+    ) -> ActManager:
+        """Scaffold a Django project as a new Act and declare it, not enabled yet."""
+        check_name("Act", ref.name)
+        layout = crew.layout
+        if os.path.lexists(ref.path):
+            raise AlreadyExists(f"Act {ref.key} exists already ({ref.path}): pick another name")
+        too_long = layout.too_long(ref)
+        if too_long:
+            raise InvalidSetting(
+                f"{too_long} is too long for a unix socket: use a shorter BACKSTAGE_HOME or names"
+            )
+        production = declared.read(layout)
+        settings = production.production
+        taken = {act.spec.port for act in production.acts if act.spec is not None}
+        if port is None:
+            port = ports.allocate(*settings.ports, taken)
+        elif port in taken:
+            raise PortBusy(f"port {port} belongs to another Act of this Production: pick another")
+        elif not (0 < port < 65536 and ports.port_free(port)):
+            raise PortBusy(f"port {port} is in use or invalid: pick another, or leave it out")
+        processes = settings.processes if processes is None else processes
+        if processes < 1:
+            raise InvalidSetting(f"processes must be at least 1, not {processes}")
+        os.makedirs(os.path.dirname(ref.path), exist_ok=True)
+        try:
+            _scaffold(ref)
+            declared.dump(
+                ref.spec_path,
+                ActSpec(name=ref.name, port=port, processes=processes, enabled=False),
+            )
+        except BaseException:
+            shutil.rmtree(ref.path, ignore_errors=True)
+            raise
+        return cls(crew, ref)
+
+    # Control
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Make the Act play; return once it answers HTTP, or raise with the reason."""
+        spec = self.spec()
+        stage = self.crew.stage
+        emperor = stage.stats() if stage.running else None
+        listed = emperor is not None and emperor.vassal(self.vassal) is not None
+        if not listed and not ports.port_free(spec.port):
+            raise PortBusy(
+                f"port {spec.port} of {self.ref.key} is held by another process: free it, or "
+                f"set another port in {self.ref.spec_path}"
+            )
+        log_offset = size_of(self.log_path)
+        self.crew.manager.up()  # first: a Stage that cannot come up changes nothing
+        if not spec.enabled:
+            self.declare(enabled=True)
+        self._forgive()
+        self.crew.manager.poke()
+        self._wait_serving(timeout, log_offset)
+
+    def _forgive(self) -> None:
+        """Clear an earlier failure from the Emperor's blacklist, which would refuse the
+        Act silently for up to three minutes even after it is fixed."""
+        if not self._blacklisted():
+            return
+        self.crew.stage.manager.clear_blacklist()
+        wait_for(lambda: not self._blacklisted(), 5.0)
+
+    def _wait_serving(self, timeout: float, log_offset: int) -> None:
+        port = self.spec().port
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._blacklisted():
+                raise self._failed("failed to start", log_offset)
+            sess = self.sess()
+            # All workers, not the first: lazy workers still importing the app would be
+            # cut off by a stop, and can stall a chain reload, right after start returns.
+            if sess is not None and sess.ready and http_answers(port):
+                return
+            if time.monotonic() >= deadline:
+                raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
+            time.sleep(0.02)  # two cheap socket reads a round; a coarse step shows in start time
+
+    def _failed(self, what: str, log_offset: int) -> ActFailed:
+        new_log, _ = read_from(self.log_path, log_offset)
+        log_tail = "\n".join(new_log.splitlines()[-80:])
+        return ActFailed(
+            f"{self.ref.key} {what}: {telling_line(new_log)} "
+            f"(fix it, then start it again; log: {self.log_path})",
+            log_tail,
+        )
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the Act; return once its vassal is gone and its port closed."""
+        spec = self.spec()
+        if spec.enabled:
+            self.declare(enabled=False)
+        stage = self.crew.stage
+        if not stage.running:
+            return
+        self.crew.manager.up()
+        self.crew.manager.poke()
+
+        def gone() -> bool:
+            emperor = stage.stats()
+            listed = emperor is not None and emperor.vassal(self.vassal) is not None
+            return not listed and self.stats() is None and not http_answers(spec.port, 0.5)
+
+        if not wait_for(gone, timeout):
+            raise BackstageError(
+                f"{self.ref.key} did not stop within {timeout:.0f} s; see {self.log_path}"
+            )
+
+    def settled(self) -> bool:
+        """Every worker accepts, or the Act is not meant to play (or failed): nothing is
+        on its way."""
+        sess = self.sess()
+        if sess is not None:
+            return sess.ready
+        return self.state() in (STOPPED, FAILED)
+
+    def settle(self, timeout: float) -> Sess | None:
+        """Wait until the Act is settled; its Sess, or None when it is not playing. A
+        reload that comes while a worker is still loading the app is ignored by that
+        worker until uWSGI's reload mercy (60 s) runs out."""
+        wait_for(self.settled, timeout)
+        return self.sess()
+
+    def renew(self, command: str, timeout: float) -> bool:
+        """Send a reload `command` ("c" chain, "r" graceful) to a settled Act and wait
+        until every worker is new and accepting; False when that did not happen in time."""
+        sess = self.settle(timeout)
+        if sess is None or not sess.ready:
+            raise NotRunning(
+                f"{self.ref.key} is not serving with all its workers: see {self.log_path}"
+            )
+        old = {w.pid for w in sess.workers}
+        self.fifo(command)
+
+        def renewed() -> bool:
+            now = self.sess()
+            return (
+                now is not None
+                and len(now.workers) == len(old)
+                and all(w.pid not in old and w.accepting for w in now.workers)
+            )
+
+        return wait_for(renewed, timeout, 0.05)
+
+    def reload(self, timeout: float = START_TIMEOUT) -> None:
+        """Chain-reload: new code, one worker at a time, no failed request."""
+        if self.sess() is None:
+            raise NotRunning(f"{self.ref.key} is not running: start it first")
+        if not self.renew("c", timeout):
+            raise ActFailed(
+                f"{self.ref.key} did not finish its chain reload within {timeout:.0f} s: "
+                f"{telling_line(tail(self.log_path))} (log: {self.log_path})"
+            )
+
+    def fifo(self, commands: str) -> None:
+        try:
+            fifo.send(self.fifo_path, commands)
+        except ValueError as exc:
+            raise InvalidSetting(str(exc)) from None
+        except FifoNotReading:
+            raise NotRunning(f"{self.ref.key} is not running: start it first") from None
+
+    def remove(self) -> None:
+        """Stop the Act and delete its project, declaration and log."""
+        self.stop()
+        shutil.rmtree(self.ref.path)
+        layout = self.crew.layout
+        for path in (self.log_path, self.fifo_path, layout.act_gigs(self.ref)):
+            unlink_if_present(path)
+
+
+def _scaffold(ref: ActRef) -> None:
+    admin = os.path.join(ref.venue_path, "bin", "django-admin")
+    folder = os.path.dirname(ref.path)
+    try:
+        done = subprocess.run(
+            [admin, "startproject", ref.name],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except OSError as exc:
+        raise ActFailed(
+            f"cannot run {admin} ({exc.strerror}): is Django installed in Venue {ref.venue}?"
+        ) from exc
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise ActFailed(
+            f"django-admin startproject {ref.name} failed: {lines[-1] if lines else ''}"
+        )
+    with open(os.path.join(ref.path, ref.name, "settings.py"), "a") as settings:
+        settings.write(SETTINGS_TAIL)

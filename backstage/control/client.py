@@ -1,0 +1,108 @@
+"""The Production Manager as seen from any other process: is it there, start it, poke
+it, stop it. The API and the command use this; the Manager itself is `daemon.py`.
+
+Whoever holds the lock on `run/manager.lock` is the Manager; the lock dies with its
+process, so a crash never leaves a stale claim behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+
+from emperor.process import pid_alive, read_pidfile, tail, wait_for
+
+from ..errors import StageError
+from ..files import declared
+from ..model.layout import Layout
+from .stage import Stage
+
+UP_TIMEOUT = 30.0
+
+
+def lock_held(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we may just have taken
+    return False
+
+
+class ManagerClient:
+    def __init__(self, layout: Layout, stage: Stage) -> None:
+        self.layout = layout
+        self.stage = stage
+        self.pidfile = layout.manager_pidfile
+        self.lockfile = layout.manager_lock
+        self.log_path = layout.manager_log
+
+    def running(self) -> bool:
+        return lock_held(self.lockfile)
+
+    def pid(self) -> int | None:
+        pid = read_pidfile(self.pidfile)
+        return pid if pid is not None and self.running() and pid_alive(pid) else None
+
+    def up(self, timeout: float = UP_TIMEOUT) -> None:
+        """Have a Manager running, and the Stage answering; start one if there is none."""
+        declared.create_home(self.layout)
+        stage = self.stage
+        if self.running() and stage.stats() is not None:
+            return
+        stage.channel  # noqa: B018 - a missing binary or an unusable channel fails here, at once
+        child = None if self.running() else self._spawn()
+
+        def ready() -> bool:
+            if child is not None and child.poll() is not None:
+                return True
+            return self.running() and stage.stats() is not None
+
+        wait_for(ready, timeout)
+        if child is not None and child.poll() is not None:
+            raise StageError(
+                f"the Production Manager stopped: {tail(self.log_path, 1) or '(no log)'} "
+                f"(log: {self.log_path})"
+            )
+        if not (self.running() and stage.stats() is not None):
+            raise StageError(
+                f"the Stage did not come up within {timeout:.0f} s; see {self.log_path} "
+                f"and {stage.log_path}"
+            )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        home = self.layout.home
+        with open(self.log_path, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "backstage", "--home", home, "up", "--foreground"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(os.environ, BACKSTAGE_HOME=home),
+            )
+
+    def poke(self) -> None:
+        """Ask the running Manager to reconcile now rather than within the second."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGUSR1)
+
+    def down(self, timeout: float = 60.0) -> None:
+        """Stop every Act, the Emperor and the Manager."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            if not wait_for(lambda: not pid_alive(pid), timeout):
+                os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: not pid_alive(pid), 5.0)
+        if self.stage.running:  # an Emperor whose Manager was killed
+            self.stage.manager.stop()

@@ -1,0 +1,44 @@
+"""The Crew: the control objects of one Production, each built once, when first needed.
+
+The Stage (and its Stage Manager), the Production Manager's client, the router and
+the Stage Set all work from the Production's Layout and its `production.toml`. They
+are handed to whoever acts on the Production (the Act and Booking Managers, the
+daemon, a Snapshot); none of them reaches back to the public objects.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ..files import declared
+from ..model.layout import Layout
+from ..model.spec import ProductionSpec
+from ..render.stageset import StageSet
+from .client import ManagerClient
+from .router import Router
+from .stage import Stage
+
+
+class Crew:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def settings(self) -> ProductionSpec:
+        """What production.toml says now (defaults while there is none)."""
+        return declared.production_spec(self.layout)
+
+    @functools.cached_property
+    def stage(self) -> Stage:
+        return Stage(self.layout, self.settings)
+
+    @functools.cached_property
+    def manager(self) -> ManagerClient:
+        return ManagerClient(self.layout, self.stage)
+
+    @functools.cached_property
+    def router(self) -> Router:
+        return Router(self.layout, self.settings)
+
+    @functools.cached_property
+    def stageset(self) -> StageSet:
+        return StageSet(self.layout.templates_dir)

@@ -1,0 +1,29 @@
+"""Writing the nginx files `backstage.render.nginx` renders, for every booked host."""
+
+from __future__ import annotations
+
+import os
+
+from ..files import declared
+from ..files.fs import write_atomic
+from ..model.layout import ActRef
+from ..render.nginx import render
+from .crew import Crew
+
+
+def write(crew: Crew, out: str, listen: str = "80") -> str:
+    """Write the nginx files under `out`, dropping sites no longer booked; the include's path."""
+    bookings: dict[str, list[ActRef]] = {}
+    for found in declared.read(crew.layout).acts:
+        for host in found.spec.hosts if found.spec else ():
+            bookings.setdefault(host, []).append(found.ref)
+    files = render(crew.stageset, crew.layout, bookings, out, listen)
+    out = os.path.abspath(out)
+    os.makedirs(os.path.join(out, "sites"), exist_ok=True)
+    for file in files:
+        write_atomic(os.path.join(out, file.name), file.content)
+    current = {file.name for file in files}
+    for name in os.listdir(os.path.join(out, "sites")):
+        if os.path.join("sites", name) not in current and name.endswith(".conf"):
+            os.unlink(os.path.join(out, "sites", name))
+    return os.path.join(out, "backstage.conf")

@@ -1,0 +1,121 @@
+"""Taking a Snapshot: the declared files read once, every stats server read at once.
+
+Each stats server is read in a thread of its own with a short timeout, so an Act
+whose server hangs costs the refresh at most that timeout, not one timeout per Act
+in a row. The router's stats are read here too, once: the view takes the router and
+the Gigs from the Snapshot rather than asking again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from emperor.process import tail
+from emperor.stats import RouterStats, parse_instance_stats, stats_or_none
+
+from ..errors import BackstageError
+from ..files import declared
+from ..files.declared import Declared
+from ..model import snapshot
+from ..model.gig import Gig, gigs_from, split_address
+from ..model.layout import Layout
+from ..model.snapshot import ActReading, RouterRow, Snapshot
+from .crew import Crew
+
+READ_TIMEOUT = 0.5  # seconds one stats server may take before its Act shows "no stats"
+LOG_LINES = 20
+# Threads, not processes: each read mostly waits on a socket. Enough that a few
+# stuck servers do not queue the healthy ones behind them.
+MAX_READERS = 64
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _readers() -> ThreadPoolExecutor:
+    """The reader threads, kept from one snapshot to the next: starting fifty threads
+    every second would cost `backstage top` more than the reading itself."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(MAX_READERS, thread_name_prefix="stats-reader")
+        return _pool
+
+
+def take(
+    crew: Crew,
+    previous: Snapshot | None = None,
+    detail: str | None = None,
+    timeout: float = READ_TIMEOUT,
+) -> Snapshot:
+    """Read the Production now. `detail` names an Act (VENUE/NAME) whose last log lines
+    to include: only the one a viewer has open, so a refresh reads one log, not all."""
+    layout, stage, router = crew.layout, crew.stage, crew.router
+    production = declared.read(layout)
+    acts = production.acts
+    pool = _readers()
+    emperor_future = pool.submit(stage.stats, timeout)
+    router_future = pool.submit(router.stats, timeout)
+    futures = [
+        pool.submit(stats_or_none, layout.act_stats(found.ref), parse_instance_stats, timeout)
+        for found in acts
+    ]
+    emperor = emperor_future.result()
+    readings = []
+    for found, future in zip(acts, futures, strict=True):
+        ref, spec = found.ref, found.spec
+        log_path = layout.act_log(ref)
+        readings.append(
+            ActReading(
+                key=ref.key,
+                venue=ref.venue,
+                act=ref.name,
+                vassal=layout.vassal(ref),
+                enabled=spec.enabled if spec else False,
+                port=spec.port if spec else 0,
+                stats=future.result(),
+                log_path=log_path,
+                log_tail=tuple(tail(log_path, LOG_LINES).splitlines())
+                if ref.key == detail
+                else None,
+            )
+        )
+    router_stats = router_future.result()
+    address = production.production.router
+    try:
+        gigs: list[Gig] | None = _gigs(layout, production, router_stats)
+    except BackstageError:
+        gigs = None  # a router address that cannot be read: no Gigs to show
+    at, wall = time.monotonic(), time.time()
+    return snapshot.build(
+        production=layout.home,
+        at=at,
+        wall=wall,
+        emperor=snapshot.emperor_row(
+            emperor,
+            stage.pid() if emperor is None else emperor.pid,
+            stage.channel_kind(emperor) if emperor else None,
+        ),
+        emperor_stats=emperor,
+        readings=readings,
+        router=RouterRow(running=router_stats is not None, address=address),
+        gigs=gigs,
+        previous=previous,
+    )
+
+
+def gigs(crew: Crew) -> list[Gig]:
+    """Every booked or live host, from the declared bookings and the router's stats only."""
+    return _gigs(crew.layout, declared.read(crew.layout), crew.router.stats())
+
+
+def _gigs(layout: Layout, production: Declared, stats: RouterStats | None) -> list[Gig]:
+    acts = production.acts
+    return gigs_from(
+        stats,
+        split_address(production.production.router)[1],
+        {layout.act_socket(found.ref): found.ref.key for found in acts},
+        [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
+    )

@@ -1,0 +1,142 @@
+"""Reconcile: what should play against what the Emperor says plays, as a pure function.
+
+The Production Manager's loop reads (the declared files rendered into vassal configs,
+the Emperor's stats, which ports are held), calls `reconcile`, and carries out the
+Plan it returns. Nothing here does I/O, so every case is tested on recorded stats.
+
+The rules, each learnt from uWSGI 2.0:
+- a wanted vassal the Emperor does not list is pushed, unless it was pushed less than
+  SETTLE ago (it is on its way) or its port is held (the workers of a killed master
+  linger; pushed now it would fail to bind and be blacklisted);
+- a blacklisted vassal is left alone until its throttle has run out, then pushed again,
+  as the Emperor's directory monitor does by itself: a passing cause heals, a broken
+  app is retried ever more slowly and shows failed meanwhile;
+- a listed vassal whose config changed is withdrawn, and pushed anew once gone: over
+  zmq, from the second Emperor-sent reload on, a vassal reads the config before last;
+- a listed vassal nobody wants, named with this Production's prefix, is withdrawn;
+- a dead Emperor is started again, and what was remembered of it forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from emperor.stats import EmperorStats
+
+# A pushed vassal shows in the Emperor's list almost at once; until this has passed
+# a missing one is taken as "on its way", not pushed again.
+SETTLE = 3.0
+
+
+@dataclass(frozen=True)
+class Wanted:
+    config: str
+    port: int
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha1(self.config.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Pushed:
+    digest: str
+    at: float  # the loop's monotonic clock
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the loop remembers between passes; lost with the process, and that is fine:
+    a new Manager adopts what plays as it is."""
+
+    pushed: Mapping[str, Pushed] = field(default_factory=dict)
+    withdrawn: Mapping[str, float] = field(default_factory=dict)
+    waiting: frozenset[str] = frozenset()  # said once: waiting for a held port
+
+
+@dataclass(frozen=True)
+class Plan:
+    start_emperor: bool = False
+    push: tuple[tuple[str, str], ...] = ()  # (vassal name, config)
+    withdraw: tuple[str, ...] = ()
+    memory: Memory = Memory()
+    notes: tuple[str, ...] = ()  # what to log
+
+
+def unplayed_ports(wanted: Mapping[str, Wanted], emperor: EmperorStats | None) -> set[int]:
+    """The ports worth checking before a pass: those of wanted vassals not listed."""
+    live = {vassal.id for vassal in emperor.vassals} if emperor else set()
+    return {want.port for name, want in wanted.items() if name not in live}
+
+
+def reconcile(
+    wanted: Mapping[str, Wanted],
+    emperor: EmperorStats | None,
+    emperor_running: bool,
+    memory: Memory,
+    now: float,
+    wall: float,
+    held_ports: frozenset[int] | set[int],
+    ours: Callable[[str], bool],
+) -> Plan:
+    """The pushes and withdrawals that bring what plays to what is wanted.
+
+    `emperor` is the Emperor's stats (None when it does not answer) and `emperor_running`
+    whether its process lives; `now` is the loop's monotonic clock and `wall` the time
+    of day (the blacklist speaks in it); `ours` tells this Production's vassals."""
+    if not emperor_running:
+        return Plan(start_emperor=True, memory=Memory(), notes=("starting the Emperor",))
+    if emperor is None:
+        return Plan(memory=memory)  # not answering this instant; the next pass looks again
+    pushed = dict(memory.pushed)
+    withdrawn = dict(memory.withdrawn)
+    waiting = set(memory.waiting)
+    push: list[tuple[str, str]] = []
+    withdraw: list[str] = []
+    notes: list[str] = []
+    live = {vassal.id for vassal in emperor.vassals}
+    for name, want in wanted.items():
+        refused = emperor.blacklist_entry(name)
+        if refused is not None and (name in live or wall < refused.refused_until()):
+            continue
+        digest = want.digest
+        before = pushed.get(name)
+        if name not in live:
+            if before is not None and now - before.at < SETTLE:
+                continue
+            if want.port in held_ports:
+                if name not in waiting:
+                    notes.append(f"{name} waits: port {want.port} is held by another process")
+                    waiting.add(name)
+                continue
+            waiting.discard(name)
+            notes.append(f"pushing {name}")
+        elif before is None:
+            pushed[name] = Pushed(digest, now)  # adopted as it runs
+            continue
+        elif before.digest == digest:
+            continue
+        else:
+            if now - withdrawn.get(name, -SETTLE) >= SETTLE:
+                notes.append(f"withdrawing {name} to play its changed config")
+                withdraw.append(name)
+                withdrawn[name] = now
+            continue
+        push.append((name, want.config))
+        pushed[name] = Pushed(digest, now)
+        withdrawn.pop(name, None)
+    for name in sorted(live - wanted.keys()):
+        if not ours(name) or now - withdrawn.get(name, -SETTLE) < SETTLE:
+            continue
+        notes.append(f"withdrawing {name}")
+        withdraw.append(name)
+        withdrawn[name] = now
+        pushed.pop(name, None)
+    return Plan(
+        push=tuple(push),
+        withdraw=tuple(withdraw),
+        memory=Memory(pushed, withdrawn, frozenset(waiting)),
+        notes=tuple(notes),
+    )

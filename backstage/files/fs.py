@@ -1,0 +1,49 @@
+"""Small file operations every layer above needs: atomic writes, quiet removal, and
+reading a log from an offset (what start failures and `logs -f` read)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Replace `path` with `text` in one step: a reader sees the old file or the new."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        unlink_if_present(tmp)
+        raise
+
+
+def unlink_if_present(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def size_of(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def read_from(path: str, offset: int, limit: int = 256 * 1024) -> tuple[str, int]:
+    """What a log holds past `offset` (its last `limit` bytes at most), and the offset to
+    read from next. A log smaller than `offset` was rotated or truncated: read it whole."""
+    try:
+        with open(path, "rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            if size < offset:
+                offset = 0
+            log.seek(max(offset, size - limit))
+            return log.read().decode(errors="replace"), size
+    except OSError:
+        return "", offset

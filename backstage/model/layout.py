@@ -1,0 +1,200 @@
+"""Where everything of a Production lives: the one place that names paths and vassals.
+
+<home>/production.toml      settings and the list of Venues
+<home>/run/                 0700: every socket, FIFO and pidfile
+    emperor.stats, emperor.pid, emperor.ipc (zmq) or vassals/ (dir)
+    manager.pid, manager.lock
+    router.sub, router.stats, router.sock
+    VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
+    withheld/VENUE.NAME/HOST                       while unbooking
+<home>/log/                 emperor.log, manager.log, router.log, VENUE.NAME.log
+<home>/keys/                production.key, production.pub, hosts/HOST.pem
+<home>/templates/           a user's overrides of the packaged templates
+<venue>/venue.toml, <venue>/acts/NAME/act.toml
+
+A running Emperor knows a Production by these names alone: changing one would orphan
+every vassal that plays. tests/backstage/test_golden.py pins them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+UNIX_PATH_MAX = 107  # bytes of a unix socket path, less its terminating NUL
+
+
+@dataclass(frozen=True)
+class ActRef:
+    """Which Act: its Venue's name and folder, and its own name."""
+
+    venue: str
+    venue_path: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.venue}/{self.name}"
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.venue_path, "acts", self.name)
+
+    @property
+    def spec_path(self) -> str:
+        return os.path.join(self.path, "act.toml")
+
+    @property
+    def static_root(self) -> str:
+        """Django's STATIC_ROOT as the scaffold sets it: what nginx serves at /static/."""
+        return os.path.join(self.path, "static")
+
+
+def venue_spec_path(venue_path: str) -> str:
+    return os.path.join(venue_path, "venue.toml")
+
+
+def acts_dir(venue_path: str) -> str:
+    return os.path.join(venue_path, "acts")
+
+
+class Layout:
+    """Every path and name under one Production's home. Computes; touches nothing."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        self.spec_path = os.path.join(home, "production.toml")
+        self.run_dir = os.path.join(home, "run")
+        self.log_dir = os.path.join(home, "log")
+        self.templates_dir = os.path.join(home, "templates")
+        self.keys_dir = os.path.join(home, "keys")
+
+    def __repr__(self) -> str:
+        return f"Layout({self.home!r})"
+
+    @cached_property
+    def prefix(self) -> str:
+        """Starts every vassal name and process name of this Production, so two on one
+        host never collide."""
+        return "bs" + hashlib.sha1(self.home.encode()).hexdigest()[:8]
+
+    def run(self, name: str) -> str:
+        return os.path.join(self.run_dir, name)
+
+    def log(self, name: str) -> str:
+        return os.path.join(self.log_dir, name)
+
+    # The Emperor
+
+    @property
+    def emperor_stats(self) -> str:
+        return self.run("emperor.stats")
+
+    @property
+    def emperor_pidfile(self) -> str:
+        return self.run("emperor.pid")
+
+    @property
+    def emperor_log(self) -> str:
+        return self.log("emperor.log")
+
+    def channel_target(self, kind: str) -> str:
+        """The zmq channel's ipc path, or the directory the dir channel writes to."""
+        return self.run("emperor.ipc" if kind == "zmq" else "vassals")
+
+    # The Production Manager
+
+    @property
+    def manager_pidfile(self) -> str:
+        return self.run("manager.pid")
+
+    @property
+    def manager_lock(self) -> str:
+        return self.run("manager.lock")
+
+    @property
+    def manager_log(self) -> str:
+        return self.log("manager.log")
+
+    # The router
+
+    @property
+    def router_subscriptions(self) -> str:
+        return self.run("router.sub")
+
+    @property
+    def router_stats(self) -> str:
+        return self.run("router.stats")
+
+    @property
+    def router_socket(self) -> str:
+        return self.run("router.sock")
+
+    @property
+    def router_log(self) -> str:
+        return self.log("router.log")
+
+    def router_vassal(self, config: str) -> str:
+        """Named after its config: on the zmq channel uWSGI 2.0 hands a vassal the config
+        before last from the second Emperor-sent reload on, so a changed router config is
+        a new vassal rather than a reload."""
+        digest = hashlib.sha1(config.encode()).hexdigest()[:8]
+        return f"{self.prefix}.router-{digest}.ini"
+
+    # Keys for signed subscriptions
+
+    @property
+    def private_key(self) -> str:
+        return os.path.join(self.keys_dir, "production.key")
+
+    @property
+    def public_key(self) -> str:
+        return os.path.join(self.keys_dir, "production.pub")
+
+    @property
+    def host_keys_dir(self) -> str:
+        return os.path.join(self.keys_dir, "hosts")
+
+    # Acts
+
+    def vassal(self, ref: ActRef) -> str:
+        return f"{self.prefix}.{ref.venue}.{ref.name}.ini"
+
+    def is_ours(self, vassal: str) -> bool:
+        return vassal.startswith(self.prefix + ".")
+
+    def _act_run(self, ref: ActRef, suffix: str) -> str:
+        return self.run(f"{ref.venue}.{ref.name}.{suffix}")
+
+    def act_stats(self, ref: ActRef) -> str:
+        return self._act_run(ref, "stats")
+
+    def act_fifo(self, ref: ActRef) -> str:
+        return self._act_run(ref, "fifo")
+
+    def act_socket(self, ref: ActRef) -> str:
+        """The uwsgi-protocol socket the router and nginx pass this Act's Gigs to."""
+        return self._act_run(ref, "sock")
+
+    def act_gigs(self, ref: ActRef) -> str:
+        """The ini with the Act's subscribe2 lines, which its vassal config includes."""
+        return self._act_run(ref, "gigs.ini")
+
+    def withheld(self, ref: ActRef, host: str) -> str:
+        """While this file exists the Act stops announcing itself for `host`."""
+        return os.path.join(self.run_dir, "withheld", f"{ref.venue}.{ref.name}", host)
+
+    def act_log(self, ref: ActRef) -> str:
+        return self.log(f"{ref.venue}.{ref.name}.log")
+
+    def act_sockets(self, ref: ActRef) -> tuple[str, ...]:
+        return (self.act_stats(ref), self.act_fifo(ref), self.act_socket(ref))
+
+    def too_long(self, ref: ActRef) -> str | None:
+        """The first socket path of `ref` over the unix limit, if any."""
+        for path in self.act_sockets(ref):
+            if len(os.fsencode(path)) > UNIX_PATH_MAX:
+                return path
+        return None

@@ -1,0 +1,166 @@
+"""The Stage Set: what the Stage lends every Act, starting with its vassal config.
+
+Rendering takes plain data (the Layout, an ActRef, a spec) and returns text; pushing
+or writing it is control's job. Templates come from the package, or from
+`<home>/templates/` when a Production overrides one. A template sees `production`
+(`home`), `prefix`, `venue` (`name`, `path`), `act` (`name`, `key`, `path`, and its
+`socket_path`, `stats_path`, `fifo_path`, `gigs_config_path`, `log_path`), `spec`
+(the ActSpec) and `env`; the router's sees `router` (`address`, `subscription_path`,
+`stats_path`, `socket_path`, `log_path`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import jinja2
+
+from ..errors import InvalidSetting
+from ..model.gig import FALLBACK_KEY, keys_for, split_address
+from ..model.layout import ActRef, Layout
+from ..model.spec import ActSpec
+
+# The router's own worker: a WSGI file that answers 404 for a host nobody plays.
+NOGIG_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nogig.py")
+
+
+def ini_value(value: object) -> str:
+    """A value safe on one line of a uWSGI ini file (`%` starts a magic variable there)."""
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise InvalidSetting(f"{text!r} spans lines and cannot go into a vassal config")
+    return text.replace("%", "%%")
+
+
+def kv_value(value: object) -> str:
+    """A value inside a `key=value,key=value` option such as subscribe2."""
+    text = ini_value(value)
+    if "," in text:
+        raise InvalidSetting(f"{text!r} holds a comma and cannot go into a subscribe2 line")
+    return text
+
+
+def environment(override_dir: str | None = None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if override_dir and os.path.isdir(override_dir):
+        loaders.append(jinja2.FileSystemLoader(override_dir))
+    loaders.append(jinja2.PackageLoader("backstage", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["ini"] = ini_value
+    env.filters["kv"] = kv_value
+    return env
+
+
+@dataclass(frozen=True)
+class ProductionView:
+    home: str
+
+
+@dataclass(frozen=True)
+class VenueView:
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ActView:
+    name: str
+    key: str
+    path: str
+    socket_path: str
+    stats_path: str
+    fifo_path: str
+    gigs_config_path: str
+    log_path: str
+    static_root: str
+
+
+@dataclass(frozen=True)
+class RouterView:
+    address: str
+    subscription_path: str
+    stats_path: str
+    socket_path: str
+    log_path: str
+
+
+def act_view(layout: Layout, ref: ActRef) -> ActView:
+    return ActView(
+        name=ref.name,
+        key=ref.key,
+        path=ref.path,
+        socket_path=layout.act_socket(ref),
+        stats_path=layout.act_stats(ref),
+        fifo_path=layout.act_fifo(ref),
+        gigs_config_path=layout.act_gigs(ref),
+        log_path=layout.act_log(ref),
+        static_root=ref.static_root,
+    )
+
+
+def router_view(layout: Layout, address: str) -> RouterView:
+    return RouterView(
+        address=address,
+        subscription_path=layout.router_subscriptions,
+        stats_path=layout.router_stats,
+        socket_path=layout.router_socket,
+        log_path=layout.router_log,
+    )
+
+
+class StageSet:
+    def __init__(self, template_dir: str | None = None) -> None:
+        self._env = environment(template_dir)
+
+    def render(self, template: str, **context: object) -> str:
+        return self._env.get_template(template).render(**context)
+
+    def _act_context(self, layout: Layout, ref: ActRef, spec: ActSpec) -> dict[str, object]:
+        return {
+            "production": ProductionView(layout.home),
+            "prefix": layout.prefix,
+            "venue": VenueView(ref.venue, ref.venue_path),
+            "act": act_view(layout, ref),
+            "spec": spec,
+        }
+
+    def vassal(self, layout: Layout, ref: ActRef, spec: ActSpec) -> str:
+        return self.render(
+            "vassal.ini.j2", **self._act_context(layout, ref, spec), env=sorted(spec.env.items())
+        )
+
+    def gigs(
+        self, layout: Layout, ref: ActRef, spec: ActSpec, router_address: str, sign: str
+    ) -> str:
+        """The Act's subscriptions to the router, the ini its vassal config includes.
+        `sign` is the subscribe2 `sign=` value, or "" when announces go unsigned."""
+        port = split_address(router_address)[1]
+        return self.render(
+            "gigs.ini.j2",
+            **self._act_context(layout, ref, spec),
+            router=router_view(layout, router_address),
+            gigs=[
+                (host, key, layout.withheld(ref, host))
+                for host in spec.hosts
+                for key in keys_for(host, port)
+            ],
+            sign=sign,
+        )
+
+    def router(self, layout: Layout, address: str, sign: str, sign_check: str) -> str:
+        return self.render(
+            "router.ini.j2",
+            production=ProductionView(layout.home),
+            prefix=layout.prefix,
+            router=router_view(layout, address),
+            fallback_key=FALLBACK_KEY,
+            nogig_app=NOGIG_APP,
+            sign=sign,
+            sign_check=sign_check,
+        )
