@@ -72,7 +72,7 @@ class ZmqChannel:
     def prepare(self) -> None:
         # A stale ipc file from a killed Emperor would be rebound anyway; remove it
         # so a fresh Emperor never races an old path.
-        _unlink(self.path)
+        unlink_if_present(self.path)
 
     def _push(self, frames: list[bytes]) -> None:
         import zmq
@@ -126,7 +126,7 @@ class DirChannel:
 
     def destroy(self, name: str) -> None:
         _check_name(name)
-        _unlink(os.path.join(self.directory, name))
+        unlink_if_present(os.path.join(self.directory, name))
 
     def close(self) -> None:
         pass
@@ -145,7 +145,7 @@ def kind_of_monitor(monitor: str) -> str:
     return "zmq" if monitor.startswith("zmq://") else "dir"
 
 
-def _unlink(path: str) -> None:
+def unlink_if_present(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from .binary import UwsgiBinary
-from .channel import Channel
+from .channel import Channel, unlink_if_present
 from .errors import EmperorStartError
 from .stats import EmperorStats, parse_emperor_stats, read_stats, stats_or_none
 
@@ -146,10 +146,7 @@ class Emperor:
 
     def start(self, timeout: float = 20.0) -> int:
         for stale in (self.stats_path, self.pidfile):
-            try:
-                os.unlink(stale)
-            except FileNotFoundError:
-                pass
+            unlink_if_present(stale)
         self.channel.prepare()
         log = open(self.logfile, "ab")
         try:

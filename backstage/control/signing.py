@@ -17,6 +17,7 @@ import shutil
 import subprocess
 
 from ..errors import BackstageError
+from ..files.fs import unlink_if_present
 from ..model.layout import Layout
 
 DIGEST = "SHA256"
@@ -68,8 +69,7 @@ class Keys:
             os.replace(tmp, self.private_path)
         finally:
             os.umask(old)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            unlink_if_present(tmp)
 
     def host_path(self, key: str) -> str:
         # uWSGI maps every character but [A-Za-z0-9._-] of the key to "_" (ssl.c).
