@@ -6,30 +6,20 @@ uWSGI has three kinds of stats server, all with the same framing:
 - the Emperor's ``--emperor-stats ADDR``: its monitors, its vassals and its blacklist;
 - a router's ``http-stats`` / ``fastrouter-stats``: its bound addresses and subscriptions.
 
-``ADDR`` is ``host:port`` (TCP) when it contains ``:``, else a unix socket path. The server writes
-one JSON document as soon as it accepts a connection, then closes it; nothing is ever sent to it.
-With ``stats-http`` the document is preceded by an HTTP/1.0 response header.
-
-What uWSGI writes is not always valid JSON: a router that shares its instance with another router
-leaves a trailing comma in its address list, and strings are copied out without checking their
-encoding. Parsing is therefore lenient: missing keys default to 0, "" or (), values of the wrong
-type are coerced where the intent is obvious, unknown keys are ignored.
-
-``read_stats`` does the I/O; everything else is a pure function of the bytes.
+Reading and the lenient parsing every kind shares are in ``statswire``; here are the three
+documents as dataclasses, each parsed by a pure function of the bytes.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
-import socket
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
 from emperor.errors import StatsUnavailable, StatsUnparsable
+from emperor.statswire import build, objects, parse_json_lenient, read_stats, strings
+
+_T = TypeVar("_T")
 
 __all__ = [
     "BlacklistEntry",
@@ -48,164 +38,6 @@ __all__ = [
     "read_stats",
     "stats_or_none",
 ]
-
-
-# --- the wire ---------------------------------------------------------------------------------
-
-
-def read_stats(address: str, timeout: float = 1.0) -> bytes:
-    """Connect to the stats server at ``address`` and return everything it sends before closing.
-
-    ``timeout`` bounds the whole exchange (connect and every read), not each step, so a server
-    that trickles bytes cannot hold the caller longer than that.
-    """
-    deadline = time.monotonic() + timeout
-    try:
-        with _connect(address, timeout) as sock:
-            chunks: list[bytes] = []
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                sock.settimeout(remaining)
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    except FileNotFoundError:
-        raise StatsUnavailable(f"no stats server at {address}: no such socket") from None
-    except ConnectionRefusedError:
-        raise StatsUnavailable(f"stats server at {address} refused the connection") from None
-    except TimeoutError:
-        message = f"stats server at {address} did not answer within {timeout:g} s"
-        raise StatsUnavailable(message) from None
-    except OSError as exc:
-        message = f"cannot read the stats server at {address}: {exc.strerror or exc}"
-        raise StatsUnavailable(message) from None
-    raw = b"".join(chunks)
-    if not raw:
-        raise StatsUnavailable(f"stats server at {address} closed without answering")
-    return raw
-
-
-def _connect(address: str, timeout: float) -> socket.socket:
-    if ":" in address:
-        host, _, port = address.rpartition(":")
-        host = host.strip("[]") or "127.0.0.1"  # uWSGI reads ":PORT" as every interface
-        if not port.isdigit():
-            raise StatsUnavailable(f"stats address {address} has no valid port")
-        return socket.create_connection((host, int(port)), timeout=timeout)
-    # uWSGI's "@name" is a socket in the abstract namespace
-    path = "\0" + address[1:] if address.startswith("@") else address
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-# --- lenient JSON -----------------------------------------------------------------------------
-
-# A string literal (kept as is) or a comma with only whitespace before a closing bracket (dropped).
-# Matching strings first keeps ",]" inside a string value (request vars, paths) untouched.
-_STRING_OR_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(?=\s*[\]}])', re.DOTALL)
-
-
-def _drop_trailing_commas(text: str) -> str:
-    return _STRING_OR_TRAILING_COMMA.sub(lambda m: "" if m.group() == "," else m.group(), text)
-
-
-def _strip_http_header(raw: bytes) -> bytes:
-    if not raw.startswith(b"HTTP/"):
-        return raw
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        _, found, body = raw.partition(separator)
-        if found:
-            return body
-    raise StatsUnparsable("stats answer has an HTTP header but no body")
-
-
-def parse_json_lenient(raw: bytes) -> dict[str, Any]:
-    """Decode one stats document into a dict, forgiving the known uWSGI defects."""
-    text = _strip_http_header(raw).decode("utf-8", errors="replace")
-    # strict=False: uWSGI does not escape control characters inside strings
-    try:
-        document = json.loads(text, strict=False)
-    except ValueError:
-        try:
-            document = json.loads(_drop_trailing_commas(text), strict=False)
-        except ValueError as exc:
-            message = f"stats answer is not JSON ({exc}); it starts with {raw[:60]!r}"
-            raise StatsUnparsable(message) from None
-    if not isinstance(document, dict):
-        raise StatsUnparsable(f"stats answer is JSON but not an object: {type(document).__name__}")
-    return document
-
-
-# --- coercion ---------------------------------------------------------------------------------
-
-
-def _as_int(value: object) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else 0
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            try:
-                return _as_int(float(value))
-            except ValueError:
-                return 0
-    return 0
-
-
-def _as_str(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _as_bool(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return _as_int(value) != 0
-
-
-_COERCE: dict[str, Callable[[object], object]] = {"int": _as_int, "str": _as_str, "bool": _as_bool}
-
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], obj: Mapping[str, object], **computed: object) -> _T:
-    """Make ``cls`` from ``obj``: every scalar field from the key of the same name, coerced by its
-    annotation; the other fields come from ``computed``."""
-    values: dict[str, Any] = dict(computed)
-    for field in fields(cls):  # type: ignore[arg-type]
-        # a string under `from __future__ import annotations`, else the class itself
-        coerce = _COERCE.get(str(getattr(field.type, "__name__", field.type)))
-        if coerce is not None and field.name not in values:
-            values[field.name] = coerce(obj.get(field.name))
-    return cls(**values)
-
-
-def _objects(value: object) -> Iterator[Mapping[str, object]]:
-    if isinstance(value, list):
-        yield from (item for item in value if isinstance(item, dict))
-
-
-def _strings(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(s for s in map(_as_str, value) if s)
 
 
 # --- an instance's own stats server -----------------------------------------------------------
@@ -288,11 +120,11 @@ class InstanceStats:
 
 def parse_instance_stats(raw: bytes) -> InstanceStats:
     document = parse_json_lenient(raw)
-    return _build(
+    return build(
         InstanceStats,
         document,
-        sockets=tuple(_build(SocketStats, s) for s in _objects(document.get("sockets"))),
-        workers=tuple(_build(WorkerStats, w) for w in _objects(document.get("workers"))),
+        sockets=tuple(build(SocketStats, s) for s in objects(document.get("sockets"))),
+        workers=tuple(build(WorkerStats, w) for w in objects(document.get("workers"))),
     )
 
 
@@ -376,12 +208,12 @@ def stats_or_none(address: str, parse: Callable[[bytes], _T], timeout: float = 1
 
 def parse_emperor_stats(raw: bytes) -> EmperorStats:
     document = parse_json_lenient(raw)
-    return _build(
+    return build(
         EmperorStats,
         document,
-        monitors=_strings(document.get("emperor")),
-        vassals=tuple(_build(VassalEntry, v) for v in _objects(document.get("vassals"))),
-        blacklist=tuple(_build(BlacklistEntry, b) for b in _objects(document.get("blacklist"))),
+        monitors=strings(document.get("emperor")),
+        vassals=tuple(build(VassalEntry, v) for v in objects(document.get("vassals"))),
+        blacklist=tuple(build(BlacklistEntry, b) for b in objects(document.get("blacklist"))),
     )
 
 
@@ -437,22 +269,22 @@ def _router_addresses(document: Mapping[str, object]) -> tuple[str, ...]:
     # top-level list of strings. "subscriptions" is a list of objects and never matches.
     for value in document.values():
         if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-            return _strings(value)
+            return strings(value)
     return ()
 
 
 def parse_router_stats(raw: bytes) -> RouterStats:
     document = parse_json_lenient(raw)
-    return _build(
+    return build(
         RouterStats,
         document,
         addresses=_router_addresses(document),
         subscriptions=tuple(
-            _build(
+            build(
                 RouterSubscription,
                 s,
-                nodes=tuple(_build(RouterNode, n) for n in _objects(s.get("nodes"))),
+                nodes=tuple(build(RouterNode, n) for n in objects(s.get("nodes"))),
             )
-            for s in _objects(document.get("subscriptions"))
+            for s in objects(document.get("subscriptions"))
         ),
     )

@@ -156,7 +156,7 @@ class ActManager:
         """Make the Act play; return once it answers HTTP, or raise with the reason."""
         spec = self.spec()
         stage = self.crew.stage
-        emperor = stage.stats() if stage.running else None
+        emperor = stage.stats() if stage.alive() else None
         listed = emperor is not None and emperor.vassal(self.vassal) is not None
         if not listed and not ports.port_free(spec.port):
             raise PortBusy(
@@ -209,7 +209,7 @@ class ActManager:
         if spec.enabled:
             self.declare(enabled=False)
         stage = self.crew.stage
-        if not stage.running:
+        if not stage.alive():
             return
         self.crew.manager.up()
         self.crew.manager.poke()

@@ -71,7 +71,7 @@ class BookingManager:
         layout = self.crew.layout
         socket_path = layout.act_socket(act.ref)
         if host not in act.spec().hosts:
-            if not router.running and not port_free(router.port):
+            if not router.answering() and not port_free(router.port):
                 raise PortBusy(
                     f"the router's address {router.address} is held by another process: free "
                     f'it, or set router = "HOST:PORT" in {layout.spec_path}'

@@ -104,5 +104,5 @@ class ManagerClient:
             if not wait_for(lambda: not pid_alive(pid), timeout):
                 os.kill(pid, signal.SIGKILL)
                 wait_for(lambda: not pid_alive(pid), 5.0)
-        if self.stage.running:  # an Emperor whose Manager was killed
+        if self.stage.alive():  # an Emperor whose Manager was killed
             self.stage.manager.stop()

@@ -143,7 +143,7 @@ class ProductionManager:
         except BackstageError as exc:
             log.error("the router's keys: %s", exc)
         wanted = self.desired(production)
-        plan = self._plan(wanted, stage.stats(), stage.running)
+        plan = self._plan(wanted, stage.stats(), stage.alive())
         if plan.start_emperor:
             stage.manager.start()
             plan = self._plan(wanted, stage.stats(), True)

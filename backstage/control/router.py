@@ -74,8 +74,8 @@ class Router:
     def stats(self, timeout: float = 1.0) -> RouterStats | None:
         return stats_or_none(self.stats_path, parse_router_stats, timeout)
 
-    @property
-    def running(self) -> bool:
+    def answering(self) -> bool:
+        """The router's stats server answers now."""
         return self.stats() is not None
 
     def live_nodes(self, host: str, stats: RouterStats | None = None) -> set[str]:

@@ -92,8 +92,8 @@ class Stage:
         """The Emperor's pid, found without probing the binary."""
         return Emperor.find(self.stats_path, self.pidfile)
 
-    @property
-    def running(self) -> bool:
+    def alive(self) -> bool:
+        """The Emperor's process lives (found by its pidfile and command line)."""
         return self.pid() is not None
 
     def stats(self, timeout: float = 1.0) -> EmperorStats | None:

@@ -19,11 +19,12 @@ from ..act import Act
 from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
 from ..errors import BackstageError, NotRunning
+from ..files.fs import read_from, size_of
 from ..model.snapshot import Snapshot
 from ..model.state import STARTING
 from ..production import Production
 from ..shortcuts import new_venue
-from . import top as top_view
+from . import terminal
 from .columns import act_table, emperor_line
 from .status import status as production_status
 
@@ -144,7 +145,7 @@ def top(production: Production, interval: float) -> None:
     c  chain reload    x  stop    g  start (stop and start ask y first)
     +  one worker more    -  one worker less (needs uWSGI's cheaper mode)    q  quit
     """
-    top_view.run(production, interval)
+    terminal.run(production, interval)
 
 
 @cli.command()
@@ -274,21 +275,13 @@ def logs(production: Production, key: str, follow: bool, lines: int) -> None:
         click.echo(text)
     if not follow:
         return
-    offset = os.path.getsize(path) if os.path.exists(path) else 0
+    offset = size_of(path)
     while True:
         time.sleep(0.5)
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            continue
-        if size < offset:
-            offset = 0
-        if size > offset:
-            with open(path, "rb") as log:
-                log.seek(offset)
-                sys.stdout.write(log.read(size - offset).decode(errors="replace"))
-                sys.stdout.flush()
-            offset = size
+        text, offset = read_from(path, offset)
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 @venue.group("domain")
