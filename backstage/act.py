@@ -21,12 +21,21 @@ from .model.gig import Gig
 from .model.layout import ActRef
 from .model.sess import Sess
 from .model.spec import ActSpec
-from .model.state import FAILED, RUNNING, STARTING, STATES, STOPPED, derive_state
+from .model.state import FAILED, INVALID, RUNNING, STARTING, STATES, STOPPED, derive_state
 
 if TYPE_CHECKING:
     from .production import Production, Venue
 
-__all__ = ["FAILED", "RUNNING", "STARTING", "STATES", "STOPPED", "Act", "derive_state"]
+__all__ = [
+    "FAILED",
+    "INVALID",
+    "RUNNING",
+    "STARTING",
+    "STATES",
+    "STOPPED",
+    "Act",
+    "derive_state",
+]
 
 
 class Act:

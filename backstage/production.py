@@ -25,14 +25,14 @@ import shutil
 from typing import Any
 
 from .act import Act
-from .control import observe, virtualenv
+from .control import observe, ports, virtualenv
 from .control.acts import ActManager
 from .control.booking import BookingManager
 from .control.client import ManagerClient
 from .control.crew import Crew
 from .control.router import Router
 from .control.stage import Stage
-from .errors import AlreadyExists, InvalidSetting, NotFound
+from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound
 from .files import declared
 from .model.domains import check_hostname, domain_of, within
 from .model.gig import Gig
@@ -77,7 +77,7 @@ class Production:
 
     def create(self) -> Production:
         """Make the home folder on first use; safe to call again."""
-        declared.create_home(self.layout)
+        declared.create_home(self.layout, ports.new_production)
         return self
 
     def declare(self, **changes: Any) -> ProductionSpec:
@@ -283,15 +283,26 @@ class Venue:
         port: int | None = None,
         processes: int | None = None,
         start: bool = True,
+        force: bool = False,
     ) -> Act:
-        """Scaffold a Django project as a new Act, declare it, and (by default) start it."""
+        """Scaffold a Django project as a new Act, declare it, and (by default) start it;
+        all or nothing: an Act that cannot start is removed again. A `port` outside the
+        Production's `ports` is refused unless `force`."""
         check_name("Act", name)
         self.production.create()
         self.production.add_venue(self)
-        ActManager.create(self.production.crew, ActRef(self.name, self.path, name), port, processes)
+        ref = ActRef(self.name, self.path, name)
+        ActManager.create(self.production.crew, ref, port, processes, force)
         act = Act(self, name)
         if start:
-            act.start()
+            try:
+                act.start()
+            except BaseException:
+                try:
+                    act.remove()
+                except (BackstageError, OSError) as exc:
+                    log.warning("%s could not be removed after it failed: %s", act.key, exc)
+                raise
         return act
 
     @classmethod

@@ -148,7 +148,8 @@ class Emperor:
         for stale in (self.stats_path, self.pidfile):
             unlink_if_present(stale)
         self.channel.prepare()
-        log = open(self.logfile, "ab")
+        # The log is the operator's: group may read it, others not.
+        log = os.fdopen(os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab")
         try:
             self._child = subprocess.Popen(
                 self.command(),
@@ -209,6 +210,8 @@ class Emperor:
 
 def tail(path: str, lines: int = 20) -> str:
     """The last `lines` lines of a log file, or "" when there is none."""
+    if lines <= 0:
+        return ""
     try:
         with open(path, "rb") as log:
             log.seek(0, os.SEEK_END)

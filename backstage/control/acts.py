@@ -30,12 +30,13 @@ from ..errors import (
     PortBusy,
 )
 from ..files import declared
-from ..files.fs import read_from, size_of, unlink_if_present
+from ..files.fs import read_from, size_of, unlink_if_present, write_atomic
 from ..model.layout import ActRef
 from ..model.names import check_name
 from ..model.sess import Sess
 from ..model.spec import ActSpec
 from ..model.state import FAILED, STOPPED, derive_state
+from ..render.stageset import env_json
 from . import ports
 from .crew import Crew
 
@@ -83,6 +84,20 @@ class ActManager:
         declared.dump(self.ref.spec_path, new)
         return new
 
+    def sync_env(self, spec: ActSpec) -> bool:
+        """Write the Act's env file from its spec (0600 in run/); True when it changed.
+        Its vassal's master loads it at start: see `backstage/vassalenv.py`."""
+        path = self.crew.layout.act_env(self.ref)
+        text = env_json(spec.env)
+        try:
+            with open(path) as current:
+                if current.read() == text:
+                    return False
+        except FileNotFoundError:
+            pass
+        write_atomic(path, text, 0o600)
+        return True
+
     # Live, from stats only
 
     def stats(self, timeout: float = 1.0) -> InstanceStats | None:
@@ -97,7 +112,6 @@ class ActManager:
         sess = self.sess()
         return derive_state(
             enabled=self.spec().enabled,
-            stage_up=emperor is not None,
             blacklisted=emperor is not None and emperor.blacklisted(self.vassal),
             serving=sess is not None and sess.accepting,
         )
@@ -115,8 +129,10 @@ class ActManager:
         ref: ActRef,
         port: int | None = None,
         processes: int | None = None,
+        force: bool = False,
     ) -> ActManager:
-        """Scaffold a Django project as a new Act and declare it, not enabled yet."""
+        """Scaffold a Django project as a new Act and declare it, not enabled yet. A port
+        outside the Production's `ports` is refused unless `force`."""
         check_name("Act", ref.name)
         layout = crew.layout
         if os.path.lexists(ref.path):
@@ -126,28 +142,38 @@ class ActManager:
             raise InvalidSetting(
                 f"{too_long} is too long for a unix socket: use a shorter BACKSTAGE_HOME or names"
             )
-        production = declared.read(layout)
-        settings = production.production
-        taken = {act.spec.port for act in production.acts if act.spec is not None}
-        if port is None:
-            port = ports.allocate(*settings.ports, taken)
-        elif port in taken:
-            raise PortBusy(f"port {port} belongs to another Act of this Production: pick another")
-        elif not (0 < port < 65536 and ports.port_free(port)):
-            raise PortBusy(f"port {port} is in use or invalid: pick another, or leave it out")
-        processes = settings.processes if processes is None else processes
-        if processes < 1:
-            raise InvalidSetting(f"processes must be at least 1, not {processes}")
-        os.makedirs(os.path.dirname(ref.path), exist_ok=True)
-        try:
-            _scaffold(ref)
-            declared.dump(
-                ref.spec_path,
-                ActSpec(name=ref.name, port=port, processes=processes, enabled=False),
-            )
-        except BaseException:
-            shutil.rmtree(ref.path, ignore_errors=True)
-            raise
+        declared.create_home(layout, ports.new_production)
+        with declared.locked(layout.create_lock):
+            production = declared.read(layout)
+            settings = production.production
+            taken = {act.spec.port for act in production.acts if act.spec is not None}
+            if port is None:
+                port = ports.allocate(*settings.ports, taken)
+            elif not force and not settings.ports[0] <= port <= settings.ports[1]:
+                first, last = settings.ports
+                raise InvalidSetting(
+                    f"port {port} is outside ports = [{first}, {last}] of {layout.spec_path}: "
+                    "pick one inside, leave it out, or force it"
+                )
+            elif port in taken:
+                raise PortBusy(
+                    f"port {port} belongs to another Act of this Production: pick another"
+                )
+            elif not (0 < port < 65536 and ports.port_free(port)):
+                raise PortBusy(f"port {port} is in use or invalid: pick another, or leave it out")
+            processes = settings.processes if processes is None else processes
+            if processes < 1:
+                raise InvalidSetting(f"processes must be at least 1, not {processes}")
+            os.makedirs(os.path.dirname(ref.path), exist_ok=True)
+            try:
+                _scaffold(ref)
+                declared.dump(
+                    ref.spec_path,
+                    ActSpec(name=ref.name, port=port, processes=processes, enabled=False),
+                )
+            except BaseException:
+                shutil.rmtree(ref.path, ignore_errors=True)
+                raise
         return cls(crew, ref)
 
     # Control
@@ -283,7 +309,12 @@ class ActManager:
         self.stop()
         shutil.rmtree(self.ref.path)
         layout = self.crew.layout
-        for path in (self.log_path, self.fifo_path, layout.act_gigs(self.ref)):
+        for path in (
+            self.log_path,
+            self.fifo_path,
+            layout.act_gigs(self.ref),
+            layout.act_env(self.ref),
+        ):
             unlink_if_present(path)
 
 
@@ -307,5 +338,7 @@ def _scaffold(ref: ActRef) -> None:
         raise ActFailed(
             f"django-admin startproject {ref.name} failed: {lines[-1] if lines else ''}"
         )
-    with open(os.path.join(ref.path, ref.name, "settings.py"), "a") as settings:
-        settings.write(SETTINGS_TAIL)
+    settings = os.path.join(ref.path, ref.name, "settings.py")
+    with open(settings, "a") as out:
+        out.write(SETTINGS_TAIL)
+    os.chmod(settings, 0o600)  # it holds the project's SECRET_KEY

@@ -14,10 +14,14 @@ import subprocess
 import sys
 
 from emperor.process import pid_alive, read_pidfile, tail, wait_for
+from emperor.stats import parse_router_stats, stats_or_none
 
 from ..errors import StageError
 from ..files import declared
+from ..model.gig import split_address
 from ..model.layout import Layout
+from . import ports
+from .ports import port_free
 from .stage import Stage
 
 UP_TIMEOUT = 30.0
@@ -53,34 +57,50 @@ class ManagerClient:
         return pid if pid is not None and self.running() and pid_alive(pid) else None
 
     def up(self, timeout: float = UP_TIMEOUT) -> None:
-        """Have a Manager running, and the Stage answering; start one if there is none."""
-        declared.create_home(self.layout)
+        """Have a Manager running, and the Stage answering; start one if there is none.
+        Two `up` at once are fine: the Manager that loses the lock bows out."""
+        declared.create_home(self.layout, ports.new_production)
         stage = self.stage
         if self.running() and stage.stats() is not None:
             return
         stage.channel  # noqa: B018 - a missing binary or an unusable channel fails here, at once
+        self._check_router_port()
         child = None if self.running() else self._spawn()
 
         def ready() -> bool:
-            if child is not None and child.poll() is not None:
-                return True
+            if child is not None and child.poll() is not None and not self.running():
+                return True  # ours stopped, and no other Manager took over
             return self.running() and stage.stats() is not None
 
         wait_for(ready, timeout)
+        if self.running() and stage.stats() is not None:
+            return
         if child is not None and child.poll() is not None:
             raise StageError(
                 f"the Production Manager stopped: {tail(self.log_path, 1) or '(no log)'} "
                 f"(log: {self.log_path})"
             )
-        if not (self.running() and stage.stats() is not None):
+        raise StageError(
+            f"the Stage did not come up within {timeout:.0f} s; see {self.log_path} "
+            f"and {stage.log_path}"
+        )
+
+    def _check_router_port(self) -> None:
+        """Refuse at once, rather than wait on a router that cannot bind: its address is
+        held by another program, or another Production's router."""
+        settings = declared.production_spec(self.layout)
+        host, port = split_address(settings.router)
+        answering = stats_or_none(self.layout.router_stats, parse_router_stats, 0.5)
+        if answering is None and not port_free(port, host if host != "0.0.0.0" else ""):
             raise StageError(
-                f"the Stage did not come up within {timeout:.0f} s; see {self.log_path} "
-                f"and {stage.log_path}"
+                f"the router's address {settings.router} is held by another program (another "
+                f'Production?): set router = "127.0.0.1:PORT" in {self.layout.spec_path}'
             )
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         home = self.layout.home
-        with open(self.log_path, "ab") as out:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        with os.fdopen(os.open(self.log_path, flags, 0o640), "ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "backstage", "--home", home, "up", "--foreground"],
                 stdin=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 
 from emperor.stats import EmperorStats
 
@@ -28,6 +29,9 @@ from ..errors import BackstageError, StageError
 from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import unlink_if_present
+from ..model.spec import ActSpec
+from . import ports
+from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
 from .ports import port_free
@@ -52,11 +56,13 @@ class ProductionManager:
         self._wall = wall  # the Emperor's blacklist speaks in wall-clock seconds
         self._memory = Memory()
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._said: set[str] = set()  # what the last pass logged
+        self._saying: set[str] = set()  # what this pass logged
 
     def serve(self) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts."""
         layout = self.crew.layout
-        declared.create_home(layout)
+        declared.create_home(layout, ports.new_production)
         lock = os.open(layout.manager_lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,14 +83,9 @@ class ProductionManager:
         log.info("Production Manager %d for %s", os.getpid(), layout.home)
         try:
             while True:
-                try:
-                    production = declared.read(layout)
-                    self.reconcile(production)
-                    watcher.follow(layout.home, [v.path for v in production.venues])
-                except BackstageError as exc:
-                    log.error("%s", exc)
-                except Exception:
-                    log.exception("reconcile failed")
+                self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
+                self._guarded("watching the files", lambda: self._follow(watcher))
+                self._said, self._saying = self._saying, set()
                 if self._next_event() == "stop":
                     break
         finally:
@@ -93,6 +94,28 @@ class ProductionManager:
             self.crew.stage.manager.stop()
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
+
+    def _follow(self, watcher: Watcher) -> None:
+        layout = self.crew.layout
+        watcher.follow(layout.home, declared.production_spec(layout).venues)
+
+    # Saying things once: a broken file or a full disk would otherwise fill the log with
+    # the same line every second. A message is logged again only after a pass without it.
+
+    def _say(self, level: int, message: str, exc_info: bool = False) -> None:
+        if message not in self._said:
+            log.log(level, "%s", message, exc_info=exc_info)
+        self._saying.add(message)
+
+    def _guarded(self, what: str, step: Callable[[], object]) -> None:
+        """Run one step of a pass; whatever it raises is said once, and the pass goes on:
+        one bad file, a full or read-only disk, or a bug must not stop the healing."""
+        try:
+            step()
+        except (BackstageError, OSError) as exc:
+            self._say(logging.ERROR, f"{what}: {exc}")
+        except Exception as exc:
+            self._say(logging.ERROR, f"{what} failed: {exc!r}", exc_info=True)
 
     def _next_event(self) -> str:
         try:
@@ -106,54 +129,74 @@ class ProductionManager:
                 break
         return event
 
-    def desired(self, production: Declared) -> dict[str, Wanted]:
+    def desired(self, production: Declared) -> tuple[dict[str, Wanted], set[str]]:
         """Vassal name to rendered config and port, for every Act declared enabled, and
-        the router, which plays with the Stage and is healed like any Act."""
+        the router, which plays with the Stage and is healed like any Act; and the
+        vassals to keep as they play: those of Acts whose declaration is unusable now."""
         crew = self.crew
         layout, stageset = crew.layout, crew.stageset
-        wanted = {}
+        wanted, keep = {}, set()
         for found in production.acts:
+            name = layout.vassal(found.ref)
             if found.spec is None:
-                log.error("%s is left out: %s", found.ref.key, found.error)
+                self._say(logging.ERROR, f"{found.ref.key} is invalid: {found.error}")
+                keep.add(name)
                 continue
             if not found.spec.enabled:
                 continue
             try:
                 config = stageset.vassal(layout, found.ref, found.spec)
             except BackstageError as exc:
-                log.error("%s is left out: %s", found.ref.key, exc)
+                self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
+                keep.add(name)
                 continue
-            wanted[layout.vassal(found.ref)] = Wanted(config, found.spec.port)
+            wanted[name] = Wanted(config, found.spec.port)
         router = crew.router
         try:
             config = router.render(stageset)
             wanted[router.vassal_name(config)] = Wanted(config, router.port)
         except BackstageError as exc:
-            log.error("the router is left out: %s", exc)
-        return wanted
+            self._say(logging.ERROR, f"the router is left out: {exc}")
+        return wanted, keep
+
+    def _write_run_files(self, production: Declared) -> None:
+        """What a vassal config refers to, written before it is pushed: each Act's env
+        file and subscriptions. Each Act's own failure is its own."""
+        for found in production.acts:
+            if found.spec is None:
+                continue
+            act = ActManager(self.crew, found.ref)
+            self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
+            self._guarded(
+                f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec)
+            )
+        self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
+        self._guarded("the router's keys", self.crew.router.prepare)
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""
         crew = self.crew
         stage, router = crew.stage, crew.router
         stage.manager.reap()
-        self.booking.sync_all(production)  # before a push: the vassal config includes them
-        try:
-            router.prepare()
-        except BackstageError as exc:
-            log.error("the router's keys: %s", exc)
-        wanted = self.desired(production)
-        plan = self._plan(wanted, stage.stats(), stage.alive())
+        self._write_run_files(production)
+        wanted, keep = self.desired(production)
+        plan = self._plan(wanted, keep, stage.stats(), stage.alive())
         if plan.start_emperor:
             stage.manager.start()
-            plan = self._plan(wanted, stage.stats(), True)
+            plan = self._plan(wanted, keep, stage.stats(), True)
         for name in plan.withdraw:
-            stage.manager.withdraw(name)
+            self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config in plan.push:
-            stage.manager.push(name, config)
-        router.keep_loyal()
+            self._guarded(f"pushing {name}", partial(stage.manager.push, name, config))
+        self._guarded("greeting the router", router.keep_loyal)
 
-    def _plan(self, wanted: dict[str, Wanted], emperor: EmperorStats | None, running: bool) -> Plan:
+    def _plan(
+        self,
+        wanted: dict[str, Wanted],
+        keep: set[str],
+        emperor: EmperorStats | None,
+        running: bool,
+    ) -> Plan:
         held = frozenset(port for port in unplayed_ports(wanted, emperor) if not port_free(port))
         plan = reconcile(
             wanted,
@@ -164,8 +207,17 @@ class ProductionManager:
             self._wall(),
             held,
             self.crew.layout.is_ours,
+            keep,
         )
         for note in plan.notes:
             (log.warning if " waits: " in note else log.info)("%s", note)
         self._memory = plan.memory
         return plan
+
+
+def private_if_secret(act: ActManager, spec: ActSpec) -> None:
+    """An act.toml that holds an environment is for its owner's eyes only, whatever wrote
+    it (a hand edit keeps the mode the editor gave it)."""
+    path = act.ref.spec_path
+    if spec.env and os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o600)

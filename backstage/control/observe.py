@@ -21,7 +21,7 @@ from ..files.declared import Declared
 from ..model import snapshot
 from ..model.gig import Gig, gigs_from, split_address
 from ..model.layout import Layout
-from ..model.snapshot import ActReading, RouterRow, Snapshot
+from ..model.snapshot import ActReading, ManagerRow, RouterRow, Snapshot
 from .crew import Crew
 
 READ_TIMEOUT = 0.5  # seconds one stats server may take before its Act shows "no stats"
@@ -62,6 +62,7 @@ def take(
         pool.submit(stats_or_none, layout.act_stats(found.ref), parse_instance_stats, timeout)
         for found in acts
     ]
+    manager_pid = crew.manager.pid()
     emperor = emperor_future.result()
     readings = []
     for found, future in zip(acts, futures, strict=True):
@@ -80,6 +81,7 @@ def take(
                 log_tail=tuple(tail(log_path, LOG_LINES).splitlines())
                 if ref.key == detail
                 else None,
+                problem=found.error,
             )
         )
     router_stats = router_future.result()
@@ -102,6 +104,7 @@ def take(
         readings=readings,
         router=RouterRow(running=router_stats is not None, address=address),
         gigs=gigs,
+        manager=ManagerRow(running=manager_pid is not None, pid=manager_pid),
         previous=previous,
     )
 

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Collection
 
 from ..errors import PortBusy
+from ..model.spec import ProductionSpec
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -24,3 +25,15 @@ def allocate(first: int, last: int, taken: Collection[int]) -> int:
         if port not in taken and port_free(port):
             return port
     raise PortBusy(f"no free port left in {first}-{last}: widen `ports` in production.toml")
+
+
+ROUTER_PORTS = (8000, 8099)
+
+
+def new_production() -> ProductionSpec:
+    """The settings of a new production.toml. Its router takes 8000, or the next port
+    free now: two Productions with default settings on one host do not want the same
+    one (and if none is free, `up` says so in one line)."""
+    first, last = ROUTER_PORTS
+    port = next((p for p in range(first, last + 1) if port_free(p)), first)
+    return ProductionSpec(router=f"127.0.0.1:{port}")

@@ -13,7 +13,9 @@ The rules, each learnt from uWSGI 2.0:
   app is retried ever more slowly and shows failed meanwhile;
 - a listed vassal whose config changed is withdrawn, and pushed anew once gone: over
   zmq, from the second Emperor-sent reload on, a vassal reads the config before last;
-- a listed vassal nobody wants, named with this Production's prefix, is withdrawn;
+- a listed vassal nobody wants, named with this Production's prefix, is withdrawn,
+  unless it is kept: an Act whose declaration cannot be read right now (being
+  rewritten, or broken by hand) plays on as it was until it can be;
 - a dead Emperor is started again, and what was remembered of it forgotten.
 """
 
@@ -80,12 +82,14 @@ def reconcile(
     wall: float,
     held_ports: frozenset[int] | set[int],
     ours: Callable[[str], bool],
+    keep: frozenset[str] | set[str] = frozenset(),
 ) -> Plan:
     """The pushes and withdrawals that bring what plays to what is wanted.
 
     `emperor` is the Emperor's stats (None when it does not answer) and `emperor_running`
     whether its process lives; `now` is the loop's monotonic clock and `wall` the time
-    of day (the blacklist speaks in it); `ours` tells this Production's vassals."""
+    of day (the blacklist speaks in it); `ours` tells this Production's vassals and
+    `keep` names those never withdrawn for not being wanted."""
     if not emperor_running:
         return Plan(start_emperor=True, memory=Memory(), notes=("starting the Emperor",))
     if emperor is None:
@@ -127,7 +131,7 @@ def reconcile(
         push.append((name, want.config))
         pushed[name] = Pushed(digest, now)
         withdrawn.pop(name, None)
-    for name in sorted(live - wanted.keys()):
+    for name in sorted(live - wanted.keys() - keep):
         if not ours(name) or now - withdrawn.get(name, -SETTLE) < SETTLE:
             continue
         notes.append(f"withdrawing {name}")

@@ -8,12 +8,17 @@ leaves only its own Venue or Act out, with the reason.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import BackstageError, InvalidSetting, NotFound
-from ..model.layout import ActRef, Layout, acts_dir, venue_spec_path
+from ..model.domains import domain_of
+from ..model.layout import ActRef, Layout, acts_dir, unsafe_in_home, venue_spec_path
 from ..model.spec import ActSpec, ProductionSpec, VenueSpec, from_dict, to_dict
 from . import tomlfile
 from .fs import write_atomic
@@ -21,8 +26,28 @@ from .fs import write_atomic
 S = TypeVar("S")
 
 
+# A file rewritten in place (an editor's truncate then write) can be read half-written:
+# one changed this recently is read again until two readings agree.
+FRESH = 0.5  # seconds
+SETTLE_TRIES = 5
+
+
 def load(cls: type[S], path: str) -> S:
-    return from_dict(cls, tomlfile.load(path), path)
+    return from_dict(cls, tomlfile.loads(_read_settled(path), path), path)
+
+
+def _read_settled(path: str) -> str:
+    with open(path, "rb") as source:
+        text = source.read()
+        fresh = time.time() - os.fstat(source.fileno()).st_mtime < FRESH
+    for _ in range(SETTLE_TRIES if fresh else 0):
+        time.sleep(0.05)
+        with open(path, "rb") as source:
+            again = source.read()
+        if again == text:
+            break
+        text = again
+    return text.decode("utf-8", errors="replace")
 
 
 def dump(path: str, spec: Any) -> None:
@@ -38,19 +63,38 @@ def production_spec(layout: Layout) -> ProductionSpec:
     return load(ProductionSpec, layout.spec_path)
 
 
-def create_home(layout: Layout) -> None:
-    """Make the home folder on first use; safe to call again."""
+def create_home(layout: Layout, first: Callable[[], ProductionSpec] | None = None) -> None:
+    """Make the home folder on first use; safe to call again. `first` makes the settings
+    of a new production.toml (the defaults without it)."""
+    unsafe = unsafe_in_home(layout.home)
+    if unsafe:
+        raise InvalidSetting(
+            f"the Production's folder {layout.home!r} holds {unsafe!r}, which cannot go into "
+            "a uWSGI config: set BACKSTAGE_HOME to a plain path"
+        )
     try:
         os.makedirs(layout.log_dir, exist_ok=True)
         os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
         os.chmod(layout.run_dir, 0o700)
         if not os.path.isfile(layout.spec_path):
-            dump(layout.spec_path, ProductionSpec())
+            dump(layout.spec_path, first() if first else ProductionSpec())
     except OSError as exc:
         raise InvalidSetting(
             f"cannot create the Production at {layout.home} ({exc.strerror}): "
             "set BACKSTAGE_HOME to a folder you can write"
         ) from exc
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (made 0600 if missing) for the block; another
+    process asking for it waits. The lock dies with its process."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def venue_spec(venue_path: str) -> VenueSpec:
@@ -116,10 +160,27 @@ def read(layout: Layout) -> Declared:
         for name in act_names(path):
             ref = ActRef(spec.name, path, name)
             try:
-                acts.append(DeclaredAct(ref, act_spec(ref)))
+                acts.append(DeclaredAct(ref, _checked(act_spec(ref), ref, spec)))
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
     return Declared(production, tuple(venues), tuple(acts))
+
+
+def _checked(spec: ActSpec, ref: ActRef, venue: VenueSpec) -> ActSpec:
+    """What an act.toml may say only within its Production: its own name, and hosts
+    inside its Venue's domains (a hand edit must not take another Venue's host)."""
+    if spec.name != ref.name:
+        raise InvalidSetting(
+            f"{ref.spec_path}: name = {spec.name!r}, but the Act's folder is {ref.name!r}: "
+            f'write name = "{ref.name}"'
+        )
+    for host in spec.hosts:
+        if domain_of(host, venue.domains) is None:
+            raise InvalidSetting(
+                f"{ref.spec_path}: hosts: {host} is not a domain of Venue {venue.name}: "
+                f"add it with `backstage venue domain add {venue.name} DOMAIN`, or remove it"
+            )
+    return spec
 
 
 def _reason(exc: Exception, path: str) -> str:

@@ -16,10 +16,15 @@ from ..errors import InvalidSetting
 
 def load(path: str) -> dict[str, Any]:
     with open(path, "rb") as source:
-        try:
-            return tomllib.load(source)
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidSetting(f"{path} is not valid TOML ({exc}): fix or remove it") from exc
+        return loads(source.read().decode("utf-8", errors="replace"), path)
+
+
+def loads(text: str, path: str) -> dict[str, Any]:
+    """The TOML document `text`, read from `path` (named in the error)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidSetting(f"{path} is not valid TOML ({exc}): fix or remove it") from exc
 
 
 def _value(value: Any) -> str:

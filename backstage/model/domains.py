@@ -20,9 +20,10 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 
 def check_hostname(host: str) -> str:
     """The ASCII, lowercase form of `host`, or InvalidHostname saying what is wrong."""
-    if not isinstance(host, str) or not host:
+    if not isinstance(host, str) or not host.rstrip("."):
         raise InvalidHostname(f"{host!r} is not a hostname: write one like kittens.example.com")
-    labels = host.split(".")
+    # The root's dot ("example.com.") names the same host; the router sees it folded.
+    labels = (host[:-1] if host.endswith(".") else host).split(".")
     if any(not label for label in labels):
         raise InvalidHostname(
             f"{host!r} has an empty label: write it without leading, trailing or double dots"
@@ -47,6 +48,10 @@ def check_hostname(host: str) -> str:
                 "hyphens only"
             )
         folded.append(ascii_label)
+    if folded[-1].isdigit():
+        raise InvalidHostname(
+            f"{host!r} is an IP address, not a domain: write a name like kittens.example.com"
+        )
     name = ".".join(folded)
     if len(name) > MAX_TOTAL:
         raise InvalidHostname(f"{host!r} is longer than {MAX_TOTAL} characters: shorten it")

@@ -60,6 +60,16 @@ def acts_dir(venue_path: str) -> str:
     return os.path.join(venue_path, "acts")
 
 
+# A home's path goes into every vassal config: `:` would make a socket TCP, `,` split a
+# subscribe2 line, and uWSGI expands `$(`, `@(` and `%(` wherever they stand.
+UNSAFE_IN_HOME = (":", ",", "\n", "\r", "\0", "$(", "@(", "%(")
+
+
+def unsafe_in_home(home: str) -> str | None:
+    """What in `home` cannot go into a uWSGI config, if anything."""
+    return next((part for part in UNSAFE_IN_HOME if part in home), None)
+
+
 class Layout:
     """Every path and name under one Production's home. Computes; touches nothing."""
 
@@ -103,6 +113,11 @@ class Layout:
     def channel_target(self, kind: str) -> str:
         """The zmq channel's ipc path, or the directory the dir channel writes to."""
         return self.run("emperor.ipc" if kind == "zmq" else "vassals")
+
+    @property
+    def create_lock(self) -> str:
+        """Held while an Act is created: two creations never choose the same port."""
+        return self.run("create.lock")
 
     # The Production Manager
 
@@ -181,6 +196,10 @@ class Layout:
     def act_gigs(self, ref: ActRef) -> str:
         """The ini with the Act's subscribe2 lines, which its vassal config includes."""
         return self._act_run(ref, "gigs.ini")
+
+    def act_env(self, ref: ActRef) -> str:
+        """The Act's `[env]` as JSON (0600), loaded by its vassal's master at start."""
+        return self._act_run(ref, "env.json")
 
     def withheld(self, ref: ActRef, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host`."""

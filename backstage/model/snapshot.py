@@ -55,6 +55,7 @@ class ActRow:
     worker_rows: tuple[WorkerRow, ...]
     log_path: str
     log_tail: tuple[str, ...] | None  # only for the Act asked for in `detail`
+    problem: str = ""  # why it is invalid: its declaration cannot be used
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ class EmperorRow:
     vassals: int
     blacklisted: tuple[str, ...]
     throttle_level: int
+
+
+@dataclass(frozen=True)
+class ManagerRow:
+    """The Production Manager: while it runs, what is declared heals."""
+
+    running: bool
+    pid: int | None
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class Snapshot:
     has_gigs: bool
     router: RouterRow = RouterRow(False, "")
     gigs: tuple[Gig, ...] = ()
+    manager: ManagerRow = ManagerRow(False, None)
 
     def act(self, key: str) -> ActRow | None:
         return next((row for row in self.acts if row.key == key), None)
@@ -124,6 +134,7 @@ class Snapshot:
             has_gigs=data["has_gigs"],
             router=RouterRow(**data.get("router", {"running": False, "address": ""})),
             gigs=tuple(gig(g) for g in data.get("gigs", ())),
+            manager=ManagerRow(**data.get("manager", {"running": False, "pid": None})),
         )
 
 
@@ -140,6 +151,7 @@ class ActReading:
     stats: InstanceStats | None
     log_path: str
     log_tail: tuple[str, ...] | None = None  # only for the Act a viewer has open
+    problem: str = ""  # why its declaration cannot be used, when it cannot
 
 
 def build(
@@ -151,6 +163,7 @@ def build(
     readings: Sequence[ActReading],
     router: RouterRow,
     gigs: Sequence[Gig] | None,
+    manager: ManagerRow,
     previous: Snapshot | None = None,
 ) -> Snapshot:
     """The Snapshot of what was read at `at`; `gigs` is None when the router could not be
@@ -171,6 +184,7 @@ def build(
         has_gigs=per_act is not None,
         router=router,
         gigs=tuple(gigs or ()),
+        manager=manager,
     )
 
 
@@ -204,9 +218,9 @@ def _act_row(
     sess = Sess.from_stats(stats) if stats else None
     state = derive_state(
         enabled=reading.enabled,
-        stage_up=emperor is not None,
         blacklisted=emperor is not None and emperor.blacklisted(reading.vassal),
         serving=sess is not None and sess.accepting,
+        invalid=bool(reading.problem),
     )
     workers = sess.workers if sess else ()
     before = {(w.id, w.pid): w for w in earlier.worker_rows} if earlier else {}
@@ -241,6 +255,7 @@ def _act_row(
         worker_rows=tuple(worker_rows),
         log_path=reading.log_path,
         log_tail=reading.log_tail,
+        problem=reading.problem,
     )
 
 

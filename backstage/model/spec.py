@@ -9,13 +9,55 @@ Reading and writing the files is `backstage.files.declared`'s.
 from __future__ import annotations
 
 import dataclasses
+import keyword
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..errors import InvalidSetting
+from ..errors import InvalidHostname, InvalidSetting
+from .domains import check_hostname
+from .gig import split_address
 
 S = TypeVar("S")
+
+CHANNELS = ("auto", "zmq", "dir")
+# An environment variable Python can set and uWSGI will not read as one of its own
+# options (it reads any UWSGI_* when it re-execs); BACKSTAGE_* are Backstage's.
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV = ("UWSGI_", "BACKSTAGE_")
+
+
+def _port(key: str, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise InvalidSetting(f"{key} = {value} is not a port: write a number from 1 to 65535")
+
+
+def _at_least(key: str, value: int, least: int) -> None:
+    if value < least:
+        raise InvalidSetting(f"{key} = {value} is too small: write {least} or more")
+
+
+def check_env_key(key: str) -> str:
+    if not ENV_KEY.fullmatch(key):
+        raise InvalidSetting(
+            f"env key {key!r} is not a variable name: use letters, digits and _, "
+            "starting with a letter or _"
+        )
+    if key.upper().startswith(RESERVED_ENV):
+        raise InvalidSetting(f"env key {key!r} is reserved (UWSGI_*, BACKSTAGE_*): rename it")
+    return key
+
+
+def check_module(value: str) -> str:
+    """A dotted Python module name, e.g. mysite.wsgi."""
+    parts = value.split(".")
+    if not all(p.isidentifier() and p.isascii() and not keyword.iskeyword(p) for p in parts):
+        raise InvalidSetting(
+            f"module = {value!r} is not a Python module name: write one like mysite or "
+            "mysite.settings"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -28,6 +70,12 @@ class ProductionSpec:
     router: str = "127.0.0.1:8000"  # where the router serves the Gigs, HOST:PORT
     router_sign: bool = False  # Acts sign their announces; the router checks them
 
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
+        _at_least("processes", self.processes, 1)
+        split_address(self.router)
+
 
 @dataclass(frozen=True)
 class VenueSpec:
@@ -36,6 +84,10 @@ class VenueSpec:
     requirements: tuple[str, ...] = ("django",)
     domains: tuple[str, ...] = ()
     production: str = ""  # home of the one Production this Venue belongs to
+
+    def __post_init__(self) -> None:
+        for domain in self.domains:
+            _folded_host("domains", domain)
 
 
 @dataclass(frozen=True)
@@ -49,6 +101,19 @@ class ActSpec:
     env: dict[str, str] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()  # where it is booked: Venue domains or their subdomains
 
+    def __post_init__(self) -> None:
+        _port("port", self.port)
+        _at_least("processes", self.processes, 1)
+        _at_least("max_processes", self.max_processes, 0)
+        if self.module:
+            check_module(self.module)
+        for key, value in self.env.items():
+            check_env_key(key)
+            if "\0" in value:
+                raise InvalidSetting(f"env {key} holds a NUL character, which no variable can")
+        for host in self.hosts:
+            _folded_host("hosts", host)
+
     @property
     def package(self) -> str:
         return self.module or self.name
@@ -60,6 +125,15 @@ class ActSpec:
             if self.max_processes
             else 2 * self.processes
         )
+
+
+def _folded_host(key: str, host: str) -> None:
+    try:
+        folded = check_hostname(host)
+    except InvalidHostname as exc:
+        raise InvalidSetting(f"{key}: {exc}") from None
+    if folded != host:
+        raise InvalidSetting(f"{key}: write {host!r} as {folded!r}")
 
 
 def _int(value: Any) -> int:
@@ -97,9 +171,9 @@ def _port_range(value: Any) -> tuple[int, int]:
 
 def _env(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and "\n" not in v for k, v in value.items()
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise TypeError("a table of single-line strings")
+        raise TypeError("a table of strings")
     return dict(value)
 
 
@@ -126,7 +200,7 @@ def from_dict(cls: type[S], data: dict[str, Any], where: str) -> S:
             raise InvalidSetting(f"{where}: {key} must be {exc}") from None
     try:
         return cls(**values)
-    except TypeError as exc:
+    except (TypeError, InvalidSetting) as exc:
         raise InvalidSetting(f"{where}: {exc}") from None
 
 

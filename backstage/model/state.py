@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-STOPPED, STARTING, RUNNING, FAILED = "stopped", "starting", "running", "failed"
-STATES = (STOPPED, STARTING, RUNNING, FAILED)
+STOPPED, STARTING, RUNNING, FAILED, INVALID = "stopped", "starting", "running", "failed", "invalid"
+STATES = (STOPPED, STARTING, RUNNING, FAILED, INVALID)
 
 
-def derive_state(enabled: bool, stage_up: bool, blacklisted: bool, serving: bool) -> str:
-    """An Act's state from what the Emperor and the Act's stats say, and what is declared."""
+def derive_state(enabled: bool, blacklisted: bool, serving: bool, invalid: bool = False) -> str:
+    """An Act's state from what the Emperor and the Act's stats say, and what is declared.
+
+    `stopped` is only ever a deliberate stop: an enabled Act that does not serve is
+    `starting`, whether its vassal is on its way or the Emperor itself is down (then
+    whether it heals depends on the Production Manager, which the status shows)."""
+    if invalid:
+        return INVALID  # its declaration cannot be read; it plays on as it was, if it did
     if serving:
         return RUNNING
     if enabled and blacklisted:
         return FAILED  # the Emperor refused it after it died before it was ever loyal
-    if enabled and stage_up:
-        return STARTING  # declared and the Stage is up: listed, or about to be pushed
+    if enabled:
+        return STARTING
     return STOPPED

@@ -11,6 +11,8 @@ or writing it is control's job. Templates come from the package, or from
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -21,15 +23,31 @@ from ..model.gig import FALLBACK_KEY, keys_for, split_address
 from ..model.layout import ActRef, Layout
 from ..model.spec import ActSpec
 
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The router's own worker: a WSGI file that answers 404 for a host nobody plays.
-NOGIG_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nogig.py")
+NOGIG_APP = os.path.join(PACKAGE, "nogig.py")
+# Loaded by each Act's master: sets the Act's env from its JSON file in run/.
+ENV_LOADER = os.path.join(PACKAGE, "vassalenv.py")
+
+# uWSGI expands these in any config value, with no escape: `$(VAR)` from the
+# environment, `@(file)` and `@(exec://cmd)` from a file or a command, `%(opt)` from
+# another option. Data that holds one cannot go into a config at all.
+EXPANSIONS = ("$(", "@(", "%(")
 
 
 def ini_value(value: object) -> str:
-    """A value safe on one line of a uWSGI ini file (`%` starts a magic variable there)."""
+    """A value safe on one line of a uWSGI ini file, or InvalidSetting: what uWSGI would
+    expand, split or trim is refused, and `%` (a magic variable there) doubled."""
     text = str(value)
-    if "\n" in text or "\r" in text:
+    if any(c in text for c in "\n\r\0"):
         raise InvalidSetting(f"{text!r} spans lines and cannot go into a vassal config")
+    if text != text.strip():
+        raise InvalidSetting(f"{text!r} starts or ends with blanks, which uWSGI would drop")
+    found = next((e for e in EXPANSIONS if e in text), None)
+    if found:
+        raise InvalidSetting(
+            f"{text!r} holds {found!r}, which uWSGI would expand: it cannot go into a config"
+        )
     return text.replace("%", "%%")
 
 
@@ -79,6 +97,7 @@ class ActView:
     gigs_config_path: str
     log_path: str
     static_root: str
+    env_path: str
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,17 @@ class RouterView:
     stats_path: str
     socket_path: str
     log_path: str
+
+
+def env_json(env: dict[str, str]) -> str:
+    """The Act's env file: a JSON object, ASCII, in a stable order."""
+    return json.dumps(env, sort_keys=True, ensure_ascii=True)
+
+
+def env_digest(env: dict[str, str]) -> str:
+    """Part of the vassal config, so that a changed env restarts the Act like any
+    changed declaration, though the values themselves stay out of the config."""
+    return hashlib.sha256(env_json(env).encode()).hexdigest()[:16]
 
 
 def act_view(layout: Layout, ref: ActRef) -> ActView:
@@ -101,6 +131,7 @@ def act_view(layout: Layout, ref: ActRef) -> ActView:
         gigs_config_path=layout.act_gigs(ref),
         log_path=layout.act_log(ref),
         static_root=ref.static_root,
+        env_path=layout.act_env(ref),
     )
 
 
@@ -132,7 +163,11 @@ class StageSet:
 
     def vassal(self, layout: Layout, ref: ActRef, spec: ActSpec) -> str:
         return self.render(
-            "vassal.ini.j2", **self._act_context(layout, ref, spec), env=sorted(spec.env.items())
+            "vassal.ini.j2",
+            **self._act_context(layout, ref, spec),
+            env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
+            env_loader=ENV_LOADER,
+            env_digest=env_digest(spec.env),
         )
 
     def gigs(

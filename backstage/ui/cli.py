@@ -38,10 +38,13 @@ pass_production = click.make_pass_decorator(Production)
     default=None,
     help="The Production's folder (default: $BACKSTAGE_HOME, else ~/.backstage).",
 )
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """Run many Django projects on one host under Backstage's own uWSGI Emperor."""
     ctx.obj = Production(home)
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
 
 
 def _act(production: Production, key: str) -> Act:
@@ -109,7 +112,7 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
 
 
 # Colour only on a terminal: a pipe or a file gets plain text.
-STATE_COLOURS = {"running": "green", "starting": "yellow", "failed": "red"}
+STATE_COLOURS = {"running": "green", "starting": "yellow", "failed": "red", "invalid": "red"}
 
 
 def _print_table(snapshot: Snapshot) -> None:
@@ -130,6 +133,9 @@ def _print_table(snapshot: Snapshot) -> None:
             end = start + len(row.state)
             line = line[:start] + click.style(row.state, fg=colour) + line[end:]
         click.echo(line)
+    for row in snapshot.acts:
+        if row.problem:
+            click.echo(f"{row.key} is invalid: {row.problem}")
 
 
 @cli.command()
@@ -218,6 +224,7 @@ def act() -> None:
 @click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
 @click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
 @click.option("--no-start", is_flag=True, help="Create it, do not start it.")
+@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
 @pass_production
 def act_new(
     production: Production,
@@ -226,10 +233,11 @@ def act_new(
     port: int | None,
     processes: int | None,
     no_start: bool,
+    force: bool,
 ) -> None:
     """Create a Django project as an Act and start it."""
     created = production.venue(venue_name).new_act(
-        name, port=port, processes=processes, start=not no_start
+        name, port=port, processes=processes, start=not no_start, force=force
     )
     click.echo(f"Act {created.key} on http://127.0.0.1:{created.port}/")
 
@@ -265,7 +273,9 @@ def fifo(production: Production, key: str, commands: str) -> None:
 @cli.command()
 @click.argument("key", metavar="VENUE/NAME")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("-n", "lines", default=20, show_default=True, help="How many lines.")
+@click.option(
+    "-n", "lines", default=20, show_default=True, type=click.IntRange(0), help="How many lines."
+)
 @pass_production
 def logs(production: Production, key: str, follow: bool, lines: int) -> None:
     """Print the end of an Act's log."""
@@ -372,6 +382,8 @@ def nginx(production: Production, out: str | None, listen: str) -> None:
 
 
 def main() -> None:
+    """The command: one line on stderr and exit 1 for any error, never a traceback
+    unless --debug asks for one."""
     logging.basicConfig(level=logging.WARNING, format="backstage: %(message)s")
     try:
         cli.main(standalone_mode=False)
@@ -380,8 +392,19 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (BackstageError, UwsgiError) as exc:
-        click.echo(f"backstage: {exc}", err=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except (BackstageError, UwsgiError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where} (is the disk full or read-only?)")
+    except Exception as exc:
+        _fail(f"unexpected error: {exc!r} (run it again with --debug for the traceback)")
+
+
+def _fail(line: str) -> None:
+    if "--debug" in sys.argv[1:]:
+        logging.getLogger(__name__).exception("the traceback")
+    click.echo(f"backstage: {line}", err=True)
+    sys.exit(1)

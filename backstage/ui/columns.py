@@ -113,6 +113,8 @@ def emperor_line(snapshot: Snapshot) -> str:
         where = f"Emperor pid {emperor.pid}, {emperor.channel} channel"
     else:
         where = "Emperor down"
+    if not snapshot.manager.running:
+        where += " (healing off: `backstage up` turns it on)"
     rates = [row.rps for row in snapshot.acts if row.rps is not None]
     rate = f", {sum(rates):.1f} req/s" if rates else ""
     return f"Production {snapshot.production}: {where}; {counts}{rate}"

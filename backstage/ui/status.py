@@ -35,10 +35,14 @@ def status(snapshot: Snapshot) -> dict[str, Any]:
                 "harakiri": row.harakiri,
                 "respawns": row.respawns,
                 "listen_queue": row.listen_queue,
+                # added with hardening: why an Act is invalid ("" when it is not)
+                "problem": row.problem,
             }
             for row in snapshot.acts
         ],
         # added with Gigs
         "router": {"running": snapshot.router.running, "address": snapshot.router.address},
         "gigs": [gig.as_dict() for gig in snapshot.gigs],
+        # added with hardening: while the Production Manager runs, what is declared heals
+        "manager": {"running": snapshot.manager.running, "pid": snapshot.manager.pid},
     }

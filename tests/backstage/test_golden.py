@@ -78,6 +78,7 @@ def test_names_and_run_paths(tmp_path):
         "fifo": act.fifo_path,
         "socket": act.socket_path,
         "gigs": act.gigs_config_path,
+        "env": act.production.layout.act_env(act.ref),
         "withheld": act.withheld_path("shop.example.com"),
         "log": act.log_path,
         "emperor stats": production.stage.stats_path,
