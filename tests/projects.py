@@ -78,7 +78,7 @@ def make_django_project(
         root,
         {
             "requirements.txt": DJANGO_REQUIREMENTS,
-            "manage.py": '''
+            "manage.py": """
                 #!/usr/bin/env python
                 import os
                 import sys
@@ -93,10 +93,10 @@ def make_django_project(
 
                 if __name__ == "__main__":
                     main()
-            ''',
+            """,
             "mysite/__init__.py": "",
             "mysite/settings/__init__.py": "",
-            "mysite/settings/base.py": f'''
+            "mysite/settings/base.py": f"""
                 import os
 
                 from decouple import config
@@ -122,8 +122,8 @@ def make_django_project(
                 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
                 USE_TZ = True
                 STATIC_URL = "/static/"
-            ''',
-            "mysite/settings/prod.py": f'''
+            """,
+            "mysite/settings/prod.py": f"""
                 import os
 
                 from decouple import config
@@ -133,7 +133,7 @@ def make_django_project(
                 DEBUG = False
                 ALLOWED_HOSTS = ["www.mysite.example"]
                 {static_root_line}
-            ''',
+            """,
             "mysite/urls.py": """
                 from django.urls import path
 
