@@ -1,0 +1,1 @@
+"""Pure data: what Backstage reads and names, with no process or socket of its own."""
