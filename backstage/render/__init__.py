@@ -1,0 +1,2 @@
+"""Text Backstage generates (vassal configs, settings modules) from plain data;
+writing it is a separate step."""
