@@ -1,0 +1,1 @@
+"""Control: what runs processes for the Stage, the Acts and their releases."""
