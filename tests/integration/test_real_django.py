@@ -7,6 +7,7 @@ written."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -62,7 +63,7 @@ def act(real_venv):  # noqa: F811
     }
     yield project, act_dir, env, os.path.dirname(os.path.dirname(real_venv))
     if not os.environ.get("KEEP"):
-        subprocess.run(["rm", "-rf", root], check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def manage(venv: str, project, act_dir: str, env: dict[str, str], *args: str) -> None:
