@@ -53,3 +53,25 @@ class ActFailed(BackstageError):
     def __init__(self, message: str, log_tail: str = "") -> None:
         super().__init__(message)
         self.log_tail = log_tail
+
+
+class NotAProject(InvalidSetting):
+    """A source folder in which Backstage finds no project it knows how to serve."""
+
+
+class InstallFailed(BackstageError):
+    """A project's requirements could not be installed into its Venue."""
+
+
+class ReleaseFailed(BackstageError):
+    """A release step (migrate, collectstatic, a declared command) failed; `log_tail`
+    holds the last lines it printed."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+class PreflightFailed(BackstageError):
+    """New code that does not import (or does not pass Django's checks) in a separate
+    process, so a reload would not serve it."""

@@ -186,7 +186,6 @@ def test_running_emperor_not_answering_changes_nothing():
     assert plan.memory is memory
 
 
-
 def test_a_vassal_whose_declaration_cannot_be_read_plays_on():
     # B's act.toml is being rewritten (or broken by hand): not wanted now, kept as it plays.
     plan = reconcile({}, recorded("healthy"), True, Memory(), 100.0, 0.0, frozenset(), ours, {B})

@@ -12,7 +12,13 @@ def test_round_trip_of_every_spec(tmp_path):
     for original in (
         ProductionSpec(ports=(9000, 9100), channel="dir", venues=("/a b/c", '/q"uote')),
         VenueSpec(name="V", python="3.11", domains=("example.com",), production="/h"),
-        ActSpec(name="A", port=9001, processes=3, enabled=False, env={"K": "v=1 %x $(HOME)\nü", "_k2": ""}),
+        ActSpec(
+            name="A",
+            port=9001,
+            processes=3,
+            enabled=False,
+            env={"K": "v=1 %x $(HOME)\nü", "_k2": ""},
+        ),
     ):
         path = str(tmp_path / "x.toml")
         specs.dump(path, original)

@@ -1,0 +1,341 @@
+"""Getting a new version of an Act ready to serve, each step in a process of its own
+with the Venue's Python and the Act's environment, never Backstage's interpreter.
+
+- `install_requirements`: the project's requirements.txt (or pyproject.toml's
+  dependencies) into the Venue, with uv when there is one, else the Venue's pip;
+  skipped while the file (and what it includes) is unchanged since the last install.
+- `run_release`: the release steps (for Django `migrate --noinput` and
+  `collectstatic --noinput`), stopping at the first that fails.
+- `preflight`: import the WSGI app once, and for Django run its checks, so that a
+  reload never swaps working code for code that cannot serve.
+
+Each failure is one line a user can act on; the output behind it rides along.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import InstallFailed, PreflightFailed, ReleaseFailed
+from ..model.project import Requirements, find_requirements
+
+DJANGO_RELEASE = ("python manage.py migrate --noinput", "python manage.py collectstatic --noinput")
+HASH_FILE = "requirements.sha256"
+TAIL_LINES = 20
+
+# The line of a traceback or a tool's output that says what went wrong.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Failed)\b.*")
+# Hints tools print after the line that matters.
+_HINT_LINE = re.compile(r"^(Type '.*' for usage\.|usage: .*|Run '.*' for help.*)$")
+
+
+def venue_python(venue_path: str) -> str:
+    return os.path.join(venue_path, "bin", "python")
+
+
+def process_env(
+    venue_path: str,
+    env: Mapping[str, str],
+    settings: str | None = None,
+    pythonpath: Sequence[str] = (),
+) -> dict[str, str]:
+    """The environment a step runs in: the Act's env over this process's, the Venue
+    first on PATH, the Act's settings module and Python path."""
+    result = {**os.environ, **env}
+    result["VIRTUAL_ENV"] = venue_path
+    result["PATH"] = os.path.join(venue_path, "bin") + os.pathsep + result.get("PATH", "")
+    result.pop("PYTHONHOME", None)
+    if settings:
+        result["DJANGO_SETTINGS_MODULE"] = settings
+    if pythonpath:
+        result["PYTHONPATH"] = os.pathsep.join(
+            [*pythonpath, *filter(None, [env.get("PYTHONPATH")])]
+        )
+    return result
+
+
+def tail(output: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(output.rstrip().splitlines()[-lines:])
+
+
+def key_line(output: str) -> str:
+    """The line that says what went wrong: the first error Django's checks list, else
+    the last exception line of a traceback, else the last line printed."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    while len(lines) > 1 and _HINT_LINE.match(lines[-1]):
+        lines.pop()
+    if "ERRORS:" in lines:
+        following = lines[lines.index("ERRORS:") + 1 :]
+        if following:
+            return following[0]
+    exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    if exceptions:
+        return exceptions[-1]
+    return lines[-1] if lines else "(it printed nothing)"
+
+
+def _run(
+    argv: Sequence[str], cwd: str, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+    )
+
+
+# -- release steps ----------------------------------------------------------------------
+
+
+def default_steps(project_dir: str, django: bool) -> tuple[str, ...]:
+    """Django's migrate and collectstatic (through manage.py, else `python -m django`);
+    nothing for another WSGI app."""
+    if not django:
+        return ()
+    if os.path.isfile(os.path.join(project_dir, "manage.py")):
+        return DJANGO_RELEASE
+    return tuple(step.replace("manage.py", "-m django") for step in DJANGO_RELEASE)
+
+
+def step_argv(step: str, python: str) -> list[str]:
+    """A declared step as argv; a leading `python` is the Venue's."""
+    try:
+        argv = shlex.split(step)
+    except ValueError as exc:
+        raise ReleaseFailed(f"release step {step!r} cannot be read: {exc}") from None
+    if not argv:
+        raise ReleaseFailed("a release step is empty: remove it from release in act.toml")
+    if argv[0] in ("python", "python3"):
+        argv[0] = python
+    return argv
+
+
+def run_release(
+    venue_path: str,
+    project_dir: str,
+    env: Mapping[str, str],
+    settings: str | None,
+    steps: Sequence[str] | None = None,
+    pythonpath: Sequence[str] = (),
+    timeout: float = 600,
+) -> None:
+    """Run each release step in the project's folder; `steps` None means the default
+    for the project (Django's when `settings` is given). Raises ReleaseFailed, with the
+    step's last lines in `log_tail`, at the first that fails."""
+    python = venue_python(venue_path)
+    if steps is None:
+        steps = default_steps(project_dir, settings is not None)
+    environment = process_env(venue_path, env, settings, pythonpath)
+    for step in steps:
+        argv = step_argv(step, python)
+        try:
+            done = _run(argv, project_dir, environment, timeout)
+        except FileNotFoundError:
+            raise ReleaseFailed(f"release step {step!r}: no command {argv[0]!r}") from None
+        except subprocess.TimeoutExpired as exc:
+            output = exc.output if isinstance(exc.output, str) else ""
+            raise ReleaseFailed(
+                f"release step {step!r} took longer than {timeout:g} s", tail(output)
+            ) from None
+        if done.returncode != 0:
+            raise ReleaseFailed(
+                f"release step {step!r} failed (exit {done.returncode}): {key_line(done.stdout)}",
+                tail(done.stdout),
+            )
+
+
+# -- preflight ----------------------------------------------------------------------------
+
+# Run with the Venue's Python: import the app as a worker would, check Django, and
+# report what the vassal needs to know (where the static files are).
+_PREFLIGHT = """\
+import importlib, json, sys
+target, django = sys.argv[1], sys.argv[2] == "1"
+module, _, name = target.partition(":")
+app = getattr(importlib.import_module(module), name)
+if not callable(app):
+    raise TypeError(f"{target} is {type(app).__name__}, not a WSGI callable")
+found = {}
+if django:
+    from django.conf import settings
+    from django.core.management import call_command
+    call_command("check")
+    found = {"static_url": settings.STATIC_URL, "static_root": settings.STATIC_ROOT}
+    found = {k: (None if v is None else str(v)) for k, v in found.items()}
+print("\\n" + json.dumps(found))
+"""
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the passing check read from the project's settings (Django only)."""
+
+    static_url: str | None = None
+    static_root: str | None = None
+
+
+def preflight(
+    venue_path: str,
+    project_dir: str,
+    env: Mapping[str, str],
+    wsgi: str,
+    settings: str | None = None,
+    pythonpath: Sequence[str] = (),
+    timeout: float = 120,
+) -> Preflight:
+    """Import `wsgi` (MODULE:CALLABLE) in a separate process with the Venue's Python and
+    the Act's env, and for Django (`settings` given) run `check`. Raises
+    PreflightFailed with one line when the app would not serve."""
+    argv = [venue_python(venue_path), "-c", _PREFLIGHT, wsgi, "1" if settings else "0"]
+    environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
+    try:
+        done = _run(argv, project_dir, environment, timeout)
+    except FileNotFoundError:
+        raise PreflightFailed(f"{venue_path} has no bin/python: rebuild the Venue") from None
+    except subprocess.TimeoutExpired:
+        raise PreflightFailed(f"importing {wsgi} took longer than {timeout:g} s") from None
+    if done.returncode != 0:
+        what = (
+            "Django's checks fail" if "SystemCheckError" in done.stdout else f"{wsgi} does not load"
+        )
+        raise PreflightFailed(f"{what}: {key_line(done.stdout)}")
+    last = done.stdout.rstrip().splitlines()[-1] if done.stdout.strip() else "{}"
+    try:
+        found = json.loads(last)
+    except ValueError:
+        found = {}
+    return Preflight(**found)
+
+
+# -- requirements ---------------------------------------------------------------------
+
+
+def find_uv() -> str | None:
+    """uv beside Backstage's Python, else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "uv")
+    return beside if os.access(beside, os.X_OK) else shutil.which("uv")
+
+
+def requirements_hash(requirements: Requirements, venue_path: str) -> str:
+    """A digest of the requirements file, of the files it includes (-r, -c), and of the
+    Venue it goes into."""
+    digest = hashlib.sha256(f"{requirements.kind}\0{os.path.realpath(venue_path)}\0".encode())
+    pending, seen = [requirements.path], set()
+    while pending:
+        path = os.path.realpath(pending.pop(0))
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as source:
+                content = source.read()
+        except OSError:
+            content = b"(missing)"
+        digest.update(path.encode() + b"\0" + content + b"\0")
+        if requirements.kind == "requirements":
+            for line in content.decode(errors="replace").splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] in ("-r", "-c", "--requirement", "--constraint"):
+                    pending.append(os.path.join(os.path.dirname(path), parts[1]))
+    return digest.hexdigest()
+
+
+def pyproject_dependencies(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as source:
+            data = tomllib.load(source)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InstallFailed(f"{path} cannot be read: {exc}") from None
+    dependencies = data.get("project", {}).get("dependencies", [])
+    return [str(d) for d in dependencies]
+
+
+def install_command(requirements: Requirements, python: str, uv: str | None) -> list[str] | None:
+    """The command that installs these requirements into the Venue of `python`; None
+    when there is nothing to install."""
+    if uv:
+        return [uv, "pip", "install", "--python", python, "-r", requirements.path]
+    if requirements.kind == "requirements":
+        return [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-r",
+            requirements.path,
+        ]
+    dependencies = pyproject_dependencies(requirements.path)
+    if not dependencies:
+        return None
+    return [python, "-m", "pip", "install", "--disable-pip-version-check", *dependencies]
+
+
+def install_failure(output: str) -> str:
+    """One line out of a failed uv or pip install, naming the package when they do."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error:")]
+    causes = [line for line in lines if line.startswith(("cause:", "Caused by:", "╰─▶"))]
+    if errors and causes and "no solution found" in errors[0].lower():
+        return causes[0].split(":", 1)[-1].strip() if ":" in causes[0] else causes[0]
+    if errors:
+        return errors[0].split(":", 1)[1].strip()
+    return key_line(output)
+
+
+def install_requirements(
+    venue_path: str,
+    project_dir: str,
+    act_dir: str,
+    uv: str | None = "auto",
+    timeout: float = 900,
+) -> bool:
+    """Install the project's requirements into the Venue unless they are unchanged since
+    the last install from this Act (the digest is kept in `act_dir`). True when it
+    installed; InstallFailed with one line when it could not, and the Venue's packages
+    are then whatever the installer left (uv and pip change nothing when resolution fails)."""
+    requirements = find_requirements(project_dir)
+    if requirements is None:
+        return False
+    digest = requirements_hash(requirements, venue_path)
+    hash_path = os.path.join(act_dir, HASH_FILE)
+    try:
+        with open(hash_path) as kept:
+            if kept.read().strip() == digest:
+                return False
+    except OSError:
+        pass
+    python = venue_python(venue_path)
+    if not os.path.exists(python):
+        raise InstallFailed(f"{venue_path} has no bin/python: rebuild the Venue")
+    argv = install_command(requirements, python, find_uv() if uv == "auto" else uv)
+    if argv is not None:
+        name = os.path.relpath(requirements.path, project_dir)
+        try:
+            done = _run(argv, project_dir, process_env(venue_path, {}), timeout)
+        except subprocess.TimeoutExpired:
+            raise InstallFailed(f"installing {name} took longer than {timeout:g} s") from None
+        if done.returncode != 0:
+            raise InstallFailed(f"installing {name} failed: {install_failure(done.stdout)}")
+    os.makedirs(act_dir, exist_ok=True)
+    temporary = hash_path + ".tmp"
+    with open(temporary, "w") as out:
+        out.write(digest + "\n")
+    os.replace(temporary, hash_path)
+    return True
