@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
@@ -30,7 +31,7 @@ from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import unlink_if_present
 from ..model.spec import ActSpec
-from . import ports
+from . import keeper, ports
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
@@ -58,9 +59,12 @@ class ProductionManager:
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
+        self._keeper: subprocess.Popen[bytes] | None = None
 
-    def serve(self) -> None:
-        """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts."""
+    def serve(self, kept: bool = False) -> None:
+        """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
+        `kept`: have a keeper beside it, which starts it again should it die (not under
+        a service manager, which does that itself)."""
         layout = self.crew.layout
         declared.create_home(layout, ports.new_production)
         lock = os.open(layout.manager_lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -85,15 +89,36 @@ class ProductionManager:
             while True:
                 self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
                 self._guarded("watching the files", lambda: self._follow(watcher))
+                if kept and not keeper.running(layout) and not self._keeper_starting():
+                    self._guarded("starting the keeper", self._start_keeper)
                 self._said, self._saying = self._saying, set()
                 if self._next_event() == "stop":
                     break
         finally:
             watcher.stop()
+            self._stop_keeper()
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
+
+    def _start_keeper(self) -> None:
+        self._keeper = keeper.spawn(self.crew.layout, "keep")
+
+    def _stop_keeper(self) -> None:
+        """Stopping on purpose: the keeper we started must not bring us back."""
+        if self._keeper is None or self._keeper.poll() is not None:
+            return
+        self._keeper.terminate()
+        try:
+            self._keeper.wait(5)
+        except subprocess.TimeoutExpired:
+            self._keeper.kill()
+            self._keeper.wait()
+
+    def _keeper_starting(self) -> bool:
+        """A keeper we started is still on its way to its lock."""
+        return self._keeper is not None and self._keeper.poll() is None
 
     def _follow(self, watcher: Watcher) -> None:
         layout = self.crew.layout

@@ -133,6 +133,14 @@ class Layout:
     def manager_log(self) -> str:
         return self.log("manager.log")
 
+    @property
+    def keeper_lock(self) -> str:
+        return self.run("keeper.lock")
+
+    @property
+    def keeper_pidfile(self) -> str:
+        return self.run("keeper.pid")
+
     # The router
 
     @property

@@ -16,6 +16,7 @@ from emperor.process import tail
 from emperor.stats import read_stats
 
 from ..act import Act
+from ..control import keeper
 from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
 from ..errors import BackstageError, NotRunning
@@ -54,16 +55,13 @@ def _act(production: Production, key: str) -> Act:
 @cli.command()
 @click.option("--foreground", is_flag=True, help="Run the Production Manager here (for systemd).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the Acts.")
+@click.option("--kept", is_flag=True, hidden=True, help="With a keeper that restarts it.")
 @pass_production
-def up(production: Production, foreground: bool, timeout: float) -> None:
+def up(production: Production, foreground: bool, timeout: float, kept: bool) -> None:
     """Start the Production Manager and make every enabled Act play."""
     if foreground:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s %(name)s %(levelname)s %(message)s",
-            force=True,
-        )
-        ProductionManager(production.crew).serve()
+        _log_to_stdout()
+        ProductionManager(production.crew).serve(kept=kept)
         return
     production.up()
     production.manager.poke()
@@ -73,6 +71,22 @@ def up(production: Production, foreground: bool, timeout: float) -> None:
         time.sleep(0.2)
         snapshot = production.snapshot(snapshot)
     _print_table(snapshot)
+
+
+def _log_to_stdout() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        force=True,
+    )
+
+
+@cli.command(hidden=True)
+@pass_production
+def keep(production: Production) -> None:
+    """Bring the Production Manager back should it die (it starts this itself)."""
+    _log_to_stdout()
+    keeper.keep(production.layout)
 
 
 @cli.command()
