@@ -43,8 +43,10 @@
   function drawChart(now) {
     const svg = $("chart"), W = 800, H = 200, ns = "http://www.w3.org/2000/svg";
     svg.replaceChildren();
-    let top = 1;
-    for (const pts of series.values()) for (const [, v] of pts) top = Math.max(top, v);
+    let top = 1, oldest = now;
+    for (const pts of series.values()) for (const [t, v] of pts) { top = Math.max(top, v); oldest = Math.min(oldest, t); }
+    // the last minute at least, the last WINDOW seconds at most
+    const span = Math.min(WINDOW, Math.max(60, now - oldest));
     const ranked = [...series.entries()]
       .map(([k, pts]) => [k, pts, pts.reduce((s, [, v]) => s + v, 0)])
       .sort((a, b) => b[2] - a[2] || a[0].localeCompare(b[0])).slice(0, COLOURS.length);
@@ -52,7 +54,7 @@
     ranked.forEach(([key, pts], i) => {
       const line = document.createElementNS(ns, "polyline");
       line.setAttribute("points", pts.map(([t, v]) =>
-        ((W * (t - (now - WINDOW))) / WINDOW).toFixed(1) + "," + (H - (H * v) / top).toFixed(1)).join(" "));
+        ((W * (t - (now - span))) / span).toFixed(1) + "," + (H - (H * v) / top).toFixed(1)).join(" "));
       line.setAttribute("fill", "none"); line.setAttribute("stroke", COLOURS[i]);
       line.setAttribute("stroke-width", "2"); line.setAttribute("data-act", key);
       svg.appendChild(line);
@@ -61,7 +63,7 @@
     });
     const label = document.createElementNS(ns, "text");
     label.setAttribute("x", 4); label.setAttribute("y", 14); label.setAttribute("font-size", 12);
-    label.textContent = top.toFixed(1) + " req/s"; svg.appendChild(label);
+    label.textContent = top.toFixed(1) + " req/s, last " + Math.round(span / 60) + " min"; svg.appendChild(label);
   }
 
   async function showDetail() {
