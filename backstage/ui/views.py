@@ -15,16 +15,23 @@ STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
 class RouterView(Protocol):
-    running: bool
-    address: str
+    @property
+    def running(self) -> bool: ...
+    @property
+    def address(self) -> str: ...
 
 
 class GigView(Protocol):
-    host: str
-    acts: tuple[str, ...]
-    nodes: tuple[str, ...]
-    requests: int
-    booked: tuple[str, ...]
+    @property
+    def host(self) -> str: ...
+    @property
+    def acts(self) -> tuple[str, ...]: ...
+    @property
+    def nodes(self) -> tuple[str, ...]: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def booked(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
