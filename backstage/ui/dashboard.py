@@ -36,6 +36,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+from emperor.errors import UwsgiError
 from emperor.process import tail
 
 from ..errors import BackstageError, InvalidSetting, NotFound
@@ -199,7 +200,7 @@ class Dashboard(HTTPService):
         with self._lock:
             self._latest = snapshot
             rates = {row.key: row.rps for row in snapshot.acts if row.rps is not None}
-            if self._latest is not None and rates:
+            if rates:
                 self._history.append((snapshot.wall, rates))
         return snapshot
 
@@ -293,7 +294,7 @@ class Dashboard(HTTPService):
             self.action_fn(key, action)
         except NotFound as exc:
             return _json(404, {"error": str(exc)})
-        except BackstageError as exc:
+        except (BackstageError, UwsgiError) as exc:
             return _json(409, {"error": str(exc)})
         self.sample()
         return _json(200, {"ok": True, "key": key, "action": action})
