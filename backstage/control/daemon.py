@@ -22,7 +22,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from emperor.stats import EmperorStats
+from emperor.stats import EmperorStats, parse_instance_stats, stats_or_none
 
 from ..errors import BackstageError, StageError
 from ..files import declared
@@ -37,6 +37,7 @@ from .watcher import Watcher
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 1.0
+WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
 
 
 class ProductionManager:
@@ -95,10 +96,16 @@ class ProductionManager:
             os.close(lock)
 
     def _next_event(self) -> str:
-        try:
-            event = self._events.get(timeout=RECONCILE_EVERY)
-        except queue.Empty:
-            return "tick"
+        deadline = self._clock() + RECONCILE_EVERY
+        while True:
+            try:
+                event = self._events.get(timeout=WATCH_ROUTER_EVERY)
+                break
+            except queue.Empty:
+                if self.crew.router.lost():
+                    return "router"  # a pass at once tells the new one who plays
+                if self._clock() >= deadline:
+                    return "tick"
         while event != "stop":  # coalesce a burst into one pass
             try:
                 event = self._events.get_nowait()
@@ -138,6 +145,7 @@ class ProductionManager:
         stage, router = crew.stage, crew.router
         stage.manager.reap()
         self.booking.sync_all(production)  # before a push: the vassal config includes them
+        router.write_booked(host for act in production.acts if act.spec for host in act.spec.hosts)
         try:
             router.prepare()
         except BackstageError as exc:
@@ -151,7 +159,25 @@ class ProductionManager:
             stage.manager.withdraw(name)
         for name, config in plan.push:
             stage.manager.push(name, config)
-        router.keep_loyal()
+        router.keep_loyal(lambda: self.playing(production))
+
+    def playing(self, production: Declared) -> list[tuple[str, str]]:
+        """(host, node address) of every booked Act whose stats server answers now, but
+        for a host it is being unbooked from (withheld: it no longer announces that one)."""
+        layout = self.crew.layout
+        found = []
+        for act in production.acts:
+            if act.spec is None or not act.spec.enabled or not act.spec.hosts:
+                continue
+            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2) is None:
+                continue
+            address = layout.act_socket(act.ref)
+            found += [
+                (host, address)
+                for host in act.spec.hosts
+                if not os.path.exists(layout.withheld(act.ref, host))
+            ]
+        return found
 
     def _plan(self, wanted: dict[str, Wanted], emperor: EmperorStats | None, running: bool) -> Plan:
         held = frozenset(port for port in unplayed_ports(wanted, emperor) if not port_free(port))
