@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from emperor.stats import EmperorStats
+from emperor.stats import EmperorStats, parse_instance_stats, stats_or_none
 
 from ..errors import BackstageError, StageError
 from ..files import declared
@@ -42,6 +42,7 @@ from .watcher import Watcher
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 1.0
+WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
 
 
 class ProductionManager:
@@ -143,10 +144,16 @@ class ProductionManager:
             self._say(logging.ERROR, f"{what} failed: {exc!r}", exc_info=True)
 
     def _next_event(self) -> str:
-        try:
-            event = self._events.get(timeout=RECONCILE_EVERY)
-        except queue.Empty:
-            return "tick"
+        deadline = self._clock() + RECONCILE_EVERY
+        while True:
+            try:
+                event = self._events.get(timeout=WATCH_ROUTER_EVERY)
+                break
+            except queue.Empty:
+                if self.crew.router.lost():
+                    return "router"  # a pass at once tells the new one who plays
+                if self._clock() >= deadline:
+                    return "tick"
         while event != "stop":  # coalesce a burst into one pass
             try:
                 event = self._events.get_nowait()
@@ -197,6 +204,8 @@ class ProductionManager:
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)
+        booked = [host for act in production.acts if act.spec for host in act.spec.hosts]
+        self._guarded("the booked hosts", partial(self.crew.router.write_booked, booked))
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""
@@ -213,7 +222,27 @@ class ProductionManager:
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config in plan.push:
             self._guarded(f"pushing {name}", partial(stage.manager.push, name, config))
-        self._guarded("greeting the router", router.keep_loyal)
+        self._guarded(
+            "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
+        )
+
+    def playing(self, production: Declared) -> list[tuple[str, str]]:
+        """(host, node address) of every booked Act whose stats server answers now, but
+        for a host it is being unbooked from (withheld: it no longer announces that one)."""
+        layout = self.crew.layout
+        found = []
+        for act in production.acts:
+            if act.spec is None or not act.spec.enabled or not act.spec.hosts:
+                continue
+            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2) is None:
+                continue
+            address = layout.act_socket(act.ref)
+            found += [
+                (host, address)
+                for host in act.spec.hosts
+                if not os.path.exists(layout.withheld(act.ref, host))
+            ]
+        return found
 
     def _plan(
         self,
