@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from emperor.stats import InstanceStats
 
+from .control import adoption
 from .control.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
 from .control.booking import BookingManager
 from .model.gig import Gig
@@ -134,13 +135,26 @@ class Act:
     # What a user does with it
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Play the Act. An adopted project not yet playing is a new version: its
+        requirements, pre-flight and release steps come first, and stop the start."""
+        if self.spec.adopted and self.manager.sess() is None:
+            adoption.prepare(self.production.crew, self.manager)
         self.manager.start(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         self.manager.stop(timeout)
 
     def reload(self, timeout: float = START_TIMEOUT) -> None:
+        """New code with no failed request, once it is known to import: the pre-flight
+        (and for an adopted project its requirements and release steps) come first, and a
+        failure leaves the running workers serving the old code."""
+        self.manager.running_or_raise()
+        adoption.prepare(self.production.crew, self.manager)
         self.manager.reload(timeout)
+
+    def prepare(self) -> None:
+        """Requirements, pre-flight and release steps, as before a start or reload."""
+        adoption.prepare(self.production.crew, self.manager)
 
     def fifo(self, commands: str) -> None:
         self.manager.fifo(commands)

@@ -30,7 +30,7 @@ from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import unlink_if_present
 from ..model.spec import ActSpec
-from . import ports
+from . import adoption, ports
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
@@ -169,6 +169,10 @@ class ProductionManager:
             self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
             self._guarded(
                 f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec)
+            )
+            self._guarded(
+                f"{found.ref.key}'s files",
+                partial(adoption.write_act_files, self.crew, found.ref, found.spec),
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)

@@ -20,6 +20,7 @@ from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
 from ..errors import BackstageError, NotRunning
 from ..files.fs import read_from, size_of
+from ..model.assign import parse_assignments
 from ..model.snapshot import Snapshot
 from ..model.state import STARTING
 from ..production import Production
@@ -240,6 +241,46 @@ def act_new(
         name, port=port, processes=processes, start=not no_start, force=force
     )
     click.echo(f"Act {created.key} on http://127.0.0.1:{created.port}/")
+
+
+@act.command("add")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("name")
+@click.argument("source")
+@click.option("--wsgi", default=None, metavar="MODULE:CALLABLE", help="The WSGI app to serve.")
+@click.option("--settings", default=None, metavar="MODULE", help="Django's settings module.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set in its environment.")
+@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
+@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
+@click.option("--no-start", is_flag=True, help="Add it, do not start it.")
+@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
+@pass_production
+def act_add(
+    production: Production,
+    venue_name: str,
+    name: str,
+    source: str,
+    wsgi: str | None,
+    settings: str | None,
+    env: tuple[str, ...],
+    port: int | None,
+    processes: int | None,
+    no_start: bool,
+    force: bool,
+) -> None:
+    """Adopt a project as an Act: SOURCE is its folder (served where it is) or a git URL."""
+    added = production.venue(venue_name).add_act(
+        name,
+        source,
+        wsgi=wsgi,
+        settings=settings,
+        port=port,
+        processes=processes,
+        env=parse_assignments(env, "--env"),
+        start=not no_start,
+        force=force,
+    )
+    click.echo(f"Act {added.key} on http://127.0.0.1:{added.port}/ serving {added.spec.source}")
 
 
 def _act_command(name: str, doc: str) -> None:

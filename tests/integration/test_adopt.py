@@ -1,0 +1,137 @@
+"""Real projects adopted in place (`venue.add_act`, `backstage act add`): made in the
+tests outside Backstage, served through the router with their own settings, their
+requirements installed, their release steps run; their files never written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from backstage import Production, Venue
+from backstage.errors import NotAProject, PreflightFailed
+from backstage.shortcuts import new_venue
+from tests.conftest import HOMES, ROOT, run_cli
+from tests.helpers import http_get
+from tests.projects import (
+    FLASK_GREETING,
+    GREETING,
+    STATIC_CSS,
+    make_django_project,
+    make_flask_project,
+)
+
+BOOKED = "kittens.example.com"
+
+
+def files_of(folder: str) -> dict[str, tuple[float, int]]:
+    """Every file under `folder` with its mtime and size: what 'unchanged' means."""
+    found = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            found[path] = (os.stat(path).st_mtime, os.stat(path).st_size)
+    return found
+
+
+@pytest.fixture(scope="session")
+def real_venue_path() -> str:
+    """A Venue with Django only: each project's requirements install the rest."""
+    home = os.path.join(ROOT, "realhome")
+    HOMES.append(home)
+    venue = new_venue("Real", ROOT, Production(home))
+    venue.production.forget_venue(venue)
+    return venue.path
+
+
+@pytest.fixture
+def real_venue(production, real_venue_path) -> Venue:
+    venue = Venue(real_venue_path, production)
+    production.add_venue(venue)
+    yield venue
+    production.down()
+    production.forget_venue(venue)
+    shutil.rmtree(venue.acts_dir, ignore_errors=True)
+    os.makedirs(venue.acts_dir)
+
+
+@pytest.fixture
+def projects():
+    folder = tempfile.mkdtemp(prefix="bpj", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_django_project_is_adopted_in_place_and_served_through_the_router(
+    production, real_venue, projects
+):
+    project = make_django_project(projects)
+    database = os.path.join(projects, "db.sqlite3")
+    before = files_of(project.path)
+    real_venue.add_domain("example.com")
+
+    act = real_venue.add_act("Site", project.path, env={"DATABASE_PATH": database})
+    act.book(BOOKED)
+    router = production.router.port
+    # the page reads the database the release steps migrated
+    assert http_get(router, host=BOOKED) == (200, GREETING)
+    assert http_get(act.port, host=BOOKED) == (200, GREETING)
+    # the project's own ALLOWED_HOSTS still holds, and nothing else does
+    assert http_get(act.port, host=project.own_host) == (200, GREETING)
+    assert http_get(act.port, host="intruder.example.org")[0] == 400
+    # the app's static file, collected by the release steps, served by the vassal
+    static = "/static/" + project.static_path
+    assert http_get(router, static, host=BOOKED) == (200, STATIC_CSS)
+    assert http_get(act.port, static) == (200, STATIC_CSS)
+    spec = act.spec
+    assert spec.source == project.path and spec.settings == project.settings_module
+    assert spec.wsgi == project.wsgi and spec.static_url == "/static/"
+    assert spec.release == (
+        "python manage.py migrate --noinput",
+        "python manage.py collectstatic --noinput",
+    )
+    assert oct(os.stat(act.spec_path).st_mode & 0o777) == "0o600"  # it holds env
+    act.reload()
+    assert http_get(router, host=BOOKED) == (200, GREETING)
+    assert files_of(project.path) == before, "the project's files were written"
+
+
+def test_a_flask_app_with_its_own_requirements(production, real_venue, projects):
+    project = make_flask_project(projects)
+    before = files_of(project.path)
+    done = run_cli(
+        "act", "add", "Real", "Flasky", project.path, "--wsgi", project.wsgi, home=production.home
+    )
+    assert "Real/Flasky" in done.stdout
+    act = real_venue.act("Flasky")
+    assert http_get(act.port) == (200, FLASK_GREETING)
+    assert act.spec.settings == "" and act.spec.release == ()
+    assert files_of(project.path) == before
+
+
+def test_what_is_not_a_project_is_refused_with_one_line_and_nothing_made(
+    production, real_venue, projects
+):
+    empty = os.path.join(projects, "empty")
+    os.makedirs(empty)
+    with pytest.raises(NotAProject, match="no Django project"):
+        real_venue.add_act("Nothing", empty)
+    flask = make_flask_project(projects)
+    with pytest.raises(PreflightFailed, match="app:nosuch does not load"):
+        real_venue.add_act("Wrong", flask.path, wsgi="app:nosuch")
+    done = run_cli(
+        "act",
+        "add",
+        "Real",
+        "Wrong",
+        flask.path,
+        "--wsgi",
+        "nosuch:app",
+        home=production.home,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "nosuch" in done.stderr
+    assert os.listdir(real_venue.acts_dir) == []
