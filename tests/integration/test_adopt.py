@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 
 import pytest
 
@@ -14,7 +15,7 @@ from backstage import Production, Venue
 from backstage.errors import NotAProject, PreflightFailed
 from backstage.shortcuts import new_venue
 from tests.conftest import HOMES, ROOT, run_cli
-from tests.helpers import http_get
+from tests.helpers import http_get, poll
 from tests.projects import (
     FLASK_GREETING,
     GREETING,
@@ -135,3 +136,46 @@ def test_what_is_not_a_project_is_refused_with_one_line_and_nothing_made(
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "nosuch" in done.stderr
     assert os.listdir(real_venue.acts_dir) == []
+
+
+def test_a_reload_of_broken_code_is_refused_and_the_old_code_keeps_serving(
+    production, real_venue, projects
+):
+    project = make_flask_project(projects)
+    act = real_venue.add_act("Steady", project.path, wsgi=project.wsgi)
+    assert http_get(act.port) == (200, FLASK_GREETING)
+    workers = {w.pid for w in act.sess.workers}
+    failures, served, stop = [], [], threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            answer = http_get(act.port, timeout=10)
+            (served if answer == (200, FLASK_GREETING) else failures).append(answer)
+
+    loaders = [threading.Thread(target=load) for _ in range(3)]
+    for loader in loaders:
+        loader.start()
+    try:
+        with open(os.path.join(project.path, "app.py"), "a") as app:
+            app.write("\ndef broken(:\n")
+        done = run_cli("act", "reload", "Real/Steady", home=production.home, check=False)
+        poll(lambda: len(served) > 20)
+    finally:
+        stop.set()
+        for loader in loaders:
+            loader.join()
+    assert done.returncode == 1, done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("backstage: app:app does not load: ") and "SyntaxError" in line
+    assert failures == [] and served
+    assert {w.pid for w in act.sess.workers} == workers  # no worker was touched
+
+
+def test_a_scaffolded_act_refuses_a_reload_of_code_that_does_not_import(venue):
+    act = venue.new_act("Scaffolded")
+    assert http_get(act.port)[0] in (200, 404)
+    with open(os.path.join(act.path, act.spec.package, "urls.py"), "a") as urls:
+        urls.write("\nimport no_such_module\n")
+    with pytest.raises(PreflightFailed, match="No module named 'no_such_module'"):
+        act.reload()
+    assert act.state == "running" and http_get(act.port)[0] in (200, 404)
