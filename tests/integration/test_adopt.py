@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from backstage import Production, Venue
-from backstage.errors import NotAProject, PreflightFailed
+from backstage.errors import InstallFailed, NotAProject, PreflightFailed, ReleaseFailed
 from backstage.shortcuts import new_venue
 from tests.conftest import HOMES, ROOT, run_cli
 from tests.helpers import http_get, poll
@@ -179,3 +179,23 @@ def test_a_scaffolded_act_refuses_a_reload_of_code_that_does_not_import(venue):
     with pytest.raises(PreflightFailed, match="No module named 'no_such_module'"):
         act.reload()
     assert act.state == "running" and http_get(act.port)[0] in (200, 404)
+
+
+def test_a_failing_release_step_or_install_stops_the_reload_and_the_old_version_serves(
+    production, real_venue, projects
+):
+    project = make_flask_project(projects)
+    act = real_venue.add_act("Careful", project.path, wsgi=project.wsgi)
+    workers = {w.pid for w in act.sess.workers}
+    act.manager.declare(release=("python -c \"raise SystemExit('the release says no')\"",))
+    with pytest.raises(ReleaseFailed, match="failed \\(exit 1\\): the release says no"):
+        act.reload()
+    assert {w.pid for w in act.sess.workers} == workers
+    act.manager.declare(release=())
+    with open(os.path.join(project.path, "requirements.txt"), "a") as out:
+        out.write("python-decouple==0.0.1\n")
+    with pytest.raises(InstallFailed, match="python-decouple==0.0.1") as caught:
+        act.reload()
+    assert "\n" not in str(caught.value)
+    assert {w.pid for w in act.sess.workers} == workers
+    assert http_get(act.port) == (200, FLASK_GREETING)
