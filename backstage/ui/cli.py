@@ -26,7 +26,7 @@ from ..model.state import STARTING
 from ..production import Production
 from ..shortcuts import new_venue
 from . import terminal
-from .columns import act_table, emperor_line
+from .columns import act_table, daemons_line, emperor_line
 from .status import status as production_status
 
 pass_production = click.make_pass_decorator(Production)
@@ -137,6 +137,8 @@ def _print_table(snapshot: Snapshot) -> None:
     for row in snapshot.acts:
         if row.problem:
             click.echo(f"{row.key} is invalid: {row.problem}")
+        if row.daemons:
+            click.echo(f"{row.key} also runs: {daemons_line(row)}")
 
 
 @cli.command()

@@ -4,6 +4,7 @@ requirements installed, their release steps run; their files never written."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ import pytest
 from backstage import Production, Venue
 from backstage.errors import InstallFailed, NotAProject, PreflightFailed, ReleaseFailed
 from backstage.shortcuts import new_venue
+from emperor.process import pid_alive
 from tests.conftest import HOMES, ROOT, run_cli
 from tests.helpers import http_get, poll
 from tests.projects import (
@@ -199,3 +201,52 @@ def test_a_failing_release_step_or_install_stops_the_reload_and_the_old_version_
     assert "\n" not in str(caught.value)
     assert {w.pid for w in act.sess.workers} == workers
     assert http_get(act.port) == (200, FLASK_GREETING)
+
+
+WORKER = (
+    "python -c \"import os, time; open(os.environ['OUT'], 'a').write("
+    "'worker ' + os.environ['SECRET'] + chr(10)); time.sleep(600)\""
+)
+CRON = (
+    "* * * * * python -c \"import os; open(os.environ['OUT'], 'a').write("
+    "'cron ' + os.environ['SECRET'] + chr(10))\""
+)
+
+
+def test_workers_and_cron_run_with_the_act_and_show_in_its_stats(production, real_venue, projects):
+    project = make_flask_project(projects)
+    out = os.path.join(projects, "out.txt")
+    act = real_venue.add_act(
+        "Busy", project.path, wsgi=project.wsgi, env={"OUT": out, "SECRET": "s3cret"}, start=False
+    )
+    act.manager.declare(workers={"tick": WORKER}, cron={"tock": CRON})
+    act.start()
+
+    def lines() -> list[str]:
+        return sorted(open(out).read().splitlines()) if os.path.exists(out) else []
+
+    poll(lambda: len(lines()) >= 2, timeout=20)
+    assert lines()[:2] == ["cron s3cret", "worker s3cret"]
+    daemons = poll(lambda: production.snapshot().act(act.key).daemons)
+    worker = next(d for d in daemons if d.kind == "worker")
+    assert worker.name == "tick" and worker.pid > 0
+    assert [(d.kind, d.name) for d in daemons if d.kind == "cron"] == [("cron", "tock")]
+    status = json.loads(run_cli("status", "--json", home=production.home).stdout)
+    (row,) = [a for a in status["acts"] if a["act"] == "Busy"]
+    assert {"kind": "worker", "name": "tick", "pid": worker.pid, "respawns": 0} in row["daemons"]
+    assert files_of(project.path).keys() == {
+        os.path.join(project.path, "app.py"),
+        os.path.join(project.path, "requirements.txt"),
+    }
+
+    act.reload()  # the workers restart with the web workers
+
+    def new_worker() -> int:
+        found = [d.pid for d in production.snapshot().act(act.key).daemons if d.kind == "worker"]
+        return found[0] if found and found[0] not in (0, worker.pid) else 0
+
+    poll(new_worker, timeout=15)
+    assert not pid_alive(worker.pid)
+    last = new_worker()
+    act.stop()
+    poll(lambda: not pid_alive(last), timeout=10)
