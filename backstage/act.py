@@ -11,6 +11,7 @@ with it goes through its Act Manager (`backstage.control.acts`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from emperor.stats import InstanceStats
@@ -151,6 +152,33 @@ class Act:
         self.manager.running_or_raise()
         adoption.prepare(self.production.crew, self.manager)
         self.manager.reload(timeout)
+
+    # Settings and environment
+
+    def set(self, *items: str) -> ActSpec:
+        """Apply `KEY=VALUE` settings to act.toml (`processes=4`, `release=[...]`,
+        `workers.celery=celery -A proj worker`, `uwsgi.harakiri=30`); an empty value
+        removes a table entry. A playing Act restarts with a changed vassal config."""
+        return adoption.configure(self.production.crew, self.manager, items)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.spec.env)
+
+    def set_env(self, **values: str) -> None:
+        """Set variables of the Act's environment (act.toml becomes 0600)."""
+        adoption.set_env(self.production.crew, self.manager, values)
+
+    def unset_env(self, *keys: str) -> None:
+        adoption.unset_env(self.production.crew, self.manager, keys)
+
+    def run(self, argv: Sequence[str]) -> int:
+        """Run a command in the Act's folder with its Venue and environment; its status."""
+        return adoption.run(self.manager, argv)
+
+    def manage(self, args: Sequence[str]) -> int:
+        """Django's manage.py with the Act's settings and environment; its status."""
+        return adoption.manage(self.manager, args)
 
     def prepare(self) -> None:
         """Requirements, pre-flight and release steps, as before a start or reload."""

@@ -20,12 +20,13 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from emperor import binary as uwsgi_binary
 
-from ..errors import BackstageError, InvalidSetting, NotAProject
+from ..errors import BackstageError, InvalidSetting, NotAProject, NotFound
 from ..files.fs import write_atomic
+from ..model.assign import apply_settings
 from ..model.layout import ActRef
 from ..model.project import Project, detect
 from ..model.spec import ActSpec, split_cron
@@ -254,3 +255,65 @@ def _declare_static(act: ActManager, spec: ActSpec, found: release.Preflight) ->
     if (url, root) != (spec.static_url, spec.static_root):
         spec = act.declare(static_url=url, static_root=root)
     return spec
+
+
+def configure(crew: Crew, act: ActManager, items: Iterable[str]) -> ActSpec:
+    """Apply `KEY=VALUE` settings to act.toml, checked as a hand edit would be, and the
+    [uwsgi] options against the Stage's uwsgi; the Manager applies them (a changed
+    vassal config restarts a playing Act)."""
+    new = apply_settings(act.spec(), items, act.ref.spec_path)
+    check_options(new, crew.stage.binary.path)
+    write_act_files(crew, act.ref, new)
+    act.declare(**{f.name: getattr(new, f.name) for f in dataclasses.fields(new)})
+    _poke(crew)
+    return new
+
+
+def set_env(crew: Crew, act: ActManager, values: Mapping[str, str]) -> ActSpec:
+    new = act.declare(env={**act.spec().env, **values})
+    _poke(crew)
+    return new
+
+
+def unset_env(crew: Crew, act: ActManager, keys: Iterable[str]) -> ActSpec:
+    env = dict(act.spec().env)
+    missing = [key for key in keys if key not in env]
+    if missing:
+        raise NotFound(f"{act.ref.key} has no {missing[0]} in its environment")
+    for key in keys:
+        del env[key]
+    new = act.declare(env=env)
+    _poke(crew)
+    return new
+
+
+def _poke(crew: Crew) -> None:
+    if crew.manager.running():
+        crew.manager.poke()
+
+
+def run(act: ActManager, argv: Sequence[str]) -> int:
+    """Run `argv` in the Act's project folder with its Venue and environment, attached
+    to this terminal; its exit status."""
+    if not argv:
+        raise InvalidSetting("nothing to run: write the command after --")
+    spec = act.spec()
+    view = project_view(act.ref, spec)
+    command = list(argv)
+    if command[0] in ("python", "python3"):
+        command[0] = release.venue_python(act.ref.venue_path)
+    try:
+        return subprocess.call(command, cwd=view.chdir, env=process_env(act.ref, spec))
+    except FileNotFoundError:
+        raise NotFound(f"no command {argv[0]!r} in Venue {act.ref.venue} or on PATH") from None
+
+
+def manage(act: ActManager, args: Sequence[str]) -> int:
+    """Django's manage.py (or `python -m django`) with the Act's settings."""
+    spec = act.spec()
+    if not spec.django_settings:
+        raise InvalidSetting(f"{act.ref.key} is not a Django project: use `backstage run`")
+    chdir = project_view(act.ref, spec).chdir
+    if os.path.isfile(os.path.join(chdir, "manage.py")):
+        return run(act, ["python", "manage.py", *args])
+    return run(act, ["python", "-m", "django", *args])

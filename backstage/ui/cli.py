@@ -18,7 +18,7 @@ from emperor.stats import read_stats
 from ..act import Act
 from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
-from ..errors import BackstageError, NotRunning
+from ..errors import BackstageError, InvalidSetting, NotRunning
 from ..files.fs import read_from, size_of
 from ..model.assign import parse_assignments
 from ..model.snapshot import Snapshot
@@ -304,6 +304,65 @@ for _name, _doc in (
     _act_command(_name, _doc)
 
 
+@act.command("set")
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("items", nargs=-1, required=True, metavar="KEY=VALUE...")
+@pass_production
+def act_set(production: Production, key: str, items: tuple[str, ...]) -> None:
+    """Change act.toml: processes=4, release=["python manage.py migrate"],
+    workers.celery="celery -A proj worker", cron.NAME="*/5 * * * * CMD", uwsgi.harakiri=30,
+    log_max=1048576 (an empty value removes a table entry)."""
+    _act(production, key).set(*items)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("words", nargs=-1, required=True, metavar="[set|unset] VENUE/NAME [KEY[=VALUE]...]")
+@pass_production
+def config(production: Production, words: tuple[str, ...]) -> None:
+    """An Act's environment: list it, `set KEY=VALUE...`, or `unset KEY...`."""
+    action, rest = (words[0], words[1:]) if words[0] in ("set", "unset") else ("", words)
+    if rest[1:2] and rest[1] in ("set", "unset") and not action:
+        action, rest = rest[1], (rest[0], *rest[2:])
+    if not rest:
+        raise InvalidSetting("name the Act: backstage config [set|unset] VENUE/NAME ...")
+    target, items = _act(production, rest[0]), rest[1:]
+    if action == "set":
+        if not items:
+            raise InvalidSetting("nothing to set: write KEY=VALUE after the Act")
+        target.set_env(**parse_assignments(items, "config set"))
+    elif action == "unset":
+        if not items:
+            raise InvalidSetting("nothing to unset: write the KEY after the Act")
+        target.unset_env(*items)
+    elif items:
+        raise InvalidSetting(f"{items[0]!r}: write `config set {rest[0]} KEY=VALUE`")
+    else:
+        for name, value in sorted(target.env.items()):
+            click.echo(f"{name}={value}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
+@pass_production
+@click.pass_context
+def run(ctx: click.Context, production: Production, key: str, argv: tuple[str, ...]) -> None:
+    """Run a command in the Act's folder with its Venue and environment."""
+    if argv[:1] == ("--",):  # after VENUE/NAME click keeps it: the command follows it
+        argv = argv[1:]
+    ctx.exit(_act(production, key).run(argv))  # main() exits with it
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="ARGS...")
+@pass_production
+@click.pass_context
+def manage(ctx: click.Context, production: Production, key: str, args: tuple[str, ...]) -> None:
+    """Django's manage.py with the Act's settings, Venue and environment."""
+    ctx.exit(_act(production, key).manage(args))
+
+
 @cli.command()
 @click.argument("key", metavar="VENUE/NAME")
 @click.argument("commands")
@@ -429,7 +488,7 @@ def main() -> None:
     unless --debug asks for one."""
     logging.basicConfig(level=logging.WARNING, format="backstage: %(message)s")
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # the status of `run` and `manage`
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -444,6 +503,9 @@ def main() -> None:
         _fail(f"{exc.strerror or exc}{where} (is the disk full or read-only?)")
     except Exception as exc:
         _fail(f"unexpected error: {exc!r} (run it again with --debug for the traceback)")
+    else:
+        if isinstance(code, int) and code:
+            sys.exit(code)
 
 
 def _fail(line: str) -> None:

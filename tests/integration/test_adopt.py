@@ -17,7 +17,7 @@ from backstage.errors import InstallFailed, NotAProject, PreflightFailed, Releas
 from backstage.shortcuts import new_venue
 from emperor.process import pid_alive
 from tests.conftest import HOMES, ROOT, run_cli
-from tests.helpers import http_get, poll
+from tests.helpers import http_get, poll, render_vassal
 from tests.projects import (
     FLASK_GREETING,
     GREETING,
@@ -250,3 +250,66 @@ def test_workers_and_cron_run_with_the_act_and_show_in_its_stats(production, rea
     last = new_worker()
     act.stop()
     poll(lambda: not pid_alive(last), timeout=10)
+
+
+def test_act_set_config_run_and_manage_from_the_command(production, real_venue, projects):
+    project = make_django_project(projects)
+    database = os.path.join(projects, "db.sqlite3")
+    home = production.home
+
+    def cli(*args: str):
+        return run_cli(*args, home=home, check=False)
+
+    done = cli(
+        "act",
+        "add",
+        "Real",
+        "Site",
+        project.path,
+        "--no-start",
+        "--env",
+        f"DATABASE_PATH={database}",
+    )
+    assert done.returncode == 0, done.stderr
+    act = real_venue.act("Site")
+    assert act.state == "stopped"
+
+    assert cli("config", "set", "Real/Site", "GREETING=100% $(HOME)").returncode == 0
+    assert oct(os.stat(act.spec_path).st_mode & 0o777) == "0o600"
+    listed = cli("config", "Real/Site").stdout.splitlines()
+    assert listed == [f"DATABASE_PATH={database}", "GREETING=100% $(HOME)"]
+    assert cli("config", "unset", "Real/Site", "GREETING").returncode == 0
+    assert act.env == {"DATABASE_PATH": database}
+    missing = cli("config", "unset", "Real/Site", "NOPE")
+    assert missing.returncode == 1 and "NOPE" in missing.stderr
+
+    assert cli("manage", "Real/Site", "migrate", "--noinput").returncode == 0
+    assert os.path.getsize(database) > 0
+    printed = cli(
+        "run",
+        "Real/Site",
+        "--",
+        "python",
+        "-c",
+        "import os, django; print(os.environ['DATABASE_PATH'], os.getcwd())",
+    )
+    assert printed.stdout.split() == [database, project.path], printed.stderr
+    assert cli("run", "Real/Site", "--", "sh", "-c", "exit 3").returncode == 3
+
+    assert cli("act", "set", "Real/Site", "processes=3", "uwsgi.harakiri=30").returncode == 0
+    assert act.spec.processes == 3 and act.spec.uwsgi == {"harakiri": 30}
+    for bad, says in (
+        ("uwsgi.http-socket=:80", "is set by Backstage"),
+        ("uwsgi.no-such-option=1", "is not an option of"),
+        ("processes=many", "processes must be an integer"),
+        ("bogus", "is not KEY=VALUE"),
+    ):
+        done = cli("act", "set", "Real/Site", bad)
+        assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, bad
+        assert says in done.stderr, done.stderr
+    assert act.spec.processes == 3 and act.spec.uwsgi == {"harakiri": 30}
+
+    act.start()  # with its [uwsgi] option and release steps
+    assert http_get(act.port, host=project.own_host) == (200, GREETING)
+    assert "harakiri = 30" in render_vassal(act)
+    assert not any("__pycache__" in dirs for _, dirs, _ in os.walk(project.path))
