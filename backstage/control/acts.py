@@ -31,7 +31,7 @@ from ..errors import (
     PortBusy,
 )
 from ..files import declared
-from ..files.fs import read_from, size_of, unlink_if_present, write_atomic
+from ..files.fs import log_backups, read_from, size_of, unlink_if_present, write_atomic
 from ..model.layout import ActRef
 from ..model.names import check_name
 from ..model.sess import Sess
@@ -331,6 +331,7 @@ class ActManager:
             self.fifo_path,
             layout.act_gigs(self.ref),
             layout.act_env(self.ref),
+            *log_backups(self.log_path),
         ):
             unlink_if_present(path)
 

@@ -28,7 +28,7 @@ from emperor.stats import EmperorStats
 from ..errors import BackstageError, StageError
 from ..files import declared
 from ..files.declared import Declared
-from ..files.fs import unlink_if_present
+from ..files.fs import prune_log_backups, unlink_if_present
 from ..model.spec import ActSpec
 from . import adoption, ports
 from .acts import ActManager
@@ -173,6 +173,11 @@ class ProductionManager:
             self._guarded(
                 f"{found.ref.key}'s files",
                 partial(adoption.write_act_files, self.crew, found.ref, found.spec),
+            )
+            # uWSGI rotates a log past log_max but keeps every rotated copy
+            self._guarded(
+                f"{found.ref.key}'s rotated logs",
+                partial(prune_log_backups, act.log_path, found.spec.log_keep),
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)

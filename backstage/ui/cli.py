@@ -12,14 +12,13 @@ import time
 import click
 
 from emperor.errors import StatsUnavailable, UwsgiError
-from emperor.process import tail
 from emperor.stats import read_stats
 
 from ..act import Act
 from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
 from ..errors import BackstageError, InvalidSetting, NotRunning
-from ..files.fs import read_from, size_of
+from ..files.fs import LogFollower, tail_across
 from ..model.assign import parse_assignments
 from ..model.snapshot import Snapshot
 from ..model.state import STARTING
@@ -382,18 +381,21 @@ def fifo(production: Production, key: str, commands: str) -> None:
 def logs(production: Production, key: str, follow: bool, lines: int) -> None:
     """Print the end of an Act's log."""
     path = _act(production, key).log_path
-    text = tail(path, lines)
+    follower = LogFollower(path) if follow else None  # from here on, nothing missed
+    text = tail_across(path, lines)
     if text:
         click.echo(text)
-    if not follow:
+    if follower is None:
         return
-    offset = size_of(path)
-    while True:
-        time.sleep(0.5)
-        text, offset = read_from(path, offset)
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(0.5)
+            text = follower.read()  # across a rotation too
+            if text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    finally:
+        follower.close()
 
 
 @venue.group("domain")

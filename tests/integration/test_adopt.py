@@ -14,6 +14,7 @@ import pytest
 
 from backstage import Production, Venue
 from backstage.errors import InstallFailed, NotAProject, PreflightFailed, ReleaseFailed
+from backstage.files.fs import log_backups
 from backstage.shortcuts import new_venue
 from emperor.process import pid_alive
 from tests.conftest import HOMES, ROOT, run_cli
@@ -313,3 +314,30 @@ def test_act_set_config_run_and_manage_from_the_command(production, real_venue, 
     assert http_get(act.port, host=project.own_host) == (200, GREETING)
     assert "harakiri = 30" in render_vassal(act)
     assert not any("__pycache__" in dirs for _, dirs, _ in os.walk(project.path))
+
+
+def test_the_log_rotates_by_size_and_the_manager_keeps_log_keep_copies(
+    production, real_venue, projects
+):
+    project = make_flask_project(projects)
+    act = real_venue.add_act("Logged", project.path, wsgi=project.wsgi, start=False)
+    act.set("log_max=2000", "log_keep=2")
+    act.start()
+    seen: set[str] = set()
+
+    def rotated_three_times() -> bool:
+        for _ in range(10):
+            http_get(act.port)
+        seen.update(log_backups(act.log_path))
+        return len(seen) >= 3
+
+    poll(rotated_three_times, timeout=60, interval=0.3)  # uWSGI looks once a second
+    poll(lambda: len(log_backups(act.log_path)) <= 2, timeout=5)
+    assert os.path.getsize(act.log_path) < 2000 + 4096
+    # a rotation by hand (L on the FIFO) loses nothing `logs` shows
+    http_get(act.port, "/by-hand")
+    before = set(log_backups(act.log_path))
+    run_cli("fifo", act.key, "L", home=production.home)
+    poll(lambda: set(log_backups(act.log_path)) - before, timeout=10)
+    shown = run_cli("logs", act.key, "-n", "30", home=production.home).stdout
+    assert "GET /by-hand" in shown
