@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 
@@ -341,3 +342,30 @@ def test_the_log_rotates_by_size_and_the_manager_keeps_log_keep_copies(
     poll(lambda: set(log_backups(act.log_path)) - before, timeout=10)
     shown = run_cli("logs", act.key, "-n", "30", home=production.home).stdout
     assert "GET /by-hand" in shown
+
+
+def git(*args: str, cwd: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_git_source_is_cloned_into_the_acts_folder(production, real_venue, projects):
+    project = make_flask_project(projects)
+    git("init", "-q", ".", cwd=project.path)
+    git("add", ".", cwd=project.path)
+    git("commit", "-q", "-m", "first", cwd=project.path)
+    act = real_venue.add_act("Cloned", f"file://{project.path}", wsgi=project.wsgi)
+    assert act.spec.source == os.path.join(act.path, "src")
+    assert os.path.isfile(os.path.join(act.path, "src", "app.py"))
+    assert http_get(act.port) == (200, FLASK_GREETING)
+    done = run_cli(
+        "act", "add", "Real", "Nowhere", f"file://{projects}/nothing-here.git",
+        "--wsgi", "app:app", home=production.home, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert "cannot clone" in done.stderr
+    assert sorted(os.listdir(real_venue.acts_dir)) == ["Cloned"]
