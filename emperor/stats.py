@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TypeVar
 
 from emperor.errors import StatsUnavailable, StatsUnparsable
@@ -110,6 +111,8 @@ class InstanceStats:
     workers: tuple[WorkerStats, ...]
     daemons: tuple[DaemonStats, ...] = ()
     crons: tuple[CronStats, ...] = ()
+    # ``metrics{}`` with ``enable-metrics``: name to value (custom ones included); empty without
+    metrics: Mapping[str, int] = dataclass_field(default_factory=dict)
 
     @property
     def live_workers(self) -> tuple[WorkerStats, ...]:
@@ -151,7 +154,20 @@ def parse_instance_stats(raw: bytes) -> InstanceStats:
         workers=tuple(build(WorkerStats, w) for w in objects(document.get("workers"))),
         daemons=tuple(build(DaemonStats, d) for d in objects(document.get("daemons"))),
         crons=tuple(build(CronStats, c) for c in objects(document.get("crons"))),
+        metrics=_metric_values(document.get("metrics")),
     )
+
+
+def _metric_values(value: object) -> dict[str, int]:
+    """``{"name": {"type": .., "oid": .., "value": N}}`` as ``{"name": N}``."""
+    if not isinstance(value, dict):
+        return {}
+    found = {}
+    for name, metric in value.items():
+        number = metric.get("value") if isinstance(metric, dict) else None
+        if isinstance(number, int) and not isinstance(number, bool):
+            found[str(name)] = number
+    return found
 
 
 # --- the Emperor's stats server ---------------------------------------------------------------

@@ -7,38 +7,23 @@ process, so a crash never leaves a stale claim behind.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
-import sys
 
 from emperor.process import pid_alive, read_pidfile, tail, wait_for
 from emperor.stats import parse_router_stats, stats_or_none
 
 from ..errors import StageError
 from ..files import declared
+from ..files.fs import lock_held
 from ..model.gig import split_address
 from ..model.layout import Layout
-from . import ports
+from . import keeper, ports
 from .ports import port_free
 from .stage import Stage
 
 UP_TIMEOUT = 30.0
-
-
-def lock_held(path: str) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops a lock we may just have taken
-    return False
 
 
 class ManagerClient:
@@ -98,17 +83,7 @@ class ManagerClient:
             )
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        home = self.layout.home
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        with os.fdopen(os.open(self.log_path, flags, 0o640), "ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "backstage", "--home", home, "up", "--foreground"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(os.environ, BACKSTAGE_HOME=home),
-            )
+        return keeper.spawn_manager(self.layout)
 
     def poke(self) -> None:
         """Ask the running Manager to reconcile now rather than within the second."""
@@ -117,7 +92,12 @@ class ManagerClient:
             os.kill(pid, signal.SIGUSR1)
 
     def down(self, timeout: float = 60.0) -> None:
-        """Stop every Act, the Emperor and the Manager."""
+        """Stop every Act, the Emperor, the Manager and its keeper (first, so that it does
+        not take the Manager's end for a death)."""
+        kept_by = read_pidfile(self.layout.keeper_pidfile)
+        if kept_by is not None and keeper.running(self.layout):
+            os.kill(kept_by, signal.SIGTERM)
+            wait_for(lambda: not keeper.running(self.layout), 5.0)
         pid = self.pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)

@@ -19,18 +19,19 @@ import logging
 import os
 import queue
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
 
-from emperor.stats import EmperorStats
+from emperor.stats import EmperorStats, parse_instance_stats, stats_or_none
 
 from ..errors import BackstageError, StageError
 from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import prune_log_backups, unlink_if_present
 from ..model.spec import ActSpec
-from . import adoption, ports
+from . import adoption, keeper, ports
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
@@ -41,6 +42,7 @@ from .watcher import Watcher
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 1.0
+WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
 
 
 class ProductionManager:
@@ -58,9 +60,12 @@ class ProductionManager:
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
+        self._keeper: subprocess.Popen[bytes] | None = None
 
-    def serve(self) -> None:
-        """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts."""
+    def serve(self, kept: bool = False) -> None:
+        """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
+        `kept`: have a keeper beside it, which starts it again should it die (not under
+        a service manager, which does that itself)."""
         layout = self.crew.layout
         declared.create_home(layout, ports.new_production)
         lock = os.open(layout.manager_lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -85,15 +90,36 @@ class ProductionManager:
             while True:
                 self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
                 self._guarded("watching the files", lambda: self._follow(watcher))
+                if kept and not keeper.running(layout) and not self._keeper_starting():
+                    self._guarded("starting the keeper", self._start_keeper)
                 self._said, self._saying = self._saying, set()
                 if self._next_event() == "stop":
                     break
         finally:
             watcher.stop()
+            self._stop_keeper()
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
+
+    def _start_keeper(self) -> None:
+        self._keeper = keeper.spawn(self.crew.layout, "keep")
+
+    def _stop_keeper(self) -> None:
+        """Stopping on purpose: the keeper we started must not bring us back."""
+        if self._keeper is None or self._keeper.poll() is not None:
+            return
+        self._keeper.terminate()
+        try:
+            self._keeper.wait(5)
+        except subprocess.TimeoutExpired:
+            self._keeper.kill()
+            self._keeper.wait()
+
+    def _keeper_starting(self) -> bool:
+        """A keeper we started is still on its way to its lock."""
+        return self._keeper is not None and self._keeper.poll() is None
 
     def _follow(self, watcher: Watcher) -> None:
         layout = self.crew.layout
@@ -118,10 +144,16 @@ class ProductionManager:
             self._say(logging.ERROR, f"{what} failed: {exc!r}", exc_info=True)
 
     def _next_event(self) -> str:
-        try:
-            event = self._events.get(timeout=RECONCILE_EVERY)
-        except queue.Empty:
-            return "tick"
+        deadline = self._clock() + RECONCILE_EVERY
+        while True:
+            try:
+                event = self._events.get(timeout=WATCH_ROUTER_EVERY)
+                break
+            except queue.Empty:
+                if self.crew.router.lost():
+                    return "router"  # a pass at once tells the new one who plays
+                if self._clock() >= deadline:
+                    return "tick"
         while event != "stop":  # coalesce a burst into one pass
             try:
                 event = self._events.get_nowait()
@@ -181,6 +213,8 @@ class ProductionManager:
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)
+        booked = [host for act in production.acts if act.spec for host in act.spec.hosts]
+        self._guarded("the booked hosts", partial(self.crew.router.write_booked, booked))
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""
@@ -197,7 +231,27 @@ class ProductionManager:
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config in plan.push:
             self._guarded(f"pushing {name}", partial(stage.manager.push, name, config))
-        self._guarded("greeting the router", router.keep_loyal)
+        self._guarded(
+            "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
+        )
+
+    def playing(self, production: Declared) -> list[tuple[str, str]]:
+        """(host, node address) of every booked Act whose stats server answers now, but
+        for a host it is being unbooked from (withheld: it no longer announces that one)."""
+        layout = self.crew.layout
+        found = []
+        for act in production.acts:
+            if act.spec is None or not act.spec.enabled or not act.spec.hosts:
+                continue
+            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2) is None:
+                continue
+            address = layout.act_socket(act.ref)
+            found += [
+                (host, address)
+                for host in act.spec.hosts
+                if not os.path.exists(layout.withheld(act.ref, host))
+            ]
+        return found
 
     def _plan(
         self,

@@ -7,18 +7,30 @@ each host they are booked at; what it reports on its stats socket is the only
 record of which Gigs are live.
 
 A host nobody plays falls back to the router's own worker (`nogig.py`), which
-answers 404 at once: without a fallback uWSGI closes the connection unanswered.
+answers at once (without a fallback uWSGI closes the connection unanswered): 404,
+or 503 for a booked host (`run/router.booked.json`, written here) nobody plays
+now, or 308 to a booked host's own spelling when it came in another case or with
+a trailing dot, which the router's byte-exact match cannot fold.
+
+A router that was restarted knows no Act until each announces itself again (every
+2 s); the Production Manager tells it at once who plays (`keep_loyal`), so a booked
+host is not answered by the fallback meanwhile.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 
 from emperor.stats import RouterStats, parse_router_stats, stats_or_none
 from emperor.subscription import send_packet, subscription_packet
 
+from ..files.fs import write_atomic
 from ..model import gig
 from ..model.gig import FALLBACK_KEY, split_address
 from ..model.layout import Layout
@@ -26,21 +38,52 @@ from ..model.spec import ProductionSpec
 from ..render.stageset import StageSet
 from .signing import Keys
 
+log = logging.getLogger(__name__)
+
+COMEBACK = 5.0  # how long a router seen gone counts as coming back (lost())
+
 
 def _local(host: str) -> str:
     """Where to reach a router bound to `host` from this machine."""
     return "127.0.0.1" if host in ("0.0.0.0", "", "*") else host.strip("[]")
 
 
+def _alive(pid: int) -> bool:
+    """The process runs: a zombie does not (a router killed -9 leaves its http process
+    to a parent that may be slow to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass  # no /proc here: ask the kernel, which counts a zombie as alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Router:
-    def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        settings: Callable[[], ProductionSpec],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.layout = layout
         self._settings = settings
         self.subscription_path = layout.router_subscriptions
         self.stats_path = layout.router_stats
         self.socket_path = layout.router_socket
+        self.booked_path = layout.router_booked
         self.log_path = layout.router_log
         self._greeted = 0  # pid of the router process last greeted (keep_loyal)
+        self._lost_at: float | None = None  # when that process was seen gone, until a new one
+        self._clock = clock
 
     def vassal_name(self, config: str) -> str:
         return self.layout.router_vassal(config)
@@ -82,13 +125,34 @@ class Router:
         """Addresses the router would pass a request for `host` to now."""
         return gig.live_nodes(stats if stats is not None else self.stats(), host, self.port)
 
-    def keep_loyal(self) -> None:
-        """Greet the router's own worker once per start. The Emperor blacklists, and
-        never respawns, a vassal that dies before it is loyal, and a vassal turns loyal
-        only after its worker served a request: the router's serves hosts nobody plays."""
+    def lost(self) -> bool:
+        """The router process greeted last is gone, and no new one was greeted since, for
+        up to COMEBACK seconds. Cheap (no socket): the Manager asks it often, and runs a
+        pass at once while it holds, so that a new router is pushed if need be and told
+        who plays as soon as it answers."""
+        if self._greeted and not _alive(self._greeted):
+            log.info("the router (pid %d) is gone", self._greeted)
+            self._greeted, self._lost_at = 0, self._clock()
+        if self._lost_at is not None and self._clock() - self._lost_at >= COMEBACK:
+            self._lost_at = None  # not back yet: the Manager's every-second pass goes on
+        return self._lost_at is not None
+
+    def keep_loyal(self, playing: Callable[[], Iterable[tuple[str, str]]] = tuple) -> None:
+        """Once per router process: tell it who plays, then greet its own worker.
+
+        A new router knows no Act until each announces itself again (every 2 s), and
+        meanwhile answers their hosts from the fallback: `playing()` lists the (host,
+        node address) pairs to announce at once. The greeting: the Emperor blacklists,
+        and never respawns, a vassal that dies before it is loyal, and a vassal turns
+        loyal only after its worker served a request: the router's serves hosts nobody
+        plays."""
         stats = self.stats(0.5)
         if stats is None or stats.pid == self._greeted:
             return
+        nodes = list(playing())
+        self.announce(nodes)
+        if nodes:
+            log.info("told the router (pid %d) of %d playing Gigs", stats.pid, len(nodes))
         host, port = split_address(self.address)
         try:
             with socket.create_connection((_local(host), port), timeout=1.0) as conn:
@@ -96,7 +160,21 @@ class Router:
                 conn.recv(16)
         except OSError:
             return
-        self._greeted = stats.pid
+        self._greeted, self._lost_at = stats.pid, None
+
+    def announce(self, playing: Iterable[tuple[str, str]]) -> None:
+        """Subscribe each node address under each key of its host, as the node itself
+        would. Only for nodes that play: one that does not answer would be passed
+        requests, and give empty replies, until it expires."""
+        sign = self.keys.sign if self.signed else None
+        for host, address in playing:
+            for key in self.keys_for(host):
+                try:
+                    packet = subscription_packet(key, address, sign=sign)
+                    send_packet(self.subscription_path, packet)
+                except OSError as exc:
+                    log.debug("announcing %s at %s: %s", address, key, exc)
+                    return  # no router listening: the nodes announce themselves later
 
     def unsubscribe(self, host: str, address: str) -> None:
         """Take the node at `address` out of `host` at once, as the node itself would."""
@@ -114,6 +192,20 @@ class Router:
         """Write what the router's config refers to: the keys, when announces are signed."""
         if self.signed:
             self.keys.publish(FALLBACK_KEY)
+
+    def write_booked(self, hosts: Iterable[str]) -> bool:
+        """Write the keys of the booked `hosts` for the router's fallback, atomically and
+        only when they changed; True when written."""
+        keys = sorted({key for host in hosts for key in self.keys_for(host)})
+        text = json.dumps(keys, indent=0) + "\n"
+        try:
+            with open(self.booked_path) as current:
+                if current.read() == text:
+                    return False
+        except FileNotFoundError:
+            pass
+        write_atomic(self.booked_path, text, 0o600)
+        return True
 
     def render(self, stageset: StageSet) -> str:
         address = self.address

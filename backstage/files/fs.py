@@ -3,6 +3,7 @@ reading a log from an offset (what start failures and `logs -f` read)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from typing import BinaryIO
@@ -136,3 +137,18 @@ class LogFollower:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def lock_held(path: str) -> bool:
+    """Whether a process holds the exclusive lock on `path` (a lock dies with its process)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we may just have taken
+    return False

@@ -27,6 +27,7 @@ class Gig:
     nodes: tuple[str, ...]  # their subscribed addresses, as the router lists them
     requests: int  # passed through the router to those nodes
     booked: tuple[str, ...]  # VENUE/NAME of the Acts declared at this host
+    node_requests: tuple[int, ...] = ()  # requests per node, in the order of `nodes`
 
     @property
     def playing(self) -> bool:
@@ -102,6 +103,7 @@ def gigs_from(
                 nodes=tuple(sorted(live)),
                 requests=sum(live.values()),
                 booked=tuple(sorted(booked.get(host, ()))),
+                node_requests=tuple(live[node] for node in sorted(live)),
             )
         )
     return found

@@ -4,7 +4,7 @@
 <home>/run/                 0700: every socket, FIFO and pidfile
     emperor.stats, emperor.pid, emperor.ipc (zmq) or vassals/ (dir)
     manager.pid, manager.lock
-    router.sub, router.stats, router.sock
+    router.sub, router.stats, router.sock, router.booked.json
     VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
     withheld/VENUE.NAME/HOST                       while unbooking
 <home>/log/                 emperor.log, manager.log, router.log, VENUE.NAME.log
@@ -133,6 +133,14 @@ class Layout:
     def manager_log(self) -> str:
         return self.log("manager.log")
 
+    @property
+    def keeper_lock(self) -> str:
+        return self.run("keeper.lock")
+
+    @property
+    def keeper_pidfile(self) -> str:
+        return self.run("keeper.pid")
+
     # The router
 
     @property
@@ -146,6 +154,12 @@ class Layout:
     @property
     def router_socket(self) -> str:
         return self.run("router.sock")
+
+    @property
+    def router_booked(self) -> str:
+        """The keys of every booked host, as JSON: the router's fallback tells a booked
+        host nobody plays now (503) from an unknown one (404) by it."""
+        return self.run("router.booked.json")
 
     @property
     def router_log(self) -> str:

@@ -68,6 +68,9 @@ class ActRow:
     log_tail: tuple[str, ...] | None  # only for the Act asked for in `detail`
     problem: str = ""  # why it is invalid: its declaration cannot be used
     daemons: tuple[DaemonRow, ...] = ()  # its workers and cron jobs, from its stats
+    # responses by status class (RESPONSE_CLASSES), counted by the vassal's metrics;
+    # None where it does not count them (a vassal rendered before it did)
+    responses: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,11 +121,13 @@ class Snapshot:
         def act_row(row: dict[str, Any]) -> ActRow:
             gigs = row.get("gigs")
             tail_lines = row.get("log_tail")
+            responses = row.get("responses")
             return ActRow(
                 **{
                     **row,
                     "gigs": None if gigs is None else tuple(gigs),
                     "log_tail": None if tail_lines is None else tuple(tail_lines),
+                    "responses": None if responses is None else tuple(responses),
                     "worker_rows": tuple(WorkerRow(**w) for w in row["worker_rows"]),
                     "daemons": tuple(DaemonRow(**d) for d in row.get("daemons", ())),
                 }
@@ -135,6 +140,7 @@ class Snapshot:
                 nodes=tuple(found["nodes"]),
                 requests=found["requests"],
                 booked=tuple(found["booked"]),
+                node_requests=tuple(found.get("node_requests", ())),
             )
 
         emperor = dict(data["emperor"], blacklisted=tuple(data["emperor"]["blacklisted"]))
@@ -270,6 +276,7 @@ def _act_row(
         log_tail=reading.log_tail,
         problem=reading.problem,
         daemons=daemon_rows(stats) if stats else (),
+        responses=_responses(reading.stats),
     )
 
 
@@ -284,6 +291,17 @@ def daemon_rows(stats: InstanceStats) -> tuple[DaemonRow, ...]:
     rows = [DaemonRow(*_script_name(d.cmd), pid=d.pid, respawns=d.respawns) for d in stats.daemons]
     rows += [DaemonRow("cron", _script_name(c.command)[1], 0, 0) for c in stats.crons]
     return tuple(rows)
+
+
+RESPONSE_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+
+
+def _responses(stats: InstanceStats | None) -> tuple[int, int, int, int] | None:
+    """The vassal's `responses.Nxx` metrics (see vassal.ini.j2), or None without them."""
+    if stats is None or f"responses.{RESPONSE_CLASSES[0]}" not in stats.metrics:
+        return None
+    a, b, c, d = (stats.metrics.get(f"responses.{name}", 0) for name in RESPONSE_CLASSES)
+    return a, b, c, d
 
 
 def human_size(n: int) -> str:

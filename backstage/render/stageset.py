@@ -6,7 +6,7 @@ or writing it is control's job. Templates come from the package, or from
 (`home`), `prefix`, `venue` (`name`, `path`), `act` (`name`, `key`, `path`, and its
 `socket_path`, `stats_path`, `fifo_path`, `gigs_config_path`, `log_path`), `spec`
 (the ActSpec) and `env`; the router's sees `router` (`address`, `subscription_path`,
-`stats_path`, `socket_path`, `log_path`).
+`stats_path`, `socket_path`, `booked_path`, `log_path`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 
 import jinja2
@@ -52,6 +53,22 @@ def ini_value(value: object) -> str:
     return text.replace("%", "%%")
 
 
+# What a path may hold to go into a config untouched: nothing uWSGI would expand
+# (`$(`, `@(`, `%(`), take for a comment (`;`, `#`) or trim.
+_PATH = re.compile(r"^/[A-Za-z0-9_./+-]*$")
+
+
+def path_value(value: object) -> str:
+    """An absolute path of plain characters, or InvalidSetting."""
+    text = str(value)
+    if not _PATH.match(text):
+        raise InvalidSetting(
+            f"{text!r} holds characters other than letters, digits and _ . / + -, which "
+            "cannot go into the router's config: move the Production to a plainer path"
+        )
+    return text
+
+
 def kv_value(value: object) -> str:
     """A value inside a `key=value,key=value` option such as subscribe2."""
     text = ini_value(value)
@@ -73,6 +90,7 @@ def environment(override_dir: str | None = None) -> jinja2.Environment:
     )
     env.filters["ini"] = ini_value
     env.filters["kv"] = kv_value
+    env.filters["path"] = path_value
     return env
 
 
@@ -177,6 +195,7 @@ class RouterView:
     subscription_path: str
     stats_path: str
     socket_path: str
+    booked_path: str
     log_path: str
 
 
@@ -212,6 +231,7 @@ def router_view(layout: Layout, address: str) -> RouterView:
         subscription_path=layout.router_subscriptions,
         stats_path=layout.router_stats,
         socket_path=layout.router_socket,
+        booked_path=layout.router_booked,
         log_path=layout.router_log,
     )
 

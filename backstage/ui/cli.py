@@ -3,6 +3,7 @@ methods the Python API uses; errors become one line on stderr and exit 1."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -14,7 +15,9 @@ import click
 from emperor.errors import StatsUnavailable, UwsgiError
 from emperor.stats import read_stats
 
+from .. import __version__
 from ..act import Act
+from ..control import keeper
 from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
 from ..errors import BackstageError, InvalidSetting, NotRunning
@@ -26,12 +29,14 @@ from ..production import Production
 from ..shortcuts import new_venue
 from . import terminal
 from .columns import act_table, daemons_line, emperor_line
+from .metrics import render as metrics_text
 from .status import status as production_status
 
 pass_production = click.make_pass_decorator(Production)
 
 
 @click.group()
+@click.version_option(__version__, prog_name="backstage", message="%(prog)s %(version)s")
 @click.option(
     "--home",
     envvar="BACKSTAGE_HOME",
@@ -54,16 +59,13 @@ def _act(production: Production, key: str) -> Act:
 @cli.command()
 @click.option("--foreground", is_flag=True, help="Run the Production Manager here (for systemd).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the Acts.")
+@click.option("--kept", is_flag=True, hidden=True, help="With a keeper that restarts it.")
 @pass_production
-def up(production: Production, foreground: bool, timeout: float) -> None:
+def up(production: Production, foreground: bool, timeout: float, kept: bool) -> None:
     """Start the Production Manager and make every enabled Act play."""
     if foreground:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s %(name)s %(levelname)s %(message)s",
-            force=True,
-        )
-        ProductionManager(production.crew).serve()
+        _log_to_stdout()
+        ProductionManager(production.crew).serve(kept=kept)
         return
     production.up()
     production.manager.poke()
@@ -75,11 +77,37 @@ def up(production: Production, foreground: bool, timeout: float) -> None:
     _print_table(snapshot)
 
 
+def _log_to_stdout() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        force=True,
+    )
+
+
+@cli.command(hidden=True)
+@pass_production
+def keep(production: Production) -> None:
+    """Bring the Production Manager back should it die (it starts this itself)."""
+    _log_to_stdout()
+    keeper.keep(production.layout)
+
+
 @cli.command()
 @pass_production
 def down(production: Production) -> None:
     """Stop every Act, the Emperor and the Production Manager."""
+    before = production.snapshot()
+    manager = production.manager.pid()
     production.down()
+    playing = [row.key for row in before.acts if row.pid is not None]
+    click.echo(f"stopped {len(playing)} Acts" + (f": {', '.join(playing)}" if playing else ""))
+    if before.emperor.running:
+        click.echo(f"stopped the Emperor (pid {before.emperor.pid})")
+    if manager is not None:
+        click.echo(f"stopped the Production Manager (pid {manager})")
+    if not playing and not before.emperor.running and manager is None:
+        click.echo("nothing was running")
 
 
 @cli.command()
@@ -88,13 +116,20 @@ def down(production: Production) -> None:
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between --watch prints.")
 @pass_production
 def status(production: Production, as_json: bool, watch: bool, interval: float) -> None:
-    """What is running, from the Emperor's and every Act's stats."""
+    """What is running, from the Emperor's and every Act's stats.
+
+    Exits 2 when an enabled Act has failed (without --watch), so scripts and health
+    checks can tell; 0 otherwise.
+    """
     snapshot = production.snapshot()
     if not watch:
         if as_json:
             click.echo(json.dumps(production_status(snapshot), indent=2))
         else:
             _print_table(snapshot)
+        failed = [row.key for row in snapshot.acts if row.enabled and row.state == "failed"]
+        if failed:
+            raise ActsFailed(f"failed: {', '.join(failed)} (`backstage logs VENUE/NAME` says why)")
         return
     try:
         while True:
@@ -109,6 +144,20 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
             snapshot = production.snapshot(snapshot)
     except KeyboardInterrupt:
         return  # Ctrl-C is how a watch ends
+
+
+class ActsFailed(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"backstage: {self.message}", err=True)
+
+
+@cli.command()
+@pass_production
+def metrics(production: Production) -> None:
+    """Print the Production in the Prometheus text format (what /metrics serves)."""
+    click.echo(metrics_text(production.snapshot()), nl=False)
 
 
 # Colour only on a terminal: a pipe or a file gets plain text.
@@ -282,6 +331,24 @@ def act_add(
         force=force,
     )
     click.echo(f"Act {added.key} on http://127.0.0.1:{added.port}/ serving {added.spec.source}")
+
+
+@act.command("ls")
+@click.argument("venue_name", metavar="[VENUE]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def act_ls(production: Production, venue_name: str | None, as_json: bool) -> None:
+    """List the Acts, of every Venue or of one, with their state and port."""
+    if venue_name is not None:
+        production.venue(venue_name)  # NotFound says how to create it
+    snapshot = production.snapshot()
+    rows = [row for row in snapshot.acts if venue_name in (None, row.venue)]
+    if as_json:
+        fields = ("venue", "act", "state", "enabled", "port", "pid", "workers")
+        click.echo(json.dumps([{f: getattr(row, f) for f in fields} for row in rows], indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row.key}\t{row.state}\t{row.port}")
 
 
 def _act_command(name: str, doc: str) -> None:
@@ -483,6 +550,64 @@ def nginx(production: Production, out: str | None, listen: str) -> None:
         production.crew, out or os.path.join(production.home, "nginx"), listen
     )
     click.echo(f"include {include};")
+
+
+# One example per command, shown at the end of its --help.
+EXAMPLES = {
+    "": "backstage --home /srv/backstage status",
+    "up": "backstage up              # or, under systemd: backstage up --foreground",
+    "down": "backstage down",
+    "status": "backstage status --json | jq '.acts[] | select(.state != \"running\")'",
+    "metrics": "backstage metrics > /var/lib/node_exporter/backstage.prom",
+    "top": "backstage top --interval 2",
+    "stats": "uwsgitop $(backstage stats --path MyVenue/MyAct)",
+    "venue": "backstage venue new MyVenue",
+    "venue new": "backstage venue new MyVenue --path /srv/venues",
+    "venue ls": "backstage venue ls",
+    "venue forget": "backstage venue forget MyVenue",
+    "venue domain": "backstage venue domain add MyVenue example.com",
+    "venue domain add": "backstage venue domain add MyVenue example.com",
+    "venue domain rm": "backstage venue domain rm MyVenue example.com",
+    "venue domain ls": "backstage venue domain ls MyVenue",
+    "act": "backstage act new MyVenue MyAct",
+    "act new": "backstage act new MyVenue MyAct --processes 4",
+    "act ls": "backstage act ls MyVenue --json",
+    "act add": "backstage act add MyVenue Blog ~/src/blog --settings blog.settings.prod",
+    "act set": "backstage act set MyVenue/Blog processes=4 max_processes=8",
+    "config": "backstage config set MyVenue/Blog SECRET_KEY=s3cr3t DEBUG=0",
+    "run": "backstage run MyVenue/Blog -- python -c 'import django; print(django.VERSION)'",
+    "manage": "backstage manage MyVenue/Blog createsuperuser",
+    "act start": "backstage act start MyVenue/MyAct",
+    "act stop": "backstage act stop MyVenue/MyAct",
+    "act reload": "backstage act reload MyVenue/MyAct",
+    "act rm": "backstage act rm MyVenue/MyAct",
+    "fifo": "backstage fifo MyVenue/MyAct +    # one worker more",
+    "logs": "backstage logs -f MyVenue/MyAct",
+    "book": "backstage book MyVenue/MyAct kittens.example.com",
+    "unbook": "backstage unbook MyVenue/MyAct kittens.example.com",
+    "gigs": "backstage gigs --json",
+    "nginx": "backstage nginx --out /etc/nginx/backstage",
+}
+
+
+def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {prefix.strip(): group}
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if command.hidden:
+            continue
+        if isinstance(command, click.Group):
+            found.update(_commands(command, path + " "))
+        else:
+            found[path] = command
+    return found
+
+
+for _path, _command in _commands(cli).items():
+    if _path in EXAMPLES:
+        _command.help = (
+            f"{inspect.cleandoc(_command.help or '')}\n\n\b\nExample:\n  {EXAMPLES[_path]}"
+        )
 
 
 def main() -> None:

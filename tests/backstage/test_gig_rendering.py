@@ -43,6 +43,7 @@ def test_gigs_from_router_stats_and_bookings():
             "nodes": (),
             "requests": 0,
             "booked": ("V/Idle",),
+            "node_requests": (),
             "playing": False,
         },
         {
@@ -51,6 +52,7 @@ def test_gigs_from_router_stats_and_bookings():
             "nodes": ("/h/run/V.Blue.sock", "/h/run/V.Green.sock"),
             "requests": 9,
             "booked": ("V/Blue",),
+            "node_requests": (6, 3),
             "playing": True,
         },
     ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
+from emperor.process import read_pidfile
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll, processes_of
 
@@ -90,7 +92,11 @@ def test_up_is_idempotent_and_heals_after_the_emperor_is_killed(production, venu
     run_cli("up", home=home)
     assert production.stage.pid() == emperor and production.manager.pid() == manager
 
-    # Kill everything but the files: the Manager first so nothing heals behind our back.
+    # Kill everything but the files: the keeper and the Manager first, so that nothing
+    # heals behind our back.
+    keeper = read_pidfile(production.layout.keeper_pidfile)
+    assert keeper is not None
+    os.kill(keeper, signal.SIGKILL)
     os.kill(manager, signal.SIGKILL)
     os.kill(emperor, signal.SIGKILL)
     poll(lambda: not processes_of(home), timeout=15)
@@ -116,14 +122,22 @@ def test_the_manager_heals_a_killed_emperor_by_itself(production, venue):
     assert http_get(act.port)[0] == 200
 
 
-def test_a_new_manager_adopts_the_running_emperor(production, venue):
+def test_a_killed_manager_is_back_by_itself_and_adopts_the_running_emperor(production, venue):
     act = venue.new_act("Adopted")
     emperor, master = production.stage.pid(), act.sess.pid
-    os.kill(production.manager.pid(), signal.SIGKILL)
-    poll(lambda: not production.manager.running(), timeout=10)
+    manager = production.manager.pid()
+    os.kill(manager, signal.SIGKILL)
+    killed = time.monotonic()
+    # its keeper starts a new one, with no command
+    poll(lambda: production.manager.pid() not in (None, manager), timeout=2, interval=0.02)
+    print(f"Manager back {time.monotonic() - killed:.2f} s after kill -9")
     run_cli("up", home=production.home)
-    assert production.manager.running()
     assert production.stage.pid() == emperor and act.sess.pid == master
+    # and the Manager starts a new keeper when that one dies
+    keeper = read_pidfile(production.layout.keeper_pidfile)
+    assert keeper is not None
+    os.kill(keeper, signal.SIGKILL)
+    poll(lambda: read_pidfile(production.layout.keeper_pidfile) not in (None, keeper), 5)
 
 
 def test_down_leaves_no_process(production, venue):

@@ -9,7 +9,15 @@ import socket
 import pytest
 
 from backstage import BackstageError, Venue
-from backstage.errors import ActFailed, AlreadyExists, InvalidName, NotFound, PortBusy
+from backstage.control.ports import port_free
+from backstage.errors import (
+    ActFailed,
+    AlreadyExists,
+    InvalidName,
+    InvalidSetting,
+    NotFound,
+    PortBusy,
+)
 from backstage.shortcuts import new_act, new_venue
 from tests.helpers import http_get, poll
 
@@ -82,14 +90,18 @@ def test_duplicates_and_missing_things(production, venue):
 
 
 def test_a_busy_port_is_refused_at_creation_and_at_start(venue):
+    first, last = venue.production.spec.ports
     with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
+        busy = next(p for p in range(first, last + 1) if port_free(p))
+        holder.bind(("127.0.0.1", busy))
         holder.listen()
-        busy = holder.getsockname()[1]
         before = sorted(os.listdir(venue.acts_dir))
         with pytest.raises(PortBusy, match=str(busy)):
             new_act(venue, "Squatted", port=busy)
         assert sorted(os.listdir(venue.acts_dir)) == before
+    # outside the declared ports: refused unless forced
+    with pytest.raises(InvalidSetting, match="outside ports"):
+        new_act(venue, "Outside", port=last + 1, start=False)
 
     act = venue.new_act("Later", start=False)
     with socket.socket() as holder:

@@ -85,7 +85,9 @@ def test_stop_and_start_keep_the_port_and_no_process_outlives_down(production, v
     production.down()
     assert processes_of(production.home) == []
     assert Production(production.home).stage.stats() is None
-    assert act.state == "stopped"
+    # still declared to play: never "stopped", the word for a deliberate stop of the Act
+    assert act.state == "starting"
+    assert not production.snapshot().manager.running  # and status says healing is off
 
 
 def test_the_quickstart_example_runs(production):

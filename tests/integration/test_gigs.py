@@ -59,9 +59,10 @@ def test_two_acts_on_two_hosts_answer_their_own(production, venue):
     assert http_get(beta.port, host="b1.example.com")[0] == 400
     assert http_get(port, host="b2.example.com") == (200, "Beta")
 
-    # stopping an Act takes it out of the router; booked, not playing, it shows so
+    # stopping an Act takes it out of the router; booked, not playing, it shows so,
+    # and the router says to try again (503) rather than that there is no such site
     alpha.stop()
-    poll(lambda: http_get(port, host="alpha.example.com")[0] == 404, timeout=5)
+    poll(lambda: http_get(port, host="alpha.example.com")[0] == 503, timeout=5)
     (gig,) = [g for g in production.gigs if g.host == "alpha.example.com"]
     assert gig.booked == ("TestVenue/Alpha",) and gig.acts == () and not gig.playing
     alpha.start()

@@ -1,0 +1,159 @@
+"""The router's fallback app on plain WSGI environs: fold, redirect, 503, 404, 400."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from backstage import nogig
+from backstage.control.router import Router
+from backstage.model.layout import Layout
+from backstage.model.spec import ProductionSpec
+from backstage.nogig import Booked, fold, respond
+
+BOOKED = frozenset({"host.example.test", "host.example.test:8123", "upper.example.test"})
+
+
+def call(host: str | None, uri: str = "/a/b?c=1", scheme: str = "http", booked=BOOKED):
+    environ: dict[str, object] = {"REQUEST_URI": uri, "wsgi.url_scheme": scheme}
+    if host is not None:
+        environ["HTTP_HOST"] = host
+    seen: dict[str, object] = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(respond(environ, start_response, booked))
+    headers = seen["headers"]
+    assert isinstance(headers, dict)
+    assert headers["Content-Length"] == str(len(body))
+    return str(seen["status"])[:3], headers, body
+
+
+@pytest.mark.parametrize(
+    "sent, folded",
+    [
+        ("host.example.test", "host.example.test"),
+        ("HOST.Example.TEST", "host.example.test"),
+        ("host.example.test.", "host.example.test"),
+        ("Host.Example.Test.:8123", "host.example.test:8123"),
+        ("127.0.0.1:8000", "127.0.0.1:8000"),
+        ("[::1]:8000", "[::1]:8000"),
+        ("[::1]", "[::1]"),
+        ("backstage-no-gig", "backstage-no-gig"),
+    ],
+)
+def test_fold(sent, folded):
+    assert fold(sent) == folded
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "",
+        "host..example.test",
+        "host.example.test..",
+        ".host.example.test",
+        "host.example.test:",
+        "host.example.test:0",
+        "host.example.test:99999",
+        "host.example.test:80a",
+        "host example.test",
+        "host/example.test",
+        "hôst.example.test",
+        "-host.example.test",
+        "a:b:c",
+        "[::1",
+        "[::1]x",
+        "[zz]",
+        "x" * 64 + ".example.test",
+        "evil.test@host.example.test",
+    ],
+)
+def test_fold_refuses_what_is_no_host(sent):
+    assert fold(sent) is None
+
+
+def test_a_booked_host_sent_otherwise_is_redirected_with_its_port_and_uri():
+    status, headers, _ = call("UPPER.EXAMPLE.TEST")
+    assert (status, headers["Location"]) == ("308", "http://upper.example.test/a/b?c=1")
+    status, headers, _ = call("host.example.test.:8123", uri="/x", scheme="https")
+    assert (status, headers["Location"]) == ("308", "https://host.example.test:8123/x")
+
+
+def test_the_location_keeps_to_the_booked_host():
+    # An absolute-form or odd request target never leaves the booked host.
+    for uri in ("http://evil.test/", "//evil.test/", "/a\r\nSet-Cookie: x", ""):
+        status, headers, _ = call("HOST.EXAMPLE.TEST", uri=uri)
+        assert status == "308"
+        location = headers["Location"]
+        assert location.startswith("http://host.example.test/")
+        assert location in ("http://host.example.test/", "http://host.example.test//evil.test/")
+    status, headers, _ = call("HOST.EXAMPLE.TEST", scheme="javascript")
+    assert headers["Location"].startswith("http://host.example.test/")
+
+
+def test_a_booked_host_nobody_plays_is_503_with_retry_after():
+    status, headers, body = call("host.example.test:8123")
+    assert (status, headers["Retry-After"]) == ("503", "2")
+    assert b"not playing" in body
+    assert "Location" not in headers
+
+
+def test_an_unbooked_host_is_404_in_any_case():
+    for host in ("other.example.test", "OTHER.example.test.", "backstage-no-gig", "127.0.0.1"):
+        status, headers, _ = call(host)
+        assert status == "404"
+        assert "Location" not in headers
+    # a booked host at a port the router does not listen on is no key of it
+    assert call("HOST.EXAMPLE.TEST:9999")[0] == "404"
+
+
+def test_a_bad_or_missing_host_is_400():
+    assert call("host..example.test")[0] == "400"
+    assert call("a b")[0] == "400"
+    assert call(None)[0] == "400"
+
+
+def test_booked_keys_are_read_again_when_the_file_changes(tmp_path):
+    path = tmp_path / "booked.json"
+    booked = Booked(str(path))
+    assert booked.keys() == frozenset()
+    path.write_text(json.dumps(["a.example.test"]))
+    assert booked.keys() == {"a.example.test"}
+    replacement = tmp_path / "new.json"
+    replacement.write_text(json.dumps(["b.example.test", "b.example.test:8000", 3]))
+    os.replace(replacement, path)
+    assert booked.keys() == {"b.example.test", "b.example.test:8000"}
+    path.write_text("[")  # never written so by Backstage, which replaces it whole
+    assert booked.keys() == {"b.example.test", "b.example.test:8000"}
+    path.unlink()
+    assert booked.keys() == frozenset()
+
+
+def test_the_app_reads_the_file_named_by_its_env(tmp_path, monkeypatch):
+    path = tmp_path / "booked.json"
+    path.write_text(json.dumps(["x.example.test"]))
+    monkeypatch.setattr(nogig, "_booked", Booked(str(path)))
+    seen = []
+    body = nogig.application(
+        {"HTTP_HOST": "X.example.test", "REQUEST_URI": "/"}, lambda s, h: seen.append(s)
+    )
+    assert seen == ["308 Permanent Redirect"] and body
+
+
+def test_the_router_writes_the_booked_keys_only_when_they_change(tmp_path):
+    layout = Layout(str(tmp_path))
+    os.makedirs(layout.run_dir)
+    router = Router(layout, lambda: ProductionSpec(router="127.0.0.1:8123"))
+    assert router.booked_path == layout.router_booked
+    assert router.write_booked(["b.example.test", "a.example.test", "b.example.test"])
+    keys = ["a.example.test", "a.example.test:8123", "b.example.test", "b.example.test:8123"]
+    with open(router.booked_path) as written:
+        assert json.load(written) == keys
+    assert oct(os.stat(router.booked_path).st_mode & 0o777) == "0o600"
+    assert not router.write_booked(["a.example.test", "b.example.test"])
+    assert router.write_booked([])
+    assert Booked(router.booked_path).keys() == frozenset()

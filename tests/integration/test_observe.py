@@ -1,0 +1,135 @@
+"""Observing a real Production from elsewhere: responses by status class in the
+Snapshot, `/metrics` checked by promtool and scraped by a real Prometheus, and the
+dashboard's API reading it and reloading an Act by token."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from backstage.ui.dashboard import Dashboard
+from backstage.ui.httpd import MetricsServer
+from tests.backstage.ui.fakes import promtool_check
+from tests.helpers import http_get, poll
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+def get(url: str, token: str | None = None, method: str = "GET"):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_status_classes_metrics_and_dashboard_of_a_real_production(production, venue):
+    act = venue.new_act("Seen", processes=2)
+    for path in ("/", "/", "/no-such-page/"):
+        http_get(act.port, path)
+    row = poll(lambda: production.snapshot().act(act.key))
+    assert row.responses is not None
+    assert row.responses[0] >= 2 and row.responses[2] == 1 and row.responses[3] == 0
+
+    metrics = MetricsServer("127.0.0.1:0", production.snapshot).start()
+    token_path = os.path.join(production.home, "dashboard.token")
+    dashboard = Dashboard(
+        "127.0.0.1:0",
+        token_path,
+        production.snapshot,
+        lambda key, action: getattr(production.act(key), action)(),
+        interval=0.5,
+    ).start()
+    try:
+        status, text = get(metrics.url + "/metrics")
+        assert status == 200
+        assert 'backstage_act_state{venue="TestVenue",act="Seen",state="running"} 1' in text
+        assert 'backstage_act_responses_total{venue="TestVenue",act="Seen",code="4xx"} 1' in text
+        promtool_check(text)
+
+        assert os.stat(token_path).st_mode & 0o777 == 0o600
+        with open(token_path) as file:
+            token = file.read().strip()
+        status, body = get(dashboard.url + "/api/snapshot")
+        state = json.loads(body)
+        assert [a["key"] for a in state["acts"]] == [act.key]
+        assert state["acts"][0]["responses"]["4xx"] == 1
+        status, body = get(dashboard.url + "/api/acts/TestVenue/Seen")
+        detail = json.loads(body)
+        assert len(detail["workers_detail"]) == 2 and detail["log_tail"]
+
+        pid = act.sess.pid
+        workers = {w.pid for w in act.sess.workers}
+        status, _ = get(dashboard.url + "/api/acts/TestVenue/Seen/reload", method="POST")
+        assert status == 403
+        status, body = get(dashboard.url + "/api/acts/TestVenue/Seen/reload", token, "POST")
+        assert status == 200, body
+        poll(lambda: act.sess and not workers & {w.pid for w in act.sess.workers}, timeout=60)
+        assert act.sess.pid == pid and http_get(act.port)[0] == 200
+    finally:
+        dashboard.stop()
+        metrics.stop()
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian: prometheus)")
+def test_a_real_prometheus_scrapes_the_metrics(production, venue):
+    act = venue.new_act("Scraped", processes=1)
+    http_get(act.port)
+    metrics = MetricsServer("127.0.0.1:0", production.snapshot).start()
+    work = tempfile.mkdtemp(prefix="prom", dir="/tmp")
+    config = os.path.join(work, "prometheus.yml")
+    with open(config, "w") as file:
+        file.write(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: backstage\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{metrics.port}']}}]\n"
+        )
+    port = poll(lambda: _free_port())
+    server = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={work}/data",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    query = urllib.parse.urlencode(
+        {"query": 'backstage_act_requests_total{venue="TestVenue",act="Scraped"}'}
+    )
+
+    def series():
+        status, body = get(f"http://127.0.0.1:{port}/api/v1/query?{query}")
+        if status != 200:
+            return None
+        return json.loads(body)["data"]["result"]
+
+    try:
+        found = poll(lambda: http_get(port, "/-/ready")[0] == 200 and series(), timeout=60)
+        assert float(found[0]["value"][1]) >= 1
+        assert found[0]["metric"]["job"] == "backstage"
+    finally:
+        server.terminate()
+        server.wait(30)
+        metrics.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
