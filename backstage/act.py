@@ -11,10 +11,12 @@ with it goes through its Act Manager (`backstage.control.acts`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from emperor.stats import InstanceStats
 
+from .control import adoption
 from .control.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
 from .control.booking import BookingManager
 from .model.gig import Gig
@@ -134,13 +136,53 @@ class Act:
     # What a user does with it
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Play the Act. An adopted project not yet playing is a new version: its
+        requirements, pre-flight and release steps come first, and stop the start."""
+        if self.spec.adopted and self.manager.sess() is None:
+            adoption.prepare(self.production.crew, self.manager)
         self.manager.start(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         self.manager.stop(timeout)
 
     def reload(self, timeout: float = START_TIMEOUT) -> None:
+        """New code with no failed request, once it is known to import: the pre-flight
+        (and for an adopted project its requirements and release steps) come first, and a
+        failure leaves the running workers serving the old code."""
+        self.manager.running_or_raise()
+        adoption.prepare(self.production.crew, self.manager)
         self.manager.reload(timeout)
+
+    # Settings and environment
+
+    def set(self, *items: str) -> ActSpec:
+        """Apply `KEY=VALUE` settings to act.toml (`processes=4`, `release=[...]`,
+        `workers.celery=celery -A proj worker`, `uwsgi.harakiri=30`); an empty value
+        removes a table entry. A playing Act restarts with a changed vassal config."""
+        return adoption.configure(self.production.crew, self.manager, items)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.spec.env)
+
+    def set_env(self, **values: str) -> None:
+        """Set variables of the Act's environment (act.toml becomes 0600)."""
+        adoption.set_env(self.production.crew, self.manager, values)
+
+    def unset_env(self, *keys: str) -> None:
+        adoption.unset_env(self.production.crew, self.manager, keys)
+
+    def run(self, argv: Sequence[str]) -> int:
+        """Run a command in the Act's folder with its Venue and environment; its status."""
+        return adoption.run(self.manager, argv)
+
+    def manage(self, args: Sequence[str]) -> int:
+        """Django's manage.py with the Act's settings and environment; its status."""
+        return adoption.manage(self.manager, args)
+
+    def prepare(self) -> None:
+        """Requirements, pre-flight and release steps, as before a start or reload."""
+        adoption.prepare(self.production.crew, self.manager)
 
     def fifo(self, commands: str) -> None:
         self.manager.fifo(commands)

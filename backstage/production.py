@@ -22,10 +22,11 @@ import functools
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from typing import Any
 
 from .act import Act
-from .control import observe, ports, virtualenv
+from .control import adoption, observe, ports, virtualenv
 from .control.acts import ActManager
 from .control.booking import BookingManager
 from .control.client import ManagerClient
@@ -295,15 +296,48 @@ class Venue:
         ActManager.create(self.production.crew, ref, port, processes, force)
         act = Act(self, name)
         if start:
-            try:
-                act.start()
-            except BaseException:
-                try:
-                    act.remove()
-                except (BackstageError, OSError) as exc:
-                    log.warning("%s could not be removed after it failed: %s", act.key, exc)
-                raise
+            self._start_or_remove(act)
         return act
+
+    def add_act(
+        self,
+        name: str,
+        source: str,
+        wsgi: str | None = None,
+        settings: str | None = None,
+        port: int | None = None,
+        processes: int | None = None,
+        env: Mapping[str, str] | None = None,
+        start: bool = True,
+        force: bool = False,
+    ) -> Act:
+        """Adopt the project at `source` as a new Act: a folder is served where it is
+        (never written), a git URL is cloned into the Act's folder. Django's settings
+        and WSGI callable are found in the project; `wsgi` (MODULE:CALLABLE) names
+        another WSGI app, `settings` overrides the one found. Its requirements go into
+        the Venue, it must import, and by default it starts (release steps first); all
+        or nothing."""
+        check_name("Act", name)
+        self.production.create()
+        self.production.add_venue(self)
+        ref = ActRef(self.name, self.path, name)
+        adoption.adopt(
+            self.production.crew, ref, source, wsgi, settings, port, processes, env, force
+        )
+        act = Act(self, name)
+        if start:
+            self._start_or_remove(act)
+        return act
+
+    def _start_or_remove(self, act: Act) -> None:
+        try:
+            act.start()
+        except BaseException:
+            try:
+                act.remove()
+            except (BackstageError, OSError) as exc:
+                log.warning("%s could not be removed after it failed: %s", act.key, exc)
+            raise
 
     @classmethod
     def create(

@@ -94,3 +94,21 @@ def probe(path: str | None = None) -> UwsgiBinary:
         python_version=python[-1] if python else "",
         plugins=parse_plugins_list(_run(path, "--plugins-list")),
     )
+
+
+def parse_option_names(text: str) -> frozenset[str]:
+    """Option names from `uwsgi --help`: lines like `    -s|--socket   bind to…` or
+    `    --stats   enable…`."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        first = line.strip().split(" ", 1)[0]
+        for part in first.split("|"):
+            if part.startswith("--") and len(part) > 2:
+                names.add(part[2:])
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=8)
+def option_names(path: str) -> frozenset[str]:
+    """Every option the binary at `path` knows, its plugins' included."""
+    return parse_option_names(_run(path, "--help"))

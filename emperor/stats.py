@@ -76,6 +76,28 @@ class SocketStats:
 
 
 @dataclass(frozen=True)
+class DaemonStats:
+    """A process attached to the master (`attach-daemon2`): uWSGI lists them as `daemons`."""
+
+    cmd: str
+    pid: int
+    respawns: int
+
+
+@dataclass(frozen=True)
+class CronStats:
+    """A cron job of the master (`cron2`): -1 means every, -N every N."""
+
+    command: str
+    minute: int
+    hour: int
+    day: int
+    month: int
+    week: int
+    unique: int
+
+
+@dataclass(frozen=True)
 class InstanceStats:
     """What a uWSGI instance (a vassal, say) reports on its ``stats`` server."""
 
@@ -87,6 +109,8 @@ class InstanceStats:
     cwd: str
     sockets: tuple[SocketStats, ...]
     workers: tuple[WorkerStats, ...]
+    daemons: tuple[DaemonStats, ...] = ()
+    crons: tuple[CronStats, ...] = ()
     # ``metrics{}`` with ``enable-metrics``: name to value (custom ones included); empty without
     metrics: Mapping[str, int] = dataclass_field(default_factory=dict)
 
@@ -128,6 +152,8 @@ def parse_instance_stats(raw: bytes) -> InstanceStats:
         document,
         sockets=tuple(build(SocketStats, s) for s in objects(document.get("sockets"))),
         workers=tuple(build(WorkerStats, w) for w in objects(document.get("workers"))),
+        daemons=tuple(build(DaemonStats, d) for d in objects(document.get("daemons"))),
+        crons=tuple(build(CronStats, c) for c in objects(document.get("crons"))),
         metrics=_metric_values(document.get("metrics")),
     )
 

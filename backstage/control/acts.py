@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from emperor import fifo
@@ -30,13 +31,13 @@ from ..errors import (
     PortBusy,
 )
 from ..files import declared
-from ..files.fs import read_from, size_of, unlink_if_present, write_atomic
+from ..files.fs import log_backups, read_from, size_of, unlink_if_present, write_atomic
 from ..model.layout import ActRef
 from ..model.names import check_name
 from ..model.sess import Sess
 from ..model.spec import ActSpec
 from ..model.state import FAILED, STOPPED, derive_state
-from ..render.stageset import env_json
+from ..render.stageset import env_json, reload_touch
 from . import ports
 from .crew import Crew
 
@@ -130,8 +131,10 @@ class ActManager:
         port: int | None = None,
         processes: int | None = None,
         force: bool = False,
+        build: Callable[[ActSpec], ActSpec] | None = None,
     ) -> ActManager:
-        """Scaffold a Django project as a new Act and declare it, not enabled yet. A port
+        """Make a new Act and declare it, not enabled yet: `build` fills its folder and
+        returns its spec (by default a scaffolded Django project); all or nothing. A port
         outside the Production's `ports` is refused unless `force`."""
         check_name("Act", ref.name)
         layout = crew.layout
@@ -165,12 +168,13 @@ class ActManager:
             if processes < 1:
                 raise InvalidSetting(f"processes must be at least 1, not {processes}")
             os.makedirs(os.path.dirname(ref.path), exist_ok=True)
+            spec = ActSpec(name=ref.name, port=port, processes=processes, enabled=False)
             try:
-                _scaffold(ref)
-                declared.dump(
-                    ref.spec_path,
-                    ActSpec(name=ref.name, port=port, processes=processes, enabled=False),
-                )
+                if build is None:
+                    _scaffold(ref)
+                else:
+                    spec = build(spec)
+                declared.dump(ref.spec_path, spec)
             except BaseException:
                 shutil.rmtree(ref.path, ignore_errors=True)
                 raise
@@ -286,10 +290,18 @@ class ActManager:
 
         return wait_for(renewed, timeout, 0.05)
 
-    def reload(self, timeout: float = START_TIMEOUT) -> None:
-        """Chain-reload: new code, one worker at a time, no failed request."""
+    def running_or_raise(self) -> None:
         if self.sess() is None:
             raise NotRunning(f"{self.ref.key} is not running: start it first")
+
+    def reload(self, timeout: float = START_TIMEOUT) -> None:
+        """Chain-reload: new code, one worker at a time, no failed request; the Act's
+        workers (attached daemons) restart through their touch file."""
+        self.running_or_raise()
+        if self.spec().workers:
+            touch = reload_touch(self.ref)
+            with open(touch, "a"):
+                os.utime(touch)
         if not self.renew("c", timeout):
             raise ActFailed(
                 f"{self.ref.key} did not finish its chain reload within {timeout:.0f} s: "
@@ -304,6 +316,11 @@ class ActManager:
         except FifoNotReading:
             raise NotRunning(f"{self.ref.key} is not running: start it first") from None
 
+    def discard(self) -> None:
+        """Delete an Act that never played (a creation that failed half-way)."""
+        shutil.rmtree(self.ref.path, ignore_errors=True)
+        unlink_if_present(self.crew.layout.act_env(self.ref))
+
     def remove(self) -> None:
         """Stop the Act and delete its project, declaration and log."""
         self.stop()
@@ -314,6 +331,7 @@ class ActManager:
             self.fifo_path,
             layout.act_gigs(self.ref),
             layout.act_env(self.ref),
+            *log_backups(self.log_path),
         ):
             unlink_if_present(path)
 

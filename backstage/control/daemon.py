@@ -29,9 +29,9 @@ from emperor.stats import EmperorStats, parse_instance_stats, stats_or_none
 from ..errors import BackstageError, StageError
 from ..files import declared
 from ..files.declared import Declared
-from ..files.fs import unlink_if_present
+from ..files.fs import prune_log_backups, unlink_if_present
 from ..model.spec import ActSpec
-from . import keeper, ports
+from . import adoption, keeper, ports
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
@@ -201,6 +201,15 @@ class ProductionManager:
             self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
             self._guarded(
                 f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec)
+            )
+            self._guarded(
+                f"{found.ref.key}'s files",
+                partial(adoption.write_act_files, self.crew, found.ref, found.spec),
+            )
+            # uWSGI rotates a log past log_max but keeps every rotated copy
+            self._guarded(
+                f"{found.ref.key}'s rotated logs",
+                partial(prune_log_backups, act.log_path, found.spec.log_keep),
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)

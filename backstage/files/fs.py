@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+from typing import BinaryIO
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
@@ -48,6 +49,94 @@ def read_from(path: str, offset: int, limit: int = 256 * 1024) -> tuple[str, int
             return log.read().decode(errors="replace"), size
     except OSError:
         return "", offset
+
+
+def log_backups(path: str) -> list[str]:
+    """The rotated copies of a log, oldest first: uWSGI renames it to `LOG.<unixtime>`."""
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return []
+    stamped = [
+        (int(entry[len(name) + 1 :]), entry)
+        for entry in entries
+        if entry.startswith(name + ".") and entry[len(name) + 1 :].isdigit()
+    ]
+    return [os.path.join(folder, entry) for _, entry in sorted(stamped)]
+
+
+def prune_log_backups(path: str, keep: int) -> list[str]:
+    """Remove all but the newest `keep` rotated copies of a log (uWSGI keeps them all);
+    the ones removed."""
+    backups = log_backups(path)
+    gone = backups[: max(0, len(backups) - keep)]
+    for backup in gone:
+        unlink_if_present(backup)
+    return gone
+
+
+def tail_across(path: str, lines: int) -> str:
+    """The last `lines` lines of a log and, when it was just rotated and holds fewer, of
+    its newest rotated copy before it."""
+    if lines <= 0:
+        return ""
+    text = _last_bytes(path)
+    backups = log_backups(path)
+    if text.count("\n") < lines and backups:
+        text = _last_bytes(backups[-1]) + text
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _last_bytes(path: str, size: int = 64 * 1024) -> str:
+    try:
+        with open(path, "rb") as log:
+            end = log.seek(0, os.SEEK_END)
+            log.seek(max(0, end - size))
+            data = log.read()
+    except OSError:
+        return ""
+    text = data.decode(errors="replace")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+class LogFollower:
+    """What is appended to a log from now on, across rotations: the file it holds open
+    is read to its end before the new one at the same path is followed from its start."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = self._open()
+        if self._file is not None:
+            self._file.seek(0, os.SEEK_END)
+
+    def _open(self) -> BinaryIO | None:
+        try:
+            return open(self.path, "rb")  # noqa: SIM115 (held across reads)
+        except OSError:
+            return None
+
+    def read(self) -> str:
+        chunks = []
+        if self._file is not None:
+            chunks.append(self._file.read())
+        try:
+            current = os.stat(self.path).st_ino
+        except OSError:
+            current = None
+        held = os.fstat(self._file.fileno()).st_ino if self._file is not None else None
+        if current is not None and current != held:
+            if self._file is not None:
+                chunks.append(self._file.read())
+                self._file.close()
+            self._file = self._open()
+            if self._file is not None:
+                chunks.append(self._file.read())
+        return b"".join(chunks).decode(errors="replace")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def lock_held(path: str) -> bool:

@@ -32,6 +32,17 @@ class WorkerRow(SessWorker):
 
 
 @dataclass(frozen=True)
+class DaemonRow:
+    """A process of the Act beside its web workers: a worker (an attached daemon, `cmd`
+    its script) or a cron job (pid 0)."""
+
+    kind: str  # worker or cron
+    name: str  # as act.toml names it, from the script's name
+    pid: int
+    respawns: int
+
+
+@dataclass(frozen=True)
 class ActRow:
     key: str  # VENUE/NAME
     venue: str
@@ -56,6 +67,7 @@ class ActRow:
     log_path: str
     log_tail: tuple[str, ...] | None  # only for the Act asked for in `detail`
     problem: str = ""  # why it is invalid: its declaration cannot be used
+    daemons: tuple[DaemonRow, ...] = ()  # its workers and cron jobs, from its stats
     # responses by status class (RESPONSE_CLASSES), counted by the vassal's metrics;
     # None where it does not count them (a vassal rendered before it did)
     responses: tuple[int, int, int, int] | None = None
@@ -117,6 +129,7 @@ class Snapshot:
                     "log_tail": None if tail_lines is None else tuple(tail_lines),
                     "responses": None if responses is None else tuple(responses),
                     "worker_rows": tuple(WorkerRow(**w) for w in row["worker_rows"]),
+                    "daemons": tuple(DaemonRow(**d) for d in row.get("daemons", ())),
                 }
             )
 
@@ -262,8 +275,22 @@ def _act_row(
         log_path=reading.log_path,
         log_tail=reading.log_tail,
         problem=reading.problem,
+        daemons=daemon_rows(stats) if stats else (),
         responses=_responses(reading.stats),
     )
+
+
+def _script_name(path: str) -> tuple[str, str]:
+    """("worker", "celery") from ".../bin/worker-celery", as the Stage Set names scripts."""
+    base = path.split()[-1].rsplit("/", 1)[-1] if path.split() else path
+    kind, sep, name = base.partition("-")
+    return (kind, name) if sep and kind in ("worker", "cron") else ("worker", base)
+
+
+def daemon_rows(stats: InstanceStats) -> tuple[DaemonRow, ...]:
+    rows = [DaemonRow(*_script_name(d.cmd), pid=d.pid, respawns=d.respawns) for d in stats.daemons]
+    rows += [DaemonRow("cron", _script_name(c.command)[1], 0, 0) for c in stats.crons]
+    return tuple(rows)
 
 
 RESPONSE_CLASSES = ("2xx", "3xx", "4xx", "5xx")

@@ -13,7 +13,7 @@ import keyword
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..errors import InvalidHostname, InvalidSetting
 from .domains import check_hostname
@@ -21,11 +21,35 @@ from .gig import split_address
 
 S = TypeVar("S")
 
+WSGI_TARGET = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
 CHANNELS = ("auto", "zmq", "dir")
 # An environment variable Python can set and uWSGI will not read as one of its own
 # options (it reads any UWSGI_* when it re-execs); BACKSTAGE_* are Backstage's.
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV = ("UWSGI_", "BACKSTAGE_")
+# Names of workers and cron jobs: each becomes a script file in the Act's folder.
+PROCESS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# uWSGI option names as an ini writes them.
+OPTION_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+# What Backstage sets in every vassal config itself: its sockets, stats, FIFO, name,
+# virtualenv, and what the Stage relies on to know and control it.
+OWNED_OPTIONS = frozenset(
+    {
+        "master", "socket", "uwsgi-socket", "http-socket", "https-socket", "http", "https",
+        "fastcgi-socket", "scgi-socket", "shared-socket", "stats", "stats-server",
+        "stats-http", "master-fifo", "procname", "procname-prefix", "procname-prefix-spaced",
+        "procname-append", "procname-master", "auto-procname", "virtualenv", "venv", "home",
+        "pyhome", "chdir", "module", "wsgi-file", "wsgi", "env", "shared-import", "logto",
+        "logto2", "daemonize", "daemonize2", "logfile-chmod", "log-maxsize",
+        "log-backupname", "lazy-apps", "need-app", "vacuum", "die-on-term", "processes",
+        "workers", "cheaper", "cheaper-algo", "cheaper-initial", "subscribe2",
+        "subscribe-to", "emperor", "pidfile", "pidfile2", "uid", "gid", "ini", "include",
+    }
+)  # fmt: skip
+LOG_MAX_DEFAULT = 10 * 1024 * 1024
+# uWSGI's cron fields in crontab order; -1 is "every", -N "every N".
+CRON_FIELDS = ("minute", "hour", "day", "month", "week")
 
 
 def _port(key: str, value: int) -> None:
@@ -47,6 +71,59 @@ def check_env_key(key: str) -> str:
     if key.upper().startswith(RESERVED_ENV):
         raise InvalidSetting(f"env key {key!r} is reserved (UWSGI_*, BACKSTAGE_*): rename it")
     return key
+
+
+def check_option(key: str, value: object) -> None:
+    """One entry of an Act's [uwsgi] table: an option name Backstage does not own."""
+    if not OPTION_NAME.fullmatch(key):
+        raise InvalidSetting(
+            f"[uwsgi] {key!r} is not a uWSGI option name: write it as in an ini, e.g. harakiri"
+        )
+    if key in OWNED_OPTIONS or "socket" in key or key.startswith(("procname", "stats")):
+        raise InvalidSetting(
+            f"[uwsgi] {key} is set by Backstage for every Act (sockets, stats, FIFO, name, "
+            f"virtualenv, logs, workers): remove it from act.toml"
+        )
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, str) and any(c in item for c in "\n\r\0"):
+            raise InvalidSetting(f"[uwsgi] {key} spans lines: write it on one line")
+
+
+def cron_fields(name: str, line: str) -> tuple[tuple[str, int], ...]:
+    """The uWSGI cron2 fields of a crontab-like line "M H DOM MON DOW" (each `*`, `*/N`
+    or a number), without the command."""
+    parts = line.split()
+    if len(parts) != len(CRON_FIELDS):
+        raise InvalidSetting(
+            f'cron {name} = {line!r}: write five fields and no command, e.g. "*/5 * * * *"'
+        )
+    fields = []
+    for field_name, part in zip(CRON_FIELDS, parts, strict=True):
+        if part == "*":
+            continue
+        if part.startswith("*/") and part[2:].isdigit() and int(part[2:]) > 0:
+            fields.append((field_name, -int(part[2:])))
+        elif part.isdigit():
+            fields.append((field_name, int(part)))
+        else:
+            raise InvalidSetting(
+                f"cron {name}: {field_name} {part!r} is not *, */N or a number "
+                "(uWSGI's cron knows no lists or ranges)"
+            )
+    return tuple(fields)
+
+
+def split_cron(name: str, entry: str) -> tuple[str, str]:
+    """A [cron] entry "M H DOM MON DOW command" as (schedule, command)."""
+    parts = entry.split(None, len(CRON_FIELDS))
+    if len(parts) <= len(CRON_FIELDS):
+        raise InvalidSetting(
+            f"cron {name} = {entry!r}: write five schedule fields then the command, "
+            f'e.g. "*/5 * * * * python manage.py clearsessions"'
+        )
+    schedule = " ".join(parts[: len(CRON_FIELDS)])
+    cron_fields(name, schedule)
+    return schedule, parts[-1]
 
 
 def check_module(value: str) -> str:
@@ -100,13 +177,67 @@ class ActSpec:
     enabled: bool = True
     env: dict[str, str] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()  # where it is booked: Venue domains or their subdomains
+    # An adopted project (`act add`): its folder, served where it is and never written;
+    # "" for a scaffolded Act, whose project is the Act's own folder.
+    source: str = ""
+    wsgi: str = ""  # MODULE:CALLABLE; "" means <package>.wsgi:application
+    # The project's Django settings module; "" means <package>.settings for a scaffold
+    # and "not Django" for an adopted project.
+    settings: str = ""
+    pythonpath: tuple[str, ...] = ()  # folders the project's modules import from
+    booked_hosts: bool = True  # Django: a generated settings module allows booked hosts
+    static_url: str = ""  # served from static_root by the vassal itself; "" serves none
+    static_root: str = ""
+    release: tuple[str, ...] = ()  # commands run in the project before a new version serves
+    workers: dict[str, str] = field(default_factory=dict)  # name = command, beside web
+    cron: dict[str, str] = field(default_factory=dict)  # name = "M H DOM MON DOW command"
+    uwsgi: dict[str, str | int | bool | tuple[str, ...]] = field(default_factory=dict)
+    log_max: int = LOG_MAX_DEFAULT  # bytes; the log is rotated past it
+    log_keep: int = 5  # rotated logs kept
+    memory_report: bool = False  # uWSGI's per-request memory line in the log
+
+    # Written to act.toml only when they differ from the default: an Act of old reads
+    # and writes back as it was.
+    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
+        "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
+        "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
+        "memory_report",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _port("port", self.port)
         _at_least("processes", self.processes, 1)
         _at_least("max_processes", self.max_processes, 0)
+        _at_least("log_max", self.log_max, 0)
+        _at_least("log_keep", self.log_keep, 0)
         if self.module:
             check_module(self.module)
+        if self.source and not self.source.startswith("/"):
+            raise InvalidSetting(f"source = {self.source!r}: write the project's absolute path")
+        if self.wsgi and not WSGI_TARGET.fullmatch(self.wsgi):
+            raise InvalidSetting(
+                f"wsgi = {self.wsgi!r} is not MODULE:CALLABLE (e.g. mysite.wsgi:application)"
+            )
+        if self.settings:
+            check_module(self.settings)
+        for path in self.pythonpath + ((self.static_root,) if self.static_root else ()):
+            if not path.startswith("/"):
+                raise InvalidSetting(f"{path!r} is not an absolute path: write one")
+        if bool(self.static_url) != bool(self.static_root):
+            raise InvalidSetting("static_url and static_root go together: set both or neither")
+        for kind, table in (("workers", self.workers), ("cron", self.cron)):
+            for name in table:
+                if not PROCESS_NAME.fullmatch(name):
+                    raise InvalidSetting(
+                        f"{kind} name {name!r}: use letters, digits, _ and -, e.g. celery"
+                    )
+        for name, command in self.workers.items():
+            if not command.strip() or "\n" in command:
+                raise InvalidSetting(f"workers {name}: write one command on one line")
+        for name, entry in self.cron.items():
+            split_cron(name, entry)
+        for key, value in self.uwsgi.items():
+            check_option(key, value)
         for key, value in self.env.items():
             check_env_key(key)
             if "\0" in value:
@@ -117,6 +248,22 @@ class ActSpec:
     @property
     def package(self) -> str:
         return self.module or self.name
+
+    @property
+    def adopted(self) -> bool:
+        """A project served where it is (`act add`), not one scaffolded in the Act."""
+        return bool(self.source)
+
+    @property
+    def wsgi_target(self) -> str:
+        return self.wsgi or f"{self.package}.wsgi:application"
+
+    @property
+    def django_settings(self) -> str:
+        """The project's settings module; "" when it is not a Django project."""
+        if self.settings or self.adopted:
+            return self.settings
+        return f"{self.package}.settings"
 
     @property
     def ceiling(self) -> int:
@@ -177,6 +324,20 @@ def _env(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _options(value: Any) -> dict[str, str | int | bool | tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise TypeError("a table of uWSGI options")
+    options: dict[str, str | int | bool | tuple[str, ...]] = {}
+    for key, item in value.items():
+        if isinstance(item, (str, int, bool)):
+            options[key] = item
+        elif isinstance(item, list) and all(isinstance(v, (str, int)) for v in item):
+            options[key] = tuple(str(v) for v in item)  # an option given several times
+        else:
+            raise TypeError(f"a table of strings, numbers, booleans or lists of them ({key})")
+    return options
+
+
 # How each annotated type is read from TOML.
 _READERS: dict[str, Callable[[Any], Any]] = {
     "int": _int,
@@ -185,6 +346,7 @@ _READERS: dict[str, Callable[[Any], Any]] = {
     "tuple[str, ...]": _strs,
     "tuple[int, int]": _port_range,
     "dict[str, str]": _env,
+    "dict[str, str | int | bool | tuple[str, ...]]": _options,
 }
 
 
@@ -205,4 +367,17 @@ def from_dict(cls: type[S], data: dict[str, Any], where: str) -> S:
 
 
 def to_dict(spec: Any) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    """The fields to write; those a spec lists in QUIET_DEFAULTS only when set, so that a
+    file stays as short as what it says."""
+    quiet = getattr(spec, "QUIET_DEFAULTS", ())
+    return {
+        f.name: getattr(spec, f.name)
+        for f in dataclasses.fields(spec)
+        if f.name not in quiet or getattr(spec, f.name) != _default(f)
+    }
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default

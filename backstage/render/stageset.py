@@ -22,7 +22,8 @@ import jinja2
 from ..errors import InvalidSetting
 from ..model.gig import FALLBACK_KEY, keys_for, split_address
 from ..model.layout import ActRef, Layout
-from ..model.spec import ActSpec
+from ..model.spec import ActSpec, cron_fields, split_cron
+from .shim import SHIM_MODULE, static_map
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The router's own worker: a WSGI file that answers 404 for a host nobody plays.
@@ -119,6 +120,76 @@ class ActView:
 
 
 @dataclass(frozen=True)
+class ProjectView:
+    """What the vassal serves and how: for a scaffold its own folder, for an adopted
+    project the project's folder, its WSGI callable, and the Act's generated settings."""
+
+    chdir: str
+    wsgi: str
+    settings: str  # DJANGO_SETTINGS_MODULE; "" for another WSGI app
+    pythonpath: tuple[str, ...]
+    pycache: str  # PYTHONPYCACHEPREFIX, so that imports never write the project's folder
+    static: tuple[tuple[str, str], ...]  # static-map and offload-threads
+    workers: tuple[tuple[str, str], ...]  # (name, script)
+    crons: tuple[tuple[str, str], ...]  # (cron2 fields, script)
+    options: tuple[tuple[str, str], ...]  # the Act's own [uwsgi] table, one line each
+    touch_path: str  # touched on a reload: the workers restart with the web workers
+
+
+def scripts_dir(ref: ActRef) -> str:
+    """Where an Act's worker and cron commands are written, one script each."""
+    return os.path.join(ref.path, "bin")
+
+
+def worker_script(ref: ActRef, name: str) -> str:
+    return os.path.join(scripts_dir(ref), f"worker-{name}")
+
+
+def cron_script(ref: ActRef, name: str) -> str:
+    return os.path.join(scripts_dir(ref), f"cron-{name}")
+
+
+def reload_touch(ref: ActRef) -> str:
+    return os.path.join(scripts_dir(ref), "reloaded")
+
+
+def pycache_prefix(ref: ActRef) -> str:
+    return os.path.join(ref.path, "pycache")
+
+
+def uses_shim(spec: ActSpec) -> bool:
+    """An adopted Django project runs with the Act's generated settings module."""
+    return spec.adopted and bool(spec.django_settings) and spec.booked_hosts
+
+
+def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
+    shim = uses_shim(spec)
+    pythonpath = ((ref.path,) if shim else ()) + spec.pythonpath
+    options = []
+    for key, value in spec.uwsgi.items():
+        for item in value if isinstance(value, tuple) else (value,):
+            text = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            options.append((key, text))
+    crons = []
+    for name, entry in spec.cron.items():
+        schedule, _ = split_cron(name, entry)
+        fields = ",".join(f"{k}={v}" for k, v in cron_fields(name, schedule)) or "minute=-1"
+        crons.append((f"{fields},unique=1", cron_script(ref, name)))
+    return ProjectView(
+        chdir=spec.source or ref.path,
+        wsgi=spec.wsgi_target,
+        settings=SHIM_MODULE if shim else spec.django_settings,
+        pythonpath=tuple(dict.fromkeys(pythonpath)),
+        pycache=pycache_prefix(ref) if spec.adopted else "",
+        static=tuple(static_map(spec.static_url, spec.static_root)) if spec.static_url else (),
+        workers=tuple((name, worker_script(ref, name)) for name in spec.workers),
+        crons=tuple(crons),
+        options=tuple(options),
+        touch_path=reload_touch(ref),
+    )
+
+
+@dataclass(frozen=True)
 class RouterView:
     address: str
     subscription_path: str
@@ -179,6 +250,7 @@ class StageSet:
             "venue": VenueView(ref.venue, ref.venue_path),
             "act": act_view(layout, ref),
             "spec": spec,
+            "project": project_view(ref, spec),
         }
 
     def vassal(self, layout: Layout, ref: ActRef, spec: ActSpec) -> str:

@@ -13,7 +13,6 @@ import time
 import click
 
 from emperor.errors import StatsUnavailable, UwsgiError
-from emperor.process import tail
 from emperor.stats import read_stats
 
 from .. import __version__
@@ -21,14 +20,15 @@ from ..act import Act
 from ..control import keeper
 from ..control import nginx as nginx_files
 from ..control.daemon import ProductionManager
-from ..errors import BackstageError, NotRunning
-from ..files.fs import read_from, size_of
+from ..errors import BackstageError, InvalidSetting, NotRunning
+from ..files.fs import LogFollower, tail_across
+from ..model.assign import parse_assignments
 from ..model.snapshot import Snapshot
 from ..model.state import STARTING
 from ..production import Production
 from ..shortcuts import new_venue
 from . import terminal
-from .columns import act_table, emperor_line
+from .columns import act_table, daemons_line, emperor_line
 from .metrics import render as metrics_text
 from .status import status as production_status
 
@@ -185,6 +185,8 @@ def _print_table(snapshot: Snapshot) -> None:
     for row in snapshot.acts:
         if row.problem:
             click.echo(f"{row.key} is invalid: {row.problem}")
+        if row.daemons:
+            click.echo(f"{row.key} also runs: {daemons_line(row)}")
 
 
 @cli.command()
@@ -291,6 +293,46 @@ def act_new(
     click.echo(f"Act {created.key} on http://127.0.0.1:{created.port}/")
 
 
+@act.command("add")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("name")
+@click.argument("source")
+@click.option("--wsgi", default=None, metavar="MODULE:CALLABLE", help="The WSGI app to serve.")
+@click.option("--settings", default=None, metavar="MODULE", help="Django's settings module.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set in its environment.")
+@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
+@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
+@click.option("--no-start", is_flag=True, help="Add it, do not start it.")
+@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
+@pass_production
+def act_add(
+    production: Production,
+    venue_name: str,
+    name: str,
+    source: str,
+    wsgi: str | None,
+    settings: str | None,
+    env: tuple[str, ...],
+    port: int | None,
+    processes: int | None,
+    no_start: bool,
+    force: bool,
+) -> None:
+    """Adopt a project as an Act: SOURCE is its folder (served where it is) or a git URL."""
+    added = production.venue(venue_name).add_act(
+        name,
+        source,
+        wsgi=wsgi,
+        settings=settings,
+        port=port,
+        processes=processes,
+        env=parse_assignments(env, "--env"),
+        start=not no_start,
+        force=force,
+    )
+    click.echo(f"Act {added.key} on http://127.0.0.1:{added.port}/ serving {added.spec.source}")
+
+
 @act.command("ls")
 @click.argument("venue_name", metavar="[VENUE]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -328,6 +370,65 @@ for _name, _doc in (
     _act_command(_name, _doc)
 
 
+@act.command("set")
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("items", nargs=-1, required=True, metavar="KEY=VALUE...")
+@pass_production
+def act_set(production: Production, key: str, items: tuple[str, ...]) -> None:
+    """Change act.toml: processes=4, release=["python manage.py migrate"],
+    workers.celery="celery -A proj worker", cron.NAME="*/5 * * * * CMD", uwsgi.harakiri=30,
+    log_max=1048576 (an empty value removes a table entry)."""
+    _act(production, key).set(*items)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("words", nargs=-1, required=True, metavar="[set|unset] VENUE/NAME [KEY[=VALUE]...]")
+@pass_production
+def config(production: Production, words: tuple[str, ...]) -> None:
+    """An Act's environment: list it, `set KEY=VALUE...`, or `unset KEY...`."""
+    action, rest = (words[0], words[1:]) if words[0] in ("set", "unset") else ("", words)
+    if rest[1:2] and rest[1] in ("set", "unset") and not action:
+        action, rest = rest[1], (rest[0], *rest[2:])
+    if not rest:
+        raise InvalidSetting("name the Act: backstage config [set|unset] VENUE/NAME ...")
+    target, items = _act(production, rest[0]), rest[1:]
+    if action == "set":
+        if not items:
+            raise InvalidSetting("nothing to set: write KEY=VALUE after the Act")
+        target.set_env(**parse_assignments(items, "config set"))
+    elif action == "unset":
+        if not items:
+            raise InvalidSetting("nothing to unset: write the KEY after the Act")
+        target.unset_env(*items)
+    elif items:
+        raise InvalidSetting(f"{items[0]!r}: write `config set {rest[0]} KEY=VALUE`")
+    else:
+        for name, value in sorted(target.env.items()):
+            click.echo(f"{name}={value}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
+@pass_production
+@click.pass_context
+def run(ctx: click.Context, production: Production, key: str, argv: tuple[str, ...]) -> None:
+    """Run a command in the Act's folder with its Venue and environment."""
+    if argv[:1] == ("--",):  # after VENUE/NAME click keeps it: the command follows it
+        argv = argv[1:]
+    ctx.exit(_act(production, key).run(argv))  # main() exits with it
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="ARGS...")
+@pass_production
+@click.pass_context
+def manage(ctx: click.Context, production: Production, key: str, args: tuple[str, ...]) -> None:
+    """Django's manage.py with the Act's settings, Venue and environment."""
+    ctx.exit(_act(production, key).manage(args))
+
+
 @cli.command()
 @click.argument("key", metavar="VENUE/NAME")
 @click.argument("commands")
@@ -347,18 +448,21 @@ def fifo(production: Production, key: str, commands: str) -> None:
 def logs(production: Production, key: str, follow: bool, lines: int) -> None:
     """Print the end of an Act's log."""
     path = _act(production, key).log_path
-    text = tail(path, lines)
+    follower = LogFollower(path) if follow else None  # from here on, nothing missed
+    text = tail_across(path, lines)
     if text:
         click.echo(text)
-    if not follow:
+    if follower is None:
         return
-    offset = size_of(path)
-    while True:
-        time.sleep(0.5)
-        text, offset = read_from(path, offset)
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(0.5)
+            text = follower.read()  # across a rotation too
+            if text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    finally:
+        follower.close()
 
 
 @venue.group("domain")
@@ -468,6 +572,11 @@ EXAMPLES = {
     "act": "backstage act new MyVenue MyAct",
     "act new": "backstage act new MyVenue MyAct --processes 4",
     "act ls": "backstage act ls MyVenue --json",
+    "act add": "backstage act add MyVenue Blog ~/src/blog --settings blog.settings.prod",
+    "act set": "backstage act set MyVenue/Blog processes=4 max_processes=8",
+    "config": "backstage config set MyVenue/Blog SECRET_KEY=s3cr3t DEBUG=0",
+    "run": "backstage run MyVenue/Blog -- python -c 'import django; print(django.VERSION)'",
+    "manage": "backstage manage MyVenue/Blog createsuperuser",
     "act start": "backstage act start MyVenue/MyAct",
     "act stop": "backstage act stop MyVenue/MyAct",
     "act reload": "backstage act reload MyVenue/MyAct",
@@ -506,7 +615,7 @@ def main() -> None:
     unless --debug asks for one."""
     logging.basicConfig(level=logging.WARNING, format="backstage: %(message)s")
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # the status of `run` and `manage`
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -521,6 +630,9 @@ def main() -> None:
         _fail(f"{exc.strerror or exc}{where} (is the disk full or read-only?)")
     except Exception as exc:
         _fail(f"unexpected error: {exc!r} (run it again with --debug for the traceback)")
+    else:
+        if isinstance(code, int) and code:
+            sys.exit(code)
 
 
 def _fail(line: str) -> None:

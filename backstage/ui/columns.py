@@ -118,3 +118,8 @@ def emperor_line(snapshot: Snapshot) -> str:
     rates = [row.rps for row in snapshot.acts if row.rps is not None]
     rate = f", {sum(rates):.1f} req/s" if rates else ""
     return f"Production {snapshot.production}: {where}; {counts}{rate}"
+
+
+def daemons_line(row: ActRow) -> str:
+    """The Act's workers and cron jobs on one line: "worker celery 4242, cron tick"."""
+    return ", ".join(f"{d.kind} {d.name}" + (f" {d.pid}" if d.pid else "") for d in row.daemons)

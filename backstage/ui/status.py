@@ -6,6 +6,7 @@ Snapshot, so the command, `backstage top` and the Python API agree.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..model.snapshot import Snapshot
@@ -37,6 +38,8 @@ def status(snapshot: Snapshot) -> dict[str, Any]:
                 "listen_queue": row.listen_queue,
                 # added with hardening: why an Act is invalid ("" when it is not)
                 "problem": row.problem,
+                # added with real applications: its workers and cron jobs, from its stats
+                "daemons": [dataclasses.asdict(daemon) for daemon in row.daemons],
             }
             for row in snapshot.acts
         ],

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..act import Act
 from ..model.snapshot import ActRow, Snapshot
-from .columns import act_table, emperor_line, worker_table
+from .columns import act_table, daemons_line, emperor_line, worker_table
 
 Segment = tuple[str, str]  # (text, style)
 Line = list[Segment]
@@ -283,6 +283,8 @@ def _detail(snapshot: Snapshot, view: View, height: int) -> list[Line]:
     lines += [[(text, "normal")] for text in table[1:]]
     if not row.worker_rows:
         lines.append([("no workers: not playing", "dim")])
+    if row.daemons:
+        lines.append([(f"also runs: {daemons_line(row)}", "normal")])
     lines.append([(f"log {row.log_path}", "header")])
     room = height - 1 - len(lines)
     log_lines = list(row.log_tail or ())

@@ -41,7 +41,7 @@ def test_vassal_config_has_what_every_act_needs(tmp_path):
     assert options["virtualenv"] == act.venue.path
     assert options["stats"] == act.stats_path and options["master-fifo"] == act.fifo_path
     assert options["logto"] == act.log_path
-    for flag in ("lazy-apps", "need-app", "memory-report", "vacuum", "die-on-term", "master"):
+    for flag in ("lazy-apps", "need-app", "vacuum", "die-on-term", "master"):
         assert options[flag] == "true", flag
     assert act.production.prefix in options["procname-prefix-spaced"]
     # the env's values stay out of the config: uWSGI would expand them

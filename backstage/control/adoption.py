@@ -1,0 +1,319 @@
+"""Real applications: a project adopted where it is, and a new version of it made ready
+to serve.
+
+`adopt` takes a project folder (or clones a git source into the Act's folder), finds
+what it is (`model.project.detect`), and declares it as an Act whose own files live
+in `VENUE/acts/NAME/`: act.toml, the generated settings module, the worker and cron
+scripts, bytecode, and STATIC_ROOT when the project sets none. The project's files are
+never written.
+
+`prepare` runs before a start of a new version and before every reload, each step in a
+process of its own (`release`): the requirements when they changed, the pre-flight
+(the app imported once, Django's checks), then the release steps. The first that
+fails stops it with one line; what plays keeps playing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+
+from emperor import binary as uwsgi_binary
+
+from ..errors import BackstageError, InvalidSetting, NotAProject, NotFound
+from ..files.fs import write_atomic
+from ..model.assign import apply_settings
+from ..model.layout import ActRef
+from ..model.project import Project, detect
+from ..model.spec import ActSpec, split_cron
+from ..render.shim import (
+    default_static_root,
+    render_settings_shim,
+    shim_path,
+    static_map,
+)
+from ..render.stageset import (
+    cron_script,
+    project_view,
+    pycache_prefix,
+    reload_touch,
+    scripts_dir,
+    uses_shim,
+    worker_script,
+)
+from . import release
+from .acts import ActManager
+from .crew import Crew
+
+log = logging.getLogger(__name__)
+
+# Where a cloned git source goes in the Act's folder.
+CLONE_DIR = "src"
+GIT_TIMEOUT = 600.0
+
+
+def is_git_source(source: str) -> bool:
+    """A URL or a bare/.git repository to clone, rather than a folder to serve in place."""
+    if "://" in source or (source.startswith("git@") and ":" in source):
+        return True
+    return source.rstrip("/").endswith(".git") and os.path.isdir(source)
+
+
+def adopted_spec(spec: ActSpec, project: Project, env: Mapping[str, str]) -> ActSpec:
+    """The new Act's spec for `project`: where it is and how to serve it."""
+    django = project.is_django
+    return dataclasses.replace(
+        spec,
+        source=project.path,
+        wsgi=str(project.wsgi),
+        settings=project.settings or "",
+        pythonpath=project.pythonpath,
+        release=release.default_steps(project.path, django),
+        env=dict(env),
+    )
+
+
+def adopt(
+    crew: Crew,
+    ref: ActRef,
+    source: str,
+    wsgi: str | None = None,
+    settings: str | None = None,
+    port: int | None = None,
+    processes: int | None = None,
+    env: Mapping[str, str] | None = None,
+    force: bool = False,
+) -> ActManager:
+    """Declare the project at `source` as the Act `ref` (not enabled yet), install its
+    requirements into the Venue and check that it imports; all or nothing."""
+    clone = is_git_source(source)
+    if not clone:
+        detect(source, wsgi, settings)  # before anything is written: not a project, say so
+    values = dict(env or {})
+
+    def build(spec: ActSpec) -> ActSpec:
+        os.makedirs(ref.path)
+        folder = git_clone(source, os.path.join(ref.path, CLONE_DIR)) if clone else source
+        project = detect(folder, wsgi, settings)
+        new = adopted_spec(spec, project, values)
+        write_act_files(crew, ref, new)
+        return new
+
+    act = ActManager.create(crew, ref, port, processes, force, build)
+    try:
+        prepare(crew, act, release_steps=False)
+    except BaseException:
+        act.discard()
+        raise
+    return act
+
+
+def git_clone(url: str, into: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "clone", "--quiet", "--depth", "1", "--", url, into],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except FileNotFoundError:
+        raise NotAProject(f"{url} is a git source but git is not installed: install git") from None
+    except subprocess.TimeoutExpired:
+        raise NotAProject(f"cloning {url} took longer than {GIT_TIMEOUT:g} s") from None
+    if done.returncode != 0:
+        raise NotAProject(f"cannot clone {url}: {release.key_line(done.stderr)}")
+    return into
+
+
+def step_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
+    """The Act's environment for anything run on its behalf: its [env], and bytecode
+    kept out of an adopted project's folder."""
+    env = dict(spec.env)
+    if spec.adopted:
+        env.setdefault("PYTHONPYCACHEPREFIX", pycache_prefix(ref))
+    return env
+
+
+def process_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
+    """The whole environment of a command run in the Act: `backstage run`, `manage`,
+    release steps."""
+    view = project_view(ref, spec)
+    return release.process_env(
+        ref.venue_path, step_env(ref, spec), view.settings or None, [view.chdir, *view.pythonpath]
+    )
+
+
+def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
+    """What the vassal needs in the Act's folder besides act.toml: the generated settings
+    module, STATIC_ROOT's folder (uWSGI drops a static-map whose folder is missing), and
+    one script per worker and cron job. Rewritten only when changed."""
+    if uses_shim(spec):
+        text = render_settings_shim(ref.name, spec.settings, default_static_root(ref.path))
+        _write_if_changed(shim_path(ref.path), text, 0o644)
+    if spec.static_root:
+        os.makedirs(spec.static_root, exist_ok=True)
+    if spec.workers or spec.cron:
+        os.makedirs(scripts_dir(ref), exist_ok=True)
+    view = project_view(ref, spec)
+    for name, command in spec.workers.items():
+        # exec: the worker is the process uWSGI stops (stopsignal), not a shell above it
+        text = _script(ref, f"worker {name}", view.chdir, view.pythonpath, f"exec {command}")
+        _write_if_changed(worker_script(ref, name), text, 0o755)
+    for name, entry in spec.cron.items():
+        _, command = split_cron(name, entry)
+        text = _script(ref, f"cron job {name}", view.chdir, view.pythonpath, command)
+        _write_if_changed(cron_script(ref, name), text, 0o755)
+    touch = reload_touch(ref)
+    if spec.workers and not os.path.exists(touch):
+        _write_if_changed(touch, "", 0o644)
+
+
+def _script(ref: ActRef, what: str, chdir: str, pythonpath: tuple[str, ...], command: str) -> str:
+    lines = [
+        "#!/bin/sh",
+        f"# The {what} of {ref.key}, written by Backstage from act.toml: edit that file.",
+        "# Run by the Act's vassal with its environment; the Venue's commands come first.",
+        f'PATH={shlex.quote(os.path.join(ref.venue_path, "bin"))}:"$PATH"',
+        f"VIRTUAL_ENV={shlex.quote(ref.venue_path)}",
+        "export PATH VIRTUAL_ENV",
+    ]
+    if pythonpath:
+        lines.append(f"PYTHONPATH={shlex.quote(os.pathsep.join(pythonpath))}; export PYTHONPATH")
+    lines += [f"cd {shlex.quote(chdir)} || exit 1", command]
+    return "\n".join(lines) + "\n"
+
+
+def _write_if_changed(path: str, text: str, mode: int) -> None:
+    try:
+        with open(path) as current:
+            if current.read() == text:
+                return
+    except OSError:
+        pass
+    write_atomic(path, text, mode)
+
+
+def check_options(spec: ActSpec, binary_path: str) -> None:
+    """Every option of the Act's [uwsgi] table is one this uwsgi knows."""
+    if not spec.uwsgi:
+        return
+    known = uwsgi_binary.option_names(binary_path)
+    for key in spec.uwsgi:
+        if key not in known:
+            raise InvalidSetting(
+                f"[uwsgi] {key} is not an option of {binary_path}: check its spelling "
+                "(`uwsgi --help` lists them)"
+            )
+
+
+def prepare(crew: Crew, act: ActManager, release_steps: bool = True) -> ActSpec:
+    """Get the Act's current code ready to serve: requirements installed if they changed,
+    the app imported once in a separate process (Django: and checked), release steps run.
+    The static mapping the pre-flight finds is declared. Raises at the first failure."""
+    ref = act.ref
+    spec = act.spec()
+    check_options(spec, crew.stage.binary.path)
+    write_act_files(crew, ref, spec)
+    view = project_view(ref, spec)
+    env = step_env(ref, spec)
+    if spec.adopted:
+        release.install_requirements(ref.venue_path, spec.source, ref.path)
+    found = release.preflight(
+        ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None, view.pythonpath
+    )
+    if spec.adopted:
+        spec = _declare_static(act, spec, found)
+        write_act_files(crew, ref, spec)
+    if release_steps and spec.release:
+        release.run_release(
+            ref.venue_path,
+            view.chdir,
+            env,
+            view.settings or None,
+            spec.release,
+            view.pythonpath,
+        )
+    return spec
+
+
+def _declare_static(act: ActManager, spec: ActSpec, found: release.Preflight) -> ActSpec:
+    """static_url/static_root as the project's settings say, when they changed."""
+    url, root = found.static_url or "", found.static_root or ""
+    try:
+        served = static_map(url, root) if url and root else []
+    except BackstageError as exc:
+        log.warning("%s: its static files are not served: %s", act.ref.key, exc)
+        served = []
+    if not served:
+        url, root = "", ""
+    if (url, root) != (spec.static_url, spec.static_root):
+        spec = act.declare(static_url=url, static_root=root)
+    return spec
+
+
+def configure(crew: Crew, act: ActManager, items: Iterable[str]) -> ActSpec:
+    """Apply `KEY=VALUE` settings to act.toml, checked as a hand edit would be, and the
+    [uwsgi] options against the Stage's uwsgi; the Manager applies them (a changed
+    vassal config restarts a playing Act)."""
+    new = apply_settings(act.spec(), items, act.ref.spec_path)
+    check_options(new, crew.stage.binary.path)
+    write_act_files(crew, act.ref, new)
+    act.declare(**{f.name: getattr(new, f.name) for f in dataclasses.fields(new)})
+    _poke(crew)
+    return new
+
+
+def set_env(crew: Crew, act: ActManager, values: Mapping[str, str]) -> ActSpec:
+    new = act.declare(env={**act.spec().env, **values})
+    _poke(crew)
+    return new
+
+
+def unset_env(crew: Crew, act: ActManager, keys: Iterable[str]) -> ActSpec:
+    env = dict(act.spec().env)
+    missing = [key for key in keys if key not in env]
+    if missing:
+        raise NotFound(f"{act.ref.key} has no {missing[0]} in its environment")
+    for key in keys:
+        del env[key]
+    new = act.declare(env=env)
+    _poke(crew)
+    return new
+
+
+def _poke(crew: Crew) -> None:
+    if crew.manager.running():
+        crew.manager.poke()
+
+
+def run(act: ActManager, argv: Sequence[str]) -> int:
+    """Run `argv` in the Act's project folder with its Venue and environment, attached
+    to this terminal; its exit status."""
+    if not argv:
+        raise InvalidSetting("nothing to run: write the command after --")
+    spec = act.spec()
+    view = project_view(act.ref, spec)
+    command = list(argv)
+    if command[0] in ("python", "python3"):
+        command[0] = release.venue_python(act.ref.venue_path)
+    try:
+        return subprocess.call(command, cwd=view.chdir, env=process_env(act.ref, spec))
+    except FileNotFoundError:
+        raise NotFound(f"no command {argv[0]!r} in Venue {act.ref.venue} or on PATH") from None
+
+
+def manage(act: ActManager, args: Sequence[str]) -> int:
+    """Django's manage.py (or `python -m django`) with the Act's settings."""
+    spec = act.spec()
+    if not spec.django_settings:
+        raise InvalidSetting(f"{act.ref.key} is not a Django project: use `backstage run`")
+    chdir = project_view(act.ref, spec).chdir
+    if os.path.isfile(os.path.join(chdir, "manage.py")):
+        return run(act, ["python", "manage.py", *args])
+    return run(act, ["python", "-m", "django", *args])

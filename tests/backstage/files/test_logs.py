@@ -1,0 +1,53 @@
+"""Rotated logs: found, pruned, tailed and followed across a rotation (as uWSGI
+rotates: rename to LOG.<unixtime>, then a new LOG)."""
+
+from __future__ import annotations
+
+import os
+
+from backstage.files.fs import LogFollower, log_backups, prune_log_backups, tail_across
+
+
+def test_backups_are_found_oldest_first_and_pruned_to_the_newest(tmp_path):
+    log = tmp_path / "V.A.log"
+    log.write_text("now\n")
+    for stamp in (1700000300, 1700000100, 1700000200):
+        (tmp_path / f"V.A.log.{stamp}").write_text(f"{stamp}\n")
+    (tmp_path / "V.A.log.old").write_text("not ours\n")
+    (tmp_path / "V.AB.log.1700000000").write_text("another Act's\n")
+    assert [os.path.basename(p) for p in log_backups(str(log))] == [
+        "V.A.log.1700000100",
+        "V.A.log.1700000200",
+        "V.A.log.1700000300",
+    ]
+    assert prune_log_backups(str(log), 2) == [str(tmp_path / "V.A.log.1700000100")]
+    assert len(log_backups(str(log))) == 2 and (tmp_path / "V.A.log.old").exists()
+    assert prune_log_backups(str(log), 2) == []
+
+
+def test_the_tail_reaches_into_the_copy_just_rotated(tmp_path):
+    log = tmp_path / "a.log"
+    (tmp_path / "a.log.1700000000").write_text("one\ntwo\nthree\n")
+    log.write_text("four\n")
+    assert tail_across(str(log), 3) == "two\nthree\nfour"
+    assert tail_across(str(log), 1) == "four"
+    assert tail_across(str(tmp_path / "none.log"), 5) == ""
+
+
+def test_following_goes_on_across_a_rotation(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("before\n")
+    follower = LogFollower(str(log))
+    assert follower.read() == ""
+    with open(log, "a") as out:
+        out.write("one\n")
+    assert follower.read() == "one\n"
+    with open(log, "a") as out:
+        out.write("two\n")  # written, then rotated before the next read
+    os.rename(log, tmp_path / "a.log.1700000000")
+    log.write_text("three\n")
+    assert follower.read() == "two\nthree\n"
+    with open(log, "a") as out:
+        out.write("four\n")
+    assert follower.read() == "four\n"
+    follower.close()
