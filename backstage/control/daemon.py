@@ -21,8 +21,9 @@ import queue
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Protocol
 
 from emperor.stats import EmperorStats, parse_instance_stats, stats_or_none
 
@@ -45,6 +46,14 @@ RECONCILE_EVERY = 1.0
 WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
 
 
+class Service(Protocol):
+    """Something that serves beside the Manager, for as long as it runs."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
 class ProductionManager:
     def __init__(
         self,
@@ -62,10 +71,11 @@ class ProductionManager:
         self._saying: set[str] = set()  # what this pass logged
         self._keeper: subprocess.Popen[bytes] | None = None
 
-    def serve(self, kept: bool = False) -> None:
+    def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
         `kept`: have a keeper beside it, which starts it again should it die (not under
-        a service manager, which does that itself)."""
+        a service manager, which does that itself). `services` live as long as it does
+        (the metrics and the dashboard, which the interface makes)."""
         layout = self.crew.layout
         declared.create_home(layout, ports.new_production)
         lock = os.open(layout.manager_lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -86,7 +96,11 @@ class ProductionManager:
             signal.signal(signum, lambda *_: self._events.put("reconcile"))
         watcher = Watcher(self._events)
         log.info("Production Manager %d for %s", os.getpid(), layout.home)
+        started: list[Service] = []
         try:
+            for service in services:
+                if self._guarded(f"starting {service}", service.start):
+                    started.append(service)
             while True:
                 self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
                 self._guarded("watching the files", lambda: self._follow(watcher))
@@ -96,6 +110,8 @@ class ProductionManager:
                 if self._next_event() == "stop":
                     break
         finally:
+            for service in started:
+                self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
             self._stop_keeper()
             log.info("stopping the Emperor")
@@ -133,15 +149,19 @@ class ProductionManager:
             log.log(level, "%s", message, exc_info=exc_info)
         self._saying.add(message)
 
-    def _guarded(self, what: str, step: Callable[[], object]) -> None:
+    def _guarded(self, what: str, step: Callable[[], object]) -> bool:
         """Run one step of a pass; whatever it raises is said once, and the pass goes on:
-        one bad file, a full or read-only disk, or a bug must not stop the healing."""
+        one bad file, a full or read-only disk, or a bug must not stop the healing.
+        Whether the step went through."""
         try:
             step()
         except (BackstageError, OSError) as exc:
             self._say(logging.ERROR, f"{what}: {exc}")
         except Exception as exc:
             self._say(logging.ERROR, f"{what} failed: {exc!r}", exc_info=True)
+        else:
+            return True
+        return False
 
     def _next_event(self) -> str:
         deadline = self._clock() + RECONCILE_EVERY

@@ -37,12 +37,12 @@ class Gig:
         return {**asdict(self), "playing": self.playing}
 
 
-def split_address(address: str) -> tuple[str, int]:
-    """(host, port) of the router's `HOST:PORT`."""
+def split_address(address: str, key: str = "router") -> tuple[str, int]:
+    """(host, port) of a `HOST:PORT` setting (the router's, unless `key` says)."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise InvalidSetting(
-            f"router = {address!r} in production.toml: write HOST:PORT, e.g. 127.0.0.1:8000"
+            f"{key} = {address!r} in production.toml: write HOST:PORT, e.g. 127.0.0.1:8000"
         )
     return host or "0.0.0.0", int(port)
 

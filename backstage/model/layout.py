@@ -172,6 +172,11 @@ class Layout:
         digest = hashlib.sha1(config.encode()).hexdigest()[:8]
         return f"{self.prefix}.router-{digest}.ini"
 
+    @property
+    def dashboard_token(self) -> str:
+        """The dashboard's token (0600): actions need it, and reading too off loopback."""
+        return os.path.join(self.home, "dashboard.token")
+
     # Keys for signed subscriptions
 
     @property

@@ -146,8 +146,13 @@ class ProductionSpec:
     venues: tuple[str, ...] = ()  # paths of the Venues of this Production
     router: str = "127.0.0.1:8000"  # where the router serves the Gigs, HOST:PORT
     router_sign: bool = False  # Acts sign their announces; the router checks them
+    metrics: str = ""  # HOST:PORT where the Production Manager serves /metrics; "" = none
+    dashboard: str = ""  # HOST:PORT of the live web dashboard; "" = none
 
     def __post_init__(self) -> None:
+        for key in ("metrics", "dashboard"):
+            if getattr(self, key):
+                split_address(getattr(self, key), key)
         if self.channel not in CHANNELS:
             raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
         _at_least("processes", self.processes, 1)

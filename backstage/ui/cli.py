@@ -19,7 +19,7 @@ from .. import __version__
 from ..act import Act
 from ..control import keeper
 from ..control import nginx as nginx_files
-from ..control.daemon import ProductionManager
+from ..control.daemon import ProductionManager, Service
 from ..errors import BackstageError, InvalidSetting, NotRunning
 from ..files.fs import LogFollower, tail_across
 from ..model.assign import parse_assignments
@@ -29,6 +29,8 @@ from ..production import Production
 from ..shortcuts import new_venue
 from . import terminal
 from .columns import act_table, daemons_line, emperor_line
+from .dashboard import Dashboard
+from .httpd import MetricsServer
 from .metrics import render as metrics_text
 from .status import status as production_status
 
@@ -65,7 +67,7 @@ def up(production: Production, foreground: bool, timeout: float, kept: bool) -> 
     """Start the Production Manager and make every enabled Act play."""
     if foreground:
         _log_to_stdout()
-        ProductionManager(production.crew).serve(kept=kept)
+        ProductionManager(production.crew).serve(kept=kept, services=_services(production))
         return
     production.up()
     production.manager.poke()
@@ -75,6 +77,25 @@ def up(production: Production, foreground: bool, timeout: float, kept: bool) -> 
         time.sleep(0.2)
         snapshot = production.snapshot(snapshot)
     _print_table(snapshot)
+
+
+def _services(production: Production) -> list[Service]:
+    """What production.toml asks the Manager to serve beside its work: /metrics, and the
+    dashboard (its actions through the same Act methods as the command's)."""
+    settings = production.spec
+    found: list[Service] = []
+    if settings.metrics:
+        found.append(MetricsServer(settings.metrics, production.snapshot))
+    if settings.dashboard:
+        found.append(
+            Dashboard(
+                settings.dashboard,
+                production.layout.dashboard_token,
+                production.snapshot,
+                lambda key, action: getattr(production.act(key), action)(),
+            )
+        )
+    return found
 
 
 def _log_to_stdout() -> None:

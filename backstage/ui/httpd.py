@@ -89,6 +89,9 @@ class HTTPService:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
+    def __str__(self) -> str:
+        return f"the {self.what} on {self.address}"
+
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -31,6 +31,8 @@ def get(url: str, token: str | None = None, method: str = "GET"):
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""  # nothing listens
 
 
 def test_status_classes_metrics_and_dashboard_of_a_real_production(production, venue):
@@ -133,3 +135,20 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_the_manager_serves_metrics_and_the_dashboard_it_is_told_to(production, venue):
+    first = production.spec.ports[0]
+    metrics, dashboard = f"127.0.0.1:{first + 97}", f"127.0.0.1:{first + 98}"
+    production.declare(metrics=metrics, dashboard=dashboard)
+    act = venue.new_act("Served", processes=1)  # starts the Manager, which serves both
+    status, text = poll(lambda: (got := get(f"http://{metrics}/metrics"))[0] == 200 and got)
+    assert 'backstage_act_state{venue="TestVenue",act="Served",state="running"} 1' in text
+    status, page = get(f"http://{dashboard}/")
+    assert status == 200 and "<html" in page.lower()
+    status, body = get(f"http://{dashboard}/api/snapshot")
+    assert status == 200 and [a["key"] for a in json.loads(body)["acts"]] == [act.key]
+    token_path = production.layout.dashboard_token
+    assert os.stat(token_path).st_mode & 0o777 == 0o600
+    production.down()  # they stop with the Manager
+    assert get(f"http://{metrics}/metrics")[0] == 0 and get(f"http://{dashboard}/")[0] == 0
