@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..model.snapshot import Snapshot
+from ..model.snapshot import RESPONSE_CLASSES, Snapshot
 
 
 def status(snapshot: Snapshot) -> dict[str, Any]:
@@ -38,6 +38,10 @@ def status(snapshot: Snapshot) -> dict[str, Any]:
                 "listen_queue": row.listen_queue,
                 # added with hardening: why an Act is invalid ("" when it is not)
                 "problem": row.problem,
+                # responses by status class, where the vassal counts them (else null)
+                "responses": None
+                if row.responses is None
+                else dict(zip(RESPONSE_CLASSES, row.responses, strict=True)),
                 # added with real applications: its workers and cron jobs, from its stats
                 "daemons": [dataclasses.asdict(daemon) for daemon in row.daemons],
             }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..act import Act
-from ..model.snapshot import ActRow, Snapshot
+from ..model.snapshot import RESPONSE_CLASSES, ActRow, Snapshot
 from .columns import act_table, daemons_line, emperor_line, worker_table
 
 Segment = tuple[str, str]  # (text, style)
@@ -276,6 +276,9 @@ def _detail(snapshot: Snapshot, view: View, height: int) -> list[Line]:
         f"workers {row.busy}/{row.workers} busy  {row.requests} req  "
         f"{'-' if row.rps is None else f'{row.rps:.1f}'} req/s  lq {row.listen_queue}"
     )
+    if row.responses is not None:
+        counts = zip(RESPONSE_CLASSES, row.responses, strict=True)
+        summary += "  " + " ".join(f"{name} {count}" for name, count in counts)
     if row.gigs is not None:
         summary += f"  gigs {','.join(row.gigs) or '-'}"
     table = worker_table(row)

@@ -212,3 +212,11 @@ def test_status_table_is_aligned(snapshot):
         end = header.index(title) + len(title)
         for line in lines:
             assert line[end - 1] != " " and line[end : end + 1] in ("", " "), (title, line)
+
+
+def test_the_open_act_shows_its_responses_by_status_class(snapshot):
+    row = snapshot.act("Shop/Storefront")
+    counted = dataclasses.replace(row, responses=(120, 0, 3, 1))
+    snap = dataclasses.replace(snapshot, acts=(counted,))
+    text = "".join(t for line in render(snap, View(detail=row.key), 200, 30) for t, _ in line)
+    assert "2xx 120 3xx 0 4xx 3 5xx 1" in text
