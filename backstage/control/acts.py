@@ -31,7 +31,7 @@ from ..errors import (
     PortBusy,
 )
 from ..files import declared
-from ..files.fs import log_backups, read_from, size_of, unlink_if_present, write_atomic
+from ..files.fs import log_backups, read_from, size_of, unlink_if_present, write_if_changed
 from ..model.layout import ActRef
 from ..model.names import check_name
 from ..model.sess import Sess
@@ -90,14 +90,7 @@ class ActManager:
         Its vassal's master loads it at start: see `backstage/vassalenv.py`."""
         path = self.crew.layout.act_env(self.ref)
         text = env_json(spec.env)
-        try:
-            with open(path) as current:
-                if current.read() == text:
-                    return False
-        except FileNotFoundError:
-            pass
-        write_atomic(path, text, 0o600)
-        return True
+        return write_if_changed(path, text)
 
     # Live, from stats only
 

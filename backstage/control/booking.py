@@ -31,7 +31,7 @@ from emperor.process import wait_for
 from ..errors import BackstageError, NotBookable, NotFound, PortBusy
 from ..files import declared
 from ..files.declared import Declared
-from ..files.fs import unlink_if_present, write_atomic
+from ..files.fs import unlink_if_present, write_if_changed
 from ..model.domains import check_hostname, domain_of
 from .acts import ActManager
 from .crew import Crew
@@ -139,14 +139,7 @@ class BookingManager:
                 for key in router.keys_for(host):
                     router.keys.publish(key)
         path = crew.layout.act_gigs(act.ref)
-        try:
-            with open(path) as current:
-                if current.read() == text:
-                    return False
-        except FileNotFoundError:
-            pass
-        write_atomic(path, text, 0o600)
-        return True
+        return write_if_changed(path, text)
 
     def sync_all(self, production: Declared) -> None:
         """Keep every Act's subscriptions file current (the Production Manager, each pass).

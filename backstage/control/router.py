@@ -22,15 +22,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable
 
+from emperor.process import pid_alive
 from emperor.stats import RouterStats, parse_router_stats, stats_or_none
 from emperor.subscription import send_packet, subscription_packet
 
-from ..files.fs import write_atomic
+from ..files.fs import write_if_changed
 from ..model import gig
 from ..model.gig import FALLBACK_KEY, split_address
 from ..model.layout import Layout
@@ -46,25 +46,6 @@ COMEBACK = 5.0  # how long a router seen gone counts as coming back (lost())
 def _local(host: str) -> str:
     """Where to reach a router bound to `host` from this machine."""
     return "127.0.0.1" if host in ("0.0.0.0", "", "*") else host.strip("[]")
-
-
-def _alive(pid: int) -> bool:
-    """The process runs: a zombie does not (a router killed -9 leaves its http process
-    to a parent that may be slow to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except (OSError, IndexError):
-        pass  # no /proc here: ask the kernel, which counts a zombie as alive
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Router:
@@ -130,7 +111,7 @@ class Router:
         up to COMEBACK seconds. Cheap (no socket): the Manager asks it often, and runs a
         pass at once while it holds, so that a new router is pushed if need be and told
         who plays as soon as it answers."""
-        if self._greeted and not _alive(self._greeted):
+        if self._greeted and not pid_alive(self._greeted):
             log.info("the router (pid %d) is gone", self._greeted)
             self._greeted, self._lost_at = 0, self._clock()
         if self._lost_at is not None and self._clock() - self._lost_at >= COMEBACK:
@@ -198,14 +179,7 @@ class Router:
         only when they changed; True when written."""
         keys = sorted({key for host in hosts for key in self.keys_for(host)})
         text = json.dumps(keys, indent=0) + "\n"
-        try:
-            with open(self.booked_path) as current:
-                if current.read() == text:
-                    return False
-        except FileNotFoundError:
-            pass
-        write_atomic(self.booked_path, text, 0o600)
-        return True
+        return write_if_changed(self.booked_path, text)
 
     def render(self, stageset: StageSet) -> str:
         address = self.address

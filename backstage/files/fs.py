@@ -23,6 +23,19 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         raise
 
 
+def write_if_changed(path: str, text: str, mode: int = 0o600) -> bool:
+    """Replace `path` with `text` atomically unless it holds that already; True when it
+    was written. The run files the Manager keeps current each pass, without churn."""
+    try:
+        with open(path) as current:
+            if current.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    write_atomic(path, text, mode)
+    return True
+
+
 def unlink_if_present(path: str) -> None:
     try:
         os.unlink(path)
