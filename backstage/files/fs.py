@@ -17,6 +17,11 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         with os.fdopen(fd, "w") as out:
             out.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        unlink_if_present(tmp)
+        if exc.filename is None:  # a full disk fails the write, which names no file
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
     except BaseException:
         unlink_if_present(tmp)
         raise
