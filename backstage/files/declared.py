@@ -75,7 +75,8 @@ def create_home(layout: Layout, first: Callable[[], ProductionSpec] | None = Non
     try:
         os.makedirs(layout.log_dir, exist_ok=True)
         os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
-        os.chmod(layout.run_dir, 0o700)
+        if os.stat(layout.run_dir).st_mode & 0o777 != 0o700:  # a read-only home stays usable
+            os.chmod(layout.run_dir, 0o700)
         if not os.path.isfile(layout.spec_path):
             dump(layout.spec_path, first() if first else ProductionSpec())
     except OSError as exc:

@@ -115,6 +115,7 @@ def _bad_act_tomls(text: str) -> list[tuple[str, str, str]]:
     ]
 
 
+@pytest.mark.slow
 def test_a_corrupt_act_toml_is_invalid_and_affects_only_its_act(production, venue):
     venue.add_domain("bad.test")
     good = small_act(venue, "Good", processes=1)
@@ -405,6 +406,8 @@ def test_a_read_only_home(production, venue, mounted):
             assert "Traceback" not in done.stderr
             if args != ("status",):
                 assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+                assert "Read-only file system" in done.stderr and "cannot create" not in done.stderr
+                assert ".tmp" not in done.stderr
         time.sleep(2.5)  # passes of the Manager on a read-only home
         assert production.manager.pid() == manager
         assert http_get(act.port)[0] == 200
