@@ -75,7 +75,8 @@ def create_home(layout: Layout, first: Callable[[], ProductionSpec] | None = Non
     try:
         os.makedirs(layout.log_dir, exist_ok=True)
         os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
-        os.chmod(layout.run_dir, 0o700)
+        if os.stat(layout.run_dir).st_mode & 0o777 != 0o700:  # a read-only home stays usable
+            os.chmod(layout.run_dir, 0o700)
         if not os.path.isfile(layout.spec_path):
             dump(layout.spec_path, first() if first else ProductionSpec())
     except OSError as exc:
@@ -154,7 +155,12 @@ def read(layout: Layout) -> Declared:
         try:
             spec = venue_spec(path)
         except (BackstageError, OSError) as exc:
-            venues.append(DeclaredVenue(path, None, _reason(exc, path)))
+            reason = _reason(exc, path)
+            venues.append(DeclaredVenue(path, None, reason))
+            # Its Acts are invalid with it, not gone: they play on as they were, and
+            # show why, rather than vanish from status and be withdrawn as unknown.
+            name = _venue_name(path)
+            acts += [DeclaredAct(ActRef(name, path, act), None, reason) for act in act_names(path)]
             continue
         venues.append(DeclaredVenue(path, spec))
         for name in act_names(path):
@@ -164,6 +170,16 @@ def read(layout: Layout) -> Declared:
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
     return Declared(production, tuple(venues), tuple(acts))
+
+
+def _venue_name(path: str) -> str:
+    """The name of a Venue whose venue.toml cannot be used: what it still says, if it
+    parses, else its folder's name (which `new_venue` gives it)."""
+    try:
+        name = tomlfile.load(venue_spec_path(path)).get("name")
+    except (BackstageError, OSError):
+        name = None
+    return name if isinstance(name, str) and name else os.path.basename(path)
 
 
 def _checked(spec: ActSpec, ref: ActRef, venue: VenueSpec) -> ActSpec:

@@ -12,12 +12,20 @@ from typing import BinaryIO
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
     """Replace `path` with `text` in one step: a reader sees the old file or the new."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
+    except OSError as exc:  # a read-only disk: name the file meant, not a temporary name
+        raise OSError(exc.errno, exc.strerror, path) from exc
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as out:
             out.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        unlink_if_present(tmp)
+        if exc.filename is None:  # a full disk fails the write, which names no file
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
     except BaseException:
         unlink_if_present(tmp)
         raise

@@ -1,0 +1,434 @@
+"""Hostile values, corrupt files, commands at once, a full and a read-only home: what
+each does, and that the others play on. Each test prints its figure."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+
+from backstage import Production
+from backstage.errors import InvalidSetting
+from tests.chaos_helpers import Load, small_act, wait_served
+from tests.conftest import HOMES, ROOT, run_cli
+from tests.helpers import http_get, poll, processes_of
+
+HOSTILE = {
+    "DOLLAR": "$(HOME) ${HOME} $HOME",
+    "AT": "@(exec://touch {marker})",
+    "AT_FILE": "@(/etc/hostname)",
+    "PERCENT": "%(_) %d %% 100%",
+    "SEMI": "a;b ; c",
+    "HASH": "#not a comment # either",
+    "NEWLINES": "line1\nline2\r\n[uwsgi]\nmaster = false\n",
+    "EQUALS": "k=v=w==",
+    "SPACES": "  padded  ",
+    "QUOTES": "'\"\\ \\n \\x00",
+    "UNICODE": "ü € 😀",
+    "EMPTY": "",
+    "JINJA": "{{ 7*7 }} {% raw %}",
+}
+
+
+def env_of(act, keys) -> dict:
+    query = urllib.parse.urlencode({"keys": ",".join(keys)})
+    status, body = http_get(act.port, f"/env?{query}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def status_rows(home: str) -> dict:
+    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    return {row["act"]: row for row in data["acts"]}
+
+
+def test_hostile_env_values_reach_the_app_byte_for_byte(production, venue, tmp_path):
+    marker = tmp_path / "exec-ran"
+    env = {k: v.format(marker=marker) if k == "AT" else v for k, v in HOSTILE.items()}
+    act = small_act(venue, "Hostile", processes=1, start=False)
+    act.manager.declare(env=env)
+    act.start()
+    assert env_of(act, env) == env
+    # and again after a change, through the Manager's restart
+    env["SEMI"] = "changed;again"
+    act.manager.declare(env=env)
+    poll(lambda: http_get(act.port, "/env?keys=SEMI")[1] == '{"SEMI": "changed;again"}', 30)
+    assert env_of(act, env) == env
+    assert not marker.exists(), "uWSGI ran a command from an env value"
+    print(f"hostile env values: {len(env)} tried, {len(env)} received byte for byte, 0 expanded")
+
+    # secrets: the declaration, the env file, settings.py private; the log 0640 or tighter
+    crew = production.crew
+    for path in (act.spec_path, crew.layout.act_env(act.ref)):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    settings = os.path.join(act.path, act.spec.package, "settings.py")
+    assert stat.S_IMODE(os.stat(settings).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(act.manager.log_path).st_mode) & 0o137 == 0
+
+    # a hand-written act.toml with an env is made 0600 by the Manager
+    with open(act.spec_path) as source:
+        text = source.read()
+    os.chmod(act.spec_path, 0o644)
+    with open(act.spec_path, "w") as out:
+        out.write(text)
+    poll(lambda: stat.S_IMODE(os.stat(act.spec_path).st_mode) == 0o600, 5)
+
+    # keys with "=" (or reserved ones) are refused, from Python and from the file
+    for key in ("A=B", "UWSGI_MASTER", "X Y", ""):
+        with pytest.raises(InvalidSetting):
+            act.manager.declare(env={key: "x"})
+    assert env_of(act, env) == env
+
+
+GOOD_HOST = "good.bad.test"
+
+
+def _bad_act_tomls(text: str) -> list[tuple[str, str, str]]:
+    """(what, the file's text, a word of the reason)"""
+    return [
+        ("not TOML", text + "\nport = [\n", "not valid TOML"),
+        ("a port 70000", text.replace("port = ", "port = 7", 1), "not a port"),
+        (
+            "a host outside the Venue's domains",
+            text.replace("hosts = []", 'hosts = ["evil.example.org"]'),
+            "not a domain of Venue",
+        ),
+        ("an unknown key", "prot = 1\n" + text, "unknown setting 'prot'"),
+        (
+            "an env key with =",
+            text.replace("[env]", "") + '\n[env]\n"A=B" = "x"\n',
+            "not a variable name",
+        ),
+        ("a wrong type", text.replace("processes = 1", 'processes = "1"'), "must be"),
+        ("another Act's name", text.replace('name = "Bad"', 'name = "Good"'), "write name"),
+        ("an empty file", "", "unknown"),  # no name, no port
+        ("binary", "\x00\xff\xfe garbage", "not valid TOML"),
+    ]
+
+
+@pytest.mark.slow
+def test_a_corrupt_act_toml_is_invalid_and_affects_only_its_act(production, venue):
+    venue.add_domain("bad.test")
+    good = small_act(venue, "Good", processes=1)
+    bad = small_act(venue, "Bad", processes=1)
+    with open(bad.spec_path) as source:
+        text = source.read()
+    home = production.home
+    tried = 0
+    with Load(good.port, interval=0.05) as load, Load(bad.port, interval=0.05) as bad_load:
+        for what, corrupt, reason in _bad_act_tomls(text):
+            if what == "an empty file":
+                reason = "name"
+            with open(bad.spec_path, "w") as out:  # as a user would, in place
+                out.write(corrupt)
+            row = poll(lambda: (r := status_rows(home)["Bad"])["state"] == "invalid" and r, 15)
+            assert bad.spec_path in row["problem"] or what == "another Act's name", (what, row)
+            assert reason in row["problem"], (what, row["problem"])
+            assert "\n" not in row["problem"]
+            assert status_rows(home)["Good"]["state"] == "running"
+            # a command on the bad Act says why in one line
+            done = run_cli("act", "stop", "TestVenue/Bad", home=home, check=False)
+            assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, (
+                what,
+                done.stderr,
+            )
+            assert "Traceback" not in done.stderr
+            with open(bad.spec_path, "w") as out:
+                out.write(text)
+            poll(lambda: status_rows(home)["Bad"]["state"] == "running", 15)
+            tried += 1
+    print(
+        f"corrupt act.toml: {tried} kinds tried; the good Act failed {load.failed} of "
+        f"{load.total} requests, the bad one (playing on as it was) {bad_load.failed} of "
+        f"{bad_load.total}"
+    )
+    assert load.failed == 0 and bad_load.failed == 0
+
+
+def test_a_corrupt_venue_toml_and_production_toml(production, venue):
+    act = small_act(venue, "Steady", processes=1)
+    home = production.home
+    with open(venue.spec_path) as source:
+        venue_text = source.read()
+    with open(production.layout.spec_path) as source:
+        production_text = source.read()
+    manager = production.manager.pid()
+    with Load(act.port, interval=0.05) as load:
+        for path, original in (
+            (venue.spec_path, venue_text),
+            (production.layout.spec_path, production_text),
+        ):
+            for corrupt in ("[[[ not toml", original + "\nbogus = 1\n"):
+                with open(path, "w") as out:
+                    out.write(corrupt)
+                try:
+                    time.sleep(2.5)  # two passes of the Manager, and a file event
+                    done = run_cli("status", home=home, check=False)
+                    said = (done.stdout + done.stderr).strip().splitlines()
+                    print(
+                        f"{os.path.basename(path)} corrupt: status exits {done.returncode}: "
+                        f"{said[-1] if said else ''}"
+                    )
+                    assert "Traceback" not in done.stderr
+                    if done.returncode:
+                        assert len(done.stderr.strip().splitlines()) == 1 and path in done.stderr
+                    else:
+                        rows = status_rows(home)
+                        assert rows["Steady"]["state"] == "invalid", rows
+                        assert path in rows["Steady"]["problem"]
+                    assert http_get(act.port)[0] == 200
+                finally:
+                    with open(path, "w") as out:
+                        out.write(original)
+                poll(lambda: status_rows(home)["Steady"]["state"] == "running", 15)
+    print(f"corrupt venue.toml, production.toml: {load.failed} of {load.total} requests failed")
+    assert load.failed == 0
+    assert production.manager.pid() == manager
+
+
+def test_an_unchanged_act_toml_rewritten_in_place_never_withdraws_the_act(production, venue):
+    act = small_act(venue, "Rewritten", processes=1)
+    master = act.sess.pid
+    with open(act.spec_path) as source:
+        text = source.read()
+    with Load(act.port) as load:
+        for _ in range(30):
+            with open(act.spec_path, "w") as out:  # truncate, then write
+                out.flush()
+                time.sleep(0.01)  # the empty file is there to be read
+                out.write(text)
+            time.sleep(0.1)
+        time.sleep(1.5)
+    print(f"act.toml rewritten in place 30 times: {load.failed} of {load.total} requests failed")
+    assert load.failed == 0
+    assert act.sess.pid == master
+
+
+def test_commands_at_once(production, venue):
+    home = production.home
+    env = dict(os.environ, BACKSTAGE_HOME=home)
+
+    def at_once(*commands):
+        running = [
+            subprocess.Popen(
+                [sys.executable, "-m", "backstage", *args],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args in commands
+        ]
+        return [(p.wait(120), *p.communicate()) for p in running]
+
+    # several `up` at once on a Production that is down: one Manager, one Emperor
+    production.down()
+    done = at_once(*[("up",)] * 3)
+    assert all(code == 0 for code, _, _ in done), done
+    manager, emperor = production.manager.pid(), production.stage.pid()
+    assert manager and emperor
+    assert len([p for p in processes_of(home) if _is_emperor(p)]) == 1
+
+    # several `act new` at once: each its own port, or one line why not
+    done = at_once(*[("act", "new", "TestVenue", f"Many{i}", "--no-start") for i in range(4)])
+    for code, _, err in done:
+        assert code == 0 or len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err
+    acts = [a for a in venue.acts if a.name.startswith("Many")]
+    assert len(acts) == sum(1 for code, _, _ in done if code == 0) == 4
+    assert len({a.port for a in acts}) == 4
+
+    # start and stop of one Act at once, twice over: each says what it did, and what
+    # the file says at the end is what plays
+    target = acts[0]
+    for _ in range(2):
+        done = at_once(
+            ("act", "start", target.key), ("act", "stop", target.key), ("act", "start", target.key)
+        )
+        for code, _, err in done:
+            assert "Traceback" not in err
+            assert code == 0 or len(err.strip().splitlines()) == 1, err
+        want = "running" if target.spec.enabled else "stopped"
+        poll(lambda want=want: target.state == want, 30)
+    print(f"commands at once: 3 up, 4 act new, 6 start/stop: {len(acts)} Acts, ports distinct")
+    assert production.manager.pid() == manager
+
+
+def _is_emperor(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"--emperor" in cmdline.read()
+    except OSError:
+        return False
+
+
+def test_two_productions_on_one_router_address(production, venue, monkeypatch):
+    small_act(venue, "First", processes=1)
+    other = Production(os.path.join(ROOT, f"second{random.randrange(10**6)}"))
+    HOMES.append(other.home)
+    other.declare(router=production.spec.router, ports=production.spec.ports)
+    done = run_cli("up", home=other.home, check=False)
+    print(f"second Production on the first's router: exit {done.returncode}: {done.stderr.strip()}")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+    assert "held by another" in done.stderr
+    assert processes_of(other.home) == []
+
+
+# A full and a read-only home
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here ({done.stderr.strip() or done.returncode})")
+
+
+def _umount(path: str) -> None:
+    for _ in range(50):
+        if subprocess.run(["umount", path], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    subprocess.run(["umount", "-l", path], capture_output=True)
+
+
+def _fill(folder: str) -> str:
+    filler = os.path.join(folder, "filler")
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+@pytest.fixture
+def mounted(production, venue):
+    """Mount points to undo, unmounted before the Venue's Acts are cleaned, once the
+    Production is down (a busy mount would only come off lazily, hiding its pidfiles)."""
+    points: list[str] = []
+    with open(production.layout.spec_path, "rb") as source:
+        settings = source.read()
+    yield points
+    production.down()
+    for point in reversed(points):
+        _umount(point)
+    if not os.path.exists(production.layout.spec_path):  # it was on the tmpfs
+        with open(production.layout.spec_path, "wb") as out:
+            out.write(settings)
+
+
+def test_a_full_home(production, venue, mounted):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    # the home and the Venue's acts/ on small tmpfs
+    production.down()
+    home, acts = production.home, venue.acts_dir
+    saved = {name: open(os.path.join(home, name), "rb").read() for name in ["production.toml"]}
+    shutil.rmtree(home)
+    os.makedirs(home)
+    _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", home)
+    mounted.append(home)
+    _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", acts)
+    mounted.append(acts)
+    for name, content in saved.items():
+        with open(os.path.join(home, name), "wb") as out:
+            out.write(content)
+    act = small_act(venue, "Full", processes=1)
+    if "full.test" not in venue.domains:
+        venue.add_domain("full.test")
+    manager = production.manager.pid()
+    fillers = [_fill(home), _fill(acts)]
+    tried = 0
+    with Load(act.port, interval=0.05) as load:
+        for args in (
+            ("act", "new", "TestVenue", "Another", "--no-start"),
+            ("act", "stop", "TestVenue/Full"),
+            ("book", "TestVenue/Full", "x.full.test"),
+        ):
+            done = run_cli(*args, home=home, check=False)
+            print(
+                f"full disk: backstage {' '.join(args)}: exit {done.returncode}: "
+                f"{done.stderr.strip()}"
+            )
+            assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done
+            assert "No space left" in done.stderr and ("act.toml" in done.stderr or "new" in args)
+            tried += 1
+        assert sorted(os.listdir(acts)) == ["Full", "filler"]
+        assert act.spec.enabled and http_get(act.port)[0] == 200
+        # a master killed on a full disk is healed all the same
+        master = act.sess.pid
+        killed = time.monotonic()
+        os.kill(master, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
+        wait_served(load, killed)
+    load.figure(f"full home ({tried} commands refused), then master kill -9", killed)
+    assert production.manager.pid() == manager
+    for filler in fillers:
+        os.unlink(filler)
+    act.stop()
+    production.down()
+
+
+def test_a_read_only_home(production, venue, mounted):
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    act = small_act(venue, "Frozen", processes=1)
+    home, acts = production.home, venue.acts_dir
+    manager = production.manager.pid()
+    with Load(act.port, interval=0.05) as load:
+        _mount("--bind", "-o", "ro", home, home)
+        mounted.append(home)
+        _mount("--bind", "-o", "ro", acts, acts)
+        mounted.append(acts)
+        if os.access(os.path.join(home, "log"), os.W_OK) and _writable(home):
+            pytest.skip("the bind mount is not read-only here")
+        for args in (
+            ("act", "new", "TestVenue", "Another", "--no-start"),
+            ("act", "stop", "TestVenue/Frozen"),
+            ("status",),
+        ):
+            done = run_cli(*args, home=home, check=False)
+            print(
+                f"read-only home: backstage {' '.join(args)}: exit {done.returncode}: "
+                f"{done.stderr.strip()}"
+            )
+            assert "Traceback" not in done.stderr
+            if args != ("status",):
+                assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+                assert "Read-only file system" in done.stderr and "cannot create" not in done.stderr
+                assert ".tmp" not in done.stderr
+        time.sleep(2.5)  # passes of the Manager on a read-only home
+        assert production.manager.pid() == manager
+        assert http_get(act.port)[0] == 200
+        for point in reversed(mounted):
+            _umount(point)
+        mounted.clear()
+        # writable again: healing goes on
+        master = act.sess.pid
+        killed = time.monotonic()
+        os.kill(master, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
+        wait_served(load, killed)
+    load.figure("read-only home, then writable and master kill -9", killed)
+    assert production.manager.pid() == manager
+
+
+def _writable(folder: str) -> bool:
+    probe = os.path.join(folder, ".probe")
+    try:
+        open(probe, "w").close()
+    except OSError:
+        return False
+    os.unlink(probe)
+    return True

@@ -1,0 +1,132 @@
+"""kill -9, one process at a time, under a bounded request loop: each test prints its
+figure (failed requests, seconds until serving again) and asserts the heal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from emperor.process import pid_alive, read_pidfile
+from tests.chaos_helpers import Load, small_act, wait_served
+from tests.gigs_helpers import named_act
+from tests.helpers import http_get, poll
+
+
+def test_a_worker_killed(production, venue):
+    act = small_act(venue, "Worker")
+    victim = act.sess.workers[0].pid
+    with Load(act.port) as load:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.ready and victim not in {w.pid for w in s.workers}, 30)
+        wait_served(load, killed)
+    load.figure("worker kill -9", killed)
+    assert load.failed <= 1  # at most the request the worker held
+    assert act.state == "running"
+
+
+def test_an_act_master_killed(production, venue, channel):
+    act = small_act(venue, "Master")
+    other = small_act(venue, "Bystander", processes=1)
+    master = act.sess.pid
+    with Load(act.port) as load, Load(other.port) as bystander:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(master, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
+        wait_served(load, killed)
+    secs = load.serving_after(killed)
+    load.figure(f"master kill -9 ({channel})", killed)
+    assert bystander.failed == 0
+    assert secs < 30
+    assert act.state == "running" and http_get(act.port)[0] == 200
+
+
+def test_the_router_killed(production, venue):
+    """Loosely: the router's own faults are another piece of work."""
+    venue.add_domain("chaos.test")
+    act = named_act(venue, "Routed")
+    act.book("routed.chaos.test")
+    router = production.router
+    poll(lambda: http_get(router.port, host="routed.chaos.test") == (200, "Routed"), 15)
+    pid = router.stats().pid
+    with Load(router.port, host="routed.chaos.test") as load, Load(act.port) as direct:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        poll(lambda: (s := router.stats()) is not None and s.pid != pid, 30)
+        wait_served(load, killed, timeout=60)
+    load.figure("router kill -9", killed)
+    assert direct.failed == 0  # the Act itself never stopped
+
+
+@pytest.mark.slow
+def test_the_emperor_killed(production, venue):
+    acts = [small_act(venue, name, processes=1) for name in ("Emp1", "Emp2")]
+    emperor = production.stage.pid()
+    with Load(acts[0].port) as load:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(emperor, signal.SIGKILL)
+        poll(lambda: production.stage.pid() not in (None, emperor), 15)
+        poll(lambda: all(a.state == "running" for a in acts), 60)
+        wait_served(load, killed, timeout=60)
+    load.figure("Emperor kill -9 (every Act with it)", killed)
+    assert all(http_get(a.port)[0] == 200 for a in acts)
+
+
+def test_the_manager_killed(production, venue):
+    act = small_act(venue, "Managed")
+    manager = production.manager.pid()
+    with Load(act.port) as load:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(manager, signal.SIGKILL)
+        poll(lambda: production.manager.pid() not in (None, manager), 2, 0.02)
+        back = time.monotonic() - killed
+        time.sleep(0.5)  # a few requests under the new Manager, which adopts
+    load.figure(f"Manager kill -9 (back after {back:.2f} s)", killed)
+    assert load.failed == 0 and back < 2
+    snapshot = production.snapshot()
+    assert snapshot.manager.running and snapshot.manager.pid not in (None, manager)
+
+
+@pytest.mark.slow
+def test_the_manager_then_a_master_killed(production, venue):
+    act = small_act(venue, "Orphan")
+    manager, master = production.manager.pid(), act.sess.pid
+    with Load(act.port) as load:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(manager, signal.SIGKILL)
+        os.kill(master, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
+        wait_served(load, killed)
+    secs = load.serving_after(killed)
+    load.figure("Manager, then a master, kill -9", killed)
+    assert production.manager.pid() not in (None, manager)
+    assert secs < 30
+
+
+@pytest.mark.slow
+def test_the_keeper_and_the_manager_killed(production, venue):
+    """Both at once: nothing heals until the next command, and nothing stops either."""
+    act = small_act(venue, "Unkept", processes=1)
+    keeper = read_pidfile(production.layout.keeper_pidfile)
+    manager = production.manager.pid()
+    assert keeper is not None and manager is not None
+    with Load(act.port) as load:
+        os.kill(keeper, signal.SIGKILL)
+        os.kill(manager, signal.SIGKILL)
+        poll(lambda: not pid_alive(manager), 5)
+        time.sleep(1.0)
+    print(f"keeper and Manager kill -9: {load.failed} of {load.total} requests failed")
+    assert load.failed == 0
+    status = production.snapshot()
+    assert not status.manager.running  # status says healing is off
+    production.up()
+    assert production.manager.pid() not in (None, manager)
