@@ -178,8 +178,10 @@ def test_a_reload_of_broken_code_is_refused_and_the_old_code_keeps_serving(
 def test_a_scaffolded_act_refuses_a_reload_of_code_that_does_not_import(venue):
     act = venue.new_act("Scaffolded")
     assert http_get(act.port)[0] in (200, 404)
-    with open(os.path.join(act.path, act.spec.package, "urls.py"), "a") as urls:
-        urls.write("\nimport no_such_module\n")
+    # wsgi.py, which every running worker imported at start (urls.py is imported at a
+    # worker's first request, and a worker that had none yet would import the broken one)
+    with open(os.path.join(act.path, act.spec.package, "wsgi.py"), "a") as wsgi:
+        wsgi.write("\nimport no_such_module\n")
     with pytest.raises(PreflightFailed, match="No module named 'no_such_module'"):
         act.reload()
     assert act.state == "running" and http_get(act.port)[0] in (200, 404)
