@@ -75,3 +75,7 @@ class ReleaseFailed(BackstageError):
 class PreflightFailed(BackstageError):
     """New code that does not import (or does not pass Django's checks) in a separate
     process, so a reload would not serve it."""
+
+
+class ProducerError(BackstageError):
+    """PowerDNS (the Producer) could not be reached, or refused what Backstage asked."""

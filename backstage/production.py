@@ -31,6 +31,7 @@ from .control.acts import ActManager
 from .control.booking import BookingManager
 from .control.client import ManagerClient
 from .control.crew import Crew
+from .control.producer import Producer
 from .control.router import Router
 from .control.stage import Stage
 from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound
@@ -39,6 +40,7 @@ from .model.domains import check_hostname, domain_of, within
 from .model.gig import Gig
 from .model.layout import ActRef, Layout, acts_dir, venue_spec_path
 from .model.names import check_name
+from .model.producer import Report
 from .model.snapshot import Snapshot
 from .model.spec import ProductionSpec, VenueSpec
 
@@ -177,6 +179,11 @@ class Production:
     def gigs(self) -> list[Gig]:
         """Every booked or live host, from the router's stats and the declared bookings."""
         return observe.gigs(self.crew)
+
+    def sync_dns(self, dry_run: bool = False) -> Report:
+        """Bring the Producer's zones (PowerDNS) in step with the bookings; `dry_run`
+        only says what would change. The Production Manager does it by itself too."""
+        return Producer(self.layout).sync(dry_run=dry_run)
 
     def up(self) -> None:
         self.manager.up()

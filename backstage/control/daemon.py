@@ -32,7 +32,7 @@ from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import prune_log_backups, unlink_if_present
 from ..model.spec import ActSpec
-from . import adoption, keeper, ports
+from . import adoption, keeper, ports, producer
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
@@ -43,6 +43,12 @@ from .watcher import Watcher
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 1.0
+# The Producer syncs when the bookings or its settings change, and this often besides
+# (someone may have edited a zone); after a failure, no sooner than PRODUCE_RETRY unless
+# the bookings change meanwhile. A request waits PRODUCE_TIMEOUT at most: the pass heals.
+PRODUCE_EVERY = 60.0
+PRODUCE_RETRY = 10.0
+PRODUCE_TIMEOUT = 2.0
 WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
 
 
@@ -70,6 +76,11 @@ class ProductionManager:
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
         self._keeper: subprocess.Popen[bytes] | None = None
+        self.producer = producer.Producer(
+            crew.layout, partial(producer.PowerDNS, timeout=PRODUCE_TIMEOUT)
+        )
+        self._produced: tuple[object, float] | None = None  # what it last synced, when
+        self._produce_failed: tuple[object, float, str] | None = None
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -254,6 +265,37 @@ class ProductionManager:
         self._guarded(
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
+        self._guarded("the Producer", partial(self.produce, production))
+
+    def produce(self, production: Declared) -> None:
+        """Sync the Producer's zones when the bookings or its settings changed since the
+        last sync that went through, or a minute has passed. A failure is said once."""
+        settings = production.production
+        if not settings.producer:
+            self._produced = self._produce_failed = None
+            return
+        state = (
+            settings.producer,
+            settings.producer_key,
+            settings.public_address,
+            producer.wanted(production),
+        )
+        now = self._clock()
+        done, failed = self._produced, self._produce_failed
+        if done and done[0] == state and now - done[1] < PRODUCE_EVERY:
+            return
+        if failed and failed[0] == state and now - failed[1] < PRODUCE_RETRY:
+            self._say(logging.ERROR, failed[2])  # still so: not said again
+            return
+        try:
+            self.producer.sync(production)
+        except (BackstageError, OSError) as exc:
+            message = f"the Producer: {exc}"
+            self._say(logging.ERROR, message)
+            self._produce_failed = (state, now, message)
+            return
+        self._produce_failed = None
+        self._produced = (state, now)
 
     def playing(self, production: Declared) -> list[tuple[str, str]]:
         """(host, node address) of every booked Act whose stats server answers now, but

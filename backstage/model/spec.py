@@ -9,8 +9,10 @@ Reading and writing the files is `backstage.files.declared`'s.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import keyword
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -126,6 +128,32 @@ def split_cron(name: str, entry: str) -> tuple[str, str]:
     return schedule, parts[-1]
 
 
+def check_producer(url: str, key_file: str, address: str) -> None:
+    """The Producer's settings go together: its URL, its key file and the address."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed.port  # noqa: B018 (it raises for a port that is not one)
+    except ValueError:
+        parsed = parsed._replace(netloc="")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidSetting(
+            f"producer = {url!r} is not the URL of PowerDNS's API: write one like "
+            '"http://127.0.0.1:8081"'
+        )
+    if not key_file.startswith("/"):
+        raise InvalidSetting(
+            f"producer_key = {key_file!r}: write the absolute path of a 0600 file that holds "
+            "PowerDNS's api-key"
+        )
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise InvalidSetting(
+            f"public_address = {address!r} is not an IP address: write the IPv4 or IPv6 "
+            "address the booked hosts point at, e.g. 203.0.113.7"
+        ) from None
+
+
 def check_module(value: str) -> str:
     """A dotted Python module name, e.g. mysite.wsgi."""
     parts = value.split(".")
@@ -148,8 +176,15 @@ class ProductionSpec:
     router_sign: bool = False  # Acts sign their announces; the router checks them
     metrics: str = ""  # HOST:PORT where the Production Manager serves /metrics; "" = none
     dashboard: str = ""  # HOST:PORT of the live web dashboard; "" = none
+    # The Producer: a PowerDNS server whose zones (one per Venue domain) Backstage keeps
+    # in step with the bookings. "" = none; else its API's URL, e.g. http://127.0.0.1:8081
+    producer: str = ""
+    producer_key: str = ""  # absolute path of a 0600 file that holds the API key
+    public_address: str = ""  # the IPv4 or IPv6 address every booked host points at
 
     def __post_init__(self) -> None:
+        if self.producer:
+            check_producer(self.producer, self.producer_key, self.public_address)
         for key in ("metrics", "dashboard"):
             if getattr(self, key):
                 split_address(getattr(self, key), key)

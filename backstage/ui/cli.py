@@ -573,6 +573,21 @@ def nginx(production: Production, out: str | None, listen: str) -> None:
     click.echo(f"include {include};")
 
 
+@cli.group()
+def producer() -> None:
+    """The Producer: PowerDNS zones in step with the Gigs (see production.toml)."""
+
+
+@producer.command("sync")
+@click.option("--dry-run", is_flag=True, help="Print the changes, make none.")
+@pass_production
+def producer_sync(production: Production, dry_run: bool) -> None:
+    """Bring each Venue domain's zone in PowerDNS in step with the bookings: an A or
+    AAAA record to public_address for every booked host, none for the others."""
+    for line in production.sync_dns(dry_run=dry_run).lines():
+        click.echo(line)
+
+
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
     "": "backstage --home /srv/backstage status",
@@ -608,6 +623,8 @@ EXAMPLES = {
     "unbook": "backstage unbook MyVenue/MyAct kittens.example.com",
     "gigs": "backstage gigs --json",
     "nginx": "backstage nginx --out /etc/nginx/backstage",
+    "producer": "backstage producer sync --dry-run",
+    "producer sync": "backstage producer sync --dry-run   # then without --dry-run",
 }
 
 
