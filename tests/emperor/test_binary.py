@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from emperor.binary import ZMQ_PLUGIN, UwsgiBinary, parse_plugins_list, probe
+from emperor.binary import ZMQ_PLUGIN, UwsgiBinary, parse_plugins_list
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,10 +20,3 @@ def test_plugins_list_without_the_zmq_plugin():
     text = (DATA / "plugins_list_zmq.txt").read_text().replace(f"{ZMQ_PLUGIN}\n", "")
     binary = UwsgiBinary("uwsgi", "2.0.31", "3.11.7", parse_plugins_list(text))
     assert not binary.has_zmq
-
-
-def test_probe_of_the_installed_binary():
-    binary = probe()
-    assert binary.version.startswith("2.0.")
-    assert binary.python_major_minor == "{}.{}".format(*sys.version_info[:2])
-    assert binary.has_zmq  # ./run builds it with emperor_zeromq
