@@ -353,8 +353,12 @@ class Venue:
         parent: str,
         production: Production | None = None,
         requirements: tuple[str, ...] = ("django",),
+        python: str | None = None,
     ) -> Venue:
-        """Build a Venue at `parent/name` and add it to the Production; all or nothing."""
+        """Build a Venue at `parent/name` and add it to the Production; all or nothing.
+        `python` (major.minor, e.g. "3.12"; default: the one the Stage's uwsgi embeds)
+        wherever it is installed; on another Python than the Stage's, the Venue gets its
+        own uwsgi, built for it (about 25 s)."""
         check_name("Venue", name)
         production = production or Production()
         parent = os.path.abspath(os.path.expanduser(parent))
@@ -368,9 +372,20 @@ class Venue:
                 f"{path} already exists: open it with Venue({path!r}) or pick another name"
             )
         production.check_venue_name(name)
-        python = virtualenv.find_python(production.stage.binary.python_major_minor)
+        stage_uwsgi = production.stage.binary
+        embedded = stage_uwsgi.python_major_minor
+        interpreter = virtualenv.find_python(python or embedded, (python or embedded) == embedded)
+        own_uwsgi = (python or embedded) != embedded
         production.create()
-        virtualenv.create_venue(path, name, python, requirements, production.home)
+        virtualenv.create_venue(
+            path,
+            name,
+            interpreter,
+            requirements,
+            production.home,
+            uwsgi=stage_uwsgi.version if own_uwsgi else "",
+            build_log=production.layout.venue_build_log(name),
+        )
         try:
             venue = cls(path, production)
             production.add_venue(venue)

@@ -18,9 +18,11 @@ def new_venue(
     path: str = ".",
     production: Production | None = None,
     requirements: tuple[str, ...] = ("django",),
+    python: str | None = None,
 ) -> Venue:
-    """Build a virtualenv with Django at `path/name`, as a Venue of the Production."""
-    return Venue.create(name, path, production, requirements)
+    """Build a virtualenv with Django at `path/name`, as a Venue of the Production;
+    on `python` ("3.12") if given, else on the Python the Stage's uwsgi embeds."""
+    return Venue.create(name, path, production, requirements, python)
 
 
 def new_act(venue: Venue, name: str, **options: Any) -> Act:

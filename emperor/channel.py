@@ -7,6 +7,13 @@ Two traps shape the code: a message of exactly five frames is misread by the
 Emperor, so only two or three frames are ever sent; and a second `touch` of one
 vassal in the same second is ignored, so callers space them.
 
+A config that re-execs the vassal into another uwsgi (`unprivileged-binary-patch`,
+one uwsgi per Python) cannot come in a config frame: the new binary reads
+`--ini emperor://NAME` again, from a pipe already drained ("error waiting for config
+header"). Such a config is written to a file and pushed as a two-frame `touch` of its
+absolute path; the Emperor then lists the vassal by that path (`vassal_name` gives
+back the plain name) and the binary reads the file as often as it likes.
+
 dir channel: the Emperor scans a directory; a written file spawns or reloads,
 a removed one stops. Files are written atomically and their mtime is always
 pushed forward, because the Emperor compares mtimes at one-second resolution.
@@ -36,6 +43,38 @@ def destroy_frames(name: str) -> list[bytes]:
     return [b"destroy", name.encode()]
 
 
+def touch_file_frames(path: str) -> list[bytes]:
+    """Touch a vassal whose config the Emperor reads from the file at `path`."""
+    _check_name(os.path.basename(path))
+    if not os.path.isabs(path):
+        raise ValueError(f"{path!r}: the Emperor reads a relative name in its own cwd")
+    return [b"touch", path.encode()]
+
+
+def destroy_file_frames(path: str) -> list[bytes]:
+    _check_name(os.path.basename(path))
+    return [b"destroy", path.encode()]
+
+
+# Options that have a vassal exec another uwsgi binary, which reads its config again.
+REEXEC_OPTIONS = ("unprivileged-binary-patch", "privileged-binary-patch")
+
+
+def reexecs(config: str) -> bool:
+    """True when an ini config has its vassal exec another binary."""
+    for line in config.splitlines():
+        option = line.partition("=")[0].strip()
+        if option in REEXEC_OPTIONS:
+            return True
+    return False
+
+
+def vassal_name(vassal_id: str) -> str:
+    """The plain vassal name of an id the Emperor lists: a vassal pushed by the absolute
+    path of its config file is listed by that path."""
+    return os.path.basename(vassal_id) if os.path.isabs(vassal_id) else vassal_id
+
+
 def _check_name(name: str) -> None:
     # The Emperor silently ignores names without a config extension.
     if not name.endswith(VASSAL_SUFFIX) or "/" in name or name.startswith("."):
@@ -61,9 +100,12 @@ class Channel(Protocol):
 class ZmqChannel:
     kind = "zmq"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, files: str | None = None) -> None:
+        """`path` is the ipc endpoint's; `files` the folder for configs that must be read
+        from a file (default: `configs` beside the endpoint)."""
         self.path = path
         self.endpoint = f"ipc://{path}"
+        self.files = files or os.path.join(os.path.dirname(path), "configs")
         self._socket: zmq.Socket[bytes] | None = None
 
     def monitor(self) -> str:
@@ -87,9 +129,21 @@ class ZmqChannel:
         self._socket.send_multipart(frames)
 
     def touch(self, name: str, config: str) -> None:
-        self._push(touch_frames(name, config))
+        if not reexecs(config):
+            self._push(touch_frames(name, config))
+            return
+        _check_name(name)
+        os.makedirs(self.files, mode=0o700, exist_ok=True)
+        path = os.path.join(self.files, name)
+        write_atomic(self.files, path, config)
+        self._push(touch_file_frames(path))
 
     def destroy(self, name: str) -> None:
+        path = os.path.join(self.files, name)
+        if os.path.exists(path):  # pushed as a file: the Emperor knows it by its path
+            self._push(destroy_file_frames(path))
+            unlink_if_present(path)
+            return
         self._push(destroy_frames(name))
 
     def close(self) -> None:
@@ -101,7 +155,8 @@ class ZmqChannel:
 class DirChannel:
     kind = "dir"
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, files: str | None = None) -> None:
+        # `files` is the zmq channel's; here every config is a file in `directory`
         self.directory = directory
 
     def monitor(self) -> str:
@@ -112,17 +167,7 @@ class DirChannel:
 
     def touch(self, name: str, config: str) -> None:
         _check_name(name)
-        path = os.path.join(self.directory, name)
-        try:
-            previous = os.stat(path).st_mtime
-        except FileNotFoundError:
-            previous = 0.0
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            out.write(config)
-        stamp = max(previous + 1.0, os.stat(tmp).st_mtime)
-        os.utime(tmp, (stamp, stamp))
-        os.replace(tmp, path)
+        write_atomic(self.directory, os.path.join(self.directory, name), config)
 
     def destroy(self, name: str) -> None:
         _check_name(name)
@@ -143,6 +188,21 @@ def usable(kind: str, binary: UwsgiBinary) -> bool:
 def kind_of_monitor(monitor: str) -> str:
     """Which channel an Emperor listens on, from the monitor it reports in its stats."""
     return "zmq" if monitor.startswith("zmq://") else "dir"
+
+
+def write_atomic(directory: str, path: str, config: str) -> None:
+    """Replace `path` with `config`, its mtime always pushed forward: the Emperor compares
+    whole seconds, and a file rewritten within one would not be reloaded."""
+    try:
+        previous = os.stat(path).st_mtime
+    except FileNotFoundError:
+        previous = 0.0
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
+    with os.fdopen(fd, "w") as out:
+        out.write(config)
+    stamp = max(previous + 1.0, os.stat(tmp).st_mtime)
+    os.utime(tmp, (stamp, stamp))
+    os.replace(tmp, path)
 
 
 def unlink_if_present(path: str) -> None:

@@ -12,11 +12,13 @@ documents as dataclasses, each parsed by a pure function of the bytes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import TypeVar
 
+from emperor.channel import vassal_name
 from emperor.errors import StatsUnavailable, StatsUnparsable
 from emperor.statswire import build, objects, parse_json_lenient, read_stats, strings
 
@@ -237,6 +239,15 @@ class EmperorStats:
 
     def blacklist_entry(self, id: str) -> BlacklistEntry | None:
         return next((b for b in self.blacklist if b.id == id), None)
+
+    def by_plain_names(self) -> EmperorStats:
+        """The same, every vassal listed by its plain name: one pushed by the absolute
+        path of its config file (see `channel.py`) is listed by that path."""
+        return dataclasses.replace(
+            self,
+            vassals=tuple(dataclasses.replace(v, id=vassal_name(v.id)) for v in self.vassals),
+            blacklist=tuple(dataclasses.replace(b, id=vassal_name(b.id)) for b in self.blacklist),
+        )
 
 
 def stats_or_none(address: str, parse: Callable[[bytes], _T], timeout: float = 1.0) -> _T | None:

@@ -31,6 +31,7 @@ from ..errors import BackstageError, StageError
 from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import prune_log_backups, unlink_if_present
+from ..model.layout import venue_uwsgi
 from ..model.spec import ActSpec
 from . import adoption, keeper, ports, producer
 from .acts import ActManager
@@ -199,6 +200,7 @@ class ProductionManager:
         crew = self.crew
         layout, stageset = crew.layout, crew.stageset
         wanted, keep = {}, set()
+        own_uwsgi = {v.path for v in production.venues if v.spec is not None and v.spec.own_uwsgi}
         for found in production.acts:
             name = layout.vassal(found.ref)
             if found.spec is None:
@@ -208,7 +210,9 @@ class ProductionManager:
             if not found.spec.enabled:
                 continue
             try:
-                config = stageset.vassal(layout, found.ref, found.spec)
+                venue_path = found.ref.venue_path
+                uwsgi = venue_uwsgi(venue_path) if venue_path in own_uwsgi else ""
+                config = stageset.vassal(layout, found.ref, found.spec, uwsgi)
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
                 keep.add(name)

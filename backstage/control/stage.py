@@ -75,7 +75,7 @@ class Stage:
     @functools.cached_property
     def channel(self) -> Channel:
         kind = choose_channel(self._settings().channel, self.binary)
-        return CHANNELS[kind](self.layout.channel_target(kind))
+        return CHANNELS[kind](self.layout.channel_target(kind), self.layout.vassal_files)
 
     @functools.cached_property
     def emperor(self) -> Emperor:
@@ -98,7 +98,8 @@ class Stage:
 
     def stats(self, timeout: float = 1.0) -> EmperorStats | None:
         """What the Emperor reports, or None when it does not answer."""
-        return stats_or_none(self.stats_path, parse_emperor_stats, timeout)
+        stats = stats_or_none(self.stats_path, parse_emperor_stats, timeout)
+        return stats.by_plain_names() if stats is not None else None
 
     def channel_kind(self, stats: EmperorStats | None = None) -> str | None:
         """The channel the running Emperor listens on, read from its stats."""

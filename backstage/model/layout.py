@@ -3,11 +3,13 @@
 <home>/production.toml      settings and the list of Venues
 <home>/run/                 0700: every socket, FIFO and pidfile
     emperor.stats, emperor.pid, emperor.ipc (zmq) or vassals/ (dir)
+    configs/NAME.ini        zmq: configs of vassals that re-exec into their Venue's uwsgi
     manager.pid, manager.lock
     router.sub, router.stats, router.sock, router.booked.json
     VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
     withheld/VENUE.NAME/HOST                       while unbooking
-<home>/log/                 emperor.log, manager.log, router.log, VENUE.NAME.log
+<home>/log/                 emperor.log, manager.log, router.log, VENUE.NAME.log,
+                            uwsgi-build.VENUE.log
 <home>/keys/                production.key, production.pub, hosts/HOST.pem
 <home>/templates/           a user's overrides of the packaged templates
 <venue>/venue.toml, <venue>/acts/NAME/act.toml
@@ -58,6 +60,11 @@ def venue_spec_path(venue_path: str) -> str:
 
 def acts_dir(venue_path: str) -> str:
     return os.path.join(venue_path, "acts")
+
+
+def venue_uwsgi(venue_path: str) -> str:
+    """A Venue's own uwsgi, built for its Python where the Stage's embeds another."""
+    return os.path.join(venue_path, "bin", "uwsgi")
 
 
 # A home's path goes into every vassal config: `:` would make a socket TCP, `,` split a
@@ -115,9 +122,20 @@ class Layout:
         return self.run("emperor.ipc" if kind == "zmq" else "vassals")
 
     @property
+    def vassal_files(self) -> str:
+        """On the zmq channel, where the configs of vassals that re-exec into their Venue's
+        own uwsgi are written: the Emperor is sent their path, not their text."""
+        return self.run("configs")
+
+    @property
     def create_lock(self) -> str:
         """Held while an Act is created: two creations never choose the same port."""
         return self.run("create.lock")
+
+    def venue_build_log(self, venue: str) -> str:
+        """What building a Venue's own uwsgi printed: kept when the build fails and the
+        Venue with it."""
+        return self.log(f"uwsgi-build.{venue}.log")
 
     # The Production Manager
 

@@ -197,10 +197,15 @@ class ProductionSpec:
 @dataclass(frozen=True)
 class VenueSpec:
     name: str
-    python: str  # major.minor of the Venue's Python, which uwsgi must embed
+    python: str  # major.minor of the Venue's Python, which its uwsgi embeds
     requirements: tuple[str, ...] = ("django",)
     domains: tuple[str, ...] = ()
     production: str = ""  # home of the one Production this Venue belongs to
+    # Its Acts run on its own uwsgi (bin/uwsgi), built for its Python at creation because
+    # the Stage's uwsgi embeds another one
+    own_uwsgi: bool = False
+
+    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = ("own_uwsgi",)
 
     def __post_init__(self) -> None:
         for domain in self.domains:

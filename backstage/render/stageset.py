@@ -3,7 +3,7 @@
 Rendering takes plain data (the Layout, an ActRef, a spec) and returns text; pushing
 or writing it is control's job. Templates come from the package, or from
 `<home>/templates/` when a Production overrides one. A template sees `production`
-(`home`), `prefix`, `venue` (`name`, `path`), `act` (`name`, `key`, `path`, and its
+(`home`), `prefix`, `venue` (`name`, `path`, `uwsgi`), `act` (`name`, `key`, `path`, and its
 `socket_path`, `stats_path`, `fifo_path`, `gigs_config_path`, `log_path`), `spec`
 (the ActSpec) and `env`; the router's sees `router` (`address`, `subscription_path`,
 `stats_path`, `socket_path`, `booked_path`, `log_path`).
@@ -103,6 +103,7 @@ class ProductionView:
 class VenueView:
     name: str
     path: str
+    uwsgi: str = ""  # its own uwsgi, where the Stage's embeds another Python; else ""
 
 
 @dataclass(frozen=True)
@@ -243,20 +244,24 @@ class StageSet:
     def render(self, template: str, **context: object) -> str:
         return self._env.get_template(template).render(**context)
 
-    def _act_context(self, layout: Layout, ref: ActRef, spec: ActSpec) -> dict[str, object]:
+    def _act_context(
+        self, layout: Layout, ref: ActRef, spec: ActSpec, venue_uwsgi: str = ""
+    ) -> dict[str, object]:
         return {
             "production": ProductionView(layout.home),
             "prefix": layout.prefix,
-            "venue": VenueView(ref.venue, ref.venue_path),
+            "venue": VenueView(ref.venue, ref.venue_path, venue_uwsgi),
             "act": act_view(layout, ref),
             "spec": spec,
             "project": project_view(ref, spec),
         }
 
-    def vassal(self, layout: Layout, ref: ActRef, spec: ActSpec) -> str:
+    def vassal(self, layout: Layout, ref: ActRef, spec: ActSpec, venue_uwsgi: str = "") -> str:
+        """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
+        "" for a Venue on the Python of the Stage's uwsgi."""
         return self.render(
             "vassal.ini.j2",
-            **self._act_context(layout, ref, spec),
+            **self._act_context(layout, ref, spec, venue_uwsgi),
             env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
             env_loader=ENV_LOADER,
             env_digest=env_digest(spec.env),

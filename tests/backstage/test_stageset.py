@@ -67,3 +67,30 @@ def test_channel_choice_falls_back_once_and_refuses_what_cannot_work(caplog):
         choose_channel("zmq", plain)
     with pytest.raises(InvalidSetting, match="auto"):
         choose_channel("carrier-pigeon", plain)
+
+
+def test_a_venue_with_its_own_uwsgi_has_its_vassal_reexec_into_it_once(tmp_path):
+    from emperor.channel import reexecs
+
+    act = lay_out(tmp_path)
+    crew = act.venue.production.crew
+    plain = crew.stageset.vassal(crew.layout, act.ref, act.spec)
+    assert not reexecs(plain) and "BACKSTAGE_VENUE_UWSGI" not in plain
+    uwsgi = str(tmp_path / "V" / "bin" / "uwsgi")
+    text = crew.stageset.vassal(crew.layout, act.ref, act.spec, uwsgi)
+    assert reexecs(text)
+    assert (
+        "if-not-env = BACKSTAGE_VENUE_UWSGI\n"
+        f"env = BACKSTAGE_VENUE_UWSGI={uwsgi}\n"
+        f"unprivileged-binary-patch = {uwsgi}\n"
+        "endif =\n"
+    ) in text
+    assert text.replace(text[text.index("; the Venue's own") : text.index("master =")], "") == plain
+
+
+def test_own_uwsgi_is_written_to_venue_toml_only_when_set(tmp_path):
+    path = str(tmp_path / "venue.toml")
+    specs.dump(path, VenueSpec(name="V", python="3.11"))
+    assert "own_uwsgi" not in open(path).read()
+    specs.dump(path, VenueSpec(name="V", python="3.12", own_uwsgi=True))
+    assert specs.venue_spec(str(tmp_path)).own_uwsgi is True

@@ -42,3 +42,36 @@ def test_channel_choice_follows_the_binary():
     assert usable("dir", without)
     assert kind_of_monitor("zmq://ipc:///x/e.ipc") == "zmq"
     assert kind_of_monitor("/x/vassals") == "dir"
+
+
+def test_a_config_that_reexecs_goes_as_a_file_named_by_its_path(tmp_path):
+    from emperor.channel import (
+        ZmqChannel,
+        destroy_file_frames,
+        reexecs,
+        touch_file_frames,
+        vassal_name,
+    )
+
+    assert reexecs("[uwsgi]\nunprivileged-binary-patch = /v/bin/uwsgi\n")
+    assert not reexecs("[uwsgi]\nmodule = app\n; unprivileged-binary-patch is not set\n")
+    # two frames, no config: the Emperor reads the file, and so does the re-exec'd binary
+    assert touch_file_frames("/r/configs/a.ini") == [b"touch", b"/r/configs/a.ini"]
+    assert destroy_file_frames("/r/configs/a.ini") == [b"destroy", b"/r/configs/a.ini"]
+    with pytest.raises(ValueError):
+        touch_file_frames("configs/a.ini")
+    assert vassal_name("/r/configs/a.ini") == "a.ini" and vassal_name("a.ini") == "a.ini"
+
+    sent = []
+    channel = ZmqChannel(str(tmp_path / "e.ipc"), str(tmp_path / "configs"))
+    channel._push = sent.append  # type: ignore[method-assign]
+    channel.touch("a.ini", "[uwsgi]\nmodule = app\n")
+    config = "[uwsgi]\nunprivileged-binary-patch = /v/bin/uwsgi\n"
+    channel.touch("b.ini", config)
+    path = str(tmp_path / "configs" / "b.ini")
+    assert sent == [[b"touch", b"a.ini", b"[uwsgi]\nmodule = app\n"], [b"touch", path.encode()]]
+    assert (tmp_path / "configs" / "b.ini").read_text() == config
+    channel.destroy("b.ini")
+    channel.destroy("a.ini")
+    assert sent[2:] == [[b"destroy", path.encode()], [b"destroy", b"a.ini"]]
+    assert not (tmp_path / "configs" / "b.ini").exists()

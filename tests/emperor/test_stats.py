@@ -352,3 +352,15 @@ def test_stats_or_none_reads_a_stopped_instance_as_none(tmp_path):
     from emperor.stats import parse_instance_stats, stats_or_none
 
     assert stats_or_none(str(tmp_path / "gone.stats"), parse_instance_stats, 0.2) is None
+
+
+def test_vassals_pushed_by_path_are_named_plainly() -> None:
+    raw, _ = recorded("emperor_stats.json")
+    raw = raw.replace(b'"good.ini"', b'"/r/configs/good.ini"').replace(
+        b'"broken.ini"', b'"/r/configs/broken.ini"'
+    )
+    stats = parse_emperor_stats(raw)
+    assert stats.vassal("good.ini") is None  # the Emperor lists them by their path
+    plain = stats.by_plain_names()
+    assert plain.vassal("good.ini") is not None
+    assert plain.blacklisted("broken.ini")

@@ -41,5 +41,23 @@ def test_without_uv_the_venue_is_built_with_venv_and_pip(production, monkeypatch
 
 
 def test_a_python_uwsgi_does_not_embed_is_a_clear_error():
-    with pytest.raises(VenueBuildError, match=r"uwsgi embeds Python 2\.7 .*install it"):
-        virtualenv.find_python("2.7")
+    with pytest.raises(VenueBuildError, match=r"uwsgi embeds Python 3\.97 .*install it"):
+        virtualenv.find_python("3.97")
+
+
+def test_pythons_are_found_in_pyenv_and_checked_by_running_them(tmp_path, monkeypatch):
+    fake = tmp_path / "pyenv" / "versions" / "3.99.1" / "bin" / "python3.99"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 3.99\n")
+    fake.chmod(0o755)
+    broken = tmp_path / "pyenv" / "versions" / "3.98.0" / "bin" / "python3.98"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("#!/bin/sh\nexit 127\n")  # what a shim of a missing version does
+    broken.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert virtualenv.find_python("3.99", embedded=False) == str(fake)
+    with pytest.raises(VenueBuildError, match=r"^Python 3\.98 is not installed .*pyenv install"):
+        virtualenv.find_python("3.98", embedded=False)
+    with pytest.raises(ValueError, match="major.minor"):
+        virtualenv.find_python("three", embedded=False)
