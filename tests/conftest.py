@@ -74,11 +74,14 @@ def channel(request, production) -> str:
 
 @pytest.fixture
 def venue(production, shared_venue_path) -> Venue:
-    """The session's Venue, added to this test's Production; its Acts are removed after."""
+    """The session's Venue, added to this test's Production; its Acts and domains are
+    removed after, so that no test sees another's."""
     venue = Venue(shared_venue_path, production)
     production.add_venue(venue)
     yield venue
     production.down()
+    if venue.spec.domains:
+        venue.declare(domains=())
     production.forget_venue(venue)
     shutil.rmtree(venue.acts_dir, ignore_errors=True)
     os.makedirs(venue.acts_dir)
