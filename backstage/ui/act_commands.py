@@ -1,0 +1,217 @@
+"""Commands on Acts: `backstage act ...`, their configuration, a command run in one,
+its FIFO and its log."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from ..errors import InvalidSetting
+from ..files.fs import LogFollower, tail_across
+from ..model.assign import parse_assignments
+from ..production import Production
+from .options import act_of, pass_production
+
+
+@click.group()
+def act() -> None:
+    """Acts: Django projects that play on the Stage."""
+
+
+@act.command("new")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("name")
+@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
+@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
+@click.option("--no-start", is_flag=True, help="Create it, do not start it.")
+@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
+@pass_production
+def act_new(
+    production: Production,
+    venue_name: str,
+    name: str,
+    port: int | None,
+    processes: int | None,
+    no_start: bool,
+    force: bool,
+) -> None:
+    """Create a Django project as an Act and start it."""
+    created = production.venue(venue_name).new_act(
+        name, port=port, processes=processes, start=not no_start, force=force
+    )
+    click.echo(f"Act {created.key} on http://127.0.0.1:{created.port}/")
+
+
+@act.command("add")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("name")
+@click.argument("source")
+@click.option("--wsgi", default=None, metavar="MODULE:CALLABLE", help="The WSGI app to serve.")
+@click.option("--settings", default=None, metavar="MODULE", help="Django's settings module.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set in its environment.")
+@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
+@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
+@click.option("--no-start", is_flag=True, help="Add it, do not start it.")
+@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
+@pass_production
+def act_add(
+    production: Production,
+    venue_name: str,
+    name: str,
+    source: str,
+    wsgi: str | None,
+    settings: str | None,
+    env: tuple[str, ...],
+    port: int | None,
+    processes: int | None,
+    no_start: bool,
+    force: bool,
+) -> None:
+    """Adopt a project as an Act: SOURCE is its folder (served where it is) or a git URL."""
+    added = production.venue(venue_name).add_act(
+        name,
+        source,
+        wsgi=wsgi,
+        settings=settings,
+        port=port,
+        processes=processes,
+        env=parse_assignments(env, "--env"),
+        start=not no_start,
+        force=force,
+    )
+    click.echo(f"Act {added.key} on http://127.0.0.1:{added.port}/ serving {added.spec.source}")
+
+
+@act.command("ls")
+@click.argument("venue_name", metavar="[VENUE]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def act_ls(production: Production, venue_name: str | None, as_json: bool) -> None:
+    """List the Acts, of every Venue or of one, with their state and port."""
+    if venue_name is not None:
+        production.venue(venue_name)  # NotFound says how to create it
+    snapshot = production.snapshot()
+    rows = [row for row in snapshot.acts if venue_name in (None, row.venue)]
+    if as_json:
+        fields = ("venue", "act", "state", "enabled", "port", "pid", "workers")
+        click.echo(json.dumps([{f: getattr(row, f) for f in fields} for row in rows], indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row.key}\t{row.state}\t{row.port}")
+
+
+def _act_command(name: str, doc: str) -> None:
+    @act.command(name, help=doc)
+    @click.argument("key", metavar="VENUE/NAME")
+    @pass_production
+    def command(production: Production, key: str) -> None:
+        target = act_of(production, key)
+        getattr(target, {"rm": "remove"}.get(name, name))()
+        click.echo(f"{target.key}: {'removed' if name == 'rm' else target.state}")
+
+
+for _name, _doc in (
+    ("start", "Start an Act; returns once it serves."),
+    ("stop", "Stop an Act."),
+    ("reload", "Chain-reload an Act's code with no failed request."),
+    ("rm", "Stop an Act and delete it."),
+):
+    _act_command(_name, _doc)
+
+
+@act.command("set")
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("items", nargs=-1, required=True, metavar="KEY=VALUE...")
+@pass_production
+def act_set(production: Production, key: str, items: tuple[str, ...]) -> None:
+    """Change act.toml: processes=4, release=["python manage.py migrate"],
+    workers.celery="celery -A proj worker", cron.NAME="*/5 * * * * CMD", uwsgi.harakiri=30,
+    log_max=1048576 (an empty value removes a table entry)."""
+    act_of(production, key).set(*items)
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("words", nargs=-1, required=True, metavar="[set|unset] VENUE/NAME [KEY[=VALUE]...]")
+@pass_production
+def config(production: Production, words: tuple[str, ...]) -> None:
+    """An Act's environment: list it, `set KEY=VALUE...`, or `unset KEY...`."""
+    action, rest = (words[0], words[1:]) if words[0] in ("set", "unset") else ("", words)
+    if rest[1:2] and rest[1] in ("set", "unset") and not action:
+        action, rest = rest[1], (rest[0], *rest[2:])
+    if not rest:
+        raise InvalidSetting("name the Act: backstage config [set|unset] VENUE/NAME ...")
+    target, items = act_of(production, rest[0]), rest[1:]
+    if action == "set":
+        if not items:
+            raise InvalidSetting("nothing to set: write KEY=VALUE after the Act")
+        target.set_env(**parse_assignments(items, "config set"))
+    elif action == "unset":
+        if not items:
+            raise InvalidSetting("nothing to unset: write the KEY after the Act")
+        target.unset_env(*items)
+    elif items:
+        raise InvalidSetting(f"{items[0]!r}: write `config set {rest[0]} KEY=VALUE`")
+    else:
+        for name, value in sorted(target.env.items()):
+            click.echo(f"{name}={value}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
+@pass_production
+@click.pass_context
+def run(ctx: click.Context, production: Production, key: str, argv: tuple[str, ...]) -> None:
+    """Run a command in the Act's folder with its Venue and environment."""
+    if argv[:1] == ("--",):  # after VENUE/NAME click keeps it: the command follows it
+        argv = argv[1:]
+    ctx.exit(act_of(production, key).run(argv))  # main() exits with it
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="ARGS...")
+@pass_production
+@click.pass_context
+def manage(ctx: click.Context, production: Production, key: str, args: tuple[str, ...]) -> None:
+    """Django's manage.py with the Act's settings, Venue and environment."""
+    ctx.exit(act_of(production, key).manage(args))
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("commands")
+@pass_production
+def fifo(production: Production, key: str, commands: str) -> None:
+    """Write raw commands to an Act's master FIFO (e.g. c, r, +, -)."""
+    act_of(production, key).fifo(commands)
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option(
+    "-n", "lines", default=20, show_default=True, type=click.IntRange(0), help="How many lines."
+)
+@pass_production
+def logs(production: Production, key: str, follow: bool, lines: int) -> None:
+    """Print the end of an Act's log."""
+    path = act_of(production, key).log_path
+    follower = LogFollower(path) if follow else None  # from here on, nothing missed
+    text = tail_across(path, lines)
+    if text:
+        click.echo(text)
+    if follower is None:
+        return
+    try:
+        while True:
+            time.sleep(0.5)
+            text = follower.read()  # across a rotation too
+            if text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    finally:
+        follower.close()

@@ -1,0 +1,82 @@
+"""Commands on Gigs: booking Acts at hosts, the live Gigs, nginx, and the Producer's DNS."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..control import nginx as nginx_files
+from ..production import Production
+from .options import act_of, pass_production
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("host")
+@pass_production
+def book(production: Production, key: str, host: str) -> None:
+    """Book an Act at HOST, a Venue domain or a subdomain of one."""
+    target = act_of(production, key)
+    target.book(host)
+    click.echo(f"{target.key} booked at {target.hosts[-1]}")
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("host")
+@pass_production
+def unbook(production: Production, key: str, host: str) -> None:
+    """Take an Act off HOST: out of the router first, then out of its config."""
+    act_of(production, key).unbook(host)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def gigs(production: Production, as_json: bool) -> None:
+    """Live Gigs from the router's stats, and hosts booked but not playing."""
+    snapshot = production.snapshot()
+    found = [gig.as_dict() for gig in snapshot.gigs]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    router = snapshot.router
+    click.echo(f"Router {router.address}: {'running' if router.running else 'down'}")
+    rows = [("HOST", "ACTS", "NODES", "REQUESTS")]
+    for gig in found:
+        acts = ",".join(gig["acts"]) or f"not playing (booked: {','.join(gig['booked']) or '-'})"
+        rows.append((gig["host"], acts, str(len(gig["nodes"])), str(gig["requests"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@click.command()
+@click.option("--out", default=None, help="Folder to write to (default: <home>/nginx).")
+@click.option("--listen", default="80", show_default=True, help="nginx `listen` of each server.")
+@pass_production
+def nginx(production: Production, out: str | None, listen: str) -> None:
+    """Render nginx server blocks for every booked host, and an include file."""
+    include = nginx_files.write(
+        production.crew, out or os.path.join(production.home, "nginx"), listen
+    )
+    click.echo(f"include {include};")
+
+
+@click.group()
+def producer() -> None:
+    """The Producer: PowerDNS zones in step with the Gigs (see production.toml)."""
+
+
+@producer.command("sync")
+@click.option("--dry-run", is_flag=True, help="Print the changes, make none.")
+@pass_production
+def producer_sync(production: Production, dry_run: bool) -> None:
+    """Bring each Venue domain's zone in PowerDNS in step with the bookings: an A or
+    AAAA record to public_address for every booked host, none for the others."""
+    for line in production.sync_dns(dry_run=dry_run).lines():
+        click.echo(line)
