@@ -45,7 +45,7 @@ RESEND_EVERY = 0.5  # an announce already on its way can re-add the node once
 class BookingManager:
     def __init__(self, crew: Crew) -> None:
         self.crew = crew
-        self._context: tuple[str, bool] | None = None  # the router sync_all last saw
+        self._context: tuple[object, ...] | None = None  # the router sync_all last saw
 
     def check(self, act: ActManager, host: str) -> str:
         """The folded host, if `act` may be booked there; else an error saying why."""
@@ -133,11 +133,20 @@ class BookingManager:
         crew = self.crew
         router = crew.router
         spec = act.spec()
-        text = crew.stageset.gigs(crew.layout, act.ref, spec, router.address, router.vassal_sign)
+        domains = declared.venue_spec(act.ref.venue_path).domains
+        text = crew.stageset.gigs(
+            crew.layout,
+            act.ref,
+            spec,
+            router.address,
+            lambda host: router.keys.vassal_sign_for(host, domains) if router.signed else "",
+            router.remote_servers,
+            router.node_address(spec.port),
+        )
         if router.signed:  # the router refuses a key it has no public key for
             for host in spec.hosts:
                 for key in router.keys_for(host):
-                    router.keys.publish(key)
+                    router.keys.publish(key, domains)
         path = crew.layout.act_gigs(act.ref)
         return write_if_changed(path, text)
 
@@ -146,7 +155,13 @@ class BookingManager:
         When the router itself changed (its port, signing), a playing Act whose file
         changed reloads to announce itself as the new router expects."""
         router = self.crew.router
-        context = (router.address, router.signed)
+        settings = router.settings()
+        context = (
+            router.address,
+            router.signed,
+            settings.subscribe_to,
+            settings.node_address,
+        )
         router_changed = self._context is not None and context != self._context
         self._context = context
         for found in production.acts:
