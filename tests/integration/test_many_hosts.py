@@ -34,13 +34,15 @@ ROUTER_PORT = 8000
 ACT_PORT = 20100
 HOST = "shop.example.com"
 
-# Requests from inside A, for at most `seconds`: {"ok": n, "failed": n, "last_failed": t}
-# with t the seconds from the start to the last failed request (-1 for none).
+# Requests from inside A, for at most `seconds`: how many answered 200 and how many not,
+# the seconds from the start to the last failed and to the last slow (> 0.5 s) request
+# (-1 for none), and the slowest.
 LOOP = """
 import http.client, json, sys, time
 seconds, host, PORT = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ok = failed = 0; last_failed = -1.0; start = time.monotonic()
+ok = failed = 0; last_failed = last_slow = -1.0; slowest = 0.0; start = time.monotonic()
 while time.monotonic() - start < seconds:
+    sent = time.monotonic()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
         conn.request("GET", "/", headers={"Host": host})
@@ -52,8 +54,13 @@ while time.monotonic() - start < seconds:
         ok += 1
     else:
         failed += 1; last_failed = time.monotonic() - start
+    took = time.monotonic() - sent
+    slowest = max(slowest, took)
+    if took > 0.5:
+        last_slow = time.monotonic() - start
     time.sleep(0.005)
-print(json.dumps({"ok": ok, "failed": failed, "last_failed": last_failed}))
+print(json.dumps({"ok": ok, "failed": failed, "last_failed": last_failed,
+                  "last_slow": last_slow, "slowest": round(slowest, 3)}))
 """
 
 
@@ -254,6 +261,28 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path):
             )
         time.sleep(1.5)
         assert intruder not in _nodes(a)
+
+        # C's host dies (its link goes down, its processes play on unheard): how long
+        # until no request goes there; then it comes back and is served again
+        loop = _loop(net, 12)
+        started = time.monotonic()
+        time.sleep(1)
+        died = time.monotonic() - started
+        _ip("link", "set", net.veth[C], "down")
+        poll(lambda: node[C] not in _nodes(a), 12)
+        out = time.monotonic() - started - died
+        result = _result(loop)
+        last = max(result["last_failed"], result["last_slow"])
+        hurt = f"{last - died:.2f} s after" if last >= 0 else "none"
+        print(
+            f"C's host died: {result}; requests failed or waited: {hurt}; its node out "
+            f"of A's router after {out:.2f} s"
+        )
+        assert result["failed"] == 0, result
+        _ip("link", "set", net.veth[C], "up")
+        returned = time.monotonic()
+        poll(lambda: node[C] in _nodes(a), 5)
+        print(f"C's host back: served again after {time.monotonic() - returned:.2f} s")
 
         # C's processes killed with -9: how long until no request goes there
         loop = _loop(net, 12)
