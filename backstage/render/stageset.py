@@ -290,6 +290,8 @@ class StageSet:
             ],
             remote=remote if node else (),
             node=node,
+            pending=layout.pending(ref),
+            hosts_path=layout.act_hosts(ref),
         )
 
     def router(
