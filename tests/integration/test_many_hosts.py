@@ -175,6 +175,19 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
     return json.loads(out)
 
 
+def _wrk(net: Net) -> str:
+    """Requests/s through A's router (wrk, 16 connections) when BACKSTAGE_BENCH_HOSTS is
+    set and wrk is installed: the README's figures; else ""."""
+    seconds = os.environ.get("BACKSTAGE_BENCH_HOSTS", "")
+    if not seconds or shutil.which("wrk") is None:
+        return ""
+    proc = net.run(A, "wrk", "-t2", "-c16", f"-d{seconds}s", "-H", f"Host: {HOST}",
+                   f"http://127.0.0.1:{ROUTER_PORT}/")  # fmt: skip
+    out, _ = proc.communicate(timeout=float(seconds) + 30)
+    found = [line for line in out.splitlines() if "Requests/sec" in line or "Non-2xx" in line]
+    return " ".join(" ".join(line.split()) for line in found)
+
+
 def _nodes(router: Production) -> dict[str, int]:
     """Node address to requests, of the host's live nodes in A's router."""
     stats = router.router.stats()
@@ -230,6 +243,8 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path):
         assert f"{node[B]}  {ADDRESS[B]}  {HOST}" in listing, listing
         assert f"{node[C]}  {ADDRESS[C]}  {HOST}" in listing, listing
 
+        two = _wrk(net)
+
         # B leaves under a request loop: no request fails
         loop = _loop(net, 8)
         time.sleep(2)
@@ -238,6 +253,10 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path):
         result = _result(loop)
         assert result["failed"] == 0, result
         print(f"\nB left under load: {result}")
+
+        one = _wrk(net)
+        if one:
+            print(f"wrk through A's router: one remote host {one}; two remote hosts {two}")
 
         # B comes back: served within 5 s of `up` returning
         _backstage(net, b, "up")
