@@ -37,6 +37,7 @@ from ..model.names import check_name
 from ..model.sess import Sess
 from ..model.spec import ActSpec
 from ..model.state import FAILED, STOPPED, derive_state
+from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
 from . import ports
 from .crew import Crew
@@ -46,13 +47,18 @@ STOP_TIMEOUT = 30.0
 
 # Appended to a new Act's settings.py: the hosts it is booked at come from its
 # vassal config (BACKSTAGE_HOSTS), so booking never edits the project.
-SETTINGS_TAIL = """
-# Added by Backstage: booked hosts come from the vassal config; local ones always work.
-import os  # noqa: E402
-
-ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", *os.environ.get("BACKSTAGE_HOSTS", "").split()]
+SETTINGS_TAIL = (
+    """
+# Added by Backstage: booked hosts come from the Act's hosts file, read again when it
+# changes (a booking needs no reload); local ones always work.
+import os as _os  # noqa: E402
+"""
+    + LIVE_HOSTS
+    + """
+ALLOWED_HOSTS = _BookedHosts((), ["localhost", "127.0.0.1", "[::1]"])
 STATIC_ROOT = BASE_DIR / "static"
 """
+)
 
 
 def http_answers(port: int, timeout: float = 2.0) -> bool:

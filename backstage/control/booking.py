@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable
 
 from emperor.process import wait_for
 
@@ -33,6 +34,8 @@ from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import unlink_if_present, write_if_changed
 from ..model.domains import check_hostname, domain_of
+from ..render.shim import LIVE_MARK, shim_path
+from ..render.stageset import uses_shim
 from .acts import ActManager
 from .crew import Crew
 from .ports import port_free
@@ -45,7 +48,7 @@ RESEND_EVERY = 0.5  # an announce already on its way can re-add the node once
 class BookingManager:
     def __init__(self, crew: Crew) -> None:
         self.crew = crew
-        self._context: tuple[str, bool] | None = None  # the router sync_all last saw
+        self._context: tuple[object, ...] | None = None  # the router sync_all last saw
 
     def check(self, act: ActManager, host: str) -> str:
         """The folded host, if `act` may be booked there; else an error saying why."""
@@ -82,7 +85,10 @@ class BookingManager:
             self.sync(act)
             return  # booked; the Gig goes live when the Act starts
         self.crew.manager.up()
-        self._apply(act, timeout)
+        if act.settle(timeout) is not None and follows_bookings(act):
+            self._announce(act, host)
+        else:
+            self._apply(act, timeout)
 
         def live() -> bool:
             return socket_path in router.live_nodes(host) and act.settled()
@@ -109,8 +115,11 @@ class BookingManager:
         with open(withheld, "w"):
             pass
         deadline = time.monotonic() + timeout
+        domains = declared.venue_spec(act.ref.venue_path).domains
+        private = router.keys.private_for(host, domains) if router.signed else ""
+        router.remote(host, act.spec().port, private, unsubscribe=True)
         while socket_path in router.live_nodes(host):
-            router.unsubscribe(host, socket_path)
+            router.unsubscribe(host, socket_path, private)
             wait_for(
                 lambda: socket_path not in router.live_nodes(host),
                 min(RESEND_EVERY, max(0.0, deadline - time.monotonic())),
@@ -133,11 +142,21 @@ class BookingManager:
         crew = self.crew
         router = crew.router
         spec = act.spec()
-        text = crew.stageset.gigs(crew.layout, act.ref, spec, router.address, router.vassal_sign)
+        domains = declared.venue_spec(act.ref.venue_path).domains
+        text = crew.stageset.gigs(
+            crew.layout,
+            act.ref,
+            spec,
+            router.address,
+            lambda host: router.keys.vassal_sign_for(host, domains) if router.signed else "",
+            router.remote_servers,
+            router.node_address(spec.port),
+        )
         if router.signed:  # the router refuses a key it has no public key for
             for host in spec.hosts:
                 for key in router.keys_for(host):
-                    router.keys.publish(key)
+                    router.keys.publish(key, domains)
+        write_if_changed(crew.layout.act_hosts(act.ref), "".join(h + "\n" for h in spec.hosts))
         path = crew.layout.act_gigs(act.ref)
         return write_if_changed(path, text)
 
@@ -146,7 +165,13 @@ class BookingManager:
         When the router itself changed (its port, signing), a playing Act whose file
         changed reloads to announce itself as the new router expects."""
         router = self.crew.router
-        context = (router.address, router.signed)
+        settings = router.settings()
+        context = (
+            router.address,
+            router.signed,
+            settings.subscribe_to,
+            settings.node_address,
+        )
         router_changed = self._context is not None and context != self._context
         self._context = context
         for found in production.acts:
@@ -160,6 +185,51 @@ class BookingManager:
             except BackstageError as exc:
                 log.error("the subscriptions of %s are left as they were: %s", found.ref.key, exc)
 
+    def _announce(self, act: ActManager, host: str) -> None:
+        """Bring a playing Act to `host` without a reload: its gigs ini names the host for
+        its next start, and meanwhile the host is pending: announced now, here, and then
+        each second by the Production Manager, until the vassal reads the file again."""
+        self.sync(act)
+        pending = self.crew.layout.pending(act.ref)
+        os.makedirs(os.path.dirname(pending), mode=0o700, exist_ok=True)
+        with open(pending, "a") as out:
+            out.write(host + "\n")
+        self.announce(act, (host,))
+
+    def announce(self, act: ActManager, hosts: Iterable[str]) -> None:
+        """One announce of the playing `act` for each of `hosts`, to every router."""
+        router, layout = self.crew.router, self.crew.layout
+        spec = act.spec()
+        domains = declared.venue_spec(act.ref.venue_path).domains
+        for host in hosts:
+            private = router.keys.private_for(host, domains) if router.signed else ""
+            router.announce([(host, layout.act_socket(act.ref))], private)
+            router.remote(host, spec.port, private)
+
+    def leave_pending(self, act: ActManager) -> None:
+        """Before the Act's vassal stops: take its pending hosts out of every router, which
+        the vassal cannot do (its config does not name them), and forget them."""
+        router, layout = self.crew.router, self.crew.layout
+        hosts = self.pending(act)
+        if hosts:
+            domains = declared.venue_spec(act.ref.venue_path).domains
+            for host in hosts:
+                private = router.keys.private_for(host, domains) if router.signed else ""
+                router.unsubscribe(host, layout.act_socket(act.ref), private)
+                router.remote(host, act.spec().port, private, unsubscribe=True)
+        unlink_if_present(layout.pending(act.ref))
+
+    def pending(self, act: ActManager) -> list[str]:
+        """The hosts the Manager announces for the Act: pending, still booked, not withheld."""
+        layout = self.crew.layout
+        try:
+            with open(layout.pending(act.ref)) as src:
+                found = dict.fromkeys(line.strip() for line in src if line.strip())
+        except FileNotFoundError:
+            return []
+        hosts = act.spec().hosts
+        return [h for h in found if h in hosts and not os.path.exists(layout.withheld(act.ref, h))]
+
     def _apply(self, act: ActManager, timeout: float) -> None:
         """Write the subscriptions file and have a playing Act reload to read it; return
         once every worker is new and accepting."""
@@ -170,3 +240,24 @@ class BookingManager:
             raise BackstageError(
                 f"{act.ref.key} did not reload within {timeout:.0f} s: see {act.log_path}"
             )
+
+
+def follows_bookings(act: ActManager) -> bool:
+    """The Act's Django settings read its hosts file as it changes (see render/shim.py),
+    or it checks no hosts: a booking then needs no reload. A scaffold made before the
+    hosts file reloads."""
+    spec = act.spec()
+    if not spec.django_settings:
+        return True
+    ref = act.ref
+    if uses_shim(spec):
+        settings = shim_path(ref.path)
+    elif spec.adopted:
+        return True  # booked_hosts = false: the project's own ALLOWED_HOSTS, reload or not
+    else:
+        settings = os.path.join(ref.path, *spec.django_settings.split(".")) + ".py"
+    try:
+        with open(settings) as src:
+            return LIVE_MARK in src.read()
+    except OSError:
+        return False

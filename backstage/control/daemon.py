@@ -126,10 +126,16 @@ class ProductionManager:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
             self._stop_keeper()
+            self._guarded("the pending hosts", self._leave_all_pending)
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
+
+    def _leave_all_pending(self) -> None:
+        for found in declared.read(self.crew.layout).acts:
+            if os.path.exists(self.crew.layout.pending(found.ref)) and found.spec is not None:
+                self.booking.leave_pending(ActManager(self.crew, found.ref))
 
     def _start_keeper(self) -> None:
         self._keeper = keeper.spawn(self.crew.layout, "keep")
@@ -262,7 +268,11 @@ class ProductionManager:
         if plan.start_emperor:
             stage.manager.start()
             plan = self._plan(wanted, keep, stage.stats(), True)
+        by_vassal = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
         for name in plan.withdraw:
+            if name in by_vassal:
+                act = ActManager(crew, by_vassal[name])
+                self._guarded(f"{name}'s pending hosts", partial(self.booking.leave_pending, act))
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config in plan.push:
             self._guarded(f"pushing {name}", partial(stage.manager.push, name, config))
@@ -270,6 +280,7 @@ class ProductionManager:
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
         self._guarded("the Producer", partial(self.produce, production))
+        self._guarded("the pending announces", partial(self.announce_pending, production))
 
     def produce(self, production: Declared) -> None:
         """Sync the Producer's zones when the bookings or its settings changed since the
@@ -300,6 +311,19 @@ class ProductionManager:
             return
         self._produce_failed = None
         self._produced = (state, now)
+
+    def announce_pending(self, production: Declared) -> None:
+        """Announce, for each playing Act, the hosts it was booked at without a reload."""
+        layout = self.crew.layout
+        for found in production.acts:
+            if found.spec is None or not found.spec.enabled:
+                continue
+            if not os.path.exists(layout.pending(found.ref)):
+                continue
+            act = ActManager(self.crew, found.ref)
+            hosts = self.booking.pending(act)
+            if hosts and act.stats(0.2) is not None:
+                self.booking.announce(act, hosts)
 
     def playing(self, production: Declared) -> list[tuple[str, str]]:
         """(host, node address) of every booked Act whose stats server answers now, but

@@ -102,7 +102,9 @@ def take(
         ),
         emperor_stats=emperor,
         readings=readings,
-        router=RouterRow(running=router_stats is not None, address=address),
+        router=RouterRow(
+            running=router_stats is not None, address=address, warning=router_warning(crew)
+        ),
         gigs=gigs,
         manager=ManagerRow(running=manager_pid is not None, pid=manager_pid),
         previous=previous,
@@ -122,3 +124,15 @@ def _gigs(layout: Layout, production: Declared, stats: RouterStats | None) -> li
         {layout.act_socket(found.ref): found.ref.key for found in acts},
         [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
     )
+
+
+def router_warning(crew: Crew) -> str:
+    """Why the router is open to abuse, or ""."""
+    settings = crew.router.settings()
+    if settings.beyond_loopback and not settings.signs:
+        return (
+            f"the router takes unsigned subscriptions from other hosts at "
+            f"{settings.subscription_server}: whoever reaches it can serve any Gig; "
+            "remove router_sign = false from production.toml"
+        )
+    return ""

@@ -12,6 +12,11 @@ or 503 for a booked host (`run/router.booked.json`, written here) nobody plays
 now, or 308 to a booked host's own spelling when it came in another case or with
 a trailing dot, which the router's byte-exact match cannot fold.
 
+Many hosts: with `subscription_server` the router also takes announces over UDP
+from other hosts' Acts, checked against the Venue domains' keys it trusts. With
+`subscribe_to` this Production's Acts announce to those routers too, from their
+node address (`node_address`:their port, a uwsgi socket each Act binds).
+
 A router that was restarted knows no Act until each announces itself again (every
 2 s); the Production Manager tells it at once who plays (`keep_loyal`), so a booked
 host is not answered by the fallback meanwhile.
@@ -77,9 +82,26 @@ class Router:
     def port(self) -> int:
         return split_address(self.address)[1]
 
+    def settings(self) -> ProductionSpec:
+        return self._settings()
+
     @property
     def signed(self) -> bool:
-        return self._settings().router_sign
+        return self._settings().signs
+
+    @property
+    def subscription_server(self) -> str:
+        return self._settings().subscription_server
+
+    @property
+    def remote_servers(self) -> tuple[str, ...]:
+        """The routers on other hosts this Production's Acts announce to."""
+        return self._settings().subscribe_to
+
+    def node_address(self, port: int) -> str:
+        """Where routers on other hosts reach the Act on `port`, or "" for none."""
+        address = self._settings().node_address
+        return f"{address}:{port}" if address and self.remote_servers else ""
 
     @functools.cached_property
     def keys(self) -> Keys:
@@ -143,11 +165,16 @@ class Router:
             return
         self._greeted, self._lost_at = stats.pid, None
 
-    def announce(self, playing: Iterable[tuple[str, str]]) -> None:
+    def _signer(self, private: str) -> Callable[[bytes], bytes] | None:
+        if not self.signed:
+            return None
+        return functools.partial(self.keys.sign, private=private)
+
+    def announce(self, playing: Iterable[tuple[str, str]], private: str = "") -> None:
         """Subscribe each node address under each key of its host, as the node itself
         would. Only for nodes that play: one that does not answer would be passed
         requests, and give empty replies, until it expires."""
-        sign = self.keys.sign if self.signed else None
+        sign = self._signer(private)
         for host, address in playing:
             for key in self.keys_for(host):
                 try:
@@ -157,15 +184,30 @@ class Router:
                     log.debug("announcing %s at %s: %s", address, key, exc)
                     return  # no router listening: the nodes announce themselves later
 
-    def unsubscribe(self, host: str, address: str) -> None:
+    def unsubscribe(self, host: str, address: str, private: str = "") -> None:
         """Take the node at `address` out of `host` at once, as the node itself would."""
-        sign = self.keys.sign if self.signed else None
+        sign = self._signer(private)
         for key in self.keys_for(host):
             packet = subscription_packet(key, address, unsubscribe=True, sign=sign)
             try:
                 send_packet(self.subscription_path, packet)
             except OSError:
                 pass  # no router listening: nothing to take out
+
+    def remote(self, host: str, port: int, private: str = "", unsubscribe: bool = False) -> None:
+        """(Un)subscribe the Act on `port` under `host` at every router on another host,
+        as the Act itself would from its node address: one datagram each, no reply."""
+        address = self.node_address(port)
+        if not address:
+            return
+        sign = self._signer(private)
+        for key in self.keys_for(host):
+            packet = subscription_packet(key, address, unsubscribe=unsubscribe, sign=sign)
+            for server in self.remote_servers:
+                try:
+                    send_packet(server, packet)
+                except OSError as exc:
+                    log.debug("announcing %s to %s: %s", address, server, exc)
 
     # Declared
 
@@ -189,4 +231,5 @@ class Router:
             address,
             sign=self.vassal_sign,
             sign_check=self.keys.router_check if self.signed else "",
+            subscription_server=self.subscription_server,
         )

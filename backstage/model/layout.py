@@ -238,6 +238,15 @@ class Layout:
         """The Act's `[env]` as JSON (0600), loaded by its vassal's master at start."""
         return self._act_run(ref, "env.json")
 
+    def act_hosts(self, ref: ActRef) -> str:
+        """The hosts the Act is booked at, one a line: its Django settings read them."""
+        return self._act_run(ref, "hosts")
+
+    def pending(self, ref: ActRef) -> str:
+        """Hosts the Act was booked at since its vassal last read its gigs ini, one a
+        line: the Production Manager announces them for it until it reads it again."""
+        return os.path.join(self.run_dir, "pending", f"{ref.venue}.{ref.name}")
+
     def withheld(self, ref: ActRef, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host`."""
         return os.path.join(self.run_dir, "withheld", f"{ref.venue}.{ref.name}", host)

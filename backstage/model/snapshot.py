@@ -96,6 +96,7 @@ class ManagerRow:
 class RouterRow:
     running: bool
     address: str  # HOST:PORT, as production.toml declares it
+    warning: str = ""  # what an operator must know about it, e.g. unsigned from other hosts
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,9 @@ class ProductionSpec:
     processes: int = 2  # workers of a new Act
     venues: tuple[str, ...] = ()  # paths of the Venues of this Production
     router: str = "127.0.0.1:8000"  # where the router serves the Gigs, HOST:PORT
-    router_sign: bool = False  # Acts sign their announces; the router checks them
+    # Acts sign their announces and the router checks them; unset: signed when
+    # subscriptions cross hosts (subscription_server beyond loopback, or subscribe_to)
+    router_sign: bool | None = None
     metrics: str = ""  # HOST:PORT where the Production Manager serves /metrics; "" = none
     dashboard: str = ""  # HOST:PORT of the live web dashboard; "" = none
     # The Producer: a PowerDNS server whose zones (one per Venue domain) Backstage keeps
@@ -182,9 +184,36 @@ class ProductionSpec:
     producer_key: str = ""  # absolute path of a 0600 file that holds the API key
     public_address: str = ""  # the IPv4 or IPv6 address every booked host points at
 
+    # Many hosts. The router also takes subscriptions over UDP here, from other hosts:
+    subscription_server: str = ""  # HOST:PORT; "" = only this host's Acts (unix socket)
+    # Routers on other hosts this Production's playing Acts announce their Gigs to too,
+    subscribe_to: tuple[str, ...] = ()  # HOST:PORT of each one's subscription_server
+    # from a uwsgi socket on this host's address that those hosts reach (port: the Act's)
+    node_address: str = ""
+
+    # written only when set, so that a production.toml holds what its owner chose
+    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
+        "router_sign", "metrics", "dashboard", "producer", "producer_key", "public_address",
+        "subscription_server", "subscribe_to", "node_address",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         if self.producer:
             check_producer(self.producer, self.producer_key, self.public_address)
+        if self.subscription_server:
+            split_address(self.subscription_server, "subscription_server")
+        for server in self.subscribe_to:
+            split_address(server, "subscribe_to")
+        if self.subscribe_to and not self.node_address:
+            raise InvalidSetting(
+                'subscribe_to needs node_address = "ADDR": this host\'s address the '
+                "routers there reach"
+            )
+        if self.node_address in ("0.0.0.0", "::", "*") or ":" in self.node_address.strip("[]"):
+            raise InvalidSetting(
+                f"node_address = {self.node_address!r}: write this host's IPv4 address "
+                "other hosts reach, e.g. 10.0.0.2"
+            )
         for key in ("metrics", "dashboard"):
             if getattr(self, key):
                 split_address(getattr(self, key), key)
@@ -192,6 +221,21 @@ class ProductionSpec:
             raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
         _at_least("processes", self.processes, 1)
         split_address(self.router)
+
+    @property
+    def beyond_loopback(self) -> bool:
+        """The router takes subscriptions from other hosts."""
+        if not self.subscription_server:
+            return False
+        host = split_address(self.subscription_server)[0].strip("[]")
+        return not (host.startswith("127.") or host in ("localhost", "::1"))
+
+    @property
+    def signs(self) -> bool:
+        """Announces are signed and checked: as router_sign says, else when they cross hosts."""
+        if self.router_sign is not None:
+            return self.router_sign
+        return self.beyond_loopback or bool(self.subscribe_to)
 
 
 @dataclass(frozen=True)
@@ -388,6 +432,7 @@ _READERS: dict[str, Callable[[Any], Any]] = {
     "int": _int,
     "str": _str,
     "bool": _bool,
+    "bool | None": _bool,
     "tuple[str, ...]": _strs,
     "tuple[int, int]": _port_range,
     "dict[str, str]": _env,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jinja2
@@ -268,24 +269,44 @@ class StageSet:
         )
 
     def gigs(
-        self, layout: Layout, ref: ActRef, spec: ActSpec, router_address: str, sign: str
+        self,
+        layout: Layout,
+        ref: ActRef,
+        spec: ActSpec,
+        router_address: str,
+        sign: str | Callable[[str], str],
+        remote: tuple[str, ...] = (),
+        node: str = "",
     ) -> str:
         """The Act's subscriptions to the router, the ini its vassal config includes.
-        `sign` is the subscribe2 `sign=` value, or "" when announces go unsigned."""
+        `sign` is the subscribe2 `sign=` value (or makes it from a host), "" when
+        announces go unsigned; `remote` the subscription servers of routers on other
+        hosts, announced to from the uwsgi socket at `node` (HOST:PORT) too."""
         port = split_address(router_address)[1]
+        signs = sign if callable(sign) else (lambda host: sign)
         return self.render(
             "gigs.ini.j2",
             **self._act_context(layout, ref, spec),
             router=router_view(layout, router_address),
             gigs=[
-                (host, key, layout.withheld(ref, host))
+                (host, key, layout.withheld(ref, host), signs(host))
                 for host in spec.hosts
                 for key in keys_for(host, port)
             ],
-            sign=sign,
+            remote=remote if node else (),
+            node=node,
+            pending=layout.pending(ref),
+            hosts_path=layout.act_hosts(ref),
         )
 
-    def router(self, layout: Layout, address: str, sign: str, sign_check: str) -> str:
+    def router(
+        self,
+        layout: Layout,
+        address: str,
+        sign: str,
+        sign_check: str,
+        subscription_server: str = "",
+    ) -> str:
         return self.render(
             "router.ini.j2",
             production=ProductionView(layout.home),
@@ -295,4 +316,5 @@ class StageSet:
             nogig_app=NOGIG_APP,
             sign=sign,
             sign_check=sign_check,
+            subscription_server=subscription_server,
         )

@@ -36,6 +36,10 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
+    "keys": "backstage keys export shop -o shop.keys",
+    "keys export": "backstage keys export shop -o shop.keys",
+    "keys import": "backstage keys import shop.keys",
+    "keys trust": "backstage keys trust example.com shop.keys www.example.com",
     "": "backstage --home /srv/backstage status",
     "up": "backstage up              # or, under systemd: backstage up --foreground",
     "down": "backstage down",
@@ -107,6 +111,7 @@ for _command in (
     gig_commands.gigs,
     gig_commands.nginx,
     gig_commands.producer,
+    gig_commands.keys,
 ):
     cli.add_command(_command)
 

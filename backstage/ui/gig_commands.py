@@ -8,6 +8,7 @@ import os
 import click
 
 from ..control import nginx as nginx_files
+from ..files.fs import write_atomic
 from ..production import Production
 from .options import act_of, pass_production
 
@@ -53,6 +54,20 @@ def gigs(production: Production, as_json: bool) -> None:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    nodes = [
+        (gig["host"], n, r)
+        for gig in found
+        for n, r in zip(gig["nodes"], gig["node_requests"], strict=True)
+    ]
+    if nodes:
+        click.echo("\nNODE  HOST  GIG  REQUESTS")
+        for host, node, requests in nodes:
+            click.echo(f"{node}  {_node_host(node)}  {host}  {requests}")
+
+
+def _node_host(node: str) -> str:
+    """The host a node runs on: its address's, or this one for a unix socket."""
+    return node.rpartition(":")[0] if ":" in node else "this host"
 
 
 @click.command()
@@ -80,3 +95,51 @@ def producer_sync(production: Production, dry_run: bool) -> None:
     AAAA record to public_address for every booked host, none for the others."""
     for line in production.sync_dns(dry_run=dry_run).lines():
         click.echo(line)
+
+
+@click.group()
+def keys() -> None:
+    """Subscription keys: Venue domains' keys shared between hosts, trusted by routers."""
+
+
+@keys.command("export")
+@click.argument("venue_name", metavar="VENUE")
+@click.option("-o", "--out", default=None, help="Write to this file (0600) instead of stdout.")
+@pass_production
+def keys_export(production: Production, venue_name: str, out: str | None) -> None:
+    """Export the keys of a Venue's domains (private: keep the file safe)."""
+    found = production.venue(venue_name)
+    text = production.crew.router.keys.export(found.name, found.domains)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(out, text, 0o600)
+
+
+@keys.command("import")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@pass_production
+def keys_import(production: Production, path: str) -> None:
+    """Sign the announces of these domains' hosts with the keys in FILE (from `keys export`)."""
+    with open(path) as src:
+        domains = production.crew.router.keys.import_(src.read())
+    click.echo(
+        f"imported the keys of {', '.join(domains)}: Acts sign with them from their "
+        "next start or reload"
+    )
+
+
+@keys.command("trust")
+@click.argument("domain")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.argument("hosts", nargs=-1)
+@pass_production
+def keys_trust(production: Production, domain: str, path: str, hosts: tuple[str, ...]) -> None:
+    """Have the router take announces for DOMAIN and HOSTS under it, signed with the key
+    in FILE (an export file, or a PEM key). uWSGI checks one public key per exact host,
+    so name every host other hosts will announce beside the domain itself."""
+    router = production.crew.router
+    keys = [key for host in (domain, *hosts) for key in router.keys_for(host)]
+    with open(path) as src:
+        where = router.keys.trust(domain, src.read(), keys)
+    click.echo(f"trusted {where} for {', '.join(keys)}")

@@ -163,6 +163,8 @@ def _print_table(snapshot: Snapshot) -> None:
         f"Router {router.address}: {'running' if router.running else 'down'}, "
         f"{playing} of {len(gigs)} Gigs live"
     )
+    if router.warning:
+        click.secho(f"Warning: {router.warning}", fg="yellow" if tty else None, err=not tty)
     header, *lines = act_table(snapshot)
     click.echo(click.style(header, bold=True) if tty else header)
     for row, line in zip(snapshot.acts, lines, strict=True):
