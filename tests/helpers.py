@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,13 @@ def http_get(port: int, path: str = "/", host: str = "localhost", timeout: float
         return exc.code, exc.read().decode(errors="replace")
     except OSError:
         return 0, ""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def poll(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05):

@@ -16,15 +16,11 @@ Flask, on the Python the test uwsgi embeds.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -256,60 +252,3 @@ def real_venv(tmp_path_factory) -> str:
     """The python of a virtual environment with the projects' requirements, built once
     per session; import this fixture into the test modules that need it."""
     return build_test_venv(str(tmp_path_factory.mktemp("venv") / "v"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def uwsgi_binary() -> str:
-    """The uwsgi beside the test's Python (the Stage's own)."""
-    return os.path.join(os.path.dirname(sys.executable), "uwsgi")
-
-
-def write_ini(path: str, options: list[tuple[str, str]]) -> str:
-    """An ini of these options; values must already be safe for uWSGI."""
-    with open(path, "w") as out:
-        out.write("[uwsgi]\n" + "".join(f"{key} = {value}\n" for key, value in options))
-    return path
-
-
-@contextlib.contextmanager
-def running_uwsgi(ini: str, binary: str | None = None) -> Iterator[subprocess.Popen]:
-    """`uwsgi --ini INI` in a session of its own, killed with all its processes after."""
-    process = subprocess.Popen(
-        [binary or uwsgi_binary(), "--ini", ini],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        stop_group(process)
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGINT to the process group (a uwsgi master stops at once), SIGKILL if it lingers."""
-    from tests.helpers import poll
-
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=10)
-            poll(lambda: not _group_alive(process.pid), timeout=10)
-            return
-        except (subprocess.TimeoutExpired, AssertionError):
-            continue
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 
 from ..errors import InvalidSetting
+from .ini import ini_value
 
 SHIM_MODULE = "backstage_settings"
 HOSTS_VARIABLE = "BACKSTAGE_HOSTS"
@@ -106,17 +107,6 @@ def hosts_value(hosts: Iterable[str]) -> str:
     return " ".join(dict.fromkeys(hosts))
 
 
-def config_value(text: str, what: str) -> str:
-    """`text` safe as a value in a uWSGI ini: `%` doubled; `$(` and `@(`, which uWSGI
-    expands and which cannot be escaped, and line breaks refused."""
-    if "\n" in text or "\r" in text or "$(" in text or "@(" in text:
-        raise InvalidSetting(
-            f"{what} {text!r} holds a line break, '$(' or '@(' and cannot go into a "
-            f"uWSGI config: rename it"
-        )
-    return text.replace("%", "%%")
-
-
 def static_map(static_url: str, static_root: str) -> list[tuple[str, str]]:
     """The vassal options that serve STATIC_URL from STATIC_ROOT, as (option, value)
     pairs ready for an ini; none when STATIC_URL is on another host (a CDN)."""
@@ -132,6 +122,5 @@ def static_map(static_url: str, static_root: str) -> list[tuple[str, str]]:
         raise InvalidSetting(f"STATIC_ROOT {static_root!r} is not an absolute path")
     if "=" in mount:
         raise InvalidSetting(f"STATIC_URL {static_url!r} holds '=': give it a plain path")
-    root = config_value(static_root.rstrip("/"), "STATIC_ROOT")
-    value = f"{config_value(mount, 'STATIC_URL')}={root}"
+    value = f"{ini_value(mount)}={ini_value(static_root.rstrip('/'))}"
     return [("static-map", value), ("offload-threads", "1")]

@@ -14,16 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jinja2
 
-from ..errors import InvalidSetting
 from ..model.gig import FALLBACK_KEY, keys_for, split_address
 from ..model.layout import ActRef, Layout
 from ..model.spec import ActSpec, cron_fields, split_cron
+from .ini import ini_value, kv_value, path_value
 from .shim import SHIM_MODULE, static_map
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,51 +30,6 @@ PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOGIG_APP = os.path.join(PACKAGE, "nogig.py")
 # Loaded by each Act's master: sets the Act's env from its JSON file in run/.
 ENV_LOADER = os.path.join(PACKAGE, "vassalenv.py")
-
-# uWSGI expands these in any config value, with no escape: `$(VAR)` from the
-# environment, `@(file)` and `@(exec://cmd)` from a file or a command, `%(opt)` from
-# another option. Data that holds one cannot go into a config at all.
-EXPANSIONS = ("$(", "@(", "%(")
-
-
-def ini_value(value: object) -> str:
-    """A value safe on one line of a uWSGI ini file, or InvalidSetting: what uWSGI would
-    expand, split or trim is refused, and `%` (a magic variable there) doubled."""
-    text = str(value)
-    if any(c in text for c in "\n\r\0"):
-        raise InvalidSetting(f"{text!r} spans lines and cannot go into a vassal config")
-    if text != text.strip():
-        raise InvalidSetting(f"{text!r} starts or ends with blanks, which uWSGI would drop")
-    found = next((e for e in EXPANSIONS if e in text), None)
-    if found:
-        raise InvalidSetting(
-            f"{text!r} holds {found!r}, which uWSGI would expand: it cannot go into a config"
-        )
-    return text.replace("%", "%%")
-
-
-# What a path may hold to go into a config untouched: nothing uWSGI would expand
-# (`$(`, `@(`, `%(`), take for a comment (`;`, `#`) or trim.
-_PATH = re.compile(r"^/[A-Za-z0-9_./+-]*$")
-
-
-def path_value(value: object) -> str:
-    """An absolute path of plain characters, or InvalidSetting."""
-    text = str(value)
-    if not _PATH.match(text):
-        raise InvalidSetting(
-            f"{text!r} holds characters other than letters, digits and _ . / + -, which "
-            "cannot go into the router's config: move the Production to a plainer path"
-        )
-    return text
-
-
-def kv_value(value: object) -> str:
-    """A value inside a `key=value,key=value` option such as subscribe2."""
-    text = ini_value(value)
-    if "," in text:
-        raise InvalidSetting(f"{text!r} holds a comma and cannot go into a subscribe2 line")
-    return text
 
 
 def environment(override_dir: str | None = None) -> jinja2.Environment:

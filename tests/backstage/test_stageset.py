@@ -11,7 +11,7 @@ from backstage.control.stage import choose_channel
 from backstage.errors import InvalidSetting
 from backstage.files import declared as specs
 from backstage.model.spec import ActSpec, VenueSpec
-from backstage.render.stageset import ini_value
+from backstage.render.ini import ini_value
 from emperor.binary import UwsgiBinary
 from tests.helpers import render_vassal
 

@@ -4,7 +4,6 @@ plays a vassal on either channel and stops with it all."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from emperor.channel import CHANNELS
 from emperor.errors import EmperorStartError
 from emperor.process import Emperor, pid_alive
 from emperor.stats import parse_instance_stats, read_stats
-from tests.helpers import http_get, poll
+from tests.helpers import free_port, http_get, poll
 
 
 def test_probe_of_the_installed_binary():
@@ -32,12 +31,6 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello from the vassal"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def vassal_config(tmp, port: int, procname: str) -> str:

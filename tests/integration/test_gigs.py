@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -13,7 +12,7 @@ import pytest
 from backstage.errors import InvalidHostname, NotBookable
 from emperor.subscription import send_packet, subscription_packet
 from tests.gigs_helpers import named_act
-from tests.helpers import http_get, poll
+from tests.helpers import free_port, http_get, poll
 
 
 def test_two_acts_on_two_hosts_answer_their_own(production, venue):
@@ -196,12 +195,6 @@ def test_the_router_is_healed_and_follows_its_address(production, venue):
         return [v.id for v in production.stage.stats().vassals if ".router-" in v.id]
 
     poll(lambda: len(routers()) == 1, 10)  # the old ones withdrawn
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _router_config(production) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 
@@ -12,7 +11,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
-from tests.helpers import http_get, poll
+from tests.helpers import free_port, http_get, poll
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -37,12 +36,6 @@ http {{
     include {include};
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from backstage.ui.dashboard import Dashboard
 from backstage.ui.httpd import MetricsServer
 from tests.backstage.ui.fakes import promtool_check
-from tests.helpers import http_get, poll
+from tests.helpers import free_port, http_get, poll
 
 PROMETHEUS = shutil.which("prometheus")
 
@@ -97,7 +97,7 @@ def test_a_real_prometheus_scrapes_the_metrics(production, venue):
             "  - job_name: backstage\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{metrics.port}']}}]\n"
         )
-    port = poll(lambda: _free_port())
+    port = free_port()
     server = subprocess.Popen(
         [
             PROMETHEUS,
@@ -127,14 +127,6 @@ def test_a_real_prometheus_scrapes_the_metrics(production, venue):
         server.wait(30)
         metrics.stop()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_manager_serves_metrics_and_the_dashboard_it_is_told_to(production, venue):

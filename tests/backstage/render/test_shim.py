@@ -5,7 +5,8 @@ import ast
 import pytest
 
 from backstage.errors import InvalidSetting
-from backstage.render.shim import config_value, hosts_value, render_settings_shim, static_map
+from backstage.render.ini import ini_value
+from backstage.render.shim import hosts_value, render_settings_shim, static_map
 
 
 def test_the_shim_is_python_and_quotes_what_it_is_given():
@@ -33,11 +34,11 @@ def test_static_map_refuses(url, root):
         static_map(url, root)
 
 
-def test_config_value():
-    assert config_value("a%b ;c #d", "x") == "a%%b ;c #d"
-    for bad in ("$(HOME)", "@(exec://id)", "a\nb"):
-        with pytest.raises(InvalidSetting, match="cannot go into a uWSGI config"):
-            config_value(bad, "env")
+def test_what_goes_into_an_ini():
+    assert ini_value("a%b ;c #d") == "a%%b ;c #d"  # mid-line ; and # are data
+    for bad in ("$(HOME)", "@(exec://id)", "%(_)", "a%%(_)", "a\nb", " lead", "trail "):
+        with pytest.raises(InvalidSetting, match="expand|spans lines|blanks"):
+            ini_value(bad)
 
 
 def test_hosts_value():
