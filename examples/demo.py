@@ -2,16 +2,19 @@
 
     python examples/demo.py [--once] [--keep]
 
-Builds a Venue with three Acts, each answering with its own page, sends them a
-few requests, and shows the Production's status from uWSGI's stats every two
-seconds until ^C; then takes everything down (unless --keep). The Production
-lives in /tmp/backstage-demo (set BACKSTAGE_HOME to put it elsewhere).
+Builds a Venue with three Acts, each answering with its own page and booked at a
+host of the Venue's domain (served through the Production's router), sends them a
+few requests, serves the live dashboard, and shows the Production's status from
+uWSGI's stats every two seconds until ^C; then takes everything down (unless
+--keep). The Production lives in /tmp/backstage-demo (set BACKSTAGE_HOME to put it
+elsewhere).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import time
 import urllib.request
 
@@ -23,6 +26,7 @@ from backstage.errors import NotFound  # noqa: E402
 from backstage.shortcuts import new_venue  # noqa: E402
 from backstage.ui.cli import cli  # noqa: E402
 
+DOMAIN = "demo.test"
 ACTS = {"kittens": "Pictures of kittens", "cupcakes": "Cupcake recipes", "jazz": "Friday jazz"}
 
 PAGE = """
@@ -36,6 +40,12 @@ def home(request):
 
 urlpatterns = [path("", home)]
 """
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def venue_of(production: Production) -> Venue:
@@ -54,7 +64,11 @@ def main() -> None:
     options = parser.parse_args()
 
     production = Production(HOME)
+    if not production.spec.dashboard:
+        production.declare(dashboard=f"127.0.0.1:{free_port()}")
     venue = venue_of(production)
+    if DOMAIN not in venue.domains:
+        venue.add_domain(DOMAIN)
     for name, title in ACTS.items():
         try:
             act = venue.act(name)
@@ -63,10 +77,16 @@ def main() -> None:
             with open(os.path.join(act.path, name, "urls.py"), "w") as urls:
                 urls.write(PAGE.format(title=title))
         act.start()
+        host = f"{name}.{DOMAIN}"
+        if host not in act.hosts:
+            act.book(host)
         url = f"http://127.0.0.1:{act.port}/"
         for _ in range(5):
             urllib.request.urlopen(url).read()
-        print(f"{name:10} {url}  {urllib.request.urlopen(url).read().decode()[:40]}")
+        router = f"http://{production.spec.router}/"
+        page = urllib.request.urlopen(urllib.request.Request(router, headers={"Host": host}))
+        print(f"{name:10} {url}  {host} via {router}  {page.read().decode()[:30]}")
+    print(f"\nthe dashboard: http://{production.spec.dashboard}/")
     try:
         while True:
             print()
