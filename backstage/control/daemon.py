@@ -197,12 +197,15 @@ class ProductionManager:
             if not found.spec.enabled:
                 continue
             try:
-                config = stageset.vassal(layout, found.ref, found.spec)
+                config = stageset.vassal(
+                    layout, found.ref, found.spec, production.production.max_rss
+                )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
                 keep.add(name)
                 continue
-            wanted[name] = Wanted(config, found.spec.port)
+            spec = found.spec
+            wanted[name] = Wanted(config, spec.port, on_demand_address(spec))
         router = crew.router
         try:
             config = router.render(stageset)
@@ -249,8 +252,8 @@ class ProductionManager:
             plan = self._plan(wanted, keep, stage.stats(), True)
         for name in plan.withdraw:
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
-        for name, config in plan.push:
-            self._guarded(f"pushing {name}", partial(stage.manager.push, name, config))
+        for name, config, on_demand in plan.push:
+            self._guarded(f"pushing {name}", partial(stage.manager.push, name, config, on_demand))
         self._guarded(
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
@@ -296,6 +299,12 @@ class ProductionManager:
             (log.warning if " waits: " in note else log.info)("%s", note)
         self._memory = plan.memory
         return plan
+
+
+def on_demand_address(spec: ActSpec) -> str:
+    """Where the Emperor waits for the first request of an Act that sleeps when idle:
+    its own port, so a request there wakes it; "" for an Act that never sleeps."""
+    return f"127.0.0.1:{spec.port}" if spec.idle else ""
 
 
 def private_if_secret(act: ActManager, spec: ActSpec) -> None:

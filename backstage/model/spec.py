@@ -45,6 +45,7 @@ OWNED_OPTIONS = frozenset(
         "log-backupname", "lazy-apps", "need-app", "vacuum", "die-on-term", "processes",
         "workers", "cheaper", "cheaper-algo", "cheaper-initial", "subscribe2",
         "subscribe-to", "emperor", "pidfile", "pidfile2", "uid", "gid", "ini", "include",
+        "idle", "die-on-idle",
     }
 )  # fmt: skip
 LOG_MAX_DEFAULT = 10 * 1024 * 1024
@@ -148,6 +149,7 @@ class ProductionSpec:
     router_sign: bool = False  # Acts sign their announces; the router checks them
     metrics: str = ""  # HOST:PORT where the Production Manager serves /metrics; "" = none
     dashboard: str = ""  # HOST:PORT of the live web dashboard; "" = none
+    max_rss: int = 0  # MiB: an Act's worker past it is reloaded, unless the Act says; 0 = none
 
     def __post_init__(self) -> None:
         for key in ("metrics", "dashboard"):
@@ -156,6 +158,7 @@ class ProductionSpec:
         if self.channel not in CHANNELS:
             raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
         _at_least("processes", self.processes, 1)
+        _at_least("max_rss", self.max_rss, 0)
         split_address(self.router)
 
 
@@ -200,13 +203,17 @@ class ActSpec:
     log_max: int = LOG_MAX_DEFAULT  # bytes; the log is rotated past it
     log_keep: int = 5  # rotated logs kept
     memory_report: bool = False  # uWSGI's per-request memory line in the log
+    # Seconds without a request before the Act sleeps (no process; the next request at
+    # its port or a Gig wakes it); 0 = never.
+    idle: int = 0
+    max_rss: int = 0  # MiB a worker may reach before it is reloaded; 0 = the Production's
 
     # Written to act.toml only when they differ from the default: an Act of old reads
     # and writes back as it was.
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
         "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
-        "memory_report",
+        "memory_report", "idle", "max_rss",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -215,6 +222,8 @@ class ActSpec:
         _at_least("max_processes", self.max_processes, 0)
         _at_least("log_max", self.log_max, 0)
         _at_least("log_keep", self.log_keep, 0)
+        _at_least("idle", self.idle, 0)
+        _at_least("max_rss", self.max_rss, 0)
         if self.module:
             check_module(self.module)
         if self.source and not self.source.startswith("/"):
