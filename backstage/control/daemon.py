@@ -38,6 +38,7 @@ from .booking import BookingManager
 from .crew import Crew
 from .ports import port_free
 from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
+from .waker import Sleeper, Waker
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class ProductionManager:
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
         self._keeper: subprocess.Popen[bytes] | None = None
+        self.waker = Waker()
+        self._wake_nodes: set[tuple[str, str]] = set()  # (host, wake path) in the router
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -113,6 +116,7 @@ class ProductionManager:
             for service in started:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
+            self.waker.stop()
             self._stop_keeper()
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
@@ -246,10 +250,12 @@ class ProductionManager:
         stage.manager.reap()
         self._write_run_files(production)
         wanted, keep = self.desired(production)
-        plan = self._plan(wanted, keep, stage.stats(), stage.alive())
+        emperor = stage.stats()
+        plan = self._plan(wanted, keep, emperor, stage.alive())
         if plan.start_emperor:
             stage.manager.start()
-            plan = self._plan(wanted, keep, stage.stats(), True)
+            emperor = stage.stats()
+            plan = self._plan(wanted, keep, emperor, True)
         for name in plan.withdraw:
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config, on_demand in plan.push:
@@ -257,6 +263,36 @@ class ProductionManager:
         self._guarded(
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
+        self._guarded("waking Gigs", partial(self.keep_sleepers_booked, production, emperor))
+
+    def keep_sleepers_booked(self, production: Declared, emperor: EmperorStats | None) -> None:
+        """A sleeping Act's Gigs stay routed: the waker listens for every booked Act that
+        may sleep, and its wake node is announced while the Act sleeps and taken out once
+        the Act announces itself again (see waker.py)."""
+        layout = self.crew.layout
+        sleepers, asleep, awake = [], set(), set()
+        for act in production.acts:
+            spec = act.spec
+            if spec is None or not spec.enabled or not spec.idle or not spec.hosts:
+                continue
+            wake_path = layout.act_wake(act.ref)
+            sleepers.append(Sleeper(wake_path, spec.port, layout.act_socket(act.ref)))
+            hosts = {
+                (host, wake_path)
+                for host in spec.hosts
+                if not os.path.exists(layout.withheld(act.ref, host))
+            }
+            if emperor is not None and emperor.waiting(layout.vassal(act.ref)):
+                asleep |= hosts
+            elif stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2):
+                awake |= hosts
+        self.waker.keep(sleepers)
+        router = self.crew.router
+        router.announce(sorted(asleep))  # again each pass: a node unheard of expires
+        gone = {node for node in self._wake_nodes if node[1] not in {s.wake_path for s in sleepers}}
+        for host, path in sorted((self._wake_nodes & awake) | gone):
+            router.unsubscribe(host, path)
+        self._wake_nodes = (self._wake_nodes | asleep) - awake - gone
 
     def playing(self, production: Declared) -> list[tuple[str, str]]:
         """(host, node address) of every booked Act whose stats server answers now, but

@@ -119,6 +119,11 @@ def _gigs(layout: Layout, production: Declared, stats: RouterStats | None) -> li
     return gigs_from(
         stats,
         split_address(production.production.router)[1],
-        {layout.act_socket(found.ref): found.ref.key for found in acts},
+        # a sleeping Act is live at its wake node (the Manager's, see waker.py)
+        {
+            path: found.ref.key
+            for found in acts
+            for path in (layout.act_socket(found.ref), layout.act_wake(found.ref))
+        },
         [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
     )

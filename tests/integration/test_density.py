@@ -55,3 +55,39 @@ def test_an_idle_act_sleeps_with_no_process_and_a_request_wakes_it(production, v
     assert set(seen) == {(200, "Sleepy")}, [s for s in seen if s[0] != 200][:3]
     assert act.state == RUNNING
     poll(lambda: asleep(act), timeout=15)  # and back to sleep
+
+
+def load_until(get, enough: int, timeout: float = 20.0) -> list[tuple[int, str]]:
+    """Requests one after another (bounded) until `enough` came back; what came back."""
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        for _ in range(5000):
+            if stop.is_set():
+                break
+            seen.append(get())
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        poll(lambda: len(seen) >= enough, timeout=timeout)
+    finally:
+        stop.set()
+        loader.join(timeout=15)
+    return seen
+
+
+def test_a_sleeping_acts_gig_stays_listed_and_a_request_there_wakes_it(production, venue):
+    venue.add_domain("example.com")
+    act = sleepy(venue, "Booked")
+    act.book("booked.example.com")
+    router = production.router.port
+    assert http_get(router, host="booked.example.com") == (200, "Booked")
+    poll(lambda: asleep(act), timeout=15)
+    # still listed while it sleeps, at the Manager's wake node
+    gig = poll(lambda: [g for g in production.gigs if g.host == "booked.example.com" and g.acts])
+    assert gig[0].acts == (act.key,)
+    seen = load_until(lambda: http_get(router, host="booked.example.com", timeout=15), 30)
+    assert set(seen) == {(200, "Booked")}, [s for s in seen if s[0] != 200][:3]
+    assert act.state == RUNNING
