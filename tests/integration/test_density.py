@@ -4,10 +4,13 @@ spawns it at the first connection, which waits and is answered."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from backstage.model.state import RUNNING, SLEEPING
-from emperor.process import pids_named
+from backstage.model.state import RUNNING, SLEEPING, STOPPED
+from emperor.process import pid_alive, pids_named
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
 
@@ -91,3 +94,53 @@ def test_a_sleeping_acts_gig_stays_listed_and_a_request_there_wakes_it(productio
     seen = load_until(lambda: http_get(router, host="booked.example.com", timeout=15), 30)
     assert set(seen) == {(200, "Booked")}, [s for s in seen if s[0] != 200][:3]
     assert act.state == RUNNING
+
+
+def test_many_sleeping_acts_woken_at_once_all_answer(production, venue):
+    acts = [sleepy(venue, f"Many{i}") for i in range(3)]
+    poll(lambda: all(asleep(act) for act in acts), timeout=20)
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda act: (act.name, http_get(act.port, timeout=30)), acts * 4))
+    assert all(answer == (200, name) for name, answer in answers), answers
+    assert all(act.state == RUNNING for act in acts)
+
+
+def test_stop_and_start_of_a_sleeping_act(production, venue):
+    act = sleepy(venue, "Nap")
+    poll(lambda: asleep(act), timeout=15)
+    act.stop()  # for good: its port is closed, no request wakes it
+    assert act.state == STOPPED and not processes(act)
+    assert http_get(act.port, timeout=2) == (0, "")
+    assert production.crew.stage.stats().vassal(production.layout.vassal(act.ref)) is None
+    act.start()
+    assert act.state == RUNNING and http_get(act.port) == (200, "Nap")
+    poll(lambda: asleep(act), timeout=15)
+    act.start()  # wakes it
+    assert act.state == RUNNING and processes(act)
+
+
+def test_acts_sleep_on_through_a_manager_and_an_emperor_restart(production, venue):
+    venue.add_domain("example.com")
+    act = sleepy(venue, "Deep")
+    act.book("deep.example.com")
+    poll(lambda: asleep(act), timeout=15)
+
+    manager = production.manager.pid()
+    os.kill(manager, signal.SIGKILL)
+    poll(lambda: not pid_alive(manager), timeout=10)
+    production.manager.up()  # a new Manager adopts the Emperor and its sleeping vassal
+    assert production.manager.pid() != manager
+    assert act.state == SLEEPING and not processes(act)
+    assert http_get(production.router.port, host="deep.example.com", timeout=30) == (200, "Deep")
+    poll(lambda: asleep(act), timeout=15)
+
+    emperor = production.stage.pid()
+    os.kill(emperor, signal.SIGKILL)  # its vassals go with it; the Manager starts another
+    poll(lambda: production.stage.pid() not in (None, emperor), timeout=20)
+    poll(lambda: act.state == SLEEPING, timeout=20)
+    assert http_get(act.port, timeout=30) == (200, "Deep")
+    answer = poll(
+        lambda: http_get(production.router.port, host="deep.example.com", timeout=30)[0] == 200,
+        timeout=20,
+    )
+    assert answer
