@@ -250,12 +250,10 @@ class ProductionManager:
         stage.manager.reap()
         self._write_run_files(production)
         wanted, keep = self.desired(production)
-        emperor = stage.stats()
-        plan = self._plan(wanted, keep, emperor, stage.alive())
+        plan = self._plan(wanted, keep, stage.stats(), stage.alive())
         if plan.start_emperor:
             stage.manager.start()
-            emperor = stage.stats()
-            plan = self._plan(wanted, keep, emperor, True)
+            plan = self._plan(wanted, keep, stage.stats(), True)
         for name in plan.withdraw:
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config, on_demand in plan.push:
@@ -263,9 +261,9 @@ class ProductionManager:
         self._guarded(
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
-        self._guarded("waking Gigs", partial(self.keep_sleepers_booked, production, emperor))
+        self._guarded("waking Gigs", partial(self.keep_sleepers_booked, production))
 
-    def keep_sleepers_booked(self, production: Declared, emperor: EmperorStats | None) -> None:
+    def keep_sleepers_booked(self, production: Declared) -> None:
         """A sleeping Act's Gigs stay routed: the waker listens for every booked Act that
         may sleep, and its wake node is announced while the Act sleeps and taken out once
         the Act announces itself again (see waker.py)."""
@@ -282,10 +280,12 @@ class ProductionManager:
                 for host in spec.hosts
                 if not os.path.exists(layout.withheld(act.ref, host))
             }
-            if emperor is not None and emperor.waiting(layout.vassal(act.ref)):
-                asleep |= hosts
-            elif stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2):
+            # awake: its master answers, and announces itself; otherwise (asleep, falling
+            # asleep, waking) the wake node stands in for it
+            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2):
                 awake |= hosts
+            else:
+                asleep |= hosts
         self.waker.keep(sleepers)
         router = self.crew.router
         router.announce(sorted(asleep))  # again each pass: a node unheard of expires

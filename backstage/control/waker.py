@@ -104,11 +104,16 @@ class Waker:
     def _relay(self, conn: socket.socket, sleeper: Sleeper) -> None:
         try:
             with conn:
+                conn.settimeout(WAKE_TIMEOUT)
+                first = conn.recv(CHUNK)  # a connection that says nothing wakes nobody
+                if not first:
+                    return
                 backend = wake(sleeper, WAKE_TIMEOUT)
                 if backend is None:
                     log.warning("%s did not wake within %.0f s", sleeper.socket_path, WAKE_TIMEOUT)
                     return
                 with backend:
+                    backend.sendall(first)
                     splice(conn, backend)
         except OSError as exc:
             log.debug("relaying to %s: %s", sleeper.socket_path, exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,6 +28,15 @@ def sleepy(venue, name: str, **options):
     act.set(f"idle={IDLE}")
     act.start()
     return act
+
+
+def listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        return probe.connect_ex(path) == 0
+
+
+def gig_acts(production, host: str) -> tuple[str, ...]:
+    return next((g.acts for g in production.gigs if g.host == host), ())
 
 
 def asleep(act) -> bool:
@@ -131,6 +141,10 @@ def test_acts_sleep_on_through_a_manager_and_an_emperor_restart(production, venu
     production.manager.up()  # a new Manager adopts the Emperor and its sleeping vassal
     assert production.manager.pid() != manager
     assert act.state == SLEEPING and not processes(act)
+    # Gigs of sleeping Acts wake through the Manager: once its first pass listens again
+    poll(lambda: listening(production.layout.act_wake(act.ref)), timeout=10)
+    assert act.state == SLEEPING  # a connection that sends nothing wakes nobody
+    poll(lambda: gig_acts(production, "deep.example.com") == (act.key,), timeout=10)
     assert http_get(production.router.port, host="deep.example.com", timeout=30) == (200, "Deep")
     poll(lambda: asleep(act), timeout=15)
 
