@@ -20,8 +20,10 @@ import argparse
 import os
 import random
 import resource
+import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from _common import median, poll, print_table, production_in, scratch
 
@@ -60,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
 
+    from backstage.files import declared
     from backstage.shortcuts import new_venue
     from emperor.process import pids_named
 
@@ -70,9 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         venue = new_venue("Bench", folder, production)
         started = time.monotonic()
-        acts = [venue.new_act(f"A{i:04d}", processes=1, start=False) for i in range(args.acts)]
-        for act in acts:
-            act.manager.declare(enabled=True, idle=IDLE)
+        # One scaffold (django-admin takes about a second), copied for the others: each
+        # its own folder, port and act.toml, the same project package inside
+        model = venue.new_act("A0000", processes=1, start=False)
+        model.manager.declare(enabled=True, idle=IDLE)
+        for i in range(1, args.acts):
+            path = os.path.join(venue.acts_dir, f"A{i:04d}")
+            shutil.copytree(model.path, path, symlinks=True)
+            spec = replace(model.spec, name=f"A{i:04d}", port=first + i, module="A0000")
+            declared.dump(os.path.join(path, "act.toml"), spec)
+        acts = sorted(venue.acts, key=lambda act: act.name)
+        assert len(acts) == args.acts and len({act.port for act in acts}) == args.acts
         declared_in = time.monotonic() - started
         started = time.monotonic()
         production.up()
