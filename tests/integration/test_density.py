@@ -45,7 +45,7 @@ def asleep(act) -> bool:
     return act.state == SLEEPING and not processes(act)
 
 
-def test_an_idle_act_sleeps_with_no_process_and_a_request_wakes_it(production, venue):
+def test_an_idle_act_sleeps_with_no_process_and_a_request_wakes_it(production, venue, channel):
     act = sleepy(venue, "Sleepy")
     assert act.state == RUNNING and processes(act)
     poll(lambda: asleep(act), timeout=15)
