@@ -130,7 +130,8 @@ class Act:
 
     @property
     def state(self) -> str:
-        """stopped, starting, running or failed, worked out now from stats."""
+        """stopped, starting, running, failed, sleeping or invalid, worked out now from
+        stats."""
         return self.manager.state()
 
     # What a user does with it

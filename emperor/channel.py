@@ -4,8 +4,15 @@ zmq channel (plugin `emperor_zeromq`): the Emperor binds a PULL socket, we
 connect PUSH and send multipart messages `[cmd, name, config?, uid?, gid?,
 on_demand_socket?]`. `touch` creates or reloads a vassal, `destroy` stops it.
 Two traps shape the code: a message of exactly five frames is misread by the
-Emperor, so only two or three frames are ever sent; and a second `touch` of one
-vassal in the same second is ignored, so callers space them.
+Emperor, so two, three or six are sent (an on-demand vassal's uid and gid frames
+empty: the Emperor's own); and a second `touch` of one vassal in the same second is
+ignored, so callers space them.
+
+On demand: the Emperor binds the socket named (`HOST:PORT` is TCP, else a unix
+path), spawns the vassal at the first connection and hands it the socket as its
+fd 0 (`http-socket = fd://0` takes it); `idle` + `die-on-idle` send it back to
+waiting. The dir channel says the same with a file `NAME.ini.socket` beside the
+config, read by an Emperor started with `--emperor-on-demand-extension .socket`.
 
 A config that re-execs the vassal into another uwsgi (`unprivileged-binary-patch`,
 one uwsgi per Python) cannot come in a config frame: the new binary reads
@@ -31,11 +38,15 @@ if TYPE_CHECKING:
     import zmq
 
 VASSAL_SUFFIX = ".ini"
+ON_DEMAND_SUFFIX = ".socket"  # the dir channel's `--emperor-on-demand-extension`
 
 
-def touch_frames(name: str, config: str) -> list[bytes]:
+def touch_frames(name: str, config: str, on_demand: str = "") -> list[bytes]:
     _check_name(name)
-    return [b"touch", name.encode(), config.encode()]
+    frames = [b"touch", name.encode(), config.encode()]
+    if on_demand:
+        frames += [b"", b"", on_demand.encode()]  # six frames: five are misread
+    return frames
 
 
 def destroy_frames(name: str) -> list[bytes]:
@@ -90,7 +101,12 @@ class Channel(Protocol):
     def prepare(self) -> None:
         """Make ready what must exist before the Emperor starts."""
 
-    def touch(self, name: str, config: str) -> None: ...
+    def emperor_args(self) -> list[str]:
+        """What the Emperor's command line needs beside the monitor."""
+
+    def touch(self, name: str, config: str, on_demand: str = "") -> None:
+        """Create or reload a vassal; with `on_demand` (an address), one the Emperor
+        spawns at the first connection there."""
 
     def destroy(self, name: str) -> None: ...
 
@@ -128,10 +144,17 @@ class ZmqChannel:
             self._socket = sock
         self._socket.send_multipart(frames)
 
-    def touch(self, name: str, config: str) -> None:
+    def emperor_args(self) -> list[str]:
+        return []
+
+    def touch(self, name: str, config: str, on_demand: str = "") -> None:
         if not reexecs(config):
-            self._push(touch_frames(name, config))
+            self._push(touch_frames(name, config, on_demand))
             return
+        if on_demand:
+            # read from its file, which the re-exec'd binary reads again: no frame is left
+            # to name an on-demand socket in
+            raise ValueError(f"{name} re-execs into another uwsgi and cannot sleep")
         _check_name(name)
         os.makedirs(self.files, mode=0o700, exist_ok=True)
         path = os.path.join(self.files, name)
@@ -165,13 +188,25 @@ class DirChannel:
     def prepare(self) -> None:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
 
-    def touch(self, name: str, config: str) -> None:
+    def emperor_args(self) -> list[str]:
+        # the default 3 s makes every start slower
+        return ["--emperor-freq", "1", "--emperor-on-demand-extension", ON_DEMAND_SUFFIX]
+
+    def touch(self, name: str, config: str, on_demand: str = "") -> None:
         _check_name(name)
-        write_atomic(self.directory, os.path.join(self.directory, name), config)
+        path = os.path.join(self.directory, name)
+        socket_file = path + ON_DEMAND_SUFFIX
+        if on_demand:
+            write_atomic(self.directory, socket_file, on_demand + "\n")
+        else:
+            unlink_if_present(socket_file)
+        write_atomic(self.directory, path, config)
 
     def destroy(self, name: str) -> None:
         _check_name(name)
-        unlink_if_present(os.path.join(self.directory, name))
+        path = os.path.join(self.directory, name)
+        unlink_if_present(path)
+        unlink_if_present(path + ON_DEMAND_SUFFIX)
 
     def close(self) -> None:
         pass

@@ -119,9 +119,7 @@ class Emperor:
             "--emperor-pidfile",
             self.pidfile,
         ]
-        if self.channel.kind == "dir":
-            args += ["--emperor-freq", "1"]  # the default 3 s makes every start slower
-        return args + self.extra_args
+        return args + self.channel.emperor_args() + self.extra_args
 
     @staticmethod
     def find(stats_path: str, pidfile: str) -> int | None:

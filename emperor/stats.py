@@ -13,6 +13,7 @@ documents as dataclasses, each parsed by a pure function of the bytes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -200,6 +201,12 @@ class VassalEntry:
     on_demand: str
     respawns: int
 
+    @property
+    def waiting(self) -> bool:
+        """An on-demand vassal with no process: the Emperor holds its socket and spawns
+        it at the next connection (again after `idle` + `die-on-idle`)."""
+        return self.pid <= 0 and bool(self.on_demand)
+
 
 @dataclass(frozen=True)
 class BlacklistEntry:
@@ -232,7 +239,17 @@ class EmperorStats:
     blacklist: tuple[BlacklistEntry, ...]
 
     def vassal(self, id: str) -> VassalEntry | None:
-        return next((v for v in self.vassals if v.id == id), None)
+        return self._by_id.get(id)
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, VassalEntry]:
+        # a Snapshot of a thousand Acts asks once for each
+        return {v.id: v for v in self.vassals}
+
+    def waiting(self, id: str) -> bool:
+        """The vassal is on demand and has no process now (see VassalEntry.waiting)."""
+        entry = self.vassal(id)
+        return entry is not None and entry.waiting
 
     def blacklisted(self, id: str) -> bool:
         return self.blacklist_entry(id) is not None

@@ -114,7 +114,14 @@ class ActManager:
             enabled=self.spec().enabled,
             blacklisted=emperor is not None and emperor.blacklisted(self.vassal),
             serving=sess is not None and sess.accepting,
+            sleeping=emperor is not None and emperor.waiting(self.vassal),
         )
+
+    def sleeping(self) -> bool:
+        """The Emperor holds the Act's port with no process behind it: the next request
+        there wakes it (see `idle`)."""
+        emperor = self.crew.stage.stats()
+        return emperor is not None and emperor.waiting(self.vassal)
 
     def _blacklisted(self) -> bool:
         emperor = self.crew.stage.stats()
@@ -219,6 +226,8 @@ class ActManager:
             # cut off by a stop, and can stall a chain reload, right after start returns.
             if sess is not None and sess.ready and http_answers(port):
                 return
+            if sess is None and self.sleeping():
+                http_answers(port, min(10.0, max(0.1, deadline - time.monotonic())))  # wakes it
             if time.monotonic() >= deadline:
                 raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
             time.sleep(0.02)  # two cheap socket reads a round; a coarse step shows in start time

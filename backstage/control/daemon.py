@@ -39,6 +39,7 @@ from .booking import BookingManager
 from .crew import Crew
 from .ports import port_free
 from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
+from .waker import Sleeper, Waker
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class ProductionManager:
         )
         self._produced: tuple[object, float] | None = None  # what it last synced, when
         self._produce_failed: tuple[object, float, str] | None = None
+        self.waker = Waker()
+        self._wake_nodes: set[tuple[str, str]] = set()  # (host, wake path) in the router
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -125,6 +128,7 @@ class ProductionManager:
             for service in started:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
+            self.waker.stop()
             self._stop_keeper()
             self._guarded("the pending hosts", self._leave_all_pending)
             log.info("stopping the Emperor")
@@ -218,12 +222,15 @@ class ProductionManager:
             try:
                 venue_path = found.ref.venue_path
                 uwsgi = venue_uwsgi(venue_path) if venue_path in own_uwsgi else ""
-                config = stageset.vassal(layout, found.ref, found.spec, uwsgi)
+                config = stageset.vassal(
+                    layout, found.ref, found.spec, uwsgi, production.production.max_rss
+                )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
                 keep.add(name)
                 continue
-            wanted[name] = Wanted(config, found.spec.port)
+            spec = found.spec
+            wanted[name] = Wanted(config, spec.port, on_demand_address(spec))
         router = crew.router
         try:
             config = router.render(stageset)
@@ -274,13 +281,14 @@ class ProductionManager:
                 act = ActManager(crew, by_vassal[name])
                 self._guarded(f"{name}'s pending hosts", partial(self.booking.leave_pending, act))
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
-        for name, config in plan.push:
-            self._guarded(f"pushing {name}", partial(stage.manager.push, name, config))
+        for name, config, on_demand in plan.push:
+            self._guarded(f"pushing {name}", partial(stage.manager.push, name, config, on_demand))
         self._guarded(
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
         self._guarded("the Producer", partial(self.produce, production))
         self._guarded("the pending announces", partial(self.announce_pending, production))
+        self._guarded("waking Gigs", partial(self.keep_sleepers_booked, production))
 
     def produce(self, production: Declared) -> None:
         """Sync the Producer's zones when the bookings or its settings changed since the
@@ -325,6 +333,37 @@ class ProductionManager:
             if hosts and act.stats(0.2) is not None:
                 self.booking.announce(act, hosts)
 
+    def keep_sleepers_booked(self, production: Declared) -> None:
+        """A sleeping Act's Gigs stay routed: the waker listens for every booked Act that
+        may sleep, and its wake node is announced while the Act sleeps and taken out once
+        the Act announces itself again (see waker.py)."""
+        layout = self.crew.layout
+        sleepers, asleep, awake = [], set(), set()
+        for act in production.acts:
+            spec = act.spec
+            if spec is None or not spec.enabled or not spec.idle or not spec.hosts:
+                continue
+            wake_path = layout.act_wake(act.ref)
+            sleepers.append(Sleeper(wake_path, spec.port, layout.act_socket(act.ref)))
+            hosts = {
+                (host, wake_path)
+                for host in spec.hosts
+                if not os.path.exists(layout.withheld(act.ref, host))
+            }
+            # awake: its master answers, and announces itself; otherwise (asleep, falling
+            # asleep, waking) the wake node stands in for it
+            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2):
+                awake |= hosts
+            else:
+                asleep |= hosts
+        self.waker.keep(sleepers)
+        router = self.crew.router
+        router.announce(sorted(asleep))  # again each pass: a node unheard of expires
+        gone = {node for node in self._wake_nodes if node[1] not in {s.wake_path for s in sleepers}}
+        for host, path in sorted((self._wake_nodes & awake) | gone):
+            router.unsubscribe(host, path)
+        self._wake_nodes = (self._wake_nodes | asleep) - awake - gone
+
     def playing(self, production: Declared) -> list[tuple[str, str]]:
         """(host, node address) of every booked Act whose stats server answers now, but
         for a host it is being unbooked from (withheld: it no longer announces that one)."""
@@ -366,6 +405,12 @@ class ProductionManager:
             (log.warning if " waits: " in note else log.info)("%s", note)
         self._memory = plan.memory
         return plan
+
+
+def on_demand_address(spec: ActSpec) -> str:
+    """Where the Emperor waits for the first request of an Act that sleeps when idle:
+    its own port, so a request there wakes it; "" for an Act that never sleeps."""
+    return f"127.0.0.1:{spec.port}" if spec.idle else ""
 
 
 def private_if_secret(act: ActManager, spec: ActSpec) -> None:

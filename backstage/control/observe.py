@@ -56,14 +56,16 @@ def take(
     production = declared.read(layout)
     acts = production.acts
     pool = _readers()
-    emperor_future = pool.submit(stage.stats, timeout)
     router_future = pool.submit(router.stats, timeout)
+    # first the Emperor: a sleeping Act has no stats server to ask
+    emperor = stage.stats(timeout)
     futures = [
-        pool.submit(stats_or_none, layout.act_stats(found.ref), parse_instance_stats, timeout)
+        None
+        if emperor is not None and emperor.waiting(layout.vassal(found.ref))
+        else pool.submit(stats_or_none, layout.act_stats(found.ref), parse_instance_stats, timeout)
         for found in acts
     ]
     manager_pid = crew.manager.pid()
-    emperor = emperor_future.result()
     readings = []
     for found, future in zip(acts, futures, strict=True):
         ref, spec = found.ref, found.spec
@@ -76,7 +78,7 @@ def take(
                 vassal=layout.vassal(ref),
                 enabled=spec.enabled if spec else False,
                 port=spec.port if spec else 0,
-                stats=future.result(),
+                stats=future.result() if future else None,
                 log_path=log_path,
                 log_tail=tuple(tail(log_path, LOG_LINES).splitlines())
                 if ref.key == detail
@@ -121,7 +123,12 @@ def _gigs(layout: Layout, production: Declared, stats: RouterStats | None) -> li
     return gigs_from(
         stats,
         split_address(production.production.router)[1],
-        {layout.act_socket(found.ref): found.ref.key for found in acts},
+        # a sleeping Act is live at its wake node (the Manager's, see waker.py)
+        {
+            path: found.ref.key
+            for found in acts
+            for path in (layout.act_socket(found.ref), layout.act_wake(found.ref))
+        },
         [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
     )
 

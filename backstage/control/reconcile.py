@@ -36,10 +36,12 @@ SETTLE = 3.0
 class Wanted:
     config: str
     port: int
+    on_demand: str = ""  # the address the Emperor holds for a vassal it spawns on demand
 
     @property
     def digest(self) -> str:
-        return hashlib.sha1(self.config.encode()).hexdigest()
+        text = f"{self.on_demand}\n{self.config}" if self.on_demand else self.config
+        return hashlib.sha1(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Memory:
 @dataclass(frozen=True)
 class Plan:
     start_emperor: bool = False
-    push: tuple[tuple[str, str], ...] = ()  # (vassal name, config)
+    push: tuple[tuple[str, str, str], ...] = ()  # (vassal name, config, on-demand socket)
     withdraw: tuple[str, ...] = ()
     memory: Memory = Memory()
     notes: tuple[str, ...] = ()  # what to log
@@ -97,7 +99,7 @@ def reconcile(
     pushed = dict(memory.pushed)
     withdrawn = dict(memory.withdrawn)
     waiting = set(memory.waiting)
-    push: list[tuple[str, str]] = []
+    push: list[tuple[str, str, str]] = []
     withdraw: list[str] = []
     notes: list[str] = []
     live = {vassal.id for vassal in emperor.vassals}
@@ -128,7 +130,7 @@ def reconcile(
                 withdraw.append(name)
                 withdrawn[name] = now
             continue
-        push.append((name, want.config))
+        push.append((name, want.config, want.on_demand))
         pushed[name] = Pushed(digest, now)
         withdrawn.pop(name, None)
     for name in sorted(live - wanted.keys() - keep):

@@ -132,8 +132,8 @@ class StageManager:
                 os.kill(pid, signal.SIGKILL)
             wait_for(lambda: not pids_named(mine), 5.0)
 
-    def push(self, name: str, config: str) -> None:
-        self.stage.channel.touch(name, config)
+    def push(self, name: str, config: str, on_demand: str = "") -> None:
+        self.stage.channel.touch(name, config, on_demand)
 
     def withdraw(self, name: str) -> None:
         self.stage.channel.destroy(name)

@@ -32,8 +32,26 @@ FRESH = 0.5  # seconds
 SETTLE_TRIES = 5
 
 
+# What was read, by file: a Production of a thousand Acts is read once a second by the
+# Manager and by every viewer, and parsing the TOML is most of that. A file is parsed
+# again when its inode, size, mtime or ctime moved, or while it is fresh.
+_loaded: dict[tuple[type, str], tuple[tuple[int, int, int, int], Any]] = {}
+
+
 def load(cls: type[S], path: str) -> S:
-    return from_dict(cls, tomlfile.loads(_read_settled(path), path), path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _loaded.pop((cls, path), None)
+        raise
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    cached = _loaded.get((cls, path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]  # type: ignore[no-any-return]
+    spec = from_dict(cls, tomlfile.loads(_read_settled(path), path), path)
+    if time.time() - st.st_mtime >= FRESH:
+        _loaded[(cls, path)] = (stamp, spec)
+    return spec
 
 
 def _read_settled(path: str) -> str:

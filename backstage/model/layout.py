@@ -230,6 +230,10 @@ class Layout:
         """The uwsgi-protocol socket the router and nginx pass this Act's Gigs to."""
         return self._act_run(ref, "sock")
 
+    def act_wake(self, ref: ActRef) -> str:
+        """Where the Production Manager wakes a sleeping Act for its Gigs (control.waker)."""
+        return self._act_run(ref, "wake")
+
     def act_gigs(self, ref: ActRef) -> str:
         """The ini with the Act's subscribe2 lines, which its vassal config includes."""
         return self._act_run(ref, "gigs.ini")
@@ -255,7 +259,7 @@ class Layout:
         return self.log(f"{ref.venue}.{ref.name}.log")
 
     def act_sockets(self, ref: ActRef) -> tuple[str, ...]:
-        return (self.act_stats(ref), self.act_fifo(ref), self.act_socket(ref))
+        return (self.act_stats(ref), self.act_fifo(ref), self.act_socket(ref), self.act_wake(ref))
 
     def too_long(self, ref: ActRef) -> str | None:
         """The first socket path of `ref` over the unix limit, if any."""

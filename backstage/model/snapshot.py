@@ -47,7 +47,7 @@ class ActRow:
     key: str  # VENUE/NAME
     venue: str
     act: str
-    state: str  # stopped, starting, running, failed
+    state: str  # stopped, starting, running, failed, sleeping, invalid
     enabled: bool
     pid: int | None  # the vassal's master
     port: int
@@ -241,6 +241,7 @@ def _act_row(
         blacklisted=emperor is not None and emperor.blacklisted(reading.vassal),
         serving=sess is not None and sess.accepting,
         invalid=bool(reading.problem),
+        sleeping=emperor is not None and emperor.waiting(reading.vassal),
     )
     workers = sess.workers if sess else ()
     before = {(w.id, w.pid): w for w in earlier.worker_rows} if earlier else {}

@@ -47,6 +47,7 @@ OWNED_OPTIONS = frozenset(
         "log-backupname", "lazy-apps", "need-app", "vacuum", "die-on-term", "processes",
         "workers", "cheaper", "cheaper-algo", "cheaper-initial", "subscribe2",
         "subscribe-to", "emperor", "pidfile", "pidfile2", "uid", "gid", "ini", "include",
+        "idle", "die-on-idle",
     }
 )  # fmt: skip
 LOG_MAX_DEFAULT = 10 * 1024 * 1024
@@ -190,11 +191,12 @@ class ProductionSpec:
     subscribe_to: tuple[str, ...] = ()  # HOST:PORT of each one's subscription_server
     # from a uwsgi socket on this host's address that those hosts reach (port: the Act's)
     node_address: str = ""
+    max_rss: int = 0  # MiB: an Act's worker past it is reloaded, unless the Act says; 0 = none
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "router_sign", "metrics", "dashboard", "producer", "producer_key", "public_address",
-        "subscription_server", "subscribe_to", "node_address",
+        "subscription_server", "subscribe_to", "node_address", "max_rss",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -220,6 +222,7 @@ class ProductionSpec:
         if self.channel not in CHANNELS:
             raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
         _at_least("processes", self.processes, 1)
+        _at_least("max_rss", self.max_rss, 0)
         split_address(self.router)
 
     @property
@@ -284,13 +287,17 @@ class ActSpec:
     log_max: int = LOG_MAX_DEFAULT  # bytes; the log is rotated past it
     log_keep: int = 5  # rotated logs kept
     memory_report: bool = False  # uWSGI's per-request memory line in the log
+    # Seconds without a request before the Act sleeps (no process; the next request at
+    # its port or a Gig wakes it); 0 = never.
+    idle: int = 0
+    max_rss: int = 0  # MiB a worker may reach before it is reloaded; 0 = the Production's
 
     # Written to act.toml only when they differ from the default: an Act of old reads
     # and writes back as it was.
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
         "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
-        "memory_report",
+        "memory_report", "idle", "max_rss",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -299,6 +306,8 @@ class ActSpec:
         _at_least("max_processes", self.max_processes, 0)
         _at_least("log_max", self.log_max, 0)
         _at_least("log_keep", self.log_keep, 0)
+        _at_least("idle", self.idle, 0)
+        _at_least("max_rss", self.max_rss, 0)
         if self.module:
             check_module(self.module)
         if self.source and not self.source.startswith("/"):

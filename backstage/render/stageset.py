@@ -5,7 +5,8 @@ or writing it is control's job. Templates come from the package, or from
 `<home>/templates/` when a Production overrides one. A template sees `production`
 (`home`), `prefix`, `venue` (`name`, `path`, `uwsgi`), `act` (`name`, `key`, `path`, and its
 `socket_path`, `stats_path`, `fifo_path`, `gigs_config_path`, `log_path`), `spec`
-(the ActSpec) and `env`; the router's sees `router` (`address`, `subscription_path`,
+(the ActSpec), `env` and `max_rss` (MiB, the Act's or the Production's; 0 = none);
+the router's sees `router` (`address`, `subscription_path`,
 `stats_path`, `socket_path`, `booked_path`, `log_path`).
 """
 
@@ -211,12 +212,21 @@ class StageSet:
             "project": project_view(ref, spec),
         }
 
-    def vassal(self, layout: Layout, ref: ActRef, spec: ActSpec, venue_uwsgi: str = "") -> str:
+    def vassal(
+        self,
+        layout: Layout,
+        ref: ActRef,
+        spec: ActSpec,
+        venue_uwsgi: str = "",
+        max_rss: int = 0,
+    ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
-        "" for a Venue on the Python of the Stage's uwsgi."""
+        "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
+        default, which the Act's own overrides."""
         return self.render(
             "vassal.ini.j2",
             **self._act_context(layout, ref, spec, venue_uwsgi),
+            max_rss=spec.max_rss or max_rss,
             env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
             env_loader=ENV_LOADER,
             env_digest=env_digest(spec.env),

@@ -151,7 +151,13 @@ def metrics(production: Production) -> None:
 
 
 # Colour only on a terminal: a pipe or a file gets plain text.
-STATE_COLOURS = {"running": "green", "starting": "yellow", "failed": "red", "invalid": "red"}
+STATE_COLOURS = {
+    "running": "green",
+    "starting": "yellow",
+    "failed": "red",
+    "invalid": "red",
+    "sleeping": "blue",
+}
 
 
 def _print_table(snapshot: Snapshot) -> None:

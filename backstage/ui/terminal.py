@@ -87,6 +87,7 @@ class _Loop:
 
     def _init_styles(self) -> None:
         colours = {"running": curses.COLOR_GREEN, "starting": curses.COLOR_YELLOW}
+        colours.update(sleeping=curses.COLOR_BLUE)
         colours.update(failed=curses.COLOR_RED, invalid=curses.COLOR_RED, error=curses.COLOR_RED)
         colours.update(confirm=curses.COLOR_YELLOW, message=curses.COLOR_CYAN)
         self.styles = {

@@ -30,7 +30,7 @@ Segment = tuple[str, str]  # (text, style)
 Line = list[Segment]
 
 # Trouble first when sorting by state.
-STATE_ORDER = {"invalid": 0, "failed": 0, "starting": 1, "running": 2, "stopped": 3}
+STATE_ORDER = {"invalid": 0, "failed": 0, "starting": 1, "running": 2, "sleeping": 2, "stopped": 3}
 
 SORTS: dict[str, Callable[[ActRow], Any]] = {
     "name": lambda row: row.key,

@@ -73,7 +73,7 @@ def test_dead_vassal_is_pushed_then_left_to_settle_then_pushed_again():
     wall = past_blacklist(stats, B)
     wanted = {A: want(A), B: want(B)}
     first = run(wanted, stats, Memory(), now=100.0, wall=wall)
-    assert first.push == ((B, want(B).config),)
+    assert first.push == ((B, want(B).config, ""),)
     assert first.withdraw == ()
     assert first.notes == (f"pushing {B}",)
     assert first.memory.pushed[B] == Pushed(want(B).digest, 100.0)
@@ -82,7 +82,7 @@ def test_dead_vassal_is_pushed_then_left_to_settle_then_pushed_again():
     second = run(wanted, stats, first.memory, now=100.0 + SETTLE - 0.1, wall=wall + 2.9)
     assert second.push == ()
     third = run(wanted, stats, second.memory, now=100.0 + SETTLE, wall=wall + 3)
-    assert third.push == ((B, want(B).config),)
+    assert third.push == ((B, want(B).config, ""),)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_blacklisted_vassal_waits_out_its_throttle(recording, throttle_level, at
     assert refused.push == ()
     assert refused.memory.pushed[C] == Pushed(wanted[C].digest, 0.0)
     again = run(wanted, stats, refused.memory, now=101.0, wall=until)
-    assert again.push == ((C, wanted[C].config),)
+    assert again.push == ((C, wanted[C].config, ""),)
     # The same stats on the next pass: pushed once, not again while it settles.
     later = run(wanted, stats, again.memory, now=102.0, wall=until + 1)
     assert later.push == ()
@@ -134,7 +134,7 @@ def test_held_port_waits_says_so_once_and_pushes_once_free():
     second = run(wanted, stats, first.memory, now=110.0, wall=wall + 10, held=held)
     assert (second.push, second.notes) == ((), ())
     freed = run(wanted, stats, second.memory, now=111.0, wall=wall + 11)
-    assert freed.push == ((B, want(B).config),)
+    assert freed.push == ((B, want(B).config, ""),)
     assert freed.notes == (f"pushing {B}",)
     assert freed.memory.waiting == frozenset()
 
@@ -153,7 +153,7 @@ def test_changed_declaration_is_withdrawn_then_pushed_anew_once_gone():
     # Gone, and blacklisted as any vassal removed before it was ever loyal.
     killed = recorded("killed")
     gone = run(changed, killed, still.memory, now=105.0, wall=past_blacklist(killed, B))
-    assert (gone.push, gone.withdraw) == (((B, changed[B].config),), ())
+    assert (gone.push, gone.withdraw) == (((B, changed[B].config, ""),), ())
     assert gone.memory.pushed[B] == Pushed(changed[B].digest, 105.0)
     assert B not in gone.memory.withdrawn
 

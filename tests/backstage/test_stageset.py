@@ -94,3 +94,31 @@ def test_own_uwsgi_is_written_to_venue_toml_only_when_set(tmp_path):
     assert "own_uwsgi" not in open(path).read()
     specs.dump(path, VenueSpec(name="V", python="3.12", own_uwsgi=True))
     assert specs.venue_spec(str(tmp_path)).own_uwsgi is True
+
+
+def test_an_act_that_sleeps_takes_its_port_from_the_emperor_and_dies_on_idle(tmp_path):
+    act = lay_out(tmp_path)
+    before = render_vassal(act)
+    act.set("idle=300")
+    text = render_vassal(act)
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(text)
+    options = parser["uwsgi"]
+    # the Emperor binds 127.0.0.1:PORT and hands it over as fd 0; never declared again
+    assert options["http-socket"] == "fd://0"
+    assert "127.0.0.1:9123" not in text.replace("; sleeps", "").split("\nhttp-socket")[1]
+    assert options["idle"] == "300" and options["die-on-idle"] == "true"
+    act.set("idle=0")
+    assert render_vassal(act) == before  # an Act that never sleeps renders as before
+
+
+def test_max_rss_is_the_acts_or_else_the_productions(tmp_path):
+    act = lay_out(tmp_path)
+    crew = act.production.crew
+    assert "reload-on-rss = 1048576" in render_vassal(act)
+    text = crew.stageset.vassal(crew.layout, act.ref, act.spec, max_rss=200)
+    assert "reload-on-rss = 200\n" in text and "evil-reload-on-rss = 300\n" in text
+    assert "reload-on-rss = 1048576" not in text
+    act.set("max_rss=120")
+    text = crew.stageset.vassal(crew.layout, act.ref, act.spec, max_rss=200)
+    assert "reload-on-rss = 120\n" in text and "evil-reload-on-rss = 180\n" in text

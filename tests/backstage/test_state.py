@@ -20,3 +20,12 @@ from backstage.model.state import FAILED, INVALID, RUNNING, STARTING, STOPPED, d
 )
 def test_state_table(enabled, blacklisted, serving, invalid, state):
     assert derive_state(enabled, blacklisted, serving, invalid) == state
+
+
+def test_an_enabled_act_the_emperor_holds_with_no_process_sleeps():
+    from backstage.model.state import SLEEPING
+
+    assert derive_state(True, False, False, sleeping=True) == SLEEPING
+    assert derive_state(True, False, True, sleeping=True) == RUNNING  # woken meanwhile
+    assert derive_state(False, False, False, sleeping=True) == STOPPED  # being withdrawn
+    assert derive_state(True, False, False, invalid=True, sleeping=True) == INVALID

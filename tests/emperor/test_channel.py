@@ -75,3 +75,21 @@ def test_a_config_that_reexecs_goes_as_a_file_named_by_its_path(tmp_path):
     channel.destroy("a.ini")
     assert sent[2:] == [[b"destroy", path.encode()], [b"destroy", b"a.ini"]]
     assert not (tmp_path / "configs" / "b.ini").exists()
+
+
+def test_an_on_demand_touch_has_six_frames_with_the_emperors_own_uid_and_gid():
+    # checked on 2.0.31: empty uid/gid frames keep the Emperor's; the socket is bound by it
+    frames = touch_frames("a.ini", "x", on_demand="127.0.0.1:9000")
+    assert frames == [b"touch", b"a.ini", b"x", b"", b"", b"127.0.0.1:9000"]
+
+
+def test_dir_channel_names_the_on_demand_socket_in_a_file_beside_the_config(tmp_path):
+    channel = DirChannel(str(tmp_path))
+    assert "--emperor-on-demand-extension" in channel.emperor_args()
+    channel.touch("a.ini", "x", on_demand="127.0.0.1:9000")
+    assert (tmp_path / "a.ini.socket").read_text() == "127.0.0.1:9000\n"
+    channel.touch("a.ini", "y")  # out of on-demand mode
+    assert not (tmp_path / "a.ini.socket").exists()
+    channel.touch("a.ini", "x", on_demand="127.0.0.1:9000")
+    channel.destroy("a.ini")
+    assert sorted(os.listdir(tmp_path)) == []
