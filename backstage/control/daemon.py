@@ -36,6 +36,7 @@ from . import adoption, keeper, ports
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
+from .devloop import CodeWatch
 from .ports import port_free
 from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
 from .watcher import Watcher
@@ -70,6 +71,7 @@ class ProductionManager:
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
         self._keeper: subprocess.Popen[bytes] | None = None
+        self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -113,6 +115,7 @@ class ProductionManager:
             for service in started:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
+            self.codewatch.stop()
             self._stop_keeper()
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
@@ -254,6 +257,7 @@ class ProductionManager:
         self._guarded(
             "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
         )
+        self._guarded("watching the code", partial(self.codewatch.follow, production))
 
     def playing(self, production: Declared) -> list[tuple[str, str]]:
         """(host, node address) of every booked Act whose stats server answers now, but

@@ -220,6 +220,11 @@ class Layout:
         """The Act's `[env]` as JSON (0600), loaded by its vassal's master at start."""
         return self._act_run(ref, "env.json")
 
+    def act_refused(self, ref: ActRef) -> str:
+        """The last save of a watched Act the pre-flight refused (one line), until a
+        save is served again."""
+        return self._act_run(ref, "refused")
+
     def withheld(self, ref: ActRef, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host`."""
         return os.path.join(self.run_dir, "withheld", f"{ref.venue}.{ref.name}", host)

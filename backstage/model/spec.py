@@ -200,13 +200,18 @@ class ActSpec:
     log_max: int = LOG_MAX_DEFAULT  # bytes; the log is rotated past it
     log_keep: int = 5  # rotated logs kept
     memory_report: bool = False  # uWSGI's per-request memory line in the log
+    # The development loop: the Production Manager watches the project's code and
+    # chain-reloads on a save once the pre-flight passes (`backstage dev` turns it on).
+    watch: bool = False
+    watch_paths: tuple[str, ...] = ()  # more files to watch: globs from the project folder
+    watch_ignore: tuple[str, ...] = ()  # files or folders never watched, globs likewise
 
     # Written to act.toml only when they differ from the default: an Act of old reads
     # and writes back as it was.
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
         "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
-        "memory_report",
+        "memory_report", "watch", "watch_paths", "watch_ignore",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -249,6 +254,10 @@ class ActSpec:
                 raise InvalidSetting(f"env {key} holds a NUL character, which no variable can")
         for host in self.hosts:
             _folded_host("hosts", host)
+        for key in ("watch_paths", "watch_ignore"):
+            for pattern in getattr(self, key):
+                if not pattern.strip() or "\0" in pattern:
+                    raise InvalidSetting(f"{key}: {pattern!r} is not a glob, e.g. config/*.yaml")
 
     @property
     def package(self) -> str:
