@@ -30,6 +30,8 @@ PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOGIG_APP = os.path.join(PACKAGE, "nogig.py")
 # Loaded by each Act's master: sets the Act's env from its JSON file in run/.
 ENV_LOADER = os.path.join(PACKAGE, "vassalenv.py")
+# Loaded by each worker of a Django Act before its app: reads the URLconf at load.
+WARMUP = os.path.join(PACKAGE, "warmup.py")
 
 # uWSGI expands these in any config value, with no escape: `$(VAR)` from the
 # environment, `@(file)` and `@(exec://cmd)` from a file or a command, `%(opt)` from
@@ -259,6 +261,7 @@ class StageSet:
             **self._act_context(layout, ref, spec),
             env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
             env_loader=ENV_LOADER,
+            warmup=WARMUP,
             env_digest=env_digest(spec.env),
         )
 

@@ -30,6 +30,7 @@ from ..shortcuts import new_venue
 from . import terminal
 from .columns import act_table, daemons_line, emperor_line
 from .dashboard import Dashboard
+from .devlog import dev_line
 from .httpd import MetricsServer
 from .metrics import render as metrics_text
 from .status import status as production_status
@@ -404,6 +405,43 @@ def act_set(production: Production, key: str, items: tuple[str, ...]) -> None:
     _act(production, key).set(*items)
 
 
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@pass_production
+def dev(production: Production, key: str) -> None:
+    """Develop an Act as with runserver, here in the foreground: it plays and is watched;
+    each save is served once its pre-flight passes (a refused one is said, and the old
+    code serves on); its requests print as they come. Ctrl-C stops watching; the Act
+    plays on."""
+    target = _act(production, key)
+    spec = target.spec
+    follower = LogFollower(target.log_path)  # from here on: nothing of the start is missed
+    try:
+        if target.sess is None:
+            target.start()
+        if not spec.watch:
+            target.set("watch=true")
+        click.echo(f"{target.key} plays at http://127.0.0.1:{spec.port}/")
+        _, router_port = production.spec.router.rsplit(":", 1)
+        for host in spec.hosts:
+            port = "" if router_port == "80" else f":{router_port}"
+            click.echo(f"{target.key} plays at http://{host}{port}/ (through the router)")
+        click.echo("Watching its code: every save is served. Ctrl-C stops watching.")
+        while True:
+            for line in follower.read().splitlines():
+                shown = dev_line(line)
+                if shown is not None:
+                    click.echo(shown)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.close()
+        if not spec.watch and target.spec.watch:
+            target.set("watch=false")
+            click.echo(f"\nStopped watching {target.key}; it plays on.")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("words", nargs=-1, required=True, metavar="[set|unset] VENUE/NAME [KEY[=VALUE]...]")
 @pass_production
@@ -606,6 +644,7 @@ EXAMPLES = {
     "act rm": "backstage act rm MyVenue/MyAct",
     "fifo": "backstage fifo MyVenue/MyAct +    # one worker more",
     "logs": "backstage logs -f MyVenue/MyAct",
+    "dev": "backstage dev MyVenue/MyAct    # Ctrl-C to stop watching",
     "book": "backstage book MyVenue/MyAct kittens.example.com",
     "unbook": "backstage unbook MyVenue/MyAct kittens.example.com",
     "gigs": "backstage gigs --json",

@@ -123,3 +123,37 @@ def test_a_burst_of_twenty_saves_is_one_or_two_reloads(watched):
         time.sleep(1.5)  # a second reload, if any, is over
     assert loop.failed == []
     assert 1 <= reloads(act) <= 2
+
+
+def test_backstage_dev_under_tmux_prints_requests_and_the_reload(venue, production):
+    import sys
+
+    from tests.integration.test_monitor import Tmux
+
+    act = venue.new_act("Dev", start=False)
+    write_view(act, "d0")
+    act.start()
+    tmux = Tmux()
+    try:
+        env = f"env PYTHONPATH={os.pathsep.join(sys.path)} BACKSTAGE_HOME={production.home}"
+        tmux.start(f"{env} {sys.executable} -m backstage dev TestVenue/Dev", 160, 40)
+        tmux.wait_for(lambda s: "Ctrl-C stops watching" in s)
+        assert f"http://127.0.0.1:{act.port}/" in tmux.screen()
+        manager_log = production.layout.manager_log
+        poll(lambda: "Dev: watching" in open(manager_log).read())
+        assert http_get(act.port, "/hello") == (200, "d0")
+        tmux.wait_for(lambda s: '"GET /hello HTTP/1.1" 200 2' in s)
+        write_view(act, "d1")
+        tmux.wait_for(lambda s: "reloaded for 1 save (Dev/urls.py)" in s)
+        poll(lambda: http_get(act.port, "/hello") == (200, "d1"))
+        # every worker read the URLconf as it loaded (warmup.py): the broken save is
+        # never what a worker that served nothing yet would import at its first request
+        write_view(act, "d2", VIEW.replace("def hello(request):", "def hello(request)"))
+        tmux.wait_for(lambda s: "save refused (Dev/urls.py)" in s and "SyntaxError" in s)
+        tmux("send-keys", "-t", "t:0", "C-c")
+        tmux.wait_for(lambda s: "Stopped watching TestVenue/Dev; it plays on." in s)
+        tmux.wait_for(lambda s: "exited=0" in s)
+        assert act.spec.watch is False
+        assert http_get(act.port, "/hello") == (200, "d1")
+    finally:
+        tmux.kill()
