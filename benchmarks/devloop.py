@@ -1,0 +1,199 @@
+"""Save to first response with the new code: a watched Act against `manage.py runserver`.
+
+One Django project, two copies: one is a Backstage Act declared `watch = true` (the
+Production Manager runs the pre-flight and chain-reloads), the other is served by
+Django's own `runserver` with its autoreloader, from the same Venue. Each round rewrites
+the view in both (atomically, as editors save) while a request loop (a GET every 10 ms,
+2 s timeout, bounded in count and time) runs against each; the time is from the save
+to the first response carrying the new text, and every response that is not a 200
+counts as failed. Targets: Backstage's median under 1.0 s and at most 0.6 of
+runserver's; 0 failed requests for Backstage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._common import (  # noqa: E402
+    free_port,
+    median,
+    poll,
+    print_table,
+    production_in,
+    scratch,
+    seconds,
+    stop_process,
+    wait_for_ok,
+)
+
+TARGET_SECONDS = 1.0
+TARGET_RATIO = 0.6
+LOOP_LIMIT = 40000  # requests per loop, at most
+LOOP_SECONDS = 900.0
+
+VIEW = """
+from django.http import HttpResponse
+from django.urls import path
+
+def hello(request):
+    return HttpResponse("{marker}")
+
+urlpatterns = [path("hello", hello)]
+"""
+
+
+def save(urls: str, marker: str) -> float:
+    with open(urls + ".new", "w") as out:
+        out.write(VIEW.format(marker=marker))
+    os.replace(urls + ".new", urls)
+    return time.monotonic()
+
+
+class Loop:
+    """GETs one after another, every 10 ms; when each text was first seen, and failures."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.first_seen: dict[str, float] = {}
+        self.requests = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _get(self) -> str | None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            conn.request("GET", "/hello")
+            response = conn.getresponse()
+            body = response.read().decode(errors="replace")
+            return body if response.status == 200 else None
+        except OSError:
+            return None
+        finally:
+            conn.close()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + LOOP_SECONDS
+        while not self._stop.is_set() and self.requests < LOOP_LIMIT:
+            if time.monotonic() > deadline:
+                break
+            body = self._get()
+            self.requests += 1
+            if body is None:
+                self.failed += 1
+            else:
+                self.first_seen.setdefault(body, time.monotonic())
+            time.sleep(0.01)
+
+    def start(self) -> Loop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def wait_for(self, marker: str, timeout: float = 60) -> float | None:
+        if not poll(lambda: marker in self.first_seen, timeout):
+            return None
+        return self.first_seen[marker]
+
+
+def rounds_of(loop: Loop, urls: str, rounds: int, prefix: str, settle: float) -> list[float]:
+    took = []
+    for n in range(rounds):
+        marker = f"{prefix}{n}"
+        saved = save(urls, marker)
+        seen = loop.wait_for(marker)
+        if seen is None:
+            print(f"{prefix}: the save {n} was never served", file=sys.stderr)
+            continue
+        took.append(seen - saved)
+        time.sleep(settle)  # the reload over before the next save
+    return took
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="saves per side (default 7)")
+    args = parser.parse_args(argv)
+
+    from backstage.shortcuts import new_act, new_venue
+
+    with scratch("bsd-") as folder, production_in(folder) as production:
+        venue = new_venue("DevVenue", folder, production)
+        act = new_act(venue, "DevAct", port=free_port(), start=False, force=True)
+        package = act.spec.package
+        plain_dir = os.path.join(folder, "plain")
+        shutil.copytree(act.path, plain_dir, ignore=shutil.ignore_patterns("act.toml"))
+        act_urls = os.path.join(act.path, package, "urls.py")
+        plain_urls = os.path.join(plain_dir, package, "urls.py")
+        save(act_urls, "start")
+        save(plain_urls, "start")
+        act.start()
+        act.set("watch=true")
+        manager_log = production.layout.manager_log
+        poll(lambda: "DevAct: watching" in open(manager_log).read(), 30)
+
+        port = free_port()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("BACKSTAGE_HOME", None)
+        runserver = subprocess.Popen(
+            [venue.python, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            cwd=plain_dir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_ok(port, 60, "/hello")
+            loops = {"backstage": Loop(act.port).start(), "runserver": Loop(port).start()}
+            poll(lambda: all("start" in loop.first_seen for loop in loops.values()), 30)
+            took = {
+                "backstage": rounds_of(loops["backstage"], act_urls, args.rounds, "b", 2.5),
+                "runserver": rounds_of(loops["runserver"], plain_urls, args.rounds, "r", 2.5),
+            }
+            for loop in loops.values():
+                loop.stop()
+        finally:
+            stop_process(runserver)
+
+    print(f"Save to first response with the new code, {args.rounds} saves each, one run")
+    rows = []
+    for kind, values in took.items():
+        loop = loops[kind]
+        rows.append(
+            [
+                kind,
+                seconds(median(values)) if values else "-",
+                seconds(min(values)) if values else "-",
+                seconds(max(values)) if values else "-",
+                f"{loop.failed} of {loop.requests}",
+            ]
+        )
+    print_table(["", "median", "min", "max", "failed requests"], rows)
+    ours, theirs = median(took["backstage"]), median(took["runserver"])
+    ratio = ours / theirs
+    met = ours < TARGET_SECONDS and ratio <= TARGET_RATIO and loops["backstage"].failed == 0
+    print(
+        f"backstage {ours:.2f} s, runserver {theirs:.2f} s, ratio {ratio:.2f} "
+        f"(targets < {TARGET_SECONDS} s and <= {TARGET_RATIO}, 0 failed: "
+        f"{'met' if met else 'NOT met'}); failed: backstage {loops['backstage'].failed}, "
+        f"runserver {loops['runserver'].failed}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
