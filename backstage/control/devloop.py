@@ -30,7 +30,7 @@ from ..model.codewatch import Debounce, WatchRules
 from ..model.layout import ActRef
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
-from . import adoption
+from . import adoption, release
 from .acts import ActManager
 from .crew import Crew
 
@@ -121,6 +121,7 @@ class ActWatch:
         self._stopping = False
         self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
+        self._check = release.WarmPreflight()
 
     def start(self) -> None:
         observer = Observer()
@@ -145,6 +146,7 @@ class ActWatch:
             self._observer.join(timeout=5)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)  # a reload under way finishes on its own
+        self._check.close()
 
     def _saved(self, path: str) -> None:
         with self._wake:
@@ -153,7 +155,29 @@ class ActWatch:
                 self._changed.append(path)
             self._wake.notify()
 
+    def _prime(self) -> None:
+        """The checker started, and the project checked once, before the first save."""
+        act = ActManager(self.crew, self.ref)
+        spec = act.spec()
+        view = project_view(self.ref, spec)
+        env = adoption.step_env(self.ref, spec)
+        try:
+            self._check(
+                self.ref.venue_path,
+                view.chdir,
+                env,
+                spec.wsgi_target,
+                view.settings or None,
+                view.pythonpath,
+            )
+        except BackstageError:
+            pass  # said when a save is refused
+
     def _loop(self) -> None:
+        try:
+            self._prime()
+        except Exception:
+            log.exception("%s: starting the pre-flight's checker failed", self.ref.key)
         while True:
             with self._wake:
                 while not self._stopping:
@@ -180,13 +204,14 @@ class ActWatch:
         started = time.monotonic()
         what = _names(changed, self.watch.rules.root)
         try:
-            adoption.prepare(self.crew, act, release_steps=False)
+            adoption.prepare(self.crew, act, release_steps=False, check=self._check)
         except BackstageError as exc:
             line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             write_atomic(layout.act_refused(self.ref), line + "\n", 0o600)
             act_note(act.log_path, f"save refused ({what}), the old code serves: {line}")
             log.warning("%s: save refused (%s): %s", self.ref.key, what, line)
             return False
+        checked = time.monotonic()
         try:
             act.reload(RELOAD_TIMEOUT)
         except BackstageError as exc:
@@ -196,7 +221,11 @@ class ActWatch:
         unlink_if_present(layout.act_refused(self.ref))
         took = time.monotonic() - started
         plural = "s" if saves != 1 else ""
-        act_note(act.log_path, f"reloaded for {saves} save{plural} ({what}) in {took:.2f} s")
+        act_note(
+            act.log_path,
+            f"reloaded for {saves} save{plural} ({what}) in {took:.2f} s "
+            f"(pre-flight {checked - started:.2f} s)",
+        )
         log.info("%s: reloaded for %d save%s in %.2f s", self.ref.key, saves, plural, took)
         return True
 

@@ -32,6 +32,8 @@ NOGIG_APP = os.path.join(PACKAGE, "nogig.py")
 ENV_LOADER = os.path.join(PACKAGE, "vassalenv.py")
 # Loaded by each worker of a Django Act before its app: reads the URLconf at load.
 WARMUP = os.path.join(PACKAGE, "warmup.py")
+# Loaded by a Django Act's master: Django's own modules, imported once for every worker.
+PRELOAD = os.path.join(PACKAGE, "djangopreload.py")
 
 # uWSGI expands these in any config value, with no escape: `$(VAR)` from the
 # environment, `@(file)` and `@(exec://cmd)` from a file or a command, `%(opt)` from
@@ -262,6 +264,7 @@ class StageSet:
             env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
             env_loader=ENV_LOADER,
             warmup=WARMUP,
+            preload=PRELOAD,
             env_digest=env_digest(spec.env),
         )
 
