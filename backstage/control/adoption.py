@@ -100,6 +100,9 @@ def adopt(
         folder = git_clone(source, os.path.join(ref.path, CLONE_DIR)) if clone else source
         project = detect(folder, wsgi, settings)
         new = adopted_spec(spec, project, values)
+        if clone:  # served through `current`, which a deploy moves to a release
+            os.symlink(CLONE_DIR, ref.current)
+            new = dataclasses.replace(new, current=True)
         write_act_files(crew, ref, new)
         return new
 

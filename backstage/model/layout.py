@@ -47,6 +47,16 @@ class ActRef:
         return os.path.join(self.path, "act.toml")
 
     @property
+    def current(self) -> str:
+        """The symlink an Act with releases serves from: to a release, or its source."""
+        return os.path.join(self.path, "current")
+
+    @property
+    def releases_dir(self) -> str:
+        """Its releases, one folder each: `<n>-<sha>/`."""
+        return os.path.join(self.path, "releases")
+
+    @property
     def static_root(self) -> str:
         """Django's STATIC_ROOT as the scaffold sets it: what nginx serves at /static/."""
         return os.path.join(self.path, "static")

@@ -203,6 +203,9 @@ class ActSpec:
     # The development loop: the Production Manager watches the project's code and
     # chain-reloads on a save once the pre-flight passes (`backstage dev` turns it on).
     watch: bool = False
+    # Served from `current` in the Act's folder, a symlink to a release (`backstage
+    # deploy`) or to `source`: a deploy or a rollback moves it and chain-reloads.
+    current: bool = False
     watch_paths: tuple[str, ...] = ()  # more files to watch: globs from the project folder
     watch_ignore: tuple[str, ...] = ()  # files or folders never watched, globs likewise
 
@@ -211,7 +214,7 @@ class ActSpec:
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
         "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
-        "memory_report", "watch", "watch_paths", "watch_ignore",
+        "memory_report", "watch", "current", "watch_paths", "watch_ignore",
     )  # fmt: skip
 
     def __post_init__(self) -> None:

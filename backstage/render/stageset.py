@@ -166,9 +166,21 @@ def uses_shim(spec: ActSpec) -> bool:
     return spec.adopted and bool(spec.django_settings) and spec.booked_hosts
 
 
+def _moved(path: str, root: str, served: str) -> str:
+    """A folder of the project's Python path, inside the folder served."""
+    if path == root or path.startswith(root + os.sep):
+        return served + path[len(root) :]
+    return path
+
+
 def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
     shim = uses_shim(spec)
-    pythonpath = ((ref.path,) if shim else ()) + spec.pythonpath
+    root = spec.source or ref.path
+    served = ref.current if spec.current else root
+    moved = tuple(_moved(path, root, served) for path in spec.pythonpath)
+    # uWSGI puts each pythonpath first in turn: `current` last is looked in first, ahead
+    # of the folder the master started in (a release a chain reload has left)
+    pythonpath = ((ref.path,) if shim else ()) + moved + ((served,) if spec.current else ())
     options = []
     for key, value in spec.uwsgi.items():
         for item in value if isinstance(value, tuple) else (value,):
@@ -180,7 +192,7 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
         fields = ",".join(f"{k}={v}" for k, v in cron_fields(name, schedule)) or "minute=-1"
         crons.append((f"{fields},unique=1", cron_script(ref, name)))
     return ProjectView(
-        chdir=spec.source or ref.path,
+        chdir=served,
         wsgi=spec.wsgi_target,
         settings=SHIM_MODULE if shim else spec.django_settings,
         pythonpath=tuple(dict.fromkeys(pythonpath)),

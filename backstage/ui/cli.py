@@ -3,6 +3,7 @@ methods the Python API uses; errors become one line on stderr and exit 1."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -442,6 +443,47 @@ def dev(production: Production, key: str) -> None:
             click.echo(f"\nStopped watching {target.key}; it plays on.")
 
 
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("commit", metavar="[REF]", required=False)
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds it has to answer.")
+@pass_production
+def deploy(production: Production, key: str, commit: str | None, timeout: float) -> None:
+    """Build the next release of an Act (REF of its git source, default the newest
+    commit; a folder is copied), check it answers beside the running one, then move the
+    Act to it with no failed request."""
+    done = _act(production, key).deploy(commit, timeout)
+    click.echo(f"{key}: release {done.number} ({done.sha}) serves")
+
+
+@cli.command("releases")
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def releases_command(production: Production, key: str, as_json: bool) -> None:
+    """An Act's releases, from its folders: number, commit, when built, which is live."""
+    found = _act(production, key).releases
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in found], indent=2))
+        return
+    if not found:
+        click.echo(f"{key} has no releases: `backstage deploy {key}` builds one")
+    for r in found:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.built))
+        click.echo(f"{'*' if r.live else ' '} {r.number:>4}  {r.sha}  {when}")
+
+
+@cli.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("number", metavar="[N]", type=int, required=False)
+@pass_production
+def rollback(production: Production, key: str, number: int | None) -> None:
+    """Move an Act back to release N (default: the one before the live one), with no
+    failed request."""
+    done = _act(production, key).rollback(number)
+    click.echo(f"{key}: release {done.number} ({done.sha}) serves")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("words", nargs=-1, required=True, metavar="[set|unset] VENUE/NAME [KEY[=VALUE]...]")
 @pass_production
@@ -645,6 +687,9 @@ EXAMPLES = {
     "fifo": "backstage fifo MyVenue/MyAct +    # one worker more",
     "logs": "backstage logs -f MyVenue/MyAct",
     "dev": "backstage dev MyVenue/MyAct    # Ctrl-C to stop watching",
+    "deploy": "backstage deploy MyVenue/Blog main",
+    "releases": "backstage releases MyVenue/Blog",
+    "rollback": "backstage rollback MyVenue/Blog 3",
     "book": "backstage book MyVenue/MyAct kittens.example.com",
     "unbook": "backstage unbook MyVenue/MyAct kittens.example.com",
     "gigs": "backstage gigs --json",
