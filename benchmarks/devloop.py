@@ -8,6 +8,11 @@ the view in both (atomically, as editors save) while a request loop (a GET every
 to the first response carrying the new text, and every response that is not a 200
 counts as failed. Targets: Backstage's median under 1.0 s and at most 0.6 of
 runserver's; 0 failed requests for Backstage.
+
+Then releases: an Act added from a git repository (a plain WSGI app) is deployed
+(`act.deploy()`, a new commit each time) and rolled back (`act.rollback()`) under the
+same request loop; the time from a rollback to the first response of the old release
+is measured. Targets: 0 failed requests; a rollback serves the old release within 2 s.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class Loop:
         self.first_seen: dict[str, float] = {}
         self.requests = 0
         self.failed = 0
+        self.log: list[tuple[float, str]] | None = None  # every response, when kept
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -92,7 +98,10 @@ class Loop:
             if body is None:
                 self.failed += 1
             else:
-                self.first_seen.setdefault(body, time.monotonic())
+                now = time.monotonic()
+                self.first_seen.setdefault(body, now)
+                if self.log is not None:
+                    self.log.append((now, body))
             time.sleep(0.01)
 
     def start(self) -> Loop:
@@ -123,9 +132,90 @@ def rounds_of(loop: Loop, urls: str, rounds: int, prefix: str, settle: float) ->
     return took
 
 
+APP = """
+VERSION = {version!r}
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [VERSION.encode()]
+"""
+
+
+def commit(repo: str, version: str) -> None:
+    with open(os.path.join(repo, "app.py"), "w") as out:
+        out.write(APP.format(version=version))
+    for args in (("add", "."), ("commit", "-q", "-m", version)):
+        subprocess.run(
+            ["git", "-c", "user.name=b", "-c", "user.email=b@example.com", *args],
+            cwd=repo,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+class RootLoop(Loop):
+    def _get(self) -> str | None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            body = response.read().decode(errors="replace")
+            return body if response.status == 200 else None
+        except OSError:
+            return None
+        finally:
+            conn.close()
+
+    def first_after(self, marker: str, since: float, timeout: float = 60) -> float | None:
+        """Seconds from `since` to the first response `marker` after it."""
+        seen: list[float] = []
+
+        def found() -> bool:
+            seen[:] = [at for at, body in self.log if body == marker and at >= since]
+            return bool(seen)
+
+        return seen[0] - since if poll(found, timeout) else None
+
+
+def releases_round(venue, folder: str, rounds: int) -> tuple[list[float], list[float], RootLoop]:
+    """(deploy seconds, rollback-to-old-served seconds, the loop)."""
+    repo = os.path.join(folder, "repo")
+    os.makedirs(repo)
+    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=repo, check=True)
+    commit(repo, "v0")
+    act = venue.add_act("RelAct", f"file://{repo}", wsgi="app:application", force=True)
+    act.start()
+    act.deploy()  # release 1, of v0: each round then has one to roll back to
+    loop = RootLoop(act.port)
+    loop.log = []
+    loop.start()
+    deploys, rollbacks = [], []
+    try:
+        for n in range(1, rounds + 1):
+            commit(repo, f"v{n}")
+            started = time.monotonic()
+            act.deploy()
+            deploys.append(time.monotonic() - started)
+            # uWSGI's fork-bomb guard sleeps 2 s when more workers than it has are
+            # respawned within about a second: a rollback is not that quick after a deploy
+            time.sleep(2)
+            asked = time.monotonic()
+            act.rollback()
+            took = loop.first_after(f"v{n - 1}", asked)
+            if took is not None:
+                rollbacks.append(took)
+            act.rollback(max(r.number for r in act.releases))  # forward again
+            time.sleep(2)
+    finally:
+        loop.stop()
+    return deploys, rollbacks, loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="saves per side (default 7)")
+    parser.add_argument("--deploys", type=int, default=3, help="deploy+rollback rounds")
     args = parser.parse_args(argv)
 
     from backstage.shortcuts import new_act, new_venue
@@ -153,13 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             cwd=plain_dir,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(os.path.join(folder, "runserver.log"), "wb"),  # noqa: SIM115
             start_new_session=True,
         )
         try:
             wait_for_ok(port, 60, "/hello")
             loops = {"backstage": Loop(act.port).start(), "runserver": Loop(port).start()}
             poll(lambda: all("start" in loop.first_seen for loop in loops.values()), 30)
+            took: dict[str, list[float]] = {"runserver": []}
             took = {
                 "backstage": rounds_of(loops["backstage"], act_urls, args.rounds, "b", 2.5),
                 "runserver": rounds_of(loops["runserver"], plain_urls, args.rounds, "r", 2.5),
@@ -174,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
         finally:
             stop_process(runserver)
+            if len(took["runserver"]) < args.rounds:
+                with open(os.path.join(folder, "runserver.log"), errors="replace") as log:
+                    print("runserver said:\n" + log.read()[-3000:], file=sys.stderr)
+        deploys, rollbacks, release_loop = releases_round(venue, folder, args.deploys)
 
     print(f"Save to first response with the new code, {args.rounds} saves each, one run")
     rows = []
@@ -199,6 +294,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(targets < {TARGET_SECONDS} s and <= {TARGET_RATIO}, 0 failed: "
         f"{'met' if met else 'NOT met'}); failed: backstage {loops['backstage'].failed}, "
         f"runserver {loops['runserver'].failed}"
+    )
+    print()
+    print(f"Releases of a git Act, {args.deploys} deploys and rollbacks, under a request loop")
+    print_table(
+        ["", "median", "min", "max"],
+        [
+            ["deploy (build, check, switch)"] + [seconds(f(deploys)) for f in (median, min, max)],
+            ["rollback -> old release served"]
+            + [seconds(f(rollbacks)) if rollbacks else "-" for f in (median, min, max)],
+        ],
+    )
+    worst = max(rollbacks) if rollbacks else float("inf")
+    print(
+        f"releases: {release_loop.failed} failed of {release_loop.requests}; rollback "
+        f"served the old release in at most {worst:.2f} s (targets 0 failed, < 2 s: "
+        f"{'met' if release_loop.failed == 0 and worst < 2 else 'NOT met'})"
     )
     return 0
 
