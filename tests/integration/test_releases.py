@@ -133,3 +133,18 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
     assert [r.number for r in act.releases] == [1, 2]
     print(f"rollback served the old release after {served_old:.2f} s; {len(loop.served)} served")
     assert served_old < 2
+
+
+def test_user_errors_are_one_line_and_leave_nothing(venue):
+    venue.new_act("Plain", start=False)
+    home = venue.production.home
+    for args, said in (
+        (("deploy", "TestVenue/Plain"), "releases are for projects added"),
+        (("rollback", "TestVenue/Plain"), "serves no release"),
+        (("rollback", "TestVenue/Plain", "7"), "has no release 7"),
+        (("deploy", "TestVenue/Nobody"), "Nobody"),
+    ):
+        done = run_cli(*args, home=home, check=False)
+        assert done.returncode == 1, args
+        assert len(done.stderr.strip().splitlines()) == 1 and said in done.stderr, done.stderr
+    assert not os.path.exists(os.path.join(venue.path, "acts", "Plain", "releases"))
