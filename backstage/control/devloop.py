@@ -206,6 +206,8 @@ class ActWatch:
         try:
             adoption.prepare(self.crew, act, release_steps=False, check=self._check)
         except BackstageError as exc:
+            if self._stopping:
+                return False  # no longer watched: its checker was stopped under it
             line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             write_atomic(layout.act_refused(self.ref), line + "\n", 0o600)
             act_note(act.log_path, f"save refused ({what}), the old code serves: {line}")
