@@ -148,3 +148,29 @@ def test_user_errors_are_one_line_and_leave_nothing(venue):
         assert done.returncode == 1, args
         assert len(done.stderr.strip().splitlines()) == 1 and said in done.stderr, done.stderr
     assert not os.path.exists(os.path.join(venue.path, "acts", "Plain", "releases"))
+
+
+def test_a_folder_is_deployed_by_copy(venue, tmp_path):
+    folder = str(tmp_path / "site")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="in place"))
+    act = venue.add_act("Folder", folder, wsgi="app:application")
+    act.start()
+    assert http_get(act.port) == (200, "in place")
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="copied"))
+    first = act.deploy()  # the first restarts it once, to serve through `current`
+    assert act.spec.current and first.live
+    assert http_get(act.port) == (200, "copied")
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="copied again"))
+    with Loop(act.port) as loop:
+        loop.serves("copied")
+        act.deploy()
+        loop.serves("copied again")
+        time.sleep(2)
+        act.rollback()
+        loop.serves("copied")
+    assert loop.failed == []
+    assert [r.number for r in act.releases] == [1, 2]
