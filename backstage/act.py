@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from emperor.stats import InstanceStats
 
 from .control import adoption
+from .control import releases as release_control
 from .control.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
 from .control.booking import BookingManager
+from .control.releases import Release
 from .model.gig import Gig
 from .model.layout import ActRef
 from .model.sess import Sess
@@ -153,6 +155,26 @@ class Act:
         self.manager.running_or_raise()
         adoption.prepare(self.production.crew, self.manager)
         self.manager.reload(timeout)
+
+    # Releases
+
+    def deploy(
+        self, commit: str | None = None, timeout: float = release_control.HEALTH_TIMEOUT
+    ) -> Release:
+        """Build the next release (a commit of its git source, else a copy of its folder),
+        check it answers beside the running one, then move the Act to it with no failed
+        request. A release that fails a step or never answers is removed; the running
+        one serves on."""
+        return release_control.deploy(self.production.crew, self.manager, commit, timeout)
+
+    @property
+    def releases(self) -> list[Release]:
+        """Its releases, oldest first, from the folders in `releases/`."""
+        return release_control.releases(self.ref)
+
+    def rollback(self, number: int | None = None) -> Release:
+        """Back to release `number` (by default the one before the live one)."""
+        return release_control.rollback(self.manager, number)
 
     # Settings and environment
 

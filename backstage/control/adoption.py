@@ -20,7 +20,7 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from emperor import binary as uwsgi_binary
 
@@ -100,6 +100,9 @@ def adopt(
         folder = git_clone(source, os.path.join(ref.path, CLONE_DIR)) if clone else source
         project = detect(folder, wsgi, settings)
         new = adopted_spec(spec, project, values)
+        if clone:  # served through `current`, which a deploy moves to a release
+            os.symlink(CLONE_DIR, ref.current)
+            new = dataclasses.replace(new, current=True)
         write_act_files(crew, ref, new)
         return new
 
@@ -212,7 +215,12 @@ def check_options(spec: ActSpec, binary_path: str) -> None:
             )
 
 
-def prepare(crew: Crew, act: ActManager, release_steps: bool = True) -> ActSpec:
+def prepare(
+    crew: Crew,
+    act: ActManager,
+    release_steps: bool = True,
+    check: Callable[..., release.Preflight] = release.preflight,
+) -> ActSpec:
     """Get the Act's current code ready to serve: requirements installed if they changed,
     the app imported once in a separate process (Django: and checked), release steps run.
     The static mapping the pre-flight finds is declared. Raises at the first failure."""
@@ -224,7 +232,7 @@ def prepare(crew: Crew, act: ActManager, release_steps: bool = True) -> ActSpec:
     env = step_env(ref, spec)
     if spec.adopted:
         release.install_requirements(ref.venue_path, spec.source, ref.path)
-    found = release.preflight(
+    found = check(
         ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None, view.pythonpath
     )
     if spec.adopted:

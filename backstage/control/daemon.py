@@ -37,6 +37,7 @@ from . import adoption, keeper, ports, producer
 from .acts import ActManager
 from .booking import BookingManager
 from .crew import Crew
+from .devloop import CodeWatch
 from .ports import port_free
 from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
 from .waker import Sleeper, Waker
@@ -85,6 +86,7 @@ class ProductionManager:
         self._produce_failed: tuple[object, float, str] | None = None
         self.waker = Waker()
         self._wake_nodes: set[tuple[str, str]] = set()  # (host, wake path) in the router
+        self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -129,6 +131,7 @@ class ProductionManager:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
             self.waker.stop()
+            self.codewatch.stop()
             self._stop_keeper()
             self._guarded("the pending hosts", self._leave_all_pending)
             log.info("stopping the Emperor")
@@ -289,6 +292,7 @@ class ProductionManager:
         self._guarded("the Producer", partial(self.produce, production))
         self._guarded("the pending announces", partial(self.announce_pending, production))
         self._guarded("waking Gigs", partial(self.keep_sleepers_booked, production))
+        self._guarded("watching the code", partial(self.codewatch.follow, production))
 
     def produce(self, production: Declared) -> None:
         """Sync the Producer's zones when the bookings or its settings changed since the

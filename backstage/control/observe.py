@@ -84,6 +84,7 @@ def take(
                 if ref.key == detail
                 else None,
                 problem=found.error,
+                refused=_first_line(layout.act_refused(ref)),
             )
         )
     router_stats = router_future.result()
@@ -111,6 +112,14 @@ def take(
         manager=ManagerRow(running=manager_pid is not None, pid=manager_pid),
         previous=previous,
     )
+
+
+def _first_line(path: str) -> str:
+    try:
+        with open(path, errors="replace") as found:
+            return found.readline().strip()
+    except OSError:
+        return ""
 
 
 def gigs(crew: Crew) -> list[Gig]:

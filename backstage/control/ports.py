@@ -20,6 +20,14 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def free_port() -> int:
+    """A port the kernel says is free on loopback now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def allocate(first: int, last: int, taken: Collection[int]) -> int:
     for port in range(first, last + 1):
         if port not in taken and port_free(port):

@@ -49,6 +49,16 @@ class ActRef:
         return os.path.join(self.path, "act.toml")
 
     @property
+    def current(self) -> str:
+        """The symlink an Act with releases serves from: to a release, or its source."""
+        return os.path.join(self.path, "current")
+
+    @property
+    def releases_dir(self) -> str:
+        """Its releases, one folder each: `<n>-<sha>/`."""
+        return os.path.join(self.path, "releases")
+
+    @property
     def static_root(self) -> str:
         """Django's STATIC_ROOT as the scaffold sets it: what nginx serves at /static/."""
         return os.path.join(self.path, "static")
@@ -250,6 +260,11 @@ class Layout:
         """Hosts the Act was booked at since its vassal last read its gigs ini, one a
         line: the Production Manager announces them for it until it reads it again."""
         return os.path.join(self.run_dir, "pending", f"{ref.venue}.{ref.name}")
+
+    def act_refused(self, ref: ActRef) -> str:
+        """The last save of a watched Act the pre-flight refused (one line), until a
+        save is served again."""
+        return self._act_run(ref, "refused")
 
     def withheld(self, ref: ActRef, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host`."""

@@ -71,6 +71,7 @@ class ActRow:
     # responses by status class (RESPONSE_CLASSES), counted by the vassal's metrics;
     # None where it does not count them (a vassal rendered before it did)
     responses: tuple[int, int, int, int] | None = None
+    refused: str = ""  # watched: why its last save was refused (the old code serves)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class ActReading:
     log_path: str
     log_tail: tuple[str, ...] | None = None  # only for the Act a viewer has open
     problem: str = ""  # why its declaration cannot be used, when it cannot
+    refused: str = ""  # why the last save of a watched Act was refused, until one serves
 
 
 def build(
@@ -279,6 +281,7 @@ def _act_row(
         problem=reading.problem,
         daemons=daemon_rows(stats) if stats else (),
         responses=_responses(reading.stats),
+        refused=reading.refused,
     )
 
 

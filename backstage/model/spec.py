@@ -291,13 +291,21 @@ class ActSpec:
     # its port or a Gig wakes it); 0 = never.
     idle: int = 0
     max_rss: int = 0  # MiB a worker may reach before it is reloaded; 0 = the Production's
+    # The development loop: the Production Manager watches the project's code and
+    # chain-reloads on a save once the pre-flight passes (`backstage dev` turns it on).
+    watch: bool = False
+    # Served from `current` in the Act's folder, a symlink to a release (`backstage
+    # deploy`) or to `source`: a deploy or a rollback moves it and chain-reloads.
+    current: bool = False
+    watch_paths: tuple[str, ...] = ()  # more files to watch: globs from the project folder
+    watch_ignore: tuple[str, ...] = ()  # files or folders never watched, globs likewise
 
     # Written to act.toml only when they differ from the default: an Act of old reads
     # and writes back as it was.
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
         "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
-        "memory_report", "idle", "max_rss",
+        "memory_report", "idle", "max_rss", "watch", "current", "watch_paths", "watch_ignore",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -342,6 +350,10 @@ class ActSpec:
                 raise InvalidSetting(f"env {key} holds a NUL character, which no variable can")
         for host in self.hosts:
             _folded_host("hosts", host)
+        for key in ("watch_paths", "watch_ignore"):
+            for pattern in getattr(self, key):
+                if not pattern.strip() or "\0" in pattern:
+                    raise InvalidSetting(f"{key}: {pattern!r} is not a glob, e.g. config/*.yaml")
 
     @property
     def package(self) -> str:

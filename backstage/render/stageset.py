@@ -31,6 +31,10 @@ PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOGIG_APP = os.path.join(PACKAGE, "nogig.py")
 # Loaded by each Act's master: sets the Act's env from its JSON file in run/.
 ENV_LOADER = os.path.join(PACKAGE, "vassalenv.py")
+# Loaded by each worker of a Django Act before its app: reads the URLconf at load.
+WARMUP = os.path.join(PACKAGE, "warmup.py")
+# Loaded by a Django Act's master: Django's own modules, imported once for every worker.
+PRELOAD = os.path.join(PACKAGE, "djangopreload.py")
 
 
 def environment(override_dir: str | None = None) -> jinja2.Environment:
@@ -119,9 +123,21 @@ def uses_shim(spec: ActSpec) -> bool:
     return spec.adopted and bool(spec.django_settings) and spec.booked_hosts
 
 
+def _moved(path: str, root: str, served: str) -> str:
+    """A folder of the project's Python path, inside the folder served."""
+    if path == root or path.startswith(root + os.sep):
+        return served + path[len(root) :]
+    return path
+
+
 def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
     shim = uses_shim(spec)
-    pythonpath = ((ref.path,) if shim else ()) + spec.pythonpath
+    root = spec.source or ref.path
+    served = ref.current if spec.current else root
+    moved = tuple(_moved(path, root, served) for path in spec.pythonpath)
+    # uWSGI puts each pythonpath first in turn: `current` last is looked in first, ahead
+    # of the folder the master started in (a release a chain reload has left)
+    pythonpath = ((ref.path,) if shim else ()) + moved + ((served,) if spec.current else ())
     options = []
     for key, value in spec.uwsgi.items():
         for item in value if isinstance(value, tuple) else (value,):
@@ -133,7 +149,7 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
         fields = ",".join(f"{k}={v}" for k, v in cron_fields(name, schedule)) or "minute=-1"
         crons.append((f"{fields},unique=1", cron_script(ref, name)))
     return ProjectView(
-        chdir=spec.source or ref.path,
+        chdir=served,
         wsgi=spec.wsgi_target,
         settings=SHIM_MODULE if shim else spec.django_settings,
         pythonpath=tuple(dict.fromkeys(pythonpath)),
@@ -229,6 +245,8 @@ class StageSet:
             max_rss=spec.max_rss or max_rss,
             env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
             env_loader=ENV_LOADER,
+            warmup=WARMUP,
+            preload=PRELOAD,
             env_digest=env_digest(spec.env),
         )
 

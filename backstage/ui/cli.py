@@ -14,7 +14,7 @@ from emperor.errors import UwsgiError
 from .. import __version__
 from ..errors import BackstageError
 from ..production import Production
-from . import act_commands, gig_commands, production_commands, venue_commands
+from . import act_commands, gig_commands, production_commands, release_commands, venue_commands
 
 
 @click.group()
@@ -36,6 +36,10 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
+    "dev": "backstage dev MyVenue/MyAct    # Ctrl-C to stop watching",
+    "deploy": "backstage deploy MyVenue/Blog main",
+    "releases": "backstage releases MyVenue/Blog",
+    "rollback": "backstage rollback MyVenue/Blog 3",
     "keys": "backstage keys export shop -o shop.keys",
     "keys export": "backstage keys export shop -o shop.keys",
     "keys import": "backstage keys import shop.keys",
@@ -112,6 +116,10 @@ for _command in (
     gig_commands.nginx,
     gig_commands.producer,
     gig_commands.keys,
+    release_commands.dev,
+    release_commands.deploy,
+    release_commands.releases,
+    release_commands.rollback,
 ):
     cli.add_command(_command)
 

@@ -183,6 +183,8 @@ def _print_table(snapshot: Snapshot) -> None:
     for row in snapshot.acts:
         if row.problem:
             click.echo(f"{row.key} is invalid: {row.problem}")
+        if row.refused:
+            click.echo(f"{row.key} refused a save, the old code serves: {row.refused}")
         if row.daemons:
             click.echo(f"{row.key} also runs: {daemons_line(row)}")
 

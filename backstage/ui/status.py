@@ -44,6 +44,8 @@ def status(snapshot: Snapshot) -> dict[str, Any]:
                 else dict(zip(RESPONSE_CLASSES, row.responses, strict=True)),
                 # added with real applications: its workers and cron jobs, from its stats
                 "daemons": [dataclasses.asdict(daemon) for daemon in row.daemons],
+                # added with the development loop: why the last save was refused ("")
+                "refused": row.refused,
             }
             for row in snapshot.acts
         ],

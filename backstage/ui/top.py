@@ -288,6 +288,8 @@ def _detail(snapshot: Snapshot, view: View, height: int) -> list[Line]:
         lines.append([("no workers: not playing", "dim")])
     if row.daemons:
         lines.append([(f"also runs: {daemons_line(row)}", "normal")])
+    if row.refused:
+        lines.append([(f"save refused, the old code serves: {row.refused}", "error")])
     lines.append([(f"log {row.log_path}", "header")])
     room = height - 1 - len(lines)
     log_lines = list(row.log_tail or ())

@@ -220,3 +220,16 @@ def test_the_open_act_shows_its_responses_by_status_class(snapshot):
     snap = dataclasses.replace(snapshot, acts=(counted,))
     text = "".join(t for line in render(snap, View(detail=row.key), 200, 30) for t, _ in line)
     assert "2xx 120 3xx 0 4xx 3 5xx 1" in text
+
+
+def test_a_refused_save_shows_in_the_acts_view(snapshot):
+    refused = "Shop.wsgi:application does not load: SyntaxError: expected ':'"
+    acts = tuple(
+        dataclasses.replace(row, refused=refused) if row.key == "Shop/Storefront" else row
+        for row in snapshot.acts
+    )
+    shown = dataclasses.replace(snapshot, acts=acts)
+    view = dataclasses.replace(View(), detail="Shop/Storefront")
+    screen = text(render(shown, view, 120, 40))
+    assert f"save refused, the old code serves: {refused}" in screen
+    assert not any("save refused" in line for line in text(render(snapshot, view, 120, 40)))

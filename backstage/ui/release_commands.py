@@ -1,0 +1,92 @@
+"""The development loop and releases: `backstage dev`, `deploy`, `releases`, `rollback`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import click
+
+from ..files.fs import LogFollower
+from ..production import Production
+from .devlog import dev_line
+from .options import act_of, pass_production
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@pass_production
+def dev(production: Production, key: str) -> None:
+    """Develop an Act as with runserver, here in the foreground: it plays and is watched;
+    each save is served once its pre-flight passes (a refused one is said, and the old
+    code serves on); its requests print as they come. Ctrl-C stops watching; the Act
+    plays on."""
+    target = act_of(production, key)
+    spec = target.spec
+    follower = LogFollower(target.log_path)  # from here on: nothing of the start is missed
+    try:
+        if target.sess is None:
+            target.start()
+        if not spec.watch:
+            target.set("watch=true")
+        click.echo(f"{target.key} plays at http://127.0.0.1:{spec.port}/")
+        _, router_port = production.spec.router.rsplit(":", 1)
+        for host in spec.hosts:
+            port = "" if router_port == "80" else f":{router_port}"
+            click.echo(f"{target.key} plays at http://{host}{port}/ (through the router)")
+        click.echo("Watching its code: every save is served. Ctrl-C stops watching.")
+        while True:
+            for line in follower.read().splitlines():
+                shown = dev_line(line)
+                if shown is not None:
+                    click.echo(shown)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.close()
+        if not spec.watch and target.spec.watch:
+            target.set("watch=false")
+            click.echo(f"\nStopped watching {target.key}; it plays on.")
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("commit", metavar="[REF]", required=False)
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds it has to answer.")
+@pass_production
+def deploy(production: Production, key: str, commit: str | None, timeout: float) -> None:
+    """Build the next release of an Act (REF of its git source, default the newest
+    commit; a folder is copied), check it answers beside the running one, then move the
+    Act to it with no failed request."""
+    done = act_of(production, key).deploy(commit, timeout)
+    click.echo(f"{key}: release {done.number} ({done.sha}) serves")
+
+
+@click.command("releases")
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_production
+def releases(production: Production, key: str, as_json: bool) -> None:
+    """An Act's releases, from its folders: number, commit, when built, which is live."""
+    found = act_of(production, key).releases
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in found], indent=2))
+        return
+    if not found:
+        click.echo(f"{key} has no releases: `backstage deploy {key}` builds one")
+    for r in found:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.built))
+        click.echo(f"{'*' if r.live else ' '} {r.number:>4}  {r.sha}  {when}")
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.argument("number", metavar="[N]", type=int, required=False)
+@pass_production
+def rollback(production: Production, key: str, number: int | None) -> None:
+    """Move an Act back to release N (default: the one before the live one), with no
+    failed request."""
+    done = act_of(production, key).rollback(number)
+    click.echo(f"{key}: release {done.number} ({done.sha}) serves")

@@ -1,0 +1,37 @@
+"""A Django Act's URLconf read as each worker loads the app, not at its first request.
+
+uWSGI loads this file by path (`import` in the vassal config) in each worker just
+before the app (`lazy-apps`). Django reads ROOT_URLCONF only when a worker serves its
+first request: a save made between a reload and that request would be the code that
+worker runs, past the pre-flight that refused it. Read here, the worker serves the code
+the pre-flight passed, and it answers its first request as fast as the others.
+
+Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
+A failure here is left for the app's own load to report.
+"""
+
+import importlib
+import os
+
+
+def warm() -> None:
+    import uwsgi  # type: ignore[import-not-found]
+
+    target = uwsgi.opt.get("module") or b""
+    if isinstance(target, list):
+        target = target[-1]
+    if isinstance(target, bytes):
+        target = target.decode()
+    module, _, name = target.partition(":")
+    if not module or not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return
+    getattr(importlib.import_module(module), name or "application")
+    from django.urls import get_resolver  # type: ignore[import-not-found]
+
+    get_resolver().url_patterns  # noqa: B018 (reading it imports the URLconf)
+
+
+try:
+    warm()
+except Exception:  # noqa: S110 (the app's load says what is wrong)
+    pass

@@ -1,0 +1,176 @@
+"""Releases of an Act from a git repository: deploy, rollback, a failing release step and
+a release that never answers, all under a request loop with no failed request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from backstage.errors import ReleaseFailed
+from tests.conftest import run_cli
+from tests.helpers import http_get, poll
+
+APP = """
+import time
+
+VERSION = {version!r}
+
+
+def application(environ, start_response):
+    if VERSION == "hangs":
+        time.sleep(30)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [VERSION.encode()]
+"""
+
+
+def commit(repo: str, version: str) -> None:
+    with open(os.path.join(repo, "app.py"), "w") as out:
+        out.write(APP.format(version=version))
+    for args in (("add", "."), ("commit", "-q", "-m", version)):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=repo,
+            check=True,
+        )
+
+
+class Loop:
+    """GETs to the Act one after another, bounded in count and time."""
+
+    def __init__(self, port: int, limit: int = 6000, seconds: float = 150) -> None:
+        self.port, self.limit, self.seconds = port, limit, seconds
+        self.served: list[tuple[float, str]] = []
+        self.failed: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if len(self.served) + len(self.failed) >= self.limit:
+                break
+            status, body = http_get(self.port, "/", timeout=5)
+            if status == 200:
+                self.served.append((time.monotonic(), body))
+            else:
+                self.failed.append((status, body))
+            time.sleep(0.01)
+
+    def __enter__(self) -> Loop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def serves(self, text: str, timeout: float = 30, since: float = 0.0) -> float:
+        """When `text` was first served after `since`, once it is what is served."""
+        poll(lambda: self.served and self.served[-1][1] == text, timeout=timeout)
+        return next(at for at, body in self.served if body == text and at >= since)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    path = str(tmp_path / "repo")
+    os.makedirs(path)
+    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=path, check=True)
+    commit(path, "one")
+    return path
+
+
+def test_deploy_rollback_and_releases_that_fail(venue, repo):
+    act = venue.add_act("Rel", f"file://{repo}", wsgi="app:application")
+    act.start()
+    assert http_get(act.port) == (200, "one")
+    with Loop(act.port) as loop:
+        loop.serves("one")
+        commit(repo, "two")
+        first = act.deploy()
+        loop.serves("two")
+        assert first.number == 1 and first.live
+        commit(repo, "three")
+        second = act.deploy()
+        loop.serves("three")
+        listed = act.releases
+        assert [(r.number, r.live) for r in listed] == [(1, False), (2, True)]
+        assert listed[1].sha == second.sha
+
+        time.sleep(2)  # uWSGI's fork-bomb guard: no two chain reloads within a second
+        asked = time.monotonic()
+        act.rollback()
+        served_old = loop.serves("two", since=asked) - asked
+        assert [r.number for r in act.releases if r.live] == [1]
+
+        # a release step that fails: nothing new is built, the live release serves on
+        act.set('release=["false"]')
+        commit(repo, "four")
+        with pytest.raises(ReleaseFailed, match="release step 'false' failed"):
+            act.deploy()
+        assert len(act.releases) == 2
+        act.set("release=[]")
+
+        # a release that never answers is abandoned
+        commit(repo, "hangs")
+        with pytest.raises(ReleaseFailed, match="never answered"):
+            act.deploy(timeout=4)
+        assert [r.number for r in act.releases] == [1, 2]
+        time.sleep(0.5)
+        assert loop.served[-1][1] == "two"
+    assert loop.failed == []
+    listed = run_cli("releases", "TestVenue/Rel", home=venue.production.home).stdout.splitlines()
+    assert [line.split()[:2] for line in listed] == [["*", "1"], ["2", second.sha]]
+    done = run_cli(
+        "deploy", "TestVenue/Rel", "no-such-ref", home=venue.production.home, check=False
+    )
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+    assert "no commit no-such-ref" in done.stderr
+    assert [r.number for r in act.releases] == [1, 2]
+    print(f"rollback served the old release after {served_old:.2f} s; {len(loop.served)} served")
+    assert served_old < 2
+
+
+def test_user_errors_are_one_line_and_leave_nothing(venue):
+    venue.new_act("Plain", start=False)
+    home = venue.production.home
+    for args, said in (
+        (("deploy", "TestVenue/Plain"), "releases are for projects added"),
+        (("rollback", "TestVenue/Plain"), "serves no release"),
+        (("rollback", "TestVenue/Plain", "7"), "has no release 7"),
+        (("deploy", "TestVenue/Nobody"), "Nobody"),
+    ):
+        done = run_cli(*args, home=home, check=False)
+        assert done.returncode == 1, args
+        assert len(done.stderr.strip().splitlines()) == 1 and said in done.stderr, done.stderr
+    assert not os.path.exists(os.path.join(venue.path, "acts", "Plain", "releases"))
+
+
+def test_a_folder_is_deployed_by_copy(venue, tmp_path):
+    folder = str(tmp_path / "site")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="in place"))
+    act = venue.add_act("Folder", folder, wsgi="app:application")
+    act.start()
+    assert http_get(act.port) == (200, "in place")
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="copied"))
+    first = act.deploy()  # the first restarts it once, to serve through `current`
+    assert act.spec.current and first.live
+    assert http_get(act.port) == (200, "copied")
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="copied again"))
+    with Loop(act.port) as loop:
+        loop.serves("copied")
+        act.deploy()
+        loop.serves("copied again")
+        time.sleep(2)
+        act.rollback()
+        loop.serves("copied")
+    assert loop.failed == []
+    assert [r.number for r in act.releases] == [1, 2]
