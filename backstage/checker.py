@@ -1,7 +1,7 @@
 """A warm pre-flight for a watched Act: the framework imported once, each check forked.
 
 Run with the Venue's Python, in the project's folder, with the Act's environment (as
-`release.preflight` runs its check). It imports Django's own modules (never the
+`preflight.preflight` runs its check). It imports Django's own modules (never the
 project's) and then reads one JSON command a line on stdin: {"wsgi": "MOD:CALLABLE",
 "django": bool, "out": PATH}. For each it forks; the child imports the app and runs
 Django's checks exactly as the cold pre-flight does, its output going to PATH, and the

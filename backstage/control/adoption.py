@@ -27,9 +27,10 @@ from emperor import binary as uwsgi_binary
 from ..errors import BackstageError, InvalidSetting, NotAProject, NotFound
 from ..files.fs import write_atomic
 from ..model.assign import apply_settings
+from ..model.checks import split_cron
 from ..model.layout import ActRef
 from ..model.project import Project, detect
-from ..model.spec import ActSpec, split_cron
+from ..model.spec import ActSpec
 from ..render.shim import (
     default_static_root,
     render_settings_shim,
@@ -45,7 +46,7 @@ from ..render.stageset import (
     uses_shim,
     worker_script,
 )
-from . import release
+from . import preflight, release
 from .acts import ActManager
 from .crew import Crew
 
@@ -219,7 +220,7 @@ def prepare(
     crew: Crew,
     act: ActManager,
     release_steps: bool = True,
-    check: Callable[..., release.Preflight] = release.preflight,
+    check: Callable[..., preflight.Preflight] = preflight.preflight,
 ) -> ActSpec:
     """Get the Act's current code ready to serve: requirements installed if they changed,
     the app imported once in a separate process (Django: and checked), release steps run.
@@ -250,7 +251,7 @@ def prepare(
     return spec
 
 
-def _declare_static(act: ActManager, spec: ActSpec, found: release.Preflight) -> ActSpec:
+def _declare_static(act: ActManager, spec: ActSpec, found: preflight.Preflight) -> ActSpec:
     """static_url/static_root as the project's settings say, when they changed."""
     url, root = found.static_url or "", found.static_root or ""
     try:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
-from emperor.stats import EmperorStats, parse_instance_stats, stats_or_none
+from emperor.stats import EmperorStats
 
 from ..errors import BackstageError, StageError
 from ..files import declared
@@ -35,23 +35,17 @@ from ..model.layout import venue_uwsgi
 from ..model.spec import ActSpec
 from . import adoption, keeper, ports, producer
 from .acts import ActManager
+from .announcing import Announcer
 from .booking import BookingManager
 from .crew import Crew
 from .devloop import CodeWatch
 from .ports import port_free
 from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
-from .waker import Sleeper, Waker
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 1.0
-# The Producer syncs when the bookings or its settings change, and this often besides
-# (someone may have edited a zone); after a failure, no sooner than PRODUCE_RETRY unless
-# the bookings change meanwhile. A request waits PRODUCE_TIMEOUT at most: the pass heals.
-PRODUCE_EVERY = 60.0
-PRODUCE_RETRY = 10.0
-PRODUCE_TIMEOUT = 2.0
 WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
 
 
@@ -79,13 +73,8 @@ class ProductionManager:
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
         self._keeper: subprocess.Popen[bytes] | None = None
-        self.producer = producer.Producer(
-            crew.layout, partial(producer.PowerDNS, timeout=PRODUCE_TIMEOUT)
-        )
-        self._produced: tuple[object, float] | None = None  # what it last synced, when
-        self._produce_failed: tuple[object, float, str] | None = None
-        self.waker = Waker()
-        self._wake_nodes: set[tuple[str, str]] = set()  # (host, wake path) in the router
+        self.dns = producer.Syncing(crew.layout)
+        self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
@@ -130,7 +119,7 @@ class ProductionManager:
             for service in started:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
-            self.waker.stop()
+            self.announcer.stop()
             self.codewatch.stop()
             self._stop_keeper()
             self._guarded("the pending hosts", self._leave_all_pending)
@@ -287,104 +276,18 @@ class ProductionManager:
         for name, config, on_demand in plan.push:
             self._guarded(f"pushing {name}", partial(stage.manager.push, name, config, on_demand))
         self._guarded(
-            "greeting the router", partial(router.keep_loyal, partial(self.playing, production))
+            "greeting the router",
+            partial(router.keep_loyal, partial(self.announcer.playing, production)),
         )
         self._guarded("the Producer", partial(self.produce, production))
-        self._guarded("the pending announces", partial(self.announce_pending, production))
-        self._guarded("waking Gigs", partial(self.keep_sleepers_booked, production))
+        self._guarded("the pending announces", partial(self.announcer.pending, production))
+        self._guarded("waking Gigs", partial(self.announcer.sleepers, production))
         self._guarded("watching the code", partial(self.codewatch.follow, production))
 
     def produce(self, production: Declared) -> None:
-        """Sync the Producer's zones when the bookings or its settings changed since the
-        last sync that went through, or a minute has passed. A failure is said once."""
-        settings = production.production
-        if not settings.producer:
-            self._produced = self._produce_failed = None
-            return
-        state = (
-            settings.producer,
-            settings.producer_key,
-            settings.public_address,
-            producer.wanted(production),
-        )
-        now = self._clock()
-        done, failed = self._produced, self._produce_failed
-        if done and done[0] == state and now - done[1] < PRODUCE_EVERY:
-            return
-        if failed and failed[0] == state and now - failed[1] < PRODUCE_RETRY:
-            self._say(logging.ERROR, failed[2])  # still so: not said again
-            return
-        try:
-            self.producer.sync(production)
-        except (BackstageError, OSError) as exc:
-            message = f"the Producer: {exc}"
-            self._say(logging.ERROR, message)
-            self._produce_failed = (state, now, message)
-            return
-        self._produce_failed = None
-        self._produced = (state, now)
-
-    def announce_pending(self, production: Declared) -> None:
-        """Announce, for each playing Act, the hosts it was booked at without a reload."""
-        layout = self.crew.layout
-        for found in production.acts:
-            if found.spec is None or not found.spec.enabled:
-                continue
-            if not os.path.exists(layout.pending(found.ref)):
-                continue
-            act = ActManager(self.crew, found.ref)
-            hosts = self.booking.pending(act)
-            if hosts and act.stats(0.2) is not None:
-                self.booking.announce(act, hosts)
-
-    def keep_sleepers_booked(self, production: Declared) -> None:
-        """A sleeping Act's Gigs stay routed: the waker listens for every booked Act that
-        may sleep, and its wake node is announced while the Act sleeps and taken out once
-        the Act announces itself again (see waker.py)."""
-        layout = self.crew.layout
-        sleepers, asleep, awake = [], set(), set()
-        for act in production.acts:
-            spec = act.spec
-            if spec is None or not spec.enabled or not spec.idle or not spec.hosts:
-                continue
-            wake_path = layout.act_wake(act.ref)
-            sleepers.append(Sleeper(wake_path, spec.port, layout.act_socket(act.ref)))
-            hosts = {
-                (host, wake_path)
-                for host in spec.hosts
-                if not os.path.exists(layout.withheld(act.ref, host))
-            }
-            # awake: its master answers, and announces itself; otherwise (asleep, falling
-            # asleep, waking) the wake node stands in for it
-            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2):
-                awake |= hosts
-            else:
-                asleep |= hosts
-        self.waker.keep(sleepers)
-        router = self.crew.router
-        router.announce(sorted(asleep))  # again each pass: a node unheard of expires
-        gone = {node for node in self._wake_nodes if node[1] not in {s.wake_path for s in sleepers}}
-        for host, path in sorted((self._wake_nodes & awake) | gone):
-            router.unsubscribe(host, path)
-        self._wake_nodes = (self._wake_nodes | asleep) - awake - gone
-
-    def playing(self, production: Declared) -> list[tuple[str, str]]:
-        """(host, node address) of every booked Act whose stats server answers now, but
-        for a host it is being unbooked from (withheld: it no longer announces that one)."""
-        layout = self.crew.layout
-        found = []
-        for act in production.acts:
-            if act.spec is None or not act.spec.enabled or not act.spec.hosts:
-                continue
-            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2) is None:
-                continue
-            address = layout.act_socket(act.ref)
-            found += [
-                (host, address)
-                for host in act.spec.hosts
-                if not os.path.exists(layout.withheld(act.ref, host))
-            ]
-        return found
+        failure = self.dns.step(production, self._clock())
+        if failure:
+            self._say(logging.ERROR, failure)
 
     def _plan(
         self,

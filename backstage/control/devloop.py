@@ -30,7 +30,7 @@ from ..model.codewatch import Debounce, WatchRules
 from ..model.layout import ActRef
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
-from . import adoption, release
+from . import adoption, preflight
 from .acts import ActManager
 from .crew import Crew
 
@@ -121,7 +121,7 @@ class ActWatch:
         self._stopping = False
         self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
-        self._check = release.WarmPreflight()
+        self._check = preflight.WarmPreflight()
 
     def start(self) -> None:
         observer = Observer()

@@ -18,9 +18,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from ..errors import ProducerError
+from ..errors import BackstageError, ProducerError
 from ..files import declared
 from ..files.declared import Declared
 from ..model import producer as model
@@ -182,3 +183,49 @@ class Producer:
             for change in plan.changes:
                 log.info("the Producer: %s", change.line())
         return model.Report(tuple(plans), notes, dry_run)
+
+
+# The Producer syncs when the bookings or its settings change, and this often besides
+# (someone may have edited a zone); after a failure, no sooner than PRODUCE_RETRY unless
+# the bookings change meanwhile. A request waits PRODUCE_TIMEOUT at most: the pass heals.
+PRODUCE_EVERY = 60.0
+PRODUCE_RETRY = 10.0
+PRODUCE_TIMEOUT = 2.0
+
+
+class Syncing:
+    """The Production Manager's side of the Producer: it syncs when the bookings or the
+    settings changed since the last sync that went through, or a minute has passed;
+    after a failure, no sooner than PRODUCE_RETRY unless something changed."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.producer = Producer(layout, partial(PowerDNS, timeout=PRODUCE_TIMEOUT))
+        self._done: tuple[object, float] | None = None  # what it last synced, when
+        self._failed: tuple[object, float, str] | None = None
+
+    def step(self, production: Declared, now: float) -> str | None:
+        """Sync if it is due; the failure to say, if any (again while it lasts)."""
+        settings = production.production
+        if not settings.producer:
+            self._done = self._failed = None
+            return None
+        state = (
+            settings.producer,
+            settings.producer_key,
+            settings.public_address,
+            wanted(production),
+        )
+        done, failed = self._done, self._failed
+        if done and done[0] == state and now - done[1] < PRODUCE_EVERY:
+            return None
+        if failed and failed[0] == state and now - failed[1] < PRODUCE_RETRY:
+            return failed[2]
+        try:
+            self.producer.sync(production)
+        except (BackstageError, OSError) as exc:
+            message = f"the Producer: {exc}"
+            self._failed = (state, now, message)
+            return message
+        self._failed = None
+        self._done = (state, now)
+        return None

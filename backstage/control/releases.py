@@ -31,7 +31,7 @@ from ..errors import BackstageError, InvalidSetting, NotFound, ReleaseFailed
 from ..model.layout import ActRef
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
-from . import adoption, ports, release
+from . import adoption, ports, preflight, release
 from .acts import START_TIMEOUT, ActManager
 from .crew import Crew
 
@@ -163,7 +163,7 @@ def build(crew: Crew, act: ActManager, commit: str | None = None) -> Release:
         view = project_view(ref, served)
         env = adoption.step_env(ref, spec)
         release.install_requirements(ref.venue_path, building, ref.path)
-        release.preflight(
+        preflight.preflight(
             ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
             view.pythonpath,
         )  # fmt: skip

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import jinja2
 
+from ..model.checks import cron_fields, split_cron
 from ..model.gig import FALLBACK_KEY, keys_for, split_address
 from ..model.layout import ActRef, Layout
-from ..model.spec import ActSpec, cron_fields, split_cron
+from ..model.spec import ActSpec
 from .ini import ini_value, kv_value, path_value
 from .shim import SHIM_MODULE, static_map
 

@@ -8,13 +8,12 @@ import subprocess
 
 import pytest
 
+from backstage.control.preflight import Preflight, preflight
 from backstage.control.release import (
     HASH_FILE,
-    Preflight,
     install_failure,
     install_requirements,
     key_line,
-    preflight,
     run_release,
 )
 from backstage.errors import BackstageError, InstallFailed, PreflightFailed, ReleaseFailed

@@ -7,7 +7,8 @@ import pytest
 
 from backstage.control import producer
 from backstage.control.crew import Crew
-from backstage.control.daemon import PRODUCE_EVERY, PRODUCE_RETRY, ProductionManager
+from backstage.control.daemon import ProductionManager
+from backstage.control.producer import PRODUCE_EVERY, PRODUCE_RETRY
 from backstage.errors import ProducerError
 from backstage.files.declared import Declared, DeclaredAct, DeclaredVenue
 from backstage.model.layout import ActRef, Layout
@@ -79,7 +80,7 @@ class Clock:
 
 def _manager(tmp_path, fake, clock):
     manager = ProductionManager(Crew(Layout(str(tmp_path / "home"))), clock=clock)
-    manager.producer = producer.Producer(manager.crew.layout, fake.connect)
+    manager.dns.producer = producer.Producer(manager.crew.layout, fake.connect)
     return manager
 
 
@@ -145,4 +146,4 @@ def test_off_unless_configured(tmp_path):
     manager.produce(Declared(ProductionSpec(), (), ()))
     assert fake.calls == []
     with pytest.raises(ProducerError, match="no Producer in"):
-        manager.producer.sync(Declared(ProductionSpec(), (), ()))
+        manager.dns.producer.sync(Declared(ProductionSpec(), (), ()))

@@ -1,0 +1,163 @@
+"""The values a declared file may hold: each check refuses what Backstage cannot use,
+with one line naming the key and what to write. The specs call them as they are made."""
+
+from __future__ import annotations
+
+import ipaddress
+import keyword
+import re
+import urllib.parse
+
+from ..errors import InvalidHostname, InvalidSetting
+from .domains import check_hostname
+
+WSGI_TARGET = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+CHANNELS = ("auto", "zmq", "dir")
+# An environment variable Python can set and uWSGI will not read as one of its own
+# options (it reads any UWSGI_* when it re-execs); BACKSTAGE_* are Backstage's.
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV = ("UWSGI_", "BACKSTAGE_")
+# Names of workers and cron jobs: each becomes a script file in the Act's folder.
+PROCESS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# uWSGI option names as an ini writes them.
+OPTION_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+# What Backstage sets in every vassal config itself: its sockets, stats, FIFO, name,
+# virtualenv, and what the Stage relies on to know and control it.
+OWNED_OPTIONS = frozenset(
+    {
+        "master", "socket", "uwsgi-socket", "http-socket", "https-socket", "http", "https",
+        "fastcgi-socket", "scgi-socket", "shared-socket", "stats", "stats-server",
+        "stats-http", "master-fifo", "procname", "procname-prefix", "procname-prefix-spaced",
+        "procname-append", "procname-master", "auto-procname", "virtualenv", "venv", "home",
+        "pyhome", "chdir", "module", "wsgi-file", "wsgi", "env", "shared-import", "logto",
+        "logto2", "daemonize", "daemonize2", "logfile-chmod", "log-maxsize",
+        "log-backupname", "lazy-apps", "need-app", "vacuum", "die-on-term", "processes",
+        "workers", "cheaper", "cheaper-algo", "cheaper-initial", "subscribe2",
+        "subscribe-to", "emperor", "pidfile", "pidfile2", "uid", "gid", "ini", "include",
+        "idle", "die-on-idle",
+    }
+)  # fmt: skip
+LOG_MAX_DEFAULT = 10 * 1024 * 1024
+# uWSGI's cron fields in crontab order; -1 is "every", -N "every N".
+CRON_FIELDS = ("minute", "hour", "day", "month", "week")
+
+
+def check_port(key: str, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise InvalidSetting(f"{key} = {value} is not a port: write a number from 1 to 65535")
+
+
+def check_at_least(key: str, value: int, least: int) -> None:
+    if value < least:
+        raise InvalidSetting(f"{key} = {value} is too small: write {least} or more")
+
+
+def check_env_key(key: str) -> str:
+    if not ENV_KEY.fullmatch(key):
+        raise InvalidSetting(
+            f"env key {key!r} is not a variable name: use letters, digits and _, "
+            "starting with a letter or _"
+        )
+    if key.upper().startswith(RESERVED_ENV):
+        raise InvalidSetting(f"env key {key!r} is reserved (UWSGI_*, BACKSTAGE_*): rename it")
+    return key
+
+
+def check_option(key: str, value: object) -> None:
+    """One entry of an Act's [uwsgi] table: an option name Backstage does not own."""
+    if not OPTION_NAME.fullmatch(key):
+        raise InvalidSetting(
+            f"[uwsgi] {key!r} is not a uWSGI option name: write it as in an ini, e.g. harakiri"
+        )
+    if key in OWNED_OPTIONS or "socket" in key or key.startswith(("procname", "stats")):
+        raise InvalidSetting(
+            f"[uwsgi] {key} is set by Backstage for every Act (sockets, stats, FIFO, name, "
+            f"virtualenv, logs, workers): remove it from act.toml"
+        )
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, str) and any(c in item for c in "\n\r\0"):
+            raise InvalidSetting(f"[uwsgi] {key} spans lines: write it on one line")
+
+
+def cron_fields(name: str, line: str) -> tuple[tuple[str, int], ...]:
+    """The uWSGI cron2 fields of a crontab-like line "M H DOM MON DOW" (each `*`, `*/N`
+    or a number), without the command."""
+    parts = line.split()
+    if len(parts) != len(CRON_FIELDS):
+        raise InvalidSetting(
+            f'cron {name} = {line!r}: write five fields and no command, e.g. "*/5 * * * *"'
+        )
+    fields = []
+    for field_name, part in zip(CRON_FIELDS, parts, strict=True):
+        if part == "*":
+            continue
+        if part.startswith("*/") and part[2:].isdigit() and int(part[2:]) > 0:
+            fields.append((field_name, -int(part[2:])))
+        elif part.isdigit():
+            fields.append((field_name, int(part)))
+        else:
+            raise InvalidSetting(
+                f"cron {name}: {field_name} {part!r} is not *, */N or a number "
+                "(uWSGI's cron knows no lists or ranges)"
+            )
+    return tuple(fields)
+
+
+def split_cron(name: str, entry: str) -> tuple[str, str]:
+    """A [cron] entry "M H DOM MON DOW command" as (schedule, command)."""
+    parts = entry.split(None, len(CRON_FIELDS))
+    if len(parts) <= len(CRON_FIELDS):
+        raise InvalidSetting(
+            f"cron {name} = {entry!r}: write five schedule fields then the command, "
+            f'e.g. "*/5 * * * * python manage.py clearsessions"'
+        )
+    schedule = " ".join(parts[: len(CRON_FIELDS)])
+    cron_fields(name, schedule)
+    return schedule, parts[-1]
+
+
+def check_producer(url: str, key_file: str, address: str) -> None:
+    """The Producer's settings go together: its URL, its key file and the address."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed.port  # noqa: B018 (it raises for a port that is not one)
+    except ValueError:
+        parsed = parsed._replace(netloc="")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidSetting(
+            f"producer = {url!r} is not the URL of PowerDNS's API: write one like "
+            '"http://127.0.0.1:8081"'
+        )
+    if not key_file.startswith("/"):
+        raise InvalidSetting(
+            f"producer_key = {key_file!r}: write the absolute path of a 0600 file that holds "
+            "PowerDNS's api-key"
+        )
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise InvalidSetting(
+            f"public_address = {address!r} is not an IP address: write the IPv4 or IPv6 "
+            "address the booked hosts point at, e.g. 203.0.113.7"
+        ) from None
+
+
+def check_module(value: str) -> str:
+    """A dotted Python module name, e.g. mysite.wsgi."""
+    parts = value.split(".")
+    if not all(p.isidentifier() and p.isascii() and not keyword.iskeyword(p) for p in parts):
+        raise InvalidSetting(
+            f"module = {value!r} is not a Python module name: write one like mysite or "
+            "mysite.settings"
+        )
+    return value
+
+
+def check_folded_host(key: str, host: str) -> None:
+    try:
+        folded = check_hostname(host)
+    except InvalidHostname as exc:
+        raise InvalidSetting(f"{key}: {exc}") from None
+    if folded != host:
+        raise InvalidSetting(f"{key}: write {host!r} as {folded!r}")
