@@ -93,7 +93,7 @@ class ActManager:
 
     def sync_env(self, spec: ActSpec) -> bool:
         """Write the Act's env file from its spec (0600 in run/); True when it changed.
-        Its vassal's master loads it at start: see `backstage/vassalenv.py`."""
+        Its vassal's master loads it at start: see `backstage/scripts/vassalenv.py`."""
         path = self.crew.layout.act_env(self.ref)
         text = env_json(spec.env)
         return write_if_changed(path, text)

@@ -19,7 +19,9 @@ from ..errors import PreflightFailed
 from .release import key_line, process_env, run_step, venue_python
 
 # The warm pre-flight's process, run with the Venue's Python.
-CHECKER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checker.py")
+CHECKER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "checker.py"
+)
 
 
 _PREFLIGHT = """\
@@ -87,7 +89,7 @@ def preflight_result(returncode: int, output: str, wsgi: str) -> Preflight:
 
 class WarmPreflight:
     """`preflight` for the saves of one watched Act, through a checker process
-    (`backstage/checker.py`) that keeps Django's own modules imported and forks a child
+    (`backstage/scripts/checker.py`) that keeps Django's own modules imported and forks a child
     per check: the same check, without an interpreter start and Django's import each
     time. A new environment or folder starts a new checker; where none can start, the
     cold pre-flight runs."""

@@ -29,13 +29,13 @@ from .shim import SHIM_MODULE, static_map
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The router's own worker: a WSGI file that answers 404 for a host nobody plays.
-NOGIG_APP = os.path.join(PACKAGE, "nogig.py")
+NOGIG_APP = os.path.join(PACKAGE, "scripts", "nogig.py")
 # Loaded by each Act's master: sets the Act's env from its JSON file in run/.
-ENV_LOADER = os.path.join(PACKAGE, "vassalenv.py")
+ENV_LOADER = os.path.join(PACKAGE, "scripts", "vassalenv.py")
 # Loaded by each worker of a Django Act before its app: reads the URLconf at load.
-WARMUP = os.path.join(PACKAGE, "warmup.py")
+WARMUP = os.path.join(PACKAGE, "scripts", "warmup.py")
 # Loaded by a Django Act's master: Django's own modules, imported once for every worker.
-PRELOAD = os.path.join(PACKAGE, "djangopreload.py")
+PRELOAD = os.path.join(PACKAGE, "scripts", "djangopreload.py")
 
 
 def environment(override_dir: str | None = None) -> jinja2.Environment:

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from backstage import nogig
 from backstage.control.router import Router
 from backstage.model.layout import Layout
 from backstage.model.spec import ProductionSpec
-from backstage.nogig import Booked, fold, respond
+from backstage.scripts import nogig
+from backstage.scripts.nogig import Booked, fold, respond
 
 BOOKED = frozenset({"host.example.test", "host.example.test:8123", "upper.example.test"})
 
