@@ -17,6 +17,7 @@ it was built is its folder's time, and the live one is the one `current` points 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import os
 import re
 import shutil
@@ -227,8 +228,6 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
 
 def _status(port: int) -> int:
     """The HTTP status 127.0.0.1:port answers GET / with; 0 when it does not answer."""
-    import http.client
-
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
         conn.request("GET", "/", headers={"Host": "localhost"})
