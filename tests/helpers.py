@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -83,3 +84,44 @@ def render_gigs(act) -> str:
     crew = act.production.crew
     router = crew.router
     return crew.stageset.gigs(crew.layout, act.ref, act.spec, router.address, router.vassal_sign)
+
+
+class RequestLoop:
+    """GETs of `path` on 127.0.0.1:`port` one after another in a thread, bounded in count
+    and time: what was served (when, body) and what failed (status, body)."""
+
+    def __init__(self, port: int, path: str = "/", limit: int = 6000, seconds: float = 150):
+        self.port, self.path, self.limit, self.seconds = port, path, limit, seconds
+        self.served: list[tuple[float, str]] = []
+        self.failed: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if len(self.served) + len(self.failed) >= self.limit:
+                break
+            status, body = http_get(self.port, self.path, timeout=5)
+            if status == 200:
+                self.served.append((time.monotonic(), body))
+            else:
+                self.failed.append((status, body))
+            time.sleep(0.01)
+
+    def __enter__(self) -> RequestLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def bodies(self) -> list[str]:
+        return [body for _, body in self.served]
+
+    def serves(self, text: str, timeout: float = 30, since: float = 0.0) -> float:
+        """When `text` was first served after `since`, once it is what is served."""
+        poll(lambda: self.served and self.served[-1][1] == text, timeout=timeout)
+        return next(at for at, body in self.served if body == text and at >= since)

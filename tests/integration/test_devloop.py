@@ -5,12 +5,11 @@ request loop with no failed request."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
 
-from tests.helpers import http_get, poll
+from tests.helpers import RequestLoop, http_get, poll
 
 VIEW = """
 from django.http import HttpResponse
@@ -28,41 +27,6 @@ def write_view(act, marker: str, text: str = VIEW) -> None:
     with open(urls + ".new", "w") as out:
         out.write(text.format(marker=marker))
     os.replace(urls + ".new", urls)  # as editors that save atomically do
-
-
-class Loop:
-    """GETs to the Act one after another, bounded in count and time."""
-
-    def __init__(self, port: int, limit: int = 5000, seconds: float = 120) -> None:
-        self.port, self.limit, self.seconds = port, limit, seconds
-        self.served: list[str] = []
-        self.failed: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            if len(self.served) + len(self.failed) >= self.limit:
-                break
-            status, body = http_get(self.port, "/hello", timeout=5)
-            if status == 200:
-                self.served.append(body)
-            else:
-                self.failed.append((status, body))
-            time.sleep(0.01)
-
-    def __enter__(self) -> Loop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def serves(self, marker: str, timeout: float = 30) -> None:
-        count = len(self.served)
-        poll(lambda: self.served[count:] and self.served[-1] == marker, timeout=timeout)
 
 
 def reloads(act) -> int:
@@ -83,7 +47,7 @@ def watched(venue):
 
 def test_five_saves_are_served_with_no_failed_request(watched):
     act = watched
-    with Loop(act.port) as loop:
+    with RequestLoop(act.port, "/hello") as loop:
         loop.serves("v0")
         for n in range(1, 6):
             write_view(act, f"v{n}")
@@ -94,7 +58,7 @@ def test_five_saves_are_served_with_no_failed_request(watched):
 
 def test_a_broken_save_is_refused_while_the_old_code_serves_then_fixed(watched, venue):
     act = watched
-    with Loop(act.port) as loop:
+    with RequestLoop(act.port, "/hello") as loop:
         loop.serves("v0")
         write_view(act, "broken", VIEW.replace("def hello(request):", "def hello(request)"))
         refused = venue.production.layout.act_refused(act.ref)
@@ -104,17 +68,17 @@ def test_a_broken_save_is_refused_while_the_old_code_serves_then_fixed(watched, 
         assert "SyntaxError" in row.refused
         assert "save refused" in open(act.log_path, errors="replace").read()
         time.sleep(0.5)
-        assert loop.served[-1] == "v0"
+        assert loop.bodies[-1] == "v0"
         write_view(act, "fixed")
         loop.serves("fixed")
         poll(lambda: not os.path.exists(refused))
     assert loop.failed == []
-    assert "broken" not in loop.served
+    assert "broken" not in loop.bodies
 
 
 def test_a_burst_of_twenty_saves_is_one_or_two_reloads(watched):
     act = watched
-    with Loop(act.port) as loop:
+    with RequestLoop(act.port, "/hello") as loop:
         loop.serves("v0")
         for n in range(1, 21):
             write_view(act, f"b{n}")

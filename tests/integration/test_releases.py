@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 
 import pytest
 
 from backstage.errors import ReleaseFailed
 from tests.conftest import run_cli
-from tests.helpers import http_get, poll
+from tests.helpers import RequestLoop, http_get
 
 APP = """
 import time
@@ -39,42 +38,6 @@ def commit(repo: str, version: str) -> None:
         )
 
 
-class Loop:
-    """GETs to the Act one after another, bounded in count and time."""
-
-    def __init__(self, port: int, limit: int = 6000, seconds: float = 150) -> None:
-        self.port, self.limit, self.seconds = port, limit, seconds
-        self.served: list[tuple[float, str]] = []
-        self.failed: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            if len(self.served) + len(self.failed) >= self.limit:
-                break
-            status, body = http_get(self.port, "/", timeout=5)
-            if status == 200:
-                self.served.append((time.monotonic(), body))
-            else:
-                self.failed.append((status, body))
-            time.sleep(0.01)
-
-    def __enter__(self) -> Loop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def serves(self, text: str, timeout: float = 30, since: float = 0.0) -> float:
-        """When `text` was first served after `since`, once it is what is served."""
-        poll(lambda: self.served and self.served[-1][1] == text, timeout=timeout)
-        return next(at for at, body in self.served if body == text and at >= since)
-
-
 @pytest.fixture
 def repo(tmp_path):
     path = str(tmp_path / "repo")
@@ -88,7 +51,7 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
     act = venue.add_act("Rel", f"file://{repo}", wsgi="app:application")
     act.start()
     assert http_get(act.port) == (200, "one")
-    with Loop(act.port) as loop:
+    with RequestLoop(act.port) as loop:
         loop.serves("one")
         commit(repo, "two")
         first = act.deploy()
@@ -165,7 +128,7 @@ def test_a_folder_is_deployed_by_copy(venue, tmp_path):
     assert http_get(act.port) == (200, "copied")
     with open(os.path.join(folder, "app.py"), "w") as out:
         out.write(APP.format(version="copied again"))
-    with Loop(act.port) as loop:
+    with RequestLoop(act.port) as loop:
         loop.serves("copied")
         act.deploy()
         loop.serves("copied again")
