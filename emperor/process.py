@@ -196,14 +196,20 @@ class Emperor:
         if pid is None:
             self.reap()
             return
-        os.kill(pid, signal.SIGINT)
-        if not wait_for(lambda: not pid_alive(pid), timeout):
-            os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: not pid_alive(pid), 5.0)
+        stop_pid(pid, timeout)
         if self._child is not None:
             self._child.wait()
             self._child = None
         self.channel.close()
+
+
+def stop_pid(pid: int, timeout: float = 30.0) -> None:
+    """Stop the Emperor at `pid` (SIGINT: every vassal goes with it); SIGKILL it if it
+    outlives `timeout`. Needs nothing but the pid: not the binary, not the channel."""
+    os.kill(pid, signal.SIGINT)
+    if not wait_for(lambda: not pid_alive(pid), timeout):
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 5.0)
 
 
 def tail(path: str, lines: int = 20) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from emperor import binary as uwsgi_binary
 from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
 from emperor.errors import UwsgiError
-from emperor.process import Emperor, pids_named, wait_for
+from emperor.process import Emperor, pids_named, stop_pid, wait_for
 from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 
 from ..errors import InvalidSetting, StageError
@@ -64,6 +64,7 @@ class Stage:
         self.stats_path = layout.emperor_stats
         self.pidfile = layout.emperor_pidfile
         self.log_path = layout.emperor_log
+        self._emperor: Emperor | None = None
 
     @functools.cached_property
     def binary(self) -> UwsgiBinary:
@@ -77,12 +78,15 @@ class Stage:
         kind = choose_channel(self._settings().channel, self.binary)
         return CHANNELS[kind](self.layout.channel_target(kind), self.layout.vassal_files)
 
-    @functools.cached_property
+    @property
     def emperor(self) -> Emperor:
-        env = dict(os.environ, BACKSTAGE_HOME=self.layout.home)
-        return Emperor(
-            self.binary, self.channel, self.stats_path, self.pidfile, self.log_path, env=env
-        )
+        """The Emperor this process drives, made on first use (it needs the binary)."""
+        if self._emperor is None:
+            env = dict(os.environ, BACKSTAGE_HOME=self.layout.home)
+            self._emperor = Emperor(
+                self.binary, self.channel, self.stats_path, self.pidfile, self.log_path, env=env
+            )
+        return self._emperor
 
     @functools.cached_property
     def manager(self) -> StageManager:
@@ -123,8 +127,13 @@ class StageManager:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the Emperor, then wait until no vassal of this Production is left: the
-        workers of a master can outlive it for a moment, holding their ports."""
-        self.stage.emperor.stop()
+        workers of a master can outlive it for a moment, holding their ports. An Emperor
+        this process never drove is stopped by its pid: stopping needs no binary, nor a
+        readable production.toml."""
+        if self.stage._emperor is not None:
+            self.stage._emperor.stop()
+        elif (pid := self.stage.pid()) is not None:
+            stop_pid(pid)
         mine = self.stage.layout.prefix + " "  # every vassal's process name starts so
         if not wait_for(lambda: not pids_named(mine), timeout):
             for pid in pids_named(mine):

@@ -171,7 +171,14 @@ def test_a_corrupt_venue_toml_and_production_toml(production, venue):
                 with open(path, "w") as out:
                     out.write(corrupt)
                 try:
-                    time.sleep(2.5)  # two passes of the Manager, and a file event
+                    # the Manager's pass sees it, and `status` says so
+                    def said() -> subprocess.CompletedProcess[str] | None:
+                        found = run_cli("status", "--json", home=home, check=False)
+                        if found.returncode or '"invalid"' in found.stdout:
+                            return found
+                        return None
+
+                    poll(said, 15, interval=0.2)
                     done = run_cli("status", home=home, check=False)
                     said = (done.stdout + done.stderr).strip().splitlines()
                     print(

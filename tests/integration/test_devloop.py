@@ -76,6 +76,7 @@ def test_a_broken_save_is_refused_while_the_old_code_serves_then_fixed(watched, 
     assert "broken" not in loop.bodies
 
 
+@pytest.mark.slow
 def test_a_burst_of_twenty_saves_is_one_or_two_reloads(watched):
     act = watched
     with RequestLoop(act.port, "/hello") as loop:

@@ -206,6 +206,7 @@ def _nodes(router: Production) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_many_hosts(hosts, shared_venue_path, tmp_path):
     net, productions = hosts
     a, b, c = productions[A], productions[B], productions[C]

@@ -47,6 +47,7 @@ def repo(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_deploy_rollback_and_releases_that_fail(venue, repo):
     act = venue.add_act("Rel", f"file://{repo}", wsgi="app:application")
     act.start()
