@@ -2,14 +2,21 @@
 
 Each Act announces its Gigs itself, from its gigs ini, every second. The Production
 Manager stands in where that cannot work: for hosts an Act was booked at since its
-vassal last read that ini (booking needs no reload), for an Act asleep (no process
-announces; the waker's node stands in and wakes it), and for a router just restarted
+vassal last read that ini (booking needs no reload), for an Act that may sleep (no
+process announces while it sleeps; the waker's node stands by and wakes it), and for
+a router just restarted
 (it learns at once who plays, rather than within the next announce).
+
+The pending hosts and the sleepers' wake nodes are announced from a thread of their
+own, every second, apart from the Manager's pass: the router drops a node it has not
+heard from for 3 s, and a pass under load (many Acts, a busy disk) can take that long.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from emperor.stats import parse_instance_stats, stats_or_none
 
@@ -19,16 +26,62 @@ from .booking import BookingManager
 from .crew import Crew
 from .waker import Sleeper, Waker
 
+log = logging.getLogger(__name__)
+
+ANNOUNCE_EVERY = 1.0  # as often as an Act announces itself (gigs.ini.j2)
+
 
 class Announcer:
     def __init__(self, crew: Crew, booking: BookingManager) -> None:
         self.crew = crew
         self.booking = booking
         self.waker = Waker()
+        # held for a round of announces: what takes a node out of the router (an Act's
+        # pending hosts as it stops) holds it too, so no round puts the node back
+        self.lock = threading.Lock()
         self._wake_nodes: set[tuple[str, str]] = set()  # (host, wake path) in the router
+        self._production: Declared | None = None
+        self._new_pass = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._said = ""
+
+    def follow(self, production: Declared) -> None:
+        """Announce from now on for what this pass read (a pass of the Manager calls it)."""
+        self._production = production
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="announcer", daemon=True)
+            self._thread.start()
+        self._new_pass.set()
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._new_pass.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         self.waker.stop()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._new_pass.clear()
+            production = self._production
+            if production is not None:
+                with self.lock:
+                    self._round(production)
+            self._new_pass.wait(ANNOUNCE_EVERY)
+
+    def _round(self, production: Declared) -> None:
+        """One round of announces; a failure is logged once, until a round goes through."""
+        try:
+            self.pending(production)
+            self.sleepers(production)
+        except Exception as exc:  # the next round tries again; the thread must not end
+            message = f"announcing failed: {exc!r}"
+            if message != self._said:
+                log.error("%s", message, exc_info=not isinstance(exc, OSError))
+            self._said = message
+        else:
+            self._said = ""
 
     def pending(self, production: Declared) -> None:
         """Announce, for each playing Act, the hosts it was booked at without a reload."""
@@ -45,34 +98,28 @@ class Announcer:
 
     def sleepers(self, production: Declared) -> None:
         """A sleeping Act's Gigs stay routed: the waker listens for every booked Act that
-        may sleep, and its wake node is announced while the Act sleeps and taken out once
-        the Act announces itself again (see waker.py)."""
+        may sleep, and its wake node stands under each of the Act's hosts, asleep or
+        awake, weighed far below the Act's own node (see SLEEPER_WEIGHT): the router has
+        it at hand from the moment the Act leaves, with no pass in between."""
         layout = self.crew.layout
-        sleepers, asleep, awake = [], set(), set()
+        sleepers, wanted = [], set()
         for act in production.acts:
             spec = act.spec
             if spec is None or not spec.enabled or not spec.idle or not spec.hosts:
                 continue
             wake_path = layout.act_wake(act.ref)
             sleepers.append(Sleeper(wake_path, spec.port, layout.act_socket(act.ref)))
-            hosts = {
+            wanted |= {
                 (host, wake_path)
                 for host in spec.hosts
                 if not os.path.exists(layout.withheld(act.ref, host))
             }
-            # awake: its master answers, and announces itself; otherwise (asleep, falling
-            # asleep, waking) the wake node stands in for it
-            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2):
-                awake |= hosts
-            else:
-                asleep |= hosts
         self.waker.keep(sleepers)
         router = self.crew.router
-        router.announce(sorted(asleep))  # again each pass: a node unheard of expires
-        gone = {node for node in self._wake_nodes if node[1] not in {s.wake_path for s in sleepers}}
-        for host, path in sorted((self._wake_nodes & awake) | gone):
+        for host, path in sorted(self._wake_nodes - wanted):
             router.unsubscribe(host, path)
-        self._wake_nodes = (self._wake_nodes | asleep) - awake - gone
+        router.announce(sorted(wanted))  # again each round: a node unheard of expires
+        self._wake_nodes = wanted
 
     def playing(self, production: Declared) -> list[tuple[str, str]]:
         """(host, node address) of every booked Act whose stats server answers now, but

@@ -85,7 +85,9 @@ class BookingManager:
             self.sync(act)
             return  # booked; the Gig goes live when the Act starts
         self.crew.manager.up()
-        if act.settle(timeout) is not None and follows_bookings(act):
+        # an Act that may sleep reloads: a host announced for it by the Manager would stay
+        # in the router after it fell asleep, and only its own announces leave with it
+        if act.settle(timeout) is not None and follows_bookings(act) and not act.spec().idle:
             self._announce(act, host)
         else:
             self._apply(act, timeout)

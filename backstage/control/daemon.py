@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 1.0
 WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
+SLOW_PASS = 2.0
 
 
 class Service(Protocol):
@@ -108,7 +109,14 @@ class ProductionManager:
                 if self._guarded(f"starting {service}", service.start):
                     started.append(service)
             while True:
+                began = self._clock()
                 self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
+                if self._clock() - began > SLOW_PASS:
+                    self._say(
+                        logging.WARNING,
+                        f"passes take over {SLOW_PASS:.0f} s: the machine is overloaded, "
+                        "and Acts that die are brought back that much later",
+                    )
                 self._guarded("watching the files", lambda: self._follow(watcher))
                 if kept and not keeper.running(layout) and not self._keeper_starting():
                     self._guarded("starting the keeper", self._start_keeper)
@@ -271,7 +279,10 @@ class ProductionManager:
         for name in plan.withdraw:
             if name in by_vassal:
                 act = ActManager(crew, by_vassal[name])
-                self._guarded(f"{name}'s pending hosts", partial(self.booking.leave_pending, act))
+                with self.announcer.lock:
+                    self._guarded(
+                        f"{name}'s pending hosts", partial(self.booking.leave_pending, act)
+                    )
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config, on_demand in plan.push:
             self._guarded(f"pushing {name}", partial(stage.manager.push, name, config, on_demand))
@@ -280,8 +291,7 @@ class ProductionManager:
             partial(router.keep_loyal, partial(self.announcer.playing, production)),
         )
         self._guarded("the Producer", partial(self.produce, production))
-        self._guarded("the pending announces", partial(self.announcer.pending, production))
-        self._guarded("waking Gigs", partial(self.announcer.sleepers, production))
+        self.announcer.follow(production)
         self._guarded("watching the code", partial(self.codewatch.follow, production))
 
     def produce(self, production: Declared) -> None:

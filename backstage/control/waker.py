@@ -5,11 +5,12 @@ first connection there, but the router passes a Gig's requests to the Act's own
 uwsgi socket in `run/`, which nobody holds while it sleeps, and the Act unsubscribed
 from the router when it went to sleep. So the Production Manager keeps, for each
 booked Act that may sleep, a unix socket of its own (`run/VENUE.NAME.wake`) and
-announces it under the Act's hosts while the Act sleeps. A connection there wakes
-the Act (a connection to its port, which the Emperor answers by spawning it), waits
-until the Act's own socket accepts, and passes the bytes both ways: the request
-waits while the Act starts and is answered. Once the Act plays it announces itself
-again and the Manager takes the wake node out of the router.
+announces it under the Act's hosts, weighed far below the Act's own node: while the
+Act plays, nearly every request goes straight to it (and the few that come here are
+passed to it), and once it has unsubscribed, falling asleep, every one comes here. A
+connection here wakes the Act if it sleeps (a connection to its port, which the
+Emperor answers by spawning it), waits until the Act's own socket accepts, and passes
+the bytes both ways: the request waits while the Act starts and is answered.
 """
 
 from __future__ import annotations

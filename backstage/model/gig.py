@@ -18,6 +18,10 @@ from ..errors import InvalidSetting
 # The subscription key of the router's own 404 worker.
 FALLBACK_KEY = "backstage-no-gig"
 MAX_KEY = 255  # uWSGI ignores longer subscription keys
+# The router's weight for the node of an Act that may sleep, against 1 for the wake
+# node beside it (control/waker.py): one request in 101 goes through the waker while
+# the Act is awake, and every one once it has left
+SLEEPER_WEIGHT = 100
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import jinja2
 
 from ..model.checks import cron_fields, split_cron
-from ..model.gig import FALLBACK_KEY, keys_for, split_address
+from ..model.gig import FALLBACK_KEY, SLEEPER_WEIGHT, keys_for, split_address
 from ..model.layout import ActRef, Layout
 from ..model.spec import ActSpec
 from .ini import ini_value, kv_value, path_value
@@ -280,6 +280,7 @@ class StageSet:
             node=node,
             pending=layout.pending(ref),
             hosts_path=layout.act_hosts(ref),
+            weight=SLEEPER_WEIGHT if spec.idle else 0,
         )
 
     def router(

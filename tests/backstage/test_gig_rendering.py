@@ -4,12 +4,13 @@ configs rendered from declared files only (no process is started here)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
 from backstage import Production, Venue
 from backstage.files import declared as specs
-from backstage.model.gig import gigs_from
+from backstage.model.gig import SLEEPER_WEIGHT, gigs_from
 from backstage.model.spec import ActSpec, VenueSpec
 from backstage.render.nginx import render
 from emperor.stats import parse_router_stats
@@ -98,6 +99,17 @@ def test_vassal_subscribes_once_per_key_of_each_booked_host(declared):
     assert f"socket = {blue.socket_path}" in vassal
     assert f"if-exists = {blue.gigs_config_path}\nini = %(_)\nendif =\n" in vassal
     assert "subscribe2 =" not in vassal and "shop.example.com" not in vassal
+
+
+def test_an_act_that_may_sleep_subscribes_with_the_weight_of_an_act_beside_its_wake_node(
+    declared,
+):
+    blue = declared.act("V/Blue")
+    assert "weight=" not in render_gigs(blue)
+    specs.dump(blue.spec_path, replace(blue.spec, idle=60))
+    subscribes = [line for line in render_gigs(blue).splitlines() if line.startswith("subscribe2")]
+    assert len(subscribes) == 2
+    assert all(line.endswith(f",weight={SLEEPER_WEIGHT}") for line in subscribes)
 
 
 def test_router_config(declared):
