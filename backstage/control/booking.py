@@ -12,12 +12,16 @@ reloading vassal asks for it again), so from the second change on a vassal reads
 the config before last. A reload the vassal starts itself asks once and reads
 once; the vassal config never changes, so the Emperor never reloads it.
 
-A reload is not free of failed requests, and booking only adds a node, so that
-is harmless. Unbooking must take the Act out of the router *before* it reloads:
-the Act is told to stop announcing the host (its subscribe2 `check=` file
-appears), an unsubscribe datagram for its node goes to the router, and only once
-the router no longer lists the node is the Act reloaded without the host.
-Traffic moves to the other Acts booked at the host with no failed request.
+Most Acts need no reload at all: their settings read the hosts file as it changes
+(the scaffold's, and adopted projects'), so a booking is one announce (then the
+Manager's, each second, until the vassal next reads its file: "pending"), and an
+unbooking takes the node out of the router and leaves the Act running as it was.
+Unbooking takes the Act out of the router first in every case: the Act is told to
+stop announcing the host (its subscribe2 `check=` file appears, and stays until
+its config no longer names the host), an unsubscribe datagram for its node goes to
+the router, and only once the router no longer lists the node is an Act that needs
+it reloaded without the host. Traffic moves to the other Acts booked at the host
+with no failed request.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ from .ports import port_free
 log = logging.getLogger(__name__)
 
 RESEND_EVERY = 0.5  # an announce already on its way can re-add the node once
+# A withheld file older than this under a host the Act is booked at again (by hand:
+# `book` removes it) is left from an unbooking long over: it goes, so the Act announces
+# the host once its config names it again
+WITHHELD_STALE = 120.0
 
 
 class BookingManager:
@@ -85,9 +93,7 @@ class BookingManager:
             self.sync(act)
             return  # booked; the Gig goes live when the Act starts
         self.crew.manager.up()
-        # an Act that may sleep reloads: a host announced for it by the Manager would stay
-        # in the router after it fell asleep, and only its own announces leave with it
-        if act.settle(timeout) is not None and follows_bookings(act) and not act.spec().idle:
+        if act.settle(timeout) is not None and self._live(act):
             self._announce(act, host)
         else:
             self._apply(act, timeout)
@@ -132,8 +138,21 @@ class BookingManager:
                     f"see {router.log_path}"
                 )
         act.declare(hosts=tuple(h for h in hosts if h != host))
+        if act.sess() is not None and self._live(act):
+            # its settings read the hosts file as it changes, and its running config
+            # still names the host: the withheld file keeps it from announcing that
+            # one until it next starts, and a new booking of the host removes it
+            self.sync(act)
+            return
         self._apply(act, max(1.0, deadline - time.monotonic()))
         unlink_if_present(withheld)  # its subscriptions no longer name the host
+
+    @staticmethod
+    def _live(act: ActManager) -> bool:
+        """Whether a booking of the playing `act` needs no reload. An Act that may sleep
+        reloads: a host announced for it by the Manager would stay in the router after
+        it fell asleep, and only its own announces leave with it."""
+        return follows_bookings(act) and not act.spec().idle
 
     # The Act's subscriptions file
 
@@ -159,6 +178,13 @@ class BookingManager:
                 for key in router.keys_for(host):
                     router.keys.publish(key, domains)
         write_if_changed(crew.layout.act_hosts(act.ref), "".join(h + "\n" for h in spec.hosts))
+        for host in spec.hosts:
+            withheld = crew.layout.withheld(act.ref, host)
+            try:
+                if time.time() - os.stat(withheld).st_mtime > WITHHELD_STALE:
+                    unlink_if_present(withheld)
+            except FileNotFoundError:
+                pass
         path = crew.layout.act_gigs(act.ref)
         return write_if_changed(path, text)
 

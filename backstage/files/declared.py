@@ -70,9 +70,16 @@ def _read_settled(path: str) -> str:
 
 def dump(path: str, spec: Any) -> None:
     data = to_dict(spec)
+    text = tomlfile.dumps(data)
     # An environment may hold secrets: such a file is for its owner's eyes only.
     private = bool(data.get("env"))
-    write_atomic(path, tomlfile.dumps(data), 0o600 if private else 0o644)
+    write_atomic(path, text, 0o600 if private else 0o644)
+    # Written whole (renamed into place) and known: this process reads it back from
+    # here, without waiting for it to settle, until it changes
+    st = os.stat(path)
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    cls = type(spec)
+    _loaded[(cls, path)] = (stamp, from_dict(cls, tomlfile.loads(text, path), path))
 
 
 def production_spec(layout: Layout) -> ProductionSpec:

@@ -7,7 +7,7 @@
     manager.pid, manager.lock
     router.sub, router.stats, router.sock, router.booked.json
     VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
-    withheld/VENUE.NAME/HOST                       while unbooking
+    withheld/VENUE.NAME/HOST                       unbooked, still in its running config
 <home>/log/                 emperor.log, manager.log, router.log, VENUE.NAME.log,
                             uwsgi-build.VENUE.log
 <home>/keys/                production.key, production.pub, hosts/HOST.pem
