@@ -228,6 +228,11 @@ class Venue:
         return self.spec.name
 
     @property
+    def user(self) -> str:
+        """The system user its Acts run as; "" = as Backstage itself."""
+        return self.spec.user
+
+    @property
     def python(self) -> str:
         return os.path.join(self.path, "bin", "python")
 
@@ -299,7 +304,7 @@ class Venue:
         check_name("Act", name)
         self.production.create()
         self.production.add_venue(self)
-        ref = ActRef(self.name, self.path, name)
+        ref = ActRef(self.name, self.path, name, self.user)
         ActManager.create(self.production.crew, ref, port, processes, force)
         act = Act(self, name)
         if start:
@@ -327,7 +332,7 @@ class Venue:
         check_name("Act", name)
         self.production.create()
         self.production.add_venue(self)
-        ref = ActRef(self.name, self.path, name)
+        ref = ActRef(self.name, self.path, name, self.user)
         adoption.adopt(
             self.production.crew, ref, source, wsgi, settings, port, processes, env, force
         )

@@ -1,0 +1,119 @@
+"""A Venue under its own user (`user = NAME` in venue.toml): its vassal's master and
+workers run as that user, its Act's folder and env file are the user's, and another
+Venue's env file is not readable to the user. Needs root: it creates the user."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from backstage import Venue
+from backstage.files import declared
+from backstage.model.spec import ActSpec, VenueSpec
+from tests.helpers import http_get, poll
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("useradd") is None,
+    reason="a Venue's user needs Backstage to run as root, and useradd to create one",
+)
+
+
+@pytest.fixture
+def system_user():
+    name = f"bstu{os.getpid() % 100000}"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    yield pwd.getpwnam(name)
+    subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def passable(*paths: str):
+    """Every folder above `paths` passable by others (o+x, no listing) while in the
+    block: a user's vassal must reach its Venue and its Python's standard library, which
+    here live under 0700 folders (the test root, /root/.pyenv)."""
+    changed = {}
+    for path in paths:
+        folder = path
+        while folder != "/":
+            folder = os.path.dirname(folder)
+            mode = os.stat(folder).st_mode & 0o7777
+            if not mode & 0o001 and folder not in changed:
+                changed[folder] = mode
+                os.chmod(folder, mode | 0o001)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            os.chmod(folder, mode)
+
+
+@pytest.fixture
+def user_venue(production, venue, system_user):
+    """The session's Venue under the test's user."""
+    venue.declare(user=system_user.pw_name)
+    try:
+        with passable(venue.path, os.path.join(sys.base_prefix, "lib")):
+            yield venue
+            production.down()  # before the user goes: userdel refuses a user with processes
+    finally:
+        venue.declare(user="")
+        for folder in ("run", "log"):
+            shutil.rmtree(os.path.join(venue.path, folder), ignore_errors=True)
+
+
+def uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("Uid:"))
+    return int(line.split()[1])  # the real uid; effective and saved follow
+
+
+def readable_by(user: str, path: str) -> bool:
+    done = subprocess.run(["runuser", "-u", user, "--", "cat", path], capture_output=True)
+    return done.returncode == 0
+
+
+def other_venue(production, path: str) -> str:
+    """A second Venue, with one Act that holds a secret (declared, never started): the
+    path of its env file."""
+    os.makedirs(os.path.join(path, "acts", "Vault"))
+    declared.dump(os.path.join(path, "venue.toml"), VenueSpec(name="Other", python="3.11"))
+    spec = ActSpec(name="Vault", port=1, enabled=False, env={"TOKEN": "other-secret"})
+    declared.dump(os.path.join(path, "acts", "Vault", "act.toml"), spec)
+    other = Venue(path, production)
+    production.add_venue(other)
+    return production.layout.act_env(other.act("Vault").ref)
+
+
+def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp_path):
+    user, uid = system_user.pw_name, system_user.pw_uid
+    act = user_venue.new_act("Shop", start=False)
+    act.set_env(SHOP_SECRET="s3cret")
+    act.start()
+    assert http_get(act.port)[0] == 200
+
+    sess = act.sess
+    assert sess is not None
+    pids = [sess.pid, *(worker.pid for worker in sess.workers)]
+    assert [uid_of(pid) for pid in pids] == [uid] * len(pids)
+
+    env_path = production.layout.act_env(act.ref)
+    assert env_path.startswith(os.path.join(user_venue.path, "run", "user") + os.sep)
+    st = os.stat(env_path)
+    assert (st.st_uid, st.st_mode & 0o777) == (uid, 0o600)
+    assert readable_by(user, env_path)
+    assert os.stat(act.path).st_uid == uid
+    assert os.stat(act.log_path).st_uid == uid  # uWSGI opened it as the user
+
+    other_env = other_venue(production, str(tmp_path / "other"))
+    poll(lambda: os.path.exists(other_env), timeout=10)  # the Manager's next pass
+    assert not readable_by(user, other_env)
