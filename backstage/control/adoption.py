@@ -234,7 +234,13 @@ def prepare(
     if spec.adopted:
         release.install_requirements(ref.venue_path, spec.source, ref.path)
     found = check(
-        ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None, view.pythonpath
+        ref.venue_path,
+        view.chdir,
+        env,
+        spec.wsgi_target,
+        view.settings or None,
+        view.pythonpath,
+        user=ref.user,
     )
     if spec.adopted:
         spec = _declare_static(act, spec, found)
@@ -247,6 +253,7 @@ def prepare(
             view.settings or None,
             spec.release,
             view.pythonpath,
+            user=ref.user,
         )
     return spec
 

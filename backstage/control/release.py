@@ -25,6 +25,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 
 from ..errors import InstallFailed, ReleaseFailed
+from ..model.account import account
 from ..model.project import Requirements, find_requirements
 
 DJANGO_RELEASE = ("python manage.py migrate --noinput", "python manage.py collectstatic --noinput")
@@ -83,12 +84,18 @@ def key_line(output: str) -> str:
 
 
 def run_step(
-    argv: Sequence[str], cwd: str, env: Mapping[str, str], timeout: float
+    argv: Sequence[str], cwd: str, env: Mapping[str, str], timeout: float, user: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """`user`: the Venue's, whom the step runs as (its uid, its group, no other group):
+    the project's code is theirs to write, so it never runs as root."""
+    found = account(user) if user else None
     return subprocess.run(
         list(argv),
         cwd=cwd,
         env=dict(env),
+        user=found.uid if found else None,
+        group=found.gid if found else None,
+        extra_groups=[] if found else None,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -132,10 +139,12 @@ def run_release(
     steps: Sequence[str] | None = None,
     pythonpath: Sequence[str] = (),
     timeout: float = 600,
+    user: str = "",
 ) -> None:
-    """Run each release step in the project's folder; `steps` None means the default
-    for the project (Django's when `settings` is given). Raises ReleaseFailed, with the
-    step's last lines in `log_tail`, at the first that fails."""
+    """Run each release step in the project's folder, as `user` when the Venue has one;
+    `steps` None means the default for the project (Django's when `settings` is given).
+    Raises ReleaseFailed, with the step's last lines in `log_tail`, at the first that
+    fails."""
     python = venue_python(venue_path)
     if steps is None:
         steps = default_steps(project_dir, settings is not None)
@@ -143,7 +152,7 @@ def run_release(
     for step in steps:
         argv = step_argv(step, python)
         try:
-            done = run_step(argv, project_dir, environment, timeout)
+            done = run_step(argv, project_dir, environment, timeout, user)
         except FileNotFoundError:
             raise ReleaseFailed(f"release step {step!r}: no command {argv[0]!r}") from None
         except subprocess.TimeoutExpired as exc:

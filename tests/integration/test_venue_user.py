@@ -77,6 +77,22 @@ def uid_of(pid: int) -> int:
     return int(line.split()[1])  # the real uid; effective and saved follow
 
 
+def children_running(parent: int, command: bytes) -> list[int]:
+    """Pids of the children of `parent` whose command is `command`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and argv[0] == command:
+            found.append(int(entry))
+    return found
+
+
 def readable_by(user: str, path: str) -> bool:
     done = subprocess.run(["runuser", "-u", user, "--", "cat", path], capture_output=True)
     return done.returncode == 0
@@ -98,6 +114,10 @@ def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp
     user, uid = system_user.pw_name, system_user.pw_uid
     act = user_venue.new_act("Shop", start=False)
     act.set_env(SHOP_SECRET="s3cret")
+    act.manager.declare(
+        workers={"sleeper": "sleep 600"},
+        release=("python -c \"import os; open('released', 'w').write(str(os.getuid()))\"",),
+    )
     act.start()
     assert http_get(act.port)[0] == 200
 
@@ -105,6 +125,14 @@ def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp
     assert sess is not None
     pids = [sess.pid, *(worker.pid for worker in sess.workers)]
     assert [uid_of(pid) for pid in pids] == [uid] * len(pids)
+    sleeper = poll(lambda: children_running(sess.pid, b"sleep"), timeout=10)
+    assert [uid_of(pid) for pid in sleeper] == [uid]  # the Act's own worker
+
+    act.reload()  # a new version: its release steps run first, as the user
+    released = os.path.join(act.path, "released")
+    with open(released) as done:
+        assert done.read() == str(uid)
+    assert os.stat(released).st_uid == uid
 
     env_path = production.layout.act_env(act.ref)
     assert env_path.startswith(os.path.join(user_venue.path, "run", "user") + os.sep)
