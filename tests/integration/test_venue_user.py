@@ -5,6 +5,7 @@ Venue's env file is not readable to the user. Needs root: it creates the user.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -16,6 +17,7 @@ import pytest
 from backstage import Venue
 from backstage.files import declared
 from backstage.model.spec import ActSpec, VenueSpec
+from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 
 pytestmark = pytest.mark.skipif(
@@ -145,3 +147,26 @@ def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp
     other_env = other_venue(production, str(tmp_path / "other"))
     poll(lambda: os.path.exists(other_env), timeout=10)  # the Manager's next pass
     assert not readable_by(user, other_env)
+
+
+def test_venue_set_user_and_what_status_says(production, venue, system_user):
+    home = production.home
+    said = run_cli("status", home=home).stdout
+    assert said.count("Venue TestVenue runs as root: set user = in venue.toml") == 1
+    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    assert data["as_root"] == ["TestVenue"]
+    assert {"production", "emperor", "acts", "router", "gigs", "manager"} <= data.keys()
+
+    refused = run_cli("venue", "set", "TestVenue", "user=nosuchbstuser", home=home, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "backstage: user nosuchbstuser does not exist: create it (useradd --system "
+        "--no-create-home nosuchbstuser) or remove user = from venue.toml"
+    ]
+    try:
+        run_cli("venue", "set", "TestVenue", f"user={system_user.pw_name}", home=home)
+        assert venue.user == system_user.pw_name
+        assert "runs as root" not in run_cli("status", home=home).stdout
+        assert json.loads(run_cli("status", "--json", home=home).stdout)["as_root"] == []
+    finally:
+        venue.declare(user="")
