@@ -170,3 +170,18 @@ def test_venue_set_user_and_what_status_says(production, venue, system_user):
         assert json.loads(run_cli("status", "--json", home=home).stdout)["as_root"] == []
     finally:
         venue.declare(user="")
+
+
+def test_a_user_venues_act_plays_its_gigs(production, channel, user_venue):
+    """Booked while it plays: the router (root) passes requests to the socket in the
+    user's folder, and the graceful reload that reads the new gigs ini, as the user,
+    still finds it; unbooked, the withheld file it looks for is found."""
+    user_venue.add_domain("example.com")
+    act = user_venue.new_act("Shop")
+    port = production.router.port
+    act.book("shop.example.com")
+    status, _ = http_get(port, host="shop.example.com")
+    assert status == 200
+    assert [gig.host for gig in act.gigs] == ["shop.example.com"]
+    act.unbook("shop.example.com")
+    assert poll(lambda: http_get(port, host="shop.example.com")[0] == 404, timeout=10)
