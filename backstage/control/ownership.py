@@ -36,12 +36,15 @@ def prepare(ref: ActRef) -> None:
     """The Venue's run and log folders, and the Act's own folder, as its user needs them."""
     if not ref.user:
         return
+    reason = runs_as(ref.user)
+    if reason:
+        raise InvalidSetting(reason)
     user = account(ref.user)
     venue = os.lstat(ref.venue_path)
-    if venue.st_uid != 0 or venue.st_mode & 0o022:
+    if venue.st_uid != os.geteuid() or venue.st_mode & 0o022:
         raise InvalidSetting(
-            f"{ref.venue_path} must be root's and writable by root alone for user = "
-            f"{ref.user} (its venue.toml names the user): chown root and chmod 755 it"
+            f"{ref.venue_path} must be Backstage's and writable by it alone for user = "
+            f"{ref.user} (its venue.toml names the user): chown it and chmod 755 it"
         )
     _folder(venue_run_dir(ref.venue_path), 0o711, None)
     _folder(venue_user_dir(ref.venue_path), 0o700, user)
@@ -51,12 +54,12 @@ def prepare(ref: ActRef) -> None:
 
 
 def _folder(path: str, mode: int, user: Account | None) -> None:
-    """Make `path` a real folder with `mode`, owned by `user` (None: root's)."""
+    """Make `path` a real folder with `mode`, owned by `user` (None: Backstage's)."""
     os.makedirs(path, mode=mode, exist_ok=True)
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidSetting(f"{path} is not a folder: remove it, Backstage makes it")
-    uid, gid = (user.uid, user.gid) if user else (0, 0)
+    uid, gid = (user.uid, user.gid) if user else (os.geteuid(), os.getegid())
     if (st.st_uid, st.st_gid) != (uid, gid):
         os.chown(path, uid, gid, follow_symlinks=False)
     if stat.S_IMODE(st.st_mode) != mode:

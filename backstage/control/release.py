@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..errors import InstallFailed, ReleaseFailed
 from ..model.account import account
@@ -83,19 +84,24 @@ def key_line(output: str) -> str:
     return lines[-1] if lines else "(it printed nothing)"
 
 
+def as_user(user: str) -> dict[str, Any]:
+    """subprocess's arguments that run a command as a Venue's `user` (its uid, its group,
+    no other group): the project's code is theirs to write, so it never runs as root."""
+    if not user:
+        return {}
+    found = account(user)
+    return {"user": found.uid, "group": found.gid, "extra_groups": []}
+
+
 def run_step(
     argv: Sequence[str], cwd: str, env: Mapping[str, str], timeout: float, user: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """`user`: the Venue's, whom the step runs as (its uid, its group, no other group):
-    the project's code is theirs to write, so it never runs as root."""
-    found = account(user) if user else None
+    """`user`: the Venue's, whom the step runs as (see `as_user`)."""
     return subprocess.run(
         list(argv),
         cwd=cwd,
         env=dict(env),
-        user=found.uid if found else None,
-        group=found.gid if found else None,
-        extra_groups=[] if found else None,
+        **as_user(user),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -171,8 +171,6 @@ STATE_COLOURS = {
 def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
     tty = sys.stdout.isatty()
     click.echo(emperor_line(snapshot))
-    if as_root:
-        click.echo(as_root_line(as_root))
     router, gigs = snapshot.router, snapshot.gigs
     playing = sum(1 for gig in gigs if gig.playing)
     click.echo(
@@ -197,6 +195,8 @@ def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
             click.echo(f"{row.key} refused a save, the old code serves: {row.refused}")
         if row.daemons:
             click.echo(f"{row.key} also runs: {daemons_line(row)}")
+    if as_root:  # under the table, as the other notes: scripts read the lines above
+        click.echo(as_root_line(as_root))
 
 
 @click.command()

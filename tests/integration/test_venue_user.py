@@ -135,6 +135,8 @@ def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp
     with open(released) as done:
         assert done.read() == str(uid)
     assert os.stat(released).st_uid == uid
+    # `backstage run` and `manage` too
+    assert act.run(["python", "-c", f"import os, sys; sys.exit(os.getuid() != {uid})"]) == 0
 
     env_path = production.layout.act_env(act.ref)
     assert env_path.startswith(os.path.join(user_venue.path, "run", "user") + os.sep)
