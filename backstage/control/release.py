@@ -86,8 +86,9 @@ def key_line(output: str) -> str:
 
 def as_user(user: str) -> dict[str, Any]:
     """subprocess's arguments that run a command as a Venue's `user` (its uid, its group,
-    no other group): the project's code is theirs to write, so it never runs as root."""
-    if not user:
+    no other group): the project's code is theirs to write, so it never runs as root.
+    Not root, Backstage can only be that user already (`ownership.runs_as`)."""
+    if not user or os.geteuid() != 0:
         return {}
     found = account(user)
     return {"user": found.uid, "group": found.gid, "extra_groups": []}
