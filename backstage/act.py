@@ -46,7 +46,7 @@ class Act:
     def __init__(self, venue: Venue, name: str) -> None:
         self.venue = venue
         self.name = name
-        self.ref = ActRef(venue.name, venue.path, name)
+        self.ref = ActRef(venue.name, venue.path, name, venue.user)
         self.path = self.ref.path
         self.spec_path = self.ref.spec_path
 

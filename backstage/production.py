@@ -101,6 +101,20 @@ class Production:
                 log.warning("Venue %s is gone; `backstage venue forget %s` drops it", path, path)
         return found
 
+    def venues_as_root(self) -> list[str]:
+        """The Venues whose Acts run as root: those without `user` while this process is
+        root (the Production Manager it starts is too). Empty when it is not root."""
+        if os.geteuid() != 0:
+            return []
+        names = []
+        for venue in self.venues:
+            try:
+                if not venue.user:
+                    names.append(venue.name)
+            except (BackstageError, OSError):
+                continue  # a venue.toml that cannot be read: `status` says why elsewhere
+        return names
+
     def venue(self, name: str) -> Venue:
         for venue in self.venues:
             if venue.name == name:
@@ -228,6 +242,16 @@ class Venue:
         return self.spec.name
 
     @property
+    def user(self) -> str:
+        """The system user its Acts run as; "" = as Backstage itself."""
+        return self.spec.user
+
+    def set_user(self, user: str) -> VenueSpec:
+        """Run the Venue's Acts as the system user `user` ("" = as Backstage): the
+        Production Manager restarts those playing, and makes their folders the user's."""
+        return self.declare(user=user)
+
+    @property
     def python(self) -> str:
         return os.path.join(self.path, "bin", "python")
 
@@ -299,7 +323,7 @@ class Venue:
         check_name("Act", name)
         self.production.create()
         self.production.add_venue(self)
-        ref = ActRef(self.name, self.path, name)
+        ref = ActRef(self.name, self.path, name, self.user)
         ActManager.create(self.production.crew, ref, port, processes, force)
         act = Act(self, name)
         if start:
@@ -327,7 +351,7 @@ class Venue:
         check_name("Act", name)
         self.production.create()
         self.production.add_venue(self)
-        ref = ActRef(self.name, self.path, name)
+        ref = ActRef(self.name, self.path, name, self.user)
         adoption.adopt(
             self.production.crew, ref, source, wsgi, settings, port, processes, env, force
         )

@@ -45,7 +45,8 @@ def encode(commands: str) -> bytes:
 def send(path: str, commands: str) -> None:
     data = encode(commands)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        # never through a link: the FIFO's folder may be a less trusted user's
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as exc:
         if exc.errno in (errno.ENXIO, errno.ENOENT):
             raise FifoNotReading(f"no master reads {path}: the instance is not running") from exc

@@ -39,7 +39,7 @@ from ..model.spec import ActSpec
 from ..model.state import FAILED, STOPPED, derive_state
 from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
-from . import ports
+from . import ownership, ports
 from .crew import Crew
 
 START_TIMEOUT = 60.0
@@ -96,7 +96,8 @@ class ActManager:
         Its vassal's master loads it at start: see `backstage/scripts/vassalenv.py`."""
         path = self.crew.layout.act_env(self.ref)
         text = env_json(spec.env)
-        return write_if_changed(path, text)
+        # readable by the Act's user alone: its master reads it after it dropped to them
+        return write_if_changed(path, text, 0o600, ownership.owner(self.ref))
 
     # Live, from stats only
 

@@ -234,7 +234,13 @@ def prepare(
     if spec.adopted:
         release.install_requirements(ref.venue_path, spec.source, ref.path)
     found = check(
-        ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None, view.pythonpath
+        ref.venue_path,
+        view.chdir,
+        env,
+        spec.wsgi_target,
+        view.settings or None,
+        view.pythonpath,
+        user=ref.user,
     )
     if spec.adopted:
         spec = _declare_static(act, spec, found)
@@ -247,6 +253,7 @@ def prepare(
             view.settings or None,
             spec.release,
             view.pythonpath,
+            user=ref.user,
         )
     return spec
 
@@ -302,8 +309,8 @@ def _poke(crew: Crew) -> None:
 
 
 def run(act: ActManager, argv: Sequence[str]) -> int:
-    """Run `argv` in the Act's project folder with its Venue and environment, attached
-    to this terminal; its exit status."""
+    """Run `argv` in the Act's project folder with its Venue and environment (and as its
+    Venue's user, if it has one), attached to this terminal; its exit status."""
     if not argv:
         raise InvalidSetting("nothing to run: write the command after --")
     spec = act.spec()
@@ -312,7 +319,9 @@ def run(act: ActManager, argv: Sequence[str]) -> int:
     if command[0] in ("python", "python3"):
         command[0] = release.venue_python(act.ref.venue_path)
     try:
-        return subprocess.call(command, cwd=view.chdir, env=process_env(act.ref, spec))
+        return subprocess.call(
+            command, cwd=view.chdir, env=process_env(act.ref, spec), **release.as_user(act.ref.user)
+        )
     except FileNotFoundError:
         raise NotFound(f"no command {argv[0]!r} in Venue {act.ref.venue} or on PATH") from None
 

@@ -40,6 +40,7 @@ from ..files.fs import unlink_if_present, write_if_changed
 from ..model.domains import check_hostname, domain_of
 from ..render.shim import LIVE_MARK, shim_path
 from ..render.stageset import uses_shim
+from . import ownership
 from .acts import ActManager
 from .crew import Crew
 from .ports import port_free
@@ -119,7 +120,8 @@ class BookingManager:
         layout = self.crew.layout
         socket_path = layout.act_socket(act.ref)
         withheld = layout.withheld(act.ref, host)
-        os.makedirs(os.path.dirname(withheld), mode=0o700, exist_ok=True)
+        # a user's vassal looks for it as the user: it may pass, not list or write
+        os.makedirs(os.path.dirname(withheld), mode=0o711 if act.ref.user else 0o700, exist_ok=True)
         with open(withheld, "w"):
             pass
         deadline = time.monotonic() + timeout
@@ -177,7 +179,9 @@ class BookingManager:
             for host in spec.hosts:
                 for key in router.keys_for(host):
                     router.keys.publish(key, domains)
-        write_if_changed(crew.layout.act_hosts(act.ref), "".join(h + "\n" for h in spec.hosts))
+        owner = ownership.owner(act.ref)
+        hosts = "".join(h + "\n" for h in spec.hosts)
+        write_if_changed(crew.layout.act_hosts(act.ref), hosts, 0o600, owner)
         for host in spec.hosts:
             withheld = crew.layout.withheld(act.ref, host)
             try:
@@ -186,7 +190,9 @@ class BookingManager:
             except FileNotFoundError:
                 pass
         path = crew.layout.act_gigs(act.ref)
-        return write_if_changed(path, text)
+        # A user's vassal reads it again when it reloads, after it dropped to the user:
+        # readable then, in root's own folder, never theirs to write
+        return write_if_changed(path, text, 0o644 if owner else 0o600)
 
     def sync_all(self, production: Declared) -> None:
         """Keep every Act's subscriptions file current (the Production Manager, each pass).
@@ -220,7 +226,10 @@ class BookingManager:
         self.sync(act)
         pending = self.crew.layout.pending(act.ref)
         os.makedirs(os.path.dirname(pending), mode=0o700, exist_ok=True)
-        with open(pending, "a") as out:
+        # O_NOFOLLOW: for a Venue with a user, the folder is theirs (its vassal removes
+        # the file), and a link there must not have root append to another file
+        fd = os.open(pending, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with open(fd, "a") as out:
             out.write(host + "\n")
         self.announce(act, (host,))
 

@@ -27,13 +27,14 @@ from typing import Protocol
 
 from emperor.stats import EmperorStats
 
-from ..errors import BackstageError, StageError
+from ..errors import BackstageError, InvalidSetting, StageError
 from ..files import declared
 from ..files.declared import Declared
 from ..files.fs import prune_log_backups, unlink_if_present
+from ..model.account import Account, account
 from ..model.layout import venue_uwsgi
 from ..model.spec import ActSpec
-from . import adoption, keeper, ports, producer
+from . import adoption, keeper, ownership, ports, producer
 from .acts import ActManager
 from .announcing import Announcer
 from .booking import BookingManager
@@ -223,7 +224,12 @@ class ProductionManager:
                 venue_path = found.ref.venue_path
                 uwsgi = venue_uwsgi(venue_path) if venue_path in own_uwsgi else ""
                 config = stageset.vassal(
-                    layout, found.ref, found.spec, uwsgi, production.production.max_rss
+                    layout,
+                    found.ref,
+                    found.spec,
+                    uwsgi,
+                    production.production.max_rss,
+                    _account(found.ref.user),
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
@@ -246,6 +252,8 @@ class ProductionManager:
             if found.spec is None:
                 continue
             act = ActManager(self.crew, found.ref)
+            if not self._guarded(f"{found.ref.key}'s folders", partial(ownership.prepare, act.ref)):
+                continue  # nothing is written where its user could have put a link
             self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
             self._guarded(
                 f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec)
@@ -322,6 +330,17 @@ class ProductionManager:
             (log.warning if " waits: " in note else log.info)("%s", note)
         self._memory = plan.memory
         return plan
+
+
+def _account(user: str) -> Account | None:
+    """The Venue's user, whom its vassals drop to; InvalidSetting when this process cannot
+    make them run as that user."""
+    if not user:
+        return None
+    reason = ownership.runs_as(user)
+    if reason:
+        raise InvalidSetting(reason)
+    return account(user)
 
 
 def on_demand_address(spec: ActSpec) -> str:

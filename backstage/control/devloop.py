@@ -169,6 +169,7 @@ class ActWatch:
                 spec.wsgi_target,
                 view.settings or None,
                 view.pythonpath,
+                user=self.ref.user,
             )
         except BackstageError:
             pass  # said when a save is refused

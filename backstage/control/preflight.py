@@ -58,14 +58,15 @@ def preflight(
     settings: str | None = None,
     pythonpath: Sequence[str] = (),
     timeout: float = 120,
+    user: str = "",
 ) -> Preflight:
     """Import `wsgi` (MODULE:CALLABLE) in a separate process with the Venue's Python and
-    the Act's env, and for Django (`settings` given) run `check`. Raises
-    PreflightFailed with one line when the app would not serve."""
+    the Act's env, as the Venue's `user` if it has one, and for Django (`settings` given)
+    run `check`. Raises PreflightFailed with one line when the app would not serve."""
     argv = [venue_python(venue_path), "-c", _PREFLIGHT, wsgi, "1" if settings else "0"]
     environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
     try:
-        done = run_step(argv, project_dir, environment, timeout)
+        done = run_step(argv, project_dir, environment, timeout, user)
     except FileNotFoundError:
         raise PreflightFailed(f"{venue_path} has no bin/python: rebuild the Venue") from None
     except subprocess.TimeoutExpired:
@@ -108,7 +109,12 @@ class WarmPreflight:
         settings: str | None = None,
         pythonpath: Sequence[str] = (),
         timeout: float = 120,
+        user: str = "",
     ) -> Preflight:
+        if user:  # the cold one drops to the user; the checker writes root's files
+            return preflight(
+                venue_path, project_dir, env, wsgi, settings, pythonpath, timeout, user
+            )
         environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
         key = (venue_path, project_dir, tuple(sorted(environment.items())))
         with self._lock:

@@ -23,8 +23,10 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..errors import InstallFailed, ReleaseFailed
+from ..model.account import account
 from ..model.project import Requirements, find_requirements
 
 DJANGO_RELEASE = ("python manage.py migrate --noinput", "python manage.py collectstatic --noinput")
@@ -82,13 +84,25 @@ def key_line(output: str) -> str:
     return lines[-1] if lines else "(it printed nothing)"
 
 
+def as_user(user: str) -> dict[str, Any]:
+    """subprocess's arguments that run a command as a Venue's `user` (its uid, its group,
+    no other group): the project's code is theirs to write, so it never runs as root.
+    Not root, Backstage can only be that user already (`ownership.runs_as`)."""
+    if not user or os.geteuid() != 0:
+        return {}
+    found = account(user)
+    return {"user": found.uid, "group": found.gid, "extra_groups": []}
+
+
 def run_step(
-    argv: Sequence[str], cwd: str, env: Mapping[str, str], timeout: float
+    argv: Sequence[str], cwd: str, env: Mapping[str, str], timeout: float, user: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """`user`: the Venue's, whom the step runs as (see `as_user`)."""
     return subprocess.run(
         list(argv),
         cwd=cwd,
         env=dict(env),
+        **as_user(user),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -132,10 +146,12 @@ def run_release(
     steps: Sequence[str] | None = None,
     pythonpath: Sequence[str] = (),
     timeout: float = 600,
+    user: str = "",
 ) -> None:
-    """Run each release step in the project's folder; `steps` None means the default
-    for the project (Django's when `settings` is given). Raises ReleaseFailed, with the
-    step's last lines in `log_tail`, at the first that fails."""
+    """Run each release step in the project's folder, as `user` when the Venue has one;
+    `steps` None means the default for the project (Django's when `settings` is given).
+    Raises ReleaseFailed, with the step's last lines in `log_tail`, at the first that
+    fails."""
     python = venue_python(venue_path)
     if steps is None:
         steps = default_steps(project_dir, settings is not None)
@@ -143,7 +159,7 @@ def run_release(
     for step in steps:
         argv = step_argv(step, python)
         try:
-            done = run_step(argv, project_dir, environment, timeout)
+            done = run_step(argv, project_dir, environment, timeout, user)
         except FileNotFoundError:
             raise ReleaseFailed(f"release step {step!r}: no command {argv[0]!r}") from None
         except subprocess.TimeoutExpired as exc:

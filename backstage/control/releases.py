@@ -166,12 +166,12 @@ def build(crew: Crew, act: ActManager, commit: str | None = None) -> Release:
         release.install_requirements(ref.venue_path, building, ref.path)
         preflight.preflight(
             ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
-            view.pythonpath,
+            view.pythonpath, user=ref.user,
         )  # fmt: skip
         if spec.release:
             release.run_release(
                 ref.venue_path, view.chdir, env, view.settings or None, spec.release,
-                view.pythonpath,
+                view.pythonpath, user=ref.user,
             )  # fmt: skip
         path = os.path.join(ref.releases_dir, f"{number}-{sha[:12]}")
         os.rename(building, path)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import tempfile
 from typing import BinaryIO
 
 
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Replace `path` with `text` in one step: a reader sees the old file or the new."""
+def write_atomic(
+    path: str, text: str, mode: int = 0o644, owner: tuple[int, int] | None = None
+) -> None:
+    """Replace `path` with `text` in one step: a reader sees the old file or the new.
+    `owner` (uid, gid) is given to the new file before it takes the name: in a folder a
+    Venue's user may write, a chown by name would follow a link they put there."""
     directory = os.path.dirname(path) or "."
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
@@ -18,6 +23,8 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         raise OSError(exc.errno, exc.strerror, path) from exc
     try:
         os.fchmod(fd, mode)
+        if owner is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "w") as out:
             out.write(text)
         os.replace(tmp, path)
@@ -31,16 +38,24 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def write_if_changed(path: str, text: str, mode: int = 0o600) -> bool:
-    """Replace `path` with `text` atomically unless it holds that already; True when it
-    was written. The run files the Manager keeps current each pass, without churn."""
+def write_if_changed(
+    path: str, text: str, mode: int = 0o600, owner: tuple[int, int] | None = None
+) -> bool:
+    """Replace `path` with `text` atomically unless it holds that already, with that
+    `mode` and `owner`; True when it was written. The run files the Manager keeps
+    current each pass, without churn."""
+    # Neither a link nor a FIFO someone put in its place is followed or waited on.
     try:
-        with open(path) as current:
-            if current.read() == text:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        with open(fd, encoding="utf-8", errors="replace") as current:
+            st = os.fstat(fd)
+            mine = owner is None or (st.st_uid, st.st_gid) == owner
+            if stat.S_ISREG(st.st_mode) and mine and current.read() == text:
                 return False
-    except FileNotFoundError:
-        pass
-    write_atomic(path, text, mode)
+    write_atomic(path, text, mode, owner)
     return True
 
 

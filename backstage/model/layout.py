@@ -13,6 +13,14 @@
 <home>/keys/                production.key, production.pub, hosts/HOST.pem
 <home>/templates/           a user's overrides of the packaged templates
 <venue>/venue.toml, <venue>/acts/NAME/act.toml
+A Venue with `user` (its vassals drop to that user before they bind a socket or open a
+file, so nothing of theirs can be in the home's run/ or log/):
+<venue>/run/                0711, root's: VENUE.NAME.gigs.ini (read as root at start,
+                            so never the user's to write), VENUE.NAME.bin/ (its workers'
+                            and cron jobs' scripts), withheld/VENUE.NAME/HOST
+<venue>/run/user/           0700, the user's: VENUE.NAME.stats, .fifo, .sock, .env.json,
+                            .hosts, .pending
+<venue>/log/                0750, the user's: VENUE.NAME.log
 
 A running Emperor knows a Production by these names alone: changing one would orphan
 every vassal that plays. tests/backstage/test_golden.py pins them.
@@ -35,6 +43,7 @@ class ActRef:
     venue: str
     venue_path: str
     name: str
+    user: str = ""  # its Venue's `user`: the Act runs as them, from their own run folder
 
     @property
     def key(self) -> str:
@@ -75,6 +84,21 @@ def acts_dir(venue_path: str) -> str:
 def venue_uwsgi(venue_path: str) -> str:
     """A Venue's own uwsgi, built for its Python where the Stage's embeds another."""
     return os.path.join(venue_path, "bin", "uwsgi")
+
+
+def venue_run_dir(venue_path: str) -> str:
+    """A Venue with `user`: root's folder of what its vassals read but must not write."""
+    return os.path.join(venue_path, "run")
+
+
+def venue_user_dir(venue_path: str) -> str:
+    """A Venue with `user`: the user's folder of its Acts' sockets and run files."""
+    return os.path.join(venue_run_dir(venue_path), "user")
+
+
+def venue_log_dir(venue_path: str) -> str:
+    """A Venue with `user`: the user's folder of its Acts' logs, which uWSGI rotates."""
+    return os.path.join(venue_path, "log")
 
 
 # A home's path goes into every vassal config: `:` would make a socket TCP, `,` split a
@@ -228,6 +252,12 @@ class Layout:
         return vassal.startswith(self.prefix + ".")
 
     def _act_run(self, ref: ActRef, suffix: str) -> str:
+        """What the Act's vassal makes, writes or reads after it dropped to its user."""
+        name = f"{ref.venue}.{ref.name}.{suffix}"
+        return os.path.join(venue_user_dir(ref.venue_path), name) if ref.user else self.run(name)
+
+    def _own_run(self, ref: ActRef, suffix: str) -> str:
+        """What only root may write: the Manager's own, or read by the vassal as root."""
         return self.run(f"{ref.venue}.{ref.name}.{suffix}")
 
     def act_stats(self, ref: ActRef) -> str:
@@ -242,11 +272,13 @@ class Layout:
 
     def act_wake(self, ref: ActRef) -> str:
         """Where the Production Manager wakes a sleeping Act for its Gigs (control.waker)."""
-        return self._act_run(ref, "wake")
+        return self._own_run(ref, "wake")
 
     def act_gigs(self, ref: ActRef) -> str:
         """The ini with the Act's subscribe2 lines, which its vassal config includes."""
-        return self._act_run(ref, "gigs.ini")
+        if ref.user:
+            return os.path.join(venue_run_dir(ref.venue_path), f"{ref.venue}.{ref.name}.gigs.ini")
+        return self._own_run(ref, "gigs.ini")
 
     def act_env(self, ref: ActRef) -> str:
         """The Act's `[env]` as JSON (0600), loaded by its vassal's master at start."""
@@ -259,19 +291,24 @@ class Layout:
     def pending(self, ref: ActRef) -> str:
         """Hosts the Act was booked at since its vassal last read its gigs ini, one a
         line: the Production Manager announces them for it until it reads it again."""
+        if ref.user:  # its vassal removes it, as the user
+            return self._act_run(ref, "pending")
         return os.path.join(self.run_dir, "pending", f"{ref.venue}.{ref.name}")
 
     def act_refused(self, ref: ActRef) -> str:
         """The last save of a watched Act the pre-flight refused (one line), until a
         save is served again."""
-        return self._act_run(ref, "refused")
+        return self._own_run(ref, "refused")
 
     def withheld(self, ref: ActRef, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host`."""
-        return os.path.join(self.run_dir, "withheld", f"{ref.venue}.{ref.name}", host)
+        # a user's vassal looks for it, in a folder only root writes
+        run = venue_run_dir(ref.venue_path) if ref.user else self.run_dir
+        return os.path.join(run, "withheld", f"{ref.venue}.{ref.name}", host)
 
     def act_log(self, ref: ActRef) -> str:
-        return self.log(f"{ref.venue}.{ref.name}.log")
+        name = f"{ref.venue}.{ref.name}.log"
+        return os.path.join(venue_log_dir(ref.venue_path), name) if ref.user else self.log(name)
 
     def act_sockets(self, ref: ActRef) -> tuple[str, ...]:
         return (self.act_stats(ref), self.act_fifo(ref), self.act_socket(ref), self.act_wake(ref))

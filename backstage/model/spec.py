@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import InvalidSetting
+from .account import account
 from .checks import (
     CHANNELS,
     LOG_MAX_DEFAULT,
@@ -118,12 +119,24 @@ class VenueSpec:
     # Its Acts run on its own uwsgi (bin/uwsgi), built for its Python at creation because
     # the Stage's uwsgi embeds another one
     own_uwsgi: bool = False
+    # The system user its Acts run as (vassals, workers, cron, release steps) when
+    # Backstage runs as root; "" = as Backstage itself
+    user: str = ""
 
-    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = ("own_uwsgi",)
+    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = ("own_uwsgi", "user")
 
     def __post_init__(self) -> None:
         for domain in self.domains:
             check_folded_host("domains", domain)
+        if self.user:
+            account(self.user)
+            if self.own_uwsgi:
+                # Its own uwsgi re-execs after the drop and reads its config again, from
+                # a file only root may read
+                raise InvalidSetting(
+                    "user = and a Venue's own uwsgi (another Python) do not go together "
+                    "yet: remove user = from venue.toml"
+                )
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
 Rendering takes plain data (the Layout, an ActRef, a spec) and returns text; pushing
 or writing it is control's job. Templates come from the package, or from
 `<home>/templates/` when a Production overrides one. A template sees `production`
-(`home`), `prefix`, `venue` (`name`, `path`, `uwsgi`), `act` (`name`, `key`, `path`, and its
-`socket_path`, `stats_path`, `fifo_path`, `gigs_config_path`, `log_path`), `spec`
-(the ActSpec), `env` and `max_rss` (MiB, the Act's or the Production's; 0 = none);
-the router's sees `router` (`address`, `subscription_path`,
-`stats_path`, `socket_path`, `booked_path`, `log_path`).
+(`home`), `prefix`, `venue` (`name`, `path`, `uwsgi`, and `user`, `uid`, `gid` when its
+Acts run as a user), `act` (`name`, `key`, `path`, and its `socket_path`, `stats_path`,
+`fifo_path`, `gigs_config_path`, `log_path`), `spec` (the ActSpec), `env` and
+`max_rss` (MiB, the Act's or the Production's; 0 = none); the router's sees `router`
+(`address`, `subscription_path`, `stats_path`, `socket_path`, `booked_path`, `log_path`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import jinja2
 
+from ..model.account import Account
 from ..model.checks import cron_fields, split_cron
 from ..model.gig import FALLBACK_KEY, SLEEPER_WEIGHT, keys_for, split_address
-from ..model.layout import ActRef, Layout
+from ..model.layout import ActRef, Layout, venue_run_dir
 from ..model.spec import ActSpec
 from .ini import ini_value, kv_value, path_value
 from .shim import SHIM_MODULE, static_map
@@ -65,6 +66,9 @@ class VenueView:
     name: str
     path: str
     uwsgi: str = ""  # its own uwsgi, where the Stage's embeds another Python; else ""
+    user: str = ""  # the user its Acts run as; "" = as the Emperor
+    uid: int = 0
+    gid: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,11 @@ class ProjectView:
 
 
 def scripts_dir(ref: ActRef) -> str:
-    """Where an Act's worker and cron commands are written, one script each."""
+    """Where an Act's worker and cron commands are written, one script each: for an Act
+    whose Venue has a user, in a folder that user cannot write, as the Production
+    Manager writes them as root."""
+    if ref.user:
+        return os.path.join(venue_run_dir(ref.venue_path), f"{ref.venue}.{ref.name}.bin")
     return os.path.join(ref.path, "bin")
 
 
@@ -218,12 +226,18 @@ class StageSet:
         return self._env.get_template(template).render(**context)
 
     def _act_context(
-        self, layout: Layout, ref: ActRef, spec: ActSpec, venue_uwsgi: str = ""
+        self,
+        layout: Layout,
+        ref: ActRef,
+        spec: ActSpec,
+        venue_uwsgi: str = "",
+        account: Account | None = None,
     ) -> dict[str, object]:
+        user = (account.name, account.uid, account.gid) if account else ("", 0, 0)
         return {
             "production": ProductionView(layout.home),
             "prefix": layout.prefix,
-            "venue": VenueView(ref.venue, ref.venue_path, venue_uwsgi),
+            "venue": VenueView(ref.venue, ref.venue_path, venue_uwsgi, *user),
             "act": act_view(layout, ref),
             "spec": spec,
             "project": project_view(ref, spec),
@@ -236,13 +250,15 @@ class StageSet:
         spec: ActSpec,
         venue_uwsgi: str = "",
         max_rss: int = 0,
+        account: Account | None = None,
     ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
-        default, which the Act's own overrides."""
+        default, which the Act's own overrides. `account`: the Venue's user, whom the
+        vassal drops to (the caller looked it up: rendering reads nothing)."""
         return self.render(
             "vassal.ini.j2",
-            **self._act_context(layout, ref, spec, venue_uwsgi),
+            **self._act_context(layout, ref, spec, venue_uwsgi, account),
             max_rss=spec.max_rss or max_rss,
             env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
             env_loader=ENV_LOADER,

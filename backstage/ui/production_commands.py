@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 
 import click
 
@@ -112,11 +113,12 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
     checks can tell; 0 otherwise.
     """
     snapshot = production.snapshot()
+    as_root = production.venues_as_root()
     if not watch:
         if as_json:
-            click.echo(json.dumps(production_status(snapshot), indent=2))
+            click.echo(json.dumps(production_status(snapshot, as_root), indent=2))
         else:
-            _print_table(snapshot)
+            _print_table(snapshot, as_root)
         failed = [row.key for row in snapshot.acts if row.enabled and row.state == "failed"]
         if failed:
             raise ActsFailed(f"failed: {', '.join(failed)} (`backstage logs VENUE/NAME` says why)")
@@ -124,16 +126,22 @@ def status(production: Production, as_json: bool, watch: bool, interval: float) 
     try:
         while True:
             if as_json:
-                click.echo(json.dumps(production_status(snapshot)))
+                click.echo(json.dumps(production_status(snapshot, as_root)))
             else:
                 if sys.stdout.isatty():
                     click.clear()
-                _print_table(snapshot)
+                _print_table(snapshot, as_root)
                 click.echo()
             time.sleep(interval)
             snapshot = production.snapshot(snapshot)
     except KeyboardInterrupt:
         return  # Ctrl-C is how a watch ends
+
+
+def as_root_line(venues: Sequence[str]) -> str:
+    """Said once by `status` while Backstage runs as root and Venues have no user."""
+    which = f"Venue {venues[0]} runs" if len(venues) == 1 else f"Venues {', '.join(venues)} run"
+    return f"{which} as root: set user = in venue.toml (`backstage venue set VENUE user=NAME`)"
 
 
 class ActsFailed(click.ClickException):
@@ -160,7 +168,7 @@ STATE_COLOURS = {
 }
 
 
-def _print_table(snapshot: Snapshot) -> None:
+def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
     tty = sys.stdout.isatty()
     click.echo(emperor_line(snapshot))
     router, gigs = snapshot.router, snapshot.gigs
@@ -187,6 +195,8 @@ def _print_table(snapshot: Snapshot) -> None:
             click.echo(f"{row.key} refused a save, the old code serves: {row.refused}")
         if row.daemons:
             click.echo(f"{row.key} also runs: {daemons_line(row)}")
+    if as_root:  # under the table, as the other notes: scripts read the lines above
+        click.echo(as_root_line(as_root))
 
 
 @click.command()

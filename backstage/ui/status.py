@@ -7,12 +7,14 @@ Snapshot, so the command, `backstage top` and the Python API agree.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from ..model.snapshot import RESPONSE_CLASSES, Snapshot
 
 
-def status(snapshot: Snapshot) -> dict[str, Any]:
+def status(snapshot: Snapshot, as_root: Sequence[str] = ()) -> dict[str, Any]:
+    """`as_root`: the Venues whose Acts run as root (`Production.venues_as_root`)."""
     emperor = snapshot.emperor
     return {
         "production": snapshot.production,
@@ -54,4 +56,6 @@ def status(snapshot: Snapshot) -> dict[str, Any]:
         "gigs": [gig.as_dict() for gig in snapshot.gigs],
         # added with hardening: while the Production Manager runs, what is declared heals
         "manager": {"running": snapshot.manager.running, "pid": snapshot.manager.pid},
+        # added with a Venue's user: Venues whose Acts run as root, Backstage being root
+        "as_root": list(as_root),
     }

@@ -6,6 +6,7 @@ import os
 
 import click
 
+from ..errors import InvalidSetting
 from ..production import Production
 from ..shortcuts import new_venue
 from .options import pass_production
@@ -58,6 +59,25 @@ def venue_forget(production: Production, name_or_path: str) -> None:
         for item in target.acts:
             item.stop()
         production.forget_venue(target)
+
+
+@venue.command("set")
+@click.argument("venue_name", metavar="VENUE")
+@click.argument("items", nargs=-1, required=True, metavar="user=NAME")
+@pass_production
+def venue_set(production: Production, venue_name: str, items: tuple[str, ...]) -> None:
+    """Change venue.toml: user=NAME runs its Acts as that system user (Backstage as
+    root); user= runs them as Backstage again."""
+    target = production.venue(venue_name)
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key.strip() != "user" or not sep:
+            raise InvalidSetting(
+                f"{item!r}: venue set takes user=NAME (domains: `backstage venue domain add`)"
+            )
+        target.set_user(value.strip())
+    user = target.user
+    click.echo(f"Venue {target.name} runs its Acts as {user or 'Backstage itself'}")
 
 
 @venue.group("domain")

@@ -1,0 +1,74 @@
+"""A Venue with `user`: the folders and files its Acts' vassals need as that user.
+
+Its vassals drop to the user before they bind a socket, open their log or read their
+environment, so those live in the Venue's own folders (see `model.layout`), which the
+Production Manager makes, as root, before it pushes a vassal config. The Venue's folder,
+its `venue.toml` and its virtualenv stay root's: `venue.toml` names the user, and a user
+who could rewrite it could name root. Each Act's folder becomes the user's.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..errors import InvalidSetting
+from ..model.account import Account, account
+from ..model.layout import ActRef, venue_log_dir, venue_run_dir, venue_user_dir
+
+
+def owner(ref: ActRef) -> tuple[int, int] | None:
+    """(uid, gid) the Act's run files belong to; None for an Act that runs as Backstage."""
+    if not ref.user:
+        return None
+    found = account(ref.user)
+    return (found.uid, found.gid)
+
+
+def runs_as(user: str) -> str | None:
+    """Why this process cannot run a Venue's Acts as `user`, if it cannot."""
+    if os.geteuid() == 0 or account(user).uid == os.geteuid():
+        return None
+    return f"user = {user} needs Backstage to run as root (or as {user}): remove it or run as root"
+
+
+def prepare(ref: ActRef) -> None:
+    """The Venue's run and log folders, and the Act's own folder, as its user needs them."""
+    if not ref.user:
+        return
+    reason = runs_as(ref.user)
+    if reason:
+        raise InvalidSetting(reason)
+    user = account(ref.user)
+    venue = os.lstat(ref.venue_path)
+    if venue.st_uid != os.geteuid() or venue.st_mode & 0o022:
+        raise InvalidSetting(
+            f"{ref.venue_path} must be Backstage's and writable by it alone for user = "
+            f"{ref.user} (its venue.toml names the user): chown it and chmod 755 it"
+        )
+    _folder(venue_run_dir(ref.venue_path), 0o711, None)
+    _folder(venue_user_dir(ref.venue_path), 0o700, user)
+    _folder(venue_log_dir(ref.venue_path), 0o750, user)
+    if os.path.isdir(ref.path) and os.lstat(ref.path).st_uid != user.uid:
+        give(ref.path, user)
+
+
+def _folder(path: str, mode: int, user: Account | None) -> None:
+    """Make `path` a real folder with `mode`, owned by `user` (None: Backstage's)."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidSetting(f"{path} is not a folder: remove it, Backstage makes it")
+    uid, gid = (user.uid, user.gid) if user else (os.geteuid(), os.getegid())
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid, follow_symlinks=False)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)  # a real folder: lstat said so, in a folder only root writes
+
+
+def give(path: str, user: Account) -> None:
+    """`path` and everything in it to `user`; links are given, never followed."""
+    os.chown(path, user.uid, user.gid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), user.uid, user.gid, follow_symlinks=False)

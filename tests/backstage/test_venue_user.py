@@ -1,0 +1,127 @@
+"""A Venue's `user`, its pure parts: the name's checks, where its Acts' run files go,
+and the vassal config that drops to it. The host's `nobody` stands for the user."""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+import pytest
+
+from backstage.errors import InvalidSetting
+from backstage.files import declared
+from backstage.files.fs import write_atomic, write_if_changed
+from backstage.model.account import account
+from backstage.model.layout import ActRef, Layout
+from backstage.model.spec import ActSpec, ProductionSpec, VenueSpec
+from backstage.render.stageset import StageSet, scripts_dir
+from backstage.ui.production_commands import as_root_line
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def test_a_user_is_a_known_unprivileged_account():
+    assert account("nobody") == account("nobody")
+    assert (account("nobody").uid, account("nobody").gid) == (NOBODY.pw_uid, NOBODY.pw_gid)
+    with pytest.raises(InvalidSetting, match=r"^user nosuchbstuser does not exist: create it"):
+        account("nosuchbstuser")
+    with pytest.raises(InvalidSetting, match="not a user name"):
+        account("Bad Name")
+    with pytest.raises(InvalidSetting, match="root"):
+        account("root")
+
+
+def test_venue_toml_checks_its_user():
+    assert VenueSpec(name="V", python="3.11", user="nobody").user == "nobody"
+    with pytest.raises(InvalidSetting, match="does not exist"):
+        VenueSpec(name="V", python="3.11", user="nosuchbstuser")
+    with pytest.raises(InvalidSetting, match="own uwsgi"):
+        VenueSpec(name="V", python="3.12", user="nobody", own_uwsgi=True)
+
+
+def test_a_venue_without_user_writes_and_reads_as_before(tmp_path):
+    path = str(tmp_path / "venue.toml")
+    declared.dump(path, VenueSpec(name="V", python="3.11"))
+    assert "user" not in open(path).read()
+    declared.dump(path, VenueSpec(name="V", python="3.11", user="nobody"))
+    assert declared.load(VenueSpec, path).user == "nobody"
+
+
+def test_a_user_venues_act_runs_from_the_venues_own_folders():
+    layout = Layout("/h")
+    plain, own = ActRef("V", "/v", "A"), ActRef("V", "/v", "A", "nobody")
+    assert layout.act_stats(plain) == "/h/run/V.A.stats"
+    assert layout.act_log(plain) == "/h/log/V.A.log"
+    assert layout.pending(plain) == "/h/run/pending/V.A"
+    # what the vassal makes or reads as the user: the user's folder
+    assert layout.act_stats(own) == "/v/run/user/V.A.stats"
+    assert layout.act_fifo(own) == "/v/run/user/V.A.fifo"
+    assert layout.act_socket(own) == "/v/run/user/V.A.sock"
+    assert layout.act_env(own) == "/v/run/user/V.A.env.json"
+    assert layout.act_hosts(own) == "/v/run/user/V.A.hosts"
+    assert layout.pending(own) == "/v/run/user/V.A.pending"
+    assert layout.act_log(own) == "/v/log/V.A.log"
+    # what it reads as root, or only root writes: root's folders
+    assert layout.act_gigs(own) == "/v/run/V.A.gigs.ini"
+    assert layout.withheld(own, "a.example") == "/v/run/withheld/V.A/a.example"
+    assert scripts_dir(own) == "/v/run/V.A.bin"
+    assert layout.act_wake(own) == "/h/run/V.A.wake"
+    assert layout.act_refused(own) == "/h/run/V.A.refused"
+
+
+def test_the_vassal_drops_to_the_user_and_logs_as_them():
+    layout, spec = Layout("/h"), ActSpec(name="A", port=9123)
+    ref = ActRef("V", "/v", "A", "nobody")
+    text = StageSet().vassal(layout, ref, spec, account=account("nobody"))
+    lines = text.splitlines()
+    assert f"uid = {NOBODY.pw_uid}" in lines and f"gid = {NOBODY.pw_gid}" in lines
+    assert lines.index(f"uid = {NOBODY.pw_uid}") < lines.index("master = true")
+    assert "logto2 = /v/log/V.A.log" in lines and not any(
+        line.startswith("logto =") for line in lines
+    )
+    assert "socket = /v/run/user/V.A.sock" in lines
+    assert "stats = /v/run/user/V.A.stats" in lines
+    plain = StageSet().vassal(layout, ActRef("V", "/v", "A"), spec)
+    assert not any(line.startswith(("uid", "gid", "logto2")) for line in plain.splitlines())
+
+
+def test_a_user_venues_act_takes_no_uwsgi_options(tmp_path):
+    venue = tmp_path / "V"
+    (venue / "acts" / "A").mkdir(parents=True)
+    declared.dump(str(venue / "venue.toml"), VenueSpec(name="V", python="3.11", user="nobody"))
+    spec = ActSpec(name="A", port=9123, uwsgi={"exec-as-root": "touch /tmp/x"})
+    declared.dump(str(venue / "acts" / "A" / "act.toml"), spec)
+    home = tmp_path / "home"
+    home.mkdir()
+    declared.dump(str(home / "production.toml"), ProductionSpec(venues=(str(venue),)))
+    (found,) = declared.read(Layout(str(home))).acts
+    assert found.spec is None and "[uwsgi] options are refused" in found.error
+    assert found.ref.user == "nobody"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+def test_run_files_are_given_to_the_user_before_they_take_their_name(tmp_path):
+    owner = (NOBODY.pw_uid, NOBODY.pw_gid)
+    path = str(tmp_path / "env.json")
+    write_atomic(path, "{}", 0o600, owner)
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (*owner, 0o600)
+    assert not write_if_changed(path, "{}", 0o600, owner)
+    os.chown(path, 0, 0)
+    assert write_if_changed(path, "{}", 0o600, owner)  # same text, wrong owner
+    assert os.stat(path).st_uid == NOBODY.pw_uid
+    # a link put in its place is replaced, never followed
+    target = tmp_path / "target"
+    target.write_text("root's")
+    os.unlink(path)
+    os.symlink(target, path)
+    assert write_if_changed(path, "{}", 0o600, owner)
+    assert not os.path.islink(path) and target.read_text() == "root's"
+    assert os.stat(target).st_uid == 0
+
+
+def test_status_says_once_which_venues_run_as_root():
+    assert as_root_line(["V"]) == (
+        "Venue V runs as root: set user = in venue.toml (`backstage venue set VENUE user=NAME`)"
+    )
+    assert as_root_line(["V", "W"]).startswith("Venues V, W run as root: ")

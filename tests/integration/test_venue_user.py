@@ -1,0 +1,189 @@
+"""A Venue under its own user (`user = NAME` in venue.toml): its vassal's master and
+workers run as that user, its Act's folder and env file are the user's, and another
+Venue's env file is not readable to the user. Needs root: it creates the user."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from backstage import Venue
+from backstage.files import declared
+from backstage.model.spec import ActSpec, VenueSpec
+from tests.conftest import run_cli
+from tests.helpers import http_get, poll
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("useradd") is None,
+    reason="a Venue's user needs Backstage to run as root, and useradd to create one",
+)
+
+
+@pytest.fixture
+def system_user():
+    name = f"bstu{os.getpid() % 100000}"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    yield pwd.getpwnam(name)
+    subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def passable(*paths: str):
+    """Every folder above `paths` passable by others (o+x, no listing) while in the
+    block: a user's vassal must reach its Venue and its Python's standard library, which
+    here live under 0700 folders (the test root, /root/.pyenv)."""
+    changed = {}
+    for path in paths:
+        folder = path
+        while folder != "/":
+            folder = os.path.dirname(folder)
+            mode = os.stat(folder).st_mode & 0o7777
+            if not mode & 0o001 and folder not in changed:
+                changed[folder] = mode
+                os.chmod(folder, mode | 0o001)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            os.chmod(folder, mode)
+
+
+@pytest.fixture
+def user_venue(production, venue, system_user):
+    """The session's Venue under the test's user."""
+    venue.declare(user=system_user.pw_name)
+    try:
+        with passable(venue.path, os.path.join(sys.base_prefix, "lib")):
+            yield venue
+            production.down()  # before the user goes: userdel refuses a user with processes
+    finally:
+        venue.declare(user="")
+        for folder in ("run", "log"):
+            shutil.rmtree(os.path.join(venue.path, folder), ignore_errors=True)
+
+
+def uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("Uid:"))
+    return int(line.split()[1])  # the real uid; effective and saved follow
+
+
+def children_running(parent: int, command: bytes) -> list[int]:
+    """Pids of the children of `parent` whose command is `command`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and argv[0] == command:
+            found.append(int(entry))
+    return found
+
+
+def readable_by(user: str, path: str) -> bool:
+    done = subprocess.run(["runuser", "-u", user, "--", "cat", path], capture_output=True)
+    return done.returncode == 0
+
+
+def other_venue(production, path: str) -> str:
+    """A second Venue, with one Act that holds a secret (declared, never started): the
+    path of its env file."""
+    os.makedirs(os.path.join(path, "acts", "Vault"))
+    declared.dump(os.path.join(path, "venue.toml"), VenueSpec(name="Other", python="3.11"))
+    spec = ActSpec(name="Vault", port=1, enabled=False, env={"TOKEN": "other-secret"})
+    declared.dump(os.path.join(path, "acts", "Vault", "act.toml"), spec)
+    other = Venue(path, production)
+    production.add_venue(other)
+    return production.layout.act_env(other.act("Vault").ref)
+
+
+def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp_path):
+    user, uid = system_user.pw_name, system_user.pw_uid
+    act = user_venue.new_act("Shop", start=False)
+    act.set_env(SHOP_SECRET="s3cret")
+    act.manager.declare(
+        workers={"sleeper": "sleep 600"},
+        release=("python -c \"import os; open('released', 'w').write(str(os.getuid()))\"",),
+    )
+    act.start()
+    assert http_get(act.port)[0] == 200
+
+    sess = act.sess
+    assert sess is not None
+    pids = [sess.pid, *(worker.pid for worker in sess.workers)]
+    assert [uid_of(pid) for pid in pids] == [uid] * len(pids)
+    sleeper = poll(lambda: children_running(sess.pid, b"sleep"), timeout=10)
+    assert [uid_of(pid) for pid in sleeper] == [uid]  # the Act's own worker
+
+    act.reload()  # a new version: its release steps run first, as the user
+    released = os.path.join(act.path, "released")
+    with open(released) as done:
+        assert done.read() == str(uid)
+    assert os.stat(released).st_uid == uid
+    # `backstage run` and `manage` too
+    assert act.run(["python", "-c", f"import os, sys; sys.exit(os.getuid() != {uid})"]) == 0
+
+    env_path = production.layout.act_env(act.ref)
+    assert env_path.startswith(os.path.join(user_venue.path, "run", "user") + os.sep)
+    st = os.stat(env_path)
+    assert (st.st_uid, st.st_mode & 0o777) == (uid, 0o600)
+    assert readable_by(user, env_path)
+    assert os.stat(act.path).st_uid == uid
+    assert os.stat(act.log_path).st_uid == uid  # uWSGI opened it as the user
+
+    other_env = other_venue(production, str(tmp_path / "other"))
+    poll(lambda: os.path.exists(other_env), timeout=10)  # the Manager's next pass
+    assert not readable_by(user, other_env)
+
+
+def test_venue_set_user_and_what_status_says(production, venue, system_user):
+    home = production.home
+    said = run_cli("status", home=home).stdout
+    assert said.count("Venue TestVenue runs as root: set user = in venue.toml") == 1
+    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    assert data["as_root"] == ["TestVenue"]
+    assert {"production", "emperor", "acts", "router", "gigs", "manager"} <= data.keys()
+
+    refused = run_cli("venue", "set", "TestVenue", "user=nosuchbstuser", home=home, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "backstage: user nosuchbstuser does not exist: create it (useradd --system "
+        "--no-create-home nosuchbstuser) or remove user = from venue.toml"
+    ]
+    try:
+        run_cli("venue", "set", "TestVenue", f"user={system_user.pw_name}", home=home)
+        assert venue.user == system_user.pw_name
+        assert "runs as root" not in run_cli("status", home=home).stdout
+        assert json.loads(run_cli("status", "--json", home=home).stdout)["as_root"] == []
+    finally:
+        venue.declare(user="")
+
+
+def test_a_user_venues_act_plays_its_gigs(production, channel, user_venue):
+    """Booked while it plays: the router (root) passes requests to the socket in the
+    user's folder, and the graceful reload that reads the new gigs ini, as the user,
+    still finds it; unbooked, the withheld file it looks for is found."""
+    user_venue.add_domain("example.com")
+    act = user_venue.new_act("Shop")
+    port = production.router.port
+    act.book("shop.example.com")
+    status, _ = http_get(port, host="shop.example.com")
+    assert status == 200
+    assert [gig.host for gig in act.gigs] == ["shop.example.com"]
+    act.unbook("shop.example.com")
+    assert poll(lambda: http_get(port, host="shop.example.com")[0] == 404, timeout=10)
