@@ -69,6 +69,35 @@ def pids_named(prefix: str) -> list[int]:
     return found
 
 
+def emperor_in(directory: str) -> int | None:
+    """The pid of a uwsgi Emperor that watches `directory` (its dir monitor works in it),
+    found by each process's working directory: its command line need not name the
+    directory (`uwsgi --ini emperor.ini`), nor need it keep a pidfile. A vassal that
+    inherited that directory is told apart by its parent, which works there too.
+    None when there is none, or when the processes cannot be read (another user's)."""
+    wanted = os.path.realpath(directory)
+    found = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{entry}/cwd") != wanted:
+                continue
+        except OSError:
+            continue
+        args = cmdline(int(entry))
+        if args and os.path.basename(args[0]).startswith("uwsgi") and pid_alive(int(entry)):
+            found.add(int(entry))
+    roots = [pid for pid in found if parent_of(pid) not in found]
+    return min(roots, default=None)
+
+
+def parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def read_pidfile(path: str) -> int | None:
     try:
         with open(path) as pidfile:

@@ -4,6 +4,7 @@
 <home>/run/                 0700: every socket, FIFO and pidfile
     emperor.stats, emperor.pid, emperor.ipc (zmq) or vassals/ (dir)
     configs/NAME.ini        zmq: configs of vassals that re-exec into their Venue's uwsgi
+    linked/NAME.ini         stage = "system": configs linked into the system Emperor's directory
     manager.pid, manager.lock
     router.sub, router.stats, router.sock, router.booked.json
     VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
@@ -136,6 +137,11 @@ class Layout:
         """On the zmq channel, where the configs of vassals that re-exec into their Venue's
         own uwsgi are written: the Emperor is sent their path, not their text."""
         return self.run("configs")
+
+    @property
+    def linked_configs(self) -> str:
+        """With the system Emperor as the Stage, the configs its vassal directory links to."""
+        return self.run("linked")
 
     @property
     def create_lock(self) -> str:

@@ -1,0 +1,152 @@
+"""The system Emperor as the Stage: Debian's uwsgi-emperor, not the Production's own.
+
+Each test starts an Emperor of its own from Debian's binary, as the package's service
+would (`uwsgi --emperor DIR`), but on a directory and pidfile in a temp folder: never the
+machine's /etc/uwsgi-emperor. It carries the Production's BACKSTAGE_HOME, so the suite's
+check of processes left behind sees it, and it is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from backstage.errors import StageError
+from backstage.shortcuts import new_venue
+from emperor.process import emperor_in, pid_alive, pids_named, read_pidfile
+from tests.conftest import ROOT, run_cli
+from tests.gigs_helpers import named_act
+from tests.helpers import http_get, poll
+
+SYSTEM_UWSGI = "/usr/bin/uwsgi"
+PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(SYSTEM_UWSGI, os.X_OK) and os.path.exists(PLUGIN)),
+    reason=f"needs Debian's uwsgi (apt install uwsgi-emperor uwsgi-plugin-python3): "
+    f"{SYSTEM_UWSGI} or {PLUGIN} is absent",
+)
+
+
+class SystemEmperor:
+    def __init__(self, root: str) -> None:
+        self.vassals = os.path.join(root, "vassals")
+        self.pidfile = os.path.join(root, "emperor.pid")
+        self.log = os.path.join(root, "emperor.log")
+        os.makedirs(self.vassals)
+
+    def start(self, home: str) -> None:
+        with open(self.log, "ab") as log:
+            subprocess.Popen(
+                [SYSTEM_UWSGI, "--emperor", self.vassals, "--emperor-pidfile", self.pidfile],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(os.environ, BACKSTAGE_HOME=home),
+            )
+        poll(lambda: read_pidfile(self.pidfile) and emperor_in(self.vassals), timeout=10)
+
+    @property
+    def pid(self) -> int | None:
+        pid = read_pidfile(self.pidfile)
+        return pid if pid is not None and pid_alive(pid) else None
+
+    def stop(self) -> None:
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGINT)
+            poll(lambda: not pid_alive(pid), timeout=30)
+
+
+@pytest.fixture
+def system_emperor(production):
+    root = tempfile.mkdtemp(prefix="sys", dir=ROOT)
+    emperor = SystemEmperor(root)
+    production.declare(stage="system", system_vassals=emperor.vassals)
+    yield emperor
+    emperor.stop()
+
+
+@pytest.fixture
+def system_venue(production, system_emperor):
+    """A Venue on Debian's Python, which the python3 plugin embeds; built per test."""
+    parent = tempfile.mkdtemp(prefix="sv", dir=ROOT)
+    venue = new_venue("SysVenue", parent, production)
+    yield venue
+    production.down()
+    production.forget_venue(venue)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def _mine(production) -> list[int]:
+    return pids_named(production.layout.prefix + " ")
+
+
+def _links(emperor: SystemEmperor) -> list[str]:
+    return sorted(os.listdir(emperor.vassals))
+
+
+def test_acts_play_on_the_system_emperor(production, system_emperor, system_venue):
+    system_emperor.start(production.home)
+    emperor_pid = system_emperor.pid
+    with open(os.path.join(system_venue.path, "pyvenv.cfg")) as cfg:
+        assert "home = /usr/bin" in cfg.read()  # Debian's Python, the plugin's
+
+    run_cli("up", home=production.home)
+    act = named_act(system_venue, "Hello")
+    prefix = production.layout.prefix
+    vassal = production.layout.vassal(act.ref)
+    assert vassal.startswith(prefix + ".")
+    link = os.path.join(system_emperor.vassals, vassal)
+    assert os.path.islink(link) and os.readlink(link).startswith(production.home)
+    # the router plays there too, under the Production's prefix
+    assert any(name.startswith(f"{prefix}.router-") for name in _links(system_emperor))
+    with open(link) as config:
+        assert "plugins = python3,router_metrics" in config.read()
+    assert http_get(act.port) == (200, "Hello")
+
+    # a Gig through the router, itself a vassal of the system Emperor
+    system_venue.add_domain("example.com")
+    act.book("hello.example.com")
+    router = production.router.port
+    poll(lambda: http_get(router, host="hello.example.com") == (200, "Hello"), timeout=30)
+    assert http_get(router, host="nobody.example.com")[0] == 404
+
+    status = json.loads(run_cli("status", "--json", home=production.home).stdout)
+    (row,) = [row for row in status["acts"] if row["act"] == "Hello"]
+    assert row["state"] == "running" and row["pid"] is not None
+    assert status["emperor"]["channel"] == "system"
+
+    # stop: the link goes, and the Act's processes with it
+    act.stop()
+    assert not os.path.lexists(link)
+    poll(lambda: not pids_named(f"{prefix} {act.key}"), timeout=15)
+    assert http_get(act.port)[0] == 0
+
+    # down: nothing of the Production plays on, and the system Emperor does
+    act.start()
+    run_cli("down", home=production.home)
+    assert not [name for name in _links(system_emperor) if name.startswith(prefix)]
+    poll(lambda: not _mine(production), timeout=15)
+    assert system_emperor.pid == emperor_pid and emperor_in(system_emperor.vassals)
+
+
+def test_no_system_emperor_is_one_clear_line(production, system_emperor):
+    done = run_cli("up", home=production.home, check=False)
+    assert done.returncode != 0
+    assert "no uwsgi Emperor watches" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not production.manager.running()
+
+
+def test_a_missing_vassal_directory_is_one_clear_error(production, system_emperor):
+    production.declare(system_vassals=system_emperor.vassals + "-absent")
+    with pytest.raises(StageError, match="no directory .*-absent: install uwsgi-emperor"):
+        production.up()
