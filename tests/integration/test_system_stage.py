@@ -41,10 +41,12 @@ class SystemEmperor:
         self.log = os.path.join(root, "emperor.log")
         os.makedirs(self.vassals)
 
-    def start(self, home: str) -> None:
+    def start(self, home: str, *extra: str) -> None:
+        # as Debian's service runs it (`emperor = DIR`), on a directory of its own
+        command = [SYSTEM_UWSGI, "--emperor", self.vassals, "--emperor-pidfile", self.pidfile]
         with open(self.log, "ab") as log:
             subprocess.Popen(
-                [SYSTEM_UWSGI, "--emperor", self.vassals, "--emperor-pidfile", self.pidfile],
+                command + list(extra),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -136,6 +138,19 @@ def test_acts_play_on_the_system_emperor(production, system_emperor, system_venu
     assert not [name for name in _links(system_emperor) if name.startswith(prefix)]
     poll(lambda: not _mine(production), timeout=15)
     assert system_emperor.pid == emperor_pid and emperor_in(system_emperor.vassals)
+
+
+def test_an_emperor_with_stats_is_read(production, system_emperor, system_venue):
+    stats = os.path.join(os.path.dirname(system_emperor.vassals), "emperor.stats")
+    system_emperor.start(production.home, "--emperor-stats", stats)
+    production.declare(system_stats=stats)
+    act = named_act(system_venue, "Counted")
+    reported = production.stage.stats()
+    assert reported is not None and reported.pid == system_emperor.pid
+    entry = reported.vassal(production.layout.vassal(act.ref))
+    assert entry is not None and entry.pid == act.sess.pid and entry.loyal
+    production.down()
+    assert system_emperor.pid == reported.pid
 
 
 def test_no_system_emperor_is_one_clear_line(production, system_emperor):
