@@ -126,6 +126,12 @@ def test_acts_play_on_the_system_emperor(production, system_emperor, system_venu
     assert row["state"] == "running" and row["pid"] is not None
     assert status["emperor"]["channel"] == "system"
 
+    # a chain reload through the vassal's master FIFO, as on the own Emperor
+    workers = {worker.pid for worker in act.sess.workers}
+    act.reload()
+    assert workers.isdisjoint(worker.pid for worker in act.sess.workers)
+    assert http_get(act.port) == (200, "Hello")
+
     # stop: the link goes, and the Act's processes with it
     act.stop()
     assert not os.path.lexists(link)
