@@ -84,7 +84,9 @@ def emperor_in(directory: str) -> int | None:
         except OSError:
             continue
         args = cmdline(int(entry))
-        if args and os.path.basename(args[0]).startswith("uwsgi") and pid_alive(int(entry)):
+        # "uWSGI Emperor" once it names itself (`auto-procname`, `emperor-procname`)
+        name = os.path.basename(args[0]).lower() if args else ""
+        if name.startswith("uwsgi") and pid_alive(int(entry)):
             found.add(int(entry))
     roots = [pid for pid in found if parent_of(pid) not in found]
     return min(roots, default=None)

@@ -1,8 +1,8 @@
 """The system Emperor as the Stage: Debian's uwsgi-emperor, not the Production's own.
 
-Each test starts an Emperor of its own from Debian's binary, as the package's service
-would (`uwsgi --emperor DIR`), but on a directory and pidfile in a temp folder: never the
-machine's /etc/uwsgi-emperor. It carries the Production's BACKSTAGE_HOME, so the suite's
+Each test starts an Emperor of its own from Debian's binary and the package's own
+emperor.ini, as its service would, but on a directory and pidfile in a temp folder: never
+the machine's /etc/uwsgi-emperor/vassals. It carries the Production's BACKSTAGE_HOME, so the suite's
 check of processes left behind sees it, and it is stopped at teardown.
 """
 
@@ -34,19 +34,42 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+DEBIAN_INI = "/etc/uwsgi-emperor/emperor.ini"
+
+
+def emperor_ini(vassals: str) -> str:
+    """Debian's emperor.ini, or what the package ships in it, with `emperor` pointed at
+    `vassals`; without its uid and gid (www-data), for the test's home is root's."""
+    try:
+        with open(DEBIAN_INI) as packaged:
+            lines = packaged.read().splitlines()
+    except OSError:
+        lines = ["[uwsgi]", "master = true", "workers = 2", "no-orphans = true"]
+    kept = [line for line in lines if line.partition("=")[0].strip() not in EMPEROR_OWN]
+    return "\n".join(kept + [f"emperor = {vassals}"]) + "\n"
+
+
+EMPEROR_OWN = ("uid", "gid", "emperor")
+
+
 class SystemEmperor:
+    """Started as Debian's service starts it (`uwsgi --ini emperor.ini --pidfile`): a
+    master, and the Emperor its child, which works in the vassal directory."""
+
     def __init__(self, root: str) -> None:
         self.vassals = os.path.join(root, "vassals")
+        self.ini = os.path.join(root, "emperor.ini")
         self.pidfile = os.path.join(root, "emperor.pid")
         self.log = os.path.join(root, "emperor.log")
         os.makedirs(self.vassals)
+        with open(self.ini, "w") as ini:
+            ini.write(emperor_ini(self.vassals))
 
     def start(self, home: str, *extra: str) -> None:
-        # as Debian's service runs it (`emperor = DIR`), on a directory of its own
-        command = [SYSTEM_UWSGI, "--emperor", self.vassals, "--emperor-pidfile", self.pidfile]
+        command = [SYSTEM_UWSGI, "--ini", self.ini, "--pidfile", self.pidfile, *extra]
         with open(self.log, "ab") as log:
             subprocess.Popen(
-                command + list(extra),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -57,6 +80,7 @@ class SystemEmperor:
 
     @property
     def pid(self) -> int | None:
+        """The master's: the one Debian's pidfile holds."""
         pid = read_pidfile(self.pidfile)
         return pid if pid is not None and pid_alive(pid) else None
 
@@ -97,7 +121,8 @@ def _links(emperor: SystemEmperor) -> list[str]:
 
 def test_acts_play_on_the_system_emperor(production, system_emperor, system_venue):
     system_emperor.start(production.home)
-    emperor_pid = system_emperor.pid
+    emperor_pid = emperor_in(system_emperor.vassals)
+    assert emperor_pid != system_emperor.pid  # the master's child, found by its directory
     with open(os.path.join(system_venue.path, "pyvenv.cfg")) as cfg:
         assert "home = /usr/bin" in cfg.read()  # Debian's Python, the plugin's
 
@@ -143,7 +168,7 @@ def test_acts_play_on_the_system_emperor(production, system_emperor, system_venu
     run_cli("down", home=production.home)
     assert not [name for name in _links(system_emperor) if name.startswith(prefix)]
     poll(lambda: not _mine(production), timeout=15)
-    assert system_emperor.pid == emperor_pid and emperor_in(system_emperor.vassals)
+    assert emperor_in(system_emperor.vassals) == emperor_pid
 
 
 def test_an_emperor_with_stats_is_read(production, system_emperor, system_venue):
@@ -152,11 +177,11 @@ def test_an_emperor_with_stats_is_read(production, system_emperor, system_venue)
     production.declare(system_stats=stats)
     act = named_act(system_venue, "Counted")
     reported = production.stage.stats()
-    assert reported is not None and reported.pid == system_emperor.pid
+    assert reported is not None and reported.pid == emperor_in(system_emperor.vassals)
     entry = reported.vassal(production.layout.vassal(act.ref))
-    assert entry is not None and entry.pid == act.sess.pid and entry.loyal
+    assert entry is not None and entry.pid == act.sess.pid and entry.accepting
     production.down()
-    assert system_emperor.pid == reported.pid
+    assert emperor_in(system_emperor.vassals) == reported.pid
 
 
 def test_no_system_emperor_is_one_clear_line(production, system_emperor):
