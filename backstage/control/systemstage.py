@@ -12,7 +12,9 @@ What plays is what is linked: with no Emperor stats of ours to read, the Stage l
 Production's links as its vassals, and each Act's own stats socket says how it does. An
 Emperor that has stats (`system_stats`) is read instead.
 
-The Emperor's life is not Backstage's: nothing here starts, stops or signals it. With no
+The Emperor's life is not Backstage's: nothing here starts, stops or signals it. It is
+found by the directory it watches (see `emperor.process.emperor_in`), for Debian's
+systemd unit keeps no pidfile. With no
 zmq channel, an Act cannot sleep on it either (the directory would need an on-demand
 socket file for each, and the Emperor's `--emperor-on-demand-extension`).
 """
@@ -156,6 +158,14 @@ def linked(name: str) -> VassalEntry:
     )  # fmt: skip
 
 
+def read_or_empty(path: str) -> str:
+    try:
+        with open(path) as found:
+            return found.read()
+    except OSError:
+        return ""
+
+
 class LinkManager:
     """Links and unlinks vassal configs in the system Emperor's directory. Holds no state."""
 
@@ -177,10 +187,11 @@ class LinkManager:
         configs = self.stage.configs
         os.makedirs(configs, mode=0o700, exist_ok=True)
         target = os.path.join(configs, name)
-        write_atomic(configs, target, config)
+        if read_or_empty(target) != config:  # a newer mtime would reload the vassal
+            write_atomic(configs, target, config)
         link = os.path.join(self.stage.vassals_dir, name)
         if os.path.islink(link) and os.readlink(link) == target:
-            return  # the rewritten target's mtime reloads it
+            return  # the Emperor reads the target's mtime: a changed config reloads it
         # a dot name the Emperor's glob skips, renamed over the link at once
         temporary = os.path.join(self.stage.vassals_dir, f".{name}.{os.getpid()}")
         unlink_if_present(temporary)
