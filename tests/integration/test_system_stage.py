@@ -62,6 +62,8 @@ class SystemEmperor:
         self.pidfile = os.path.join(root, "emperor.pid")
         self.log = os.path.join(root, "emperor.log")
         os.makedirs(self.vassals)
+        with open(os.path.join(self.vassals, "README"), "w") as readme:
+            readme.write("not a vassal, and not Backstage's: as Debian ships the directory\n")
         with open(self.ini, "w") as ini:
             ini.write(emperor_ini(self.vassals))
 
@@ -126,18 +128,22 @@ def test_acts_play_on_the_system_emperor(production, system_emperor, system_venu
     with open(os.path.join(system_venue.path, "pyvenv.cfg")) as cfg:
         assert "home = /usr/bin" in cfg.read()  # Debian's Python, the plugin's
 
-    run_cli("up", home=production.home)
-    act = named_act(system_venue, "Hello")
+    act = named_act(system_venue, "Hello", start=False)
+    act.set("enabled=true")
     prefix = production.layout.prefix
     vassal = production.layout.vassal(act.ref)
     assert vassal.startswith(prefix + ".")
     link = os.path.join(system_emperor.vassals, vassal)
+    assert not os.path.lexists(link)
+
+    # up: the Production Manager links the declared Act's config, and the Emperor plays it
+    run_cli("up", home=production.home)
+    poll(lambda: http_get(act.port) == (200, "Hello"), timeout=30)
     assert os.path.islink(link) and os.readlink(link).startswith(production.home)
     # the router plays there too, under the Production's prefix
     assert any(name.startswith(f"{prefix}.router-") for name in _links(system_emperor))
     with open(link) as config:
         assert "plugins = python3,router_metrics" in config.read()
-    assert http_get(act.port) == (200, "Hello")
 
     # a Gig through the router, itself a vassal of the system Emperor
     system_venue.add_domain("example.com")
@@ -166,8 +172,9 @@ def test_acts_play_on_the_system_emperor(production, system_emperor, system_venu
     # down: nothing of the Production plays on, and the system Emperor does
     act.start()
     run_cli("down", home=production.home)
-    assert not [name for name in _links(system_emperor) if name.startswith(prefix)]
+    assert _links(system_emperor) == ["README"]
     poll(lambda: not _mine(production), timeout=15)
+    assert not production.manager.running()
     assert emperor_in(system_emperor.vassals) == emperor_pid
 
 
