@@ -50,6 +50,22 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+def process_names(prefix: str) -> list[str]:
+    """The command lines (as the processes show them, after any renaming, the parts
+    joined by spaces) of live processes whose command line begins with `prefix`."""
+    wanted = prefix.encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as raw:
+                line = raw.read()
+        except OSError:
+            continue
+        if line.startswith(wanted) and pid_alive(int(entry)):
+            found.append(line.replace(b"\0", b" ").decode(errors="replace").strip())
+    return found
+
+
 def pids_named(prefix: str) -> list[int]:
     """Live processes whose command line (as they show it, after any renaming) begins
     with `prefix`."""

@@ -61,6 +61,7 @@ class Stage:
     and the channel are first needed, not before."""
 
     modular = False  # its uwsgi has the plugins the configs need built in
+    plugins = ""  # what its uwsgi must be told to load to run an Act: nothing
 
     def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
         self.layout = layout
@@ -95,6 +96,10 @@ class Stage:
     @functools.cached_property
     def manager(self) -> StageManager:
         return StageManager(self)
+
+    def uwsgi(self) -> list[str]:
+        """The command that runs an Act's uWSGI outside the Emperor (a release's check)."""
+        return [self.binary.path]
 
     def check(self) -> None:
         """Raise, with what to do, when the binary is missing or cannot drive the channel."""

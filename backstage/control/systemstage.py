@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING
 from emperor import binary as uwsgi_binary
 from emperor.channel import VASSAL_SUFFIX, unlink_if_present, write_atomic
 from emperor.errors import UwsgiError
-from emperor.process import emperor_in, pids_named, wait_for
+from emperor.process import emperor_in, pids_named, process_names, wait_for
 from emperor.stats import EmperorStats, VassalEntry, parse_emperor_stats, stats_or_none
 
 from ..errors import InvalidSetting, StageError
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
+from ..render.stageset import ACT_PLUGINS
 from .virtualenv import python_version
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class SystemStage:
     """The system Emperor, as far as one Production sees it: its links and its Acts."""
 
     modular = True  # Debian's uwsgi has its plugins in files: each config names its own
+    plugins = ACT_PLUGINS  # what its uwsgi must be told to load to run an Act
 
     def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
         self.layout = layout
@@ -81,6 +83,10 @@ class SystemStage:
         except UwsgiError as exc:
             raise StageError(f"{exc} (the system Emperor's uwsgi: apt install uwsgi-core)") from exc
         return dataclasses.replace(found, python_version=python_version(SYSTEM_PYTHON))
+
+    def uwsgi(self) -> list[str]:
+        """The command that runs an Act's uWSGI outside the Emperor (a release's check)."""
+        return [self.binary.path, "--plugins", self.plugins]
 
     def python_for(self, major_minor: str) -> str:
         """The interpreter a new Venue is made with: the plugin's, and no other."""
@@ -118,13 +124,31 @@ class SystemStage:
 
     def links(self) -> list[str]:
         """The names of this Production's links in the Emperor's directory."""
+        return self._ours(self.vassals_dir)
+
+    def _ours(self, directory: str) -> list[str]:
         try:
-            names = os.listdir(self.vassals_dir)
+            names = os.listdir(directory)
         except OSError:
             return []
         return sorted(
             name for name in names if self.layout.is_ours(name) and name.endswith(VASSAL_SUFFIX)
         )
+
+    def playing(self) -> list[str]:
+        """The vassals this Production has on the Emperor: those linked, and Acts whose
+        link is gone but whose processes are not yet (the Emperor stops a vassal at its
+        next scan, and its workers hold the Act's port until they exit)."""
+        linked = self._ours(self.vassals_dir)
+        leaving = [name for name in self._ours(self.configs) if name not in linked]
+        if not leaving:
+            return linked
+        running = process_names(self.layout.prefix + " ")
+        for name in leaving:
+            named = self.layout.act_processes(name)
+            if named is not None and any(process.startswith(named) for process in running):
+                linked.append(name)
+        return sorted(linked)
 
     def stats(self, timeout: float = 1.0) -> EmperorStats | None:
         """The Emperor's own stats when it has them, else this Production's links as its
@@ -141,7 +165,7 @@ class SystemStage:
             pid=pid,
             monitors=(self.vassals_dir,),
             throttle_level=0,
-            vassals=tuple(linked(name) for name in self.links()),
+            vassals=tuple(linked(name) for name in self.playing()),
             blacklist=(),
         )
 
@@ -199,9 +223,9 @@ class LinkManager:
         os.replace(temporary, link)
 
     def withdraw(self, name: str) -> None:
-        """Remove the link (the Emperor stops the vassal), then its target."""
+        """Remove the link: the Emperor stops the vassal. Its config stays, and tells the
+        Stage what to look for until the vassal's processes are gone."""
         unlink_if_present(os.path.join(self.stage.vassals_dir, name))
-        unlink_if_present(os.path.join(self.stage.configs, name))
 
     def stop(self, timeout: float = 15.0) -> None:
         """Withdraw every vassal of this Production and wait until its processes are gone;

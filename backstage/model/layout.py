@@ -233,6 +233,17 @@ class Layout:
     def is_ours(self, vassal: str) -> bool:
         return vassal.startswith(self.prefix + ".")
 
+    def act_processes(self, vassal: str) -> str | None:
+        """How the processes of an Act's vassal are named, up to the space after (the
+        vassal template's procname-prefix-spaced); None for another vassal (the router's
+        keep one name whatever its config, so they tell no config from another)."""
+        if not self.is_ours(vassal) or not vassal.endswith(".ini"):
+            return None
+        venue, dot, name = vassal[len(self.prefix) + 1 : -len(".ini")].partition(".")
+        if not dot or "." in name:
+            return None
+        return f"{self.prefix} {venue}/{name} "
+
     def _act_run(self, ref: ActRef, suffix: str) -> str:
         return self.run(f"{ref.venue}.{ref.name}.{suffix}")
 

@@ -191,6 +191,32 @@ def test_an_emperor_with_stats_is_read(production, system_emperor, system_venue)
     assert pid_alive(reported.pid) and emperor_in(system_emperor.vassals) == system_emperor.pid
 
 
+APP = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [{version!r}.encode()]
+"""
+
+
+def test_a_release_is_checked_and_served_there(production, system_emperor, system_venue):
+    """A deploy checks the new release in a uWSGI of its own (Debian's, told to load its
+    plugins), then restarts the Act on it: a changed config, so a new link."""
+    system_emperor.start(production.home)
+    folder = os.path.join(os.path.dirname(system_venue.path), "site")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="in place"))
+    act = system_venue.add_act("Folder", folder, wsgi="app:application")
+    act.set("uwsgi.py-tracebacker=/tmp/never")  # a python3 plugin's option is known
+    act.start()
+    assert http_get(act.port) == (200, "in place")
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(version="copied"))
+    first = act.deploy()
+    assert first.live and act.spec.current
+    assert http_get(act.port) == (200, "copied")
+
+
 def test_no_system_emperor_is_one_clear_line(production, system_emperor):
     done = run_cli("up", home=production.home, check=False)
     assert done.returncode != 0

@@ -65,7 +65,7 @@ def test_configs_for_the_system_emperor_load_their_plugins_first(tmp_path):
     assert _options(router)["plugins"] == ROUTER_PLUGINS == "python3,corerouter,http"
 
 
-def test_links_are_the_productions_own_and_withdrawn_with_their_configs(tmp_path):
+def test_links_are_the_productions_own_and_withdrawn_by_removing_them(tmp_path):
     vassals = tmp_path / "vassals"
     vassals.mkdir()
     production = Production(str(tmp_path / "home"))
@@ -80,9 +80,10 @@ def test_links_are_the_productions_own_and_withdrawn_with_their_configs(tmp_path
     os.symlink(os.path.join(stage.configs, mine), vassals / mine)
     for other in ("bs00000000.V.A.ini", "site.ini", f"{prefix}.notes.txt", f".{mine}.1"):
         (vassals / other).write_text("")
-    assert stage.links() == [mine]
+    assert stage.links() == [mine] == stage.playing()
     stage.manager.withdraw(mine)
-    assert stage.links() == [] and not os.listdir(stage.configs)
+    # its config stays; with no process of it left, it plays no more
+    assert stage.links() == [] == stage.playing() and os.listdir(stage.configs) == [mine]
     assert sorted(os.listdir(vassals)) == sorted(
         ["bs00000000.V.A.ini", "site.ini", f"{prefix}.notes.txt", f".{mine}.1"]
     )
@@ -117,3 +118,11 @@ def test_a_venue_on_the_system_emperor_is_on_the_plugins_python(tmp_path):
     assert stage.python_for(embedded) == "/usr/bin/python3"
     with pytest.raises(InvalidSetting, match="python 2.7: the system Emperor's python3 plugin"):
         stage.python_for("2.7")
+
+
+def test_an_acts_processes_are_named_from_its_vassal(tmp_path):
+    layout = Production(str(tmp_path / "home")).layout
+    prefix = layout.prefix
+    assert layout.act_processes(f"{prefix}.V.A.ini") == f"{prefix} V/A "
+    for other in (f"{prefix}.router-1a2b3c4d.ini", "bs00000000.V.A.ini", f"{prefix}.V.ini"):
+        assert layout.act_processes(other) is None
