@@ -8,9 +8,9 @@ never collide. The Emperor's directory monitor does the rest: a new link spawns 
 vassal, a rewritten config (the link's target, whose mtime it reads) reloads it, a
 removed link stops it, and a vassal that dies is brought back by the Emperor itself.
 
-What plays is what is linked: with no Emperor stats of ours to read, the Stage lists the
-Production's links as its vassals, and each Act's own stats socket says how it does. An
-Emperor that has stats (`system_stats`) is read instead.
+What plays is what is linked, and an Act unlinked until its processes are gone: with no
+Emperor stats of ours to read, the Stage lists those as its vassals, and each Act's own
+stats socket says how it does. An Emperor that has stats (`system_stats`) is read instead.
 
 The Emperor's life is not Backstage's: nothing here starts, stops or signals it. It is
 found by the directory it watches (see `emperor.process.emperor_in`), for Debian's
