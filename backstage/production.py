@@ -33,7 +33,7 @@ from .control.client import ManagerClient
 from .control.crew import Crew
 from .control.producer import Producer
 from .control.router import Router
-from .control.stage import Stage
+from .control.stage import AnyStage
 from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound
 from .files import declared
 from .model.domains import check_hostname, domain_of, within
@@ -173,7 +173,7 @@ class Production:
     # Running
 
     @property
-    def stage(self) -> Stage:
+    def stage(self) -> AnyStage:
         return self.crew.stage
 
     @property
@@ -398,7 +398,7 @@ class Venue:
         production.check_venue_name(name)
         stage_uwsgi = production.stage.binary
         embedded = stage_uwsgi.python_major_minor
-        interpreter = virtualenv.find_python(python or embedded, (python or embedded) == embedded)
+        interpreter = production.stage.python_for(python or embedded)
         own_uwsgi = (python or embedded) != embedded
         production.create()
         virtualenv.create_venue(

@@ -109,6 +109,8 @@ def parse_option_names(text: str) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def option_names(path: str) -> frozenset[str]:
-    """Every option the binary at `path` knows, its plugins' included."""
-    return parse_option_names(_run(path, "--help"))
+def option_names(path: str, plugins: str = "") -> frozenset[str]:
+    """Every option the binary at `path` knows, its plugins' included: those built in,
+    and those of `plugins` (a modular build's, loaded from files)."""
+    load = ("--plugins", plugins) if plugins else ()
+    return parse_option_names(_run(path, *load, "--help"))

@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .binary import UwsgiBinary
 from .channel import Channel, unlink_if_present
@@ -50,6 +50,22 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+def process_names(prefix: str) -> list[str]:
+    """The command lines (as the processes show them, after any renaming, the parts
+    joined by spaces) of live processes whose command line begins with `prefix`."""
+    wanted = prefix.encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as raw:
+                line = raw.read()
+        except OSError:
+            continue
+        if line.startswith(wanted) and pid_alive(int(entry)):
+            found.append(line.replace(b"\0", b" ").decode(errors="replace").strip())
+    return found
+
+
 def pids_named(prefix: str) -> list[int]:
     """Live processes whose command line (as they show it, after any renaming) begins
     with `prefix`."""
@@ -67,6 +83,88 @@ def pids_named(prefix: str) -> list[int]:
         if pid_alive(int(entry)):
             found.append(int(entry))
     return found
+
+
+def emperor_in(directory: str) -> int | None:
+    """The pid of a uwsgi Emperor that watches `directory`, or None. It needs no pidfile
+    (Debian's systemd unit keeps none): its dir monitor works in the directory, which
+    /proc tells of a process this user may trace, and its command line names the
+    directory, or an ini file that does (`uwsgi --ini /etc/uwsgi-emperor/emperor.ini`),
+    which /proc tells of any. A vassal that inherited the directory is told apart by its
+    parent, which works there too; an Emperor under a master, by its master."""
+    wanted = os.path.realpath(directory)
+    found = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        pid = int(entry)
+        args = cmdline(pid)
+        # "uWSGI Emperor" once it names itself (`auto-procname`, `emperor-procname`)
+        if not (args and os.path.basename(args[0]).lower().startswith("uwsgi")):
+            continue
+        if (works_in(pid, wanted) or watches(args, wanted)) and pid_alive(pid):
+            found.add(pid)
+    roots = [pid for pid in found if parent_of(pid) not in found]
+    return min(roots, default=None)
+
+
+def works_in(pid: int, directory: str) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") == directory
+    except OSError:  # another user's, or one that changed its uid: not ours to trace
+        return False
+
+
+def watches(args: Sequence[str], directory: str) -> bool:
+    """A uwsgi command line makes an Emperor of `directory` (a real path): `--emperor DIR`
+    (or a glob in it), or an `--ini FILE` with an absolute path whose `emperor` says so."""
+    for option, value in _options(args):
+        if option == "emperor" and _names(value, directory):
+            return True
+        if option == "ini" and os.path.isabs(value):
+            if any(_names(v, directory) for o, v in ini_options(value) if o == "emperor"):
+                return True
+    return False
+
+
+def _options(args: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(option, value) of `--option value` and `--option=value` in a command line."""
+    for index, arg in enumerate(args):
+        if not arg.startswith("--"):
+            continue
+        option, equals, value = arg[2:].partition("=")
+        if equals:
+            yield option, value
+        elif index + 1 < len(args):
+            yield option, args[index + 1]
+
+
+def ini_options(path: str) -> list[tuple[str, str]]:
+    """(option, value) of every `option = value` line of an ini file; [] when unreadable."""
+    try:
+        with open(path, errors="replace") as ini:
+            lines = ini.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        option, equals, value = line.partition("=")
+        if equals and not line.lstrip().startswith((";", "#", "[")):
+            found.append((option.strip(), value.strip()))
+    return found
+
+
+def _names(monitor: str, directory: str) -> bool:
+    """An Emperor's monitor argument is this directory, or a glob of files in it."""
+    if any(char in monitor for char in "*?["):
+        monitor = os.path.dirname(monitor)
+    return os.path.isabs(monitor) and os.path.realpath(monitor) == directory
+
+
+def parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def read_pidfile(path: str) -> int | None:

@@ -203,11 +203,12 @@ def _write_if_changed(path: str, text: str, mode: int) -> None:
     write_atomic(path, text, mode)
 
 
-def check_options(spec: ActSpec, binary_path: str) -> None:
-    """Every option of the Act's [uwsgi] table is one this uwsgi knows."""
+def check_options(spec: ActSpec, binary_path: str, plugins: str = "") -> None:
+    """Every option of the Act's [uwsgi] table is one this uwsgi knows, with `plugins`
+    loaded (those a modular build loads for an Act)."""
     if not spec.uwsgi:
         return
-    known = uwsgi_binary.option_names(binary_path)
+    known = uwsgi_binary.option_names(binary_path, plugins)
     for key in spec.uwsgi:
         if key not in known:
             raise InvalidSetting(
@@ -227,7 +228,7 @@ def prepare(
     The static mapping the pre-flight finds is declared. Raises at the first failure."""
     ref = act.ref
     spec = act.spec()
-    check_options(spec, crew.stage.binary.path)
+    check_options(spec, crew.stage.binary.path, crew.stage.plugins)
     write_act_files(crew, ref, spec)
     view = project_view(ref, spec)
     env = step_env(ref, spec)
@@ -278,7 +279,7 @@ def configure(crew: Crew, act: ActManager, items: Iterable[str]) -> ActSpec:
     [uwsgi] options against the Stage's uwsgi; the Manager applies them (a changed
     vassal config restarts a playing Act)."""
     new = apply_settings(act.spec(), items, act.ref.spec_path)
-    check_options(new, crew.stage.binary.path)
+    check_options(new, crew.stage.binary.path, crew.stage.plugins)
     write_act_files(crew, act.ref, new)
     act.declare(**{f.name: getattr(new, f.name) for f in dataclasses.fields(new)})
     _poke(crew)

@@ -21,13 +21,13 @@ from ..model.gig import split_address
 from ..model.layout import Layout
 from . import keeper, ports
 from .ports import port_free
-from .stage import Stage
+from .stage import AnyStage
 
 UP_TIMEOUT = 30.0
 
 
 class ManagerClient:
-    def __init__(self, layout: Layout, stage: Stage) -> None:
+    def __init__(self, layout: Layout, stage: AnyStage) -> None:
         self.layout = layout
         self.stage = stage
         self.pidfile = layout.manager_pidfile
@@ -48,7 +48,7 @@ class ManagerClient:
         stage = self.stage
         if self.running() and stage.stats() is not None:
             return
-        stage.channel  # noqa: B018 - a missing binary or an unusable channel fails here, at once
+        stage.check()  # a missing binary, an unusable channel, no system Emperor: at once
         self._check_router_port()
         child = None if self.running() else self._spawn()
 

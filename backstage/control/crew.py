@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 
+from ..errors import BackstageError
 from ..files import declared
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
 from ..render.stageset import StageSet
 from .client import ManagerClient
 from .router import Router
-from .stage import Stage
+from .stage import STAGES, AnyStage
 
 
 class Crew:
@@ -28,8 +29,12 @@ class Crew:
         return declared.production_spec(self.layout)
 
     @functools.cached_property
-    def stage(self) -> Stage:
-        return Stage(self.layout, self.settings)
+    def stage(self) -> AnyStage:
+        try:
+            kind = self.settings().stage
+        except BackstageError:
+            kind = "own"  # an unreadable production.toml: its own Emperor still stops by pid
+        return STAGES[kind](self.layout, self.settings)
 
     @functools.cached_property
     def manager(self) -> ManagerClient:
@@ -41,4 +46,4 @@ class Crew:
 
     @functools.cached_property
     def stageset(self) -> StageSet:
-        return StageSet(self.layout.templates_dir)
+        return StageSet(self.layout.templates_dir, modular=self.stage.modular)

@@ -189,7 +189,7 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
     view = project_view(ref, _release_spec(spec, ref, path))
     port = ports.free_port()
     argv = [
-        crew.stage.binary.path, "--master", "--processes", "1", "--need-app",
+        *crew.stage.uwsgi(), "--master", "--processes", "1", "--need-app",
         "--http-socket", f"127.0.0.1:{port}", "--chdir", view.chdir,
         "--virtualenv", ref.venue_path, "--module", view.wsgi, "--die-on-term",
     ]  # fmt: skip

@@ -23,6 +23,8 @@ from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 from ..errors import InvalidSetting, StageError
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
+from . import virtualenv
+from .systemstage import SystemStage
 
 if TYPE_CHECKING:
     from emperor.binary import UwsgiBinary
@@ -58,6 +60,9 @@ class Stage:
     """The Emperor of one Production. `settings` reads production.toml when the binary
     and the channel are first needed, not before."""
 
+    modular = False  # its uwsgi has the plugins the configs need built in
+    plugins = ""  # what its uwsgi must be told to load to run an Act: nothing
+
     def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
         self.layout = layout
         self._settings = settings
@@ -91,6 +96,19 @@ class Stage:
     @functools.cached_property
     def manager(self) -> StageManager:
         return StageManager(self)
+
+    def uwsgi(self) -> list[str]:
+        """The command that runs an Act's uWSGI outside the Emperor (a release's check)."""
+        return [self.binary.path]
+
+    def check(self) -> None:
+        """Raise, with what to do, when the binary is missing or cannot drive the channel."""
+        self.channel  # noqa: B018 - made here, it fails at once
+
+    def python_for(self, major_minor: str) -> str:
+        """The interpreter a new Venue on this Python is made with (on another than the
+        binary's, the Venue builds a uwsgi of its own)."""
+        return virtualenv.find_python(major_minor, major_minor == self.binary.python_major_minor)
 
     def pid(self) -> int | None:
         """The Emperor's pid, found without probing the binary."""
@@ -152,3 +170,9 @@ class StageManager:
 
     def reap(self) -> None:
         self.stage.emperor.reap()
+
+
+AnyStage = Stage | SystemStage
+
+#: Where Acts play, by production.toml's `stage`.
+STAGES: dict[str, type[Stage] | type[SystemStage]] = {"own": Stage, "system": SystemStage}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import keyword
+import os
 import re
 import urllib.parse
 
@@ -14,6 +15,9 @@ from .domains import check_hostname
 WSGI_TARGET = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 CHANNELS = ("auto", "zmq", "dir")
+# Where Acts play: the Production's own Emperor, or one the host runs already
+STAGES = ("own", "system")
+SYSTEM_VASSALS = "/etc/uwsgi-emperor/vassals"  # Debian's uwsgi-emperor watches it
 # An environment variable Python can set and uWSGI will not read as one of its own
 # options (it reads any UWSGI_* when it re-execs); BACKSTAGE_* are Backstage's.
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -161,3 +165,20 @@ def check_folded_host(key: str, host: str) -> None:
         raise InvalidSetting(f"{key}: {exc}") from None
     if folded != host:
         raise InvalidSetting(f"{key}: write {host!r} as {folded!r}")
+
+
+def check_stage(stage: str, system_vassals: str, system_stats: str) -> None:
+    """`stage` and the system Emperor's surfaces: absolute paths, for the Production
+    Manager runs in no particular folder."""
+    if stage not in STAGES:
+        raise InvalidSetting(f"stage = {stage!r}: write one of {', '.join(STAGES)}")
+    if not os.path.isabs(system_vassals) or "\n" in system_vassals:
+        raise InvalidSetting(
+            f"system_vassals = {system_vassals!r}: write the absolute path of the directory "
+            f"the system Emperor watches, e.g. {SYSTEM_VASSALS}"
+        )
+    if system_stats and not (os.path.isabs(system_stats) or ":" in system_stats):
+        raise InvalidSetting(
+            f"system_stats = {system_stats!r}: write the system Emperor's --emperor-stats "
+            "address (an absolute socket path, or HOST:PORT), or leave it out"
+        )

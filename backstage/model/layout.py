@@ -4,6 +4,7 @@
 <home>/run/                 0700: every socket, FIFO and pidfile
     emperor.stats, emperor.pid, emperor.ipc (zmq) or vassals/ (dir)
     configs/NAME.ini        zmq: configs of vassals that re-exec into their Venue's uwsgi
+    linked/NAME.ini         stage = "system": configs linked into the system Emperor's directory
     manager.pid, manager.lock
     router.sub, router.stats, router.sock, router.booked.json
     VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
@@ -162,6 +163,11 @@ class Layout:
         return self.run("configs")
 
     @property
+    def linked_configs(self) -> str:
+        """With the system Emperor as the Stage, the configs its vassal directory links to."""
+        return self.run("linked")
+
+    @property
     def create_lock(self) -> str:
         """Held while an Act is created: two creations never choose the same port."""
         return self.run("create.lock")
@@ -250,6 +256,17 @@ class Layout:
 
     def is_ours(self, vassal: str) -> bool:
         return vassal.startswith(self.prefix + ".")
+
+    def act_processes(self, vassal: str) -> str | None:
+        """How the processes of an Act's vassal are named, up to the space after (the
+        vassal template's procname-prefix-spaced); None for another vassal (the router's
+        keep one name whatever its config, so they tell no config from another)."""
+        if not self.is_ours(vassal) or not vassal.endswith(".ini"):
+            return None
+        venue, dot, name = vassal[len(self.prefix) + 1 : -len(".ini")].partition(".")
+        if not dot or "." in name:
+            return None
+        return f"{self.prefix} {venue}/{name} "
 
     def _act_run(self, ref: ActRef, suffix: str) -> str:
         """What the Act's vassal makes, writes or reads after it dropped to its user."""

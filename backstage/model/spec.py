@@ -19,6 +19,7 @@ from .checks import (
     CHANNELS,
     LOG_MAX_DEFAULT,
     PROCESS_NAME,
+    SYSTEM_VASSALS,
     WSGI_TARGET,
     check_at_least,
     check_env_key,
@@ -27,6 +28,7 @@ from .checks import (
     check_option,
     check_port,
     check_producer,
+    check_stage,
     split_cron,
 )
 from .gig import split_address
@@ -60,11 +62,18 @@ class ProductionSpec:
     # from a uwsgi socket on this host's address that those hosts reach (port: the Act's)
     node_address: str = ""
     max_rss: int = 0  # MiB: an Act's worker past it is reloaded, unless the Act says; 0 = none
+    # Where the Acts play: "own", the Production's own Emperor, or "system", an Emperor
+    # already running on the host (Debian's uwsgi-emperor), whose vassal directory the
+    # Production links its configs into; it reports in `system_stats` if it has stats
+    stage: str = "own"
+    system_vassals: str = SYSTEM_VASSALS
+    system_stats: str = ""
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "router_sign", "metrics", "dashboard", "producer", "producer_key", "public_address",
-        "subscription_server", "subscribe_to", "node_address", "max_rss",
+        "subscription_server", "subscribe_to", "node_address", "max_rss", "stage",
+        "system_vassals", "system_stats",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -92,6 +101,7 @@ class ProductionSpec:
         check_at_least("processes", self.processes, 1)
         check_at_least("max_rss", self.max_rss, 0)
         split_address(self.router)
+        check_stage(self.stage, self.system_vassals, self.system_stats)
 
     @property
     def beyond_loopback(self) -> bool:

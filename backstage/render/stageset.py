@@ -5,9 +5,10 @@ or writing it is control's job. Templates come from the package, or from
 `<home>/templates/` when a Production overrides one. A template sees `production`
 (`home`), `prefix`, `venue` (`name`, `path`, `uwsgi`, and `user`, `uid`, `gid` when its
 Acts run as a user), `act` (`name`, `key`, `path`, and its `socket_path`, `stats_path`,
-`fifo_path`, `gigs_config_path`, `log_path`), `spec` (the ActSpec), `env` and
-`max_rss` (MiB, the Act's or the Production's; 0 = none); the router's sees `router`
-(`address`, `subscription_path`, `stats_path`, `socket_path`, `booked_path`, `log_path`).
+`fifo_path`, `gigs_config_path`, `log_path`), `spec` (the ActSpec), `env`, `max_rss`
+(MiB, the Act's or the Production's; 0 = none) and `plugins` (what a modular uwsgi must
+load, else ""); the router's sees `plugins` and `router` (`address`,
+`subscription_path`, `stats_path`, `socket_path`, `booked_path`, `log_path`).
 """
 
 from __future__ import annotations
@@ -218,9 +219,19 @@ def router_view(layout: Layout, address: str) -> RouterView:
     )
 
 
+# The plugins a modular uwsgi (Debian's uwsgi-core: nothing built in) loads for what the
+# templates use: Python and `metricinc` for an Act; the HTTP router and Python for the router
+ACT_PLUGINS = "python3,router_metrics"
+ROUTER_PLUGINS = "python3,corerouter,http"
+
+
 class StageSet:
-    def __init__(self, template_dir: str | None = None) -> None:
+    """`modular`: the uwsgi that runs the vassals has its plugins in files (the system
+    Emperor's), so each config names the ones it needs; a monolithic build needs no line."""
+
+    def __init__(self, template_dir: str | None = None, modular: bool = False) -> None:
         self._env = environment(template_dir)
+        self.modular = modular
 
     def render(self, template: str, **context: object) -> str:
         return self._env.get_template(template).render(**context)
@@ -241,6 +252,7 @@ class StageSet:
             "act": act_view(layout, ref),
             "spec": spec,
             "project": project_view(ref, spec),
+            "plugins": ACT_PLUGINS if self.modular else "",
         }
 
     def vassal(
@@ -311,6 +323,7 @@ class StageSet:
             "router.ini.j2",
             production=ProductionView(layout.home),
             prefix=layout.prefix,
+            plugins=ROUTER_PLUGINS if self.modular else "",
             router=router_view(layout, address),
             fallback_key=FALLBACK_KEY,
             nogig_app=NOGIG_APP,

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from emperor.process import Emperor, pid_alive, wait_for
+from emperor.process import Emperor, emperor_in, ini_options, pid_alive, wait_for, watches
 
 
 def test_a_zombie_is_not_alive():
@@ -37,3 +37,18 @@ def test_telling_line_on_recorded_logs():
     )
     assert telling_line("") == "(the log is empty)"
     assert telling_line("all\nquiet\n") == "quiet"
+
+
+def test_an_emperor_is_known_by_the_directory_its_command_line_names(tmp_path):
+    vassals = str(tmp_path / "vassals")
+    os.makedirs(vassals)
+    ini = tmp_path / "emperor.ini"  # as Debian's uwsgi-emperor ships it
+    ini.write_text(f"[uwsgi]\nmaster = true\n; emperor = /elsewhere\nemperor = {vassals}/\n")
+    assert watches(["/usr/bin/uwsgi", "--ini", str(ini)], vassals)
+    assert watches(["uwsgi", "--emperor", vassals, "--emperor-freq", "1"], vassals)
+    assert watches(["uwsgi", f"--emperor={vassals}/*.ini"], vassals)
+    assert not watches(["uwsgi", "--emperor", str(tmp_path)], vassals)
+    assert not watches(["uwsgi", "--ini", "emperor.ini"], vassals)  # relative: to what?
+    assert not watches(["uwsgi", "--ini", str(tmp_path / "absent.ini")], vassals)
+    assert ini_options(str(ini)) == [("master", "true"), ("emperor", f"{vassals}/")]
+    assert emperor_in(vassals) is None  # no uwsgi here: this process is Python
