@@ -12,6 +12,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import pytest
+
+# A long case on both channels: its dir channel variant runs with the slow ones (-m slow)
+dir_channel_slow = pytest.mark.parametrize(
+    "channel", ["zmq", pytest.param("dir", marks=pytest.mark.slow)], indirect=True
+)
+
 
 def http_get(port: int, path: str = "/", host: str = "localhost", timeout: float = 5.0):
     """(status, body) of a GET to 127.0.0.1:port; status 0 when nothing answered."""

@@ -90,6 +90,7 @@ class BookingManager:
                 )
             unlink_if_present(layout.withheld(act.ref, host))
             act.declare(hosts=(*act.spec().hosts, host))
+        self.publish_booked()
         if not act.spec().enabled:
             self.sync(act)
             return  # booked; the Gig goes live when the Act starts
@@ -140,6 +141,7 @@ class BookingManager:
                     f"see {router.log_path}"
                 )
         act.declare(hosts=tuple(h for h in hosts if h != host))
+        self.publish_booked()
         if act.sess() is not None and self._live(act):
             # its settings read the hosts file as it changes, and its running config
             # still names the host: the withheld file keeps it from announcing that
@@ -155,6 +157,18 @@ class BookingManager:
         reloads: a host announced for it by the Manager would stay in the router after
         it fell asleep, and only its own announces leave with it."""
         return follows_bookings(act) and not act.spec().idle
+
+    def publish_booked(self) -> None:
+        """Write which hosts are booked for the router's fallback (a 503 for a booked host
+        nobody plays, a 308 to a booked host's own spelling), from the declared files as
+        they are now: by a booking as soon as it is declared, and by the Manager each pass.
+        Under a lock, read and write: the last to write read last, so no one writes a
+        list older than the other's."""
+        layout = self.crew.layout
+        with declared.locked(layout.router_booked_lock):
+            production = declared.read(layout)
+            booked = [host for act in production.acts if act.spec for host in act.spec.hosts]
+            self.crew.router.write_booked(booked)
 
     # The Act's subscriptions file
 

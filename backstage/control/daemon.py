@@ -269,8 +269,7 @@ class ProductionManager:
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)
-        booked = [host for act in production.acts if act.spec for host in act.spec.hosts]
-        self._guarded("the booked hosts", partial(self.crew.router.write_booked, booked))
+        self._guarded("the booked hosts", self.booking.publish_booked)
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -148,15 +149,21 @@ class StageManager:
         workers of a master can outlive it for a moment, holding their ports. An Emperor
         this process never drove is stopped by its pid: stopping needs no binary, nor a
         readable production.toml."""
-        if self.stage._emperor is not None:
-            self.stage._emperor.stop()
-        elif (pid := self.stage.pid()) is not None:
-            stop_pid(pid)
         mine = self.stage.layout.prefix + " "  # every vassal's process name starts so
+        # A vassal told to stop in the middle of a chain reload can hang until the
+        # Emperor's mercy runs out (30 s), and the Emperor with it: what is left after
+        # `timeout` is killed, and the Emperor goes at once
+        killer = threading.Timer(timeout, _kill_left, (mine,))
+        killer.start()
+        try:
+            if self.stage._emperor is not None:
+                self.stage._emperor.stop()
+            elif (pid := self.stage.pid()) is not None:
+                stop_pid(pid)
+        finally:
+            killer.cancel()
         if not wait_for(lambda: not pids_named(mine), timeout):
-            for pid in pids_named(mine):
-                log.warning("killing %d, left behind by the Emperor", pid)
-                os.kill(pid, signal.SIGKILL)
+            _kill_left(mine)
             wait_for(lambda: not pids_named(mine), 5.0)
 
     def push(self, name: str, config: str, on_demand: str = "") -> None:
@@ -176,3 +183,12 @@ AnyStage = Stage | SystemStage
 
 #: Where Acts play, by production.toml's `stage`.
 STAGES: dict[str, type[Stage] | type[SystemStage]] = {"own": Stage, "system": SystemStage}
+
+
+def _kill_left(name_prefix: str) -> None:
+    for pid in pids_named(name_prefix):
+        log.warning("killing %d, left behind by the Emperor", pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -220,6 +220,11 @@ class Layout:
         return self.run("router.booked.json")
 
     @property
+    def router_booked_lock(self) -> str:
+        """Held while that file is read from the declared files and written."""
+        return self.run("router.booked.lock")
+
+    @property
     def router_log(self) -> str:
         return self.log("router.log")
 

@@ -91,6 +91,7 @@ def test_names_and_run_paths(tmp_path):
         "router stats": production.router.stats_path,
         "router socket": production.router.socket_path,
         "router booked": production.router.booked_path,
+        "router booked lock": production.layout.router_booked_lock,
         "router log": production.router.log_path,
         "keys": production.router.keys.private_path,
         "host keys": production.router.keys.host_path("shop.example.com"),

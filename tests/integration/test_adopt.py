@@ -256,6 +256,7 @@ def test_workers_and_cron_run_with_the_act_and_show_in_its_stats(production, rea
     poll(lambda: not pid_alive(last), timeout=10)
 
 
+@pytest.mark.slow
 def test_act_set_config_run_and_manage_from_the_command(production, real_venue, projects):
     project = make_django_project(projects)
     database = os.path.join(projects, "db.sqlite3")

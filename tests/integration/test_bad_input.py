@@ -220,6 +220,7 @@ def test_an_unchanged_act_toml_rewritten_in_place_never_withdraws_the_act(produc
     assert act.sess.pid == master
 
 
+@pytest.mark.slow
 def test_commands_at_once(production, venue):
     home = production.home
     env = dict(os.environ, BACKSTAGE_HOME=home)
@@ -335,6 +336,7 @@ def mounted(production, venue):
             out.write(settings)
 
 
+@pytest.mark.slow
 def test_a_full_home(production, venue, mounted):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")

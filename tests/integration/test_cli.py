@@ -9,7 +9,7 @@ import time
 
 from emperor.process import read_pidfile
 from tests.conftest import run_cli
-from tests.helpers import http_get, poll, processes_of
+from tests.helpers import dir_channel_slow, http_get, poll, processes_of
 
 STATUS_KEYS = {"venue", "act", "state", "pid", "port", "workers", "requests", "rss"}
 
@@ -80,6 +80,7 @@ def test_user_errors_are_one_line_and_exit_1(production, venue):
     assert done.returncode == 1 and "unknown FIFO command" in done.stderr
 
 
+@dir_channel_slow
 def test_up_is_idempotent_and_heals_after_the_emperor_is_killed(production, venue, channel):
     home = production.home
     playing = [venue.new_act(name) for name in ("One", "Two")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from tests.helpers import http_get, poll
+from tests.helpers import dir_channel_slow, http_get, poll
 
 ENV_VIEW = """
 import os
@@ -16,6 +16,7 @@ urlpatterns = [path("env", lambda request: HttpResponse(os.environ.get("GREETING
 """
 
 
+@dir_channel_slow
 def test_a_changed_declaration_is_applied_live(venue, channel):
     act = venue.new_act("Declared", processes=1, start=False)
     with open(os.path.join(act.path, act.spec.package, "urls.py"), "w") as urls:

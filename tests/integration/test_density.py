@@ -15,7 +15,7 @@ import pytest
 from backstage.model.state import RUNNING, SLEEPING, STOPPED
 from emperor.process import pid_alive, pids_named
 from tests.gigs_helpers import named_act
-from tests.helpers import http_get, poll
+from tests.helpers import dir_channel_slow, http_get, poll
 
 # seconds; the master looks about once a second. uWSGI counts idle from the master's
 # start and a worker loading the app is not busy: keep it above a loaded box's start time
@@ -47,6 +47,7 @@ def asleep(act) -> bool:
     return act.state == SLEEPING and not processes(act)
 
 
+@dir_channel_slow
 def test_an_idle_act_sleeps_with_no_process_and_a_request_wakes_it(production, venue, channel):
     act = sleepy(venue, "Sleepy")
     assert act.state == RUNNING and processes(act)
@@ -124,6 +125,7 @@ def test_many_sleeping_acts_woken_at_once_all_answer(production, venue):
     assert all(act.state == RUNNING for act in acts)
 
 
+@pytest.mark.slow
 def test_stop_and_start_of_a_sleeping_act(production, venue):
     act = sleepy(venue, "Nap")
     poll(lambda: asleep(act), timeout=15)

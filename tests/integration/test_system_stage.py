@@ -198,6 +198,7 @@ def application(environ, start_response):
 """
 
 
+@pytest.mark.slow
 def test_a_release_is_checked_and_served_there(production, system_emperor, system_venue):
     """A deploy checks the new release in a uWSGI of its own (Debian's, told to load its
     plugins), then restarts the Act on it: a changed config, so a new link."""
