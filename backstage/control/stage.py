@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 5.0  # seconds a vassal has to go once the Emperor is told to stop
+
 _fallback_said: set[str] = set()
 
 
@@ -152,8 +154,9 @@ class StageManager:
         mine = self.stage.layout.prefix + " "  # every vassal's process name starts so
         # A vassal told to stop in the middle of a chain reload can hang until the
         # Emperor's mercy runs out (30 s), and the Emperor with it: what is left after
-        # `timeout` is killed, and the Emperor goes at once
-        killer = threading.Timer(timeout, _kill_left, (mine,))
+        # STOP_GRACE is killed, and the Emperor goes at once. Stopping is brutal anyway
+        # (workers get SIGINT mid-request): a kill loses nothing a stop would keep
+        killer = threading.Timer(min(timeout, STOP_GRACE), _kill_left, (mine,))
         killer.start()
         try:
             if self.stage._emperor is not None:

@@ -121,6 +121,7 @@ def _links(emperor: SystemEmperor) -> list[str]:
     return sorted(os.listdir(emperor.vassals))
 
 
+@pytest.mark.slow
 def test_acts_play_on_the_system_emperor(production, system_emperor, system_venue):
     system_emperor.start(production.home)
     emperor_pid = emperor_in(system_emperor.vassals)

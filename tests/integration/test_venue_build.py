@@ -22,6 +22,7 @@ def test_a_failed_build_leaves_nothing(production):
     assert production.venues == []
 
 
+@pytest.mark.slow
 def test_without_uv_the_venue_is_built_with_venv_and_pip(production, monkeypatch):
     monkeypatch.setattr(virtualenv, "find_uv", lambda: None)
     folder = os.path.join(
