@@ -262,9 +262,17 @@ class EmperorStats:
         path of its config file (see `channel.py`) is listed by that path."""
         return dataclasses.replace(
             self,
-            vassals=tuple(dataclasses.replace(v, id=vassal_name(v.id)) for v in self.vassals),
-            blacklist=tuple(dataclasses.replace(b, id=vassal_name(b.id)) for b in self.blacklist),
+            vassals=tuple(_plainly(v) for v in self.vassals),
+            blacklist=tuple(_plainly(b) for b in self.blacklist),
         )
+
+
+_Named = TypeVar("_Named", VassalEntry, BlacklistEntry)
+
+
+def _plainly(entry: _Named) -> _Named:
+    name = vassal_name(entry.id)
+    return entry if name == entry.id else dataclasses.replace(entry, id=name)
 
 
 def stats_or_none(address: str, parse: Callable[[bytes], _T], timeout: float = 1.0) -> _T | None:

@@ -18,28 +18,12 @@ from dataclasses import dataclass
 from ..errors import PreflightFailed
 from .release import key_line, process_env, run_step, venue_python
 
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
 # The warm pre-flight's process, run with the Venue's Python.
-CHECKER = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "checker.py"
-)
-
-
-_PREFLIGHT = """\
-import importlib, json, sys
-target, django = sys.argv[1], sys.argv[2] == "1"
-module, _, name = target.partition(":")
-app = getattr(importlib.import_module(module), name)
-if not callable(app):
-    raise TypeError(f"{target} is {type(app).__name__}, not a WSGI callable")
-found = {}
-if django:
-    from django.conf import settings
-    from django.core.management import call_command
-    call_command("check")
-    found = {"static_url": settings.STATIC_URL, "static_root": settings.STATIC_ROOT}
-    found = {k: (None if v is None else str(v)) for k, v in found.items()}
-print("\\n" + json.dumps(found))
-"""
+CHECKER = os.path.join(SCRIPTS, "checker.py")
+# The check itself, run by `python -c` in the project's folder (the warm pre-flight's
+# children call the same file's function)
+APPCHECK = os.path.join(SCRIPTS, "appcheck.py")
 
 
 @dataclass(frozen=True)
@@ -63,7 +47,8 @@ def preflight(
     """Import `wsgi` (MODULE:CALLABLE) in a separate process with the Venue's Python and
     the Act's env, as the Venue's `user` if it has one, and for Django (`settings` given)
     run `check`. Raises PreflightFailed with one line when the app would not serve."""
-    argv = [venue_python(venue_path), "-c", _PREFLIGHT, wsgi, "1" if settings else "0"]
+    with open(APPCHECK) as source:
+        argv = [venue_python(venue_path), "-c", source.read(), wsgi, "1" if settings else "0"]
     environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
     try:
         done = run_step(argv, project_dir, environment, timeout, user)

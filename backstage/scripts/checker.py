@@ -16,24 +16,8 @@ import json
 import os
 import sys
 
-from djangopreload import preload  # beside this file, on sys.path as its folder
-
-# The same check as release._PREFLIGHT, in the forked child.
-CHECK = """\
-import importlib, json, sys
-module, _, name = TARGET.partition(":")
-app = getattr(importlib.import_module(module), name)
-if not callable(app):
-    raise TypeError(f"{TARGET} is {type(app).__name__}, not a WSGI callable")
-found = {}
-if DJANGO:
-    from django.conf import settings
-    from django.core.management import call_command
-    call_command("check")
-    found = {"static_url": settings.STATIC_URL, "static_root": settings.STATIC_ROOT}
-    found = {k: (None if v is None else str(v)) for k, v in found.items()}
-print("\\n" + json.dumps(found))
-"""
+from appcheck import check as check_app  # beside this file, on sys.path as its folder
+from djangopreload import preload
 
 
 def check(command: dict) -> int:
@@ -46,8 +30,7 @@ def check(command: dict) -> int:
             os.dup2(fd, 2)
             sys.argv = ["backstage-preflight", command["wsgi"]]
             importlib.invalidate_caches()
-            scope = {"TARGET": command["wsgi"], "DJANGO": bool(command["django"])}
-            exec(compile(CHECK, "<preflight>", "exec"), scope)  # noqa: S102
+            check_app(command["wsgi"], bool(command["django"]))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1

@@ -1,0 +1,33 @@
+"""The pre-flight's check: import the app and, for Django, run its checks.
+
+Run by the cold pre-flight as `python -c <this file> MODULE:CALLABLE 0|1` (the project's
+folder as the working directory, the Act's environment), and by the warm one
+(`checker.py`) in a child forked for each save. On success the last line printed is
+JSON: what the settings say of static files (Django), else {}.
+
+Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
+"""
+
+import importlib
+import json
+import sys
+
+
+def check(target: str, django: bool) -> None:
+    module, _, name = target.partition(":")
+    app = getattr(importlib.import_module(module), name)
+    if not callable(app):
+        raise TypeError(f"{target} is {type(app).__name__}, not a WSGI callable")
+    found = {}
+    if django:
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("check")
+        found = {"static_url": settings.STATIC_URL, "static_root": settings.STATIC_ROOT}
+        found = {k: (None if v is None else str(v)) for k, v in found.items()}
+    print("\n" + json.dumps(found))
+
+
+if __name__ == "__main__":
+    check(sys.argv[1], sys.argv[2] == "1")
