@@ -36,7 +36,7 @@ from ..model.layout import ActRef
 from ..model.names import check_name
 from ..model.sess import Sess
 from ..model.spec import ActSpec
-from ..model.state import FAILED, STOPPED, derive_state
+from ..model.state import FAILED, SLEEPING, STOPPED, derive_state
 from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
 from . import ownership, ports
@@ -264,12 +264,12 @@ class ActManager:
             )
 
     def settled(self) -> bool:
-        """Every worker accepts, or the Act is not meant to play (or failed): nothing is
-        on its way."""
+        """Every worker accepts, or the Act is not meant to play, failed or sleeps:
+        nothing is on its way."""
         sess = self.sess()
         if sess is not None:
             return sess.ready
-        return self.state() in (STOPPED, FAILED)
+        return self.state() in (STOPPED, FAILED, SLEEPING)
 
     def settle(self, timeout: float) -> Sess | None:
         """Wait until the Act is settled; its Sess, or None when it is not playing. A

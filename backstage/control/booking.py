@@ -100,8 +100,13 @@ class BookingManager:
         else:
             self._apply(act, timeout)
 
+        wake_path = layout.act_wake(act.ref)
+
         def live() -> bool:
-            return socket_path in router.live_nodes(host) and act.settled()
+            nodes = router.live_nodes(host)
+            if socket_path in nodes and act.settled():
+                return True
+            return wake_path in nodes and act.sleeping()  # announced by the Manager
 
         if not wait_for(live, timeout, 0.05):
             raise BackstageError(

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -106,6 +107,12 @@ def test_a_sleeping_acts_gig_stays_listed_and_a_request_there_wakes_it(productio
     # still listed while it sleeps, at the Manager's wake node
     gig = poll(lambda: [g for g in production.gigs if g.host == "booked.example.com" and g.acts])
     assert gig[0].acts == (act.key,)
+    # booked while it sleeps: live at once at the wake node, and the Act sleeps on
+    started = time.monotonic()
+    act.book("late.example.com")
+    assert time.monotonic() - started < 10
+    assert asleep(act)
+    assert gig_acts(production, "late.example.com") == (act.key,)
     seen = load_until(lambda: http_get(router, host="booked.example.com", timeout=15), 30)
     assert set(seen) == {(200, "Booked")}, [s for s in seen if s[0] != 200][:3]
     assert act.state == RUNNING
