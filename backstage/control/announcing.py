@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+import time
 
 from emperor.stats import parse_instance_stats, stats_or_none
 
@@ -29,6 +31,8 @@ from .waker import Sleeper, Waker
 log = logging.getLogger(__name__)
 
 ANNOUNCE_EVERY = 1.0  # as often as an Act announces itself (gigs.ini.j2)
+STATS_TIMEOUT = 0.5
+PLAYING_GRACE = 2.0  # below the router's subscription-tolerance (3 s)
 
 
 class Announcer:
@@ -45,6 +49,7 @@ class Announcer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._said = ""
+        self._answered: dict[str, float] = {}  # Act key: when its stats server last answered
 
     def follow(self, production: Declared) -> None:
         """Announce from now on for what this pass read (a pass of the Manager calls it)."""
@@ -93,8 +98,23 @@ class Announcer:
                 continue
             act = ActManager(self.crew, found.ref)
             hosts = self.booking.pending(act)
-            if hosts and act.stats(0.2) is not None:
+            if hosts and self._playing(act):
                 self.booking.announce(act, hosts)
+
+    def _playing(self, act: ActManager) -> bool:
+        """The Act's stats server answers, or it answered within the last PLAYING_GRACE
+        seconds and its socket still takes connections. A busy master can be slow to
+        answer for a round or two, and a host no longer announced drops out of the
+        router after 3 s; an Act that died (nobody listens at its socket) is not
+        announced again, and its node expires."""
+        now, key = time.monotonic(), act.ref.key
+        if act.stats(STATS_TIMEOUT) is not None:
+            self._answered[key] = now
+            return True
+        if not _listening(self.crew.layout.act_socket(act.ref)):
+            self._answered.pop(key, None)  # nobody listens there: it is gone, not busy
+            return False
+        return now - self._answered.get(key, now - PLAYING_GRACE) < PLAYING_GRACE
 
     def sleepers(self, production: Declared) -> None:
         """A sleeping Act's Gigs stay routed: the waker listens for every booked Act that
@@ -129,7 +149,8 @@ class Announcer:
         for act in production.acts:
             if act.spec is None or not act.spec.enabled or not act.spec.hosts:
                 continue
-            if stats_or_none(layout.act_stats(act.ref), parse_instance_stats, 0.2) is None:
+            stats = stats_or_none(layout.act_stats(act.ref), parse_instance_stats, STATS_TIMEOUT)
+            if stats is None:
                 continue
             address = layout.act_socket(act.ref)
             found += [
@@ -138,3 +159,11 @@ class Announcer:
                 if not os.path.exists(layout.withheld(act.ref, host))
             ]
         return found
+
+
+def _listening(path: str) -> bool:
+    """Something listens at the unix socket `path` (the kernel takes the connection even
+    while the process behind it is too busy to answer)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(STATS_TIMEOUT)
+        return probe.connect_ex(path) == 0
