@@ -10,6 +10,7 @@ import time
 import pytest
 
 from backstage.errors import InvalidHostname, NotBookable
+from emperor.process import tail
 from emperor.subscription import send_packet, subscription_packet
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
@@ -103,6 +104,7 @@ def test_blue_green_switch_fails_no_request(production, venue, channel):
     loader.start()
     try:
         poll(lambda: len(seen) > 20, timeout=10)
+        both = len(seen)
         green.book(host)  # both behind the host now
         poll(lambda: (200, "Green") in seen[-50:] and (200, "Blue") in seen[-50:], timeout=10)
         old_workers = _workers(blue)
@@ -113,8 +115,13 @@ def test_blue_green_switch_fails_no_request(production, venue, channel):
     finally:
         stop.set()
         loader.join(timeout=15)
-    failures = [answer for answer in seen if answer[0] != 200]
-    assert not failures, f"{len(failures)} of {len(seen)} requests failed: {failures[:3]}"
+    failures = [i for i, answer in enumerate(seen) if answer[0] != 200]
+    assert not failures, (
+        f"{len(failures)} of {len(seen)} requests failed, the first at {failures[0]} "
+        f"(green booked at {both}, blue unbooked at {mark}): {seen[failures[0]]}\n"
+        f"router log:\n{tail(production.router.log_path, 30)}\n"
+        f"manager log:\n{tail(production.layout.manager_log, 30)}"
+    )
     assert set(seen[mark:]) == {(200, "Green")}
     assert {gig.host: gig.acts for gig in production.gigs}[host] == ("TestVenue/Green",)
 
