@@ -67,6 +67,8 @@ def save(urls: str, marker: str) -> float:
 class Loop:
     """GETs one after another, every 10 ms; when each text was first seen, and failures."""
 
+    path = "/hello"
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.first_seen: dict[str, float] = {}
@@ -79,7 +81,7 @@ class Loop:
     def _get(self) -> str | None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            conn.request("GET", "/hello")
+            conn.request("GET", self.path)
             response = conn.getresponse()
             body = response.read().decode(errors="replace")
             return body if response.status == 200 else None
@@ -155,17 +157,7 @@ def commit(repo: str, version: str) -> None:
 
 
 class RootLoop(Loop):
-    def _get(self) -> str | None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-        try:
-            conn.request("GET", "/")
-            response = conn.getresponse()
-            body = response.read().decode(errors="replace")
-            return body if response.status == 200 else None
-        except OSError:
-            return None
-        finally:
-            conn.close()
+    path = "/"
 
     def first_after(self, marker: str, since: float, timeout: float = 60) -> float | None:
         """Seconds from `since` to the first response `marker` after it."""
