@@ -92,6 +92,9 @@ def test_duplicates_and_missing_things(production, venue):
 def test_a_busy_port_is_refused_at_creation_and_at_start(venue):
     first, last = venue.production.spec.ports
     with socket.socket() as holder:
+        # SO_REUSEADDR as port_free binds: a port left in TIME_WAIT by an
+        # earlier test is free to both, not to one only
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         busy = next(p for p in range(first, last + 1) if port_free(p))
         holder.bind(("127.0.0.1", busy))
         holder.listen()
