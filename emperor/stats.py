@@ -207,6 +207,12 @@ class VassalEntry:
         it at the next connection (again after `idle` + `die-on-idle`)."""
         return self.pid <= 0 and bool(self.on_demand)
 
+    @functools.cached_property
+    def plainly(self) -> VassalEntry:
+        """The same listed by its plain name (see `EmperorStats.by_plain_names`); kept,
+        since parsing hands back the same entry while its vassal reads the same."""
+        return _plainly(self)
+
 
 @dataclass(frozen=True)
 class BlacklistEntry:
@@ -262,7 +268,7 @@ class EmperorStats:
         path of its config file (see `channel.py`) is listed by that path."""
         return dataclasses.replace(
             self,
-            vassals=tuple(_plainly(v) for v in self.vassals),
+            vassals=tuple(v.plainly for v in self.vassals),
             blacklist=tuple(_plainly(b) for b in self.blacklist),
         )
 
@@ -285,14 +291,39 @@ def stats_or_none(address: str, parse: Callable[[bytes], _T], timeout: float = 1
 
 
 def parse_emperor_stats(raw: bytes) -> EmperorStats:
+    global _last_vassals
     document = parse_json_lenient(raw)
+    seen: dict[_VassalKey, VassalEntry] = {}
+    vassals = tuple(_vassal(v, _last_vassals, seen) for v in objects(document.get("vassals")))
+    _last_vassals = seen
     return build(
         EmperorStats,
         document,
         monitors=strings(document.get("emperor")),
-        vassals=tuple(build(VassalEntry, v) for v in objects(document.get("vassals"))),
+        vassals=vassals,
         blacklist=tuple(build(BlacklistEntry, b) for b in objects(document.get("blacklist"))),
     )
+
+
+# The vassals of the last Emperor stats parsed, by their raw fields: a sleeping or idle
+# vassal reads the same from one second to the next, and a thousand of them are most
+# of what a refresh of `top` parses.
+_VassalKey = tuple[tuple[str, object], ...]
+_last_vassals: dict[_VassalKey, VassalEntry] = {}
+
+
+def _vassal(
+    raw: Mapping[str, object],
+    last: dict[_VassalKey, VassalEntry],
+    seen: dict[_VassalKey, VassalEntry],
+) -> VassalEntry:
+    key = tuple(raw.items())
+    try:
+        hash(key)
+    except TypeError:  # a list or an object where a scalar belongs: no key, no reuse
+        return build(VassalEntry, raw)
+    entry = seen[key] = last.get(key) or build(VassalEntry, raw)
+    return entry
 
 
 # --- a router's stats server ------------------------------------------------------------------

@@ -84,7 +84,9 @@ def take(
                 if ref.key == detail
                 else None,
                 problem=found.error,
-                refused=_first_line(layout.act_refused(ref)),
+                # only a watched Act's save is refused (an unwatched one's file is gone):
+                # a thousand opens of files that are not there are most of a refresh
+                refused=_first_line(layout.act_refused(ref)) if not spec or spec.watch else "",
             )
         )
     router_stats = router_future.result()

@@ -137,11 +137,16 @@ def act_spec(ref: ActRef) -> ActSpec:
 def act_names(venue_path: str) -> list[str]:
     """The Acts of a Venue: the folders of `acts/` that hold an `act.toml`."""
     folder = acts_dir(venue_path)
+    return [
+        name for name in _folders(folder) if os.path.isfile(os.path.join(folder, name, "act.toml"))
+    ]
+
+
+def _folders(folder: str) -> list[str]:
     try:
-        names = sorted(os.listdir(folder))
+        return sorted(os.listdir(folder))
     except FileNotFoundError:
         return []
-    return [name for name in names if os.path.isfile(os.path.join(folder, name, "act.toml"))]
 
 
 @dataclass(frozen=True)
@@ -188,10 +193,12 @@ def read(layout: Layout) -> Declared:
             acts += [DeclaredAct(ActRef(name, path, act), None, reason) for act in act_names(path)]
             continue
         venues.append(DeclaredVenue(path, spec))
-        for name in act_names(path):
+        for name in _folders(acts_dir(path)):
             ref = ActRef(spec.name, path, name, spec.user)
             try:
-                acts.append(DeclaredAct(ref, _checked(act_spec(ref), ref, spec)))
+                acts.append(DeclaredAct(ref, _checked(load(ActSpec, ref.spec_path), ref, spec)))
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                continue  # no act.toml: not an Act (one stat each, not two, as act_names)
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
     return Declared(production, tuple(venues), tuple(acts))

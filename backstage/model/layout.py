@@ -37,6 +37,12 @@ from functools import cached_property
 UNIX_PATH_MAX = 107  # bytes of a unix socket path, less its terminating NUL
 
 
+def _join(folder: str, *names: str) -> str:
+    """os.path.join for plain names under a folder, as fast as a string join: a Snapshot
+    of a thousand Acts asks for seven paths of each, once a second."""
+    return "/".join((folder.rstrip("/"), *names)) if folder else "/".join(names)
+
+
 @dataclass(frozen=True)
 class ActRef:
     """Which Act: its Venue's name and folder, and its own name."""
@@ -52,54 +58,54 @@ class ActRef:
 
     @property
     def path(self) -> str:
-        return os.path.join(self.venue_path, "acts", self.name)
+        return _join(self.venue_path, "acts", self.name)
 
     @property
     def spec_path(self) -> str:
-        return os.path.join(self.path, "act.toml")
+        return _join(self.path, "act.toml")
 
     @property
     def current(self) -> str:
         """The symlink an Act with releases serves from: to a release, or its source."""
-        return os.path.join(self.path, "current")
+        return _join(self.path, "current")
 
     @property
     def releases_dir(self) -> str:
         """Its releases, one folder each: `<n>-<sha>/`."""
-        return os.path.join(self.path, "releases")
+        return _join(self.path, "releases")
 
     @property
     def static_root(self) -> str:
         """Django's STATIC_ROOT as the scaffold sets it: what nginx serves at /static/."""
-        return os.path.join(self.path, "static")
+        return _join(self.path, "static")
 
 
 def venue_spec_path(venue_path: str) -> str:
-    return os.path.join(venue_path, "venue.toml")
+    return _join(venue_path, "venue.toml")
 
 
 def acts_dir(venue_path: str) -> str:
-    return os.path.join(venue_path, "acts")
+    return _join(venue_path, "acts")
 
 
 def venue_uwsgi(venue_path: str) -> str:
     """A Venue's own uwsgi, built for its Python where the Stage's embeds another."""
-    return os.path.join(venue_path, "bin", "uwsgi")
+    return _join(venue_path, "bin", "uwsgi")
 
 
 def venue_run_dir(venue_path: str) -> str:
     """A Venue with `user`: root's folder of what its vassals read but must not write."""
-    return os.path.join(venue_path, "run")
+    return _join(venue_path, "run")
 
 
 def venue_user_dir(venue_path: str) -> str:
     """A Venue with `user`: the user's folder of its Acts' sockets and run files."""
-    return os.path.join(venue_run_dir(venue_path), "user")
+    return _join(venue_run_dir(venue_path), "user")
 
 
 def venue_log_dir(venue_path: str) -> str:
     """A Venue with `user`: the user's folder of its Acts' logs, which uWSGI rotates."""
-    return os.path.join(venue_path, "log")
+    return _join(venue_path, "log")
 
 
 # A home's path goes into every vassal config: `:` would make a socket TCP, `,` split a
@@ -117,11 +123,11 @@ class Layout:
 
     def __init__(self, home: str) -> None:
         self.home = home
-        self.spec_path = os.path.join(home, "production.toml")
-        self.run_dir = os.path.join(home, "run")
-        self.log_dir = os.path.join(home, "log")
-        self.templates_dir = os.path.join(home, "templates")
-        self.keys_dir = os.path.join(home, "keys")
+        self.spec_path = _join(home, "production.toml")
+        self.run_dir = _join(home, "run")
+        self.log_dir = _join(home, "log")
+        self.templates_dir = _join(home, "templates")
+        self.keys_dir = _join(home, "keys")
 
     def __repr__(self) -> str:
         return f"Layout({self.home!r})"
@@ -133,10 +139,10 @@ class Layout:
         return "bs" + hashlib.sha1(self.home.encode()).hexdigest()[:8]
 
     def run(self, name: str) -> str:
-        return os.path.join(self.run_dir, name)
+        return _join(self.run_dir, name)
 
     def log(self, name: str) -> str:
-        return os.path.join(self.log_dir, name)
+        return _join(self.log_dir, name)
 
     # The Emperor
 
@@ -238,21 +244,21 @@ class Layout:
     @property
     def dashboard_token(self) -> str:
         """The dashboard's token (0600): actions need it, and reading too off loopback."""
-        return os.path.join(self.home, "dashboard.token")
+        return _join(self.home, "dashboard.token")
 
     # Keys for signed subscriptions
 
     @property
     def private_key(self) -> str:
-        return os.path.join(self.keys_dir, "production.key")
+        return _join(self.keys_dir, "production.key")
 
     @property
     def public_key(self) -> str:
-        return os.path.join(self.keys_dir, "production.pub")
+        return _join(self.keys_dir, "production.pub")
 
     @property
     def host_keys_dir(self) -> str:
-        return os.path.join(self.keys_dir, "hosts")
+        return _join(self.keys_dir, "hosts")
 
     # Acts
 
@@ -276,7 +282,7 @@ class Layout:
     def _act_run(self, ref: ActRef, suffix: str) -> str:
         """What the Act's vassal makes, writes or reads after it dropped to its user."""
         name = f"{ref.venue}.{ref.name}.{suffix}"
-        return os.path.join(venue_user_dir(ref.venue_path), name) if ref.user else self.run(name)
+        return _join(venue_user_dir(ref.venue_path), name) if ref.user else self.run(name)
 
     def _own_run(self, ref: ActRef, suffix: str) -> str:
         """What only root may write: the Manager's own, or read by the vassal as root."""
@@ -299,7 +305,7 @@ class Layout:
     def act_gigs(self, ref: ActRef) -> str:
         """The ini with the Act's subscribe2 lines, which its vassal config includes."""
         if ref.user:
-            return os.path.join(venue_run_dir(ref.venue_path), f"{ref.venue}.{ref.name}.gigs.ini")
+            return _join(venue_run_dir(ref.venue_path), f"{ref.venue}.{ref.name}.gigs.ini")
         return self._own_run(ref, "gigs.ini")
 
     def act_env(self, ref: ActRef) -> str:
@@ -315,7 +321,7 @@ class Layout:
         line: the Production Manager announces them for it until it reads it again."""
         if ref.user:  # its vassal removes it, as the user
             return self._act_run(ref, "pending")
-        return os.path.join(self.run_dir, "pending", f"{ref.venue}.{ref.name}")
+        return _join(self.run_dir, "pending", f"{ref.venue}.{ref.name}")
 
     def act_refused(self, ref: ActRef) -> str:
         """The last save of a watched Act the pre-flight refused (one line), until a
@@ -326,11 +332,11 @@ class Layout:
         """While this file exists the Act stops announcing itself for `host`."""
         # a user's vassal looks for it, in a folder only root writes
         run = venue_run_dir(ref.venue_path) if ref.user else self.run_dir
-        return os.path.join(run, "withheld", f"{ref.venue}.{ref.name}", host)
+        return _join(run, "withheld", f"{ref.venue}.{ref.name}", host)
 
     def act_log(self, ref: ActRef) -> str:
         name = f"{ref.venue}.{ref.name}.log"
-        return os.path.join(venue_log_dir(ref.venue_path), name) if ref.user else self.log(name)
+        return _join(venue_log_dir(ref.venue_path), name) if ref.user else self.log(name)
 
     def act_sockets(self, ref: ActRef) -> tuple[str, ...]:
         return (self.act_stats(ref), self.act_fifo(ref), self.act_socket(ref), self.act_wake(ref))

@@ -245,6 +245,9 @@ def _act_row(
         invalid=bool(reading.problem),
         sleeping=emperor is not None and emperor.waiting(reading.vassal),
     )
+    hosts = None if gigs is None else gigs.get(reading.key, ())
+    if stats is None and earlier is not None and _still(earlier, reading, state, hosts):
+        return earlier  # most Acts of a big Production sleep: nothing to work out again
     workers = sess.workers if sess else ()
     before = {(w.id, w.pid): w for w in earlier.worker_rows} if earlier else {}
     worker_rows = []
@@ -274,7 +277,7 @@ def _act_row(
         harakiri=sum(w.harakiri for w in workers),
         respawns=sum(w.respawns for w in worker_rows),
         listen_queue=stats.listen_queue if stats else 0,
-        gigs=None if gigs is None else gigs.get(reading.key, ()),
+        gigs=hosts,
         worker_rows=tuple(worker_rows),
         log_path=reading.log_path,
         log_tail=reading.log_tail,
@@ -282,6 +285,31 @@ def _act_row(
         daemons=daemon_rows(stats) if stats else (),
         responses=_responses(reading.stats),
         refused=reading.refused,
+    )
+
+
+def _still(row: ActRow, reading: ActReading, state: str, hosts: tuple[str, ...] | None) -> bool:
+    """`row`, of an Act without stats then, is what `reading` (without stats) makes now."""
+    return row.pid is None and (
+        row.key,
+        row.state,
+        row.enabled,
+        row.port,
+        row.gigs,
+        row.log_path,
+        row.log_tail,
+        row.problem,
+        row.refused,
+    ) == (
+        reading.key,
+        state,
+        reading.enabled,
+        reading.port,
+        hosts,
+        reading.log_path,
+        reading.log_tail,
+        reading.problem,
+        reading.refused,
     )
 
 

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
+from backstage.model import snapshot
 from backstage.model.gig import Gig, gigs_by_act
-from backstage.model.snapshot import human_size, rate
+from backstage.model.snapshot import (
+    ActReading,
+    EmperorRow,
+    ManagerRow,
+    RouterRow,
+    human_size,
+    rate,
+)
+from emperor.stats import parse_emperor_stats, parse_instance_stats
 
 
 def test_gigs_per_act_only_where_there_are_gigs():
@@ -32,3 +44,61 @@ def test_sizes_read_like_uwsgitop():
         "43.0M",
         "2.5G",
     ]
+
+
+def _rows(readings, emperor, previous=None):
+    return snapshot.build(
+        production="/home",
+        at=(previous.at + 1) if previous else 1.0,
+        wall=0.0,
+        emperor=EmperorRow(True, 1, "zmq", "2.0.31", len(emperor.vassals), (), 0),
+        emperor_stats=emperor,
+        readings=readings,
+        router=RouterRow(running=False, address="127.0.0.1:8000", warning=""),
+        gigs=None,
+        manager=ManagerRow(running=True, pid=2),
+        previous=previous,
+    )
+
+
+def test_a_row_nothing_moved_in_is_the_one_before():
+    sleeper = {"id": "v.sleeps.ini", "pid": -1, "on_demand": "/run/v.sleeps.sock"}
+    stopped = {"id": "v.stopped.ini", "pid": 0}
+    emperor = parse_emperor_stats(json.dumps({"vassals": [sleeper, stopped]}).encode())
+
+    def reading(name, enabled=True, **changed):
+        found = ActReading(
+            key=f"V/{name}",
+            venue="V",
+            act=name,
+            vassal=f"v.{name}.ini",
+            enabled=enabled,
+            port=8001,
+            stats=None,
+            log_path=f"/log/V.{name}.log",
+        )
+        return dataclasses.replace(found, **changed)
+
+    first = _rows([reading("sleeps"), reading("stopped", enabled=False)], emperor)
+    assert [row.state for row in first.acts] == ["sleeping", "stopped"]
+    second = _rows([reading("sleeps"), reading("stopped", enabled=False)], emperor, first)
+    assert all(now is before for now, before in zip(second.acts, first.acts, strict=True))
+    # anything that moved makes the row again
+    for changed in (
+        {"enabled": False},
+        {"port": 8002},
+        {"problem": "act.toml: bad"},
+        {"refused": "SyntaxError"},
+        {"log_tail": ("a line",)},
+    ):
+        third = _rows([reading("sleeps", **changed)], emperor, first)
+        assert third.acts[0] is not first.acts[0], changed
+        for field, value in changed.items():
+            assert getattr(third.acts[0], field) == value
+    assert _rows([reading("sleeps", enabled=False)], emperor, first).acts[0].state == "stopped"
+    # a row read from stats is never kept for one without: its pid and workers go
+    starting = parse_instance_stats(json.dumps({"pid": 7, "workers": []}).encode())
+    before = _rows([reading("stopped", stats=starting)], emperor)
+    assert (before.acts[0].state, before.acts[0].pid) == ("starting", 7)
+    after = _rows([reading("stopped")], emperor, before)
+    assert (after.acts[0].state, after.acts[0].pid) == ("starting", None)

@@ -115,6 +115,27 @@ def test_emperor_stats_from_a_real_emperor() -> None:
     assert entry.first_attempt == doc["blacklist"][0]["first_attempt"]
 
 
+def test_a_vassal_that_reads_the_same_is_not_built_again() -> None:
+    raw, doc = recorded("emperor_stats.json")
+    first = parse_emperor_stats(raw)
+    good = doc["vassals"][0]
+    doc["vassals"].append({**good, "id": "/abs/path/other.ini", "last_heartbeat": 1})
+    second = parse_emperor_stats(json.dumps(doc).encode())
+    assert second.vassals[0] is first.vassals[0]  # the same fields: the same entry
+    moved = {**good, "last_heartbeat": good["last_heartbeat"] + 1}
+    third = parse_emperor_stats(json.dumps({**doc, "vassals": [moved]}).encode())
+    assert third.vassals[0] is not second.vassals[0]
+    assert third.vassals[0].last_heartbeat == good["last_heartbeat"] + 1
+    # an odd value (a list) is parsed, not used as a key
+    odd = parse_emperor_stats(json.dumps({"vassals": [{**good, "zerg": [1]}]}).encode())
+    assert odd.vassals[0].zerg == 0
+    # plain names are kept with the entry: the same entry, the same plain one
+    second = parse_emperor_stats(json.dumps(doc).encode())
+    assert second.by_plain_names().vassal("other.ini") is not None
+    again = parse_emperor_stats(json.dumps(doc).encode())
+    assert again.by_plain_names().vassals[-1] is second.by_plain_names().vassals[-1]
+
+
 def test_empty_emperor_stats_default_everything() -> None:
     stats = parse_emperor_stats(b"{}")
     assert (stats.version, stats.pid, stats.monitors, stats.vassals, stats.blacklist) == (
