@@ -248,6 +248,7 @@ class ProductionManager:
     def _write_run_files(self, production: Declared) -> None:
         """What a vassal config refers to, written before it is pushed: each Act's env
         file and subscriptions. Each Act's own failure is its own."""
+        listings: dict[str, list[str]] = {}  # of the log folders, read once a pass
         for found in production.acts:
             if found.spec is None:
                 continue
@@ -265,7 +266,7 @@ class ProductionManager:
             # uWSGI rotates a log past log_max but keeps every rotated copy
             self._guarded(
                 f"{found.ref.key}'s rotated logs",
-                partial(prune_log_backups, act.log_path, found.spec.log_keep),
+                partial(prune_log_backups, act.log_path, found.spec.log_keep, listings),
             )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)

@@ -87,13 +87,19 @@ def read_from(path: str, offset: int, limit: int = 256 * 1024) -> tuple[str, int
         return "", offset
 
 
-def log_backups(path: str) -> list[str]:
-    """The rotated copies of a log, oldest first: uWSGI renames it to `LOG.<unixtime>`."""
+def log_backups(path: str, listings: dict[str, list[str]] | None = None) -> list[str]:
+    """The rotated copies of a log, oldest first: uWSGI renames it to `LOG.<unixtime>`.
+    `listings` keeps each folder's listing for the next log asked about: the logs of a
+    thousand Acts share one folder, which would otherwise be listed a thousand times."""
     folder, name = os.path.split(path)
-    try:
-        entries = os.listdir(folder or ".")
-    except OSError:
-        return []
+    entries = listings.get(folder) if listings is not None else None
+    if entries is None:
+        try:
+            entries = os.listdir(folder or ".")
+        except OSError:
+            return []
+        if listings is not None:
+            listings[folder] = entries
     stamped = [
         (int(entry[len(name) + 1 :]), entry)
         for entry in entries
@@ -102,10 +108,12 @@ def log_backups(path: str) -> list[str]:
     return [os.path.join(folder, entry) for _, entry in sorted(stamped)]
 
 
-def prune_log_backups(path: str, keep: int) -> list[str]:
+def prune_log_backups(
+    path: str, keep: int, listings: dict[str, list[str]] | None = None
+) -> list[str]:
     """Remove all but the newest `keep` rotated copies of a log (uWSGI keeps them all);
-    the ones removed."""
-    backups = log_backups(path)
+    the ones removed. `listings`: as for `log_backups`."""
+    backups = log_backups(path, listings)
     gone = backups[: max(0, len(backups) - keep)]
     for backup in gone:
         unlink_if_present(backup)

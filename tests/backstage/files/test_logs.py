@@ -25,6 +25,22 @@ def test_backups_are_found_oldest_first_and_pruned_to_the_newest(tmp_path):
     assert prune_log_backups(str(log), 2) == []
 
 
+def test_logs_that_share_a_folder_are_pruned_from_one_listing(tmp_path):
+    logs = [tmp_path / f"V.{name}.log" for name in ("A", "B")]
+    for log in logs:
+        for stamp in (1700000100, 1700000200, 1700000300):
+            (tmp_path / f"{log.name}.{stamp}").write_text("old\n")
+    listings: dict[str, list[str]] = {}
+    assert prune_log_backups(str(logs[0]), 1, listings) == [
+        str(tmp_path / f"V.A.log.{stamp}") for stamp in (1700000100, 1700000200)
+    ]
+    assert list(listings) == [str(tmp_path)]
+    (tmp_path / "V.B.log.1700000400").write_text("after the listing\n")
+    # the pass's listing: what came after it waits for the next pass
+    assert len(prune_log_backups(str(logs[1]), 1, listings)) == 2
+    assert prune_log_backups(str(logs[1]), 1) == [str(tmp_path / "V.B.log.1700000300")]
+
+
 def test_the_tail_reaches_into_the_copy_just_rotated(tmp_path):
     log = tmp_path / "a.log"
     (tmp_path / "a.log.1700000000").write_text("one\ntwo\nthree\n")
