@@ -225,6 +225,9 @@ ACT_PLUGINS = "python3,router_metrics"
 ROUTER_PLUGINS = "python3,corerouter,http"
 
 
+CONFIGS_KEPT = 10_000  # two for each of thousands of Acts; then begun again
+
+
 class StageSet:
     """`modular`: the uwsgi that runs the vassals has its plugins in files (the system
     Emperor's), so each config names the ones it needs; a monolithic build needs no line."""
@@ -232,9 +235,33 @@ class StageSet:
     def __init__(self, template_dir: str | None = None, modular: bool = False) -> None:
         self._env = environment(template_dir)
         self.modular = modular
+        self._kept: dict[tuple[object, ...], tuple[ActSpec, str]] = {}
 
     def render(self, template: str, **context: object) -> str:
         return self._env.get_template(template).render(**context)
+
+    def _act_config(
+        self,
+        template: str,
+        spec: ActSpec,
+        inputs: tuple[object, ...],
+        context: Callable[[], dict[str, object]],
+    ) -> str:
+        """An Act's config as `template` renders it: the text of the last call with the
+        same template, the same other inputs and this very `spec` again. The Production
+        Manager renders every Act's configs each second, and the declared files hand back
+        the same spec until its act.toml changes (Jinja a new template when a user's
+        override changes)."""
+        compiled = self._env.get_template(template)
+        key = (compiled, *inputs)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] is spec:
+            return kept[1]
+        text = compiled.render(**context())
+        if len(self._kept) >= CONFIGS_KEPT:
+            self._kept.clear()  # keys of Acts gone, or of settings since changed
+        self._kept[key] = (spec, text)
+        return text
 
     def _act_context(
         self,
@@ -268,15 +295,19 @@ class StageSet:
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
         default, which the Act's own overrides. `account`: the Venue's user, whom the
         vassal drops to (the caller looked it up: rendering reads nothing)."""
-        return self.render(
+        return self._act_config(
             "vassal.ini.j2",
-            **self._act_context(layout, ref, spec, venue_uwsgi, account),
-            max_rss=spec.max_rss or max_rss,
-            env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
-            env_loader=ENV_LOADER,
-            warmup=WARMUP,
-            preload=PRELOAD,
-            env_digest=env_digest(spec.env),
+            spec,
+            ("vassal", layout.home, ref, venue_uwsgi, max_rss, account),
+            lambda: dict(
+                **self._act_context(layout, ref, spec, venue_uwsgi, account),
+                max_rss=spec.max_rss or max_rss,
+                env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
+                env_loader=ENV_LOADER,
+                warmup=WARMUP,
+                preload=PRELOAD,
+                env_digest=env_digest(spec.env),
+            ),
         )
 
     def gigs(
@@ -295,20 +326,25 @@ class StageSet:
         hosts, announced to from the uwsgi socket at `node` (HOST:PORT) too."""
         port = split_address(router_address)[1]
         signs = sign if callable(sign) else (lambda host: sign)
-        return self.render(
+        gigs = tuple(
+            (host, key, layout.withheld(ref, host), signs(host))
+            for host in spec.hosts
+            for key in keys_for(host, port)
+        )
+        return self._act_config(
             "gigs.ini.j2",
-            **self._act_context(layout, ref, spec),
-            router=router_view(layout, router_address),
-            gigs=[
-                (host, key, layout.withheld(ref, host), signs(host))
-                for host in spec.hosts
-                for key in keys_for(host, port)
-            ],
-            remote=remote if node else (),
-            node=node,
-            pending=layout.pending(ref),
-            hosts_path=layout.act_hosts(ref),
-            weight=SLEEPER_WEIGHT if spec.idle else 0,
+            spec,
+            ("gigs", layout.home, ref, router_address, gigs, remote, node),
+            lambda: dict(
+                **self._act_context(layout, ref, spec),
+                router=router_view(layout, router_address),
+                gigs=gigs,
+                remote=remote if node else (),
+                node=node,
+                pending=layout.pending(ref),
+                hosts_path=layout.act_hosts(ref),
+                weight=SLEEPER_WEIGHT if spec.idle else 0,
+            ),
         )
 
     def router(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import configparser
+import dataclasses
+import os
 
 import pytest
 
@@ -10,8 +12,10 @@ from backstage import Production, Venue
 from backstage.control.stage import choose_channel
 from backstage.errors import InvalidSetting
 from backstage.files import declared as specs
+from backstage.model.layout import ActRef, Layout
 from backstage.model.spec import ActSpec, VenueSpec
 from backstage.render.ini import ini_value
+from backstage.render.stageset import StageSet
 from emperor.binary import UwsgiBinary
 from tests.helpers import render_vassal
 
@@ -122,3 +126,31 @@ def test_max_rss_is_the_acts_or_else_the_productions(tmp_path):
     act.set("max_rss=120")
     text = crew.stageset.vassal(crew.layout, act.ref, act.spec, max_rss=200)
     assert "reload-on-rss = 120\n" in text and "evil-reload-on-rss = 180\n" in text
+
+
+def test_an_acts_configs_are_rendered_again_only_when_something_moved(tmp_path):
+    templates = tmp_path / "templates"
+    stageset = StageSet(str(templates))
+    layout = Layout(str(tmp_path / "home"))
+    ref = ActRef("V", str(tmp_path / "V"), "A")
+    spec = ActSpec("A", 8101, hosts=("a.example.com",))
+
+    def gigs(spec, sign=""):
+        return stageset.gigs(layout, ref, spec, "127.0.0.1:8000", sign)
+
+    first, booked = stageset.vassal(layout, ref, spec), gigs(spec)
+    assert stageset.vassal(layout, ref, spec) is first and gigs(spec) is booked
+    # a spec read again (its act.toml changed) is rendered again, as are other inputs
+    changed = dataclasses.replace(spec, processes=5, hosts=("b.example.com",))
+    assert "cheaper-initial = 5" in stageset.vassal(layout, ref, changed)
+    assert "b.example.com" in gigs(changed) and "a.example.com" not in gigs(changed)
+    assert "reload-on-rss = 300" not in first
+    assert "reload-on-rss = 300" in stageset.vassal(layout, ref, spec, max_rss=300)
+    assert "sign=" in gigs(spec, "rsa:/keys/a.pem") and "sign=" not in gigs(spec)
+    # a user's template override written since: Jinja hands back another template
+    os.makedirs(templates)
+    (templates / "vassal.ini.j2").write_text("[uwsgi]\n; overridden\n")
+    stageset = StageSet(str(templates))
+    assert stageset.vassal(layout, ref, spec) == "[uwsgi]\n; overridden\n"
+    (templates / "vassal.ini.j2").write_text("[uwsgi]\n; edited\n")
+    assert stageset.vassal(layout, ref, spec) == "[uwsgi]\n; edited\n"
