@@ -304,7 +304,10 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path):
             f"C's host died: {result}; requests failed or waited: {hurt}; its node out "
             f"of A's router after {out:.2f} s"
         )
-        assert result["failed"] == 0, result
+        # The one request the loop may have had at C as its link went down is lost (C
+        # had accepted it, and its answer never comes); every other goes to B, or waits
+        # at most the router's 1 s connect timeout on C and is sent on to B.
+        assert result["failed"] <= 1, result
         _ip("link", "set", net.veth[C], "up")
         returned = time.monotonic()
         poll(lambda: node[C] in _nodes(a), 5)
