@@ -37,8 +37,19 @@ def test_announce_subscribes_each_node_under_each_key_of_its_host(tmp_path):
     ]
 
 
-def test_announce_with_no_router_listening_is_quiet(tmp_path):
-    router_at(tmp_path).announce([("a.example.test", "/run/a.sock")])
+def test_announce_with_no_router_listening_is_quiet_and_keeps_nothing(tmp_path):
+    router = router_at(tmp_path)
+    router.announce([("a.example.test", "/run/a.sock")])  # raises nothing
+    assert not os.path.exists(router.subscription_path)  # and makes no socket of its own
+    # Nothing was queued for later either: a router that starts listening now hears
+    # only what is announced from now on.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(router.subscription_path)
+        server.settimeout(1)
+        router.announce([("b.example.test", "/run/b.sock")])
+        unsubscribe, pairs = parse_packet(server.recv(65536))
+        assert not unsubscribe
+        assert (pairs["key"], pairs["address"]) == (b"b.example.test", b"/run/b.sock")
 
 
 def test_lost_from_the_greeted_process_gone_until_a_new_one_or_a_while(tmp_path):

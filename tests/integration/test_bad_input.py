@@ -207,11 +207,23 @@ def test_an_unchanged_act_toml_rewritten_in_place_never_withdraws_the_act(produc
     master = act.sess.pid
     with open(act.spec_path) as source:
         text = source.read()
+    manager_log = production.crew.layout.manager_log
+    invalid = f"{act.ref.key} is invalid"
+
+    def times_read_empty() -> int:
+        with open(manager_log, errors="replace") as log:
+            return log.read().count(invalid)
+
     with Load(act.port) as load:
-        for _ in range(30):
+        for attempt in range(30):
+            seen = times_read_empty()
             with open(act.spec_path, "w") as out:  # truncate, then write
                 out.flush()
-                time.sleep(0.01)  # the empty file is there to be read
+                if attempt < 3:
+                    # Held empty until the Manager has read it so: the window is hit.
+                    poll(lambda seen=seen: times_read_empty() > seen, 10)
+                else:
+                    time.sleep(0.01)  # the empty file is there to be read
                 out.write(text)
             time.sleep(0.1)
         time.sleep(1.5)
