@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -78,6 +79,10 @@ def production_in(folder: str) -> Iterator[Production]:
     home = os.path.join(folder, "home")
     with env_set(BACKSTAGE_HOME=home):
         production = Production(home)
+        # A port range of its own, away from the default, as the tests do: Acts take
+        # their ports from it, and nothing else on the host takes them meanwhile.
+        first = random.randrange(20000, 60000, 100)
+        production.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}")
         try:
             yield production
         finally:
@@ -159,9 +164,8 @@ def wait_for_ok(port: int, timeout: float, path: str = "/") -> float:
 
 
 def free_port() -> int:
-    """A port free now, outside the range Productions allocate from by default, so
-    another Production on this host (tests running meanwhile) does not take it
-    while our Act is stopped between rounds."""
+    """A port free now, for a server that is not an Act (an Act takes its port from
+    its Production's range: one outside it is refused)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

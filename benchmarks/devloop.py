@@ -85,7 +85,7 @@ class Loop:
             response = conn.getresponse()
             body = response.read().decode(errors="replace")
             return body if response.status == 200 else None
-        except OSError:
+        except (OSError, http.client.HTTPException):  # IncompleteRead is not an OSError
             return None
         finally:
             conn.close()
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with scratch("bsd-") as folder, production_in(folder) as production:
         venue = new_venue("DevVenue", folder, production)
-        act = new_act(venue, "DevAct", port=free_port(), start=False, force=True)
+        act = new_act(venue, "DevAct", start=False, force=True)
         package = act.spec.package
         plain_dir = os.path.join(folder, "plain")
         shutil.copytree(act.path, plain_dir, ignore=shutil.ignore_patterns("act.toml"))

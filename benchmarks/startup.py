@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from _common import (
-    free_port,
     median,
     poll,
     print_table,
@@ -149,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with scratch("bsb-") as folder, production_in(folder) as production:
         venue = new_venue("BenchVenue", folder, production)
-        act = new_act(venue, "BenchAct", port=free_port(), start=False)
+        act = new_act(venue, "BenchAct", start=False)
         ini = os.path.join(folder, "plain.ini")
         with open(ini, "w") as out:
             out.write(production.crew.stageset.vassal(production.crew.layout, act.ref, act.spec))
