@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from emperor.process import telling_line, wait_for
 
 from ..errors import BackstageError, InvalidSetting, NotFound, ReleaseFailed
-from ..model.layout import ActRef
+from ..files import declared
+from ..model.layout import ActRef, venue_uwsgi
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
 from . import adoption, ports, preflight, release
@@ -189,7 +190,7 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
     view = project_view(ref, _release_spec(spec, ref, path))
     port = ports.free_port()
     argv = [
-        *crew.stage.uwsgi(), "--master", "--processes", "1", "--need-app",
+        *release_uwsgi(crew, ref), "--master", "--processes", "1", "--need-app",
         "--http-socket", f"127.0.0.1:{port}", "--chdir", view.chdir,
         "--virtualenv", ref.venue_path, "--module", view.wsgi, "--die-on-term",
     ]  # fmt: skip
@@ -213,9 +214,13 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
             time.sleep(0.1)
         with open(log_path, errors="replace") as log:
             said = telling_line(log.read())
+        if process.poll() is None:
+            what = f"never answered within {timeout:g} s"
+        else:
+            what = "exited before it answered"
         raise ReleaseFailed(
-            f"{ref.key}: release {os.path.basename(path)} never answered within "
-            f"{timeout:g} s ({said}): abandoned, the running release serves on"
+            f"{ref.key}: release {os.path.basename(path)} {what} ({said}): abandoned, "
+            "the running release serves on"
         )
     finally:
         try:
@@ -224,6 +229,14 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
             pass
         process.wait()
         os.unlink(log_path)
+
+
+def release_uwsgi(crew: Crew, ref: ActRef) -> list[str]:
+    """The uwsgi command a release is checked with: the one its vassal will serve it
+    with, the Venue's own where it has one (the Stage's embeds another Python)."""
+    if declared.venue_spec(ref.venue_path).own_uwsgi:
+        return [venue_uwsgi(ref.venue_path)]
+    return crew.stage.uwsgi()
 
 
 def _status(port: int) -> int:

@@ -89,6 +89,8 @@ def test_a_venue_with_its_own_uwsgi_has_its_vassal_reexec_into_it_once(tmp_path)
         f"unprivileged-binary-patch = {uwsgi}\n"
         "endif =\n"
     ) in text
+    # the re-exec'd master opens its log itself (else it writes where nobody reads)
+    assert "\nlog-reopen = true\n" in text and "log-reopen" not in plain
     assert text.replace(text[text.index("; the Venue's own") : text.index("master =")], "") == plain
 
 

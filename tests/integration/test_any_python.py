@@ -1,10 +1,13 @@
 """A Venue on another Python than the one the Stage's uwsgi embeds: built wherever that
-Python is installed, with its own uwsgi, its Acts served by it over both channels; and
-a Python that is not installed refused with one line and nothing on disk."""
+Python is installed, with its own uwsgi, its Acts served by it over both channels, their
+requests, output and workers' output in their logs, a Flask app from git deployed and
+checked with that Python; and a Python that is not installed refused with one line and
+nothing on disk."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -15,17 +18,27 @@ from backstage.model.layout import venue_uwsgi
 from backstage.shortcuts import new_venue
 from emperor.binary import find_uwsgi, probe
 from tests.conftest import HOMES, ROOT, run_cli
-from tests.helpers import http_get
+from tests.helpers import RequestLoop, http_get, poll
+from tests.projects import FLASK_REQUIREMENTS
 
 OTHER = "3.12"
 
 APP = """\
 import sys
 
+print("imported {tag}", flush=True)
+
 def application(environ, start_response):
+    print("out {tag}", flush=True)
+    print("err {tag}", file=sys.stderr, flush=True)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [("{tag} " + sys.version).encode()]
 """
+# A worker of the Act's that says something and waits.
+WORKER = (
+    "python -c \"import sys, time; print('worker on', sys.version[:4], flush=True); "
+    'time.sleep(600)"'
+)
 
 
 def other_python() -> str:
@@ -70,11 +83,27 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
     write_app(str(folder), "one")
     act = None
     try:
-        act = venue.add_act(f"Versions_{channel}", str(folder), wsgi="app:application")
+        act = venue.add_act(f"Versions_{channel}", str(folder), wsgi="app:application", start=False)
+        act.manager.declare(workers={"tick": WORKER})
+        act.start()
         port = act.get_uwsgi_port()
         status, body = http_get(port)
         assert (status, body.split()[:2]) == (200, ["one", body.split()[1]])
         assert body.split()[1].startswith(OTHER + "."), body
+
+        # its log has what its uwsgi, its app and its worker say, as on the Stage's Python
+        def logged() -> str:
+            with open(act.log_path) as log:
+                return log.read()
+
+        for _ in range(3):
+            assert http_get(port)[0] == 200
+        said = (f"Python version: {OTHER}.", "imported one", "out one", "err one",
+                f"worker on {OTHER}", "GET / => generated")  # fmt: skip
+        poll(lambda: all(line in logged() for line in said), timeout=15)
+        assert logged().count("GET / => generated") >= 4
+        printed = run_cli("logs", act.key, "-n", "200", home=production.home).stdout
+        assert all(line in printed for line in said), printed
         layout = production.layout
         on_file = os.path.join(layout.vassal_files, act.vassal_name)
         assert os.path.exists(on_file) == (channel == "zmq")  # the re-exec reads it again
@@ -84,6 +113,7 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
         act.reload()
         status, body = http_get(port)
         assert status == 200 and body.startswith(f"two {OTHER}.")
+        poll(lambda: "out two" in logged(), timeout=15)  # the reloaded workers log too
 
         act.stop()
         assert http_get(port, timeout=1)[0] == 0
@@ -113,3 +143,74 @@ def test_a_python_not_installed_is_one_line_and_leaves_nothing(production, tmp_p
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Python 3.99 is not installed" in done.stderr
     assert list(parent.iterdir()) == []
+
+
+FLASK_APP = """\
+import sys
+import time
+
+from flask import Flask
+
+VERSION = {version!r}
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    if VERSION == "hangs":
+        time.sleep(30)
+    return VERSION + " %d.%d" % sys.version_info[:2]
+"""
+
+
+def commit(repo: str, version: str) -> None:
+    with open(os.path.join(repo, "app.py"), "w") as out:
+        out.write(FLASK_APP.format(version=version))
+    with open(os.path.join(repo, "requirements.txt"), "w") as out:
+        out.write(FLASK_REQUIREMENTS)
+    for args in (("add", "."), ("commit", "-q", "-m", version)):
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+        subprocess.run(git, cwd=repo, check=True)
+
+
+@pytest.mark.slow
+def test_a_flask_app_from_git_deploys_on_a_venue_of_another_python(
+    production, other_venue_path, tmp_path
+):
+    """Flask is installed in the Venue only (not for the Stage's Python): a release is
+    checked with the Venue's uwsgi, and `--timeout` bounds that check."""
+    venue = Venue(other_venue_path, production)
+    production.add_venue(venue)
+    repo = str(tmp_path / "repo")
+    os.makedirs(repo)
+    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=repo, check=True)
+    commit(repo, "one")
+    act = None
+    try:
+        act = venue.add_act("Flasky", f"file://{repo}", wsgi="app:app")
+        assert http_get(act.port) == (200, f"one {OTHER}")
+        with RequestLoop(act.port) as loop:
+            loop.serves(f"one {OTHER}")
+            commit(repo, "two")
+            done = run_cli("deploy", act.key, "--timeout", "20", home=production.home)
+            assert done.stdout.startswith(f"{act.key}: release 1 ")
+            loop.serves(f"two {OTHER}")
+
+            commit(repo, "hangs")
+            done = run_cli("deploy", act.key, "--timeout", "3", home=production.home, check=False)
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+            assert "never answered within 3 s" in done.stderr
+            assert [r.number for r in act.releases] == [1]
+            served = len(loop.served)
+            poll(lambda: len(loop.served) > served + 5, timeout=10)
+            assert loop.served[-1][1] == f"two {OTHER}"
+        assert loop.failed == []
+        with open(act.log_path) as log:
+            text = log.read()  # the new release's workers log as the first ones did
+        assert "chain reloading complete" in text
+        assert "GET / => generated" in text.rsplit("chain reloading complete", 1)[1]
+    finally:
+        if act is not None:
+            act.remove()
+        production.down()
+        production.forget_venue(venue)
