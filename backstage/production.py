@@ -76,7 +76,14 @@ class Production:
 
     @property
     def spec(self) -> ProductionSpec:
+        """What production.toml says; InvalidSetting when it cannot be used."""
         return declared.production_spec(self.layout)
+
+    @property
+    def problem(self) -> str:
+        """Why production.toml is not what plays ("" when it is): while it cannot be used,
+        the last good one plays on."""
+        return declared.production_playing(self.layout)[1]
 
     def create(self) -> Production:
         """Make the home folder on first use; safe to call again."""
@@ -94,7 +101,7 @@ class Production:
     @property
     def venues(self) -> list[Venue]:
         found = []
-        for path in self.spec.venues:
+        for path in self.crew.settings().venues:  # the last good ones while it is broken
             try:
                 found.append(Venue(path, self))
             except NotFound:

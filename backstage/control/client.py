@@ -73,7 +73,7 @@ class ManagerClient:
     def _check_router_port(self) -> None:
         """Refuse at once, rather than wait on a router that cannot bind: its address is
         held by another program, or another Production's router."""
-        settings = declared.production_spec(self.layout)
+        settings = declared.production_playing(self.layout)[0]
         host, port = split_address(settings.router)
         answering = stats_or_none(self.layout.router_stats, parse_router_stats, 0.5)
         if answering is None and not port_free(port, host if host != "0.0.0.0" else ""):

@@ -25,8 +25,9 @@ class Crew:
         self.layout = layout
 
     def settings(self) -> ProductionSpec:
-        """What production.toml says now (defaults while there is none)."""
-        return declared.production_spec(self.layout)
+        """What plays now: what production.toml says (defaults while there is none), or,
+        while it cannot be used, the last good one."""
+        return declared.production_playing(self.layout)[0]
 
     @functools.cached_property
     def stage(self) -> AnyStage:

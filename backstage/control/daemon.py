@@ -162,7 +162,7 @@ class ProductionManager:
 
     def _follow(self, watcher: Watcher) -> None:
         layout = self.crew.layout
-        watcher.follow(layout.home, declared.production_spec(layout).venues)
+        watcher.follow(layout.home, declared.production_playing(layout)[0].venues)
 
     # Saying things once: a broken file or a full disk would otherwise fill the log with
     # the same line every second. A message is logged again only after a pass without it.
@@ -276,6 +276,8 @@ class ProductionManager:
         """One pass: read, plan, carry out."""
         crew = self.crew
         stage, router = crew.stage, crew.router
+        if production.problem:
+            self._say(logging.ERROR, production.problem)
         stage.manager.reap()
         self._write_run_files(production)
         wanted, keep = self.desired(production)

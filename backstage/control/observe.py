@@ -113,6 +113,7 @@ def take(
         gigs=gigs,
         manager=ManagerRow(running=manager_pid is not None, pid=manager_pid),
         previous=previous,
+        problem=production.problem,
     )
 
 

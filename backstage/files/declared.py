@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from ..errors import BackstageError, InvalidSetting, NotFound
@@ -38,7 +39,9 @@ SETTLE_TRIES = 5
 _loaded: dict[tuple[type, str], tuple[tuple[int, int, int, int], Any]] = {}
 
 
-def load(cls: type[S], path: str) -> S:
+def load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -> S:
+    """The spec `path` declares. `parsed(text)` is called when the file was read and
+    found good (not when it came from what was read before)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -48,10 +51,24 @@ def load(cls: type[S], path: str) -> S:
     cached = _loaded.get((cls, path))
     if cached is not None and cached[0] == stamp:
         return cached[1]  # type: ignore[no-any-return]
-    spec = from_dict(cls, tomlfile.loads(_read_settled(path), path), path)
+    text = _read_settled(path)
+    data = tomlfile.loads(text, path)
+    if not data:
+        # never "all defaults": an empty production.toml would declare no Venue at all
+        raise InvalidSetting(f"{path} is empty: {_EMPTY_HINT.get(cls, 'write its settings')}")
+    spec = from_dict(cls, data, path)
+    if parsed is not None:
+        parsed(text)
     if time.time() - st.st_mtime >= FRESH:
         _loaded[(cls, path)] = (stamp, spec)
     return spec
+
+
+_EMPTY_HINT: dict[type, str] = {
+    ProductionSpec: "write its settings back (the last good ones: run/production.last-good.toml)",
+    VenueSpec: 'write its settings back: name = "VENUE" and python = "X.Y" at least',
+    ActSpec: 'write its settings back: name = "NAME" and port = PORT at least',
+}
 
 
 def _read_settled(path: str) -> str:
@@ -83,9 +100,49 @@ def dump(path: str, spec: Any) -> None:
 
 
 def production_spec(layout: Layout) -> ProductionSpec:
-    if not os.path.isfile(layout.spec_path):
+    """What production.toml declares: the defaults while there is none yet, InvalidSetting
+    when it cannot be used (not TOML, a wrong value, empty, unreadable). Whoever writes
+    it back reads it so: a change is never made on top of a file that was not read."""
+    path = layout.spec_path
+    try:
+        return load(ProductionSpec, path, partial(_keep_good, layout))
+    except FileNotFoundError:
+        if os.path.exists(layout.last_good_spec):  # it was there: not a new Production
+            raise InvalidSetting(
+                f"{path} is gone: put it back (the last good one is {layout.last_good_spec})"
+            ) from None
         return ProductionSpec()
-    return load(ProductionSpec, layout.spec_path)
+    except OSError as exc:
+        raise InvalidSetting(
+            f"cannot read {path} ({exc.strerror}): make it a file Backstage can read"
+        ) from None
+
+
+def production_playing(layout: Layout) -> tuple[ProductionSpec, str]:
+    """What plays, and "" or why production.toml is not what plays: while it cannot be
+    used, the last good one plays on (a bad edit must not stop or move every Act); with
+    no good one ever read, InvalidSetting."""
+    try:
+        return production_spec(layout), ""
+    except InvalidSetting as exc:
+        try:
+            good = load(ProductionSpec, layout.last_good_spec)
+        except (BackstageError, OSError):
+            raise exc from None
+        return good, f"{exc}; meanwhile the last good one plays"
+
+
+def _keep_good(layout: Layout, text: str) -> None:
+    """Keep a copy of a production.toml that was read good, when it differs from the
+    copy: one read of a small file, only when the file was parsed again."""
+    try:
+        with open(layout.last_good_spec, encoding="utf-8", errors="replace") as kept:
+            if kept.read() == text:
+                return
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):  # a read-only home: the copy is a nicety
+        write_atomic(layout.last_good_spec, text, 0o600)
 
 
 def create_home(layout: Layout, first: Callable[[], ProductionSpec] | None = None) -> None:
@@ -102,7 +159,8 @@ def create_home(layout: Layout, first: Callable[[], ProductionSpec] | None = Non
         os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
         if os.stat(layout.run_dir).st_mode & 0o777 != 0o700:  # a read-only home stays usable
             os.chmod(layout.run_dir, 0o700)
-        if not os.path.isfile(layout.spec_path):
+        if not os.path.lexists(layout.spec_path):
+            production_spec(layout)  # one gone since it was read good is not made anew
             dump(layout.spec_path, first() if first else ProductionSpec())
     except OSError as exc:
         raise InvalidSetting(
@@ -130,15 +188,18 @@ def venue_spec(venue_path: str) -> VenueSpec:
 def act_spec(ref: ActRef) -> ActSpec:
     try:
         return load(ActSpec, ref.spec_path)
-    except FileNotFoundError:
-        raise NotFound(f"Act {ref.key} is gone (no {ref.spec_path})") from None
+    except OSError as exc:
+        if not os.path.lexists(ref.spec_path):
+            raise NotFound(f"Act {ref.key} is gone (no {ref.spec_path})") from None
+        raise InvalidSetting(_reason(exc, ref.spec_path)) from None
 
 
 def act_names(venue_path: str) -> list[str]:
-    """The Acts of a Venue: the folders of `acts/` that hold an `act.toml`."""
+    """The Acts of a Venue: the folders of `acts/` that hold an `act.toml` (or a name
+    there that is not a readable file: an Act that is invalid, not one that is gone)."""
     folder = acts_dir(venue_path)
     return [
-        name for name in _folders(folder) if os.path.isfile(os.path.join(folder, name, "act.toml"))
+        name for name in _folders(folder) if os.path.lexists(os.path.join(folder, name, "act.toml"))
     ]
 
 
@@ -170,6 +231,7 @@ class Declared:
     production: ProductionSpec
     venues: tuple[DeclaredVenue, ...]
     acts: tuple[DeclaredAct, ...]
+    problem: str = ""  # why production.toml is not what plays ("" when it is)
 
     def domains_of(self, venue: str) -> tuple[str, ...]:
         for found in self.venues:
@@ -179,7 +241,7 @@ class Declared:
 
 
 def read(layout: Layout) -> Declared:
-    production = production_spec(layout)
+    production, problem = production_playing(layout)
     venues, acts = [], []
     for path in production.venues:
         try:
@@ -197,11 +259,16 @@ def read(layout: Layout) -> Declared:
             ref = ActRef(spec.name, path, name, spec.user)
             try:
                 acts.append(DeclaredAct(ref, _checked(load(ActSpec, ref.spec_path), ref, spec)))
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                continue  # no act.toml: not an Act (one stat each, not two, as act_names)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+                # no act.toml: not an Act (one stat each, not two, as act_names); but
+                # one that is a folder or a link to nothing is an Act gone invalid,
+                # shown and played on as it was, not one that vanishes and is withdrawn
+                if isinstance(exc, NotADirectoryError) or not os.path.lexists(ref.spec_path):
+                    continue
+                acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
-    return Declared(production, tuple(venues), tuple(acts))
+    return Declared(production, tuple(venues), tuple(acts), problem)
 
 
 def _venue_name(path: str) -> str:
@@ -239,6 +306,13 @@ def _checked(spec: ActSpec, ref: ActRef, venue: VenueSpec) -> ActSpec:
 
 
 def _reason(exc: Exception, path: str) -> str:
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        return (
+            f"{path} is a link to {os.readlink(path)}, which is not there: "
+            "make it the file itself again"
+        )
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a folder: make it a file again"
     if isinstance(exc, FileNotFoundError):
         return f"{path} is gone"
     if isinstance(exc, OSError):

@@ -124,6 +124,9 @@ class Layout:
     def __init__(self, home: str) -> None:
         self.home = home
         self.spec_path = _join(home, "production.toml")
+        # A copy of the last production.toml that could be used: what plays while the
+        # file itself cannot be (a bad edit, emptied, unreadable)
+        self.last_good_spec = _join(home, "run", "production.last-good.toml")
         self.run_dir = _join(home, "run")
         self.log_dir = _join(home, "log")
         self.templates_dir = _join(home, "templates")

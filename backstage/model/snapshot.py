@@ -111,6 +111,7 @@ class Snapshot:
     router: RouterRow = RouterRow(False, "")
     gigs: tuple[Gig, ...] = ()
     manager: ManagerRow = ManagerRow(False, None)
+    problem: str = ""  # why production.toml is not what plays ("" when it is)
 
     def act(self, key: str) -> ActRow | None:
         return next((row for row in self.acts if row.key == key), None)
@@ -156,6 +157,7 @@ class Snapshot:
             router=RouterRow(**data.get("router", {"running": False, "address": ""})),
             gigs=tuple(gig(g) for g in data.get("gigs", ())),
             manager=ManagerRow(**data.get("manager", {"running": False, "pid": None})),
+            problem=data.get("problem", ""),
         )
 
 
@@ -187,6 +189,7 @@ def build(
     gigs: Sequence[Gig] | None,
     manager: ManagerRow,
     previous: Snapshot | None = None,
+    problem: str = "",
 ) -> Snapshot:
     """The Snapshot of what was read at `at`; `gigs` is None when the router could not be
     read. Rates are over the time since `previous`."""
@@ -207,6 +210,7 @@ def build(
         router=router,
         gigs=tuple(gigs or ()),
         manager=manager,
+        problem=problem,
     )
 
 

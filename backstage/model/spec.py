@@ -352,6 +352,17 @@ def from_dict(cls: type[S], data: dict[str, Any], where: str) -> S:
             values[key] = _READERS[str(known[key].type)](raw)
         except TypeError as exc:
             raise InvalidSetting(f"{where}: {key} must be {exc}") from None
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise InvalidSetting(
+            f"{where}: {' and '.join(missing)} missing: write {' and '.join(missing)} = ..."
+        )
     try:
         return cls(**values)
     except (TypeError, InvalidSetting) as exc:

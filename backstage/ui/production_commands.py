@@ -52,7 +52,7 @@ def up(production: Production, foreground: bool, timeout: float, kept: bool) -> 
 def _services(production: Production) -> list[Service]:
     """What production.toml asks the Manager to serve beside its work: /metrics, and the
     dashboard (its actions through the same Act methods as the command's)."""
-    settings = production.spec
+    settings = production.crew.settings()  # the last good ones while the file is broken
     found: list[Service] = []
     if settings.metrics:
         found.append(MetricsServer(settings.metrics, production.snapshot))
@@ -195,6 +195,8 @@ def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
             click.echo(f"{row.key} refused a save, the old code serves: {row.refused}")
         if row.daemons:
             click.echo(f"{row.key} also runs: {daemons_line(row)}")
+    if snapshot.problem:
+        click.echo(f"production.toml is not what plays: {snapshot.problem}")
     if as_root:  # under the table, as the other notes: scripts read the lines above
         click.echo(as_root_line(as_root))
 

@@ -58,4 +58,6 @@ def status(snapshot: Snapshot, as_root: Sequence[str] = ()) -> dict[str, Any]:
         "manager": {"running": snapshot.manager.running, "pid": snapshot.manager.pid},
         # added with a Venue's user: Venues whose Acts run as root, Backstage being root
         "as_root": list(as_root),
+        # added with bad input: why production.toml is not what plays ("" when it is)
+        "problem": snapshot.problem,
     }

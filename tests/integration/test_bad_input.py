@@ -176,6 +176,8 @@ def test_a_corrupt_venue_toml_and_production_toml(production, venue):
                         found = run_cli("status", "--json", home=home, check=False)
                         if found.returncode or '"invalid"' in found.stdout:
                             return found
+                        if json.loads(found.stdout)["problem"]:
+                            return found
                         return None
 
                     poll(said, 15, interval=0.2)
@@ -186,8 +188,11 @@ def test_a_corrupt_venue_toml_and_production_toml(production, venue):
                         f"{said[-1] if said else ''}"
                     )
                     assert "Traceback" not in done.stderr
+                    problem = json.loads(run_cli("status", "--json", home=home).stdout)["problem"]
                     if done.returncode:
                         assert len(done.stderr.strip().splitlines()) == 1 and path in done.stderr
+                    elif path == production.layout.spec_path:  # the last good one plays
+                        assert path in problem and status_rows(home)["Steady"]["state"] == "running"
                     else:
                         rows = status_rows(home)
                         assert rows["Steady"]["state"] == "invalid", rows
@@ -453,3 +458,122 @@ def _writable(folder: str) -> bool:
         return False
     os.unlink(probe)
     return True
+
+
+# production.toml broken while the Manager runs: the last good one plays on
+
+
+def _production_breakages(text: str) -> list[tuple[str, str | None]]:
+    """(what, the file's text; None: a folder in its place)"""
+    first, last = (int(p) for p in text.split("ports = [", 1)[1].split("]", 1)[0].split(", "))
+    return [
+        ("not TOML", text + "\nx = [\n"),
+        ("reversed ports", text.replace(f"[{first}, {last}]", f"[{last}, {first}]")),
+        ("a bad router", text.replace('router = "127.0.0.1:', 'router = "127.0.0.1:7')),
+        ("an unknown key", text + "\nbogus = 1\n"),
+        ("empty", ""),
+        ("a folder", None),
+    ]
+
+
+def test_a_broken_production_toml_keeps_the_last_good_one_playing_and_healing(production, venue):
+    act = small_act(venue, "Steady", processes=1)
+    home, path = production.home, production.layout.spec_path
+    router = production.spec.router
+    with open(path) as source:
+        good = source.read()
+    manager = production.manager.pid()
+    log = production.crew.layout.manager_log
+    healed = 0
+    with Load(act.port, interval=0.05) as load:
+        for what, text in _production_breakages(good):
+            os.unlink(path)  # replaced whole, as an editor's save: never missing for a reader
+            if text is None:
+                os.mkdir(path + ".new")
+            else:
+                with open(path + ".new", "w") as out:
+                    out.write(text)
+            os.rename(path + ".new", path)
+            try:
+                poll(lambda: production.snapshot().problem, 15)
+                found = json.loads(run_cli("status", "--json", home=home).stdout)
+                assert path in found["problem"] and "the last good one plays" in found["problem"]
+                assert "\n" not in found["problem"], found["problem"]
+                assert found["router"]["address"] == router, (what, found["router"])
+                assert {r["act"]: r["state"] for r in found["acts"]} == {"Steady": "running"}
+                said = run_cli("status", home=home)
+                assert "production.toml is not what plays" in said.stdout, said.stdout
+                listed = run_cli("act", "ls", home=home)
+                assert "TestVenue/Steady\trunning" in listed.stdout, (what, listed)
+                # what would write it back refuses, naming it
+                with pytest.raises(InvalidSetting, match=path):
+                    production.declare(processes=3)
+                if what in ("not TOML", "empty"):
+                    # healing goes on: a master killed -9 is brought back
+                    master = act.sess.pid
+                    killed = time.monotonic()
+                    os.kill(master, signal.SIGKILL)
+                    poll(lambda m=master: (s := act.sess) and s.pid != m and s.ready, 30)
+                    wait_served(load, killed)
+                    healed += 1
+                print(f"production.toml {what}: status says {found['problem'][:70]}...")
+            finally:
+                if os.path.isdir(path):
+                    os.rmdir(path)
+                with open(path, "w") as out:
+                    out.write(good)
+            poll(lambda: not production.snapshot().problem, 15)
+    load.figure(f"production.toml broken 6 ways, a master killed -9 in {healed}", killed)
+    assert healed == 2
+    assert production.manager.pid() == manager
+    with open(log) as manager_log:
+        assert "Traceback" not in manager_log.read()
+
+
+def test_an_act_toml_that_is_a_folder_or_a_dangling_link_is_invalid_and_plays_on(production, venue):
+    act = small_act(venue, "Linked", processes=1)
+    home, path = production.home, act.spec_path
+    with open(path) as source:
+        good = source.read()
+    master = act.sess.pid
+    manager = production.manager.pid()
+    with Load(act.port, interval=0.05) as load:
+        for what in ("a folder", "a link to nothing"):
+            if what == "a folder":
+                # no rename puts a folder over a file: the Manager is held while it is swapped
+                os.kill(manager, signal.SIGSTOP)
+                try:
+                    os.unlink(path)
+                    os.mkdir(path)
+                finally:
+                    os.kill(manager, signal.SIGCONT)
+                reason = "is a folder"
+            else:
+                os.symlink("/nowhere/act.toml", path + ".new")
+                os.rename(path + ".new", path)
+                reason = "is a link to /nowhere/act.toml, which is not there"
+            row = poll(lambda: (r := status_rows(home)["Linked"])["state"] == "invalid" and r, 15)
+            assert reason in row["problem"] and path in row["problem"], row
+            assert row["pid"] == master, row  # it plays on as it was
+            done = run_cli("act", "stop", "TestVenue/Linked", home=home, check=False)
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, done
+            assert reason in done.stderr
+            time.sleep(1.5)  # passes of the Manager: nothing is withdrawn
+            assert act.sess.pid == master
+            print(f"act.toml {what}: invalid in status, {row['problem']}")
+            with open(path + ".new", "w") as out:
+                out.write(good)
+            if what == "a folder":
+                os.kill(manager, signal.SIGSTOP)
+                try:
+                    os.rmdir(path)
+                    os.rename(path + ".new", path)
+                finally:
+                    os.kill(manager, signal.SIGCONT)
+            else:
+                os.rename(path + ".new", path)
+            poll(lambda: status_rows(home)["Linked"]["state"] == "running", 15)
+            assert act.sess.pid == master
+    print(f"act.toml a folder, a dangling link: {load.failed} of {load.total} requests failed")
+    assert load.failed == 0
+    assert act.sess.pid == master

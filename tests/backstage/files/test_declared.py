@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
+import pytest
+
+from backstage.errors import InvalidSetting
 from backstage.files import declared
 from backstage.model.layout import Layout, acts_dir, venue_spec_path
 from backstage.model.spec import ActSpec, ProductionSpec, VenueSpec
@@ -20,6 +24,8 @@ def test_only_folders_that_hold_an_act_toml_are_acts(tmp_path):
         declared.dump(os.path.join(acts_dir(venue), name, "act.toml"), ActSpec(name, port))
     os.makedirs(os.path.join(acts_dir(venue), "notes"))  # a folder, no act.toml
     os.makedirs(os.path.join(acts_dir(venue), "odd", "act.toml"))  # act.toml a folder
+    os.makedirs(os.path.join(acts_dir(venue), "linked"))  # act.toml a link to nothing
+    os.symlink("/nowhere/act.toml", os.path.join(acts_dir(venue), "linked", "act.toml"))
     open(os.path.join(acts_dir(venue), "README"), "w").close()  # a file beside the Acts
     os.symlink("/nowhere", os.path.join(acts_dir(venue), "gone"))  # a dangling link
     broken = os.path.join(acts_dir(venue), "Broken")
@@ -32,6 +38,115 @@ def test_only_folders_that_hold_an_act_toml_are_acts(tmp_path):
         ("Back", True),
         ("Broken", False),  # declared, unreadable: shown with why, never dropped
         ("Front", True),
+        ("linked", False),  # an act.toml that is no file is an Act gone invalid
+        ("odd", False),
     ]
     assert "act.toml" in found.acts[1].error
-    assert declared.act_names(venue) == ["Back", "Broken", "Front"]
+    assert "is a link to /nowhere/act.toml, which is not there" in found.acts[3].error
+    assert "is a folder" in found.acts[4].error
+    assert declared.act_names(venue) == ["Back", "Broken", "Front", "linked", "odd"]
+
+
+GOOD_PRODUCTION = 'ports = [8100, 8999]\nvenues = ["/srv/Shop"]\nrouter = "127.0.0.1:8000"\n'
+
+# production.toml broken in every way a hand edit can: (what, the file's text or a
+# maker, a word of the reason). None of them is ever read as "all defaults".
+BROKEN_PRODUCTION = [
+    ("not TOML", GOOD_PRODUCTION + "x = [\n", "not valid TOML"),
+    ("binary", "\x00\xff garbage", "not valid TOML"),
+    ("empty", "", "is empty"),
+    ("only blanks", "  \n\n\t\n", "is empty"),
+    ("only a comment", "# nothing here\n", "is empty"),
+    ("reversed ports", GOOD_PRODUCTION.replace("8100, 8999", "8999, 8100"), "first <= last"),
+    ("one port", GOOD_PRODUCTION.replace("[8100, 8999]", "[8100]"), "two integers"),
+    ("port 0", GOOD_PRODUCTION.replace("8100, 8999", "0, 8999"), "first <= last"),
+    ("a router without a port", GOOD_PRODUCTION.replace(":8000", ""), "router"),
+    ("a router port 70000", GOOD_PRODUCTION.replace(":8000", ":70000"), "router"),
+    ("a router port 0", GOOD_PRODUCTION.replace(":8000", ":0"), "router"),
+    ("a router that is a word", GOOD_PRODUCTION.replace("127.0.0.1:8000", "nonsense"), "router"),
+    ("an unknown key", GOOD_PRODUCTION + "bogus = 1\n", "unknown setting 'bogus'"),
+    ("a wrong type", GOOD_PRODUCTION + 'processes = "2"\n', "processes must be"),
+    ("processes 0", GOOD_PRODUCTION + "processes = 0\n", "processes = 0"),
+    ("a bad channel", GOOD_PRODUCTION + 'channel = "tcp"\n', "channel"),
+    ("venues not a list", GOOD_PRODUCTION.replace('["/srv/Shop"]', '"/srv/Shop"'), "venues"),
+    ("a bad stage", GOOD_PRODUCTION + 'stage = "other"\n', "stage"),
+]
+
+
+def _write(path, text):
+    with open(path, "w") as out:
+        out.write(text)
+
+
+@pytest.mark.parametrize(
+    "what,text,reason", BROKEN_PRODUCTION, ids=[case[0] for case in BROKEN_PRODUCTION]
+)
+def test_a_broken_production_toml_leaves_the_last_good_one_playing(tmp_path, what, text, reason):
+    layout = Layout(str(tmp_path / "home"))
+    declared.create_home(layout, lambda: ProductionSpec())
+    _write(layout.spec_path, GOOD_PRODUCTION)
+    good = declared.production_spec(layout)  # read good once: the copy is kept
+    assert good.venues == ("/srv/Shop",)
+    _write(layout.spec_path, text)
+
+    with pytest.raises(InvalidSetting) as refused:  # whoever would write it back
+        declared.production_spec(layout)
+    said = str(refused.value)
+    assert reason in said and layout.spec_path in said and "\n" not in said, said
+
+    playing, problem = declared.production_playing(layout)
+    assert playing == good
+    assert problem.startswith(said) and "the last good one plays" in problem
+    found = declared.read(layout)
+    assert found.production == good and found.problem == problem
+
+    _write(layout.spec_path, GOOD_PRODUCTION.replace("8000", "8001"))  # fixed: it plays
+    assert declared.production_playing(layout) == (
+        dataclasses.replace(good, router="127.0.0.1:8001"),
+        "",
+    )
+
+
+def test_production_toml_a_folder_or_gone_is_an_error_never_the_defaults(tmp_path):
+    layout = Layout(str(tmp_path / "home"))
+    declared.create_home(layout, lambda: ProductionSpec())
+    _write(layout.spec_path, GOOD_PRODUCTION)
+    good = declared.production_spec(layout)
+    os.unlink(layout.spec_path)
+    with pytest.raises(InvalidSetting, match="is gone: put it back"):
+        declared.production_spec(layout)
+    with pytest.raises(InvalidSetting, match="is gone"):
+        declared.create_home(layout, lambda: ProductionSpec())  # not made anew, empty
+    assert not os.path.exists(layout.spec_path)
+    assert declared.production_playing(layout)[0] == good
+    os.mkdir(layout.spec_path)
+    with pytest.raises(InvalidSetting, match="Is a directory"):
+        declared.production_spec(layout)
+    assert declared.read(layout).production == good
+
+
+def test_with_no_good_production_toml_ever_read_a_broken_one_is_an_error(tmp_path):
+    layout = Layout(str(tmp_path / "home"))
+    os.makedirs(layout.run_dir)
+    _write(layout.spec_path, "")
+    for read in (declared.production_spec, declared.production_playing, declared.read):
+        with pytest.raises(InvalidSetting, match="is empty"):
+            read(layout)
+
+
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("", "is empty: write its settings back: name"),
+        ("# only a comment\n", "is empty"),
+        ('name = "Shop"\n', "port missing: write port"),
+        ("port = 8101\n", "name missing: write name"),
+        ("x = 1\n", "unknown setting 'x'"),
+    ],
+)
+def test_an_act_toml_without_what_it_must_say(tmp_path, text, reason):
+    path = str(tmp_path / "act.toml")
+    _write(path, text)
+    with pytest.raises(InvalidSetting) as refused:
+        declared.load(ActSpec, path)
+    assert reason in str(refused.value) and "__init__" not in str(refused.value)
