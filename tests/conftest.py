@@ -43,6 +43,14 @@ def shared_venue_path() -> str:
 _counter = iter(range(10**6))
 
 
+def _port_span() -> tuple[int, int]:
+    """Where this test process draws its Productions' port ranges from: 20000-60000,
+    split between pytest-xdist's workers so that two never draw the same ports."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    span = 40000 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return 20000 + worker * span, 20000 + (worker + 1) * span - 100
+
+
 @pytest.fixture
 def production(monkeypatch) -> Production:
     """A fresh Production of its own for each test, downed afterwards; a test that
@@ -53,7 +61,7 @@ def production(monkeypatch) -> Production:
     prod = Production(home)
     # A range of its own, away from the default, so that nothing else on the host
     # (another suite, a benchmark, a user's Production) takes its ports meanwhile.
-    first = random.randrange(20000, 60000, 100)
+    first = random.randrange(*_port_span(), 100)
     # The router too: port 8000 is never assumed free.
     prod.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}")
     yield prod

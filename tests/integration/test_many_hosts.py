@@ -24,7 +24,8 @@ from emperor.subscription import subscription_packet
 from tests.conftest import HOMES, ROOT
 from tests.helpers import kill_all, poll, processes_of
 
-pytestmark = pytest.mark.timeout(400)
+# One set of namespaces and one bridge, by name: its cases never run beside each other.
+pytestmark = [pytest.mark.timeout(400), pytest.mark.xdist_group("netns")]
 
 NET = "10.77.0"
 A, B, C = "a", "b", "c"

@@ -27,11 +27,15 @@ from tests.helpers import http_get, poll
 SYSTEM_UWSGI = "/usr/bin/uwsgi"
 PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(SYSTEM_UWSGI, os.X_OK) and os.path.exists(PLUGIN)),
-    reason=f"needs Debian's uwsgi (apt install uwsgi-emperor uwsgi-plugin-python3): "
-    f"{SYSTEM_UWSGI} or {PLUGIN} is absent",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (os.access(SYSTEM_UWSGI, os.X_OK) and os.path.exists(PLUGIN)),
+        reason=f"needs Debian's uwsgi (apt install uwsgi-emperor uwsgi-plugin-python3): "
+        f"{SYSTEM_UWSGI} or {PLUGIN} is absent",
+    ),
+    # One system Emperor on the machine: its cases never run beside each other.
+    pytest.mark.xdist_group("system_emperor"),
+]
 
 
 DEBIAN_INI = "/etc/uwsgi-emperor/emperor.ini"
