@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from emperor.stats import InstanceStats
 
-from .control import adoption
+from .control import adoption, versions
 from .control import releases as release_control
 from .control.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
 from .control.booking import BookingManager
@@ -140,9 +140,14 @@ class Act:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Play the Act. An adopted project not yet playing is a new version: its
-        requirements, pre-flight and release steps come first, and stop the start."""
-        if self.spec.adopted and self.manager.sess() is None:
-            adoption.prepare(self.production.crew, self.manager)
+        requirements, pre-flight and release steps come first. A folder's code that
+        fails them is not served: the version that served last starts, else nothing."""
+        spec = self.spec
+        if spec.adopted and self.manager.sess() is None:
+            if versions.follows_source(self.ref, spec):
+                versions.before_start(self.production.crew, self.manager)
+            else:
+                adoption.prepare(self.production.crew, self.manager)
         self.manager.start(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
@@ -151,8 +156,12 @@ class Act:
     def reload(self, timeout: float = START_TIMEOUT) -> None:
         """New code with no failed request, once it is known to import: the pre-flight
         (and for an adopted project its requirements and release steps) come first, and a
-        failure leaves the running workers serving the old code."""
+        failure leaves the running workers serving the old code. A folder's code becomes
+        a version first (`control.versions`): what serves is what was checked."""
         self.manager.running_or_raise()
+        if versions.follows_source(self.ref, self.spec):
+            versions.serve(self.production.crew, self.manager, timeout=timeout)
+            return
         adoption.prepare(self.production.crew, self.manager)
         self.manager.reload(timeout)
 

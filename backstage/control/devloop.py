@@ -12,6 +12,7 @@ during a reload make one more burst, so a burst of twenty is one or two reloads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -30,7 +31,7 @@ from ..model.codewatch import Debounce, WatchRules
 from ..model.layout import ActRef
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
-from . import adoption, preflight
+from . import adoption, preflight, releases, versions
 from .acts import ActManager
 from .crew import Crew
 
@@ -52,7 +53,8 @@ class Watched:
 
 
 def watched(ref: ActRef, spec: ActSpec) -> Watched:
-    view = project_view(ref, spec)
+    # the folder edited, not the version that serves it
+    view = project_view(ref, edited(ref, spec))
     skipped = [ref.static_root, os.path.join(ref.path, "pycache")]
     if spec.static_root:
         skipped.append(spec.static_root)
@@ -70,6 +72,13 @@ def watched(ref: ActRef, spec: ActSpec) -> Watched:
         if not any(path == r or path.startswith(r + os.sep) for r in roots):
             roots.append(path)
     return Watched(rules, tuple(roots))
+
+
+def edited(ref: ActRef, spec: ActSpec) -> ActSpec:
+    """The spec as if the Act served its source folder in place."""
+    if versions.follows_source(ref, spec):
+        return dataclasses.replace(spec, current=False)
+    return spec
 
 
 def act_note(path: str, line: str) -> None:
@@ -160,6 +169,11 @@ class ActWatch:
         act = ActManager(self.crew, self.ref)
         spec = act.spec()
         view = project_view(self.ref, spec)
+        if versions.follows_source(self.ref, spec):
+            # where each save's version is checked: the checker is kept for that path
+            staged = releases.staging(self.ref)
+            os.makedirs(staged, exist_ok=True)
+            view = project_view(self.ref, releases.release_spec(spec, self.ref, staged))
         env = adoption.step_env(self.ref, spec)
         try:
             self._check(
@@ -204,8 +218,15 @@ class ActWatch:
             return False  # not playing: its next start takes the new code
         started = time.monotonic()
         what = _names(changed, self.watch.rules.root)
+        follows = versions.follows_source(self.ref, act.spec())
         try:
-            adoption.prepare(self.crew, act, release_steps=False, check=self._check)
+            if follows:  # a version of the save, checked, then served
+                versions.serve(
+                    self.crew, act, check=self._check, release_steps=False,
+                    timeout=RELOAD_TIMEOUT,
+                )  # fmt: skip
+            else:
+                adoption.prepare(self.crew, act, release_steps=False, check=self._check)
         except BackstageError as exc:
             if self._stopping:
                 return False  # no longer watched: its checker was stopped under it
@@ -216,7 +237,8 @@ class ActWatch:
             return False
         checked = time.monotonic()
         try:
-            act.reload(RELOAD_TIMEOUT)
+            if not follows:
+                act.reload(RELOAD_TIMEOUT)
         except BackstageError as exc:
             act_note(act.log_path, f"reload for a save ({what}) failed: {exc}")
             log.warning("%s: reload for a save failed: %s", self.ref.key, exc)

@@ -84,9 +84,11 @@ def take(
                 if ref.key == detail
                 else None,
                 problem=found.error,
-                # only a watched Act's save is refused (an unwatched one's file is gone):
+                # only an adopted Act's code is refused (a scaffold's file is never there):
                 # a thousand opens of files that are not there are most of a refresh
-                refused=_first_line(layout.act_refused(ref)) if not spec or spec.watch else "",
+                refused=_first_line(layout.act_refused(ref))
+                if not spec or spec.watch or spec.adopted
+                else "",
             )
         )
     router_stats = router_future.result()

@@ -32,6 +32,7 @@ class Preflight:
 
     static_url: str | None = None
     static_root: str | None = None
+    data: tuple[str, ...] = ()  # absolute paths the app writes to (control.shared)
 
 
 def preflight(
@@ -70,7 +71,11 @@ def preflight_result(returncode: int, output: str, wsgi: str) -> Preflight:
         found = json.loads(last)
     except ValueError:
         found = {}
-    return Preflight(**found)
+    return Preflight(
+        static_url=found.get("static_url"),
+        static_root=found.get("static_root"),
+        data=tuple(str(p) for p in found.get("data") or ()),
+    )
 
 
 class WarmPreflight:

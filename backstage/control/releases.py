@@ -17,13 +17,15 @@ it was built is its folder's time, and the live one is the one `current` points 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.client
 import os
 import re
 import shutil
+import stat
 import subprocess
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from emperor.process import telling_line, wait_for
@@ -33,12 +35,13 @@ from ..files import declared
 from ..model.layout import ActRef, venue_uwsgi
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
-from . import adoption, ports, preflight, release
+from . import adoption, ports, preflight, release, shared
 from .acts import START_TIMEOUT, ActManager
 from .crew import Crew
 
 RELEASE_NAME = re.compile(r"(?P<number>\d+)-(?P<sha>[0-9a-f]{7,40})")
 HEALTH_TIMEOUT = 30.0
+KEEP = 10  # releases kept: rollbacks go this far back
 # Left out of a copy of a folder: what is not the project's code.
 NOT_COPIED = (".git", "__pycache__", "node_modules", ".venv", "venv", "*.pyc", "media")
 
@@ -91,14 +94,17 @@ def _git(source: str, *args: str) -> str:
     return done.stdout.strip()
 
 
-def _is_git(spec: ActSpec, ref: ActRef) -> bool:
+def is_git(spec: ActSpec, ref: ActRef) -> bool:
     return spec.source == os.path.join(ref.path, adoption.CLONE_DIR)
 
 
-def _checkout(spec: ActSpec, ref: ActRef, commit: str | None, into: str) -> str:
-    """The code of the release into `into`; its sha."""
+def _checkout(
+    spec: ActSpec, ref: ActRef, commit: str | None, into: str, as_it_stands: bool = False
+) -> str:
+    """The code of the release into `into`; its sha. `as_it_stands`: a copy of the
+    source folder, a git clone's working tree included."""
     source = spec.source
-    if _is_git(spec, ref):
+    if is_git(spec, ref) and not as_it_stands:
         fetched = True
         try:
             _git(source, "fetch", "--quiet", "origin")
@@ -127,17 +133,74 @@ def _checkout(spec: ActSpec, ref: ActRef, commit: str | None, into: str) -> str:
         return sha
     if commit:
         raise InvalidSetting(f"{ref.key} is served from a folder: deploy it without a REF")
-    shutil.copytree(source, into, symlinks=True, ignore=shutil.ignore_patterns(*NOT_COPIED))
-    digest = subprocess.run(
-        ["sh", "-c", "find . -type f -print0 | sort -z | xargs -0 cat | sha1sum"],
-        cwd=into,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    return digest[0] if digest else "0" * 40
+    return copy_folder(source, into, _live_path(ref), spec.shared)
 
 
-def _release_spec(spec: ActSpec, ref: ActRef, path: str) -> ActSpec:
+def _live_path(ref: ActRef) -> str | None:
+    """The folder of the live release, if `current` points at one."""
+    live = os.path.realpath(ref.current)
+    base = os.path.realpath(ref.releases_dir)
+    return live if live.startswith(base + os.sep) and os.path.isdir(live) else None
+
+
+def copy_folder(
+    source: str, into: str, previous: str | None = None, skipped: tuple[str, ...] = ()
+) -> str:
+    """A copy of the project at `source` in `into`, less what is not its code and its
+    shared data; a file unchanged since the release `previous` (same size and mtime) is
+    a hard link to it, since releases are never written. Returns a digest of the
+    names, sizes and times copied: the same digest is the same code."""
+    ignored = shutil.ignore_patterns(*NOT_COPIED)
+    skip = {p.strip("/") for p in skipped}
+    digest = hashlib.sha1()
+    for parent, folders, files in os.walk(source):
+        relative = os.path.relpath(parent, source)
+        relative = "" if relative == "." else relative
+        dropped = ignored(parent, folders + files)
+        folders[:] = sorted(
+            f for f in folders if f not in dropped and os.path.join(relative, f) not in skip
+        )
+        os.makedirs(os.path.join(into, relative), exist_ok=True)
+        for name in sorted(files):
+            path = os.path.join(relative, name)
+            if name in dropped or path in skip:
+                continue
+            origin, target = os.path.join(source, path), os.path.join(into, path)
+            info = os.lstat(origin)
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+            if stat.S_ISLNK(info.st_mode):
+                os.symlink(os.readlink(origin), target)
+                continue
+            if previous and _same(os.path.join(previous, path), info):
+                try:
+                    os.link(os.path.join(previous, path), target)
+                    continue
+                except OSError:
+                    pass
+            shutil.copy2(origin, target)
+        # a link to a folder stays a link (os.walk would not enter it anyway)
+        linked = [f for f in folders if os.path.islink(os.path.join(parent, f))]
+        for name in linked:
+            origin = os.readlink(os.path.join(parent, name))
+            digest.update(f"{os.path.join(relative, name)}\0->{origin}\0".encode())
+            os.symlink(origin, os.path.join(into, relative, name))
+        folders[:] = [f for f in folders if f not in linked]
+    return digest.hexdigest()
+
+
+def _same(path: str, info: os.stat_result) -> bool:
+    try:
+        other = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISREG(other.st_mode)
+        and other.st_size == info.st_size
+        and other.st_mtime_ns == info.st_mtime_ns
+    )
+
+
+def release_spec(spec: ActSpec, ref: ActRef, path: str) -> ActSpec:
     """The Act's spec as if it were served from `path`: what its steps and check use."""
     root = spec.source
     pythonpath = tuple(
@@ -147,8 +210,23 @@ def _release_spec(spec: ActSpec, ref: ActRef, path: str) -> ActSpec:
     return dataclasses.replace(spec, source=path, pythonpath=pythonpath, current=False)
 
 
-def build(crew: Crew, act: ActManager, commit: str | None = None) -> Release:
-    """The next release, built and checked; removed again at the first step that fails."""
+def staging(ref: ActRef) -> str:
+    """Where the next release is built and checked: one path for them all, so that a
+    watched Act's warm pre-flight keeps its checker from one save to the next."""
+    return os.path.join(ref.releases_dir, ".next")
+
+
+def build(
+    crew: Crew,
+    act: ActManager,
+    commit: str | None = None,
+    check: Callable[..., preflight.Preflight] = preflight.preflight,
+    release_steps: bool = True,
+    as_it_stands: bool = False,
+) -> Release:
+    """The next release, built and checked; removed again at the first step that fails.
+    The app's shared data is linked into it before its release steps run.
+    `as_it_stands`: of the source folder as it is (a version of code served in place)."""
     ref, spec = act.ref, act.spec()
     if not spec.adopted:
         raise InvalidSetting(
@@ -156,30 +234,49 @@ def build(crew: Crew, act: ActManager, commit: str | None = None) -> Release:
             "`backstage act add` (a git source or a folder)"
         )
     os.makedirs(ref.releases_dir, exist_ok=True)
-    number = max((r.number for r in releases(ref)), default=0) + 1
-    building = tempfile.mkdtemp(prefix=f".{number}-", dir=ref.releases_dir)
-    os.rmdir(building)
-    try:
-        sha = _checkout(spec, ref, commit, building)
-        served = _release_spec(spec, ref, building)
-        view = project_view(ref, served)
-        env = adoption.step_env(ref, spec)
-        release.install_requirements(ref.venue_path, building, ref.path)
-        preflight.preflight(
-            ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
-            view.pythonpath, user=ref.user,
-        )  # fmt: skip
-        if spec.release:
-            release.run_release(
-                ref.venue_path, view.chdir, env, view.settings or None, spec.release,
+    with declared.locked(os.path.join(ref.releases_dir, ".lock")):
+        number = max((r.number for r in releases(ref)), default=0) + 1
+        building = staging(ref)
+        if os.path.lexists(building):
+            shutil.rmtree(building)
+        try:
+            sha = _checkout(spec, ref, commit, building, as_it_stands)
+            shared.link(ref, building, spec.shared, spec.source)
+            served = release_spec(spec, ref, building)
+            view = project_view(ref, served)
+            env = adoption.step_env(ref, spec)
+            release.install_requirements(ref.venue_path, building, ref.path)
+            found = check(
+                ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
                 view.pythonpath, user=ref.user,
             )  # fmt: skip
-        path = os.path.join(ref.releases_dir, f"{number}-{sha[:12]}")
-        os.rename(building, path)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
+            data = tuple(p for p in shared.inside(building, found.data) if p not in spec.shared)
+            if data:
+                shared.link(ref, building, data, spec.source)
+                spec = act.declare(shared=spec.shared + data)
+            if release_steps and spec.release:
+                release.run_release(
+                    ref.venue_path, view.chdir, env, view.settings or None, spec.release,
+                    view.pythonpath, user=ref.user,
+                )  # fmt: skip
+            path = os.path.join(ref.releases_dir, f"{number}-{sha[:12]}")
+            os.rename(building, path)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
     return Release(number, sha[:12], path, time.time(), False)
+
+
+def remove(found: Release) -> None:
+    shutil.rmtree(found.path, ignore_errors=True)
+
+
+def prune(ref: ActRef, keep: int = KEEP) -> None:
+    """Delete all but the newest `keep` releases, and never the live one."""
+    found = releases(ref)
+    for old in found[: max(0, len(found) - keep)]:
+        if not old.live:
+            shutil.rmtree(old.path, ignore_errors=True)
 
 
 def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> None:
@@ -187,7 +284,7 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
     no Gig, and wait until it answers HTTP without a server error; ReleaseFailed when
     it does not within `timeout`. Stopped either way."""
     ref, spec = act.ref, act.spec()
-    view = project_view(ref, _release_spec(spec, ref, path))
+    view = project_view(ref, release_spec(spec, ref, path))
     port = ports.free_port()
     argv = [
         *release_uwsgi(crew, ref), "--master", "--processes", "1", "--need-app",
@@ -273,12 +370,13 @@ def deploy(
         shutil.rmtree(built.path, ignore_errors=True)
         raise
     if not act.spec().current:
-        _serve_through_current(act)
+        serve_through_current(act)
     switch(act, built.path)
+    prune(act.ref)
     return dataclasses.replace(built, live=True)
 
 
-def _serve_through_current(act: ActManager) -> None:
+def serve_through_current(act: ActManager) -> None:
     """An Act served from its folder until now: through `current` (to that folder) from
     now on. Its vassal config changes, so a playing Act restarts, once."""
     ref, spec = act.ref, act.spec()

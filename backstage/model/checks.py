@@ -182,3 +182,13 @@ def check_stage(stage: str, system_vassals: str, system_stats: str) -> None:
             f"system_stats = {system_stats!r}: write the system Emperor's --emperor-stats "
             "address (an absolute socket path, or HOST:PORT), or leave it out"
         )
+
+
+def check_shared(path: str) -> None:
+    """A `shared` entry: a path inside the project, relative to it."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or "\0" in path or ".." in parts or path in (".", "./"):
+        raise InvalidSetting(
+            f"shared: {path!r} is not a path inside the project: write one relative to it, "
+            "e.g. media or db.sqlite3"
+        )

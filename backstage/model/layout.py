@@ -75,6 +75,12 @@ class ActRef:
         return _join(self.path, "releases")
 
     @property
+    def shared_dir(self) -> str:
+        """What the app writes (`shared` in act.toml), outside every version and linked
+        into each one: the same relative paths as in the project."""
+        return _join(self.path, "shared")
+
+    @property
     def static_root(self) -> str:
         """Django's STATIC_ROOT as the scaffold sets it: what nginx serves at /static/."""
         return _join(self.path, "static")

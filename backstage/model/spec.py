@@ -28,6 +28,7 @@ from .checks import (
     check_option,
     check_port,
     check_producer,
+    check_shared,
     check_stage,
     split_cron,
 )
@@ -189,6 +190,10 @@ class ActSpec:
     current: bool = False
     watch_paths: tuple[str, ...] = ()  # more files to watch: globs from the project folder
     watch_ignore: tuple[str, ...] = ()  # files or folders never watched, globs likewise
+    # What the app writes inside its project (uploads, a SQLite file, Flask's instance/),
+    # relative to it: kept in the Act's shared/ and linked into every version. Django's
+    # MEDIA_ROOT and SQLite files and Flask's instance/ are found and added by the pre-flight.
+    shared: tuple[str, ...] = ()
 
     # Written to act.toml only when they differ from the default: an Act of old reads
     # and writes back as it was.
@@ -196,6 +201,7 @@ class ActSpec:
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
         "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
         "memory_report", "idle", "max_rss", "watch", "current", "watch_paths", "watch_ignore",
+        "shared",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -240,6 +246,8 @@ class ActSpec:
                 raise InvalidSetting(f"env {key} holds a NUL character, which no variable can")
         for host in self.hosts:
             check_folded_host("hosts", host)
+        for path in self.shared:
+            check_shared(path)
         for key in ("watch_paths", "watch_ignore"):
             for pattern in getattr(self, key):
                 if not pattern.strip() or "\0" in pattern:

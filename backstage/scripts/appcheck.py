@@ -3,13 +3,15 @@
 Run by the cold pre-flight as `python -c <this file> MODULE:CALLABLE 0|1` (the project's
 folder as the working directory, the Act's environment), and by the warm one
 (`checker.py`) in a child forked for each save. On success the last line printed is
-JSON: what the settings say of static files (Django), else {}.
+JSON: what the settings say of static files (Django), and `data`, the paths the app
+writes (Django's MEDIA_ROOT and SQLite files, Flask's instance folder).
 
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
 """
 
 import importlib
 import json
+import os
 import sys
 
 
@@ -26,7 +28,23 @@ def check(target: str, django: bool) -> None:
         call_command("check")
         found = {"static_url": settings.STATIC_URL, "static_root": settings.STATIC_ROOT}
         found = {k: (None if v is None else str(v)) for k, v in found.items()}
+    found["data"] = written(app, django)
     print("\n" + json.dumps(found))
+
+
+def written(app: object, django: bool) -> list:
+    """Absolute paths the app writes its data to, as its settings or framework say."""
+    paths = []
+    if django:
+        from django.conf import settings
+
+        paths.append(settings.MEDIA_ROOT)
+        for database in settings.DATABASES.values():
+            if str(database.get("ENGINE", "")).endswith("sqlite3"):
+                paths.append(database.get("NAME"))
+    else:
+        paths.append(getattr(app, "instance_path", None))  # Flask's instance folder
+    return [os.path.abspath(str(p)) for p in paths if p and str(p) != ":memory:"]
 
 
 if __name__ == "__main__":

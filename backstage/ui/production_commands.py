@@ -192,7 +192,9 @@ def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
         if row.problem:
             click.echo(f"{row.key} is invalid: {row.problem}")
         if row.refused:
-            click.echo(f"{row.key} refused a save, the old code serves: {row.refused}")
+            click.echo(
+                f"{row.key}: the code on disk is newer than what serves, refused: {row.refused}"
+            )
         if row.daemons:
             click.echo(f"{row.key} also runs: {daemons_line(row)}")
     if snapshot.problem:

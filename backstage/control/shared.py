@@ -1,0 +1,124 @@
+"""Shared data: what an app writes inside its project (Django's MEDIA_ROOT, a SQLite
+file, Flask's `instance/`, anything in `shared = [...]`) lives in the Act's `shared/`,
+beside its versions, and each version has a symlink in its place. A new version, a
+rollback or a respawn all see the same data; deleting a version deletes none.
+
+The first version of an Act takes the data from its source (the folder it was served
+from until then, SQLite files copied with SQLite's backup API, which a writer cannot
+tear), or else from what the version itself holds at that path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable
+
+from ..model.layout import ActRef
+
+SQLITE_HEADER = b"SQLite format 3\0"
+
+
+def is_sqlite(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def copy_sqlite(source: str, target: str) -> None:
+    """A consistent copy of the SQLite database at `source`, even while it is written."""
+    temporary = target + ".copying"
+    if os.path.exists(temporary):
+        os.unlink(temporary)
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    try:
+        writer = sqlite3.connect(temporary)
+        try:
+            reader.backup(writer)
+        finally:
+            writer.close()
+    finally:
+        reader.close()
+    shutil.copymode(source, temporary)
+    os.replace(temporary, target)
+
+
+def copy_data(source: str, target: str) -> None:
+    """`source` (a file or a folder) to `target`, SQLite files through their backup API."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(source):
+            copy_data(os.path.join(source, name), os.path.join(target, name))
+    elif is_sqlite(source):
+        copy_sqlite(source, target)
+    elif os.path.isfile(source):
+        shutil.copy2(source, target)
+
+
+def inside(root: str, paths: Iterable[str]) -> tuple[str, ...]:
+    """The paths under `root` (absolute, as a pre-flight found them), relative to it."""
+    base = os.path.realpath(root)
+    found = []
+    for path in paths:
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        if real.startswith(base + os.sep):
+            found.append(os.path.relpath(real, base))
+    return tuple(found)
+
+
+def link(ref: ActRef, version: str, paths: Iterable[str], source: str = "") -> None:
+    """Put a symlink to `shared/<path>` at each path of the `version` folder, the data
+    taken first from `source`, else from the version's own, when shared/ has none yet."""
+    for path in paths:
+        kept = os.path.join(ref.shared_dir, path)
+        here = os.path.join(version, path)
+        if os.path.islink(here) and os.readlink(here) == kept:
+            continue
+        if not os.path.lexists(kept):
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            first = os.path.join(source, path) if source else ""
+            for origin in (first, here):
+                if origin and os.path.exists(origin) and not os.path.islink(origin):
+                    copy_data(origin, kept)
+                    break
+            else:
+                if path.endswith("/") or _looks_like_folder(path):
+                    os.makedirs(kept, exist_ok=True)
+        if os.path.isdir(here) and not os.path.islink(here):
+            shutil.rmtree(here)
+        elif os.path.lexists(here):
+            os.unlink(here)
+        os.makedirs(os.path.dirname(here.rstrip("/")), exist_ok=True)
+        os.symlink(kept.rstrip("/"), here.rstrip("/"))
+
+
+def _looks_like_folder(path: str) -> bool:
+    """A data path with no file suffix (media, instance, uploads) is a folder to make; a
+    database file is left for the app to create through its link."""
+    return "." not in os.path.basename(path.rstrip("/"))
+
+
+def present(ref: ActRef, paths: Iterable[str]) -> list[tuple[str, int]]:
+    """The Act's shared data that exists, with its size in bytes."""
+    found = []
+    for path in paths:
+        kept = os.path.join(ref.shared_dir, path)
+        if os.path.exists(kept):
+            found.append((path, _size(kept)))
+    return found
+
+
+def _size(path: str) -> int:
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    total = 0
+    for parent, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_size
+            except OSError:
+                pass
+    return total

@@ -1,0 +1,86 @@
+"""Versions: an Act serves the code its pre-flight passed, never the code on disk as it
+is now. A project served from a folder (or a git clone before its first deploy) gets a
+new version at each reload, watched save and start: a copy of the folder in
+`releases/` (files unchanged since the live version are hard links to it), checked
+there, and served through `current`. Every respawn of a worker or a master, a heal
+and a wake load `current`, so code that was refused never comes back, and a stopped
+Act starts on the version that served.
+
+A refusal is kept in `run/` (one line) until a version serves again: `status` says the
+code on disk is newer than what serves, and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from ..errors import BackstageError
+from ..files.fs import unlink_if_present, write_atomic
+from ..model.layout import ActRef
+from ..model.spec import ActSpec
+from . import preflight, releases
+from .acts import START_TIMEOUT, ActManager
+from .crew import Crew
+
+log = logging.getLogger(__name__)
+
+
+def follows_source(ref: ActRef, spec: ActSpec) -> bool:
+    """Its code is a folder someone edits: an adopted folder, or its git clone while
+    `current` points at the clone rather than at a release."""
+    if not spec.adopted:
+        return False
+    if not releases.is_git(spec, ref):
+        return True
+    return not spec.current or os.path.realpath(ref.current) == os.path.realpath(spec.source)
+
+
+def live(ref: ActRef) -> releases.Release | None:
+    return next((r for r in releases.releases(ref) if r.live), None)
+
+
+def serve(
+    crew: Crew,
+    act: ActManager,
+    check: Callable[..., preflight.Preflight] = preflight.preflight,
+    release_steps: bool = True,
+    timeout: float = START_TIMEOUT,
+) -> releases.Release:
+    """A new version of the source, checked, then served: a playing Act chain-reloads
+    to it, a stopped one starts on it. Refused: the live version serves on, and the
+    refusal is kept for `status`."""
+    ref = act.ref
+    before = live(ref)
+    try:
+        built = releases.build(crew, act, None, check, release_steps, as_it_stands=True)
+    except BackstageError as exc:
+        refused(crew, ref, exc)
+        raise
+    if before is not None and built.sha == before.sha:
+        # the same code: no second copy of it, the live one is reloaded
+        releases.remove(built)
+        built = before
+    if not act.spec().current:
+        releases.serve_through_current(act)
+    releases.switch(act, built.path, timeout)
+    unlink_if_present(crew.layout.act_refused(ref))
+    releases.prune(ref)
+    return built
+
+
+def before_start(crew: Crew, act: ActManager) -> None:
+    """A stopped Act's code as a new version when it passes; when it does not and a
+    version served before, that one starts (the refusal is kept for `status`)."""
+    try:
+        serve(crew, act)
+    except BackstageError as exc:
+        if live(act.ref) is None:
+            raise
+        log.warning("%s: starts on its last version: %s", act.ref.key, exc)
+
+
+def refused(crew: Crew, ref: ActRef, exc: BackstageError) -> None:
+    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    write_atomic(crew.layout.act_refused(ref), line + "\n", 0o600)

@@ -1,0 +1,113 @@
+"""What serves is what was checked: an Act adopted from a folder serves a version (a
+copy taken when its pre-flight passed), so after a refused reload a worker respawn, a
+master respawn and a stop/start all serve the old code, never the code on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+from backstage.errors import PreflightFailed
+from tests.conftest import run_cli
+from tests.helpers import RequestLoop, http_get, poll
+from tests.projects import FLASK_GREETING, GREETING, make_django_project, make_flask_project
+
+# file, what breaks it, what the refusal says
+BREAKS = {
+    "urls": ("mysite/urls.py", "\nurlpatterns = [\n", "SyntaxError"),
+    "settings": ("mysite/settings/base.py", "\nDEBUG = (\n", "SyntaxError"),
+    "wsgi": ("mysite/wsgi.py", "\nimport no_such_module\n", "No module named 'no_such_module'"),
+}
+REFUSED = "the code on disk is newer than what serves, refused:"
+
+
+@pytest.fixture
+def projects():
+    folder = tempfile.mkdtemp(prefix="bvp", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def serves(act, text: str, timeout: float = 60) -> None:
+    poll(lambda: act.sess is not None and act.sess.ready and http_get(act.port) == (200, text),
+         timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.parametrize("broken", sorted(BREAKS))
+def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, projects, broken):
+    project = make_django_project(projects)
+    database = os.path.join(projects, "db.sqlite3")
+    act = venue.add_act("Bomb", project.path, env={"DATABASE_PATH": database})
+    assert http_get(act.port) == (200, GREETING)
+    assert [r.live for r in act.releases] == [True]  # the start took a version
+    relative, breaking, said = BREAKS[broken]
+    path = os.path.join(project.path, relative)
+    with open(path) as source:
+        good = source.read()
+    with open(path, "a") as source:
+        source.write(breaking)
+    with pytest.raises(PreflightFailed, match=said):
+        act.reload()
+    status = run_cli("status", home=venue.production.home).stdout
+    assert f"TestVenue/Bomb: {REFUSED}" in status and said in status
+
+    # a worker killed -9: the one the master forks in its place loads the checked code
+    with RequestLoop(act.port) as loop:
+        loop.serves(GREETING)
+        victim = act.sess.workers[0].pid
+        os.kill(victim, signal.SIGKILL)
+        poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
+        count = len(loop.served)
+        poll(lambda: len(loop.served) > count + 20)
+    assert loop.failed == [] and set(loop.bodies) == {GREETING}
+
+    # the master killed -9: the Manager heals it, on the checked code
+    master = act.sess.pid
+    os.kill(master, signal.SIGKILL)
+    poll(lambda: act.sess is not None and act.sess.pid != master, timeout=60)
+    serves(act, GREETING)
+
+    # stopped and started: the start refuses the code on disk, and the last version plays
+    act.stop()
+    act.start()
+    assert http_get(act.port) == (200, GREETING)
+    assert [r.live for r in act.releases] == [True]
+    assert REFUSED in run_cli("status", home=venue.production.home).stdout
+
+    # fixed: a new version serves, and the refusal is gone
+    with open(path, "w") as source:
+        source.write(good)
+    act.reload()
+    assert http_get(act.port) == (200, GREETING)
+    assert [r.live for r in act.releases] == [False, True]
+    assert REFUSED not in run_cli("status", home=venue.production.home).stdout
+
+
+def test_a_watched_folder_serves_each_good_save_and_never_a_refused_one(venue, projects):
+    project = make_flask_project(projects)
+    act = venue.add_act("Watch", project.path, wsgi=project.wsgi)
+    act.set("watch=true")
+    app = os.path.join(project.path, "app.py")
+    with open(app) as source:
+        good = source.read()
+    manager_log = venue.production.layout.manager_log
+    poll(lambda: "Watch: watching" in open(manager_log).read())
+    with RequestLoop(act.port) as loop:
+        loop.serves(FLASK_GREETING)
+        with open(app, "w") as source:
+            source.write(good.replace(FLASK_GREETING, "saved"))
+        loop.serves("saved")
+        with open(app, "w") as source:
+            source.write(good.replace(FLASK_GREETING, "broken") + "\ndef broken(:\n")
+        poll(lambda: REFUSED in run_cli("status", home=venue.production.home).stdout)
+        victim = act.sess.workers[0].pid
+        os.kill(victim, signal.SIGKILL)
+        poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
+        count = len(loop.served)
+        poll(lambda: len(loop.served) > count + 20)
+    assert loop.failed == [] and set(loop.bodies) <= {FLASK_GREETING, "saved"}
+    assert loop.bodies[-1] == "saved"
