@@ -91,7 +91,9 @@ def test_unknown_command_and_empty_step(venue, django_act):
 def test_preflight_of_a_good_django_project(venue, django_act):
     project, act_dir, env = django_act
     found = preflight(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir])
-    assert found == Preflight("/static/", default_static_root(act_dir))
+    # what it writes: its SQLite file (the test's DATABASE_PATH), found in its settings
+    database = os.path.join(act_dir, "db.sqlite3")
+    assert found == Preflight("/static/", default_static_root(act_dir), (database,))
 
 
 def test_preflight_import_error_is_one_line(venue, django_act):
@@ -123,7 +125,9 @@ def test_preflight_runs_djangos_checks(venue, django_act):
 
 def test_preflight_of_a_flask_app(venue, tmp_path):
     project = make_flask_project(str(tmp_path))
-    assert preflight(venue, project.path, {}, "app:app") == Preflight()
+    # Flask's instance folder is where it writes
+    instance = os.path.join(project.path, "instance")
+    assert preflight(venue, project.path, {}, "app:app") == Preflight(data=(instance,))
     with pytest.raises(
         PreflightFailed, match="app:nothing does not load: AttributeError: .*nothing"
     ):

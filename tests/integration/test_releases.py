@@ -122,10 +122,12 @@ def test_a_folder_is_deployed_by_copy(venue, tmp_path):
     act = venue.add_act("Folder", folder, wsgi="app:application")
     act.start()
     assert http_get(act.port) == (200, "in place")
+    # its start took a version of the folder, served through `current`
+    assert act.spec.current and [(r.number, r.live) for r in act.releases] == [(1, True)]
     with open(os.path.join(folder, "app.py"), "w") as out:
         out.write(APP.format(version="copied"))
-    first = act.deploy()  # the first restarts it once, to serve through `current`
-    assert act.spec.current and first.live
+    first = act.deploy()
+    assert first.live
     assert http_get(act.port) == (200, "copied")
     with open(os.path.join(folder, "app.py"), "w") as out:
         out.write(APP.format(version="copied again"))
@@ -137,4 +139,4 @@ def test_a_folder_is_deployed_by_copy(venue, tmp_path):
         act.rollback()
         loop.serves("copied")
     assert loop.failed == []
-    assert [r.number for r in act.releases] == [1, 2]
+    assert [(r.number, r.live) for r in act.releases] == [(1, False), (2, True), (3, False)]
