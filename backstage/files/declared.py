@@ -289,13 +289,6 @@ def _checked(spec: ActSpec, ref: ActRef, venue: VenueSpec) -> ActSpec:
             f"{ref.spec_path}: name = {spec.name!r}, but the Act's folder is {ref.name!r}: "
             f'write name = "{ref.name}"'
         )
-    if venue.user and spec.uwsgi:
-        # its vassal reads its config as root: an option there (exec-as-root, plugin,
-        # logger = file:...) would act as root, and act.toml is in the user's folder
-        raise InvalidSetting(
-            f"{ref.spec_path}: [uwsgi] options are refused in Venue {venue.name}, whose Acts "
-            f"run as user {venue.user} (uWSGI reads them as root): remove the table"
-        )
     for host in spec.hosts:
         if domain_of(host, venue.domains) is None:
             raise InvalidSetting(

@@ -11,6 +11,7 @@ import urllib.parse
 
 from ..errors import InvalidHostname, InvalidSetting
 from .domains import check_hostname
+from .options import KIND_HINTS, allowed_kind, fits
 
 WSGI_TARGET = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
@@ -42,6 +43,10 @@ OWNED_OPTIONS = frozenset(
         "idle", "die-on-idle",
     }
 )  # fmt: skip
+# uWSGI expands these in any config value, with no escape: `$(VAR)` from the
+# environment, `@(file)` and `@(exec://cmd)` from a file or a command, `%(opt)` from
+# another option.
+EXPANSIONS = ("$(", "@(", "%(")
 LOG_MAX_DEFAULT = 10 * 1024 * 1024
 # uWSGI's cron fields in crontab order; -1 is "every", -N "every N".
 CRON_FIELDS = ("minute", "hour", "day", "month", "week")
@@ -79,9 +84,23 @@ def check_option(key: str, value: object) -> None:
             f"[uwsgi] {key} is set by Backstage for every Act (sockets, stats, FIFO, name, "
             f"virtualenv, logs, workers): remove it from act.toml"
         )
+    kind = allowed_kind(key)
+    if kind is None:
+        raise InvalidSetting(
+            f"[uwsgi] {key} is not an option an Act may set (uWSGI reads the config as "
+            "root; only options that tune requests, workers and logs are, see the README's "
+            "table): remove it from act.toml"
+        )
     for item in value if isinstance(value, tuple) else (value,):
         if isinstance(item, str) and any(c in item for c in "\n\r\0"):
             raise InvalidSetting(f"[uwsgi] {key} spans lines: write it on one line")
+        if not fits(kind, item):
+            raise InvalidSetting(f"[uwsgi] {key} = {item!r}: write {KIND_HINTS[kind]}")
+        found = next((e for e in EXPANSIONS if e in str(item)), None)
+        if found:
+            raise InvalidSetting(
+                f"[uwsgi] {key} holds {found!r}, which uWSGI would expand as root: remove it"
+            )
 
 
 def cron_fields(name: str, line: str) -> tuple[tuple[str, int], ...]:

@@ -11,11 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidSetting
-
-# uWSGI expands these in any config value, with no escape: `$(VAR)` from the
-# environment, `@(file)` and `@(exec://cmd)` from a file or a command, `%(opt)` from
-# another option. Data that holds one cannot go into a config at all.
-EXPANSIONS = ("$(", "@(", "%(")
+from ..model.checks import EXPANSIONS  # data that holds one cannot go into a config
 
 
 def ini_value(value: object) -> str:

@@ -305,7 +305,7 @@ def test_act_set_config_run_and_manage_from_the_command(production, real_venue, 
     assert act.spec.processes == 3 and act.spec.uwsgi == {"harakiri": 30}
     for bad, says in (
         ("uwsgi.http-socket=:80", "is set by Backstage"),
-        ("uwsgi.no-such-option=1", "is not an option of"),
+        ("uwsgi.no-such-option=1", "is not an option an Act may set"),
         ("processes=many", "processes must be an integer"),
         ("bogus", "is not KEY=VALUE"),
     ):

@@ -213,7 +213,7 @@ def test_a_release_is_checked_and_served_there(production, system_emperor, syste
     with open(os.path.join(folder, "app.py"), "w") as out:
         out.write(APP.format(version="in place"))
     act = system_venue.add_act("Folder", folder, wsgi="app:application")
-    act.set("uwsgi.py-tracebacker=/tmp/never")  # a python3 plugin's option is known
+    act.set("uwsgi.py-autoreload=0")  # a python3 plugin's option is known
     act.start()
     assert http_get(act.port) == (200, "in place")
     with open(os.path.join(folder, "app.py"), "w") as out:

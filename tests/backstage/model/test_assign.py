@@ -28,14 +28,14 @@ def test_settings_apply_and_are_checked():
             "workers.celery=celery -A proj worker",
             "cron.clean=*/5 * * * * python manage.py clearsessions",
             "uwsgi.harakiri=30",
-            'uwsgi.route=["^/a break:403", "^/b break:404"]',
+            'uwsgi.add-header=["X-A: 1", "X-B: 2"]',
             "log_max=1024",
         ],
         "act.toml",
     )
     assert spec.processes == 3 and spec.release == ("python manage.py migrate --noinput",)
     assert spec.workers == {"celery": "celery -A proj worker"}
-    assert spec.uwsgi == {"harakiri": 30, "route": ("^/a break:403", "^/b break:404")}
+    assert spec.uwsgi == {"harakiri": 30, "add-header": ("X-A: 1", "X-B: 2")}
     assert spec.log_max == 1024
     assert apply_settings(spec, ["workers.celery="], "act.toml").workers == {}
 
@@ -53,6 +53,8 @@ def test_settings_apply_and_are_checked():
         ("uwsgi.http-socket=:80", r"\[uwsgi\] http-socket is set by Backstage"),
         ("uwsgi.stats=/tmp/s", r"\[uwsgi\] stats is set by Backstage"),
         ("uwsgi.Bad Option=1", "is not a uWSGI option name"),
+        ("uwsgi.hook-master-start=exec:touch /tmp/x", r"\[uwsgi\] hook-master-start is not an"),
+        ("uwsgi.harakiri=soon", r"\[uwsgi\] harakiri = 'soon': write a number"),
         ("cron.x=* * * *", "write five schedule fields then the command"),
         ("cron.x=1-5 * * * * true", "is not \\*, \\*/N or a number"),
         ("memory_report=yes", "memory_report must be true or false"),
