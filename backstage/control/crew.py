@@ -14,8 +14,9 @@ from ..errors import BackstageError
 from ..files import declared
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
-from ..render.stageset import StageSet
+from ..render.stageset import LISTEN, StageSet
 from .client import ManagerClient
+from .ports import listen_queue
 from .router import Router
 from .stage import STAGES, AnyStage
 
@@ -47,4 +48,6 @@ class Crew:
 
     @functools.cached_property
     def stageset(self) -> StageSet:
-        return StageSet(self.layout.templates_dir, modular=self.stage.modular)
+        return StageSet(
+            self.layout.templates_dir, modular=self.stage.modular, listen=listen_queue(LISTEN)
+        )

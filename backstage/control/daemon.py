@@ -30,10 +30,10 @@ from emperor.stats import EmperorStats
 from ..errors import BackstageError, InvalidSetting, StageError
 from ..files import declared
 from ..files.declared import Declared
-from ..files.fs import prune_log_backups, unlink_if_present
+from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
 from ..model.account import Account, account
 from ..model.layout import venue_uwsgi
-from ..model.spec import ActSpec
+from ..model.spec import ActSpec, ProductionSpec
 from . import adoption, keeper, ownership, ports, producer
 from .acts import ActManager
 from .announcing import Announcer
@@ -268,9 +268,25 @@ class ProductionManager:
                 f"{found.ref.key}'s rotated logs",
                 partial(prune_log_backups, act.log_path, found.spec.log_keep, listings),
             )
+        self._guarded(
+            "rotating the Production's logs",
+            partial(self._rotate_logs, production.production, listings),
+        )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
         self._guarded("the router's keys", self.crew.router.prepare)
         self._guarded("the booked hosts", self.booking.publish_booked)
+
+    def _rotate_logs(self, settings: ProductionSpec, listings: dict[str, list[str]]) -> None:
+        """The Production's own logs, as an Act's: past log_max, to LOG.<unixtime>, and
+        the newest log_keep of those kept. The router's uWSGI rotates router.log; the
+        Emperor's and the Manager's outputs are files their processes never reopen,
+        rotated here in place."""
+        layout = self.crew.layout
+        for path in (layout.emperor_log, layout.manager_log):
+            if rotate_in_place(path, settings.log_max, self._wall()):
+                listings.pop(os.path.dirname(path), None)  # it holds one more file now
+        for path in (layout.emperor_log, layout.manager_log, layout.router_log):
+            prune_log_backups(path, settings.log_keep, listings)
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""

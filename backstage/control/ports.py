@@ -35,6 +35,19 @@ def allocate(first: int, last: int, taken: Collection[int]) -> int:
     raise PortBusy(f"no free port left in {first}-{last}: widen `ports` in production.toml")
 
 
+SOMAXCONN = "/proc/sys/net/core/somaxconn"
+
+
+def listen_queue(wanted: int, ceiling: str = SOMAXCONN) -> int:
+    """`wanted`, or the kernel's ceiling (net.core.somaxconn) when lower: uWSGI refuses
+    to start with a listen queue past it."""
+    try:
+        with open(ceiling) as limit:
+            return max(1, min(wanted, int(limit.read())))
+    except (OSError, ValueError):
+        return wanted
+
+
 ROUTER_PORTS = (8000, 8099)
 
 

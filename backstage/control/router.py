@@ -232,4 +232,5 @@ class Router:
             sign=self.vassal_sign,
             sign_check=self.keys.router_check if self.signed else "",
             subscription_server=self.subscription_server,
+            log_max=self.settings().log_max,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import stat
 import tempfile
 from typing import BinaryIO
@@ -118,6 +119,25 @@ def prune_log_backups(
     for backup in gone:
         unlink_if_present(backup)
     return gone
+
+
+def rotate_in_place(path: str, max_bytes: int, now: float) -> str | None:
+    """Rotate a log its writers never reopen (the Emperor's output, the Manager's): past
+    `max_bytes`, copy it to `LOG.<unixtime>`, as uWSGI names the logs it rotates, then
+    empty it where it is; a writer that opened it with O_APPEND goes on at its new end.
+    A line written between the copy and the emptying (a moment) is lost. The copy's
+    path, or None when the log is small, or was rotated within the second."""
+    if max_bytes <= 0 or size_of(path) <= max_bytes:
+        return None
+    backup = f"{path}.{int(now)}"
+    try:
+        out = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
+    except FileExistsError:
+        return None
+    with open(path, "rb") as log, os.fdopen(out, "wb") as copy:
+        shutil.copyfileobj(log, copy, 1024 * 1024)
+        os.truncate(path, 0)
+    return backup
 
 
 def tail_across(path: str, lines: int) -> str:

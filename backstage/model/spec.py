@@ -69,12 +69,16 @@ class ProductionSpec:
     stage: str = "own"
     system_vassals: str = SYSTEM_VASSALS
     system_stats: str = ""
+    # The Production's own logs (router.log, emperor.log, manager.log) rotate as an Act's:
+    # past log_max bytes to LOG.<unixtime>, of which the newest log_keep are kept
+    log_max: int = LOG_MAX_DEFAULT
+    log_keep: int = 5
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "router_sign", "metrics", "dashboard", "producer", "producer_key", "public_address",
         "subscription_server", "subscribe_to", "node_address", "max_rss", "stage",
-        "system_vassals", "system_stats",
+        "system_vassals", "system_stats", "log_max", "log_keep",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -101,6 +105,8 @@ class ProductionSpec:
             raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
         check_at_least("processes", self.processes, 1)
         check_at_least("max_rss", self.max_rss, 0)
+        check_at_least("log_max", self.log_max, 0)
+        check_at_least("log_keep", self.log_keep, 0)
         split_address(self.router)
         check_stage(self.stage, self.system_vassals, self.system_stats)
 

@@ -7,8 +7,9 @@ or writing it is control's job. Templates come from the package, or from
 Acts run as a user), `act` (`name`, `key`, `path`, and its `socket_path`, `stats_path`,
 `fifo_path`, `gigs_config_path`, `log_path`), `spec` (the ActSpec), `env`, `max_rss`
 (MiB, the Act's or the Production's; 0 = none) and `plugins` (what a modular uwsgi must
-load, else ""); the router's sees `plugins` and `router` (`address`,
-`subscription_path`, `stats_path`, `socket_path`, `booked_path`, `log_path`).
+load, else "") and `listen` (the listen queue of its sockets); the router's sees
+`plugins`, `listen`, `log_max` and `router` (`address`, `subscription_path`,
+`stats_path`, `socket_path`, `booked_path`, `log_path`).
 """
 
 from __future__ import annotations
@@ -226,15 +227,24 @@ ROUTER_PLUGINS = "python3,corerouter,http"
 
 
 CONFIGS_KEPT = 10_000  # two for each of thousands of Acts; then begun again
+# The listen queue of every socket of an Act and of the router: connections waiting while
+# every worker is busy. uWSGI's default, 100, is soon full under load (wrk -c 128 at one
+# Act): the router's connect to the Act then fails and the client's connection is closed
+# unanswered, though the Act would have served it a moment later.
+LISTEN = 1024
 
 
 class StageSet:
     """`modular`: the uwsgi that runs the vassals has its plugins in files (the system
-    Emperor's), so each config names the ones it needs; a monolithic build needs no line."""
+    Emperor's), so each config names the ones it needs; a monolithic build needs no line.
+    `listen`: the listen queue of the sockets (the kernel's ceiling may be lower)."""
 
-    def __init__(self, template_dir: str | None = None, modular: bool = False) -> None:
+    def __init__(
+        self, template_dir: str | None = None, modular: bool = False, listen: int = LISTEN
+    ) -> None:
         self._env = environment(template_dir)
         self.modular = modular
+        self.listen = listen
         self._kept: dict[tuple[object, ...], tuple[ActSpec, str]] = {}
 
     def render(self, template: str, **context: object) -> str:
@@ -280,6 +290,7 @@ class StageSet:
             "spec": spec,
             "project": project_view(ref, spec),
             "plugins": ACT_PLUGINS if self.modular else "",
+            "listen": self.listen,
         }
 
     def vassal(
@@ -354,12 +365,16 @@ class StageSet:
         sign: str,
         sign_check: str,
         subscription_server: str = "",
+        log_max: int = 0,
     ) -> str:
+        """`log_max`: bytes past which router.log is rotated; 0 = never."""
         return self.render(
             "router.ini.j2",
             production=ProductionView(layout.home),
             prefix=layout.prefix,
             plugins=ROUTER_PLUGINS if self.modular else "",
+            listen=self.listen,
+            log_max=log_max,
             router=router_view(layout, address),
             fallback_key=FALLBACK_KEY,
             nogig_app=NOGIG_APP,

@@ -12,7 +12,10 @@ is where such a Host is put right:
   or stopped): 503 with Retry-After, so clients try again rather than give up;
 - anything else: 404.
 
-Only booked keys are redirected to, so this is no open redirect. The booked keys
+Its router logs no line per request: what it answered is said in one line at most
+every SAY_EVERY seconds, with the counts (a flood of unknown Hosts would otherwise
+write a line each, and fill the disk). Only booked keys are redirected to, so this
+is no open redirect. The booked keys
 are a JSON list in the file named by $BACKSTAGE_ROUTER_BOOKED, which the
 Production Manager rewrites atomically when the bookings change; it is read again
 when its stat changes. Standard library only: uWSGI loads this file by its path.
@@ -23,10 +26,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import time
 from collections.abc import Callable, Iterable
 
 BOOKED_ENV = "BACKSTAGE_ROUTER_BOOKED"
 RETRY_AFTER = "2"  # seconds: an Act re-announces itself every 2 s
+SAY_EVERY = 10.0  # seconds between two lines of what was answered, at least
 
 _NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _IPV6 = re.compile(r"^\[[0-9a-f:.]+\]$")
@@ -143,8 +149,49 @@ def respond(
     )
 
 
+class Tally:
+    """What was answered, said in one line at most every `every` seconds: the first
+    answer after a quiet spell at once, the ones that follow in the next line, counted
+    by status, with one Host that was sent (quoted, cut short: it is the client's)."""
+
+    def __init__(self, every: float = SAY_EVERY, clock: Callable[[], float] = time.monotonic):
+        self.every = every
+        self._clock = clock
+        self._counts: dict[str, int] = {}
+        self._host = ""
+        self._since: float | None = None
+        self._said: float | None = None
+
+    def count(self, status: str, host: str) -> str | None:
+        """Count one answer; the line to say now, if it is time."""
+        now = self._clock()
+        code = status.split(" ", 1)[0]
+        self._counts[code] = self._counts.get(code, 0) + 1
+        self._host = self._host or host
+        self._since = now if self._since is None else self._since
+        if self._said is not None and now - self._said < self.every:
+            return None
+        counts = ", ".join(f"{n} x {code}" for code, n in sorted(self._counts.items()))
+        seconds = f" in {now - self._since:.0f} s" if now > self._since else ""
+        line = f"backstage-no-gig: answered {counts}{seconds}, e.g. Host {self._host[:80]!r}"
+        self._counts, self._host, self._since, self._said = {}, "", None, now
+        return line
+
+
 _booked = Booked(os.environ.get(BOOKED_ENV, ""))
+_tally = Tally()
 
 
 def application(environ, start_response):  # type: ignore[no-untyped-def]
-    return respond(environ, start_response, _booked.keys())
+    answered: list[str] = []
+
+    def noting(status, headers):  # type: ignore[no-untyped-def]
+        answered.append(status)
+        return start_response(status, headers)
+
+    body = respond(environ, noting, _booked.keys())
+    host = environ.get("HTTP_HOST", "")
+    line = _tally.count(answered[0], host if isinstance(host, str) else "")
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return body

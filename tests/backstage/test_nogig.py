@@ -157,3 +157,31 @@ def test_the_router_writes_the_booked_keys_only_when_they_change(tmp_path):
     assert not router.write_booked(["a.example.test", "b.example.test"])
     assert router.write_booked([])
     assert Booked(router.booked_path).keys() == frozenset()
+
+
+def test_what_was_answered_is_said_once_a_while_with_the_counts():
+    now = [100.0]
+    tally = nogig.Tally(every=10, clock=lambda: now[0])
+    # the first answer after a quiet spell at once
+    first = tally.count("404 Not Found", "a.test")
+    assert first == "backstage-no-gig: answered 1 x 404, e.g. Host 'a.test'"
+    # a flood: nothing more within the interval, then one line with the counts
+    for step in range(1000):
+        now[0] = 100.0 + step * 0.009
+        assert tally.count("404 Not Found", f"h{step}.test") is None
+    now[0] = 110.0
+    assert tally.count("503 Service Unavailable", "b.test") == (
+        "backstage-no-gig: answered 1000 x 404, 1 x 503 in 10 s, e.g. Host 'h0.test'"
+    )
+    now[0] = 125.0
+    line = tally.count("400 Bad Request", "x" * 500)
+    assert line is not None and len(line) < 150  # a client's Host, cut short
+
+
+def test_the_app_logs_no_line_per_request(monkeypatch, capsys):
+    monkeypatch.setattr(nogig, "_tally", nogig.Tally(every=3600))
+    for _ in range(50):
+        nogig.application({"HTTP_HOST": "nobody.test", "REQUEST_URI": "/"}, lambda s, h: None)
+    assert capsys.readouterr().err.splitlines() == [
+        "backstage-no-gig: answered 1 x 404, e.g. Host 'nobody.test'"
+    ]

@@ -67,3 +67,31 @@ def test_following_goes_on_across_a_rotation(tmp_path):
         out.write("four\n")
     assert follower.read() == "four\n"
     follower.close()
+
+
+def test_a_log_its_writers_never_reopen_is_rotated_in_place(tmp_path):
+    from backstage.files.fs import rotate_in_place
+
+    log = tmp_path / "emperor.log"
+    writer = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)  # as the Emperor's
+    try:
+        os.write(writer, b"old line\n" * 100)
+        assert rotate_in_place(str(log), 2000, 1700000000.5) is None  # small: left alone
+        assert rotate_in_place(str(log), 0, 1700000000.5) is None  # 0: never rotated
+        backup = rotate_in_place(str(log), 800, 1700000000.5)
+        assert backup == f"{log}.1700000000"
+        with open(backup, "rb") as copy:
+            assert copy.read() == b"old line\n" * 100
+        assert oct(os.stat(backup).st_mode & 0o777) == "0o640"
+        # the writer goes on at the start of the emptied log, no hole before its line
+        os.write(writer, b"new line\n")
+        assert log.read_bytes() == b"new line\n"
+        os.write(writer, b"more\n" * 200)
+        assert rotate_in_place(str(log), 800, 1700000000.9) is None  # that second's name taken
+        assert rotate_in_place(str(log), 800, 1700000001.0) == f"{log}.1700000001"
+        assert [os.path.basename(p) for p in log_backups(str(log))] == [
+            "emperor.log.1700000000",
+            "emperor.log.1700000001",
+        ]
+    finally:
+        os.close(writer)

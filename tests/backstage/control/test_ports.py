@@ -1,0 +1,27 @@
+"""The listen queue the Acts' and the router's sockets get: as asked, never past the
+kernel's ceiling (uWSGI refuses to start past net.core.somaxconn)."""
+
+from __future__ import annotations
+
+from backstage.control.ports import listen_queue
+from backstage.model.layout import Layout
+from backstage.render.stageset import LISTEN, StageSet
+
+
+def test_the_listen_queue_stays_under_the_kernels_ceiling(tmp_path):
+    ceiling = tmp_path / "somaxconn"
+    ceiling.write_text("4096\n")
+    assert listen_queue(1024, str(ceiling)) == 1024
+    ceiling.write_text("128\n")
+    assert listen_queue(1024, str(ceiling)) == 128
+    ceiling.write_text("junk\n")
+    assert listen_queue(1024, str(ceiling)) == 1024
+    assert listen_queue(1024, str(tmp_path / "absent")) == 1024
+
+
+def test_the_router_config_has_the_listen_queue_and_the_log_size(tmp_path):
+    layout = Layout(str(tmp_path))
+    text = StageSet(listen=128).router(layout, "127.0.0.1:8000", "", "", log_max=5000)
+    assert "\nlisten = 128\n" in text and "\nlog-maxsize = 5000\n" in text
+    text = StageSet().router(layout, "127.0.0.1:8000", "", "")
+    assert f"\nlisten = {LISTEN}\n" in text and "log-maxsize" not in text
