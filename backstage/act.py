@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from emperor.stats import InstanceStats
 
 from .control import adoption, versions
+from .control import backup as backup_control
 from .control import releases as release_control
+from .control import shared as shared_control
 from .control.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
 from .control.booking import BookingManager
 from .control.releases import Release
@@ -181,6 +183,23 @@ class Act:
         """Its releases, oldest first, from the folders in `releases/`."""
         return release_control.releases(self.ref)
 
+    @property
+    def shared_data(self) -> list[tuple[str, int]]:
+        """What the app wrote that outlives its releases (`shared` in act.toml, in the
+        Act's shared/ folder): each path there with its size in bytes."""
+        return shared_control.present(self.ref, self.spec.shared)
+
+    def backup(self, out: str | None = None) -> str:
+        """One archive of act.toml and the shared data (SQLite copied with its backup
+        API), 0600, at `out` (default VENUE.NAME-<time>.tar.gz here); its path."""
+        path = out or backup_control.default_name(self.ref)
+        backup_control.backup(self.manager, path)
+        return path
+
+    def restore(self, archive: str) -> list[str]:
+        """The shared data of a backup put back while the Act serves; the paths."""
+        return backup_control.restore(self.manager, archive)
+
     def rollback(self, number: int | None = None) -> Release:
         """Back to release `number` (by default the one before the live one)."""
         return release_control.rollback(self.manager, number)
@@ -219,8 +238,10 @@ class Act:
     def fifo(self, commands: str) -> None:
         self.manager.fifo(commands)
 
-    def remove(self) -> None:
-        self.manager.remove()
+    def remove(self, keep_data: bool = False) -> str | None:
+        """Stop and delete the Act, its shared data too unless `keep_data` (then the
+        folder it was moved to is returned)."""
+        return self.manager.remove(keep_data)
 
     # Gigs
 

@@ -330,9 +330,13 @@ class ActManager:
         shutil.rmtree(self.ref.path, ignore_errors=True)
         unlink_if_present(self.crew.layout.act_env(self.ref))
 
-    def remove(self) -> None:
-        """Stop the Act and delete its project, declaration and log."""
+    def remove(self, keep_data: bool = False) -> str | None:
+        """Stop the Act and delete its project, declaration and log, and its shared data
+        unless `keep_data`: then that is moved, with its act.toml, to a folder of the
+        Venue's `kept/`, whose path is returned."""
         self.stop()
+        kept = keep_shared(self.ref) if keep_data else None
+        unlink_venue_links(self.ref)
         shutil.rmtree(self.ref.path)
         layout = self.crew.layout
         for path in (
@@ -343,6 +347,34 @@ class ActManager:
             *log_backups(self.log_path),
         ):
             unlink_if_present(path)
+        return kept
+
+
+def unlink_venue_links(ref: ActRef) -> None:
+    """The links of the Venue's var/ to the Act's shared data (Flask's instance folder
+    of an installed-looking package, see control.shared): gone with it."""
+    var = os.path.join(ref.venue_path, "var")
+    try:
+        names = os.listdir(var)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(var, name)
+        if os.path.islink(path) and os.readlink(path).startswith(ref.path + os.sep):
+            os.unlink(path)
+
+
+def keep_shared(ref: ActRef) -> str | None:
+    """The Act's shared data and act.toml moved out of its folder, to
+    `VENUE/kept/NAME-<time>/`; None when it has no shared data."""
+    if not os.path.isdir(ref.shared_dir):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = os.path.join(ref.venue_path, "kept", f"{ref.name}-{stamp}")
+    os.makedirs(kept)
+    os.rename(ref.shared_dir, os.path.join(kept, "shared"))
+    shutil.copy2(ref.spec_path, os.path.join(kept, "act.toml"))
+    return kept
 
 
 def _scaffold(ref: ActRef) -> None:

@@ -46,7 +46,7 @@ from ..render.stageset import (
     uses_shim,
     worker_script,
 )
-from . import preflight, release
+from . import preflight, release, shared
 from .acts import ActManager
 from .crew import Crew
 
@@ -234,6 +234,7 @@ def prepare(
     env = step_env(ref, spec)
     if spec.adopted:
         release.install_requirements(ref.venue_path, spec.source, ref.path)
+        shared.drop_dangling(ref.venue_path)
     found = check(
         ref.venue_path,
         view.chdir,

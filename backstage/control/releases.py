@@ -246,11 +246,15 @@ def build(
             view = project_view(ref, served)
             env = adoption.step_env(ref, spec)
             release.install_requirements(ref.venue_path, building, ref.path)
+            shared.drop_dangling(ref.venue_path)
             found = check(
                 ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
                 view.pythonpath, user=ref.user,
             )  # fmt: skip
-            data = tuple(p for p in shared.inside(building, found.data) if p not in spec.shared)
+            found_data = shared.inside(building, found.data)
+            if any(shared.venue_instance(ref, p) for p in found.data):
+                found_data += (shared.INSTANCE,)  # linked from the Venue's var/, not here
+            data = tuple(dict.fromkeys(p for p in found_data if p not in spec.shared))
             if data:
                 shared.link(ref, building, data, spec.source)
                 spec = act.declare(shared=spec.shared + data)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from ..model.layout import ActRef
 
 SQLITE_HEADER = b"SQLite format 3\0"
+INSTANCE = "instance"  # Flask's instance folder, in shared/
 
 
 def is_sqlite(path: str) -> bool:
@@ -67,6 +68,52 @@ def inside(root: str, paths: Iterable[str]) -> tuple[str, ...]:
         if real.startswith(base + os.sep):
             found.append(os.path.relpath(real, base))
     return tuple(found)
+
+
+def venue_instance(ref: ActRef, path: str) -> bool:
+    """Flask's instance folder where Flask puts it for an installed package: in the
+    Venue's `var/` (an Act's code lives inside its Venue's folder, which is the
+    virtualenv's prefix). Made a link to the Act's shared `instance`, so that it is the
+    Act's own, is backed up with it, and survives its releases; True when it is that.
+    A folder there already is the first data; the link of another Act that plays the
+    same package is left alone, one whose Act is gone is taken over."""
+    var = os.path.join(os.path.realpath(ref.venue_path), "var")
+    parent, name = os.path.split(path)
+    if os.path.realpath(parent) != var or not name.endswith("-instance"):
+        return False
+    kept = os.path.join(ref.shared_dir, INSTANCE)
+    if os.path.islink(path) and os.readlink(path) == kept:
+        return True
+    if os.path.islink(path) and os.path.exists(path):
+        return False  # another Act's, playing the same package
+    if not os.path.exists(kept):
+        if os.path.isdir(path) and not os.path.islink(path):
+            copy_data(path, kept)
+        else:
+            os.makedirs(kept)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    os.makedirs(var, exist_ok=True)
+    temporary = path + ".link"
+    if os.path.lexists(temporary):
+        os.unlink(temporary)
+    os.symlink(kept, temporary)
+    os.replace(temporary, path)
+    return True
+
+
+def drop_dangling(venue_path: str) -> None:
+    """Links of the Venue's var/ to the shared data of an Act that is gone: Flask's
+    `os.makedirs(app.instance_path, exist_ok=True)` fails on one."""
+    var = os.path.join(venue_path, "var")
+    try:
+        names = os.listdir(var)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(var, name)
+        if os.path.islink(path) and not os.path.exists(path):
+            os.unlink(path)
 
 
 def link(ref: ActRef, version: str, paths: Iterable[str], source: str = "") -> None:

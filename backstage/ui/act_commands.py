@@ -12,6 +12,7 @@ import click
 from ..errors import InvalidSetting
 from ..files.fs import LogFollower, tail_across
 from ..model.assign import parse_assignments
+from ..model.snapshot import human_size
 from ..production import Production
 from .options import act_of, pass_production
 
@@ -109,17 +110,35 @@ def _act_command(name: str, doc: str) -> None:
     @pass_production
     def command(production: Production, key: str) -> None:
         target = act_of(production, key)
-        getattr(target, {"rm": "remove"}.get(name, name))()
-        click.echo(f"{target.key}: {'removed' if name == 'rm' else target.state}")
+        getattr(target, name)()
+        click.echo(f"{target.key}: {target.state}")
 
 
 for _name, _doc in (
     ("start", "Start an Act; returns once it serves."),
     ("stop", "Stop an Act."),
     ("reload", "Chain-reload an Act's code with no failed request."),
-    ("rm", "Stop an Act and delete it."),
 ):
     _act_command(_name, _doc)
+
+
+@act.command("rm")
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("--keep-data", is_flag=True, help="Move its shared data aside, do not delete it.")
+@pass_production
+def act_rm(production: Production, key: str, keep_data: bool) -> None:
+    """Stop an Act and delete it, with the data its app wrote (its shared data)."""
+    target = act_of(production, key)
+    data = target.shared_data
+    kept = target.remove(keep_data)
+    if kept:
+        click.echo(f"{target.key}: removed; its data is kept in {kept}")
+        return
+    if data:
+        listed = ", ".join(f"{path} ({human_size(size)})" for path, size in data)
+        click.echo(f"{target.key}: removed, with its data: {listed}")
+        return
+    click.echo(f"{target.key}: removed")
 
 
 @act.command("set")

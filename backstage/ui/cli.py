@@ -40,6 +40,8 @@ EXAMPLES = {
     "deploy": "backstage deploy MyVenue/Blog main",
     "releases": "backstage releases MyVenue/Blog",
     "rollback": "backstage rollback MyVenue/Blog 3",
+    "backup": "backstage backup MyVenue/Blog -o blog.tar.gz",
+    "restore": "backstage restore blog.tar.gz",
     "keys": "backstage keys export shop -o shop.keys",
     "keys export": "backstage keys export shop -o shop.keys",
     "keys import": "backstage keys import shop.keys",
@@ -121,6 +123,8 @@ for _command in (
     release_commands.deploy,
     release_commands.releases,
     release_commands.rollback,
+    release_commands.backup,
+    release_commands.restore,
 ):
     cli.add_command(_command)
 

@@ -8,7 +8,9 @@ import time
 
 import click
 
+from ..control.backup import archived_act
 from ..files.fs import LogFollower
+from ..model.snapshot import human_size
 from ..production import Production
 from .devlog import dev_line
 from .options import act_of, pass_production
@@ -70,7 +72,8 @@ def deploy(production: Production, key: str, commit: str | None, timeout: float)
 @pass_production
 def releases(production: Production, key: str, as_json: bool) -> None:
     """An Act's releases, from its folders: number, commit, when built, which is live."""
-    found = act_of(production, key).releases
+    target = act_of(production, key)
+    found = target.releases
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in found], indent=2))
         return
@@ -79,6 +82,10 @@ def releases(production: Production, key: str, as_json: bool) -> None:
     for r in found:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.built))
         click.echo(f"{'*' if r.live else ' '} {r.number:>4}  {r.sha}  {when}")
+    data = target.shared_data
+    if data:
+        listed = ", ".join(f"{path} ({human_size(size)})" for path, size in data)
+        click.echo(f"shared data in {target.ref.shared_dir}: {listed}")
 
 
 @click.command()
@@ -90,3 +97,28 @@ def rollback(production: Production, key: str, number: int | None) -> None:
     failed request."""
     done = act_of(production, key).rollback(number)
     click.echo(f"{key}: release {done.number} ({done.sha}) serves")
+
+
+@click.command()
+@click.argument("key", metavar="VENUE/NAME")
+@click.option("-o", "--out", default=None, help="The archive (default VENUE.NAME-<time>.tar.gz).")
+@pass_production
+def backup(production: Production, key: str, out: str | None) -> None:
+    """One archive of an Act's act.toml and its shared data (SQLite copied consistently
+    with SQLite's backup API), while it serves."""
+    target = act_of(production, key)
+    path = target.backup(out)
+    held = ", ".join(target.spec.shared) or "no shared data"
+    click.echo(f"{key}: act.toml and {held} in {path}")
+
+
+@click.command()
+@click.argument("archive", metavar="FILE")
+@click.argument("key", metavar="[VENUE/NAME]", required=False)
+@pass_production
+def restore(production: Production, archive: str, key: str | None) -> None:
+    """Put an Act's shared data back from a backup, while it serves: into the Act it
+    was made of, or VENUE/NAME."""
+    key = key or archived_act(archive)
+    paths = act_of(production, key).restore(archive)
+    click.echo(f"{key}: restored {', '.join(paths) or 'nothing (it held no shared data)'}")

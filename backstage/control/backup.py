@@ -1,0 +1,137 @@
+"""Backups: one archive of an Act's declared file (act.toml) and its shared data, and
+back again, while the Act serves.
+
+The archive is a gzipped tar, 0600 (act.toml may hold secrets): `backup.json` (which
+Act, when, its shared paths), `act.toml`, and `shared/` as the Act keeps it. A SQLite
+file is copied with SQLite's backup API, so a write under way never tears it. A restore
+puts each shared path back: a SQLite database through the backup API into the live
+file (the app's connections see the restored data at their next transaction), any
+other file or folder beside it and renamed over it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+
+from ..errors import InvalidSetting
+from ..files.fs import write_atomic
+from ..model.checks import check_shared
+from ..model.layout import ActRef
+from . import shared
+from .acts import ActManager
+
+MANIFEST = "backup.json"
+
+
+def default_name(ref: ActRef) -> str:
+    return f"{ref.venue}.{ref.name}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz"
+
+
+def backup(act: ActManager, out: str) -> list[str]:
+    """Write the archive of the Act to `out`; the shared paths it holds."""
+    ref, spec = act.ref, act.spec()
+    held = [path for path in spec.shared if os.path.lexists(os.path.join(ref.shared_dir, path))]
+    with tempfile.TemporaryDirectory(prefix=".backup-", dir=ref.path) as staged:
+        for path in held:
+            target = os.path.join(staged, "shared", path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shared.copy_data(os.path.join(ref.shared_dir, path), target)
+        manifest = {"act": ref.key, "made": time.time(), "shared": held}
+        write_atomic(os.path.join(staged, MANIFEST), json.dumps(manifest, indent=2) + "\n", 0o600)
+        shutil.copy2(ref.spec_path, os.path.join(staged, "act.toml"))
+        partial = out + ".partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file, tarfile.open(fileobj=file, mode="w:gz") as tar:
+                for name in (MANIFEST, "act.toml", "shared"):
+                    if os.path.lexists(os.path.join(staged, name)):
+                        tar.add(os.path.join(staged, name), arcname=name)
+            os.replace(partial, out)
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+    return held
+
+
+def archived_act(archive: str) -> str:
+    """VENUE/NAME of the Act the archive was made of."""
+    manifest = _manifest(archive)
+    key = manifest.get("act")
+    if not isinstance(key, str):
+        raise InvalidSetting(f"{archive} names no Act: give VENUE/NAME")
+    return key
+
+
+def _manifest(archive: str) -> dict[str, object]:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = tar.extractfile(MANIFEST)
+            found = json.load(member) if member is not None else None
+    except (OSError, tarfile.TarError, KeyError, ValueError):
+        found = None
+    if not isinstance(found, dict):
+        raise InvalidSetting(f"{archive} is not a backup of an Act (`backstage backup` makes one)")
+    return found
+
+
+def restore(act: ActManager, archive: str) -> list[str]:
+    """Put the shared data of the archive back into the Act; the paths restored."""
+    ref = act.ref
+    manifest = _manifest(archive)
+    with (
+        tarfile.open(archive, "r:gz") as tar,
+        tempfile.TemporaryDirectory(prefix=".restore-", dir=ref.path) as staged,
+    ):
+        try:
+            tar.extractall(staged, filter="data")
+        except (OSError, tarfile.TarError) as exc:
+            raise InvalidSetting(f"{archive} cannot be unpacked: {exc}") from None
+        listed = manifest.get("shared")
+        paths = [str(p) for p in listed] if isinstance(listed, list) else []
+        for path in paths:
+            check_shared(path)  # never a path out of shared/
+        declared = act.spec().shared
+        missing = [p for p in paths if p not in declared]
+        if missing:
+            act.declare(shared=declared + tuple(missing))
+        for path in paths:
+            _put_back(os.path.join(staged, "shared", path), os.path.join(ref.shared_dir, path))
+    return paths
+
+
+def _put_back(source: str, target: str) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if shared.is_sqlite(source) and shared.is_sqlite(target):
+        _restore_sqlite(source, target)
+        return
+    beside = target + ".restoring"
+    if os.path.isdir(beside):
+        shutil.rmtree(beside)
+    shared.copy_data(source, beside)
+    if os.path.isdir(target) and not os.path.islink(target):
+        old = target + ".replaced"
+        os.rename(target, old)
+        os.rename(beside, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(beside, target)
+
+
+def _restore_sqlite(source: str, target: str) -> None:
+    """The live database at `target` made what `source` holds, in one transaction."""
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        writer = sqlite3.connect(target, timeout=30)
+        try:
+            reader.backup(writer)
+        finally:
+            writer.close()
+    finally:
+        reader.close()

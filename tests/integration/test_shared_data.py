@@ -1,0 +1,233 @@
+"""What an app writes survives its releases: a Flask factory app's SQLite file in its
+instance folder and a Django project's MEDIA_ROOT and SQLite database, kept in the Act's
+shared/ and linked into each release, read the same before and after a deploy and a
+rollback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+import textwrap
+import time
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.helpers import RequestLoop, http_get
+from tests.projects import make_django_project
+
+FLASKR = {
+    "requirements.txt": "Flask>=2.3\n",
+    "flaskr/__init__.py": """
+        import os
+        import sqlite3
+
+        from flask import Flask, request
+
+        VERSION = "one"
+
+
+        def create_app():
+            app = Flask(__name__, instance_relative_config=True)
+            os.makedirs(app.instance_path, exist_ok=True)
+            database = os.path.join(app.instance_path, "flaskr.sqlite")
+
+            def connect():
+                db = sqlite3.connect(database, timeout=10)
+                db.execute("CREATE TABLE IF NOT EXISTS post (body TEXT)")
+                return db
+
+            @app.route("/")
+            def index():
+                with connect() as db:
+                    rows = [r[0] for r in db.execute("SELECT body FROM post ORDER BY rowid")]
+                return f"{VERSION}:" + ",".join(rows)
+
+            @app.route("/add")
+            def add():
+                with connect() as db:
+                    db.execute("INSERT INTO post VALUES (?)", (request.args["body"],))
+                return "added"
+
+            return app
+    """,
+    "wsgi.py": """
+        from flaskr import create_app
+
+        app = create_app()
+    """,
+    ".gitignore": "instance/\n",
+}
+
+
+def write(root: str, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = os.path.join(root, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as out:
+            out.write(textwrap.dedent(text).lstrip("\n"))
+
+
+def git(repo: str, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def commit_version(repo: str, version: str) -> None:
+    path = os.path.join(repo, "flaskr", "__init__.py")
+    with open(path) as source:
+        text = source.read()
+    with open(path, "w") as out:
+        out.write(text.replace('VERSION = "one"', f'VERSION = "{version}"'))
+    git(repo, "commit", "-q", "-am", version)
+
+
+@pytest.fixture
+def projects():
+    folder = tempfile.mkdtemp(prefix="bsd", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_flask_factory_apps_instance_database_survives_deploy_and_rollback(venue, projects):
+    repo = os.path.join(projects, "flaskr")
+    os.makedirs(repo)
+    write(repo, FLASKR)
+    git(repo, "init", "-q", "-b", "main", ".")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "one")
+    act = venue.add_act("Flaskr", f"file://{repo}", wsgi="wsgi:app")
+    assert act.spec.shared == ("instance",)  # found: Flask's instance folder
+    for body in ("first", "second"):
+        assert http_get(act.port, f"/add?body={body}") == (200, "added")
+    assert http_get(act.port) == (200, "one:first,second")
+    with RequestLoop(act.port) as loop:
+        commit_version(repo, "two")
+        act.deploy()
+        loop.serves("two:first,second")
+        assert http_get(act.port, "/add?body=third") == (200, "added")
+        time.sleep(2)  # uWSGI's fork-bomb guard: no two chain reloads within a second
+        act.rollback()
+        loop.serves("one:first,second,third")
+    assert loop.failed == []
+    kept = os.path.join(act.path, "shared", "instance", "flaskr.sqlite")
+    for release in act.releases:
+        assert os.path.realpath(os.path.join(release.path, "instance", "flaskr.sqlite")) == kept
+    listed = run_cli("releases", "TestVenue/Flaskr", home=venue.production.home).stdout
+    assert f"shared data in {os.path.join(act.path, 'shared')}: instance (" in listed
+
+
+DJANGO_DATA = """
+from pathlib import Path
+
+BASE = Path(__file__).resolve().parent.parent.parent
+DATABASES["default"]["NAME"] = BASE / "db.sqlite3"  # noqa: F405
+MEDIA_ROOT = BASE / "media"
+MEDIA_URL = "/media/"
+"""
+
+DJANGO_VIEWS = """
+import os
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.http import HttpResponse
+
+from .models import Greeting
+
+
+def index(request):
+    rows = ",".join(g.text for g in Greeting.objects.order_by("id"))
+    files = ",".join(sorted(os.listdir(settings.MEDIA_ROOT)))
+    return HttpResponse(f"{settings.VERSION}:{rows}:{files}")
+
+
+def add(request):
+    Greeting.objects.create(text=request.GET["text"])
+    default_storage.save(request.GET["text"] + ".txt", ContentFile(b"uploaded"))
+    return HttpResponse("added")
+"""
+
+DJANGO_URLS = """
+from django.urls import path
+
+from greetings import views
+
+urlpatterns = [path("", views.index), path("add", views.add)]
+"""
+
+
+def test_a_django_projects_media_and_sqlite_database_survive_deploy_and_rollback(venue, projects):
+    project = make_django_project(projects)
+    prod = os.path.join(project.path, "mysite", "settings", "prod.py")
+    with open(prod, "a") as out:
+        out.write(DJANGO_DATA + 'VERSION = "one"\n')
+    write(project.path, {"greetings/views.py": DJANGO_VIEWS, "mysite/urls.py": DJANGO_URLS})
+    # DATABASE_PATH is read, then replaced by the database in the project
+    act = venue.add_act("Media", project.path, env={"DATABASE_PATH": "unused"})
+    assert set(act.spec.shared) == {"media", "db.sqlite3"}
+    hello = "hello from the database"
+    assert http_get(act.port, "/add?text=kept") == (200, "added")
+    assert http_get(act.port) == (200, f"one:{hello},kept:kept.txt")
+    with RequestLoop(act.port) as loop:
+        with open(prod, "a") as out:
+            out.write('VERSION = "two"\n')
+        act.deploy()
+        loop.serves(f"two:{hello},kept:kept.txt")
+        time.sleep(2)
+        act.rollback()
+        loop.serves(f"one:{hello},kept:kept.txt")
+    assert loop.failed == []
+    assert not os.path.exists(os.path.join(project.path, "db.sqlite3"))  # never written
+    shared = os.path.join(act.path, "shared")
+    assert os.listdir(os.path.join(shared, "media")) == ["kept.txt"]
+    done = run_cli("act", "rm", "--keep-data", "TestVenue/Media", home=venue.production.home)
+    kept = done.stdout.strip().rsplit(" ", 1)[-1]
+    assert done.stdout.startswith("TestVenue/Media: removed; its data is kept in ") and kept
+    assert sorted(os.listdir(os.path.join(kept, "shared"))) == ["db.sqlite3", "media"]
+    assert os.path.isfile(os.path.join(kept, "act.toml")) and not os.path.exists(act.path)
+
+
+def rows(database: str) -> list[str]:
+    with sqlite3.connect(database) as db:
+        return [r[0] for r in db.execute("SELECT body FROM post ORDER BY rowid")]
+
+
+def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
+    folder = os.path.join(projects, "flaskr")
+    write(folder, FLASKR)
+    act = venue.add_act("Saved", folder, wsgi="wsgi:app")
+    home = venue.production.home
+    for body in ("a", "b"):
+        http_get(act.port, f"/add?body={body}")
+    archive = str(tmp_path / "saved.tar.gz")
+    with RequestLoop(act.port) as loop:
+        loop.serves("one:a,b")
+        done = run_cli("backup", "TestVenue/Saved", "-o", archive, home=home)
+        assert done.stdout.strip() == f"TestVenue/Saved: act.toml and instance in {archive}"
+        assert http_get(act.port, "/add?body=after") == (200, "added")
+        loop.serves("one:a,b,after")
+        done = run_cli("restore", archive, home=home)
+        assert done.stdout.strip() == "TestVenue/Saved: restored instance"
+        loop.serves("one:a,b")
+    assert loop.failed == [] and set(loop.bodies) <= {"one:a,b", "one:a,b,after"}
+    assert oct(os.stat(archive).st_mode & 0o777) == "0o600"  # act.toml may hold secrets
+    with tarfile.open(archive) as tar:
+        assert {"backup.json", "act.toml", "shared/instance/flaskr.sqlite"} <= set(tar.getnames())
+        tar.extract("shared/instance/flaskr.sqlite", tmp_path, filter="data")
+    assert rows(str(tmp_path / "shared" / "instance" / "flaskr.sqlite")) == ["a", "b"]
+    # what is not a backup: one line, nothing changed
+    done = run_cli("restore", act.spec_path, home=home, check=False)
+    assert done.returncode == 1 and "is not a backup of an Act" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = run_cli("act", "rm", "TestVenue/Saved", home=home)
+    assert done.stdout.startswith("TestVenue/Saved: removed, with its data: instance (")
