@@ -372,7 +372,7 @@ class Venue:
             act.start()
         except BaseException:
             try:
-                act.remove()
+                act.manager.remove(keep_log=True)  # the failure's message names the log
             except (BackstageError, OSError) as exc:
                 log.warning("%s could not be removed after it failed: %s", act.key, exc)
             raise

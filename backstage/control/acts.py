@@ -9,10 +9,12 @@ gone, reading only the Act's stats server, the Emperor's stats and its port.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +43,8 @@ from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
 from . import ownership, ports
 from .crew import Crew
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -227,6 +231,10 @@ class ActManager:
             # cut off by a stop, and can stall a chain reload, right after start returns.
             if sess is not None and sess.ready and http_answers(port):
                 return
+            if sess is not None and sess.ready and any(w.exceptions for w in sess.workers):
+                # loaded, yet no answer and an exception per request: the app is not a
+                # WSGI app (a factory named without its call), waiting will not mend it
+                raise self._failed("fails every request", log_offset)
             if sess is None and self.sleeping():
                 http_answers(port, min(10.0, max(0.1, deadline - time.monotonic())))  # wakes it
             if time.monotonic() >= deadline:
@@ -330,21 +338,28 @@ class ActManager:
         shutil.rmtree(self.ref.path, ignore_errors=True)
         unlink_if_present(self.crew.layout.act_env(self.ref))
 
-    def remove(self, keep_data: bool = False) -> str | None:
-        """Stop the Act and delete its project, declaration and log, and its shared data
-        unless `keep_data`: then that is moved, with its act.toml, to a folder of the
-        Venue's `kept/`, whose path is returned."""
+    def remove(self, keep_data: bool = False, keep_log: bool = False) -> str | None:
+        """Stop the Act and delete its project, declaration and log (unless `keep_log`,
+        as after a failed start whose message names it), and its shared data unless
+        `keep_data`: then that is moved, with its act.toml, to a folder of the Venue's
+        `kept/`, whose path is returned. The Act goes in one step: its folder is renamed
+        out of `acts/` under the lock the Manager writes Acts' files under, then
+        deleted; a pass that read it before never writes it again."""
         self.stop()
         kept = keep_shared(self.ref) if keep_data else None
         unlink_venue_links(self.ref)
-        shutil.rmtree(self.ref.path)
+        trash = tempfile.mkdtemp(prefix=f".removing-{self.ref.name}-", dir=self.ref.venue_path)
+        try:
+            with declared.locked(self.crew.layout.acts_lock):
+                os.rename(self.ref.path, os.path.join(trash, self.ref.name))
+        finally:
+            shutil.rmtree(trash, onerror=_left_behind)
         layout = self.crew.layout
         for path in (
-            self.log_path,
             self.fifo_path,
             layout.act_gigs(self.ref),
             layout.act_env(self.ref),
-            *log_backups(self.log_path),
+            *(() if keep_log else (self.log_path, *log_backups(self.log_path))),
         ):
             unlink_if_present(path)
         return kept
@@ -375,6 +390,11 @@ def keep_shared(ref: ActRef) -> str | None:
     os.rename(ref.shared_dir, os.path.join(kept, "shared"))
     shutil.copy2(ref.spec_path, os.path.join(kept, "act.toml"))
     return kept
+
+
+def _left_behind(function: object, path: str, exc_info: object) -> None:
+    """The Act is gone already: a file its folder kept is not worth failing for."""
+    log.warning("could not delete %s of a removed Act: %s", path, exc_info)
 
 
 def _scaffold(ref: ActRef) -> None:

@@ -31,6 +31,7 @@ from ..model.checks import split_cron
 from ..model.layout import ActRef
 from ..model.project import Project, detect
 from ..model.spec import ActSpec
+from ..render.factory import factory_path, render_factory
 from ..render.shim import (
     default_static_root,
     render_settings_shim,
@@ -155,11 +156,15 @@ def process_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
 
 def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
     """What the vassal needs in the Act's folder besides act.toml: the generated settings
-    module, STATIC_ROOT's folder (uWSGI drops a static-map whose folder is missing), and
-    one script per worker and cron job. Rewritten only when changed."""
+    module, the module that calls an application factory, STATIC_ROOT's folder (uWSGI
+    drops a static-map whose folder is missing), and one script per worker and cron
+    job. Rewritten only when changed."""
     if uses_shim(spec):
         text = render_settings_shim(ref.name, spec.settings, default_static_root(ref.path))
         _write_if_changed(shim_path(ref.path), text, 0o644)
+    target = spec.wsgi_app
+    if target.factory:
+        _write_if_changed(factory_path(ref.path), render_factory(ref.key, target), 0o644)
     if spec.static_root:
         os.makedirs(spec.static_root, exist_ok=True)
     if spec.workers or spec.cron:

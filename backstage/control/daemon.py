@@ -29,7 +29,7 @@ from emperor.stats import EmperorStats
 
 from ..errors import BackstageError, InvalidSetting, StageError
 from ..files import declared
-from ..files.declared import Declared
+from ..files.declared import Declared, DeclaredAct
 from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
 from ..model.account import Account, account
 from ..model.layout import venue_uwsgi
@@ -249,25 +249,11 @@ class ProductionManager:
         """What a vassal config refers to, written before it is pushed: each Act's env
         file and subscriptions. Each Act's own failure is its own."""
         listings: dict[str, list[str]] = {}  # of the log folders, read once a pass
-        for found in production.acts:
-            if found.spec is None:
-                continue
-            act = ActManager(self.crew, found.ref)
-            if not self._guarded(f"{found.ref.key}'s folders", partial(ownership.prepare, act.ref)):
-                continue  # nothing is written where its user could have put a link
-            self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
-            self._guarded(
-                f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec)
-            )
-            self._guarded(
-                f"{found.ref.key}'s files",
-                partial(adoption.write_act_files, self.crew, found.ref, found.spec),
-            )
-            # uWSGI rotates a log past log_max but keeps every rotated copy
-            self._guarded(
-                f"{found.ref.key}'s rotated logs",
-                partial(prune_log_backups, act.log_path, found.spec.log_keep, listings),
-            )
+        with declared.locked(self.crew.layout.acts_lock):
+            for found in production.acts:
+                # an Act removed since the pass read it is not brought back
+                if found.spec is not None and os.path.isfile(found.ref.spec_path):
+                    self._write_act_files(found, listings)
         self._guarded(
             "rotating the Production's logs",
             partial(self._rotate_logs, production.production, listings),
@@ -287,6 +273,24 @@ class ProductionManager:
                 listings.pop(os.path.dirname(path), None)  # it holds one more file now
         for path in (layout.emperor_log, layout.manager_log, layout.router_log):
             prune_log_backups(path, settings.log_keep, listings)
+
+    def _write_act_files(self, found: DeclaredAct, listings: dict[str, list[str]]) -> None:
+        """One Act's run files; its own failure is its own."""
+        assert found.spec is not None
+        act = ActManager(self.crew, found.ref)
+        if not self._guarded(f"{found.ref.key}'s folders", partial(ownership.prepare, act.ref)):
+            return  # nothing is written where its user could have put a link
+        self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
+        self._guarded(f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec))
+        self._guarded(
+            f"{found.ref.key}'s files",
+            partial(adoption.write_act_files, self.crew, found.ref, found.spec),
+        )
+        # uWSGI rotates a log past log_max but keeps every rotated copy
+        self._guarded(
+            f"{found.ref.key}'s rotated logs",
+            partial(prune_log_backups, act.log_path, found.spec.log_keep, listings),
+        )
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""

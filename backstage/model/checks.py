@@ -13,8 +13,6 @@ from ..errors import InvalidHostname, InvalidSetting
 from .domains import check_hostname
 from .options import KIND_HINTS, allowed_kind, fits
 
-WSGI_TARGET = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
-
 CHANNELS = ("auto", "zmq", "dir")
 # Where Acts play: the Production's own Emperor, or one the host runs already
 STAGES = ("own", "system")

@@ -187,6 +187,12 @@ class Layout:
         """Held while an Act is created: two creations never choose the same port."""
         return self.run("create.lock")
 
+    @property
+    def acts_lock(self) -> str:
+        """Held while the Manager writes the Acts' files and while an Act is removed: the
+        removal never races a pass that read the Act before it went."""
+        return self.run("acts.lock")
+
     def venue_build_log(self, venue: str) -> str:
         """What building a Venue's own uwsgi printed: kept when the build fails and the
         Venue with it."""

@@ -5,7 +5,8 @@ runs its code, in Backstage's own interpreter, which is not the Venue's). A Djan
 project is found from manage.py's default DJANGO_SETTINGS_MODULE, else from a
 settings module beside a wsgi.py; its WSGI callable from the settings'
 WSGI_APPLICATION when that is a literal string, else `<package>.wsgi:application`.
-Any other WSGI app is named with `MODULE:CALLABLE`.
+Any other WSGI app is named with `MODULE:CALLABLE`, or `MODULE:FACTORY(ARGS)` for an
+application factory called with literal arguments (Flask's `create_app()`).
 """
 
 from __future__ import annotations
@@ -32,17 +33,26 @@ REQUIREMENT_FILES = (
 SKIPPED_FOLDERS = frozenset({"node_modules", "site-packages", "__pycache__", "static", "media"})
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
-_WSGI = re.compile(rf"({_DOTTED}):([A-Za-z_]\w*)")
+_WSGI = re.compile(rf"({_DOTTED}):([A-Za-z_]\w*)(\(.*\))?", re.DOTALL)
 _MODULE = re.compile(_DOTTED)
 
 
 @dataclass(frozen=True)
 class WsgiTarget:
+    """`module:callable`, or with `call` (the factory's arguments as Python literals,
+    written back by `repr`: "" for none) `module:callable(call)`: the app is what
+    calling it returns."""
+
     module: str
     callable: str = "application"
+    call: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.module}:{self.callable}"
+        return f"{self.module}:{self.callable}" + ("" if self.call is None else f"({self.call})")
+
+    @property
+    def factory(self) -> bool:
+        return self.call is not None
 
 
 @dataclass(frozen=True)
@@ -68,14 +78,44 @@ class Project:
         return self.kind == "django"
 
 
-def parse_wsgi(text: str) -> WsgiTarget:
-    """`MODULE:CALLABLE`, as given to --wsgi."""
+def parse_wsgi(text: str, what: str = "--wsgi") -> WsgiTarget:
+    """`MODULE:CALLABLE` or `MODULE:FACTORY(ARGS)`, as given to --wsgi; the arguments
+    are Python literals (strings, numbers, True/False/None, tuples, lists, dicts),
+    positional or by keyword, and are written back in one canonical form."""
     match = _WSGI.fullmatch(text.strip())
     if not match:
         raise InvalidSetting(
-            f"--wsgi {text!r} is not MODULE:CALLABLE (for example mysite.wsgi:application)"
+            f"{what} {text!r} is not MODULE:CALLABLE or MODULE:FACTORY() "
+            "(for example mysite.wsgi:application or flaskr:create_app())"
         )
-    return WsgiTarget(match.group(1), match.group(2))
+    module, name, call = match.groups()
+    if call is None:
+        return WsgiTarget(module, name)
+    return WsgiTarget(module, name, _literal_arguments(text, name + call, what))
+
+
+def _literal_arguments(text: str, call: str, what: str) -> str:
+    """The arguments of `name(...)` as canonical Python source, or InvalidSetting
+    when any is not a literal: they are evaluated here, never run as code."""
+    try:
+        node = ast.parse(call, mode="eval").body
+    except SyntaxError:
+        node = None
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        raise InvalidSetting(f"{what} {text!r}: the factory's arguments do not parse")
+    try:
+        if any(k.arg is None for k in node.keywords) or any(
+            isinstance(a, ast.Starred) for a in node.args
+        ):
+            raise ValueError
+        positional = [repr(ast.literal_eval(a)) for a in node.args]
+        named = [f"{k.arg}={ast.literal_eval(k.value)!r}" for k in node.keywords]
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise InvalidSetting(
+            f"{what} {text!r}: a factory's arguments must be literals "
+            "(strings, numbers, True, False, None, lists, dicts), e.g. create_app('production')"
+        ) from None
+    return ", ".join(positional + named)
 
 
 def parse_module(text: str, what: str = "--settings") -> str:

@@ -20,7 +20,6 @@ from .checks import (
     LOG_MAX_DEFAULT,
     PROCESS_NAME,
     SYSTEM_VASSALS,
-    WSGI_TARGET,
     check_at_least,
     check_env_key,
     check_folded_host,
@@ -33,6 +32,7 @@ from .checks import (
     split_cron,
 )
 from .gig import split_address
+from .project import WsgiTarget, parse_wsgi
 
 S = TypeVar("S")
 
@@ -222,10 +222,8 @@ class ActSpec:
             check_module(self.module)
         if self.source and not self.source.startswith("/"):
             raise InvalidSetting(f"source = {self.source!r}: write the project's absolute path")
-        if self.wsgi and not WSGI_TARGET.fullmatch(self.wsgi):
-            raise InvalidSetting(
-                f"wsgi = {self.wsgi!r} is not MODULE:CALLABLE (e.g. mysite.wsgi:application)"
-            )
+        if self.wsgi:
+            parse_wsgi(self.wsgi, "wsgi =")
         if self.settings:
             check_module(self.settings)
         for path in self.pythonpath + ((self.static_root,) if self.static_root else ()):
@@ -271,6 +269,10 @@ class ActSpec:
     @property
     def wsgi_target(self) -> str:
         return self.wsgi or f"{self.package}.wsgi:application"
+
+    @property
+    def wsgi_app(self) -> WsgiTarget:
+        return parse_wsgi(self.wsgi_target, "wsgi =")
 
     @property
     def django_settings(self) -> str:

@@ -27,6 +27,7 @@ from ..model.checks import cron_fields, split_cron
 from ..model.gig import FALLBACK_KEY, SLEEPER_WEIGHT, keys_for, split_address
 from ..model.layout import ActRef, Layout, venue_run_dir
 from ..model.spec import ActSpec
+from .factory import FACTORY_APP
 from .ini import ini_value, kv_value, path_value
 from .shim import SHIM_MODULE, static_map
 
@@ -148,7 +149,9 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
     moved = tuple(_moved(path, root, served) for path in spec.pythonpath)
     # uWSGI puts each pythonpath first in turn: `current` last is looked in first, ahead
     # of the folder the master started in (a release a chain reload has left)
-    pythonpath = ((ref.path,) if shim else ()) + moved + ((served,) if spec.current else ())
+    factory = spec.wsgi_app.factory  # served through the module generated in the Act's folder
+    own = (ref.path,) if shim or factory else ()
+    pythonpath = own + moved + ((served,) if spec.current else ())
     options = []
     for key, value in spec.uwsgi.items():
         for item in value if isinstance(value, tuple) else (value,):
@@ -161,7 +164,7 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
         crons.append((f"{fields},unique=1", cron_script(ref, name)))
     return ProjectView(
         chdir=served,
-        wsgi=spec.wsgi_target,
+        wsgi=FACTORY_APP if factory else spec.wsgi_target,
         settings=SHIM_MODULE if shim else spec.django_settings,
         pythonpath=tuple(dict.fromkeys(pythonpath)),
         pycache=pycache_prefix(ref) if spec.adopted else "",

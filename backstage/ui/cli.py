@@ -3,6 +3,7 @@ methods the Python API uses; errors become one line on stderr and exit 1."""
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 import sys
@@ -153,12 +154,17 @@ def main() -> None:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"{exc.strerror or exc}{where} (is the disk full or read-only?)")
+        hint = " (is the disk full or read-only?)" if exc.errno in DISK_ERRORS else ""
+        _fail(f"{exc.strerror or exc}{where}{hint}")
     except Exception as exc:
         _fail(f"unexpected error: {exc!r} (run it again with --debug for the traceback)")
     else:
         if isinstance(code, int) and code:
             sys.exit(code)
+
+
+# The errors whose cause is the disk itself, not what is on it.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 def _fail(line: str) -> None:

@@ -128,10 +128,34 @@ def test_flask_with_wsgi(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", ["app", "app:", ":app", "app:app()", "my-app:app", "a..b:c", "a:b.c", "$(HOME):x"]
+    "text", ["app", "app:", ":app", "app:()", "my-app:app", "a..b:c", "a:b.c", "$(HOME):x"]
 )
 def test_bad_wsgi_strings(text):
-    with pytest.raises(InvalidSetting, match="is not MODULE:CALLABLE"):
+    with pytest.raises(InvalidSetting, match="is not MODULE:CALLABLE or MODULE:FACTORY()"):
+        parse_wsgi(text)
+
+
+def test_application_factories_with_literal_arguments():
+    assert parse_wsgi("flaskr:create_app()") == WsgiTarget("flaskr", "create_app", "")
+    target = parse_wsgi("""flaskr:create_app( "dev",debug=True , n=[1, 2] )""")
+    assert str(target) == "flaskr:create_app('dev', debug=True, n=[1, 2])" and target.factory
+    assert not parse_wsgi("flaskr:app").factory
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("flaskr:create_app(os.environ)", "must be literals"),
+        ("flaskr:create_app(__import__('os').system('x'))", "must be literals"),
+        ("flaskr:create_app(*args)", "must be literals"),
+        ("flaskr:create_app(**{'a': 1})", "must be literals"),
+        ("flaskr:create_app(", "is not MODULE:CALLABLE"),
+        ("flaskr:create_app(1,,2)", "do not parse"),
+        ("flaskr:create_app()()", "do not parse"),
+    ],
+)
+def test_factory_arguments_that_are_not_literals_are_refused(text, why):
+    with pytest.raises(InvalidSetting, match=why):
         parse_wsgi(text)
 
 
