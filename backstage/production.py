@@ -22,7 +22,7 @@ import functools
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .act import Act
@@ -348,20 +348,24 @@ class Venue:
         env: Mapping[str, str] | None = None,
         start: bool = True,
         force: bool = False,
+        release: Sequence[str] | None = None,
     ) -> Act:
         """Adopt the project at `source` as a new Act: a folder is served where it is
         (never written), a git URL is cloned into the Act's folder. Django's settings
-        and WSGI callable are found in the project; `wsgi` (MODULE:CALLABLE) names
-        another WSGI app, `settings` overrides the one found. Its requirements go into
-        the Venue, it must import, and by default it starts (release steps first); all
-        or nothing."""
+        and WSGI callable are found in the project; `wsgi` (MODULE:CALLABLE, or an
+        application factory MODULE:FACTORY(ARGS) with literal arguments) names another
+        WSGI app, `settings` overrides the one found. `release` lists its release steps
+        (default: Django's migrate and collectstatic). Its requirements go into the
+        Venue, it must import, and by default it starts (release steps first); all or
+        nothing."""
         check_name("Act", name)
         self.production.create()
         self.production.add_venue(self)
         ref = ActRef(self.name, self.path, name, self.user)
         adoption.adopt(
-            self.production.crew, ref, source, wsgi, settings, port, processes, env, force
-        )
+            self.production.crew, ref, source, wsgi, settings, port, processes, env, force,
+            release,
+        )  # fmt: skip
         act = Act(self, name)
         if start:
             self._start_or_remove(act)

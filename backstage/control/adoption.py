@@ -65,8 +65,14 @@ def is_git_source(source: str) -> bool:
     return source.rstrip("/").endswith(".git") and os.path.isdir(source)
 
 
-def adopted_spec(spec: ActSpec, project: Project, env: Mapping[str, str]) -> ActSpec:
-    """The new Act's spec for `project`: where it is and how to serve it."""
+def adopted_spec(
+    spec: ActSpec,
+    project: Project,
+    env: Mapping[str, str],
+    steps: Sequence[str] | None = None,
+) -> ActSpec:
+    """The new Act's spec for `project`: where it is and how to serve it; its release
+    `steps` if given, else Django's own (none for another app)."""
     django = project.is_django
     return dataclasses.replace(
         spec,
@@ -74,9 +80,20 @@ def adopted_spec(spec: ActSpec, project: Project, env: Mapping[str, str]) -> Act
         wsgi=str(project.wsgi),
         settings=project.settings or "",
         pythonpath=project.pythonpath,
-        release=release.default_steps(project.path, django),
+        release=release.default_steps(project.path, django) if steps is None else tuple(steps),
         env=dict(env),
     )
+
+
+def check_steps(steps: Sequence[str]) -> None:
+    """Release steps given to `act add --release`, each a command on one line."""
+    for step in steps:
+        if not step.strip() or "\n" in step:
+            raise InvalidSetting(f"--release {step!r}: write one command on one line")
+        try:
+            shlex.split(step)
+        except ValueError as exc:
+            raise InvalidSetting(f"--release {step!r} cannot be read: {exc}") from None
 
 
 def adopt(
@@ -89,10 +106,14 @@ def adopt(
     processes: int | None = None,
     env: Mapping[str, str] | None = None,
     force: bool = False,
+    steps: Sequence[str] | None = None,
 ) -> ActManager:
     """Declare the project at `source` as the Act `ref` (not enabled yet), install its
-    requirements into the Venue and check that it imports; all or nothing."""
+    requirements into the Venue and check that it imports; all or nothing. `steps` are
+    its release steps, by default Django's migrate and collectstatic."""
     clone = is_git_source(source)
+    if steps is not None:
+        check_steps(steps)
     if not clone:
         detect(source, wsgi, settings)  # before anything is written: not a project, say so
     values = dict(env or {})
@@ -101,7 +122,7 @@ def adopt(
         os.makedirs(ref.path)
         folder = git_clone(source, os.path.join(ref.path, CLONE_DIR)) if clone else source
         project = detect(folder, wsgi, settings)
-        new = adopted_spec(spec, project, values)
+        new = adopted_spec(spec, project, values, steps)
         if clone:  # served through `current`, which a deploy moves to a release
             os.symlink(CLONE_DIR, ref.current)
             new = dataclasses.replace(new, current=True)
@@ -308,6 +329,26 @@ def unset_env(crew: Crew, act: ActManager, keys: Iterable[str]) -> ActSpec:
     new = act.declare(env=env)
     _poke(crew)
     return new
+
+
+# What applying a changed act.toml does to a playing Act, as `restarts` says.
+RESTART = "restart"  # its vassal config changed: the Manager withdraws and pushes it
+NEXT_RELOAD = "next reload"  # the same config: read at the next reload or deploy
+NOT_PLAYING = "not playing"  # nothing plays now: it applies when the Act starts
+
+
+def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: bool) -> str:
+    """What the change from `old` to `new` does to the Act, `playing` before it: RESTART
+    when the vassal config it renders to changed (which the Manager applies by
+    restarting it), else NEXT_RELOAD; NOT_PLAYING when it does not play."""
+    if not (new.enabled and playing):
+        return NOT_PLAYING
+    render = crew.stageset.vassal
+    try:
+        same = render(crew.layout, act.ref, old) == render(crew.layout, act.ref, new)
+    except BackstageError:
+        return RESTART  # the Manager says why it cannot push it
+    return NEXT_RELOAD if same else RESTART
 
 
 def _poke(crew: Crew) -> None:

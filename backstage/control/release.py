@@ -35,6 +35,8 @@ TAIL_LINES = 20
 
 # The line of a traceback or a tool's output that says what went wrong.
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Failed)\b.*")
+_SYNTAX_ERROR = re.compile(r"^(SyntaxError|IndentationError|TabError)\b")
+_FILE_LINE = re.compile(r'^File "(.+)", line (\d+)')
 # Hints tools print after the line that matters.
 _HINT_LINE = re.compile(r"^(Type '.*' for usage\.|usage: .*|Run '.*' for help.*)$")
 
@@ -78,10 +80,23 @@ def key_line(output: str) -> str:
         following = lines[lines.index("ERRORS:") + 1 :]
         if following:
             return following[0]
-    exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    exceptions = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
     if exceptions:
-        return exceptions[-1]
+        return _where_if_syntax(lines, exceptions[-1])
     return lines[-1] if lines else "(it printed nothing)"
+
+
+def _where_if_syntax(lines: list[str], index: int) -> str:
+    """A SyntaxError's line with the file and line it names, which its traceback gives
+    above it and the message alone does not (`invalid syntax`)."""
+    line = lines[index]
+    if not _SYNTAX_ERROR.match(line):
+        return line
+    for before in reversed(lines[:index]):
+        found = _FILE_LINE.match(before)
+        if found:
+            return f"{line} ({found.group(1)} line {found.group(2)})"
+    return line
 
 
 def as_user(user: str) -> dict[str, Any]:

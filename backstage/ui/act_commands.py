@@ -3,16 +3,20 @@ its FIFO and its log."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 
 import click
 
+from ..act import Act
+from ..control import adoption
 from ..errors import InvalidSetting
 from ..files.fs import LogFollower, tail_across
 from ..model.assign import parse_assignments
 from ..model.snapshot import human_size
+from ..model.spec import ActSpec
 from ..production import Production
 from .options import act_of, pass_production
 
@@ -43,18 +47,40 @@ def act_new(
     created = production.venue(venue_name).new_act(
         name, port=port, processes=processes, start=not no_start, force=force
     )
-    click.echo(f"Act {created.key} on http://127.0.0.1:{created.port}/")
+    click.echo(_made(created, "created", no_start))
+
+
+def _made(made: Act, what: str, no_start: bool) -> str:
+    if no_start:
+        return (
+            f"Act {made.key} {what}, not started (its port: {made.port}): "
+            f"`backstage act start {made.key}` starts it"
+        )
+    return f"Act {made.key} on http://127.0.0.1:{made.port}/"
 
 
 @act.command("add")
 @click.argument("venue_name", metavar="VENUE")
 @click.argument("name")
 @click.argument("source")
-@click.option("--wsgi", default=None, metavar="MODULE:CALLABLE", help="The WSGI app to serve.")
+@click.option(
+    "--wsgi",
+    default=None,
+    metavar="MODULE:CALLABLE",
+    help="The WSGI app to serve; an application factory with its call: 'flaskr:create_app()'.",
+)
 @click.option("--settings", default=None, metavar="MODULE", help="Django's settings module.")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set in its environment.")
 @click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
 @click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
+@click.option(
+    "--release",
+    "steps",
+    multiple=True,
+    metavar="CMD",
+    help="A release step, run before each start of new code (repeat it for more); "
+    "replaces Django's migrate and collectstatic.",
+)
 @click.option("--no-start", is_flag=True, help="Add it, do not start it.")
 @click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
 @pass_production
@@ -68,6 +94,7 @@ def act_add(
     env: tuple[str, ...],
     port: int | None,
     processes: int | None,
+    steps: tuple[str, ...],
     no_start: bool,
     force: bool,
 ) -> None:
@@ -82,8 +109,10 @@ def act_add(
         env=parse_assignments(env, "--env"),
         start=not no_start,
         force=force,
+        release=steps or None,
     )
-    click.echo(f"Act {added.key} on http://127.0.0.1:{added.port}/ serving {added.spec.source}")
+    line = _made(added, f"added from {added.spec.source}", no_start)
+    click.echo(line if no_start else f"{line} serving {added.spec.source}")
 
 
 @act.command("ls")
@@ -149,7 +178,44 @@ def act_set(production: Production, key: str, items: tuple[str, ...]) -> None:
     """Change act.toml: processes=4, release=["python manage.py migrate"],
     workers.celery="celery -A proj worker", cron.NAME="*/5 * * * * CMD", uwsgi.harakiri=30,
     log_max=1048576 (an empty value removes a table entry)."""
-    act_of(production, key).set(*items)
+    target = act_of(production, key)
+    old, playing = target.spec, target.sess is not None
+    new = target.set(*items)
+    changed = [
+        f"{f.name} {_shown(getattr(old, f.name))} -> {_shown(getattr(new, f.name))}"
+        for f in dataclasses.fields(new)
+        if f.name != "env" and getattr(old, f.name) != getattr(new, f.name)
+    ]
+    click.echo(_change_line(production, target, old, new, changed, playing))
+
+
+def _env_change(name: str, old: dict[str, str], new: dict[str, str]) -> str:
+    return "unset" if name not in new else "set" if name not in old else "changed"
+
+
+def _shown(value: object) -> str:
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def _change_line(
+    production: Production,
+    target: Act,
+    old: ActSpec,
+    new: ActSpec,
+    changed: list[str],
+    playing: bool,
+) -> str:
+    """What changed and what the Act does about it."""
+    if not changed:
+        return f"{target.key}: nothing changed"
+    effect = adoption.restarts(production.crew, target.manager, old, new, playing)
+    then = {
+        adoption.RESTART: "it restarts to apply it (its uWSGI config changed)",
+        adoption.NEXT_RELOAD: f"it applies at the next reload (`backstage act reload {target.key}`)"
+        " or deploy, no restart",
+        adoption.NOT_PLAYING: "it is not playing: it applies when it starts",
+    }[effect]
+    return f"{target.key}: {', '.join(changed)}; {then}"
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -163,14 +229,23 @@ def config(production: Production, words: tuple[str, ...]) -> None:
     if not rest:
         raise InvalidSetting("name the Act: backstage config [set|unset] VENUE/NAME ...")
     target, items = act_of(production, rest[0]), rest[1:]
-    if action == "set":
+    if action in ("set", "unset"):
         if not items:
-            raise InvalidSetting("nothing to set: write KEY=VALUE after the Act")
-        target.set_env(**parse_assignments(items, "config set"))
-    elif action == "unset":
-        if not items:
-            raise InvalidSetting("nothing to unset: write the KEY after the Act")
-        target.unset_env(*items)
+            what = "KEY=VALUE" if action == "set" else "the KEY"
+            raise InvalidSetting(f"nothing to {action}: write {what} after the Act")
+        old, playing = target.spec, target.sess is not None
+        if action == "set":
+            target.set_env(**parse_assignments(items, "config set"))
+        else:
+            target.unset_env(*items)
+        new = target.spec
+        # names only: the values may be secrets
+        changed = [
+            f"{name} {_env_change(name, old.env, new.env)}"
+            for name in sorted(set(old.env) | set(new.env))
+            if old.env.get(name) != new.env.get(name)
+        ]
+        click.echo(_change_line(production, target, old, new, changed, playing))
     elif items:
         raise InvalidSetting(f"{items[0]!r}: write `config set {rest[0]} KEY=VALUE`")
     else:

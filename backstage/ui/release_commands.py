@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 
 import click
@@ -14,6 +15,9 @@ from ..model.snapshot import human_size
 from ..production import Production
 from .devlog import dev_line
 from .options import act_of, pass_production
+
+# The signals that stop `dev` as Ctrl-C does.
+STOPS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @click.command()
@@ -27,6 +31,8 @@ def dev(production: Production, key: str) -> None:
     target = act_of(production, key)
     spec = target.spec
     follower = LogFollower(target.log_path)  # from here on: nothing of the start is missed
+    # stopped by kill or a closed terminal as by Ctrl-C: what it changed is put back
+    before = {number: signal.signal(number, signal.default_int_handler) for number in STOPS}
     try:
         if target.sess is None:
             target.start()
@@ -47,10 +53,16 @@ def dev(production: Production, key: str) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        follower.close()
-        if not spec.watch and target.spec.watch:
-            target.set("watch=false")
-            click.echo(f"\nStopped watching {target.key}; it plays on.")
+        for number in STOPS:  # a second signal does not cut the restoring short
+            signal.signal(number, signal.SIG_IGN)
+        try:
+            follower.close()
+            if not spec.watch and target.spec.watch:
+                target.set("watch=false")
+                click.echo(f"\nStopped watching {target.key}; it plays on.")
+        finally:
+            for number, handler in before.items():
+                signal.signal(number, handler)
 
 
 @click.command()
