@@ -209,8 +209,10 @@ class Act:
     def set(self, *items: str) -> ActSpec:
         """Apply `KEY=VALUE` settings to act.toml (`processes=4`, `release=[...]`,
         `workers.celery=celery -A proj worker`, `uwsgi.harakiri=30`); an empty value
-        removes a table entry. A playing Act restarts with a changed vassal config."""
-        return adoption.configure(self.production.crew, self.manager, items)
+        removes a table entry. A playing Act restarts with a changed vassal config, and
+        reloads (checked first) where only the code generated for it changed: a reload
+        refused puts the settings back, and says why."""
+        return adoption.configure(self.production.crew, self.manager, items, self.reload)
 
     @property
     def env(self) -> dict[str, str]:

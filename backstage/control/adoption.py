@@ -186,8 +186,9 @@ def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
     target = spec.wsgi_app
     if target.factory:
         _write_if_changed(factory_path(ref.path), render_factory(ref.key, target), 0o644)
-    if spec.static_root:
-        os.makedirs(spec.static_root, exist_ok=True)
+    for root in (spec.static_root, spec.media_root):
+        if root:
+            os.makedirs(root, exist_ok=True)
     if spec.workers or spec.cron:
         os.makedirs(scripts_dir(ref), exist_ok=True)
     view = project_view(ref, spec)
@@ -271,7 +272,7 @@ def prepare(
         user=ref.user,
     )
     if spec.adopted:
-        spec = _declare_static(act, spec, found)
+        spec = _declare_served(act, spec, found)
         write_act_files(crew, ref, spec)
     if release_steps and spec.release:
         release.run_release(
@@ -286,31 +287,52 @@ def prepare(
     return spec
 
 
-def _declare_static(act: ActManager, spec: ActSpec, found: preflight.Preflight) -> ActSpec:
-    """static_url/static_root as the project's settings say, when they changed."""
-    url, root = found.static_url or "", found.static_root or ""
-    try:
-        served = static_map(url, root) if url and root else []
-    except BackstageError as exc:
-        log.warning("%s: its static files are not served: %s", act.ref.key, exc)
-        served = []
-    if not served:
-        url, root = "", ""
-    if (url, root) != (spec.static_url, spec.static_root):
-        spec = act.declare(static_url=url, static_root=root)
-    return spec
+def _declare_served(act: ActManager, spec: ActSpec, found: preflight.Preflight) -> ActSpec:
+    """static_url/static_root and media_url/media_root as the project's settings say,
+    when they changed: the vassal serves both as files."""
+    changes = {}
+    for kind in ("static", "media"):
+        url = getattr(found, f"{kind}_url") or ""
+        root = getattr(found, f"{kind}_root") or ""
+        try:
+            served = static_map(url, root, kind.upper()) if url and root else []
+        except BackstageError as exc:
+            log.warning("%s: its %s files are not served: %s", act.ref.key, kind, exc)
+            served = []
+        if not served:
+            url, root = "", ""
+        if (url, root) != (getattr(spec, f"{kind}_url"), getattr(spec, f"{kind}_root")):
+            changes.update({f"{kind}_url": url, f"{kind}_root": root})
+    return act.declare(**changes) if changes else spec
 
 
-def configure(crew: Crew, act: ActManager, items: Iterable[str]) -> ActSpec:
+def configure(
+    crew: Crew, act: ActManager, items: Iterable[str], reload: Callable[[], None]
+) -> ActSpec:
     """Apply `KEY=VALUE` settings to act.toml, checked as a hand edit would be, and the
     [uwsgi] options against the Stage's uwsgi; the Manager applies them (a changed
-    vassal config restarts a playing Act)."""
-    new = apply_settings(act.spec(), items, act.ref.spec_path)
+    vassal config restarts a playing Act). Where only generated code changed (RELOAD)
+    `reload` applies it; refused, the old settings are put back."""
+    old = act.spec()
+    playing = act.sess() is not None
+    new = apply_settings(old, items, act.ref.spec_path)
+    if new.wsgi:  # as --wsgi writes it: a factory's arguments in one form
+        new = dataclasses.replace(new, wsgi=str(new.wsgi_app))
     check_options(new, crew.stage.binary.path, crew.stage.plugins)
-    write_act_files(crew, act.ref, new)
-    act.declare(**{f.name: getattr(new, f.name) for f in dataclasses.fields(new)})
-    _poke(crew)
+    _declare_all(crew, act, new)
+    if restarts(crew, act, old, new, playing) == RELOAD:
+        try:
+            reload()
+        except BaseException:
+            _declare_all(crew, act, old)
+            raise
     return new
+
+
+def _declare_all(crew: Crew, act: ActManager, spec: ActSpec) -> None:
+    write_act_files(crew, act.ref, spec)
+    act.declare(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
+    _poke(crew)
 
 
 def set_env(crew: Crew, act: ActManager, values: Mapping[str, str]) -> ActSpec:
@@ -333,14 +355,17 @@ def unset_env(crew: Crew, act: ActManager, keys: Iterable[str]) -> ActSpec:
 
 # What applying a changed act.toml does to a playing Act, as `restarts` says.
 RESTART = "restart"  # its vassal config changed: the Manager withdraws and pushes it
-NEXT_RELOAD = "next reload"  # the same config: read at the next reload or deploy
+RELOAD = "reload"  # the same config, other generated code: a (checked) reload applies it
+NEXT_RELOAD = "next reload"  # nothing the Act runs now: read at the next reload or deploy
 NOT_PLAYING = "not playing"  # nothing plays now: it applies when the Act starts
 
 
 def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: bool) -> str:
     """What the change from `old` to `new` does to the Act, `playing` before it: RESTART
     when the vassal config it renders to changed (which the Manager applies by
-    restarting it), else NEXT_RELOAD; NOT_PLAYING when it does not play."""
+    restarting it), RELOAD when only the code Backstage generates for it changed (the
+    module of a factory, the settings module, a worker's script), else NEXT_RELOAD;
+    NOT_PLAYING when it does not play."""
     if not (new.enabled and playing):
         return NOT_PLAYING
     render = crew.stageset.vassal
@@ -348,7 +373,21 @@ def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: b
         same = render(crew.layout, act.ref, old) == render(crew.layout, act.ref, new)
     except BackstageError:
         return RESTART  # the Manager says why it cannot push it
-    return NEXT_RELOAD if same else RESTART
+    if not same:
+        return RESTART
+    return RELOAD if _generated(act.ref, old) != _generated(act.ref, new) else NEXT_RELOAD
+
+
+def _generated(ref: ActRef, spec: ActSpec) -> tuple[str, ...]:
+    """The text of what `write_act_files` generates that running workers have loaded."""
+    texts = []
+    if uses_shim(spec):
+        texts.append(render_settings_shim(ref.name, spec.settings, default_static_root(ref.path)))
+    target = spec.wsgi_app
+    if target.factory:
+        texts.append(render_factory(ref.key, target))
+    texts += sorted(f"{name} {command}" for name, command in spec.workers.items())
+    return tuple(texts)
 
 
 def _poke(crew: Crew) -> None:

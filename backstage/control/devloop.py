@@ -56,8 +56,8 @@ def watched(ref: ActRef, spec: ActSpec) -> Watched:
     # the folder edited, not the version that serves it
     view = project_view(ref, edited(ref, spec))
     skipped = [ref.static_root, os.path.join(ref.path, "pycache")]
-    if spec.static_root:
-        skipped.append(spec.static_root)
+    # what collectstatic and uploads write is not a save
+    skipped += [root for root in (spec.static_root, spec.media_root) if root]
     rules = WatchRules(
         root=os.path.normpath(view.chdir),
         extra=spec.watch_paths,

@@ -32,6 +32,8 @@ class Preflight:
 
     static_url: str | None = None
     static_root: str | None = None
+    media_url: str | None = None
+    media_root: str | None = None
     data: tuple[str, ...] = ()  # absolute paths the app writes to (control.shared)
 
 

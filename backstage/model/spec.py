@@ -177,6 +177,8 @@ class ActSpec:
     booked_hosts: bool = True  # Django: a generated settings module allows booked hosts
     static_url: str = ""  # served from static_root by the vassal itself; "" serves none
     static_root: str = ""
+    media_url: str = ""  # Django's MEDIA_URL, served from media_root likewise; "" serves none
+    media_root: str = ""
     release: tuple[str, ...] = ()  # commands run in the project before a new version serves
     workers: dict[str, str] = field(default_factory=dict)  # name = command, beside web
     cron: dict[str, str] = field(default_factory=dict)  # name = "M H DOM MON DOW command"
@@ -205,7 +207,8 @@ class ActSpec:
     # and writes back as it was.
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "source", "wsgi", "settings", "pythonpath", "booked_hosts", "static_url",
-        "static_root", "release", "workers", "cron", "uwsgi", "log_max", "log_keep",
+        "static_root", "media_url", "media_root", "release", "workers", "cron", "uwsgi", "log_max",
+        "log_keep",
         "memory_report", "idle", "max_rss", "watch", "current", "watch_paths", "watch_ignore",
         "shared",
     )  # fmt: skip
@@ -226,11 +229,13 @@ class ActSpec:
             parse_wsgi(self.wsgi, "wsgi =")
         if self.settings:
             check_module(self.settings)
-        for path in self.pythonpath + ((self.static_root,) if self.static_root else ()):
+        roots = tuple(p for p in (self.static_root, self.media_root) if p)
+        for path in self.pythonpath + roots:
             if not path.startswith("/"):
                 raise InvalidSetting(f"{path!r} is not an absolute path: write one")
-        if bool(self.static_url) != bool(self.static_root):
-            raise InvalidSetting("static_url and static_root go together: set both or neither")
+        for kind in ("static", "media"):
+            if bool(getattr(self, f"{kind}_url")) != bool(getattr(self, f"{kind}_root")):
+                raise InvalidSetting(f"{kind}_url and {kind}_root go together: set both or neither")
         for kind, table in (("workers", self.workers), ("cron", self.cron)):
             for name in table:
                 if not PROCESS_NAME.fullmatch(name):

@@ -107,20 +107,21 @@ def hosts_value(hosts: Iterable[str]) -> str:
     return " ".join(dict.fromkeys(hosts))
 
 
-def static_map(static_url: str, static_root: str) -> list[tuple[str, str]]:
-    """The vassal options that serve STATIC_URL from STATIC_ROOT, as (option, value)
-    pairs ready for an ini; none when STATIC_URL is on another host (a CDN)."""
+def static_map(static_url: str, static_root: str, kind: str = "STATIC") -> list[tuple[str, str]]:
+    """The vassal options that serve STATIC_URL from STATIC_ROOT (`kind` "MEDIA":
+    MEDIA_URL from MEDIA_ROOT), as (option, value) pairs ready for an ini; none when the
+    URL is on another host (a CDN)."""
     url = static_url.strip()
     if not url or "://" in url or url.startswith("//"):
         return []
     mount = "/" + url.strip("/")
     if mount == "/":
         raise InvalidSetting(
-            f"STATIC_URL {static_url!r} is the whole site: give it a path such as /static/"
+            f"{kind}_URL {static_url!r} is the whole site: give it a path such as /{kind.lower()}/"
         )
     if not os.path.isabs(static_root):
-        raise InvalidSetting(f"STATIC_ROOT {static_root!r} is not an absolute path")
+        raise InvalidSetting(f"{kind}_ROOT {static_root!r} is not an absolute path")
     if "=" in mount:
-        raise InvalidSetting(f"STATIC_URL {static_url!r} holds '=': give it a plain path")
+        raise InvalidSetting(f"{kind}_URL {static_url!r} holds '=': give it a plain path")
     value = f"{ini_value(mount)}={ini_value(static_root.rstrip('/'))}"
     return [("static-map", value), ("offload-threads", "1")]

@@ -135,6 +135,16 @@ def uses_shim(spec: ActSpec) -> bool:
     return spec.adopted and bool(spec.django_settings) and spec.booked_hosts
 
 
+def served_files(spec: ActSpec) -> tuple[tuple[str, str], ...]:
+    """The options that serve STATIC_URL and MEDIA_URL from their folders, each once."""
+    options: list[tuple[str, str]] = []
+    if spec.static_url:
+        options += static_map(spec.static_url, spec.static_root)
+    if spec.media_url:
+        options += static_map(spec.media_url, spec.media_root, "MEDIA")
+    return tuple(dict.fromkeys(options))
+
+
 def _moved(path: str, root: str, served: str) -> str:
     """A folder of the project's Python path, inside the folder served."""
     if path == root or path.startswith(root + os.sep):
@@ -168,7 +178,7 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
         settings=SHIM_MODULE if shim else spec.django_settings,
         pythonpath=tuple(dict.fromkeys(pythonpath)),
         pycache=pycache_prefix(ref) if spec.adopted else "",
-        static=tuple(static_map(spec.static_url, spec.static_root)) if spec.static_url else (),
+        static=served_files(spec),
         workers=tuple((name, worker_script(ref, name)) for name in spec.workers),
         crons=tuple(crons),
         options=tuple(options),

@@ -4,8 +4,8 @@ Run by the cold pre-flight as `python -c <this file> MODULE:CALLABLE 0|1` (or
 MODULE:FACTORY(ARGS) with literal arguments: the factory is called, its result checked;
 the project's folder as the working directory, the Act's environment), and by the warm one
 (`checker.py`) in a child forked for each save. On success the last line printed is
-JSON: what the settings say of static files (Django), and `data`, the paths the app
-writes (Django's MEDIA_ROOT and SQLite files, Flask's instance folder).
+JSON: what the settings say of static and media files (Django), and `data`, the paths
+the app writes (Django's MEDIA_ROOT and SQLite files, Flask's instance folder).
 
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
 """
@@ -56,6 +56,8 @@ def check(target: str, django: bool) -> None:
 
         call_command("check")
         found = {"static_url": settings.STATIC_URL, "static_root": settings.STATIC_ROOT}
+        if settings.MEDIA_ROOT:  # else uploads have no folder: nothing to serve
+            found.update(media_url=settings.MEDIA_URL, media_root=settings.MEDIA_ROOT)
         found = {k: (None if v is None else str(v)) for k, v in found.items()}
     found["data"] = written(app, django)
     print("\n" + json.dumps(found))

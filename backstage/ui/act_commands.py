@@ -186,7 +186,7 @@ def act_set(production: Production, key: str, items: tuple[str, ...]) -> None:
         for f in dataclasses.fields(new)
         if f.name != "env" and getattr(old, f.name) != getattr(new, f.name)
     ]
-    click.echo(_change_line(production, target, old, new, changed, playing))
+    _say(production, target, old, new, changed, playing)
 
 
 def _env_change(name: str, old: dict[str, str], new: dict[str, str]) -> str:
@@ -197,25 +197,27 @@ def _shown(value: object) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
-def _change_line(
+def _say(
     production: Production,
     target: Act,
     old: ActSpec,
     new: ActSpec,
     changed: list[str],
     playing: bool,
-) -> str:
-    """What changed and what the Act does about it."""
+) -> None:
+    """Say what changed and what the Act does (or did) about it."""
     if not changed:
-        return f"{target.key}: nothing changed"
+        click.echo(f"{target.key}: nothing changed")
+        return
     effect = adoption.restarts(production.crew, target.manager, old, new, playing)
     then = {
         adoption.RESTART: "it restarts to apply it (its uWSGI config changed)",
+        adoption.RELOAD: "it reloaded to apply it, with no failed request",
         adoption.NEXT_RELOAD: f"it applies at the next reload (`backstage act reload {target.key}`)"
         " or deploy, no restart",
         adoption.NOT_PLAYING: "it is not playing: it applies when it starts",
     }[effect]
-    return f"{target.key}: {', '.join(changed)}; {then}"
+    click.echo(f"{target.key}: {', '.join(changed)}; {then}")
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -245,7 +247,7 @@ def config(production: Production, words: tuple[str, ...]) -> None:
             for name in sorted(set(old.env) | set(new.env))
             if old.env.get(name) != new.env.get(name)
         ]
-        click.echo(_change_line(production, target, old, new, changed, playing))
+        _say(production, target, old, new, changed, playing)
     elif items:
         raise InvalidSetting(f"{items[0]!r}: write `config set {rest[0]} KEY=VALUE`")
     else:

@@ -1,0 +1,265 @@
+"""Applications as people write them, met by a new user: a Flask application factory,
+Django's uploaded media, and the small things around adding, changing, removing and
+developing an Act. Real projects, real Emperors, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from backstage.control.daemon import ProductionManager
+from backstage.errors import PreflightFailed
+from backstage.files import declared
+from backstage.model.layout import ActRef
+from tests.conftest import run_cli
+from tests.helpers import http_get, poll
+from tests.integration import test_adopt
+from tests.projects import _write, make_django_project
+
+# The fixtures of the adopted projects' tests: a Venue with Django only, whose projects'
+# requirements install the rest, and a folder for the projects.
+real_venue_path = test_adopt.real_venue_path
+real_venue = test_adopt.real_venue
+projects = test_adopt.projects
+
+FACTORY_GREETING = "hello from the factory"
+
+
+def make_factory_project(parent: str, folder: str = "flaskr", arguments: str = "test_config=None"):
+    """Flask's tutorial layout: a package whose create_app builds the app, configured
+    from a mapping when one is given."""
+    root = os.path.join(parent, folder)
+    _write(
+        root,
+        {
+            "requirements.txt": "Flask>=2.3\n",
+            "flaskr/__init__.py": f"""
+                from flask import Flask
+
+
+                def create_app({arguments}):
+                    app = Flask(__name__, instance_relative_config=True)
+                    app.config.from_mapping(GREETING="{FACTORY_GREETING}")
+                    if test_config is not None:
+                        app.config.from_mapping(test_config)
+
+                    @app.route("/")
+                    def index():
+                        return app.config["GREETING"]
+
+                    return app
+            """,
+        },
+    )
+    return root
+
+
+def test_a_flask_application_factory_is_served_called_with_literal_arguments(
+    production, real_venue, projects
+):
+    path = make_factory_project(projects)
+    done = run_cli(
+        "act", "add", "Real", "Factory", path, "--wsgi", "flaskr:create_app()",
+        home=production.home,
+    )  # fmt: skip
+    act = real_venue.act("Factory")
+    assert f"http://127.0.0.1:{act.port}/" in done.stdout
+    assert http_get(act.port) == (200, FACTORY_GREETING)
+    assert act.spec.wsgi == "flaskr:create_app()"
+    # arguments, as literals; what act set did and what it means for the Act
+    done = run_cli(
+        "act", "set", "Real/Factory", """wsgi=flaskr:create_app({"GREETING": "hi there"})""",
+        home=production.home,
+    )  # fmt: skip
+    assert done.stdout.strip() == (
+        """Real/Factory: wsgi "flaskr:create_app()" -> "flaskr:create_app({'GREETING': """
+        """'hi there'})"; it reloaded to apply it, with no failed request"""
+    )
+    assert http_get(act.port) == (200, "hi there")
+    # code is never taken for an argument: refused before anything is written
+    done = run_cli(
+        "act", "set", "Real/Factory", "wsgi=flaskr:create_app(__import__('os').getcwd())",
+        home=production.home, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "must be literals" in done.stderr
+    assert act.spec.wsgi == "flaskr:create_app({'GREETING': 'hi there'})"
+    # a release step only changes the next reload: said so, and no restart
+    master = act.sess.pid
+    done = run_cli("act", "set", "Real/Factory", 'release=["python -c pass"]', home=production.home)
+    assert "applies at the next reload" in done.stdout and "no restart" in done.stdout
+    done = run_cli("config", "set", "Real/Factory", "TOKEN=s3cret", home=production.home)
+    assert done.stdout.strip() == (
+        "Real/Factory: TOKEN set; it restarts to apply it (its uWSGI config changed)"
+    )  # the value is never printed
+    poll(lambda: (sess := act.sess) is not None and sess.pid != master and sess.ready, timeout=60)
+    # a refused reload names the file and line of a syntax error
+    with open(os.path.join(path, "flaskr", "__init__.py"), "a") as module:
+        module.write("\n\ndef broken(:\n    pass\n")
+    with pytest.raises(PreflightFailed) as refused:
+        act.reload()
+    assert "SyntaxError" in str(refused.value)
+    assert f"({os.path.join(path, 'flaskr', '__init__.py')} line " in str(refused.value)
+    assert http_get(act.port) == (200, "hi there")
+
+
+def test_a_factory_named_without_its_call_is_refused_at_once_and_its_log_kept(
+    production, real_venue, projects
+):
+    # create_app(test_config=None) cannot take (environ, start_response): the pre-flight
+    # says so, and how to write it, before anything plays
+    path = make_factory_project(projects)
+    began = time.monotonic()
+    done = run_cli(
+        "act", "add", "Real", "Uncalled", path, "--wsgi", "flaskr:create_app",
+        home=production.home, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert "TypeError" in line and "written flaskr:create_app()" in line, line
+    assert os.listdir(real_venue.acts_dir) == []
+    # one that can (two optional arguments) loads, then fails every request: the start
+    # says so once it sees it, not after its timeout, and keeps the log it names
+    other = make_factory_project(projects, "flaskr2", "test_config=None, instance=None")
+    done = run_cli(
+        "act", "add", "Real", "Uncalled", other, "--wsgi", "flaskr:create_app",
+        home=production.home, check=False,
+    )  # fmt: skip
+    waited = time.monotonic() - began
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "fails every request" in line and "TypeError" in line, line
+    log = production.layout.act_log(ActRef("Real", real_venue.path, "Uncalled"))
+    assert f"log: {log})" in line and "TypeError" in open(log).read()
+    assert os.listdir(real_venue.acts_dir) == []
+    assert waited < 55, f"both refusals took {waited:.0f} s: the start waited out its timeout"
+
+
+def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
+    production, real_venue, projects
+):
+    project = make_django_project(projects)
+    media = os.path.join(projects, "uploads")
+    with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
+        prod.write('\nMEDIA_URL = "/media/"\nMEDIA_ROOT = config("MEDIA_PATH")\n')
+    env = {"DATABASE_PATH": os.path.join(projects, "db.sqlite3"), "MEDIA_PATH": media}
+    real_venue.add_domain("example.com")
+    act = real_venue.add_act("Gallery", project.path, env=env)
+    act.book(test_adopt.BOOKED)
+    assert (act.spec.media_url, act.spec.media_root) == ("/media/", media)
+    # an upload, saved as the app saves it: through Django's storage
+    saved = act.run(
+        [
+            "python", "manage.py", "shell", "-c",
+            "from django.core.files.base import ContentFile;"
+            "from django.core.files.storage import default_storage;"
+            "default_storage.save('kittens/one.txt', ContentFile(b'a kitten'))",
+        ]
+    )  # fmt: skip
+    assert saved == 0 and os.path.isfile(os.path.join(media, "kittens", "one.txt"))
+    assert http_get(act.port, "/media/kittens/one.txt") == (200, "a kitten")
+    router = production.router.port
+    assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
+    assert http_get(act.port, "/media/kittens/none.txt")[0] == 404
+    # the static files are served as before
+    static = "/static/" + project.static_path
+    assert http_get(router, static, host=test_adopt.BOOKED)[0] == 200
+
+
+def test_act_add_no_start_and_release_steps(production, real_venue, projects):
+    path = make_factory_project(projects)
+    done = run_cli(
+        "act", "add", "Real", "Later", path, "--wsgi", "flaskr:create_app()", "--no-start",
+        "--release", "python -c 'print(1)'", "--release", "python -c pass",
+        home=production.home,
+    )  # fmt: skip
+    act = real_venue.act("Later")
+    assert done.stdout.strip() == (
+        f"Act Real/Later added from {path}, not started (its port: {act.port}): "
+        "`backstage act start Real/Later` starts it"
+    )
+    assert act.spec.release == ("python -c 'print(1)'", "python -c pass")
+    assert act.state == "stopped"
+    done = run_cli("act", "set", "Real/Later", "processes=3", home=production.home)
+    assert done.stdout.strip() == (
+        "Real/Later: processes 2 -> 3; it is not playing: it applies when it starts"
+    )
+    done = run_cli("act", "set", "Real/Later", "processes=3", home=production.home)
+    assert done.stdout.strip() == "Real/Later: nothing changed"
+    done = run_cli(
+        "act", "add", "Real", "Bad", path, "--release", "python -c 'unclosed",
+        home=production.home, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "--release" in done.stderr
+    assert sorted(os.listdir(real_venue.acts_dir)) == ["Later"]
+
+
+def test_act_rm_is_one_step_a_pass_that_read_the_act_before_never_brings_it_back(
+    production, real_venue, projects
+):
+    project = make_django_project(projects)
+    act = real_venue.add_act(
+        "Racing", project.path, env={"DATABASE_PATH": os.path.join(projects, "db.sqlite3")},
+        start=False,
+    )  # fmt: skip
+    layout = production.layout
+    before = declared.read(layout)  # what a pass read just before the removal
+    assert any(found.ref.key == "Real/Racing" for found in before.acts)
+    act.remove()
+    assert not os.path.exists(act.path)
+    assert not any(name.startswith(".removing-") for name in os.listdir(real_venue.path))
+    # the pass goes on with what it read: it writes no file of the gone Act
+    ProductionManager(production.crew)._write_run_files(before)
+    assert not os.path.exists(act.path)
+    assert not os.path.exists(layout.act_env(act.ref))
+
+
+def test_act_rm_waits_for_a_pass_that_writes_the_acts_files(production, real_venue, projects):
+    path = make_factory_project(projects)
+    act = real_venue.add_act("Held", path, wsgi="flaskr:create_app()", start=False)
+    held = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sys, time; from backstage.files import declared\n"
+            "with declared.locked(sys.argv[1]):\n    print('held', flush=True); time.sleep(1.5)",
+            production.layout.acts_lock,
+        ],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert held.stdout is not None and held.stdout.readline().strip() == "held"
+        done = run_cli("act", "rm", "Real/Held", home=production.home)
+        assert held.poll() is not None, "act rm renamed the Act while a pass held the lock"
+    finally:
+        held.kill()
+        held.wait()
+        held.stdout.close()
+    assert done.stdout.strip() == "Real/Held: removed" and not os.path.exists(act.path)
+
+
+def test_backstage_dev_stopped_by_sigterm_puts_watch_back(production, real_venue, projects):
+    path = make_factory_project(projects)
+    act = real_venue.add_act("Developed", path, wsgi="flaskr:create_app()")
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "backstage", "dev", "Real/Developed"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, BACKSTAGE_HOME=production.home),
+    )  # fmt: skip
+    try:
+        assert dev.stdout is not None
+        while "Ctrl-C stops watching" not in (line := dev.stdout.readline()):
+            assert line, "backstage dev ended before it watched"
+        assert act.spec.watch is True
+        dev.send_signal(signal.SIGTERM)
+        assert dev.wait(timeout=30) == 0
+        assert "Stopped watching Real/Developed; it plays on." in dev.stdout.read()
+    finally:
+        dev.kill()
+        dev.wait()
+        dev.stdout.close()
+    assert act.spec.watch is False
+    assert http_get(act.port) == (200, FACTORY_GREETING)
