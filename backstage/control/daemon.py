@@ -14,6 +14,7 @@ Emperor. Other processes reach it through `client.py`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -249,7 +250,11 @@ class ProductionManager:
         """What a vassal config refers to, written before it is pushed: each Act's env
         file and subscriptions. Each Act's own failure is its own."""
         listings: dict[str, list[str]] = {}  # of the log folders, read once a pass
-        with declared.locked(self.crew.layout.acts_lock):
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(declared.locked(self.crew.layout.acts_lock))
+            except OSError as exc:  # a full disk: the files matter more than the race
+                self._say(logging.WARNING, f"the Acts' files are written unlocked: {exc}")
             for found in production.acts:
                 # an Act removed since the pass read it is not brought back
                 if found.spec is not None and os.path.isfile(found.ref.spec_path):
