@@ -105,6 +105,26 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
     assert "SyntaxError" in str(refused.value)
     assert f"({os.path.join(path, 'flaskr', '__init__.py')} line " in str(refused.value)
     assert http_get(act.port) == (200, "hi there")
+    # `backstage dev` stopped by SIGTERM as by Ctrl-C: watch is put back
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "backstage", "dev", "Real/Factory"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, BACKSTAGE_HOME=production.home),
+    )  # fmt: skip
+    try:
+        assert dev.stdout is not None
+        while "Ctrl-C stops watching" not in (line := dev.stdout.readline()):
+            assert line, "backstage dev ended before it watched"
+        assert act.spec.watch is True
+        dev.send_signal(signal.SIGTERM)
+        assert dev.wait(timeout=30) == 0
+        assert "Stopped watching Real/Factory; it plays on." in dev.stdout.read()
+    finally:
+        dev.kill()
+        dev.wait()
+        dev.stdout.close()
+    assert act.spec.watch is False
+    assert http_get(act.port) == (200, "hi there")
 
 
 def test_a_factory_named_without_its_call_is_refused_at_once_and_its_log_kept(
@@ -170,7 +190,9 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     assert http_get(router, static, host=test_adopt.BOOKED)[0] == 200
 
 
-def test_act_add_no_start_and_release_steps(production, real_venue, projects):
+def test_act_add_no_start_and_release_steps_then_act_rm_in_one_step(
+    production, real_venue, projects
+):
     path = make_factory_project(projects)
     done = run_cli(
         "act", "add", "Real", "Later", path, "--wsgi", "flaskr:create_app()", "--no-start",
@@ -197,69 +219,35 @@ def test_act_add_no_start_and_release_steps(production, real_venue, projects):
     assert done.returncode == 1 and "--release" in done.stderr
     assert sorted(os.listdir(real_venue.acts_dir)) == ["Later"]
 
-
-def test_act_rm_is_one_step_a_pass_that_read_the_act_before_never_brings_it_back(
-    production, real_venue, projects
-):
-    project = make_django_project(projects)
-    act = real_venue.add_act(
-        "Racing", project.path, env={"DATABASE_PATH": os.path.join(projects, "db.sqlite3")},
-        start=False,
-    )  # fmt: skip
+    # act rm: one rename, under the lock a pass of the Manager writes Acts' files under
     layout = production.layout
+    # a static root in the Act's folder, which each pass makes when it is missing (as
+    # the pre-flight declares it for a Django project that sets none)
+    act.manager.declare(static_url="/static/", static_root=os.path.join(act.path, "static"))
     before = declared.read(layout)  # what a pass read just before the removal
-    assert any(found.ref.key == "Real/Racing" for found in before.acts)
-    act.remove()
-    assert not os.path.exists(act.path)
-    assert not any(name.startswith(".removing-") for name in os.listdir(real_venue.path))
-    # the pass goes on with what it read: it writes no file of the gone Act
-    ProductionManager(production.crew)._write_run_files(before)
-    assert not os.path.exists(act.path)
-    assert not os.path.exists(layout.act_env(act.ref))
-
-
-def test_act_rm_waits_for_a_pass_that_writes_the_acts_files(production, real_venue, projects):
-    path = make_factory_project(projects)
-    act = real_venue.add_act("Held", path, wsgi="flaskr:create_app()", start=False)
+    assert any(found.ref.key == "Real/Later" for found in before.acts)
+    released = os.path.join(projects, "released")  # written by the holder before it lets go
     held = subprocess.Popen(
         [
             sys.executable, "-c",
             "import sys, time; from backstage.files import declared\n"
-            "with declared.locked(sys.argv[1]):\n    print('held', flush=True); time.sleep(1.5)",
-            production.layout.acts_lock,
+            "with declared.locked(sys.argv[1]):\n"
+            "    print('held', flush=True); time.sleep(1.5); open(sys.argv[2], 'w').close()",
+            layout.acts_lock, released,
         ],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert held.stdout is not None and held.stdout.readline().strip() == "held"
-        done = run_cli("act", "rm", "Real/Held", home=production.home)
-        assert held.poll() is not None, "act rm renamed the Act while a pass held the lock"
+        done = run_cli("act", "rm", "Real/Later", home=production.home)
+        assert os.path.exists(released), "act rm renamed the Act while a pass held the lock"
     finally:
         held.kill()
         held.wait()
         held.stdout.close()
-    assert done.stdout.strip() == "Real/Held: removed" and not os.path.exists(act.path)
-
-
-def test_backstage_dev_stopped_by_sigterm_puts_watch_back(production, real_venue, projects):
-    path = make_factory_project(projects)
-    act = real_venue.add_act("Developed", path, wsgi="flaskr:create_app()")
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "backstage", "dev", "Real/Developed"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=dict(os.environ, BACKSTAGE_HOME=production.home),
-    )  # fmt: skip
-    try:
-        assert dev.stdout is not None
-        while "Ctrl-C stops watching" not in (line := dev.stdout.readline()):
-            assert line, "backstage dev ended before it watched"
-        assert act.spec.watch is True
-        dev.send_signal(signal.SIGTERM)
-        assert dev.wait(timeout=30) == 0
-        assert "Stopped watching Real/Developed; it plays on." in dev.stdout.read()
-    finally:
-        dev.kill()
-        dev.wait()
-        dev.stdout.close()
-    assert act.spec.watch is False
-    assert http_get(act.port) == (200, FACTORY_GREETING)
+    assert done.stdout.strip() == "Real/Later: removed" and not os.path.exists(act.path)
+    assert not any(name.startswith(".removing-") for name in os.listdir(real_venue.path))
+    # the pass goes on with what it read: it writes no file of the gone Act
+    ProductionManager(production.crew)._write_run_files(before)
+    assert not os.path.exists(act.path)
+    assert not os.path.exists(layout.act_env(act.ref))
