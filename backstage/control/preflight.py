@@ -76,6 +76,8 @@ def preflight_result(returncode: int, output: str, wsgi: str) -> Preflight:
     return Preflight(
         static_url=found.get("static_url"),
         static_root=found.get("static_root"),
+        media_url=found.get("media_url"),
+        media_root=found.get("media_root"),
         data=tuple(str(p) for p in found.get("data") or ()),
     )
 
