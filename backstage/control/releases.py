@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from emperor.process import telling_line, wait_for
 
-from ..errors import BackstageError, InvalidSetting, NotFound, ReleaseFailed
+from ..errors import BackstageError, InvalidSetting, NotFound, PreflightFailed, ReleaseFailed
 from ..files import declared
 from ..model.layout import ActRef, venue_uwsgi
 from ..model.spec import ActSpec
@@ -247,10 +247,13 @@ def build(
             env = adoption.step_env(ref, spec)
             release.install_requirements(ref.venue_path, building, ref.path)
             shared.drop_dangling(ref.venue_path)
-            found = check(
-                ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
-                view.pythonpath, user=ref.user,
-            )  # fmt: skip
+            try:
+                found = check(
+                    ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
+                    view.pythonpath, user=ref.user,
+                )  # fmt: skip
+            except PreflightFailed as exc:
+                raise PreflightFailed(_as_written(str(exc), building, ref, spec)) from None
             found_data = shared.inside(building, found.data)
             if any(shared.venue_instance(ref, p) for p in found.data):
                 found_data += (shared.INSTANCE,)  # linked from the Venue's var/, not here
@@ -269,6 +272,13 @@ def build(
             shutil.rmtree(building, ignore_errors=True)
             raise
     return Release(number, sha[:12], path, time.time(), False)
+
+
+def _as_written(message: str, building: str, ref: ActRef, spec: ActSpec) -> str:
+    """A refusal that names a file of the release being built (a SyntaxError's) names it
+    where the user wrote it: in the folder served, else in the repository."""
+    cloned = spec.source == os.path.join(ref.path, adoption.CLONE_DIR)
+    return message.replace(building + os.sep, "" if cloned else spec.source + os.sep)
 
 
 def remove(found: Release) -> None:
