@@ -187,7 +187,8 @@ def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
     if target.factory:
         _write_if_changed(factory_path(ref.path), render_factory(ref.key, target), 0o644)
     for root in (spec.static_root, spec.media_root):
-        if root:
+        # shared data is made by the first version, from the project's own if it has one
+        if root and not root.startswith(ref.shared_dir + os.sep):
             os.makedirs(root, exist_ok=True)
     if spec.workers or spec.cron:
         os.makedirs(scripts_dir(ref), exist_ok=True)
@@ -301,9 +302,19 @@ def _declare_served(act: ActManager, spec: ActSpec, found: preflight.Preflight) 
             served = []
         if not served:
             url, root = "", ""
+        if kind == "media" and root:
+            root = media_folder(act.ref, spec, root)
         if (url, root) != (getattr(spec, f"{kind}_url"), getattr(spec, f"{kind}_root")):
             changes.update({f"{kind}_url": url, f"{kind}_root": root})
     return act.declare(**changes) if changes else spec
+
+
+def media_folder(ref: ActRef, spec: ActSpec, root: str) -> str:
+    """Where uploads are: a MEDIA_ROOT inside the project is shared data, kept in the
+    Act's shared/ and linked into each version (`control.shared`), so it is served from
+    there, the one folder every version writes; one outside it is served where it is."""
+    inside = shared.inside(spec.source, [root]) if spec.source else ()
+    return os.path.join(ref.shared_dir, inside[0]) if inside else root
 
 
 def configure(

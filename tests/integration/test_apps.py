@@ -163,14 +163,25 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     production, real_venue, projects
 ):
     project = make_django_project(projects)
-    media = os.path.join(projects, "uploads")
+    # the usual layout: MEDIA_ROOT in the project, one upload there already
     with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
-        prod.write('\nMEDIA_URL = "/media/"\nMEDIA_ROOT = config("MEDIA_PATH")\n')
-    env = {"DATABASE_PATH": os.path.join(projects, "db.sqlite3"), "MEDIA_PATH": media}
+        prod.write(
+            '\nMEDIA_URL = "/media/"\n'
+            "MEDIA_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname("
+            'os.path.abspath(__file__)))), "media")\n'
+        )
+    os.makedirs(os.path.join(project.path, "media"))
+    with open(os.path.join(project.path, "media", "old.txt"), "w") as old:
+        old.write("an old kitten")
+    env = {"DATABASE_PATH": os.path.join(projects, "db.sqlite3")}
     real_venue.add_domain("example.com")
     act = real_venue.add_act("Gallery", project.path, env=env)
     act.book(test_adopt.BOOKED)
-    assert (act.spec.media_url, act.spec.media_root) == ("/media/", media)
+    # served from the Act's shared data, which every version links in as its media/
+    shared_media = os.path.join(act.ref.shared_dir, "media")
+    assert (act.spec.media_url, act.spec.media_root) == ("/media/", shared_media)
+    router = production.router.port
+    assert http_get(act.port, "/media/old.txt") == (200, "an old kitten")
     # an upload, saved as the app saves it: through Django's storage
     saved = act.run(
         [
@@ -180,11 +191,16 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
             "default_storage.save('kittens/one.txt', ContentFile(b'a kitten'))",
         ]
     )  # fmt: skip
-    assert saved == 0 and os.path.isfile(os.path.join(media, "kittens", "one.txt"))
+    assert saved == 0 and os.path.isfile(os.path.join(shared_media, "kittens", "one.txt"))
     assert http_get(act.port, "/media/kittens/one.txt") == (200, "a kitten")
-    router = production.router.port
     assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
     assert http_get(act.port, "/media/kittens/none.txt")[0] == 404
+    assert not os.path.exists(os.path.join(project.path, "media", "kittens"))
+    # a new version serves the same uploads, with no restart
+    master = act.sess.pid
+    act.reload()
+    assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
+    assert act.sess.pid == master
     # the static files are served as before
     static = "/static/" + project.static_path
     assert http_get(router, static, host=test_adopt.BOOKED)[0] == 200
