@@ -52,6 +52,7 @@ class Load:
         self.port, self.host = port, host
         self.interval, self.limit, self.seconds, self.timeout = interval, limit, seconds, timeout
         self.results: list[tuple[float, int]] = []  # (monotonic time, status; 0: no answer)
+        self.durations: list[float] = []  # seconds each request took, in the same order
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -71,7 +72,9 @@ class Load:
         while not self._stop.is_set() and len(self.results) < self.limit:
             if time.monotonic() >= deadline:
                 break
+            began = time.monotonic()
             status, _ = http_get(self.port, host=self.host, timeout=self.timeout)
+            self.durations.append(time.monotonic() - began)
             self.results.append((time.monotonic(), status))
             self._stop.wait(self.interval)
 
@@ -82,6 +85,11 @@ class Load:
     @property
     def failed(self) -> int:
         return sum(1 for _, status in self.results if status != 200)
+
+    @property
+    def slowest(self) -> float:
+        """Seconds the slowest request took (one that failed counts too)."""
+        return max(self.durations, default=0.0)
 
     def served_since(self, since: float) -> int:
         return sum(1 for at, status in self.results if at > since and status == 200)
@@ -101,7 +109,8 @@ class Load:
     def figure(self, what: str, since: float) -> str:
         line = (
             f"{what}: {self.failed} of {self.total} requests failed, "
-            f"serving again after {self.serving_after(since):.2f} s"
+            f"serving again after {self.serving_after(since):.2f} s, "
+            f"slowest request {self.slowest:.2f} s"
         )
         print(line)
         return line

@@ -49,5 +49,8 @@ class Crew:
     @functools.cached_property
     def stageset(self) -> StageSet:
         return StageSet(
-            self.layout.templates_dir, modular=self.stage.modular, listen=listen_queue(LISTEN)
+            self.layout.templates_dir,
+            modular=self.stage.modular,
+            listen=listen_queue(LISTEN),
+            holds=self.stage.holds,
         )

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
+from emperor.heldwire import HELD_ENV
+from emperor.holder import HeldFile
 from emperor.stats import EmperorStats
 
 from ..errors import BackstageError, InvalidSetting, StageError
@@ -41,6 +43,7 @@ from .announcing import Announcer
 from .booking import BookingManager
 from .crew import Crew
 from .devloop import CodeWatch
+from .holding import SocketHolder
 from .ports import port_free
 from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
 from .watcher import Watcher
@@ -79,6 +82,7 @@ class ProductionManager:
         self.dns = producer.Syncing(crew.layout)
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
+        self.holder = SocketHolder(crew.layout)
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -135,6 +139,7 @@ class ProductionManager:
             self._guarded("the pending hosts", self._leave_all_pending)
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
+            self._guarded("stopping the socket holder", self.holder.stop)
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
 
@@ -237,11 +242,16 @@ class ProductionManager:
                 keep.add(name)
                 continue
             spec = found.spec
-            wanted[name] = Wanted(config, spec.port, on_demand_address(spec))
+            held = None
+            if takes_held(config):
+                owner = _owner(found.ref.user)
+                held = HeldFile((f"127.0.0.1:{spec.port}", layout.act_socket(found.ref)), owner)
+            wanted[name] = Wanted(config, spec.port, on_demand_address(spec), held)
         router = crew.router
         try:
             config = router.render(stageset)
-            wanted[router.vassal_name(config)] = Wanted(config, router.port)
+            held = HeldFile((router.address, router.socket_path)) if takes_held(config) else None
+            wanted[router.vassal_name(config)] = Wanted(config, router.port, held=held)
         except BackstageError as exc:
             self._say(logging.ERROR, f"the router is left out: {exc}")
         return wanted, keep
@@ -306,6 +316,9 @@ class ProductionManager:
         stage.manager.reap()
         self._write_run_files(production)
         wanted, keep = self.desired(production)
+        if stage.holds:
+            # before the Emperor: it spawns through the wrapper, which asks the holder
+            self._guarded("the socket holder", partial(self._hold, wanted))
         plan = self._plan(wanted, keep, stage.stats(), stage.alive())
         if plan.start_emperor:
             stage.manager.start()
@@ -329,6 +342,10 @@ class ProductionManager:
         self.announcer.follow(production)
         self._guarded("watching the code", partial(self.codewatch.follow, production))
 
+    def _hold(self, wanted: dict[str, Wanted]) -> None:
+        self.holder.keep({name: w.held for name, w in wanted.items() if w.held is not None})
+        self.holder.start()
+
     def produce(self, production: Declared) -> None:
         failure = self.dns.step(production, self._clock())
         if failure:
@@ -341,7 +358,10 @@ class ProductionManager:
         emperor: EmperorStats | None,
         running: bool,
     ) -> Plan:
-        held = frozenset(port for port in unplayed_ports(wanted, emperor) if not port_free(port))
+        unplayed = unplayed_ports(wanted, emperor)
+        # a port the socket holder holds is the vassal's to take, not another's
+        ours = self.holder.ports() if unplayed and self.crew.stage.holds else frozenset()
+        held = frozenset(port for port in unplayed - ours if not port_free(port))
         plan = reconcile(
             wanted,
             emperor,
@@ -368,6 +388,20 @@ def _account(user: str) -> Account | None:
     if reason:
         raise InvalidSetting(reason)
     return account(user)
+
+
+def _owner(user: str) -> tuple[int, int] | None:
+    """Whom an Act's held unix socket belongs to: its Venue's user, who unlinks it."""
+    if not user:
+        return None
+    found = account(user)
+    return (found.uid, found.gid)
+
+
+def takes_held(config: str) -> bool:
+    """The config takes held sockets from the wrapper (a template of a user's own may not:
+    its vassal then binds its port itself, and the holder must not hold it)."""
+    return f"if-env = {HELD_ENV}" in config
 
 
 def on_demand_address(spec: ActSpec) -> str:

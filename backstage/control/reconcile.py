@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from emperor.holder import HeldFile
 from emperor.stats import EmperorStats
 
 # A pushed vassal shows in the Emperor's list almost at once; until this has passed
@@ -37,6 +38,7 @@ class Wanted:
     config: str
     port: int
     on_demand: str = ""  # the address the Emperor holds for a vassal it spawns on demand
+    held: HeldFile | None = None  # the sockets the socket holder holds for it
 
     @property
     def digest(self) -> str:

@@ -24,7 +24,7 @@ from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 from ..errors import InvalidSetting, StageError
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
-from . import virtualenv
+from . import holding, virtualenv
 from .systemstage import SystemStage
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class Stage:
 
     modular = False  # its uwsgi has the plugins the configs need built in
     plugins = ""  # what its uwsgi must be told to load to run an Act: nothing
+    holds = True  # runs its vassals through the wrapper that hands them held sockets
 
     def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
         self.layout = layout
@@ -91,8 +92,15 @@ class Stage:
         """The Emperor this process drives, made on first use (it needs the binary)."""
         if self._emperor is None:
             env = dict(os.environ, BACKSTAGE_HOME=self.layout.home)
+            wrapper = ["--emperor-wrapper", self.layout.vassal_wrapper]
             self._emperor = Emperor(
-                self.binary, self.channel, self.stats_path, self.pidfile, self.log_path, env=env
+                self.binary,
+                self.channel,
+                self.stats_path,
+                self.pidfile,
+                self.log_path,
+                extra_args=wrapper,
+                env=env,
             )
         return self._emperor
 
@@ -141,6 +149,10 @@ class StageManager:
         self.stage = stage
 
     def start(self) -> int:
+        try:
+            holding.write_wrapper(self.stage.layout, self.stage.binary.path)
+        except OSError as exc:
+            raise StageError(f"cannot write {exc.filename}: {exc.strerror}") from exc
         try:
             return self.stage.emperor.start()
         except UwsgiError as exc:

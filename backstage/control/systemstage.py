@@ -57,6 +57,7 @@ class SystemStage:
 
     modular = True  # Debian's uwsgi has its plugins in files: each config names its own
     plugins = ACT_PLUGINS  # what its uwsgi must be told to load to run an Act
+    holds = False  # the system Emperor runs no wrapper of ours: vassals bind their own
 
     def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
         self.layout = layout

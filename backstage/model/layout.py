@@ -6,6 +6,8 @@
     configs/NAME.ini        zmq: configs of vassals that re-exec into their Venue's uwsgi
     linked/NAME.ini         stage = "system": configs linked into the system Emperor's directory
     manager.pid, manager.lock
+    holder.sock, holder.pid, holder.lock, vassal-wrapper   the socket holder (emperor.holder)
+    held/NAME.json          the addresses the holder holds for vassal NAME
     router.sub, router.stats, router.sock, router.booked.json
     VENUE.NAME.stats, .fifo, .sock, .gigs.ini      one set per Act
     withheld/VENUE.NAME/HOST                       unbooked, still in its running config
@@ -219,6 +221,33 @@ class Layout:
     @property
     def keeper_pidfile(self) -> str:
         return self.run("keeper.pid")
+
+    # The socket holder: the Acts' and the router's listening sockets, held apart from
+    # them so that a crash of one costs its requests a wait, not a refusal
+
+    @property
+    def holder_socket(self) -> str:
+        return self.run("holder.sock")
+
+    @property
+    def holder_pidfile(self) -> str:
+        return self.run("holder.pid")
+
+    @property
+    def holder_lock(self) -> str:
+        return self.run("holder.lock")
+
+    @property
+    def held_dir(self) -> str:
+        return self.run("held")
+
+    def held_file(self, vassal: str) -> str:
+        return _join(self.held_dir, vassal + ".json")
+
+    @property
+    def vassal_wrapper(self) -> str:
+        """What the Emperor runs each vassal through: it fetches the vassal's held sockets."""
+        return self.run("vassal-wrapper")
 
     # The router
 

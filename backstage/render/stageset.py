@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import jinja2
 
+from emperor.heldwire import HELD_ENV, held_fd_urls
+
 from ..model.account import Account
 from ..model.checks import cron_fields, split_cron
 from ..model.gig import FALLBACK_KEY, SLEEPER_WEIGHT, keys_for, split_address
@@ -253,11 +255,17 @@ class StageSet:
     `listen`: the listen queue of the sockets (the kernel's ceiling may be lower)."""
 
     def __init__(
-        self, template_dir: str | None = None, modular: bool = False, listen: int = LISTEN
+        self,
+        template_dir: str | None = None,
+        modular: bool = False,
+        listen: int = LISTEN,
+        holds: bool = False,
     ) -> None:
         self._env = environment(template_dir)
         self.modular = modular
         self.listen = listen
+        # the Stage runs its vassals through the wrapper that hands them held sockets
+        self.holds = holds
         self._kept: dict[tuple[object, ...], tuple[ActSpec, str]] = {}
 
     def render(self, template: str, **context: object) -> str:
@@ -304,7 +312,12 @@ class StageSet:
             "project": project_view(ref, spec),
             "plugins": ACT_PLUGINS if self.modular else "",
             "listen": self.listen,
+            **self._held(),
         }
+
+    def _held(self) -> dict[str, object]:
+        """What a config names its held sockets by (an HTTP port, then a uwsgi socket)."""
+        return {"held": held_fd_urls(2) if self.holds else [], "held_env": HELD_ENV}
 
     def vassal(
         self,
@@ -394,4 +407,5 @@ class StageSet:
             sign=sign,
             sign_check=sign_check,
             subscription_server=subscription_server,
+            **self._held(),
         )

@@ -1,0 +1,348 @@
+"""The holder: a small process that binds vassals' listening sockets and keeps them,
+so that they outlive any vassal master, the Emperor and the router (see `heldwire`).
+
+It knows what to hold from the held files in its folder (`NAME.json`, one a vassal,
+written by whoever pushes the vassal): it binds each address listed when it can,
+hands a vassal's sockets to the wrapper that asks for them, and closes an address no
+file lists any more (the vassal was withdrawn, or its port changed). It never
+accepts a connection on a held socket: while no master does, the kernel queues them.
+
+    python -m emperor.holder SOCKET DIR PIDFILE LOCK
+
+Run once per Emperor; a second one sees the lock taken and exits at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .heldwire import MAX_FDS, hand
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1024  # connections that wait while no master accepts (capped by somaxconn)
+BIND_FOR = 3.0  # how long a request waits for an address still bound elsewhere: the
+# workers of a master killed before the holder held its port let go of it in ~0.1 s
+LOOK_EVERY = 0.5  # seconds between looks at the held files
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    """What the holder holds for one vassal: its addresses, in fd order. An address with
+    a ":" is TCP (`host:port`), else a unix socket path; `owner` (uid, gid) is given to
+    the unix ones (a vassal that drops to a user unlinks what it owns as it stops)."""
+
+    addresses: tuple[str, ...]
+    owner: tuple[int, int] | None = None
+
+    def dumps(self) -> str:
+        data: dict[str, object] = {"addresses": list(self.addresses)}
+        if self.owner is not None:
+            data["owner"] = list(self.owner)
+        return json.dumps(data, sort_keys=True) + "\n"
+
+    @classmethod
+    def loads(cls, text: str) -> HeldFile:
+        """ValueError for anything that is not a held file."""
+        data = json.loads(text)
+        addresses = data.get("addresses") if isinstance(data, dict) else None
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise ValueError("no list of addresses")
+        if not 0 < len(addresses) <= MAX_FDS:
+            raise ValueError(f"not 1 to {MAX_FDS} addresses")
+        owner = data.get("owner")
+        if owner is not None and not (
+            isinstance(owner, list) and len(owner) == 2 and all(isinstance(i, int) for i in owner)
+        ):
+            raise ValueError("owner is not [uid, gid]")
+        return cls(tuple(addresses), (owner[0], owner[1]) if owner else None)
+
+
+def split_tcp(address: str) -> tuple[str, int] | None:
+    """(host, port) of a TCP address ("127.0.0.1:8001", ":80", "[::1]:80"); None for a
+    unix socket path."""
+    if ":" not in address or address.startswith("/"):
+        return None
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    return ("0.0.0.0" if host in ("", "*") else host), int(port)
+
+
+def held_addresses(path: str, timeout: float = 2.0) -> set[str]:
+    """The addresses the holder at `path` holds now. OSError when there is none."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(path)
+        conn.sendall(b"list\n")
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    try:
+        return set(json.loads(b"".join(chunks)))
+    except ValueError as exc:
+        raise OSError(f"the holder answered no list: {exc}") from exc
+
+
+class _Held:
+    """One bound, listening socket, and for a unix one the inode of its path (a vassal
+    that stops gracefully unlinks the path: the socket is then bound again)."""
+
+    def __init__(self, sock: socket.socket, inode: int = 0) -> None:
+        self.sock, self.inode = sock, inode
+
+    def still_reachable(self, address: str) -> bool:
+        if not self.inode:
+            return True
+        try:
+            return os.stat(address).st_ino == self.inode
+        except OSError:
+            return False
+
+
+def bind(address: str, owner: tuple[int, int] | None = None) -> _Held:
+    """A listening socket at `address`; OSError (EADDRINUSE) when another binds it."""
+    tcp = split_tcp(address)
+    if tcp is not None:
+        family = socket.AF_INET6 if ":" in tcp[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uWSGI binds
+            sock.bind(tcp)
+            sock.listen(BACKLOG)
+        except OSError:
+            sock.close()
+            raise
+        return _Held(sock)
+    if os.path.exists(address):
+        if _answers(address):
+            raise OSError(errno.EADDRINUSE, f"{address} is bound by a live process")
+        os.unlink(address)  # left by a process that was killed
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(address)
+        if owner is not None:
+            os.chown(address, *owner)
+        sock.listen(BACKLOG)
+        inode = os.stat(address).st_ino
+    except OSError:
+        sock.close()
+        raise
+    return _Held(sock, inode)
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+class Holder:
+    """The sockets held for the vassals of one folder of held files. Constructing it
+    does nothing; `serve` binds its own socket and runs until `stop`."""
+
+    def __init__(
+        self,
+        socket_path: str,
+        folder: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.socket_path, self.folder = socket_path, folder
+        self._clock = clock
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._seen = -1  # the folder's mtime at the last look
+        self._unbound = False  # some listed address could not be bound at the last look
+
+    def files(self) -> dict[str, HeldFile]:
+        """The held files by vassal name; a file that cannot be read counts as absent."""
+        found = {}
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return {}
+        for entry in names:
+            if entry.endswith(".json"):
+                held = self._read(entry[: -len(".json")])
+                if held is not None:
+                    found[entry[: -len(".json")]] = held
+        return found
+
+    def _read(self, name: str) -> HeldFile | None:
+        if "/" in name or name.startswith("."):
+            return None
+        try:
+            with open(os.path.join(self.folder, name + ".json")) as file:
+                return HeldFile.loads(file.read())
+        except (OSError, ValueError):
+            return None
+
+    def look(self) -> None:
+        """Close what no file lists; bind, once, what is listed and not held. Reads the
+        files only when the folder changed, or some address is still to bind."""
+        try:
+            changed = os.stat(self.folder).st_mtime_ns
+        except OSError:
+            changed = 0
+        if changed == self._seen and not self._unbound:
+            return
+        self._seen = changed
+        files = self.files()
+        listed = {a: held.owner for held in files.values() for a in held.addresses}
+        with self._lock:
+            for address in set(self._held) - set(listed):
+                self._release(address)
+            for address, owner in listed.items():
+                if address not in self._held:
+                    try:
+                        self._held[address] = bind(address, owner)
+                    except OSError:
+                        pass  # bound by a vassal that bound it itself: asked for, retried
+            self._unbound = any(address not in self._held for address in listed)
+
+    def give(self, name: str) -> list[int]:
+        """Copies of the fds of vassal `name`'s sockets, in its file's order, for the
+        caller to close (a look may close the originals meanwhile); [] when it has no
+        file, or not all of them could be bound within BIND_FOR (then none is held for
+        it: the vassal binds them itself, as without a holder)."""
+        held = self._read(name)
+        if held is None:
+            return []
+        deadline = self._clock() + BIND_FOR
+        while True:
+            with self._lock:
+                missing = self._bind_missing(held)
+                if not missing:
+                    return [os.dup(self._held[a].sock.fileno()) for a in held.addresses]
+                if self._clock() >= deadline or self._stopping.is_set():
+                    for address in held.addresses:
+                        self._release(address)
+                    log.warning("%s: cannot hold %s", name, ", ".join(missing))
+                    return []
+            time.sleep(0.02)
+
+    def _bind_missing(self, held: HeldFile) -> list[str]:
+        missing = []
+        for address in held.addresses:
+            current = self._held.get(address)
+            if current is not None and not current.still_reachable(address):
+                self._release(address)
+                current = None
+            if current is None:
+                try:
+                    self._held[address] = bind(address, held.owner)
+                except OSError:
+                    missing.append(address)
+        return missing
+
+    def _release(self, address: str) -> None:
+        held = self._held.pop(address, None)
+        if held is None:
+            return
+        if held.still_reachable(address) and held.inode:
+            try:
+                os.unlink(address)
+            except OSError:
+                pass
+        held.sock.close()
+
+    def listing(self) -> list[str]:
+        with self._lock:
+            return sorted(self._held)
+
+    def serve(self) -> None:
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.socket_path)
+        os.chmod(self.socket_path, 0o600)
+        listener.listen(64)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(listener, selectors.EVENT_READ)
+                last_look = float("-inf")
+                while not self._stopping.is_set():
+                    if self._clock() - last_look >= LOOK_EVERY:
+                        self.look()
+                        last_look = self._clock()
+                    if selector.select(LOOK_EVERY):
+                        try:
+                            conn, _ = listener.accept()
+                        except OSError:
+                            continue
+                        # a request can wait for an address (BIND_FOR): others go on
+                        threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        finally:
+            listener.close()
+            try:
+                os.unlink(self.socket_path)
+            except OSError:
+                pass
+            with self._lock:
+                for address in list(self._held):
+                    self._release(address)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(BIND_FOR + 5)
+                request = conn.recv(1024).decode(errors="replace").strip()
+                verb, _, name = request.partition(" ")
+                if verb == "get":
+                    fds = self.give(name)
+                    try:
+                        hand(conn, fds)
+                    finally:
+                        for fd in fds:
+                            os.close(fd)
+                elif verb == "list":
+                    conn.sendall(json.dumps(self.listing()).encode())
+            except OSError as exc:
+                log.debug("answering a request: %s", exc)
+
+
+def main(argv: list[str]) -> int:
+    socket_path, folder, pidfile, lock_path = argv
+    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another holder holds them
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s holder %(message)s")
+    holder = Holder(socket_path, folder)
+    signal.signal(signal.SIGTERM, lambda *_: holder.stop())  # only note it
+    signal.signal(signal.SIGINT, lambda *_: holder.stop())
+    with open(pidfile, "w") as file:
+        file.write(f"{os.getpid()}\n")
+    try:
+        holder.serve()
+    finally:
+        try:
+            os.unlink(pidfile)
+        except OSError:
+            pass
+        os.close(lock)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
