@@ -167,6 +167,16 @@ def parent_of(pid: int) -> int:
         return 0
 
 
+def children(pid: int) -> frozenset[int] | None:
+    """The pids of a process's children (an Emperor's: its vassal masters), from one
+    read of /proc however many there are; None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
+            return frozenset(int(child) for child in listing.read().split())
+    except (OSError, ValueError):
+        return None
+
+
 def read_pidfile(path: str) -> int | None:
     try:
         with open(path) as pidfile:

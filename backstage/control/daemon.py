@@ -28,6 +28,7 @@ from typing import Protocol
 
 from emperor.heldwire import HELD_ENV
 from emperor.holder import HeldFile
+from emperor.process import children
 from emperor.stats import EmperorStats
 
 from ..errors import BackstageError, InvalidSetting, StageError
@@ -83,6 +84,8 @@ class ProductionManager:
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
         self.holder = SocketHolder(crew.layout)
+        self._emperor_pid: int | None = None  # whose children the loop watches
+        self._children: frozenset[int] = frozenset()
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -124,6 +127,7 @@ class ProductionManager:
                         "and Acts that die are brought back that much later",
                     )
                 self._guarded("watching the files", lambda: self._follow(watcher))
+                self._guarded("watching the vassals", self._watch_children)
                 if kept and not keeper.running(layout) and not self._keeper_starting():
                     self._guarded("starting the keeper", self._start_keeper)
                 self._said, self._saying = self._saying, set()
@@ -201,6 +205,8 @@ class ProductionManager:
             except queue.Empty:
                 if self.crew.router.lost():
                     return "router"  # a pass at once tells the new one who plays
+                if self._lost_a_child():
+                    return "vassal"  # a pass at once brings it back: requests wait for it
                 if self._clock() >= deadline:
                     return "tick"
         while event != "stop":  # coalesce a burst into one pass
@@ -209,6 +215,24 @@ class ProductionManager:
             except queue.Empty:
                 break
         return event
+
+    def _watch_children(self) -> None:
+        """Note the Emperor's children after a pass, to see at once when one dies."""
+        pid = self.crew.stage.pid()
+        self._emperor_pid = pid
+        self._children = (children(pid) if pid is not None else None) or frozenset()
+
+    def _lost_a_child(self) -> bool:
+        """A vassal master, or the Emperor itself, died since the last pass. One read of
+        /proc, a tenth of a second, however many Acts: over zmq the Emperor brings
+        nothing back, and each of their requests waits in a held backlog meanwhile."""
+        if self._emperor_pid is None:
+            return False
+        now = children(self._emperor_pid)
+        if now is None or self._children - now:
+            self._emperor_pid = None  # once; the pass notes them again
+            return True
+        return False
 
     def desired(self, production: Declared) -> tuple[dict[str, Wanted], set[str]]:
         """Vassal name to rendered config and port, for every Act declared enabled, and
