@@ -367,7 +367,8 @@ class ProductionManager:
         self._guarded("watching the code", partial(self.codewatch.follow, production))
 
     def _hold(self, wanted: dict[str, Wanted]) -> None:
-        self.holder.keep({name: w.held for name, w in wanted.items() if w.held is not None})
+        wraps = self.crew.stage.wraps()  # else nothing is handed over: hold nothing
+        self.holder.keep({n: w.held for n, w in wanted.items() if w.held is not None and wraps})
         self.holder.start()
 
     def produce(self, production: Declared) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from emperor import binary as uwsgi_binary
 from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
 from emperor.errors import UwsgiError
-from emperor.process import Emperor, pids_named, stop_pid, wait_for
+from emperor.process import Emperor, cmdline, pids_named, stop_pid, wait_for
 from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 
 from ..errors import InvalidSetting, StageError
@@ -124,6 +124,13 @@ class Stage:
     def pid(self) -> int | None:
         """The Emperor's pid, found without probing the binary."""
         return Emperor.find(self.stats_path, self.pidfile)
+
+    def wraps(self) -> bool:
+        """Its Emperor runs vassals through the wrapper that hands them held sockets: the
+        one it starts does; one started by an older Backstage does not, and its vassals
+        must bind their sockets themselves, so nothing may hold them meanwhile."""
+        pid = self.pid()
+        return pid is None or self.layout.vassal_wrapper in cmdline(pid)
 
     def alive(self) -> bool:
         """The Emperor's process lives (found by its pidfile and command line)."""

@@ -117,6 +117,9 @@ class SystemStage:
                 "(systemctl start uwsgi-emperor); Backstage never starts or stops it"
             )
 
+    def wraps(self) -> bool:
+        return False  # see `holds`
+
     def pid(self) -> int | None:
         return emperor_in(self.vassals_dir)
 

@@ -90,6 +90,26 @@ def test_the_router_killed(production, venue):
     assert direct.failed == 0  # the Act itself never stopped
 
 
+def test_the_router_master_killed(production, venue):
+    """The router's vassal, master and HTTP process, gone at once: its port and its
+    subscription socket are held, and the Emperor or the Manager brings it back."""
+    act, host = routed(production, venue, "Routed")
+    router = production.router
+    gateway = router.stats().pid
+    stats = production.stage.stats()
+    master = next(v.pid for v in stats.vassals if ".router-" in v.id)
+    with Load(router.port, host=host, timeout=WAIT) as load, Load(act.port) as direct:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(master, signal.SIGKILL)
+        os.kill(gateway, signal.SIGKILL)
+        poll(lambda: (s := router.stats()) is not None and s.pid != gateway, 30)
+        wait_served(load, killed, count=20)
+    figure = load.figure("router master and HTTP process kill -9", killed)
+    assert load.failed == 0, figure
+    assert direct.failed == 0
+
+
 @pytest.mark.slow
 def test_the_emperor_killed(production, venue):
     """Every vassal dies with it; their sockets, held apart, do not."""

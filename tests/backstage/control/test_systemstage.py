@@ -14,7 +14,7 @@ from backstage.control.stage import Stage
 from backstage.control.systemstage import SystemStage
 from backstage.errors import InvalidSetting, StageError
 from backstage.model.spec import ProductionSpec
-from backstage.render.stageset import ACT_PLUGINS, ROUTER_PLUGINS
+from backstage.render.stageset import ACT_PLUGINS, ROUTER_PLUGINS, StageSet
 from tests.backstage.test_stageset import lay_out
 from tests.helpers import render_vassal
 
@@ -60,7 +60,10 @@ def test_configs_for_the_system_emperor_load_their_plugins_first(tmp_path):
     text = crew.stageset.vassal(crew.layout, act.ref, act.spec)
     first = next(line for line in text.splitlines() if line and line[0] not in ";[")
     assert first == f"plugins = {ACT_PLUGINS}"  # before any option a plugin brings
-    assert text.replace(f"plugins = {ACT_PLUGINS}\n", "").endswith(own.split("[uwsgi]\n")[1])
+    # and its vassals bind their own sockets: the system Emperor runs no wrapper of ours
+    assert "fd://" in own and "fd://" not in text
+    unheld = StageSet(crew.layout.templates_dir).vassal(crew.layout, act.ref, act.spec)
+    assert text.replace(f"plugins = {ACT_PLUGINS}\n", "").endswith(unheld.split("[uwsgi]\n")[1])
     router = crew.router.render(crew.stageset)
     assert _options(router)["plugins"] == ROUTER_PLUGINS == "python3,corerouter,http"
 

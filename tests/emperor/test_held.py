@@ -1,0 +1,174 @@
+"""Held sockets: the holder binds and hands them over, the wrapper puts them where a
+vassal config names them. Real sockets, a real holder thread, a real wrapper process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from emperor import heldwrap
+from emperor.heldwire import FD_BASE, HELD_ENV, ask, decode_reply, encode_reply, held_fd_urls
+from emperor.holder import HeldFile, Holder, held_addresses, split_tcp
+from tests.helpers import free_port, poll
+
+
+def test_a_reply_says_how_many_fds_follow():
+    assert decode_reply(encode_reply(2)) == 2
+    for bad in (b"", b"held", b"nope\0\0\0\0", encode_reply(1) + b"x"):
+        with pytest.raises(ValueError):
+            decode_reply(bad)
+
+
+def test_held_files_round_trip_and_refuse_what_is_not_one():
+    held = HeldFile(("127.0.0.1:8001", "/run/a.sock"), (1000, 1000))
+    assert HeldFile.loads(held.dumps()) == held
+    assert HeldFile.loads(HeldFile(("127.0.0.1:8001",)).dumps()).owner is None
+    for bad in (
+        "[]",
+        "{}",
+        '{"addresses": []}',
+        '{"addresses": [1]}',
+        "nope",
+        '{"addresses": ["a"], "owner": [1]}',
+        '{"addresses": ["a"], "owner": "root"}',
+    ):
+        with pytest.raises(ValueError):
+            HeldFile.loads(bad)
+
+
+def test_addresses_and_fd_names():
+    assert split_tcp("127.0.0.1:8001") == ("127.0.0.1", 8001)
+    assert split_tcp(":80") == ("0.0.0.0", 80)
+    assert split_tcp("[::1]:80") == ("::1", 80)
+    assert split_tcp("/run/a.sock") is None
+    assert held_fd_urls(2) == [f"fd://{FD_BASE}", f"fd://{FD_BASE + 1}"]
+
+
+def test_the_vassal_is_named_by_the_config_the_emperor_gives_it():
+    assert heldwrap.vassal_name(["--ini", "emperor://bs1.V.A.ini"]) == "bs1.V.A.ini"
+    assert heldwrap.vassal_name(["--ini", "/h/run/configs/bs1.V.A.ini", "--x"]) == "bs1.V.A.ini"
+    assert heldwrap.vassal_name(["--set", "a=b", "--ini", "bs1.V.A.ini"]) == "bs1.V.A.ini"
+    assert heldwrap.vassal_name(["--version"]) == ""
+
+
+@pytest.fixture
+def holder(tmp_path):
+    folder = tmp_path / "held"
+    folder.mkdir()
+    running = Holder(str(tmp_path / "h.sock"), str(folder))
+    thread = threading.Thread(target=running.serve, daemon=True)
+    thread.start()
+    poll(lambda: os.path.exists(running.socket_path), 5)
+    yield running
+    running.stop()
+    thread.join(5)
+
+
+def _hold(holder, name: str, *addresses: str) -> None:
+    with open(os.path.join(holder.folder, name + ".json"), "w") as file:
+        file.write(HeldFile(addresses).dumps())
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_a_vassal_is_handed_its_own_sockets_only(holder, tmp_path):
+    mine, other = free_port(), free_port()
+    path = str(tmp_path / "a.sock")
+    _hold(holder, "a.ini", f"127.0.0.1:{mine}", path)
+    _hold(holder, "b.ini", f"127.0.0.1:{other}")
+    fds = ask(holder.socket_path, "a.ini")
+    try:
+        names = [socket.socket(fileno=os.dup(fd)).getsockname() for fd in fds]
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert names == [("127.0.0.1", mine), path]
+    assert ask(holder.socket_path, "nobody.ini") == []
+    assert ask(holder.socket_path, "../a.ini") == []
+
+
+def test_a_held_port_queues_connections_while_nobody_accepts(holder):
+    port = free_port()
+    _hold(holder, "a.ini", f"127.0.0.1:{port}")
+    poll(lambda: f"127.0.0.1:{port}" in held_addresses(holder.socket_path), 5)
+    assert _connects(port)  # no process of the vassal runs: the backlog takes it
+
+
+def test_what_no_file_lists_is_let_go(holder, tmp_path):
+    port, path = free_port(), str(tmp_path / "a.sock")
+    _hold(holder, "a.ini", f"127.0.0.1:{port}", path)
+    poll(lambda: len(held_addresses(holder.socket_path)) == 2, 5)
+    os.unlink(os.path.join(holder.folder, "a.ini.json"))
+    poll(lambda: not held_addresses(holder.socket_path), 5)
+    assert not _connects(port) and not os.path.exists(path)
+
+
+def test_a_port_bound_elsewhere_is_waited_for_then_held(holder):
+    """The workers of a master killed before the holder held its port let go of it a
+    moment later: the request waits for it rather than fail."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    _hold(holder, "a.ini", f"127.0.0.1:{port}")
+    threading.Timer(0.3, busy.close).start()
+    fds = ask(holder.socket_path, "a.ini")
+    assert len(fds) == 1
+    os.close(fds[0])
+
+
+def test_a_unix_socket_its_vassal_unlinked_is_bound_again(holder, tmp_path):
+    """uWSGI's vacuum removes a socket's path as the vassal stops: the next one must
+    get a socket that the router can reach again."""
+    path = str(tmp_path / "a.sock")
+    _hold(holder, "a.ini", path)
+    for fd in ask(holder.socket_path, "a.ini"):
+        os.close(fd)
+    os.unlink(path)
+    fds = ask(holder.socket_path, "a.ini")
+    for fd in fds:
+        os.close(fd)
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(path)
+
+
+FAKE_UWSGI = f"""import os, socket, sys
+held = os.environ.get("{HELD_ENV}")
+names = []
+for fd in range({FD_BASE}, {FD_BASE} + int(held or 0)):
+    names.append(str(socket.socket(fileno=os.dup(fd)).getsockname()))
+print(held, sys.argv[1:], names)
+"""
+
+
+def _wrap(tmp_path, holder_path: str, *args: str) -> str:
+    fake = tmp_path / "uwsgi"
+    fake.write_text(f"#!{sys.executable}\n{FAKE_UWSGI}")
+    fake.chmod(0o700)
+    wrapper = os.path.join(os.path.dirname(heldwrap.__file__), "heldwrap.py")
+    command = [sys.executable, "-IS", wrapper, holder_path, str(fake), "--", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def test_the_wrapper_puts_the_sockets_where_the_config_names_them(holder, tmp_path):
+    port = free_port()
+    _hold(holder, "a.ini", f"127.0.0.1:{port}", str(tmp_path / "a.sock"))
+    out = _wrap(tmp_path, holder.socket_path, "--ini", "emperor://a.ini")
+    assert out.startswith("2 ['--ini', 'emperor://a.ini'] ")
+    assert f"('127.0.0.1', {port})" in out and "a.sock" in out
+
+
+def test_without_a_holder_the_vassal_still_starts(tmp_path):
+    out = _wrap(tmp_path, str(tmp_path / "none.sock"), "--ini", "emperor://a.ini")
+    assert out.startswith("None ['--ini', 'emperor://a.ini'] []")
