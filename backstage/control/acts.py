@@ -41,7 +41,7 @@ from ..model.spec import ActSpec
 from ..model.state import FAILED, SLEEPING, STOPPED, derive_state
 from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
-from . import ownership, ports
+from . import holding, ownership, ports
 from .crew import Crew
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class ActManager:
         stage = self.crew.stage
         emperor = stage.stats() if stage.alive() else None
         listed = emperor is not None and emperor.vassal(self.vassal) is not None
-        if not listed and not ports.port_free(spec.port):
+        if not listed and holding.taken_elsewhere(self.crew.layout, spec.port):
             raise PortBusy(
                 f"port {spec.port} of {self.ref.key} is held by another process: free it, or "
                 f"set another port in {self.ref.spec_path}"

@@ -40,10 +40,9 @@ from ..files.fs import unlink_if_present, write_if_changed
 from ..model.domains import check_hostname, domain_of
 from ..render.shim import LIVE_MARK, shim_path
 from ..render.stageset import uses_shim
-from . import ownership
+from . import holding, ownership
 from .acts import ActManager
 from .crew import Crew
-from .ports import port_free
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class BookingManager:
         layout = self.crew.layout
         socket_path = layout.act_socket(act.ref)
         if host not in act.spec().hosts:
-            if not router.answering() and not port_free(router.port):
+            if not router.answering() and holding.taken_elsewhere(layout, router.port):
                 raise PortBusy(
                     f"the router's address {router.address} is held by another process: free "
                     f'it, or set router = "HOST:PORT" in {layout.spec_path}'

@@ -19,8 +19,7 @@ from ..files import declared
 from ..files.fs import lock_held
 from ..model.gig import split_address
 from ..model.layout import Layout
-from . import keeper, ports
-from .ports import port_free
+from . import holding, keeper, ports
 from .stage import AnyStage
 
 UP_TIMEOUT = 30.0
@@ -76,7 +75,8 @@ class ManagerClient:
         settings = declared.production_playing(self.layout)[0]
         host, port = split_address(settings.router)
         answering = stats_or_none(self.layout.router_stats, parse_router_stats, 0.5)
-        if answering is None and not port_free(port, host if host != "0.0.0.0" else ""):
+        bound = host if host != "0.0.0.0" else ""
+        if answering is None and holding.taken_elsewhere(self.layout, port, bound):
             raise StageError(
                 f"the router's address {settings.router} is held by another program (another "
                 f'Production?): set router = "127.0.0.1:PORT" in {self.layout.spec_path}'

@@ -34,6 +34,7 @@ from emperor.process import pid_alive, read_pidfile, wait_for
 
 from ..files.fs import lock_held, unlink_if_present, write_atomic, write_if_changed
 from ..model.layout import Layout
+from .ports import port_free
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,21 @@ def wrapper_script(layout: Layout, uwsgi: str) -> str:
 def write_wrapper(layout: Layout, uwsgi: str) -> str:
     write_atomic(layout.vassal_wrapper, wrapper_script(layout, uwsgi), 0o700)
     return layout.vassal_wrapper
+
+
+def held_ports(layout: Layout) -> frozenset[int]:
+    """The TCP ports the Production's socket holder holds now (none when it does not
+    answer): bound, but its Acts' and its router's to take, not another program's."""
+    try:
+        addresses = held_addresses(layout.holder_socket)
+    except OSError:
+        return frozenset()
+    return frozenset(int(a.rpartition(":")[2]) for a in addresses if ":" in a)
+
+
+def taken_elsewhere(layout: Layout, port: int, host: str = "127.0.0.1") -> bool:
+    """Another program binds `port`: it is not free, and not held for this Production."""
+    return not port_free(port, host) and port not in held_ports(layout)
 
 
 class SocketHolder:
@@ -107,12 +123,7 @@ class SocketHolder:
             self._child = None
 
     def ports(self) -> frozenset[int]:
-        """The TCP ports it holds now (none when it does not answer)."""
-        try:
-            addresses = held_addresses(self.layout.holder_socket)
-        except OSError:
-            return frozenset()
-        return frozenset(int(a.rpartition(":")[2]) for a in addresses if ":" in a)
+        return held_ports(self.layout)
 
     def keep(self, held: Mapping[str, HeldFile]) -> None:
         """Held files for exactly these vassals: written before each is pushed, removed
