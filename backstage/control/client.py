@@ -106,3 +106,4 @@ class ManagerClient:
                 wait_for(lambda: not pid_alive(pid), 5.0)
         if self.stage.alive():  # an Emperor whose Manager was killed
             self.stage.manager.stop()
+        holding.SocketHolder(self.layout).stop()  # after the Emperor, the ports close
