@@ -157,17 +157,16 @@ def test_the_manager_killed(production, venue):
 def test_the_manager_then_a_master_killed(production, venue):
     act = small_act(venue, "Orphan")
     manager, master = production.manager.pid(), act.sess.pid
-    with Load(act.port) as load:
+    with Load(act.port, timeout=WAIT) as load:
         wait_served(load, 0.0)
         killed = time.monotonic()
         os.kill(manager, signal.SIGKILL)
         os.kill(master, signal.SIGKILL)
         poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
         wait_served(load, killed)
-    secs = load.serving_after(killed)
-    load.figure("Manager, then a master, kill -9", killed)
+    figure = load.figure("Manager, then a master, kill -9", killed)
     assert production.manager.pid() not in (None, manager)
-    assert secs < 30
+    assert load.failed == 0, figure  # the new Manager brings the master back; requests wait
 
 
 @pytest.mark.slow
