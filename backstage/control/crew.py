@@ -44,7 +44,7 @@ class Crew:
 
     @functools.cached_property
     def router(self) -> Router:
-        return Router(self.layout, self.settings)
+        return Router(self.layout, self.settings, binary=lambda: self.stage.binary.path)
 
     @functools.cached_property
     def stageset(self) -> StageSet:

@@ -31,10 +31,13 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
+from emperor import binary as uwsgi_binary
+from emperor.errors import UwsgiError
 from emperor.process import pid_alive
 from emperor.stats import RouterStats, parse_router_stats, stats_or_none
 from emperor.subscription import send_packet, subscription_packet
 
+from ..errors import BackstageError
 from ..files.fs import write_if_changed
 from ..model import gig
 from ..model.gig import FALLBACK_KEY, split_address
@@ -59,9 +62,12 @@ class Router:
         layout: Layout,
         settings: Callable[[], ProductionSpec],
         clock: Callable[[], float] = time.monotonic,
+        binary: Callable[[], str] = str,
     ) -> None:
+        """`binary`: the path of the uwsgi that runs the router ("" unknown)."""
         self.layout = layout
         self._settings = settings
+        self._binary = binary
         self.subscription_path = layout.router_subscriptions
         self.stats_path = layout.router_stats
         self.socket_path = layout.router_socket
@@ -233,4 +239,22 @@ class Router:
             sign_check=self.keys.router_check if self.signed else "",
             subscription_server=self.subscription_server,
             log_max=self.settings().log_max,
+            drain=self._drains(),
         )
+
+    def _drains(self) -> bool:
+        """The router's uwsgi can drop log lines by regular expression."""
+        try:
+            path = self._binary()
+        except BackstageError:
+            return False  # no uwsgi: nothing plays, and the Stage says why
+        return bool(path) and drains_logs(path)
+
+
+@functools.cache
+def drains_logs(binary: str) -> bool:
+    """`log-drain` is an option of the uwsgi at `binary` (it needs PCRE), asked once."""
+    try:
+        return "log-drain" in uwsgi_binary.option_names(binary)
+    except UwsgiError:
+        return False

@@ -8,7 +8,7 @@ Acts run as a user), `act` (`name`, `key`, `path`, and its `socket_path`, `stats
 `fifo_path`, `gigs_config_path`, `log_path`), `spec` (the ActSpec), `env`, `max_rss`
 (MiB, the Act's or the Production's; 0 = none) and `plugins` (what a modular uwsgi must
 load, else "") and `listen` (the listen queue of its sockets); the router's sees
-`plugins`, `listen`, `log_max` and `router` (`address`, `subscription_path`,
+`plugins`, `listen`, `log_max`, `drain` and `router` (`address`, `subscription_path`,
 `stats_path`, `socket_path`, `booked_path`, `log_path`).
 """
 
@@ -392,8 +392,10 @@ class StageSet:
         sign_check: str,
         subscription_server: str = "",
         log_max: int = 0,
+        drain: bool = False,
     ) -> str:
-        """`log_max`: bytes past which router.log is rotated; 0 = never."""
+        """`log_max`: bytes past which router.log is rotated; 0 = never. `drain`: the
+        uwsgi drops log lines by regular expression (`log-drain`)."""
         return self.render(
             "router.ini.j2",
             production=ProductionView(layout.home),
@@ -401,6 +403,7 @@ class StageSet:
             plugins=ROUTER_PLUGINS if self.modular else "",
             listen=self.listen,
             log_max=log_max,
+            drain=drain,
             router=router_view(layout, address),
             fallback_key=FALLBACK_KEY,
             nogig_app=NOGIG_APP,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from backstage.files.fs import log_backups
 from emperor.subscription import send_packet, subscription_packet
 from tests.gigs_helpers import named_act
-from tests.helpers import poll
+from tests.helpers import http_get, poll
 
 # Counts the answers by status across wrk's threads and prints them after its summary.
 STATUSES = """
@@ -84,6 +86,17 @@ def test_a_steady_load_through_the_router_is_answered_whole(production, venue, t
     answered_all(wrk(port, "nobody.example.test", 5, 128, script), 404)
     grown = os.path.getsize(log) - before
     print(f"router.log grew {grown} bytes under the flood")
+    assert grown < 2048
+
+    # clients that hang up at once (a reset): no line each either
+    before = os.path.getsize(log)
+    for _ in range(1000):
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: nobody.example.test\r\n\r\n")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert http_get(port, host="steady.example.test")[0] == 200  # and then a line at most
+    grown = os.path.getsize(log) - before
+    print(f"router.log grew {grown} bytes for 1,000 clients that reset")
     assert grown < 2048
 
 
