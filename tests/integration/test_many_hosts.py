@@ -35,33 +35,40 @@ ROUTER_PORT = 8000
 ACT_PORT = 20100
 HOST = "shop.example.com"
 
-# Requests from inside A, for at most `seconds`: how many answered 200 and how many not,
-# the seconds from the start to the last failed and to the last slow (> 0.5 s) request
-# (-1 for none), and the slowest.
+# Requests from inside A, for at most `seconds`, one after another, each read whole: how
+# many answered 200 and how many not, the seconds from the start to the last failed
+# and to the last slow (> 0.5 s) request (-1 for none), the slowest, and the first
+# failures (when each was sent, on the machine's monotonic clock, which namespaces
+# share, and the status or what was raised).
 LOOP = """
 import http.client, json, sys, time
 seconds, host, PORT = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ok = failed = 0; last_failed = last_slow = -1.0; slowest = 0.0; start = time.monotonic()
+ok = 0; failures = []; last_slow = -1.0; slowest = 0.0; start = time.monotonic()
 while time.monotonic() - start < seconds:
     sent = time.monotonic()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
         conn.request("GET", "/", headers={"Host": host})
-        status = conn.getresponse().status
+        response = conn.getresponse()
+        response.read()
         conn.close()
-    except OSError:
-        status = 0
+        status = response.status
+    except (OSError, http.client.HTTPException) as exc:
+        status = type(exc).__name__
     if status == 200:
         ok += 1
     else:
-        failed += 1; last_failed = time.monotonic() - start
+        last_failed = time.monotonic()
+        failures.append([round(sent, 3), status])
     took = time.monotonic() - sent
     slowest = max(slowest, took)
     if took > 0.5:
         last_slow = time.monotonic() - start
     time.sleep(0.005)
-print(json.dumps({"ok": ok, "failed": failed, "last_failed": last_failed,
-                  "last_slow": last_slow, "slowest": round(slowest, 3)}))
+print(json.dumps({"ok": ok, "failed": len(failures),
+                  "last_failed": round(last_failed - start, 3) if failures else -1.0,
+                  "last_slow": last_slow, "slowest": round(slowest, 3),
+                  "failures": failures[:10]}))
 """
 
 
@@ -309,7 +316,7 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path):
         )
         # The one request the loop may have had at C as its link went down is lost (C
         # had accepted it, and its answer never comes); every other goes to B, or waits
-        # at most the router's 1 s connect timeout on C and is sent on to B.
+        # at most the router's 2 s connect timeout on C and is sent on to B.
         if result["failed"] > 1:
             lost.append(f"C's host died: {result}")
         _ip("link", "set", net.veth[C], "up")
@@ -319,23 +326,32 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path):
 
         # C's processes killed with -9: how long until no request goes there
         loop = _loop(net, 12)
-        started = time.monotonic()
         time.sleep(1)
-        killed = time.monotonic() - started
+        killed = time.monotonic()
         kill_all(processes_of(c.home))
         poll(lambda: node[C] not in _nodes(a), 12)
-        out = time.monotonic() - started - killed
+        out = time.monotonic()
         result = _result(loop)
-        failing = max(0.0, result["last_failed"] - killed) if result["failed"] else 0.0
+        sent = [at for at, _ in result["failures"]]
         print(
-            f"C killed: {result}; requests failed for {failing:.2f} s after the kill; "
-            f"its node out of A's router after {out:.2f} s"
+            f"C killed: {result}; requests failed for {max(sent, default=killed) - killed:.2f} s "
+            f"after the kill; its node out of A's router after {out - killed:.2f} s"
         )
-        assert result["ok"] > 0
-        if lost:
-            # Seen in some runs, not understood: after one node leaves, requests keep
-            # failing quickly (not slowly) though the other node is live in A's router.
-            pytest.xfail(f"known defect, requests lost after a node left: {'; '.join(lost)}")
+        # Its processes die one by one, and until the last one that holds its socket is
+        # gone C accepts connections and drops them: each request it had taken then is
+        # lost (one, or two under load), cut off; one sent once A's router had taken C
+        # out, or answered otherwise, is not, nor are more than a few.
+        cut_off = {"RemoteDisconnected", "ConnectionResetError", "IncompleteRead"}
+        reasons = {why for _, why in result["failures"]}
+        if result["failed"] > 3 or any(at > out for at in sent) or reasons - cut_off:
+            lost.append(f"C killed: {result}")
+        # Before the connect timeout was 2 s, requests were lost here in some runs: after
+        # one node had left, a connect to the other that began late in a second and was
+        # done early in the next was failed by the 1 s timeout (uWSGI counts it in whole
+        # seconds), the node marked failed, and the host's requests answered 503 by the
+        # fallback until it announced itself again, a second later; with two nodes the
+        # request had been passed to the other one.
+        assert not lost, f"requests lost: {'; '.join(lost)}"
     finally:
         for production in (a, b, c):
             _backstage(net, production, "down", check=False)
