@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from _common import median, poll, print_table, production_in, scratch
 
 
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get(url: str, token: str = "") -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
         return response.read()
 
 
@@ -33,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from backstage.shortcuts import new_venue
-    from backstage.ui.dashboard import Dashboard
+    from backstage.ui.dashboard import Dashboard, read_token
     from backstage.ui.httpd import MetricsServer
 
     with scratch("bso-") as folder, production_in(folder) as production:
@@ -58,12 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             production.snapshot,
             lambda key, action: None,
         ).start()
+        token = read_token(dashboard.token_path) or ""
         try:
             rows = []
             for name, action in (
                 ("GET /metrics", lambda: get(metrics.url + "/metrics")),
                 ("dashboard sampler reading", dashboard.sample),
-                ("GET /api/snapshot", lambda: get(dashboard.url + "/api/snapshot")),
+                ("GET /api/snapshot", lambda: get(dashboard.url + "/api/snapshot", token)),
             ):
                 action()
                 walls, cpus = [], []
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cpu, wall = time.process_time(), time.monotonic()
             deadline = wall + args.seconds
             while time.monotonic() < deadline:
-                get(dashboard.url + "/api/snapshot")
+                get(dashboard.url + "/api/snapshot", token)
                 time.sleep(2.0)  # a page's refresh interval
             share = (time.process_time() - cpu) / (time.monotonic() - wall) * 100
         finally:

@@ -28,6 +28,7 @@ pushed forward, because the Emperor compares mtimes at one-second resolution.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from typing import TYPE_CHECKING, Protocol
@@ -104,6 +105,9 @@ class Channel(Protocol):
     def emperor_args(self) -> list[str]:
         """What the Emperor's command line needs beside the monitor."""
 
+    def secure(self) -> None:
+        """Once the Emperor listens: its endpoint is its owner's alone."""
+
     def touch(self, name: str, config: str, on_demand: str = "") -> None:
         """Create or reload a vassal; with `on_demand` (an address), one the Emperor
         spawns at the first connection there."""
@@ -147,6 +151,12 @@ class ZmqChannel:
     def emperor_args(self) -> list[str]:
         return []
 
+    def secure(self) -> None:
+        # libzmq binds the ipc socket with the Emperor's umask, which its vassals
+        # inherit and so is left as it is: connecting is writing, so 0600
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(self.path, 0o600)
+
     def touch(self, name: str, config: str, on_demand: str = "") -> None:
         if not reexecs(config):
             self._push(touch_frames(name, config, on_demand))
@@ -187,6 +197,9 @@ class DirChannel:
 
     def prepare(self) -> None:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
+
+    def secure(self) -> None:
+        pass  # its directory is made 0700 by prepare()
 
     def emperor_args(self) -> list[str]:
         # the default 3 s makes every start slower

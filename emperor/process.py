@@ -226,6 +226,9 @@ class Emperor:
             self.stats_path,
             "--emperor-pidfile",
             self.pidfile,
+            # its stats socket is its owner's alone (it does not reach the vassals); "="
+            # as the value is optional: alone, it would be read as a config file
+            "--chmod-socket=600",
         ]
         return args + self.channel.emperor_args() + self.extra_args
 
@@ -254,8 +257,8 @@ class Emperor:
         for stale in (self.stats_path, self.pidfile):
             unlink_if_present(stale)
         self.channel.prepare()
-        # The log is the operator's: group may read it, others not.
-        log = os.fdopen(os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab")
+        # The log is its owner's alone.
+        log = os.fdopen(os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         try:
             self._child = subprocess.Popen(
                 self.command(),
@@ -276,6 +279,7 @@ class Emperor:
             raise EmperorStartError(
                 f"the Emperor did not come up: {telling_line(tail(self.logfile, 30))}"
             )
+        self.channel.secure()
         return child.pid
 
     def _kill_child(self) -> None:

@@ -92,7 +92,7 @@ class ActManager:
 
     def declare(self, **changes: Any) -> ActSpec:
         new = dataclasses.replace(self.spec(), **changes)
-        declared.dump(self.ref.spec_path, new)
+        declared.dump(self.ref.spec_path, new, ownership.owner(self.ref))
         return new
 
     def sync_env(self, spec: ActSpec) -> bool:
@@ -185,7 +185,7 @@ class ActManager:
                     _scaffold(ref)
                 else:
                     spec = build(spec)
-                declared.dump(ref.spec_path, spec)
+                declared.dump(ref.spec_path, spec, ownership.owner(ref))
             except BaseException:
                 shutil.rmtree(ref.path, ignore_errors=True)
                 raise

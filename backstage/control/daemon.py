@@ -20,6 +20,7 @@ import logging
 import os
 import queue
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -320,7 +321,7 @@ class ProductionManager:
         if not self._guarded(f"{found.ref.key}'s folders", partial(ownership.prepare, act.ref)):
             return  # nothing is written where its user could have put a link
         self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
-        self._guarded(f"{found.ref.key}'s declaration", partial(private_if_secret, act, found.spec))
+        self._guarded(f"{found.ref.key}'s declaration", partial(private_spec, act))
         self._guarded(
             f"{found.ref.key}'s files",
             partial(adoption.write_act_files, self.crew, found.ref, found.spec),
@@ -435,9 +436,16 @@ def on_demand_address(spec: ActSpec) -> str:
     return f"127.0.0.1:{spec.port}" if spec.idle else ""
 
 
-def private_if_secret(act: ActManager, spec: ActSpec) -> None:
-    """An act.toml that holds an environment is for its owner's eyes only, whatever wrote
-    it (a hand edit keeps the mode the editor gave it)."""
-    path = act.ref.spec_path
-    if spec.env and os.stat(path).st_mode & 0o077:
-        os.chmod(path, 0o600)
+def private_spec(act: ActManager) -> None:
+    """An act.toml is for its owner's eyes only (its env holds secrets, its settings say
+    where everything is), whatever wrote it: a hand edit keeps the mode the editor gave
+    it. Never through a link: in a Venue user's folder it could point anywhere."""
+    try:
+        fd = os.open(act.ref.spec_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode) and os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)

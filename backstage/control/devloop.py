@@ -86,7 +86,7 @@ def act_note(path: str, line: str) -> None:
     own writes append too)."""
     stamp = time.strftime("%a %b %d %H:%M:%S %Y")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, f"[backstage] {stamp} {line}\n".encode(errors="replace"))
         finally:

@@ -34,7 +34,7 @@ def spawn(layout: Layout, *command: str) -> subprocess.Popen[bytes]:
     output to the Manager's log."""
     home = layout.home
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-    with os.fdopen(os.open(layout.manager_log, flags, 0o640), "ab") as out:
+    with os.fdopen(os.open(layout.manager_log, flags, 0o600), "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "backstage", "--home", home, *command],
             stdin=subprocess.DEVNULL,

@@ -48,7 +48,7 @@ def prepare(ref: ActRef) -> None:
         )
     _folder(venue_run_dir(ref.venue_path), 0o711, None)
     _folder(venue_user_dir(ref.venue_path), 0o700, user)
-    _folder(venue_log_dir(ref.venue_path), 0o750, user)
+    _folder(venue_log_dir(ref.venue_path), 0o700, user)
     if os.path.isdir(ref.path) and os.lstat(ref.path).st_uid != user.uid:
         give(ref.path, user)
 

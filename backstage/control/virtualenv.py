@@ -12,6 +12,7 @@ this one, pyenv's `versions/X.Y*/`, then `pythonX.Y` on PATH, each run to check 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -112,6 +113,16 @@ def build(path: str, python: str, requirements: tuple[str, ...]) -> None:
     else:
         _run([python, "-m", "venv", path], "creating the virtualenv")
     install(path, requirements)
+    private_lock(path)
+
+
+def private_lock(path: str) -> None:
+    """uv's `.lock` in the Venue, which it makes 0666: anyone could hold it and stall
+    every install. Backstage's alone."""
+    lock = os.path.join(path, ".lock")
+    with contextlib.suppress(FileNotFoundError):
+        if os.lstat(lock).st_mode & 0o077:
+            os.chmod(lock, 0o600)
 
 
 # What a failed uwsgi build says, and what it means.
@@ -168,6 +179,7 @@ def install(path: str, requirements: tuple[str, ...]) -> None:
     else:
         args = [venv_python, "-m", "pip", "install", "--quiet", *requirements]
     _run(args, f"installing {' '.join(requirements)}")
+    private_lock(path)
 
 
 def create_venue(

@@ -85,12 +85,12 @@ def _read_settled(path: str) -> str:
     return text.decode("utf-8", errors="replace")
 
 
-def dump(path: str, spec: Any) -> None:
-    data = to_dict(spec)
-    text = tomlfile.dumps(data)
-    # An environment may hold secrets: such a file is for its owner's eyes only.
-    private = bool(data.get("env"))
-    write_atomic(path, text, 0o600 if private else 0o644)
+def dump(path: str, spec: Any, owner: tuple[int, int] | None = None) -> None:
+    """Write `spec` to `path`, for its owner's eyes only (an env holds secrets, and the
+    rest says where everything is); `owner` (uid, gid): a Venue user's, for an act.toml
+    in their folder."""
+    text = tomlfile.dumps(to_dict(spec))
+    write_atomic(path, text, 0o600, owner)
     # Written whole (renamed into place) and known: this process reads it back from
     # here, without waiting for it to settle, until it changes
     st = os.stat(path)
@@ -155,10 +155,12 @@ def create_home(layout: Layout, first: Callable[[], ProductionSpec] | None = Non
             "a uWSGI config: set BACKSTAGE_HOME to a plain path"
         )
     try:
-        os.makedirs(layout.log_dir, exist_ok=True)
-        os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
-        if os.stat(layout.run_dir).st_mode & 0o777 != 0o700:  # a read-only home stays usable
-            os.chmod(layout.run_dir, 0o700)
+        # the logs and run/ are the Production's alone: what its Acts said and printed,
+        # its sockets and secrets
+        for folder in (layout.log_dir, layout.run_dir):
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.stat(folder).st_mode & 0o777 != 0o700:  # a read-only home stays usable
+                os.chmod(folder, 0o700)
         if not os.path.lexists(layout.spec_path):
             production_spec(layout)  # one gone since it was read good is not made anew
             dump(layout.spec_path, first() if first else ProductionSpec())

@@ -23,7 +23,7 @@ file, so nothing of theirs can be in the home's run/ or log/):
                             and cron jobs' scripts), withheld/VENUE.NAME/HOST
 <venue>/run/user/           0700, the user's: VENUE.NAME.stats, .fifo, .sock, .env.json,
                             .hosts, .pending
-<venue>/log/                0750, the user's: VENUE.NAME.log
+<venue>/log/                0700, the user's: VENUE.NAME.log
 
 A running Emperor knows a Production by these names alone: changing one would orphan
 every vassal that plays. tests/backstage/test_golden.py pins them.

@@ -6,7 +6,7 @@ step, nothing from the network) over a JSON API.
     GET  /api/snapshot?since=WALL   the Acts, Gigs and router now, and the requests per
                                     second of every Act sampled after WALL (the chart)
     GET  /api/acts/VENUE/NAME       one Act: its workers and the end of its log
-    POST /api/acts/VENUE/NAME/ACTION   reload, stop or start; needs the token
+    POST /api/acts/VENUE/NAME/ACTION   reload, stop or start
     GET  /metrics                   the Prometheus text, as `MetricsServer` serves it
 
 A sampler thread reads the Production every `interval` seconds and keeps the last
@@ -14,11 +14,12 @@ A sampler thread reads the Production every `interval` seconds and keeps the las
 open, the Production is read once per interval, and a page opened late still draws
 the last minutes.
 
-The token lives in a 0600 file in the Production's home. On loopback the page is
-readable by anyone who can reach it and actions need the token (`Authorization:
-Bearer TOKEN`; a header, so another site cannot forge one from a browser). Bound
-elsewhere, every API call needs the token, and without a token file the dashboard
-refuses to start.
+The token lives in a 0600 file in the Production's home. Every API call needs it
+(`Authorization: Bearer TOKEN`; a header, so another site cannot forge one from a
+browser), on loopback too: what it shows (every Act, its log's tail) is the
+Production's, and any local user reaches loopback. Only the page and its script are
+open. On loopback the token file is made at first start; bound elsewhere, without one
+the dashboard refuses to start.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class Dashboard(HTTPService):
         self.snapshot_fn = snapshot_fn
         self.action_fn = action_fn
         self.interval = interval
-        self.open_reading = is_loopback(self.host)
+        self.loopback = is_loopback(self.host)
         self._token: str | None = None
         self._latest: Any = None
         self._history: collections.deque[tuple[float, dict[str, float]]] = collections.deque(
@@ -160,7 +161,7 @@ class Dashboard(HTTPService):
     # Life
 
     def start(self) -> Dashboard:
-        if self.open_reading:
+        if self.loopback:
             self._token = ensure_token(self.token_path)
         else:
             self._token = read_token(self.token_path)
@@ -213,20 +214,19 @@ class Dashboard(HTTPService):
             return 200, STATIC[parts[1]], _asset(parts[1])
         if not parts or parts[0] not in ("api", "metrics"):
             return _json(404, {"error": "no such page"})
-        authorized = self._authorized(headers)
-        if not (authorized or self.open_reading):
-            return _json(401, {"error": "this dashboard needs its token"})
+        if not self._authorized(headers):
+            return _json(
+                401, {"error": "this dashboard needs its token: paste it in the token field"}
+            )
         if method == "GET" and parts == ["metrics"]:
             snapshot = self._snapshot()
             return 200, CONTENT_TYPE, render(snapshot).encode()
         if method == "GET" and parts == ["api", "snapshot"]:
             since = _float(urllib.parse.parse_qs(url.query).get("since", ["0"])[0])
-            return _json(200, self.state(since, authorized))
+            return _json(200, self.state(since))
         if parts[:2] == ["api", "acts"] and len(parts) == 4 and method == "GET":
             return self._act(f"{parts[2]}/{parts[3]}")
         if parts[:2] == ["api", "acts"] and len(parts) == 5 and method == "POST":
-            if not authorized:
-                return _json(403, {"error": "actions need the dashboard's token"})
             return self._action(f"{parts[2]}/{parts[3]}", parts[4])
         return _json(404, {"error": "no such page"})
 
@@ -241,7 +241,7 @@ class Dashboard(HTTPService):
             latest = self._latest
         return latest if latest is not None else self.sample()
 
-    def state(self, since: float = 0.0, authorized: bool = False) -> dict[str, Any]:
+    def state(self, since: float = 0.0) -> dict[str, Any]:
         """What the page draws: the latest reading and the samples taken after `since`."""
         snapshot = self._snapshot()
         with self._lock:
@@ -262,7 +262,6 @@ class Dashboard(HTTPService):
             "gigs": [gig_dict(gig) for gig in snapshot.gigs],
             "acts": [act_dict(row) for row in snapshot.acts],
             "history": history,
-            "authorized": authorized,
         }
 
     def _act(self, key: str) -> tuple[int, str, bytes]:

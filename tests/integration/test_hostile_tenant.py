@@ -5,16 +5,20 @@ the Act keeps serving what it served. Needs root: it creates the user."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+import sys
 
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
+from tests.integration import test_venue_user
 from tests.integration.test_bad_input import status_rows
-from tests.integration.test_venue_user import (  # noqa: F401 (fixtures)
-    pytestmark,
-    system_user,
-    user_venue,
-)
+from tests.integration.test_venue_user import other_venue, readable_by
+
+pytestmark = test_venue_user.pytestmark  # it needs root and useradd
+# the fixtures of a Venue under its own user
+system_user = test_venue_user.system_user
+user_venue = test_venue_user.user_venue
 
 
 def as_user(user: str, script: str) -> subprocess.CompletedProcess[str]:
@@ -70,3 +74,72 @@ def test_act_toml_cannot_run_a_command_as_root(production, user_venue, system_us
     poll(lambda: status_rows(home)["Shop"]["state"] == "running", 30)
     assert act.spec.uwsgi == {"harakiri": 30}
     assert not os.path.exists(marker)
+
+
+def modes_under(*folders: str) -> dict[str, tuple[str, int, int]]:
+    """Every socket, FIFO and file below `folders`: (kind, mode, uid)."""
+    found = {}
+    for folder in folders:
+        for parent, dirs, files in os.walk(folder):
+            for name in dirs + files:
+                path = os.path.join(parent, name)
+                st = os.lstat(path)
+                kind = (
+                    "socket" if stat.S_ISSOCK(st.st_mode)
+                    else "fifo" if stat.S_ISFIFO(st.st_mode)
+                    else "dir" if stat.S_ISDIR(st.st_mode)
+                    else "link" if stat.S_ISLNK(st.st_mode)
+                    else "file"
+                )  # fmt: skip
+                found[path] = (kind, stat.S_IMODE(st.st_mode), st.st_uid)
+    return found
+
+
+def test_sockets_logs_and_declarations_are_their_owners_alone(
+    production, user_venue, system_user, tmp_path
+):
+    """Sockets and FIFOs their owner's alone, logs 0600 in 0700 folders, act.toml 0600
+    (the user's in a user Venue), the Venue's uv lock 0600; the Venue's user reaches none of the
+    Production's: not the router's subscription socket, not the logs or declarations of
+    an Act of another Venue."""
+    user, uid = system_user.pw_name, system_user.pw_uid
+    user_venue.add_domain("example.com")
+    act = user_venue.new_act("Shop", processes=1)
+    act.book("shop.example.com")
+    other_env = other_venue(production, str(tmp_path / "other"))
+    layout = production.layout
+    poll(lambda: os.path.exists(other_env), timeout=10)
+
+    found = modes_under(layout.run_dir, layout.log_dir, os.path.join(user_venue.path, "run"))
+    found.update(modes_under(os.path.join(user_venue.path, "log")))
+    loose = {
+        path: (kind, oct(mode))
+        for path, (kind, mode, _) in found.items()
+        if mode & 0o077
+        and (kind in ("socket", "fifo") or path.endswith((".log", ".json", ".toml", ".key")))
+    }
+    assert loose == {}
+    sockets = [path for path, (kind, _, _) in found.items() if kind == "socket"]
+    assert layout.router_subscriptions in sockets and layout.emperor_stats in sockets
+    assert act.stats_path in sockets
+    for folder in (layout.log_dir, layout.run_dir, os.path.join(user_venue.path, "log")):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+    st = os.stat(act.ref.spec_path)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, uid)
+    assert stat.S_IMODE(os.stat(os.path.join(act.log_path)).st_mode) == 0o600
+    lock = os.path.join(user_venue.path, ".lock")
+    if os.path.exists(lock):  # made by uv
+        assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
+
+    # what the Venue's user cannot reach
+    other = production.venue("Other").act("Vault")
+    for path in (other_env, other.spec_path, layout.router_log, layout.spec_path):
+        assert not readable_by(user, path), path
+    send = "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'x', sys.argv[1])"
+    sent = subprocess.run(
+        ["runuser", "-u", user, "--", sys.executable, "-c", f"import socket, sys; {send}"]
+        + [layout.router_subscriptions],
+        capture_output=True,
+        text=True,
+    )
+    assert sent.returncode != 0 and "PermissionError" in sent.stderr

@@ -62,18 +62,19 @@ def test_status_classes_metrics_and_dashboard_of_a_real_production(production, v
         assert os.stat(token_path).st_mode & 0o777 == 0o600
         with open(token_path) as file:
             token = file.read().strip()
-        status, body = get(dashboard.url + "/api/snapshot")
+        assert get(dashboard.url + "/api/snapshot")[0] == 401
+        status, body = get(dashboard.url + "/api/snapshot", token)
         state = json.loads(body)
         assert [a["key"] for a in state["acts"]] == [act.key]
         assert state["acts"][0]["responses"]["4xx"] == 1
-        status, body = get(dashboard.url + "/api/acts/TestVenue/Seen")
+        status, body = get(dashboard.url + "/api/acts/TestVenue/Seen", token)
         detail = json.loads(body)
         assert len(detail["workers_detail"]) == 2 and detail["log_tail"]
 
         pid = act.sess.pid
         workers = {w.pid for w in act.sess.workers}
         status, _ = get(dashboard.url + "/api/acts/TestVenue/Seen/reload", method="POST")
-        assert status == 403
+        assert status == 401
         status, body = get(dashboard.url + "/api/acts/TestVenue/Seen/reload", token, "POST")
         assert status == 200, body
         poll(lambda: act.sess and not workers & {w.pid for w in act.sess.workers}, timeout=60)
@@ -136,11 +137,15 @@ def test_the_manager_serves_metrics_and_the_dashboard_it_is_told_to(production, 
     act = venue.new_act("Served", processes=1)  # starts the Manager, which serves both
     status, text = poll(lambda: (got := get(f"http://{metrics}/metrics"))[0] == 200 and got)
     assert 'backstage_act_state{venue="TestVenue",act="Served",state="running"} 1' in text
-    status, page = get(f"http://{dashboard}/")
+    # the dashboard binds after its first reading of the Production, later than /metrics
+    status, page = poll(lambda: (got := get(f"http://{dashboard}/"))[0] == 200 and got)
     assert status == 200 and "<html" in page.lower()
-    status, body = get(f"http://{dashboard}/api/snapshot")
-    assert status == 200 and [a["key"] for a in json.loads(body)["acts"]] == [act.key]
     token_path = production.layout.dashboard_token
     assert os.stat(token_path).st_mode & 0o777 == 0o600
+    with open(token_path) as file:
+        token = file.read().strip()
+    assert get(f"http://{dashboard}/api/snapshot")[0] == 401
+    status, body = get(f"http://{dashboard}/api/snapshot", token)
+    assert status == 200 and [a["key"] for a in json.loads(body)["acts"]] == [act.key]
     production.down()  # they stop with the Manager
     assert get(f"http://{metrics}/metrics")[0] == 0 and get(f"http://{dashboard}/")[0] == 0
