@@ -132,6 +132,7 @@ def bind(address: str, owner: tuple[int, int] | None = None) -> _Held:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(address)
+        os.chmod(address, 0o600)  # connecting is writing: its owner's alone
         if owner is not None:
             os.chown(address, *owner)
         sock.listen(BACKLOG)
