@@ -42,10 +42,25 @@ WRAPPER = os.path.join(os.path.dirname(emperor.__file__), "heldwrap.py")
 
 
 def wrapper_script(layout: Layout, uwsgi: str) -> str:
-    """The Emperor's `--emperor-wrapper`: a shell line (the wrapper is given uwsgi's
-    arguments, and must find this Python and the holder)."""
+    """The Emperor's `--emperor-wrapper`. A vassal with nothing held (an Act that sleeps:
+    the Emperor holds its port) goes straight to uwsgi, without starting a Python;
+    one with a held file goes through `heldwrap.py`, which asks the holder."""
     command = [sys.executable, "-IS", WRAPPER, layout.holder_socket, uwsgi, "--"]
-    return "#!/bin/sh\nexec " + " ".join(map(shlex.quote, command)) + ' "$@"\n'
+    held_dir = shlex.quote(layout.held_dir)
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            "# the vassal's name: the config the Emperor gives it (--ini emperor://NAME)",
+            "name= prev=",
+            'for arg in "$@"; do',
+            '    if [ "$prev" = --ini ]; then name=${arg#emperor://}; name=${name##*/}; fi',
+            "    prev=$arg",
+            "done",
+            f'[ -n "$name" ] && [ -e {held_dir}/"$name".json ] || exec {shlex.quote(uwsgi)} "$@"',
+            "exec " + " ".join(map(shlex.quote, command)) + ' "$@"',
+            "",
+        ]
+    )
 
 
 def write_wrapper(layout: Layout, uwsgi: str) -> str:
