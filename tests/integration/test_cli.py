@@ -93,14 +93,16 @@ def test_up_is_idempotent_and_heals_after_the_emperor_is_killed(production, venu
     run_cli("up", home=home)
     assert production.stage.pid() == emperor and production.manager.pid() == manager
 
-    # Kill everything but the files: the keeper and the Manager first, so that nothing
-    # heals behind our back.
+    # Kill everything but the files and the socket holder (the one process meant to
+    # outlive the others): the keeper and the Manager first, so that nothing heals
+    # behind our back.
     keeper = read_pidfile(production.layout.keeper_pidfile)
-    assert keeper is not None
+    holder = read_pidfile(production.layout.holder_pidfile)
+    assert keeper is not None and holder is not None
     os.kill(keeper, signal.SIGKILL)
     os.kill(manager, signal.SIGKILL)
     os.kill(emperor, signal.SIGKILL)
-    poll(lambda: not processes_of(home), timeout=15)
+    poll(lambda: processes_of(home) == [holder], timeout=15)
     assert all(http_get(port, timeout=1)[0] == 0 for port in ports.values())
 
     run_cli("up", home=home)
@@ -112,6 +114,7 @@ def test_up_is_idempotent_and_heals_after_the_emperor_is_killed(production, venu
         assert http_get(ports[act.name])[0] == 200
     assert http_get(ports["Resting"], timeout=1)[0] == 0
     assert production.stage.pid() != emperor
+    assert read_pidfile(production.layout.holder_pidfile) == holder  # it held on
 
 
 def test_the_manager_heals_a_killed_emperor_by_itself(production, venue):
