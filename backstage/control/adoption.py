@@ -187,8 +187,10 @@ def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
     if target.factory:
         _write_if_changed(factory_path(ref.path), render_factory(ref.key, target), 0o644)
     for root in (spec.static_root, spec.media_root):
-        # shared data is made by the first version, from the project's own if it has one
-        if root and not root.startswith(ref.shared_dir + os.sep):
+        # never in the project (each version collects its own) nor in shared/ (made by
+        # the first version, from the project's own data if it has some)
+        inside = spec.source and (root + os.sep).startswith(spec.source + os.sep)
+        if root and not inside and not root.startswith(ref.shared_dir + os.sep):
             os.makedirs(root, exist_ok=True)
     if spec.workers or spec.cron:
         os.makedirs(scripts_dir(ref), exist_ok=True)

@@ -137,14 +137,23 @@ def uses_shim(spec: ActSpec) -> bool:
     return spec.adopted and bool(spec.django_settings) and spec.booked_hosts
 
 
-def served_files(spec: ActSpec) -> tuple[tuple[str, str], ...]:
-    """The options that serve STATIC_URL and MEDIA_URL from their folders, each once."""
+def served_files(ref: ActRef, spec: ActSpec) -> tuple[tuple[str, str], ...]:
+    """The options that serve STATIC_URL and MEDIA_URL from their folders, each once. A
+    STATIC_ROOT inside the project is collected into each version: served through
+    `current`, the live one's, as the code is."""
     options: list[tuple[str, str]] = []
     if spec.static_url:
-        options += static_map(spec.static_url, spec.static_root)
+        root = spec.static_root
+        if spec.current and spec.source and _within(root, spec.source):
+            root = ref.current + root[len(spec.source) :]
+        options += static_map(spec.static_url, root)
     if spec.media_url:
         options += static_map(spec.media_url, spec.media_root, "MEDIA")
     return tuple(dict.fromkeys(options))
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
 
 
 def _moved(path: str, root: str, served: str) -> str:
@@ -180,7 +189,7 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
         settings=SHIM_MODULE if shim else spec.django_settings,
         pythonpath=tuple(dict.fromkeys(pythonpath)),
         pycache=pycache_prefix(ref) if spec.adopted else "",
-        static=served_files(spec),
+        static=served_files(ref, spec),
         workers=tuple((name, worker_script(ref, name)) for name in spec.workers),
         crons=tuple(crons),
         options=tuple(options),

@@ -19,7 +19,7 @@ from backstage.model.layout import ActRef
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 from tests.integration import test_adopt
-from tests.projects import _write, make_django_project
+from tests.projects import STATIC_CSS, _write, make_django_project
 
 # The fixtures of the adopted projects' tests: a Venue with Django only, whose projects'
 # requirements install the rest, and a folder for the projects.
@@ -163,12 +163,13 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     production, real_venue, projects
 ):
     project = make_django_project(projects)
-    # the usual layout: MEDIA_ROOT in the project, one upload there already
+    # the usual layout: MEDIA_ROOT and STATIC_ROOT in the project, one upload there
     with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
         prod.write(
-            '\nMEDIA_URL = "/media/"\n'
-            "MEDIA_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname("
-            'os.path.abspath(__file__)))), "media")\n'
+            "\nBASE_DIR = os.path.dirname(os.path.dirname(os.path.dirname("
+            "os.path.abspath(__file__))))\n"
+            'MEDIA_URL = "/media/"\nMEDIA_ROOT = os.path.join(BASE_DIR, "media")\n'
+            'STATIC_ROOT = os.path.join(BASE_DIR, "collected")\n'
         )
     os.makedirs(os.path.join(project.path, "media"))
     with open(os.path.join(project.path, "media", "old.txt"), "w") as old:
@@ -196,14 +197,18 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
     assert http_get(act.port, "/media/kittens/none.txt")[0] == 404
     assert not os.path.exists(os.path.join(project.path, "media", "kittens"))
-    # a new version serves the same uploads, with no restart
+    # each version collects its static files: the live one's are served
+    static = "/static/" + project.static_path
+    assert http_get(router, static, host=test_adopt.BOOKED) == (200, STATIC_CSS)
+    with open(os.path.join(project.path, "greetings", "static", project.static_path), "w") as css:
+        css.write("body { color: green; }\n")
+    # a new version serves the same uploads and its own static files, with no restart
     master = act.sess.pid
     act.reload()
     assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
+    assert http_get(act.port, static) == (200, "body { color: green; }\n")
     assert act.sess.pid == master
-    # the static files are served as before
-    static = "/static/" + project.static_path
-    assert http_get(router, static, host=test_adopt.BOOKED)[0] == 200
+    assert not os.path.exists(os.path.join(project.path, "collected"))  # never written
 
 
 def test_act_add_no_start_and_release_steps_then_act_rm_in_one_step(
