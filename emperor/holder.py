@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -228,18 +229,20 @@ class Holder:
         deadline = self._clock() + BIND_FOR
         while True:
             with self._lock:
-                missing = self._bind_missing(held)
+                missing, busy = self._bind_missing(held)
                 if not missing:
                     return [os.dup(self._held[a].sock.fileno()) for a in held.addresses]
-                if self._clock() >= deadline or self._stopping.is_set():
+                # only a port bound elsewhere frees itself: no other error is waited out
+                if not busy or self._clock() >= deadline or self._stopping.is_set():
                     for address in held.addresses:
                         self._release(address)
                     log.warning("%s: cannot hold %s", name, ", ".join(missing))
                     return []
             time.sleep(0.02)
 
-    def _bind_missing(self, held: HeldFile) -> list[str]:
-        missing = []
+    def _bind_missing(self, held: HeldFile) -> tuple[list[str], bool]:
+        """The addresses of `held` still not bound, and whether each was only busy."""
+        missing, busy = [], True
         for address in held.addresses:
             current = self._held.get(address)
             if current is not None and not current.still_reachable(address):
@@ -248,9 +251,10 @@ class Holder:
             if current is None:
                 try:
                     self._held[address] = bind(address, held.owner)
-                except OSError:
+                except OSError as exc:
                     missing.append(address)
-        return missing
+                    busy = busy and exc.errno == errno.EADDRINUSE
+        return missing, busy
 
     def _release(self, address: str) -> None:
         held = self._held.pop(address, None)
@@ -329,6 +333,12 @@ def main(argv: list[str]) -> int:
     except BlockingIOError:
         return 0  # another holder holds them
     logging.basicConfig(level=logging.INFO, format="%(asctime)s holder %(message)s")
+    # two fds an Act: a thousand Acts want more than the usual soft limit of 1,024
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):  # an unlimited hard limit: the kernel's ceiling stands
+        pass
     holder = Holder(socket_path, folder)
     signal.signal(signal.SIGTERM, lambda *_: holder.stop())  # only note it
     signal.signal(signal.SIGINT, lambda *_: holder.stop())
