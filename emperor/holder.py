@@ -43,7 +43,7 @@ LOOK_EVERY = 0.5  # seconds between looks at the held files
 class HeldFile:
     """What the holder holds for one vassal: its addresses, in fd order. An address with
     a ":" is TCP (`host:port`), else a unix socket path; `owner` (uid, gid) is given to
-    the unix ones (a vassal that drops to a user unlinks what it owns as it stops)."""
+    the unix ones, as if the vassal, dropped to that user, had bound them itself."""
 
     addresses: tuple[str, ...]
     owner: tuple[int, int] | None = None
@@ -97,8 +97,9 @@ def held_addresses(path: str, timeout: float = 2.0) -> set[str]:
 
 
 class _Held:
-    """One bound, listening socket, and for a unix one the inode of its path (a vassal
-    that stops gracefully unlinks the path: the socket is then bound again)."""
+    """One bound, listening socket, and for a unix one the inode of its path (a socket
+    whose path someone removed is bound again: uWSGI's vacuum spares a socket it did not
+    bind, but a hand or a cleaner may not)."""
 
     def __init__(self, sock: socket.socket, inode: int = 0) -> None:
         self.sock, self.inode = sock, inode

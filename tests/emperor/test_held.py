@@ -128,9 +128,9 @@ def test_a_port_bound_elsewhere_is_waited_for_then_held(holder):
     os.close(fds[0])
 
 
-def test_a_unix_socket_its_vassal_unlinked_is_bound_again(holder, tmp_path):
-    """uWSGI's vacuum removes a socket's path as the vassal stops: the next one must
-    get a socket that the router can reach again."""
+def test_a_unix_socket_whose_path_was_removed_is_bound_again(holder, tmp_path):
+    """uWSGI's vacuum spares a socket it did not bind, but a path removed by hand must
+    not leave the next vassal with a socket the router cannot reach."""
     path = str(tmp_path / "a.sock")
     _hold(holder, "a.ini", path)
     for fd in ask(holder.socket_path, "a.ini"):
