@@ -2,7 +2,9 @@
 
 Each Act announces its Gigs itself, from its gigs ini, every second. The Production
 Manager stands in where that cannot work: for hosts an Act was booked at since its
-vassal last read that ini (booking needs no reload), for an Act that may sleep (no
+vassal last read that ini (booking needs no reload), for every host of an Act of a
+Venue with a user (it cannot reach the router's subscription socket, the Production's
+alone, so that it cannot announce another Venue's host), for an Act that may sleep (no
 process announces while it sleeps; the waker's node stands by and wakes it), and for
 a router just restarted
 (it learns at once who plays, rather than within the next announce).
@@ -94,8 +96,8 @@ class Announcer:
         for found in production.acts:
             if found.spec is None or not found.spec.enabled:
                 continue
-            if not os.path.exists(layout.pending(found.ref)):
-                continue
+            if not found.ref.user and not os.path.exists(layout.pending(found.ref)):
+                continue  # a user's Act never announces itself: all of its hosts are
             act = ActManager(self.crew, found.ref)
             hosts = self.booking.pending(act)
             if hosts and self._playing(act):

@@ -275,14 +275,18 @@ class BookingManager:
         unlink_if_present(layout.pending(act.ref))
 
     def pending(self, act: ActManager) -> list[str]:
-        """The hosts the Manager announces for the Act: pending, still booked, not withheld."""
+        """The hosts the Manager announces for the Act: pending, still booked, not withheld;
+        every booked one for an Act of a Venue with a user, which cannot announce itself
+        (the router's subscription socket is the Production's alone)."""
         layout = self.crew.layout
+        hosts = act.spec().hosts
+        if act.ref.user:
+            return [h for h in hosts if not os.path.exists(layout.withheld(act.ref, h))]
         try:
             with open(layout.pending(act.ref)) as src:
                 found = dict.fromkeys(line.strip() for line in src if line.strip())
         except FileNotFoundError:
             return []
-        hosts = act.spec().hosts
         return [h for h in found if h in hosts and not os.path.exists(layout.withheld(act.ref, h))]
 
     def _apply(self, act: ActManager, timeout: float) -> None:

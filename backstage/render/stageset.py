@@ -369,12 +369,14 @@ class StageSet:
         """The Act's subscriptions to the router, the ini its vassal config includes.
         `sign` is the subscribe2 `sign=` value (or makes it from a host), "" when
         announces go unsigned; `remote` the subscription servers of routers on other
-        hosts, announced to from the uwsgi socket at `node` (HOST:PORT) too."""
+        hosts, announced to from the uwsgi socket at `node` (HOST:PORT) too. An Act of a
+        Venue with a user announces nothing itself: the router's subscription socket is
+        the Production's alone, and the Production Manager announces its hosts."""
         port = split_address(router_address)[1]
         signs = sign if callable(sign) else (lambda host: sign)
         gigs = tuple(
             (host, key, layout.withheld(ref, host), signs(host))
-            for host in spec.hosts
+            for host in (() if ref.user else spec.hosts)
             for key in keys_for(host, port)
         )
         return self._act_config(

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 
+from emperor.subscription import subscription_packet
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 from tests.integration import test_venue_user
@@ -143,3 +144,35 @@ def test_sockets_logs_and_declarations_are_their_owners_alone(
         text=True,
     )
     assert sent.returncode != 0 and "PermissionError" in sent.stderr
+
+
+def test_no_act_of_a_user_venue_announces_a_host_itself(production, user_venue, system_user):
+    """The router's subscription socket is the Production's alone: the Act's own code,
+    as the Venue's user, cannot announce a host, another Venue's or its own, and the
+    Production Manager announces the Act's booked hosts for it, after a restart too."""
+    user_venue.add_domain("example.com")
+    act = user_venue.new_act("Shop", processes=1)
+    act.book("shop.example.com")
+    port, router = production.router.port, production.crew.router
+    act.stop()
+    act.start()
+    assert poll(lambda: http_get(port, host="shop.example.com")[0] == 200, timeout=30)
+    with open(act.log_path) as log:
+        assert "send_subscription()" not in log.read()  # it tried nothing it cannot do
+
+    socket_path = production.layout.act_socket(act.ref)
+    for host in ("victim.example.org", f"victim.example.org:{port}", f"shop.example.com:{port}"):
+        packet = subscription_packet(host, socket_path).hex()
+        send = "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(bytes.fromhex(a[1]), a[2])"
+        sent = subprocess.run(
+            ["runuser", "-u", system_user.pw_name, "--", sys.executable, "-c"]
+            + [f"import socket, sys; a = sys.argv; {send}", packet, router.subscription_path],
+            capture_output=True,
+            text=True,
+        )
+        assert sent.returncode != 0 and "PermissionError" in sent.stderr, sent
+    assert router.live_nodes("victim.example.org") == set()
+    assert http_get(port, host="victim.example.org")[0] == 404
+
+    act.unbook("shop.example.com")  # and the Manager stops announcing it
+    assert poll(lambda: http_get(port, host="shop.example.com")[0] == 404, timeout=10)
