@@ -370,6 +370,10 @@ def unset_env(crew: Crew, act: ActManager, keys: Iterable[str]) -> ActSpec:
 RESTART = "restart"  # its vassal config changed: the Manager withdraws and pushes it
 RELOAD = "reload"  # the same config, other generated code: a (checked) reload applies it
 NEXT_RELOAD = "next reload"  # nothing the Act runs now: read at the next reload or deploy
+AT_ONCE = "at once"  # what the Production Manager itself acts on (the watch, rotated logs)
+
+# The settings the Production Manager applies by itself, with no reload.
+MANAGER_SETTINGS = frozenset({"watch", "watch_paths", "watch_ignore", "log_keep"})
 NOT_PLAYING = "not playing"  # nothing plays now: it applies when the Act starts
 
 
@@ -377,8 +381,8 @@ def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: b
     """What the change from `old` to `new` does to the Act, `playing` before it: RESTART
     when the vassal config it renders to changed (which the Manager applies by
     restarting it), RELOAD when only the code Backstage generates for it changed (the
-    module of a factory, the settings module, a worker's script), else NEXT_RELOAD;
-    NOT_PLAYING when it does not play."""
+    module of a factory, the settings module, a worker's script), AT_ONCE when only what
+    the Manager acts on changed, else NEXT_RELOAD; NOT_PLAYING when it does not play."""
     if not (new.enabled and playing):
         return NOT_PLAYING
     render = crew.stageset.vassal
@@ -388,7 +392,12 @@ def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: b
         return RESTART  # the Manager says why it cannot push it
     if not same:
         return RESTART
-    return RELOAD if _generated(act.ref, old) != _generated(act.ref, new) else NEXT_RELOAD
+    if _generated(act.ref, old) != _generated(act.ref, new):
+        return RELOAD
+    changed = {
+        f.name for f in dataclasses.fields(new) if getattr(old, f.name) != getattr(new, f.name)
+    }
+    return AT_ONCE if changed <= MANAGER_SETTINGS else NEXT_RELOAD
 
 
 def _generated(ref: ActRef, spec: ActSpec) -> tuple[str, ...]:

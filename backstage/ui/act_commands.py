@@ -215,6 +215,7 @@ def _say(
         adoption.RELOAD: "it reloaded to apply it, with no failed request",
         adoption.NEXT_RELOAD: f"it applies at the next reload (`backstage act reload {target.key}`)"
         " or deploy, no restart",
+        adoption.AT_ONCE: "the Production Manager applies it now, no restart",
         adoption.NOT_PLAYING: "it is not playing: it applies when it starts",
     }[effect]
     click.echo(f"{target.key}: {', '.join(changed)}; {then}")

@@ -92,6 +92,10 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
     master = act.sess.pid
     done = run_cli("act", "set", "Real/Factory", 'release=["python -c pass"]', home=production.home)
     assert "applies at the next reload" in done.stdout and "no restart" in done.stdout
+    done = run_cli("act", "set", "Real/Factory", "log_keep=3", home=production.home)
+    assert done.stdout.strip() == (
+        "Real/Factory: log_keep 5 -> 3; the Production Manager applies it now, no restart"
+    )
     done = run_cli("config", "set", "Real/Factory", "TOKEN=s3cret", home=production.home)
     assert done.stdout.strip() == (
         "Real/Factory: TOKEN set; it restarts to apply it (its uWSGI config changed)"
