@@ -32,10 +32,11 @@ from emperor.process import telling_line, wait_for
 
 from ..errors import BackstageError, InvalidSetting, NotFound, PreflightFailed, ReleaseFailed
 from ..files import declared
+from ..model.account import account
 from ..model.layout import ActRef, venue_uwsgi
 from ..model.spec import ActSpec
 from ..render.stageset import project_view
-from . import adoption, ports, preflight, release, shared
+from . import adoption, ownership, ports, preflight, release, shared
 from .acts import START_TIMEOUT, ActManager
 from .crew import Crew
 
@@ -242,6 +243,7 @@ def build(
         try:
             sha = _checkout(spec, ref, commit, building, as_it_stands)
             shared.link(ref, building, spec.shared, spec.source)
+            _give_to_user(ref, building)
             served = release_spec(spec, ref, building)
             view = project_view(ref, served)
             env = adoption.step_env(ref, spec)
@@ -260,6 +262,7 @@ def build(
             data = tuple(dict.fromkeys(p for p in found_data if p not in spec.shared))
             if data:
                 shared.link(ref, building, data, spec.source)
+                _give_to_user(ref, building)
                 spec = act.declare(shared=spec.shared + data)
             if release_steps and spec.release:
                 release.run_release(
@@ -283,6 +286,22 @@ def _as_written(message: str, building: str, ref: ActRef, spec: ActSpec) -> str:
 
 def remove(found: Release) -> None:
     shutil.rmtree(found.path, ignore_errors=True)
+
+
+def _give_to_user(ref: ActRef, building: str) -> None:
+    """A Venue with a user: the release being built and the shared data are theirs, as
+    the Act's folder is: its pre-flight and release steps, and its app, run as them."""
+    if not ref.user:
+        return
+    user = account(ref.user)
+    ownership.give(building, user)
+    # where Flask puts the instance folder of a package inside the Venue (its prefix):
+    # the user's to make (control.shared.venue_instance links it to the Act's own)
+    var = os.path.join(ref.venue_path, "var")
+    os.makedirs(var, exist_ok=True)
+    ownership.give(var, user)
+    os.makedirs(ref.shared_dir, exist_ok=True)
+    ownership.give(ref.shared_dir, user)
 
 
 def prune(ref: ActRef, keep: int = KEEP) -> None:

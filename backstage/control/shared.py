@@ -48,15 +48,18 @@ def copy_sqlite(source: str, target: str) -> None:
 
 
 def copy_data(source: str, target: str) -> None:
-    """`source` (a file or a folder) to `target`, SQLite files through their backup API."""
-    if os.path.isdir(source):
+    """`source` (a file or a folder) to `target`, SQLite files through their backup API.
+    A link stays a link, never followed: the data may be a Venue user's, copied by root."""
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+    elif os.path.isdir(source):
         os.makedirs(target, exist_ok=True)
         for name in os.listdir(source):
             copy_data(os.path.join(source, name), os.path.join(target, name))
     elif is_sqlite(source):
         copy_sqlite(source, target)
     elif os.path.isfile(source):
-        shutil.copy2(source, target)
+        shutil.copy2(source, target, follow_symlinks=False)
 
 
 def inside(root: str, paths: Iterable[str]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.helpers import RequestLoop, http_get
+from tests.integration.test_venue_user import passable, system_user, user_venue  # noqa: F401
 from tests.projects import make_django_project
 
 FLASKR = {
@@ -231,3 +232,26 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
     done = run_cli("act", "rm", "TestVenue/Saved", home=home)
     assert done.stdout.startswith("TestVenue/Saved: removed, with its data: instance (")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("useradd") is None,
+    reason="a Venue's user needs Backstage to run as root, and useradd to create one",
+)
+def test_the_acts_of_a_venues_user_write_their_shared_data_as_that_user(  # noqa: F811
+    production,
+    user_venue,  # noqa: F811
+    system_user,  # noqa: F811
+    projects,
+):
+    folder = os.path.join(projects, "flaskr")
+    write(folder, FLASKR)
+    os.chmod(projects, 0o755)
+    subprocess.run(["chown", "-R", f"{system_user.pw_uid}", folder], check=True)  # theirs
+    with passable(folder):
+        act = user_venue.add_act("Owned", folder, wsgi="wsgi:app")
+        assert http_get(act.port, "/add?body=mine") == (200, "added")
+        database = os.path.join(act.path, "shared", "instance", "flaskr.sqlite")
+        assert os.stat(database).st_uid == system_user.pw_uid
+        act.reload()
+        assert http_get(act.port) == (200, "one:mine")
