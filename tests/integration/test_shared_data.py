@@ -167,6 +167,7 @@ urlpatterns = [path("", views.index), path("add", views.add)]
 """
 
 
+@pytest.mark.slow
 def test_a_django_projects_media_and_sqlite_database_survive_deploy_and_rollback(venue, projects):
     project = make_django_project(projects)
     prod = os.path.join(project.path, "mysite", "settings", "prod.py")
@@ -234,6 +235,7 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     assert done.stdout.startswith("TestVenue/Saved: removed, with its data: instance (")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("useradd") is None,
     reason="a Venue's user needs Backstage to run as root, and useradd to create one",

