@@ -119,7 +119,7 @@ class WarmPreflight:
             os.close(fd)
             try:
                 assert process.stdin is not None
-                command = {"wsgi": wsgi, "django": bool(settings), "out": out}
+                command = {"wsgi": wsgi, "django": bool(settings), "out": out, "cwd": project_dir}
                 try:
                     process.stdin.write(json.dumps(command) + "\n")
                     process.stdin.flush()

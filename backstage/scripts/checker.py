@@ -28,6 +28,8 @@ def check(command: dict) -> int:
             fd = os.open(command["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
+            # the project's folder as it is now: a version's is made anew for each check
+            os.chdir(command.get("cwd") or ".")
             sys.argv = ["backstage-preflight", command["wsgi"]]
             importlib.invalidate_caches()
             check_app(command["wsgi"], bool(command["django"]))
