@@ -32,6 +32,10 @@ def projects():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def status(venue) -> str:
+    return run_cli("status", home=venue.production.home, check=False).stdout
+
+
 def serves(act, text: str, timeout: float = 60) -> None:
     poll(lambda: act.sess is not None and act.sess.ready and http_get(act.port) == (200, text),
          timeout=timeout)  # fmt: skip
@@ -112,7 +116,7 @@ def test_a_watched_folder_serves_each_good_save_and_never_a_refused_one(venue, p
         loop.serves("saved")
         with open(app, "w") as source:
             source.write(good.replace(FLASK_GREETING, "broken") + "\ndef broken(:\n")
-        poll(lambda: REFUSED in run_cli("status", home=venue.production.home).stdout)
+        poll(lambda: REFUSED in status(venue))
         victim = act.sess.workers[0].pid
         os.kill(victim, signal.SIGKILL)
         poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
