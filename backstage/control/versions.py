@@ -1,6 +1,6 @@
 """Versions: an Act serves the code its pre-flight passed, never the code on disk as it
-is now. A project served from a folder (or a git clone before its first deploy) gets a
-new version at each reload, watched save and start: a copy of the folder in
+is now. A project served from a folder gets a new version at each reload, watched save
+and start: a copy of the folder in
 `releases/` (files unchanged since the live version are hard links to it), checked
 there, and served through `current`. Every respawn of a worker or a master, a heal
 and a wake load `current`, so code that was refused never comes back, and a stopped
@@ -13,7 +13,6 @@ code on disk is newer than what serves, and why.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 
 from ..errors import BackstageError
@@ -28,13 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def follows_source(ref: ActRef, spec: ActSpec) -> bool:
-    """Its code is a folder someone edits: an adopted folder, or its git clone while
-    `current` points at the clone rather than at a release."""
-    if not spec.adopted:
-        return False
-    if not releases.is_git(spec, ref):
-        return True
-    return not spec.current or os.path.realpath(ref.current) == os.path.realpath(spec.source)
+    """Its code is a folder someone edits: an adopted folder. (A git clone is only read
+    by `git archive`: a deploy makes its releases.)"""
+    return spec.adopted and not releases.is_git(spec, ref)
 
 
 def live(ref: ActRef) -> releases.Release | None:

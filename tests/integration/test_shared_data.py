@@ -6,6 +6,7 @@ rollback."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -87,7 +88,7 @@ def commit_version(repo: str, version: str) -> None:
     with open(path) as source:
         text = source.read()
     with open(path, "w") as out:
-        out.write(text.replace('VERSION = "one"', f'VERSION = "{version}"'))
+        out.write(re.sub(r'VERSION = "\w+"', f'VERSION = "{version}"', text))
     git(repo, "commit", "-q", "-am", version)
 
 
@@ -106,18 +107,21 @@ def test_a_flask_factory_apps_instance_database_survives_deploy_and_rollback(ven
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "one")
     act = venue.add_act("Flaskr", f"file://{repo}", wsgi="wsgi:app")
-    assert act.spec.shared == ("instance",)  # found: Flask's instance folder
     for body in ("first", "second"):
         assert http_get(act.port, f"/add?body={body}") == (200, "added")
     assert http_get(act.port) == (200, "one:first,second")
     with RequestLoop(act.port) as loop:
         commit_version(repo, "two")
-        act.deploy()
+        act.deploy()  # its clone served until now: its data moves to shared/
         loop.serves("two:first,second")
+        assert act.spec.shared == ("instance",)  # found: Flask's instance folder
         assert http_get(act.port, "/add?body=third") == (200, "added")
+        commit_version(repo, "three")
+        act.deploy()
+        loop.serves("three:first,second,third")
         time.sleep(2)  # uWSGI's fork-bomb guard: no two chain reloads within a second
         act.rollback()
-        loop.serves("one:first,second,third")
+        loop.serves("two:first,second,third")
     assert loop.failed == []
     kept = os.path.join(act.path, "shared", "instance", "flaskr.sqlite")
     for release in act.releases:
