@@ -24,7 +24,8 @@ CHATTER = re.compile(
     r"|machine:|clock source|pcre |nodename:|compiled with|os:|uwsgi http bound|chdir\(\)"
     r"|Python version|PEP 405|Python main interpreter|initialized \d+ metrics|dropping root"
     r"|spawned \d+ offload|TIMEOUT:|cheaper mode|\d+ thread|added .* to pythonpath"
-    r"|stats server enabled|running \"|setting PythonHome|worker \d+ lifetime|- )"
+    r"|stats server enabled|running \"|setting PythonHome|worker \d+ lifetime|- "
+    r"|\[rule: \d+\]|added custom metric)"
 )
 
 

@@ -20,3 +20,7 @@ def test_backstage_lines_and_the_apps_own_lines_pass_chatter_does_not():
     assert dev_line("spawned uWSGI worker 1 (pid: 12, cores: 1)") is None
     assert dev_line("WSGI app 0 (mountpoint='') ready in 1 seconds") is None
     assert dev_line("") is None
+    # the response metrics' routing rules and counters, printed at each start
+    rule = "[rule: 0] subject: ${uwsgi[status]};2 func: startswith action: metricinc:responses.2xx"
+    assert dev_line(rule) is None
+    assert dev_line("added custom metric: responses.2xx") is None
