@@ -25,10 +25,15 @@ NOT_SET_HERE = {
 TABLES = ("workers", "cron", "uwsgi")
 
 
+# What each kind of KEY=VALUE looks like, for the message that says how to write one.
+EXAMPLES = {"setting": "processes=4", "--env": "DEBUG=0", "config set": "DEBUG=0"}
+
+
 def split_assignment(text: str, what: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise InvalidSetting(f"{what} {text!r} is not KEY=VALUE: write it as processes=4")
+        example = EXAMPLES.get(what, "KEY=VALUE")
+        raise InvalidSetting(f"{what} {text!r} is not KEY=VALUE: write it as {example}")
     return key.strip(), value
 
 

@@ -10,7 +10,7 @@ import re
 import urllib.parse
 
 from ..errors import InvalidHostname, InvalidSetting
-from .domains import check_hostname
+from .domains import check_hostname, check_venue_domain
 from .options import KIND_HINTS, allowed_kind, fits
 
 CHANNELS = ("auto", "zmq", "dir")
@@ -48,6 +48,10 @@ EXPANSIONS = ("$(", "@(", "%(")
 LOG_MAX_DEFAULT = 10 * 1024 * 1024
 # uWSGI's cron fields in crontab order; -1 is "every", -N "every N".
 CRON_FIELDS = ("minute", "hour", "day", "month", "week")
+CRON_RANGES = {"minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12), "week": (0, 6)}
+# Workers of one Act. uWSGI maps a scoreboard for every one at start: a million asked
+# for 2 GB on each try and failed; past a few hundred an Act wants threads or more Acts.
+MAX_PROCESSES = 512
 
 
 def check_port(key: str, value: int) -> None:
@@ -58,6 +62,15 @@ def check_port(key: str, value: int) -> None:
 def check_at_least(key: str, value: int, least: int) -> None:
     if value < least:
         raise InvalidSetting(f"{key} = {value} is too small: write {least} or more")
+
+
+def check_processes(key: str, value: int, least: int) -> None:
+    check_at_least(key, value, least)
+    if value > MAX_PROCESSES:
+        raise InvalidSetting(
+            f"{key} = {value} is too many workers for one Act: write {MAX_PROCESSES} or fewer "
+            "(beyond, give it threads or split it into more Acts)"
+        )
 
 
 def check_env_key(key: str) -> str:
@@ -113,10 +126,16 @@ def cron_fields(name: str, line: str) -> tuple[tuple[str, int], ...]:
     for field_name, part in zip(CRON_FIELDS, parts, strict=True):
         if part == "*":
             continue
-        if part.startswith("*/") and part[2:].isdigit() and int(part[2:]) > 0:
+        first, last = CRON_RANGES[field_name]
+        if part.startswith("*/") and part[2:].isdigit() and 0 < int(part[2:]) <= last:
             fields.append((field_name, -int(part[2:])))
-        elif part.isdigit():
+        elif part.isdigit() and first <= int(part) <= last:
             fields.append((field_name, int(part)))
+        elif part.isdigit() or part.startswith("*/"):
+            raise InvalidSetting(
+                f"cron {name}: {field_name} {part!r} is out of range: write a number from "
+                f"{first} to {last}, or */N with N from 1 to {last}"
+            )
         else:
             raise InvalidSetting(
                 f"cron {name}: {field_name} {part!r} is not *, */N or a number "
@@ -182,6 +201,15 @@ def check_folded_host(key: str, host: str) -> None:
         raise InvalidSetting(f"{key}: {exc}") from None
     if folded != host:
         raise InvalidSetting(f"{key}: write {host!r} as {folded!r}")
+
+
+def check_domain(key: str, domain: str) -> None:
+    """A Venue domain: a hostname, folded, and not a public suffix."""
+    check_folded_host(key, domain)
+    try:
+        check_venue_domain(domain)
+    except InvalidHostname as exc:
+        raise InvalidSetting(f"{key}: {exc}") from None
 
 
 def check_stage(stage: str, system_vassals: str, system_stats: str) -> None:

@@ -7,8 +7,11 @@ matches and what `act.toml` and `venue.toml` declare.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
+
+from publicsuffixlist import PublicSuffixList
 
 from ..errors import InvalidHostname
 
@@ -67,3 +70,22 @@ def domain_of(host: str, domains: Iterable[str]) -> str | None:
     """The Venue domain `host` belongs to, the most specific one, or None."""
     matching = [domain for domain in domains if within(host, domain)]
     return max(matching, key=len) if matching else None
+
+
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    """The Public Suffix List as the package ships it (no download): read once, when a
+    Venue's domain is first checked (a tenth of a second)."""
+    return PublicSuffixList()
+
+
+def check_venue_domain(domain: str) -> None:
+    """A Venue domain (checked and folded) must be one a single owner can hold: not a
+    public suffix such as com, co.uk or github.io, under which every name is someone
+    else's (a Venue of "com" could book www.google.com)."""
+    if _suffixes().is_public(domain):
+        example = f"example.{domain}"
+        raise InvalidHostname(
+            f"{domain!r} is a public suffix (names under it belong to different owners): "
+            f"write a domain you own, e.g. {example}"
+        )

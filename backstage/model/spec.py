@@ -21,11 +21,13 @@ from .checks import (
     PROCESS_NAME,
     SYSTEM_VASSALS,
     check_at_least,
+    check_domain,
     check_env_key,
     check_folded_host,
     check_module,
     check_option,
     check_port,
+    check_processes,
     check_producer,
     check_shared,
     check_stage,
@@ -103,7 +105,7 @@ class ProductionSpec:
                 split_address(getattr(self, key), key)
         if self.channel not in CHANNELS:
             raise InvalidSetting(f"channel = {self.channel!r}: write one of {', '.join(CHANNELS)}")
-        check_at_least("processes", self.processes, 1)
+        check_processes("processes", self.processes, 1)
         check_at_least("max_rss", self.max_rss, 0)
         check_at_least("log_max", self.log_max, 0)
         check_at_least("log_keep", self.log_keep, 0)
@@ -144,7 +146,7 @@ class VenueSpec:
 
     def __post_init__(self) -> None:
         for domain in self.domains:
-            check_folded_host("domains", domain)
+            check_domain("domains", domain)
         if self.user:
             account(self.user)
             if self.own_uwsgi:
@@ -215,8 +217,13 @@ class ActSpec:
 
     def __post_init__(self) -> None:
         check_port("port", self.port)
-        check_at_least("processes", self.processes, 1)
-        check_at_least("max_processes", self.max_processes, 0)
+        check_processes("processes", self.processes, 1)
+        check_processes("max_processes", self.max_processes, 0)
+        if 0 < self.max_processes < self.processes:
+            raise InvalidSetting(
+                f"max_processes = {self.max_processes} is below processes = {self.processes}: "
+                f"write {self.processes} or more (0: twice processes)"
+            )
         check_at_least("log_max", self.log_max, 0)
         check_at_least("log_keep", self.log_keep, 0)
         check_at_least("idle", self.idle, 0)
