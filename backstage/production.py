@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .act import Act
-from .control import adoption, observe, ports, virtualenv
+from .control import adoption, keeper, observe, ports, virtualenv
 from .control.acts import ActManager
 from .control.booking import BookingManager
 from .control.client import ManagerClient
@@ -34,9 +34,9 @@ from .control.crew import Crew
 from .control.producer import Producer
 from .control.router import Router
 from .control.stage import AnyStage
-from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound
+from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound, StageError
 from .files import declared
-from .model.domains import check_hostname, domain_of, within
+from .model.domains import check_hostname, check_venue_domain, domain_of, within
 from .model.gig import Gig
 from .model.layout import ActRef, Layout, acts_dir, venue_spec_path
 from .model.names import check_name
@@ -276,6 +276,7 @@ class Venue:
     def add_domain(self, domain: str) -> str:
         """Declare `domain` (and its subdomains) as this Venue's; one Venue per domain."""
         domain = check_hostname(domain)
+        check_venue_domain(domain)  # before the overlaps: "com" overlaps every domain
         if domain in self.domains:
             return domain
         for other in self.production.venues:
@@ -331,10 +332,11 @@ class Venue:
         self.production.create()
         self.production.add_venue(self)
         ref = ActRef(self.name, self.path, name, self.user)
+        playing = self._playing()
         ActManager.create(self.production.crew, ref, port, processes, force)
         act = Act(self, name)
         if start:
-            self._start_or_remove(act)
+            self._start_unless_downed(act, playing)
         return act
 
     def add_act(
@@ -362,14 +364,32 @@ class Venue:
         self.production.create()
         self.production.add_venue(self)
         ref = ActRef(self.name, self.path, name, self.user)
+        playing = self._playing()
         adoption.adopt(
             self.production.crew, ref, source, wsgi, settings, port, processes, env, force,
             release,
         )  # fmt: skip
         act = Act(self, name)
         if start:
-            self._start_or_remove(act)
+            self._start_unless_downed(act, playing)
         return act
+
+    def _start_unless_downed(self, act: Act, playing: tuple[bool, bool]) -> None:
+        """Start a new Act, unless the Production was playing when it was asked for and
+        was downed meanwhile (an install takes minutes): that `down` is not undone. A
+        `down` stops the keeper first, and waits for it: the sooner seen."""
+        now = self._playing()
+        if (playing[1] and not now[1]) or (playing[0] and not any(now)):
+            raise StageError(
+                f"the Production went down while {act.key} was being made: it is there, "
+                f"not started (`backstage up`, then `backstage act start {act.key}`)"
+            )
+        self._start_or_remove(act)
+
+    def _playing(self) -> tuple[bool, bool]:
+        """Whether the Production Manager runs, and its keeper (which `down` stops first)."""
+        production = self.production
+        return production.manager.running(), keeper.running(production.layout)
 
     def _start_or_remove(self, act: Act) -> None:
         try:

@@ -158,6 +158,8 @@ class ActManager:
             )
         declared.create_home(layout, ports.new_production)
         with declared.locked(layout.create_lock):
+            if os.path.lexists(ref.path):  # made by another `act new` while this one waited
+                raise AlreadyExists(f"Act {ref.key} exists already ({ref.path}): pick another name")
             production = declared.read(layout)
             settings = production.production
             taken = {act.spec.port for act in production.acts if act.spec is not None}
@@ -176,9 +178,8 @@ class ActManager:
             elif not (0 < port < 65536 and ports.port_free(port)):
                 raise PortBusy(f"port {port} is in use or invalid: pick another, or leave it out")
             processes = settings.processes if processes is None else processes
-            if processes < 1:
-                raise InvalidSetting(f"processes must be at least 1, not {processes}")
             os.makedirs(os.path.dirname(ref.path), exist_ok=True)
+            # checked as act.toml is (too few, too many) before anything is made
             spec = ActSpec(name=ref.name, port=port, processes=processes, enabled=False)
             try:
                 if build is None:
@@ -336,7 +337,14 @@ class ActManager:
     def discard(self) -> None:
         """Delete an Act that never played (a creation that failed half-way)."""
         shutil.rmtree(self.ref.path, ignore_errors=True)
-        unlink_if_present(self.crew.layout.act_env(self.ref))
+        layout = self.crew.layout
+        # and what the Manager wrote for it meanwhile (what it writes after, it sweeps)
+        for path in (
+            layout.act_env(self.ref),
+            layout.act_gigs(self.ref),
+            layout.act_hosts(self.ref),
+        ):
+            unlink_if_present(path)
 
     def remove(self, keep_data: bool = False, keep_log: bool = False) -> str | None:
         """Stop the Act and delete its project, declaration and log (unless `keep_log`,

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from emperor import binary as uwsgi_binary
 
-from ..errors import BackstageError, InvalidSetting, NotAProject, NotFound
+from ..errors import BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
+from ..files import declared
 from ..files.fs import write_atomic
 from ..model.assign import apply_settings
 from ..model.checks import split_cron
@@ -153,8 +154,18 @@ def git_clone(url: str, into: str) -> str:
     except subprocess.TimeoutExpired:
         raise NotAProject(f"cloning {url} took longer than {GIT_TIMEOUT:g} s") from None
     if done.returncode != 0:
-        raise NotAProject(f"cannot clone {url}: {release.key_line(done.stderr)}")
+        raise NotAProject(f"cannot clone {url}: {git_reason(done.stderr)}")
     return into
+
+
+def git_reason(output: str) -> str:
+    """What git says went wrong: its first fatal: or error: line (its last lines are
+    advice, "... and the repository exists."), without the prefix."""
+    for line in output.splitlines():
+        head, sep, rest = line.strip().partition(":")
+        if sep and head.lower() in ("fatal", "error") and rest.strip():
+            return rest.strip()
+    return release.key_line(output)
 
 
 def step_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
@@ -332,7 +343,12 @@ def configure(
     if new.wsgi:  # as --wsgi writes it: a factory's arguments in one form
         new = dataclasses.replace(new, wsgi=str(new.wsgi_app))
     check_options(new, crew.stage.binary.path, crew.stage.plugins)
-    _declare_all(crew, act, new)
+    if new.port != old.port:
+        with declared.locked(crew.layout.create_lock):  # as `act new` takes one
+            _refuse_taken_port(crew, act, new.port)
+            _declare_all(crew, act, new)
+    else:
+        _declare_all(crew, act, new)
     if restarts(crew, act, old, new, playing) == RELOAD:
         try:
             reload()
@@ -340,6 +356,13 @@ def configure(
             _declare_all(crew, act, old)
             raise
     return new
+
+
+def _refuse_taken_port(crew: Crew, act: ActManager, port: int) -> None:
+    """Refuse another Act's port, as `act new` does (a hand edit still can take one)."""
+    for found in declared.read(crew.layout).acts:
+        if found.spec is not None and found.spec.port == port and found.ref.key != act.ref.key:
+            raise PortBusy(f"port {port} is Act {found.ref.key}'s: pick another")
 
 
 def _declare_all(crew: Crew, act: ActManager, spec: ActSpec) -> None:

@@ -7,6 +7,7 @@ process, so a crash never leaves a stale claim behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -14,15 +15,17 @@ import subprocess
 from emperor.process import pid_alive, read_pidfile, tail, wait_for
 from emperor.stats import parse_router_stats, stats_or_none
 
-from ..errors import StageError
+from ..errors import BackstageError, StageError
 from ..files import declared
 from ..files.fs import lock_held
 from ..model.gig import split_address
 from ..model.layout import Layout
-from . import holding, keeper, ports
+from . import holding, keeper, leftovers, ports
 from .stage import AnyStage
 
 UP_TIMEOUT = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class ManagerClient:
@@ -107,3 +110,12 @@ class ManagerClient:
         if self.stage.alive():  # an Emperor whose Manager was killed
             self.stage.manager.stop()
         holding.SocketHolder(self.layout).stop()  # after the Emperor, the ports close
+        nothing_runs = (
+            not (self.pid() or self.stage.alive() or keeper.running(self.layout))
+            and not holding.SocketHolder(self.layout).running()
+        )
+        if nothing_runs:
+            try:
+                leftovers.sweep_down(self.layout, declared.read(self.layout))
+            except (BackstageError, OSError) as exc:  # a file it cannot read: left as it is
+                log.warning("run/ is left as it is: %s", exc)

@@ -39,7 +39,7 @@ from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
 from ..model.account import Account, account
 from ..model.layout import venue_uwsgi
 from ..model.spec import ActSpec, ProductionSpec
-from . import adoption, keeper, ownership, ports, producer
+from . import adoption, keeper, leftovers, ownership, ports, producer
 from .acts import ActManager
 from .announcing import Announcer
 from .booking import BookingManager
@@ -299,6 +299,10 @@ class ProductionManager:
             partial(self._rotate_logs, production.production, listings),
         )
         self._guarded("the subscriptions", lambda: self.booking.sync_all(production))
+        self._guarded(
+            "the files of Acts gone",
+            partial(leftovers.sweep, self.crew.layout, production, self._wall()),
+        )
         self._guarded("the router's keys", self.crew.router.prepare)
         self._guarded("the booked hosts", self.booking.publish_booked)
 

@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import BackstageError
 from ..production import Production
 from . import act_commands, gig_commands, production_commands, release_commands, venue_commands
+from .options import command_path
 
 
 @click.group()
@@ -145,6 +146,11 @@ def main() -> None:
         code = cli.main(standalone_mode=False)  # the status of `run` and `manage`
     except click.exceptions.Abort:
         sys.exit(130)
+    except click.UsageError as exc:
+        # one line, as every other error; exit 2 as click gives a usage error
+        where = " ".join(("backstage", command_path(exc.ctx))).strip() if exc.ctx else "backstage"
+        click.echo(f"backstage: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

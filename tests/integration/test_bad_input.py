@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -577,3 +578,230 @@ def test_an_act_toml_that_is_a_folder_or_a_dangling_link_is_invalid_and_plays_on
     print(f"act.toml a folder, a dangling link: {load.failed} of {load.total} requests failed")
     assert load.failed == 0
     assert act.sess.pid == master
+
+
+# Nonsense on the command line: each refused in one line, and nothing made or changed
+
+
+def _tree(*folders: str) -> dict[str, bytes]:
+    """Every file under `folders` (but run/ and log/, which a Manager rewrites), with
+    what it holds: what a refused command must leave as it was."""
+    found = {}
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d not in ("run", "log", "__pycache__", "lib", "bin")]
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "rb") as source:
+                    found[path] = source.read()
+    return found
+
+
+def _cli_nonsense(
+    home: str, port_of_first: int, a_file: str
+) -> list[tuple[tuple[str, ...], int, str]]:
+    """(the command's words, its exit code, a word of what it says)"""
+    return [
+        (("act", "new", "TestVenue", "Big", "--processes", "1000000"), 1, "512 or fewer"),
+        (("act", "new", "TestVenue", "Big", "--processes", "0"), 1, "too small"),
+        (("act", "new", "TestVenue", "Big", "--processes", "-1"), 1, "too small"),
+        (("act", "new", "TestVenue", "Big", "--processes", "x"), 2, "not a valid integer"),
+        (("act", "new", "TestVenue", "Big", "--port", "70000"), 1, "port"),
+        (("act", "new", "TestVenue", "Big", "--port", str(port_of_first)), 1, "another Act"),
+        (("act", "new", "TestVenue", "First"), 1, "exists already"),
+        (("act", "new", "TestVenue", "my-act"), 1, "my-act"),
+        (("act", "new", "TestVenue", "class"), 1, "class"),
+        (("act", "new", "Nowhere", "Big"), 1, "no Venue 'Nowhere'"),
+        (("act", "new", "TestVenue"), 2, "Missing argument 'NAME'"),
+        (("act", "new"), 2, "Missing argument 'VENUE'"),
+        (
+            ("act", "set", "TestVenue/First", "port=" + str(port_of_first + 1)),
+            1,
+            "is Act TestVenue/Second's",
+        ),
+        (
+            ("act", "set", "TestVenue/First", "max_processes=1", "processes=2"),
+            1,
+            "below processes = 2",
+        ),
+        (("act", "set", "TestVenue/First", "processes=1000000"), 1, "512 or fewer"),
+        (("act", "set", "TestVenue/First", "cron.x=99 99 * * * ls"), 1, "out of range"),
+        (("act", "set", "TestVenue/First", "cron.x=0 0 * * 7 ls"), 1, "week '7' is out of range"),
+        (("act", "set", "TestVenue/First", "processes"), 1, "write it as processes=4"),
+        (("act", "set", "TestVenue/First", "port=0"), 1, "not a port"),
+        (("act", "set", "TestVenue/First", "bogus=1"), 1, "unknown setting 'bogus'"),
+        (("act", "set", "TestVenue/First", "name=Other"), 1, "not set with `act set`"),
+        (("act", "set", "TestVenue/First", "uwsgi.socket=/tmp/s"), 1, "set by Backstage"),
+        (("act", "set", "TestVenue/First"), 2, "Missing argument"),
+        (("act", "set", "First", "processes=2"), 1, "write VENUE/NAME"),
+        (("act", "stop", "TestVenue/Nobody"), 1, "no Act 'Nobody'"),
+        (
+            ("act", "add", "TestVenue", "Cloned", "file:///nowhere/repo.git"),
+            1,
+            "not appear to be a git",
+        ),
+        (("act", "add", "TestVenue", "Folder", "/nowhere/at/all"), 1, "/nowhere/at/all"),
+        (
+            ("act", "add", "TestVenue", "Envy", "/nowhere", "--env", "DEBUG"),
+            1,
+            "write it as DEBUG=0",
+        ),
+        (("config", "set", "TestVenue/First", "SECRET"), 1, "write it as DEBUG=0"),
+        (("config", "set", "TestVenue/First", "A=B=C", "X Y=1"), 1, "not a variable name"),
+        (("config", "set", "TestVenue/First", "UWSGI_MASTER=0"), 1, "reserved"),
+        (("venue", "domain", "add", "TestVenue", "com"), 1, "'com' is a public suffix"),
+        (("venue", "domain", "add", "TestVenue", "co.uk"), 1, "public suffix"),
+        (("venue", "domain", "add", "TestVenue", "github.io"), 1, "public suffix"),
+        (("venue", "domain", "add", "TestVenue", "localhost"), 1, "public suffix"),
+        (("venue", "domain", "add", "TestVenue", "x-.example.org"), 1, "hostname"),
+        (("venue", "domain", "add", "TestVenue", "10.0.0.1"), 1, "IP address"),
+        (("book", "TestVenue/First", "www.google.com"), 1, "not a domain of Venue"),
+        (("book", "TestVenue/First", "com"), 1, "not a domain of Venue"),
+        (("venue", "new", "my venue"), 1, "my venue"),
+        (("--home", a_file, "status"), 1, "is not a folder"),
+        (("--home", a_file, "up"), 1, "is not a folder"),
+        (("--home", home + "/missing", "status"), 1, "no Production at"),
+        (("--home", home + "/missing", "act", "ls"), 1, "no Production at"),
+        (("--home", home + "/missing", "down"), 1, "no Production at"),
+        (("bogus",), 2, "No such command 'bogus'"),
+        (("--bogus",), 2, "No such option"),
+        (("act", "bogus"), 2, "No such command"),
+        (("status", "--interval", "soon"), 2, "not a valid float"),
+        (("logs", "TestVenue/Nobody"), 1, "no Act 'Nobody'"),
+        (("fifo", "TestVenue/First", "x"), 1, "unknown FIFO command"),
+    ]
+
+
+def test_nonsense_on_the_command_line_is_refused_in_one_line(production, venue, tmp_path):
+    home = production.home
+    first = venue.new_act("First", processes=1, start=False)
+    second = venue.new_act("Second", processes=1, start=False, port=first.port + 1)
+    assert second.port == first.port + 1
+    a_file = str(tmp_path / "a-file")
+    open(a_file, "w").close()
+    before = _tree(home, venue.acts_dir, venue.spec_path)
+    cases = _cli_nonsense(home, first.port, a_file)
+    with ThreadPoolExecutor(4) as pool:  # each is refused before it changes anything
+        results = list(pool.map(lambda case: run_cli(*case[0], home=home, check=False), cases))
+    for (args, code, word), done in zip(cases, results, strict=True):
+        said = done.stderr.strip()
+        assert (done.returncode, said.count("\n")) == (code, 0), (args, done)
+        assert word in said and said.startswith("backstage: "), (args, said)
+        assert "Traceback" not in said and "__init__" not in said, (args, said)
+        assert not done.stdout, (args, done.stdout)
+    assert _tree(home, venue.acts_dir, venue.spec_path) == before
+    assert not os.path.exists(home + "/missing")
+    assert sorted(a.name for a in venue.acts) == ["First", "Second"]
+    print(f"command-line nonsense: {len(cases)} tried, {len(cases)} refused in one line")
+
+
+# Races and leftovers
+
+APP = """import time
+time.sleep({sleep})
+{fail}
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"plain"]
+"""
+
+
+def _plain_app(folder, sleep: float = 0, fail: bool = False) -> str:
+    os.makedirs(folder)
+    with open(os.path.join(folder, "app.py"), "w") as out:
+        out.write(APP.format(sleep=sleep, fail='raise RuntimeError("broken")' if fail else ""))
+    return str(folder)
+
+
+def _run_files(production, name: str) -> list[str]:
+    return sorted(n for n in os.listdir(production.layout.run_dir) if f".{name}." in n)
+
+
+def test_races_and_leftovers_of_making_and_removing_acts(production, venue, tmp_path):
+    home = production.home
+    small_act(venue, "Bystander", processes=1)
+    # three `act new` of one name at once: one makes it, the others say it exists
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-m", "backstage", "act", "new", "TestVenue", "Twin", "--no-start"],
+            env=dict(os.environ, BACKSTAGE_HOME=home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    done = [(p.wait(120), *p.communicate()) for p in running]
+    assert sorted(code for code, _, _ in done) == [0, 1, 1], done
+    for code, _, err in done:
+        assert code == 0 or ("exists already" in err and err.count("\n") == 1), err
+    twin = venue.act("Twin")
+    assert twin.spec.name == "Twin" and os.path.isfile(os.path.join(twin.path, "manage.py"))
+
+    # a failed `act add`, the Manager running: neither its folder nor its run files stay
+    broken = _plain_app(tmp_path / "broken", fail=True)
+    failed = run_cli(
+        "act",
+        "add",
+        "TestVenue",
+        "Broken",
+        broken,
+        "--wsgi",
+        "app:application",
+        home=home,
+        check=False,
+    )
+    assert failed.returncode == 1 and "broken" in failed.stderr, failed
+    assert not os.path.lexists(os.path.join(venue.acts_dir, "Broken"))
+    poll(lambda: _run_files(production, "Broken") == [], 15)
+
+    # `act rm` of a playing Act: nothing of it stays in run/
+    gone = small_act(venue, "Gone", processes=1)
+    assert _run_files(production, "Gone")
+    run_cli("act", "rm", gone.key, home=home)
+    poll(lambda: _run_files(production, "Gone") == [], 15)
+
+    # `down`: run/ keeps its locks and the last good production.toml, nothing stale
+    production.down()
+    left = sorted(os.listdir(production.layout.run_dir))
+    print(f"after down, run/ holds {left}")
+    assert [
+        n
+        for n in left
+        if not n.endswith(".lock") and not os.path.isdir(os.path.join(production.layout.run_dir, n))
+    ] == ["production.last-good.toml"], left
+
+
+def test_an_add_that_outlives_a_down_starts_nothing(production, venue, tmp_path):
+    home = production.home
+    small_act(venue, "Before", processes=1)
+    slow = _plain_app(tmp_path / "slow", sleep=4)  # its check imports it: 4 s
+    adding = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "backstage",
+            "act",
+            "add",
+            "TestVenue",
+            "Slow",
+            slow,
+            "--wsgi",
+            "app:application",
+        ],
+        env=dict(os.environ, BACKSTAGE_HOME=home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    poll(lambda: os.path.exists(os.path.join(venue.acts_dir, "Slow", "act.toml")), 30)
+    run_cli("down", home=home)
+    code = adding.wait(120)
+    _, err = adding.communicate()
+    print(f"an add that outlived a down: exit {code}: {err.strip()}")
+    assert code == 1 and "went down while TestVenue/Slow was being made" in err, err
+    assert err.count("\n") == 1
+    assert [p for p in processes_of(home) if p != adding.pid] == []  # nothing started again
+    assert production.manager.pid() is None and not production.stage.alive()
+    assert venue.act("Slow").spec.enabled is False  # there, whole, not started
