@@ -347,11 +347,22 @@ _TELLING = (
 )
 
 
+# uWSGI's report of a failed system call: `mmap(): Cannot allocate memory [core/utils.c
+# line 2238]`. The first is the cause; those after it are its cleanup failing in turn.
+_SYSCALL = re.compile(r"^\w+\(\): .+ \[\S+ line \d+\]$")
+
+
 def telling_line(log_text: str) -> str:
-    """The line of a log that best explains a failure: a Python exception, else uWSGI's
-    own complaint, else the last line."""
+    """The line of a log that best explains a failure: a Python exception, else the
+    first system call uWSGI saw fail, else uWSGI's own complaint, else the last line."""
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    for pattern in _TELLING:
+    for line in reversed(lines):
+        if _TELLING[0].search(line):
+            return line
+    for line in lines:
+        if _SYSCALL.match(line):
+            return line
+    for pattern in _TELLING[1:]:
         for line in reversed(lines):
             if pattern.search(line):
                 return line

@@ -35,6 +35,14 @@ def test_telling_line_on_recorded_logs():
     assert "unrecognized option '--no-such-option-at-all'" in telling_line(
         (data / "bad_option.log").read_text()
     )
+    # a master that cannot map its workers' scoreboard, then fails to clean up after it
+    too_many = (
+        "your mercy for graceful operations on workers is 60 seconds\n"
+        "unable to allocate 4100 bytes (0MB)\n"
+        "mmap(): Cannot allocate memory [core/utils.c line 2238]\n"
+        "unlink(): No such file or directory [core/uwsgi.c line 1771]\n"
+    )
+    assert telling_line(too_many) == "mmap(): Cannot allocate memory [core/utils.c line 2238]"
     assert telling_line("") == "(the log is empty)"
     assert telling_line("all\nquiet\n") == "quiet"
 
