@@ -335,16 +335,18 @@ class ActManager:
             raise NotRunning(f"{self.ref.key} is not running: start it first") from None
 
     def discard(self) -> None:
-        """Delete an Act that never played (a creation that failed half-way)."""
-        shutil.rmtree(self.ref.path, ignore_errors=True)
+        """Delete an Act that never played (a creation that failed half-way), and what
+        the Manager wrote for it meanwhile: under the lock it writes Acts' files under,
+        so that a pass that read it before does not write them again."""
         layout = self.crew.layout
-        # and what the Manager wrote for it meanwhile (what it writes after, it sweeps)
-        for path in (
-            layout.act_env(self.ref),
-            layout.act_gigs(self.ref),
-            layout.act_hosts(self.ref),
-        ):
-            unlink_if_present(path)
+        with declared.locked(layout.acts_lock):
+            shutil.rmtree(self.ref.path, ignore_errors=True)
+            for path in (
+                layout.act_env(self.ref),
+                layout.act_gigs(self.ref),
+                layout.act_hosts(self.ref),
+            ):
+                unlink_if_present(path)
 
     def remove(self, keep_data: bool = False, keep_log: bool = False) -> str | None:
         """Stop the Act and delete its project, declaration and log (unless `keep_log`,
@@ -367,6 +369,7 @@ class ActManager:
             self.fifo_path,
             layout.act_gigs(self.ref),
             layout.act_env(self.ref),
+            layout.act_hosts(self.ref),
             *(() if keep_log else (self.log_path, *log_backups(self.log_path))),
         ):
             unlink_if_present(path)
