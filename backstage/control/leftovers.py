@@ -32,7 +32,7 @@ _ACT_FILE = re.compile(
 STAGE_FILES = (
     "emperor.pid", "emperor.stats", "emperor.ipc", "manager.pid", "keeper.pid",
     "router.sub", "router.stats", "router.sock", "router.booked.json", "holder.sock",
-    "holder.pid",
+    "holder.pid", "vassal-wrapper",  # written again at each start of the Emperor
 )  # fmt: skip
 
 
