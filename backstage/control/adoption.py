@@ -274,7 +274,7 @@ def prepare(
     view = project_view(ref, spec)
     env = step_env(ref, spec)
     if spec.adopted:
-        release.install_requirements(ref.venue_path, spec.source, ref.path)
+        release.install_requirements(ref.venue_path, spec.source, ref.path, user=ref.user)
         shared.drop_dangling(ref.venue_path)
     found = check(
         ref.venue_path,

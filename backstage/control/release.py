@@ -234,11 +234,23 @@ def pyproject_dependencies(path: str) -> list[str]:
     return [str(d) for d in dependencies]
 
 
-def install_command(requirements: Requirements, python: str, uv: str | None) -> list[str] | None:
+def install_command(
+    requirements: Requirements, python: str, uv: str | None, user: str = ""
+) -> list[str] | None:
     """The command that installs these requirements into the Venue of `python`; None
-    when there is nothing to install."""
+    when there is nothing to install. For a Venue with a `user`, wheels only: the install
+    runs as root (the Venue's packages are Backstage's), and building a package runs its
+    code (a setup.py in a folder the user can write), which uv alone refuses for local
+    folders too (pip builds them whatever --only-binary says)."""
+    if user and not uv:
+        raise InstallFailed(
+            f"a Venue with user = {user} installs its requirements with uv, which installs "
+            "wheels only (pip would build local packages, running their code as root): "
+            "install uv (pip install uv)"
+        )
     if uv:
-        return [uv, "pip", "install", "--python", python, "-r", requirements.path]
+        wheels = ["--only-binary", ":all:"] if user else []
+        return [uv, "pip", "install", "--python", python, *wheels, "-r", requirements.path]
     if requirements.kind == "requirements":
         return [
             python,
@@ -273,11 +285,13 @@ def install_requirements(
     act_dir: str,
     uv: str | None = "auto",
     timeout: float = 900,
+    user: str = "",
 ) -> bool:
     """Install the project's requirements into the Venue unless they are unchanged since
     the last install from this Act (the digest is kept in `act_dir`). True when it
     installed; InstallFailed with one line when it could not, and the Venue's packages
-    are then whatever the installer left (uv and pip change nothing when resolution fails)."""
+    are then whatever the installer left (uv and pip change nothing when resolution fails).
+    `user`: the Venue's, whose project must not run code as root (wheels only)."""
     requirements = find_requirements(project_dir)
     if requirements is None:
         return False
@@ -292,7 +306,7 @@ def install_requirements(
     python = venue_python(venue_path)
     if not os.path.exists(python):
         raise InstallFailed(f"{venue_path} has no bin/python: rebuild the Venue")
-    argv = install_command(requirements, python, find_uv() if uv == "auto" else uv)
+    argv = install_command(requirements, python, find_uv() if uv == "auto" else uv, user)
     if argv is not None:
         name = os.path.relpath(requirements.path, project_dir)
         try:
@@ -300,7 +314,13 @@ def install_requirements(
         except subprocess.TimeoutExpired:
             raise InstallFailed(f"installing {name} took longer than {timeout:g} s") from None
         if done.returncode != 0:
-            raise InstallFailed(f"installing {name} failed: {install_failure(done.stdout)}")
+            why = install_failure(done.stdout)
+            if user and "source distributions" in why.lower():
+                why += (
+                    f" (a Venue with user = {user} installs wheels only, as building runs "
+                    "a package's code as root: publish a wheel, or install it by hand)"
+                )
+            raise InstallFailed(f"installing {name} failed: {why}")
     os.makedirs(act_dir, exist_ok=True)
     temporary = hash_path + ".tmp"
     with open(temporary, "w") as out:

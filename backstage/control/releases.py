@@ -247,7 +247,7 @@ def build(
             served = release_spec(spec, ref, building)
             view = project_view(ref, served)
             env = adoption.step_env(ref, spec)
-            release.install_requirements(ref.venue_path, building, ref.path)
+            release.install_requirements(ref.venue_path, building, ref.path, user=ref.user)
             shared.drop_dangling(ref.venue_path)
             try:
                 found = check(

@@ -176,3 +176,29 @@ def test_no_act_of_a_user_venue_announces_a_host_itself(production, user_venue, 
 
     act.unbook("shop.example.com")  # and the Manager stops announcing it
     assert poll(lambda: http_get(port, host="shop.example.com")[0] == 404, timeout=10)
+
+
+def test_a_projects_own_package_is_never_built_as_root(production, user_venue, tmp_path):
+    """The Venue's packages are installed by Backstage, as root: for a Venue with a user,
+    wheels only, so a package's setup.py in the project (a folder its user may write) is
+    refused in one line and never runs."""
+    marker = tmp_path / "built-as-root"
+    project = tmp_path / "site"
+    (project / "evilpkg").mkdir(parents=True)
+    (project / "evilpkg" / "setup.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from setuptools import setup\nsetup(name='evilpkg', version='1')\n"
+    )
+    (project / "requirements.txt").write_text("./evilpkg\n")
+    (project / "app.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [])\n    return [b'ok']\n"
+    )
+    done = run_cli(
+        "act", "add", user_venue.name, "Site", str(project), "--wsgi", "app:application",
+        home=production.home, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "installs wheels only" in done.stderr
+    assert not marker.exists()
+    assert not os.path.exists(os.path.join(user_venue.path, "acts", "Site"))

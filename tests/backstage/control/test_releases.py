@@ -2,8 +2,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from backstage.control.release import install_command
 from backstage.control.releases import releases
+from backstage.errors import InstallFailed
 from backstage.model.layout import ActRef
+from backstage.model.project import Requirements
 from backstage.model.spec import ActSpec
 from backstage.render.stageset import project_view
 
@@ -33,3 +38,16 @@ def test_an_act_served_through_current_imports_from_it_first():
     assert view.pythonpath == ("/v/acts/A/current/lib", "/elsewhere", "/v/acts/A/current")
     plain = project_view(ref, ActSpec(name="A", port=8100, source=source, wsgi="app:application"))
     assert plain.chdir == source
+
+
+def test_a_user_venues_requirements_are_installed_as_wheels_only():
+    """The install runs as root: for a Venue with a user, nothing may be built (a build
+    runs the package's code), which uv alone holds to for local folders too."""
+    needs = Requirements("/p/requirements.txt", "requirements")
+    argv = install_command(needs, "/v/bin/python", "/bin/uv", user="www-shop")
+    assert argv is not None and argv[argv.index("--only-binary") + 1] == ":all:"
+    assert "--only-binary" not in (install_command(needs, "/v/bin/python", "/bin/uv") or [])
+    with pytest.raises(
+        InstallFailed, match="with user = www-shop installs its requirements with uv"
+    ):
+        install_command(needs, "/v/bin/python", None, user="www-shop")
