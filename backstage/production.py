@@ -29,6 +29,7 @@ from .act import Act
 from .control import adoption, keeper, observe, ports, virtualenv
 from .control.acts import ActManager
 from .control.booking import BookingManager
+from .control.certificates import Certificates, HostCert
 from .control.client import ManagerClient
 from .control.crew import Crew
 from .control.producer import Producer
@@ -205,6 +206,31 @@ class Production:
         """Bring the Producer's zones (PowerDNS) in step with the bookings; `dry_run`
         only says what would change. The Production Manager does it by itself too."""
         return Producer(self.layout).sync(dry_run=dry_run)
+
+    @property
+    def certificates(self) -> Certificates:
+        """The hosts' certificates the router's TLS listener serves (`https`)."""
+        return self.crew.router.certificates
+
+    def import_certificate(self, host: str, cert: str, key: str, chain: str = "") -> HostCert:
+        """Serve the certificate in the file `cert` (with its `key`, and `chain` if
+        given) for `host`; refused, nothing written, when it cannot serve it."""
+
+        def read(path: str, what: str) -> bytes:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError as exc:
+                raise InvalidSetting(
+                    f"cannot read the {what} file {path}: {exc.strerror}"
+                ) from None
+
+        return self.certificates.install(
+            host,
+            read(cert, "certificate"),
+            read(key, "key"),
+            read(chain, "chain") if chain else b"",
+        )
 
     def up(self) -> None:
         self.manager.up()

@@ -43,6 +43,7 @@ from . import adoption, keeper, leftovers, ownership, ports, producer
 from .acts import ActManager
 from .announcing import Announcer
 from .booking import BookingManager
+from .certificates import https_port_suffix
 from .crew import Crew
 from .devloop import CodeWatch
 from .holding import SocketHolder
@@ -243,6 +244,10 @@ class ProductionManager:
         layout, stageset = crew.layout, crew.stageset
         wanted, keep = {}, set()
         own_uwsgi = {v.path for v in production.venues if v.spec is not None and v.spec.own_uwsgi}
+        settings = production.production
+        redirect = (
+            https_port_suffix(settings) if settings.https and settings.https_redirect else None
+        )
         for found in production.acts:
             name = layout.vassal(found.ref)
             if found.spec is None:
@@ -261,6 +266,7 @@ class ProductionManager:
                     uwsgi,
                     production.production.max_rss,
                     _account(found.ref.user),
+                    redirect,
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
@@ -275,7 +281,8 @@ class ProductionManager:
         router = crew.router
         try:
             config = router.render(stageset)
-            held = HeldFile((router.address, router.socket_path)) if takes_held(config) else None
+            addresses = (router.address, router.socket_path) + router.tls_addresses
+            held = HeldFile(addresses) if takes_held(config) else None
             wanted[router.vassal_name(config)] = Wanted(config, router.port, held=held)
         except BackstageError as exc:
             self._say(logging.ERROR, f"the router is left out: {exc}")

@@ -44,6 +44,7 @@ from ..model.gig import FALLBACK_KEY, split_address
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
 from ..render.stageset import StageSet
+from .certificates import Certificates
 from .signing import Keys
 
 log = logging.getLogger(__name__)
@@ -217,10 +218,26 @@ class Router:
 
     # Declared
 
+    @property
+    def https(self) -> str:
+        """The address of the TLS listener, or "" for none."""
+        return self._settings().https
+
+    @property
+    def tls_addresses(self) -> tuple[str, ...]:
+        """What the router listens on beside `router` and its socket: held the same way."""
+        return (self.https,) if self.https else ()
+
+    @functools.cached_property
+    def certificates(self) -> Certificates:
+        return Certificates(self.layout, self._settings)
+
     def prepare(self) -> None:
-        """Write what the router's config refers to: the keys, when announces are signed."""
+        """Write what the router's config refers to: the keys, when announces are signed;
+        the default certificate and the redirect marks, with a TLS listener."""
         if self.signed:
             self.keys.publish(FALLBACK_KEY)
+        self.certificates.prepare()
 
     def write_booked(self, hosts: Iterable[str]) -> bool:
         """Write the keys of the booked `hosts` for the router's fallback, atomically and
@@ -240,6 +257,9 @@ class Router:
             subscription_server=self.subscription_server,
             log_max=self.settings().log_max,
             drain=self._drains(),
+            https=self.https,
+            tls_stamp=self.certificates.stamp() if self.https else "",
+            certs=tuple(self.certificates.hosts()) if self.https else (),
         )
 
     def _drains(self) -> bool:

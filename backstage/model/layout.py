@@ -14,6 +14,8 @@
 <home>/log/                 emperor.log, manager.log, router.log, VENUE.NAME.log,
                             uwsgi-build.VENUE.log
 <home>/keys/                production.key, production.pub, hosts/HOST.pem
+<home>/tls/                 default.crt/.key (self-signed, for hosts without one),
+                            hosts/HOST.crt, .key (0600), .toml, redirect/KEY (0755)
 <home>/templates/           a user's overrides of the packaged templates
 <venue>/venue.toml, <venue>/acts/NAME/act.toml
 A Venue with `user` (its vassals drop to that user before they bind a socket or open a
@@ -139,6 +141,7 @@ class Layout:
         self.log_dir = _join(home, "log")
         self.templates_dir = _join(home, "templates")
         self.keys_dir = _join(home, "keys")
+        self.tls_dir = _join(home, "tls")
 
     def __repr__(self) -> str:
         return f"Layout({self.home!r})"
@@ -284,6 +287,39 @@ class Layout:
         a new vassal rather than a reload."""
         digest = hashlib.sha1(config.encode()).hexdigest()[:8]
         return f"{self.prefix}.router-{digest}.ini"
+
+    # Certificates (the router's TLS listener)
+
+    @property
+    def certs_dir(self) -> str:
+        """0700: HOST.crt (the chain) and HOST.key (0600) of each host with a certificate,
+        each named by an `sni` line of the router's config."""
+        return _join(self.tls_dir, "hosts")
+
+    def cert_path(self, host: str) -> str:
+        return _join(self.certs_dir, host + ".crt")
+
+    def cert_key_path(self, host: str) -> str:
+        return _join(self.certs_dir, host + ".key")
+
+    def cert_meta_path(self, host: str) -> str:
+        """Where the certificate came from (imported, acme), as TOML."""
+        return _join(self.certs_dir, host + ".toml")
+
+    @property
+    def default_cert(self) -> str:
+        """A self-signed pair the TLS listener answers a host without a certificate by."""
+        return _join(self.tls_dir, "default.crt")
+
+    @property
+    def default_cert_key(self) -> str:
+        return _join(self.tls_dir, "default.key")
+
+    @property
+    def https_marks(self) -> str:
+        """0755, no secrets: an empty file per router key whose host answers plain HTTP
+        with a 308 to https; the Acts (their Venue's users) test it per request."""
+        return _join(self.tls_dir, "redirect")
 
     @property
     def dashboard_token(self) -> str:

@@ -50,6 +50,11 @@ class ProductionSpec:
     # Acts sign their announces and the router checks them; unset: signed when
     # subscriptions cross hosts (subscription_server beyond loopback, or subscribe_to)
     router_sign: bool | None = None
+    # the router's TLS listener, HOST:PORT ("0.0.0.0:443" faces the world); "" = none. A
+    # host with a certificate answers plain HTTP with a 308 to https, unless https_redirect
+    # is false (ACME's challenge path excepted)
+    https: str = ""
+    https_redirect: bool = True
     metrics: str = ""  # HOST:PORT where the Production Manager serves /metrics; "" = none
     dashboard: str = ""  # HOST:PORT of the live web dashboard; "" = none
     # The Producer: a PowerDNS server whose zones (one per Venue domain) Backstage keeps
@@ -78,7 +83,8 @@ class ProductionSpec:
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
-        "router_sign", "metrics", "dashboard", "producer", "producer_key", "public_address",
+        "router_sign", "https", "https_redirect", "metrics", "dashboard", "producer",
+        "producer_key", "public_address",
         "subscription_server", "subscribe_to", "node_address", "max_rss", "stage",
         "system_vassals", "system_stats", "log_max", "log_keep",
     )  # fmt: skip
@@ -100,7 +106,7 @@ class ProductionSpec:
                 f"node_address = {self.node_address!r}: write this host's IPv4 address "
                 "other hosts reach, e.g. 10.0.0.2"
             )
-        for key in ("metrics", "dashboard"):
+        for key in ("metrics", "dashboard", "https"):
             if getattr(self, key):
                 split_address(getattr(self, key), key)
         if self.channel not in CHANNELS:

@@ -336,16 +336,20 @@ class StageSet:
         venue_uwsgi: str = "",
         max_rss: int = 0,
         account: Account | None = None,
+        redirect: str | None = None,
     ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
         default, which the Act's own overrides. `account`: the Venue's user, whom the
-        vassal drops to (the caller looked it up: rendering reads nothing)."""
+        vassal drops to (the caller looked it up: rendering reads nothing). `redirect`:
+        with a TLS listener that redirects, what follows the host in its URLs ("" on
+        443, else ":PORT"); None: no redirect."""
         return self._act_config(
             "vassal.ini.j2",
             spec,
-            ("vassal", layout.home, ref, venue_uwsgi, max_rss, account),
+            ("vassal", layout.home, ref, venue_uwsgi, max_rss, account, redirect),
             lambda: dict(
+                redirect=None if redirect is None else (layout.https_marks, redirect),
                 **self._act_context(layout, ref, spec, venue_uwsgi, account),
                 max_rss=spec.max_rss or max_rss,
                 env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
@@ -404,9 +408,17 @@ class StageSet:
         subscription_server: str = "",
         log_max: int = 0,
         drain: bool = False,
+        https: str = "",
+        tls_stamp: str = "",
+        certs: tuple[str, ...] = (),
     ) -> str:
         """`log_max`: bytes past which router.log is rotated; 0 = never. `drain`: the
-        uwsgi drops log lines by regular expression (`log-drain`)."""
+        uwsgi drops log lines by regular expression (`log-drain`). `https`: the address
+        of the TLS listener ("" none); `tls_stamp`: what changes when a certificate the
+        router has loaded is replaced (it reads each host's pair once)."""
+        held = self._held()
+        if https and self.holds:
+            held["held"] = held_fd_urls(3)  # the HTTP port, the socket, the TLS port
         return self.render(
             "router.ini.j2",
             production=ProductionView(layout.home),
@@ -421,5 +433,10 @@ class StageSet:
             sign=sign,
             sign_check=sign_check,
             subscription_server=subscription_server,
-            **self._held(),
+            https=https,
+            tls_stamp=tls_stamp,
+            default_cert=layout.default_cert,
+            default_key=layout.default_cert_key,
+            certs=[(h, layout.cert_path(h), layout.cert_key_path(h)) for h in certs],
+            **held,
         )

@@ -1,0 +1,196 @@
+"""The certificates of a Production's hosts, kept under its home for the router's TLS
+listener: `tls/hosts/HOST.crt` (the certificate, then its chain), `HOST.key` (0600) and
+`HOST.toml` (where it came from). The router's config names each pair (`sni`), and
+is replaced when one changes.
+
+A host with a certificate answers plain HTTP with a 308 to https: the Acts test, per
+request, for an empty file named by the router key in `tls/redirect/` (0755, no
+secrets: an Act runs as its Venue's user), which this module keeps in step.
+
+Keys are written 0600 before they take their name, and never printed or logged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import NotFound
+from ..files import tomlfile
+from ..files.fs import unlink_if_present, write_atomic, write_if_changed
+from ..model import certificate, gig
+from ..model.certificate import CertInfo
+from ..model.domains import check_hostname
+from ..model.gig import split_address
+from ..model.layout import Layout
+from ..model.spec import ProductionSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "backstage.invalid"  # the default certificate's name: no real host's
+
+
+@dataclass(frozen=True)
+class HostCert:
+    host: str
+    source: str  # imported | acme
+    info: CertInfo | None  # None: its file does not load (the host gets the default)
+    error: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        found: dict[str, object] = {"host": self.host, "source": self.source}
+        if self.info is not None:
+            found.update(self.info.to_json())
+        else:
+            found.update({"issuer": None, "not_after": None, "names": []})
+        found["error"] = self.error or None
+        return found
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class Certificates:
+    """Reads and writes the certificate files. Constructing it does nothing."""
+
+    def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
+        self.layout = layout
+        self._settings = settings
+        self._marked: tuple[str, ...] | None = None
+
+    # Reading
+
+    def hosts(self) -> list[str]:
+        try:
+            entries = os.listdir(self.layout.certs_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(e[: -len(".crt")] for e in entries if e.endswith(".crt"))
+
+    def get(self, host: str) -> HostCert | None:
+        path = self.layout.cert_path(host)
+        if not os.path.exists(path):
+            return None
+        try:
+            meta = tomlfile.load(self.layout.cert_meta_path(host))
+        except (OSError, ValueError):
+            meta = {}
+        source = str(meta.get("source", "imported"))
+        try:
+            return HostCert(host, source, certificate.info(_read(path), path))
+        except (OSError, certificate.BadCertificate) as exc:
+            return HostCert(host, source, None, f"{path} does not load: {exc}")
+
+    def all(self) -> list[HostCert]:
+        return [c for c in map(self.get, self.hosts()) if c is not None]
+
+    def stamp(self) -> str:
+        """Changes when a certificate file is written or removed: the router reads each
+        pair once, so a replaced one needs a new router (its config names this)."""
+        digest = hashlib.sha1()
+        for host in self.hosts():
+            for path in (self.layout.cert_path(host), self.layout.cert_key_path(host)):
+                try:
+                    st = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                digest.update(f"{path} {st.st_mtime_ns} {st.st_size}\n".encode())
+        return digest.hexdigest()[:12]
+
+    # Writing
+
+    def install(
+        self,
+        host: str,
+        cert_pem: bytes,
+        key_pem: bytes,
+        chain_pem: bytes = b"",
+        source: str = "imported",
+    ) -> HostCert:
+        """Check the pair for `host` (BadCertificate, nothing written, when it cannot
+        serve it), then write it: the key first, 0600, each file whole or not at all."""
+        check_hostname(host)
+        host = host.lower()
+        found = certificate.check(host, cert_pem, key_pem)
+        if chain_pem:
+            certificate.info(chain_pem, "the chain file")  # PEM certificates, or refused
+        self._dirs()
+        text = cert_pem.decode().rstrip("\n") + "\n"
+        if chain_pem:
+            text += chain_pem.decode().rstrip("\n") + "\n"
+        write_atomic(self.layout.cert_key_path(host), key_pem.decode(), 0o600)
+        write_atomic(self.layout.cert_path(host), text, 0o600)
+        written = {"source": source, "installed": _now()}
+        write_atomic(self.layout.cert_meta_path(host), tomlfile.dumps(written), 0o600)
+        self._marked = None
+        self.prepare()
+        log.info("certificate for %s installed (%s, until %s)", host, source, found.not_after)
+        return HostCert(host, source, found)
+
+    def remove(self, host: str) -> None:
+        host = host.lower()
+        if not os.path.exists(self.layout.cert_path(host)):
+            raise NotFound(f"{host} has no certificate: `backstage tls ls` lists those that do")
+        # the certificate first: the router never finds one without its key
+        for path in (
+            self.layout.cert_path(host),
+            self.layout.cert_key_path(host),
+            self.layout.cert_meta_path(host),
+        ):
+            unlink_if_present(path)
+        self._marked = None
+        self.prepare()
+        log.info("certificate for %s removed", host)
+
+    def _dirs(self) -> None:
+        os.makedirs(self.layout.tls_dir, mode=0o755, exist_ok=True)
+        os.makedirs(self.layout.certs_dir, mode=0o700, exist_ok=True)
+        os.chmod(self.layout.certs_dir, 0o700)
+
+    def prepare(self) -> None:
+        """With a TLS listener: the default pair it starts with, and the redirect marks.
+        Cheap when nothing changed: every pass of the Production Manager asks."""
+        spec = self._settings()
+        if spec.https and not os.path.exists(self.layout.default_cert):
+            self._dirs()
+            cert_pem, key_pem = certificate.self_signed(DEFAULT_NAME)
+            write_atomic(self.layout.default_cert_key, key_pem.decode(), 0o600)
+            write_atomic(self.layout.default_cert, cert_pem.decode(), 0o644)
+        self._mark(spec)
+
+    def _mark(self, spec: ProductionSpec) -> None:
+        wanted: tuple[str, ...] = ()
+        if spec.https and spec.https_redirect:
+            port = split_address(spec.router)[1]
+            wanted = tuple(
+                sorted({key for c in self.all() if c.info for key in gig.keys_for(c.host, port)})
+            )
+        if wanted == self._marked:
+            return
+        folder = self.layout.https_marks
+        if wanted or os.path.isdir(folder):
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+            for entry in os.listdir(folder):
+                if entry not in wanted:
+                    unlink_if_present(os.path.join(folder, entry))
+            for key in wanted:
+                write_if_changed(os.path.join(folder, key), "")
+        self._marked = wanted
+
+
+def https_port_suffix(spec: ProductionSpec) -> str:
+    """What follows the host in a redirect to the TLS listener: "" on 443."""
+    if not spec.https:
+        return ""
+    port = split_address(spec.https)[1]
+    return "" if port == 443 else f":{port}"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

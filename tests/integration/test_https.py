@@ -1,0 +1,126 @@
+"""HTTPS through the router: a TLS listener beside `router`, a certificate per host by
+SNI, the 308 from plain HTTP, imports refused for each bad input. Real Emperor, real
+Acts, real TLS verified against a CA the test makes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+
+import pytest
+
+from backstage.model.certificate import BadCertificate
+from tests.gigs_helpers import named_act
+from tests.helpers import free_port, http_get, poll
+from tests.tls_helpers import TestCA, http_raw, https_get, served_subject
+
+
+@pytest.fixture
+def ca(tmp_path) -> TestCA:
+    return TestCA(str(tmp_path / "ca"))
+
+
+def test_https_by_sni_and_the_308(production, venue, ca):
+    tls = free_port()
+    production.declare(https=f"127.0.0.1:{tls}")
+    venue.add_domain("example.com")
+    alpha = named_act(venue, "Alpha")
+    beta = named_act(venue, "Beta")
+    alpha.book("alpha.example.com")
+    beta.book("beta.example.com")
+    port = production.router.port
+
+    cert, key = ca.leaf("alpha.example.com")
+    production.import_certificate("alpha.example.com", cert, key, chain=ca.chain_path)
+    wild, wild_key = ca.leaf("*.example.com")
+    production.import_certificate("beta.example.com", wild, wild_key, chain=ca.chain_path)
+    home = production.layout
+    assert stat.S_IMODE(os.stat(home.cert_key_path("alpha.example.com")).st_mode) == 0o600
+
+    # each host its own certificate, the chain verified against the CA, the Act's answer
+    poll(lambda: _ok(lambda: https_get(tls, "alpha.example.com", ca)), timeout=20)
+    assert https_get(tls, "alpha.example.com", ca) == (200, "Alpha", "alpha.example.com")
+    assert https_get(tls, "beta.example.com", ca) == (200, "Beta", "*.example.com")
+    # a host without one: the default, self-signed
+    assert served_subject(tls, "nobody.example.com") == "backstage.invalid"
+
+    # plain HTTP: a 308 to the same URL on https, path and query kept
+    status, headers = http_raw(port, f"alpha.example.com:{port}", "/a/b?x=1&y=2")
+    assert status == 308
+    assert headers["Location"] == f"https://alpha.example.com:{tls}/a/b?x=1&y=2"
+    # but for ACME's challenge path, which the Act answers (here: its 404)
+    status, _ = http_raw(port, "alpha.example.com", "/.well-known/acme-challenge/t0k3n")
+    assert status == 404
+    # a host without a certificate is served over HTTP as before
+    gamma = named_act(venue, "Gamma")
+    gamma.book("gamma.example.com")
+    assert http_get(port, host="gamma.example.com") == (200, "Gamma")
+
+    # removed: plain HTTP again, and the default certificate for it
+    production.certificates.remove("beta.example.com")
+    poll(lambda: http_get(port, host="beta.example.com") == (200, "Beta"), timeout=10)
+    poll(lambda: _ok(lambda: served_subject(tls, "beta.example.com") == "backstage.invalid"), 20)
+
+    # https_redirect = false: both answer, no 308
+    production.declare(https_redirect=False)
+    poll(lambda: http_get(port, host="alpha.example.com") == (200, "Alpha"), timeout=30)
+    assert https_get(tls, "alpha.example.com", ca)[:2] == (200, "Alpha")
+
+
+def test_a_corrupt_certificate_and_a_killed_router(production, venue, ca):
+    tls = free_port()
+    production.declare(https=f"127.0.0.1:{tls}")
+    venue.add_domain("example.com")
+    act = named_act(venue, "Solo")
+    hosts = ("one.example.com", "two.example.com")
+    for host in hosts:
+        act.book(host)
+        cert, key = ca.leaf(host)
+        production.import_certificate(host, cert, key, chain=ca.chain_path)
+    poll(lambda: _ok(lambda: https_get(tls, hosts[1], ca)[:2] == (200, "Solo")), timeout=20)
+
+    # a corrupt file: that host falls back to the default certificate, the other serves
+    with open(production.layout.cert_path(hosts[0]), "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+    poll(lambda: _ok(lambda: served_subject(tls, hosts[0]) == "backstage.invalid"), timeout=20)
+    assert https_get(tls, hosts[1], ca)[:2] == (200, "Solo")
+    (listed,) = [c for c in production.certificates.all() if c.host == hosts[0]]
+    assert listed.info is None and "does not load" in listed.error
+
+    # the router killed -9: back, it serves every certificate again
+    cert, key = ca.leaf(hosts[0])
+    production.import_certificate(hosts[0], cert, key, chain=ca.chain_path)
+    poll(lambda: _ok(lambda: https_get(tls, hosts[0], ca)[:2] == (200, "Solo")), timeout=20)
+    pid = production.router.stats().pid
+    os.kill(pid, signal.SIGKILL)
+    for host in hosts:
+        poll(lambda h=host: _ok(lambda: https_get(tls, h, ca) == (200, "Solo", h)), timeout=30)
+
+
+def test_imports_refused(production, venue, ca, tmp_path):
+    production.declare(https=f"127.0.0.1:{free_port()}")
+    cert, key = ca.leaf("a.example.com")
+    _, other_key = ca.leaf("b.example.com")
+    with pytest.raises(BadCertificate, match="key does not match"):
+        production.import_certificate("a.example.com", cert, other_key)
+    with pytest.raises(BadCertificate, match=r"names \(a.example.com\) do not cover c.example.com"):
+        production.import_certificate("c.example.com", cert, key)
+    old, old_key = ca.leaf("a.example.com", days=-1, start_days=-30)
+    with pytest.raises(BadCertificate, match="expired"):
+        production.import_certificate("a.example.com", old, old_key)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(BadCertificate, match="no PEM certificate"):
+        production.import_certificate("a.example.com", str(junk), key)
+    wild, wild_key = ca.leaf("*.example.com")
+    with pytest.raises(BadCertificate, match="do not cover"):  # one label only
+        production.import_certificate("x.y.example.com", wild, wild_key)
+    assert production.certificates.all() == []  # nothing written
+
+
+def _ok(probe) -> object:
+    try:
+        return probe()
+    except OSError:
+        return False
