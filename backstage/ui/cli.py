@@ -15,7 +15,14 @@ from emperor.errors import UwsgiError
 from .. import __version__
 from ..errors import BackstageError
 from ..production import Production
-from . import act_commands, gig_commands, production_commands, release_commands, venue_commands
+from . import (
+    act_commands,
+    gig_commands,
+    production_commands,
+    release_commands,
+    tls_commands,
+    venue_commands,
+)
 from .options import command_path
 
 
@@ -83,6 +90,10 @@ EXAMPLES = {
     "gigs": "backstage gigs --json",
     "nginx": "backstage nginx --out /etc/nginx/backstage",
     "producer": "backstage producer sync --dry-run",
+    "tls": "backstage tls ls --json",
+    "tls import": "backstage tls import shop.example.com shop.crt shop.key --chain ca.pem",
+    "tls ls": "backstage tls ls --json",
+    "tls rm": "backstage tls rm shop.example.com",
     "producer sync": "backstage producer sync --dry-run   # then without --dry-run",
 }
 
@@ -121,6 +132,7 @@ for _command in (
     gig_commands.nginx,
     gig_commands.producer,
     gig_commands.keys,
+    tls_commands.tls,
     release_commands.dev,
     release_commands.deploy,
     release_commands.releases,

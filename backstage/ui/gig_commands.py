@@ -40,6 +40,10 @@ def gigs(production: Production, as_json: bool) -> None:
     """Live Gigs from the router's stats, and hosts booked but not playing."""
     snapshot = production.snapshot()
     found = [gig.as_dict() for gig in snapshot.gigs]
+    certs = {c.host: c for c in production.certificates.all() if c.info is not None}
+    for gig in found:
+        cert = certs.get(str(gig["host"]))
+        gig["tls"] = None if cert is None else _tls(cert.to_json())
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -63,6 +67,10 @@ def gigs(production: Production, as_json: bool) -> None:
         click.echo("\nNODE  HOST  GIG  REQUESTS")
         for host, node, requests in nodes:
             click.echo(f"{node}  {_node_host(node)}  {host}  {requests}")
+
+
+def _tls(cert: dict[str, object]) -> dict[str, object]:
+    return {key: cert[key] for key in ("source", "issuer", "not_after")}
 
 
 def _node_host(node: str) -> str:

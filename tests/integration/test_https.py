@@ -4,6 +4,7 @@ Acts, real TLS verified against a CA the test makes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -11,6 +12,7 @@ import stat
 import pytest
 
 from backstage.model.certificate import BadCertificate
+from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
 from tests.tls_helpers import TestCA, http_raw, https_get, served_subject
@@ -124,3 +126,53 @@ def _ok(probe) -> object:
         return probe()
     except OSError:
         return False
+
+
+def test_tls_commands(production, venue, ca):
+    home = production.home
+    production.declare(https=f"127.0.0.1:{free_port()}")
+    venue.add_domain("example.com")
+    act = named_act(venue, "Cli", start=False)
+    act.book("www.example.com")
+    cert, key = ca.leaf("www.example.com")
+    _, other_key = ca.leaf("other.example.com")
+
+    refused = run_cli("tls", "import", "www.example.com", cert, other_key, home=home, check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "key does not match" in refused.stderr
+    assert "PRIVATE" not in refused.stderr and "Traceback" not in refused.stderr
+    missing = run_cli(
+        "tls", "import", "www.example.com", cert, "/nonexistent", home=home, check=False
+    )
+    assert missing.returncode == 1 and "cannot read the key file" in missing.stderr
+
+    done = run_cli(
+        "tls", "import", "www.example.com", cert, key, "--chain", ca.chain_path, home=home
+    )
+    assert "www.example.com: Test Intermediate, until" in done.stdout
+    with open(key) as f:
+        secret = f.read()
+    (listed,) = json.loads(run_cli("tls", "ls", "--json", home=home).stdout)
+    assert listed["host"] == "www.example.com" and listed["source"] == "imported"
+    assert listed["issuer"] == "Test Intermediate" and listed["not_after"].endswith("Z")
+    assert listed["error"] is None
+    gigs = {g["host"]: g for g in json.loads(run_cli("gigs", "--json", home=home).stdout)}
+    assert gigs["www.example.com"]["tls"] == {
+        "source": "imported",
+        "issuer": "Test Intermediate",
+        "not_after": listed["not_after"],
+    }
+    text = run_cli("tls", "ls", home=home).stdout
+    assert "www.example.com  imported  Test Intermediate" in text
+    logs = "".join(
+        open(os.path.join(production.layout.log_dir, name)).read()
+        for name in os.listdir(production.layout.log_dir)
+    )
+    assert secret.splitlines()[1] not in logs + text + done.stdout
+
+    run_cli("tls", "rm", "www.example.com", home=home)
+    assert json.loads(run_cli("tls", "ls", "--json", home=home).stdout) == []
+    gone = run_cli("tls", "rm", "www.example.com", home=home, check=False)
+    assert gone.returncode == 1 and "has no certificate" in gone.stderr
+    gigs = {g["host"]: g for g in json.loads(run_cli("gigs", "--json", home=home).stdout)}
+    assert gigs["www.example.com"]["tls"] is None
