@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .act import Act
-from .control import adoption, keeper, observe, ports, virtualenv
+from .control import adoption, backup, keeper, observe, ports, virtualenv
 from .control.acts import ActManager
 from .control.booking import BookingManager
 from .control.certificates import Certificates, HostCert
@@ -177,6 +177,21 @@ class Production:
         if not sep or not venue or not name:
             raise InvalidSetting(f"{key!r} does not name an Act: write VENUE/NAME")
         return self.venue(venue).act(name)
+
+    def restore(self, archive: str, key: str | None = None) -> tuple[Act, list[str], bool]:
+        """The shared data of a backup put back into the Act it was made of (or `key`),
+        while it serves; an Act that is gone is made again from it (not started). The Act,
+        the shared paths restored, and whether it was made again."""
+        key = key or backup.archived_act(archive)
+        venue_name, _, name = key.partition("/")
+        venue = self.venue(venue_name)
+        if name in declared.act_names(venue.path):
+            act = venue.act(name)
+            return act, act.restore(archive), False
+        ref = ActRef(venue.name, venue.path, name, venue.user)
+        backup.recreate(self.crew, ref, archive)
+        act = venue.act(name)
+        return act, list(act.spec.shared), True
 
     # Running
 

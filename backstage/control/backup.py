@@ -11,6 +11,7 @@ other file or folder beside it and renamed over it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,12 +20,15 @@ import tarfile
 import tempfile
 import time
 
-from ..errors import InvalidSetting
+from ..errors import InvalidSetting, NotFound
+from ..files import tomlfile
 from ..files.fs import write_atomic
 from ..model.checks import check_shared
 from ..model.layout import ActRef
-from . import shared
+from ..model.spec import ActSpec, from_dict
+from . import adoption, ports, shared
 from .acts import ActManager
+from .crew import Crew
 
 MANIFEST = "backup.json"
 
@@ -79,6 +83,44 @@ def _manifest(archive: str) -> dict[str, object]:
     if not isinstance(found, dict):
         raise InvalidSetting(f"{archive} is not a backup of an Act (`backstage backup` makes one)")
     return found
+
+
+def recreate(crew: Crew, ref: ActRef, archive: str) -> ActManager:
+    """An Act that is gone made again from its backup: its act.toml (not enabled, on its
+    port if that is still free) and its shared data, served from its folder when it
+    starts. An Act added from git is added again instead, then restored."""
+    _manifest(archive)
+    with tarfile.open(archive, "r:gz") as tar:
+        member = tar.extractfile("act.toml")
+        text = member.read().decode() if member is not None else ""
+    where = f"act.toml in {archive}"
+    spec = dataclasses.replace(
+        from_dict(ActSpec, tomlfile.loads(text, where), where), name=ref.name
+    )
+    if spec.source == os.path.join(ref.path, adoption.CLONE_DIR) or not spec.source:
+        raise InvalidSetting(
+            f"{ref.key} was not added from a folder: add it again (`backstage act add`), "
+            f"then restore {archive}"
+        )
+    if not os.path.isdir(spec.source):
+        raise NotFound(f"{spec.source}, the folder {ref.key} served, is gone: restore it first")
+    port = spec.port if ports.port_free(spec.port) else None
+
+    def build(new: ActSpec) -> ActSpec:
+        os.makedirs(ref.path)
+        fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+        fields.update(port=new.port, enabled=False, current=False)
+        made = ActSpec(**fields)
+        adoption.write_act_files(crew, ref, made)
+        return made
+
+    act = ActManager.create(crew, ref, port, spec.processes, True, build)
+    try:
+        restore(act, archive)
+    except BaseException:
+        act.discard()
+        raise
+    return act
 
 
 def restore(act: ActManager, archive: str) -> list[str]:

@@ -9,7 +9,6 @@ import time
 
 import click
 
-from ..control.backup import archived_act
 from ..files.fs import LogFollower
 from ..model.snapshot import human_size
 from ..production import Production
@@ -130,7 +129,12 @@ def backup(production: Production, key: str, out: str | None) -> None:
 @pass_production
 def restore(production: Production, archive: str, key: str | None) -> None:
     """Put an Act's shared data back from a backup, while it serves: into the Act it
-    was made of, or VENUE/NAME."""
-    key = key or archived_act(archive)
-    paths = act_of(production, key).restore(archive)
-    click.echo(f"{key}: restored {', '.join(paths) or 'nothing (it held no shared data)'}")
+    was made of, or VENUE/NAME. An Act that is gone is made again (not started)."""
+    act, paths, made = production.restore(archive, key)
+    restored = ", ".join(paths) or "nothing (it held no shared data)"
+    if made:
+        click.echo(
+            f"{act.key}: made again with {restored}; start it: backstage act start {act.key}"
+        )
+    else:
+        click.echo(f"{act.key}: restored {restored}")

@@ -237,6 +237,11 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
     done = run_cli("act", "rm", "TestVenue/Saved", home=home)
     assert done.stdout.startswith("TestVenue/Saved: removed, with its data: instance (")
+    # gone, and made again from the backup: its data and its settings
+    done = run_cli("restore", archive, home=home)
+    assert done.stdout.startswith("TestVenue/Saved: made again with instance; start it")
+    venue.act("Saved").start()
+    assert http_get(act.port) == (200, "one:a,b")
 
 
 @pytest.mark.slow
