@@ -10,6 +10,7 @@ there when the benchmark ends is killed and reported.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -27,6 +28,7 @@ from emperor.process import wait_for
 
 if TYPE_CHECKING:
     from backstage import Production
+    from backstage.act import Act
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -199,6 +201,43 @@ def stop_process(child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             child.wait(5.0)
+
+
+# A checked reload, and how it was checked before
+
+
+def manage_check(act: Act) -> None:
+    """One cold `python manage.py check`, with the Act's environment and settings."""
+    from backstage.control import adoption, release
+    from backstage.render.stageset import project_view
+
+    spec = act.spec
+    python = release.venue_python(act.venue.path)
+    env = adoption.process_env(act.ref, spec)
+    folder = project_view(act.ref, spec).chdir
+    done = release.run_step([python, "manage.py", "check"], folder, env, 120)
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout)
+
+
+def prepare_apart(act: Act) -> None:
+    """The pre-flight and the release steps as they ran before they shared a process:
+    the check cold in a process of its own, then each step in another, each starting
+    Django and each running whether it has something to do or not."""
+    from backstage.control import adoption, release, release_run
+    from backstage.render.stageset import project_view
+
+    spec = act.spec
+    folder = project_view(act.ref, spec).chdir
+    env = adoption.process_env(act.ref, spec)
+    python = release.venue_python(act.venue.path)
+    with open(release_run.APPCHECK) as source:
+        command = {"wsgi": spec.wsgi_target, "django": True, "mark": "@@apart"}
+        check = [python, "-c", source.read(), json.dumps(command)]
+    for argv in [check, *(release.step_argv(step, python) for step in spec.release)]:
+        done = release.run_step(argv, folder, env, 600)
+        if done.returncode != 0:
+            raise RuntimeError(done.stdout)
 
 
 # Reporting

@@ -7,10 +7,10 @@ in `VENUE/acts/NAME/`: act.toml, the generated settings module, the worker and c
 scripts, bytecode, and STATIC_ROOT when the project sets none. The project's files are
 never written.
 
-`prepare` runs before a start of a new version and before every reload, each step in a
-process of its own (`release`): the requirements when they changed, the pre-flight
-(the app imported once, Django's checks), then the release steps. The first that
-fails stops it with one line; what plays keeps playing.
+`prepare` runs before a start of a new version and before every reload: the
+requirements when they changed (`release`), then in one process of the Venue's Python
+the pre-flight (the app imported once, Django's checks) and the release steps
+(`release_run`). The first that fails stops it with one line; what plays keeps playing.
 """
 
 from __future__ import annotations
@@ -265,8 +265,9 @@ def prepare(
     check: Callable[..., preflight.Preflight] = preflight.preflight,
 ) -> ActSpec:
     """Get the Act's current code ready to serve: requirements installed if they changed,
-    the app imported once in a separate process (Django: and checked), release steps run.
-    The static mapping the pre-flight finds is declared. Raises at the first failure."""
+    the app imported once in a separate process (Django: and checked), and in that same
+    process the release steps. The static mapping the pre-flight finds is declared.
+    Raises at the first failure."""
     ref = act.ref
     spec = act.spec()
     check_options(spec, crew.stage.binary.path, crew.stage.plugins)
@@ -276,6 +277,7 @@ def prepare(
     if spec.adopted:
         release.install_requirements(ref.venue_path, spec.source, ref.path, user=ref.user)
         shared.drop_dangling(ref.venue_path)
+    # the check and the release steps in one process: one start of the app, not one a step
     found = check(
         ref.venue_path,
         view.chdir,
@@ -284,20 +286,12 @@ def prepare(
         view.settings or None,
         view.pythonpath,
         user=ref.user,
+        steps=spec.release if release_steps else (),
+        act_dir=ref.path,
     )
     if spec.adopted:
         spec = _declare_served(act, spec, found)
         write_act_files(crew, ref, spec)
-    if release_steps and spec.release:
-        release.run_release(
-            ref.venue_path,
-            view.chdir,
-            env,
-            view.settings or None,
-            spec.release,
-            view.pythonpath,
-            user=ref.user,
-        )
     return spec
 
 

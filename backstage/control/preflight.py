@@ -1,6 +1,7 @@
 """The pre-flight: new code imported once in a process of its own, with the Venue's
-Python and the Act's environment (Django: `check` too), before any worker serves it.
-`WarmPreflight` keeps that process's imports warm between the saves of a watched Act.
+Python and the Act's environment (Django: `check` too), before any worker serves it;
+the release steps follow in the same process (`release_run`). `WarmPreflight` keeps
+that process's imports warm between the saves of a watched Act.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import PreflightFailed
-from .release import key_line, process_env, run_step, venue_python
+from . import release_run
+from .release import process_env, venue_python
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
 # The warm pre-flight's process, run with the Venue's Python.
-CHECKER = os.path.join(SCRIPTS, "checker.py")
-# The check itself, run by `python -c` in the project's folder (the warm pre-flight's
-# children call the same file's function)
-APPCHECK = os.path.join(SCRIPTS, "appcheck.py")
+CHECKER = os.path.join(release_run.SCRIPTS, "checker.py")
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,10 @@ class Preflight:
     data: tuple[str, ...] = ()  # absolute paths the app writes to (control.shared)
 
 
+# Given what the check found, once it passed and before any release step runs.
+Between = Callable[[Preflight], None]
+
+
 def preflight(
     venue_path: str,
     project_dir: str,
@@ -44,41 +46,48 @@ def preflight(
     wsgi: str,
     settings: str | None = None,
     pythonpath: Sequence[str] = (),
-    timeout: float = 120,
+    timeout: float = release_run.CHECK_TIMEOUT,
     user: str = "",
+    steps: Sequence[str] = (),
+    act_dir: str | None = None,
+    between: Between | None = None,
 ) -> Preflight:
     """Import `wsgi` (MODULE:CALLABLE) in a separate process with the Venue's Python and
     the Act's env, as the Venue's `user` if it has one, and for Django (`settings` given)
-    run `check`. Raises PreflightFailed with one line when the app would not serve."""
-    with open(APPCHECK) as source:
-        argv = [venue_python(venue_path), "-c", source.read(), wsgi, "1" if settings else "0"]
-    environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
-    try:
-        done = run_step(argv, project_dir, environment, timeout, user)
-    except FileNotFoundError:
-        raise PreflightFailed(f"{venue_path} has no bin/python: rebuild the Venue") from None
-    except subprocess.TimeoutExpired:
-        raise PreflightFailed(f"importing {wsgi} took longer than {timeout:g} s") from None
-    return preflight_result(done.returncode, done.stdout, wsgi)
+    run `check`; then, in the same process, the release `steps` (see `release_run`),
+    `between` called in between. Raises PreflightFailed with one line when the app would
+    not serve, ReleaseFailed when a step fails."""
+    hook = None if between is None else _found_by(between)
+    found = release_run.run(
+        venue_path, project_dir, env, wsgi, settings, steps, pythonpath,
+        timeout=timeout, user=user, act_dir=act_dir, between=hook,
+    )  # fmt: skip
+    return _preflight(found)
+
+
+def _found_by(between: Between) -> Callable[[Mapping[str, object]], None]:
+    return lambda found: between(_preflight(found))
 
 
 def preflight_result(returncode: int, output: str, wsgi: str) -> Preflight:
     """What a pre-flight's exit status and output say: PreflightFailed in one line, or
     what it found."""
-    if returncode != 0:
-        what = "Django's checks fail" if "SystemCheckError" in output else f"{wsgi} does not load"
-        raise PreflightFailed(f"{what}: {key_line(output)}")
-    last = output.rstrip().splitlines()[-1] if output.strip() else "{}"
-    try:
-        found = json.loads(last)
-    except ValueError:
-        found = {}
+    return _preflight(release_run.preflight_found(returncode, output, wsgi))
+
+
+def _preflight(found: Mapping[str, object]) -> Preflight:
+    def text(key: str) -> str | None:
+        value = found.get(key)
+        return None if value is None else str(value)
+
+    data = found.get("data")
+    paths = tuple(str(p) for p in data) if isinstance(data, list) else ()
     return Preflight(
-        static_url=found.get("static_url"),
-        static_root=found.get("static_root"),
-        media_url=found.get("media_url"),
-        media_root=found.get("media_root"),
-        data=tuple(str(p) for p in found.get("data") or ()),
+        static_url=text("static_url"),
+        static_root=text("static_root"),
+        media_url=text("media_url"),
+        media_root=text("media_root"),
+        data=paths,
     )
 
 
@@ -102,13 +111,33 @@ class WarmPreflight:
         wsgi: str,
         settings: str | None = None,
         pythonpath: Sequence[str] = (),
-        timeout: float = 120,
+        timeout: float = release_run.CHECK_TIMEOUT,
         user: str = "",
+        steps: Sequence[str] = (),
+        act_dir: str | None = None,
+        between: Between | None = None,
     ) -> Preflight:
-        if user:  # the cold one drops to the user; the checker writes root's files
+        # the cold one drops to the user (the checker writes root's files), and runs steps
+        if user or steps:
             return preflight(
-                venue_path, project_dir, env, wsgi, settings, pythonpath, timeout, user
-            )
+                venue_path, project_dir, env, wsgi, settings, pythonpath, timeout, user,
+                steps, act_dir, between,
+            )  # fmt: skip
+        found = self._check(venue_path, project_dir, env, wsgi, settings, pythonpath, timeout)
+        if between is not None:
+            between(found)
+        return found
+
+    def _check(
+        self,
+        venue_path: str,
+        project_dir: str,
+        env: Mapping[str, str],
+        wsgi: str,
+        settings: str | None,
+        pythonpath: Sequence[str],
+        timeout: float,
+    ) -> Preflight:
         environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
         key = (venue_path, project_dir, tuple(sorted(environment.items())))
         with self._lock:

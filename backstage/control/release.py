@@ -1,13 +1,11 @@
-"""Getting a new version of an Act ready to serve, each step in a process of its own
-with the Venue's Python and the Act's environment, never Backstage's interpreter.
+"""Getting a new version of an Act ready to serve, in processes of their own with the
+Venue's Python and the Act's environment, never Backstage's interpreter.
 
 - `install_requirements`: the project's requirements.txt (or pyproject.toml's
   dependencies) into the Venue, with uv when there is one, else the Venue's pip;
   skipped while the file (and what it includes) is unchanged since the last install.
-- `run_release`: the release steps (for Django `migrate --noinput` and
-  `collectstatic --noinput`), stopping at the first that fails.
-- `preflight`: import the WSGI app once, and for Django run its checks, so that a
-  reload never swaps working code for code that cannot serve.
+- the release steps (for Django `migrate --noinput` and `collectstatic --noinput`):
+  read here, run by `release_run` in the pre-flight's process.
 
 Each failure is one line a user can act on; the output behind it rides along.
 """
@@ -153,47 +151,9 @@ def step_argv(step: str, python: str) -> list[str]:
     return argv
 
 
-def run_release(
-    venue_path: str,
-    project_dir: str,
-    env: Mapping[str, str],
-    settings: str | None,
-    steps: Sequence[str] | None = None,
-    pythonpath: Sequence[str] = (),
-    timeout: float = 600,
-    user: str = "",
-) -> None:
-    """Run each release step in the project's folder, as `user` when the Venue has one;
-    `steps` None means the default for the project (Django's when `settings` is given).
-    Raises ReleaseFailed, with the step's last lines in `log_tail`, at the first that
-    fails."""
-    python = venue_python(venue_path)
-    if steps is None:
-        steps = default_steps(project_dir, settings is not None)
-    environment = process_env(venue_path, env, settings, pythonpath)
-    for step in steps:
-        argv = step_argv(step, python)
-        try:
-            done = run_step(argv, project_dir, environment, timeout, user)
-        except FileNotFoundError:
-            raise ReleaseFailed(f"release step {step!r}: no command {argv[0]!r}") from None
-        except subprocess.TimeoutExpired as exc:
-            output = exc.output if isinstance(exc.output, str) else ""
-            raise ReleaseFailed(
-                f"release step {step!r} took longer than {timeout:g} s", tail(output)
-            ) from None
-        if done.returncode != 0:
-            raise ReleaseFailed(
-                f"release step {step!r} failed (exit {done.returncode}): {key_line(done.stdout)}",
-                tail(done.stdout),
-            )
+# -- requirements -------------------------------------------------------------------------
 
 
-# -- preflight ----------------------------------------------------------------------------
-
-
-# Run with the Venue's Python: import the app as a worker would, check Django, and
-# report what the vassal needs to know (where the static files are).
 def find_uv() -> str | None:
     """uv beside Backstage's Python, else on PATH."""
     beside = os.path.join(os.path.dirname(sys.executable), "uv")

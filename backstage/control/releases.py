@@ -249,26 +249,28 @@ def build(
             env = adoption.step_env(ref, spec)
             release.install_requirements(ref.venue_path, building, ref.path, user=ref.user)
             shared.drop_dangling(ref.venue_path)
+
+            def link_data(found: preflight.Preflight) -> None:
+                """What the app writes, found by the check, linked in before a step runs."""
+                known = act.spec().shared
+                found_data = shared.inside(building, found.data)
+                if any(shared.venue_instance(ref, p) for p in found.data):
+                    found_data += (shared.INSTANCE,)  # linked from the Venue's var/, not here
+                data = tuple(dict.fromkeys(p for p in found_data if p not in known))
+                if data:
+                    shared.link(ref, building, data, spec.source)
+                    _give_to_user(ref, building)
+                    act.declare(shared=known + data)
+
+            # the check and the release steps in one process: one start of the app
             try:
-                found = check(
+                check(
                     ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
-                    view.pythonpath, user=ref.user,
+                    view.pythonpath, user=ref.user, steps=spec.release if release_steps else (),
+                    act_dir=ref.path, between=link_data,
                 )  # fmt: skip
             except PreflightFailed as exc:
                 raise PreflightFailed(_as_written(str(exc), building, ref, spec)) from None
-            found_data = shared.inside(building, found.data)
-            if any(shared.venue_instance(ref, p) for p in found.data):
-                found_data += (shared.INSTANCE,)  # linked from the Venue's var/, not here
-            data = tuple(dict.fromkeys(p for p in found_data if p not in spec.shared))
-            if data:
-                shared.link(ref, building, data, spec.source)
-                _give_to_user(ref, building)
-                spec = act.declare(shared=spec.shared + data)
-            if release_steps and spec.release:
-                release.run_release(
-                    ref.venue_path, view.chdir, env, view.settings or None, spec.release,
-                    view.pythonpath, user=ref.user,
-                )  # fmt: skip
             path = os.path.join(ref.releases_dir, f"{number}-{sha[:12]}")
             os.rename(building, path)
         except BaseException:

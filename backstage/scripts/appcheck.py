@@ -1,21 +1,47 @@
-"""The pre-flight's check: import the app and, for Django, run its checks.
+"""The pre-flight's check and a release's steps, in one start of the Venue's Python.
 
-Run by the cold pre-flight as `python -c <this file> MODULE:CALLABLE 0|1` (or
-MODULE:FACTORY(ARGS) with literal arguments: the factory is called, its result checked;
-the project's folder as the working directory, the Act's environment), and by the warm one
-(`checker.py`) in a child forked for each save. On success the last line printed is
-JSON: what the settings say of static and media files (Django), and `data`, the paths
-the app writes (Django's MEDIA_ROOT and SQLite files, Flask's instance folder).
+Run as `python -c <this file> COMMAND` in the project's folder with the Act's
+environment, COMMAND being JSON: {"wsgi": "MOD:CALLABLE" (or MOD:FACTORY(ARGS) with
+literal arguments: the factory is called, its result checked) or null, "django": bool,
+"python": the Venue's Python, "steps": [[argv...], ...], "steps_pythonpath": str or
+null, "step_timeout": seconds, "static_seen": fingerprint or null, "hold": bool,
+"mark": str}.
 
+First the check: import the app as a worker would and, for Django, run its checks; its
+last line printed is JSON: what the settings say of static and media files (Django),
+and `data`, the paths the app writes (Django's MEDIA_ROOT and SQLite files, Flask's
+instance folder). With "hold", it then waits for a line on stdin: `go` runs the steps (Backstage
+has put the app's data in place meanwhile), anything else ends the run.
+Then each step in order, in this same process when it is Django's `migrate` or
+`collectstatic` (Django is set up already: that start is the one saved), else as a
+process of its own. `migrate` runs only when its plan is not empty (or when reading
+the plan fails: then migrate says why), `collectstatic` only when a static source
+changed since the fingerprint `static_seen`. The first phase that fails ends the run.
+
+Each phase's output is framed by lines `<mark> {json}` on stdout, written after both
+streams are flushed: {"begin": "check"|N} then {"end": ..., "code": N, "skipped":
+reason, "static": fingerprint, "missing": true, "timeout": true} (the last three only
+where they apply). A phase begun and never ended died with the process.
+
+The warm pre-flight (`checker.py`) calls `check` in a child forked for each save.
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
 """
 
 import ast
+import hashlib
 import importlib
 import inspect
 import json
 import os
+import signal
+import subprocess
 import sys
+
+# migrate's options that leave its plan the whole graph of the one database
+PLAN_OPTIONS = {"--noinput", "--no-input", "--no-color", "--force-color", "--traceback"}
+PLAN_VALUED = {"--database", "-v", "--verbosity"}
+# collectstatic's own default ignore patterns
+IGNORED = ["CVS", ".*", "*~"]
 
 
 def load(target: str) -> object:
@@ -78,5 +104,186 @@ def written(app: object, django: bool) -> list:
     return [os.path.abspath(str(p)) for p in paths if p and str(p) != ":memory:"]
 
 
+# -- Django's own steps, in this process ----------------------------------------------
+
+
+def django_command(argv: list, python: str) -> list:
+    """`[manage.py|django, COMMAND, ...]` when the step is `python manage.py COMMAND` or
+    `python -m django COMMAND` of the Venue's Python, else []."""
+    if len(argv) < 3 or argv[0] != python:
+        return []
+    if argv[1] == "manage.py" and os.path.isfile("manage.py"):
+        return argv[1:]
+    if argv[1:3] == ["-m", "django"] and len(argv) > 3:
+        return ["django", *argv[3:]]
+    return []
+
+
+def migrations_pending(options: list) -> bool:
+    """Whether `migrate OPTIONS` has anything to do; True whenever that is not certain."""
+    database, rest = "default", list(options)
+    while rest:
+        option = rest.pop(0)
+        name, _, value = option.partition("=")
+        if name in PLAN_VALUED:
+            value = value or (rest.pop(0) if rest else "")
+            database = value if name == "--database" else database
+        elif option not in PLAN_OPTIONS:
+            return True  # targets, --fake, --run-syncdb...: migrate decides
+    try:
+        import django
+        from django.db import connections
+        from django.db.migrations.executor import MigrationExecutor
+
+        django.setup()
+        executor = MigrationExecutor(connections[database])
+        if executor.loader.detect_conflicts():
+            return True  # migrate refuses them
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    except Exception:
+        return True  # migrate says what is wrong, as it always did
+
+
+def static_fingerprint(options: list) -> str:
+    """A digest of every file collectstatic would collect (name and content), of where
+    it collects them to and how."""
+    import django
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+
+    django.setup()
+    storages = getattr(settings, "STORAGES", {}).get("staticfiles")
+    head = [django.get_version(), str(settings.STATIC_ROOT), settings.STATIC_URL, repr(storages)]
+    digest = hashlib.sha256(json.dumps([head, options]).encode())
+    # collectstatic takes the first file of a name, in the finders' and their storages'
+    # order: that order counts, not where the storages are (each release is elsewhere)
+    groups: dict = {}
+    for number, finder in enumerate(get_finders()):
+        for path, storage in finder.list(IGNORED):
+            groups.setdefault((number, id(storage)), (storage, []))[1].append(path)
+    for index, (storage, paths) in enumerate(groups.values()):
+        prefix = getattr(storage, "prefix", None) or ""
+        for path in sorted(paths):
+            digest.update(f"{index}\0{os.path.join(prefix, path)}\0".encode())
+            with storage.open(path) as source:
+                digest.update(hashlib.sha256(source.read()).digest())
+    return digest.hexdigest()
+
+
+def collected(static_root: object) -> bool:
+    try:
+        return bool(static_root) and bool(os.listdir(str(static_root)))
+    except OSError:
+        return False
+
+
+def run_django(argv: list) -> int:
+    """A management command as manage.py (or `python -m django`) would run it."""
+    saved = sys.argv
+    sys.argv = list(argv)
+    try:
+        if argv[0] == "manage.py":
+            import runpy
+
+            runpy.run_path("manage.py", run_name="__main__")
+        else:
+            from django.core.management import execute_from_command_line
+
+            execute_from_command_line(sys.argv)
+        return 0
+    finally:
+        sys.argv = saved
+
+
+def django_step(argv: list, command: dict) -> dict:
+    subcommand, options = argv[1], argv[2:]
+    result: dict = {}
+    if subcommand == "migrate" and not migrations_pending(options):
+        return {"code": 0, "skipped": "no migration to apply"}
+    if subcommand == "collectstatic":
+        from django.conf import settings
+
+        result["static"] = static_fingerprint(options)
+        if result["static"] == command.get("static_seen") and collected(settings.STATIC_ROOT):
+            return {"code": 0, "skipped": "no static file changed", **result}
+    return {"code": guarded(run_django, argv), **result}
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def guarded(function, *args) -> int:
+    """`function`'s exit status as a process's would be: 0, SystemExit's, or 1 after the
+    traceback."""
+    try:
+        function(*args)
+        return 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+
+
+def process_step(argv: list, command: dict, environment: dict, cwd: str) -> dict:
+    env = dict(environment)
+    if command.get("steps_pythonpath"):
+        env["PYTHONPATH"] = command["steps_pythonpath"]
+    else:
+        env.pop("PYTHONPATH", None)
+    try:
+        # in this process's group, which Backstage kills whole if this one hangs
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        return {"code": 127, "missing": True}
+    try:
+        return {"code": process.wait(timeout=command.get("step_timeout"))}
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return {"code": -signal.SIGKILL, "timeout": True}
+
+
+def main(command: dict) -> int:
+    # what the app may change of its process must not reach the steps run as processes
+    environment, cwd = dict(os.environ), os.getcwd()
+
+    def mark(data: dict) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(1, f"\n{command['mark']} {json.dumps(data)}\n".encode())
+
+    django = bool(command.get("django"))
+    if command.get("wsgi"):
+        mark({"begin": "check"})
+        code = guarded(check, command["wsgi"], django)
+        mark({"end": "check", "code": code})
+        if code:
+            return code
+    if command.get("hold"):
+        if sys.stdin.readline().strip() != "go":
+            return 0
+        if django:  # a database file may have been put in place under an open connection
+            from django.db import connections
+
+            connections.close_all()
+    for number, argv in enumerate(command.get("steps", [])):
+        mark({"begin": number})
+        found = django_command(argv, command.get("python", "")) if django else []
+        if found and found[1] in ("migrate", "collectstatic"):
+            result = django_step(found, command)
+        else:
+            result = process_step(argv, command, environment, cwd)
+        mark({"end": number, **result})
+        if result["code"]:
+            return result["code"] if result["code"] > 0 else 1
+    return 0
+
+
 if __name__ == "__main__":
-    check(sys.argv[1], sys.argv[2] == "1")
+    sys.exit(main(json.loads(sys.argv[1])))

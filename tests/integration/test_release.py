@@ -4,18 +4,20 @@ environment with real Django."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 
 import pytest
 
 from backstage.control.preflight import Preflight, preflight
 from backstage.control.release import (
+    DJANGO_RELEASE,
     HASH_FILE,
     install_failure,
     install_requirements,
     key_line,
-    run_release,
 )
+from backstage.control.release_run import STATIC_FINGERPRINT, run_release
 from backstage.errors import BackstageError, InstallFailed, PreflightFailed, ReleaseFailed
 from backstage.render.shim import (
     SHIM_MODULE,
@@ -225,3 +227,93 @@ def test_key_lines():
     assert install_failure("error: Distribution not found at: file:///p\n") == (
         "Distribution not found at: file:///p"
     )
+
+
+def _count(path: str) -> int:
+    try:
+        with open(path) as lines:
+            return len(set(lines.read().split()))
+    except FileNotFoundError:
+        return 0
+
+
+def _content_types(database: str) -> int:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT COUNT(*) FROM django_content_type").fetchone()[0]
+
+
+def test_the_check_and_the_steps_start_django_once_and_skip_what_has_nothing_to_do(
+    venue, django_act
+):
+    project, act_dir, env = django_act
+    starts, order = os.path.join(act_dir, "starts"), os.path.join(act_dir, "order")
+    env = {**env, "STARTS": starts, "ORDER": order}
+    with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
+        prod.write("open(os.environ['STARTS'], 'a').write(str(os.getpid()) + '\\n')\n")
+    user_step = "python -c \"import os; open(os.environ['ORDER'], 'a').write('mine\\n')\""
+    steps = [DJANGO_RELEASE[0], user_step, DJANGO_RELEASE[1]]
+    collected = os.path.join(default_static_root(act_dir), project.static_path)
+    source = os.path.join(project.path, "greetings", "static", project.static_path)
+
+    def prepare() -> Preflight:
+        return preflight(
+            venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir], steps=steps,
+            act_dir=act_dir,
+        )  # fmt: skip
+
+    assert prepare() == Preflight("/static/", default_static_root(act_dir))
+    assert _count(starts) == 1, "the check, migrate and collectstatic started Django apart"
+    assert os.path.isfile(collected) and _content_types(env["DATABASE_PATH"]) > 0
+    # what only a migrate or a collectstatic that ran would put back
+    os.unlink(collected)
+    with sqlite3.connect(env["DATABASE_PATH"]) as db:
+        db.execute("DELETE FROM django_content_type")
+
+    prepare()  # nothing changed: neither runs, the user's step does
+    assert _count(starts) == 2
+    assert not os.path.exists(collected) and _content_types(env["DATABASE_PATH"]) == 0
+    with open(order) as said:
+        assert said.read() == "mine\nmine\n"
+
+    with open(source, "a") as css:  # a static source changed: collected again
+        css.write("p { margin: 0; }\n")
+    prepare()
+    with open(collected) as css:
+        assert css.read().endswith("p { margin: 0; }\n")
+    assert _content_types(env["DATABASE_PATH"]) == 0
+
+    with open(os.path.join(project.path, "greetings", "migrations", "0002_more.py"), "w") as m:
+        m.write(
+            "from django.db import migrations, models\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            "    dependencies = [('greetings', '0001_initial')]\n"
+            "    operations = [migrations.AddField('greeting', 'loud', "
+            "models.BooleanField(default=False))]\n"
+        )
+    prepare()  # a migration to apply: migrate runs
+    assert _content_types(env["DATABASE_PATH"]) > 0
+    with sqlite3.connect(env["DATABASE_PATH"]) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(greetings_greeting)")]
+    assert "loud" in columns
+    assert _count(starts) == 4
+
+
+def test_a_refused_check_runs_no_step(venue, django_act):
+    project, act_dir, env = django_act
+    with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
+        prod.write("import not_installed_anywhere\n")
+    with pytest.raises(PreflightFailed, match="No module named 'not_installed_anywhere'"):
+        preflight(
+            venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir],
+            steps=DJANGO_RELEASE, act_dir=act_dir,
+        )  # fmt: skip
+    assert not os.path.exists(env["DATABASE_PATH"])
+    assert not os.path.exists(os.path.join(act_dir, STATIC_FINGERPRINT))
+
+
+def test_a_step_past_its_time_is_stopped_and_named(venue, django_act):
+    project, act_dir, env = django_act
+    steps = ["python -c \"import time; print('waiting'); time.sleep(60)\""]
+    with pytest.raises(ReleaseFailed, match=r"^release step .*took longer than 1 s$") as caught:
+        run_release(venue, project.path, env, None, steps, timeout=1)
+    assert "waiting" in caught.value.log_tail
