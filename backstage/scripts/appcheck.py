@@ -203,8 +203,12 @@ def django_step(argv: list, command: dict) -> dict:
     if subcommand == "collectstatic":
         from django.conf import settings
 
-        result["static"] = static_fingerprint(options)
-        if result["static"] == command.get("static_seen") and collected(settings.STATIC_ROOT):
+        try:
+            result["static"] = static_fingerprint(options)
+        except Exception:  # noqa: BLE001 (collectstatic runs, and says what is wrong)
+            result = {}
+        seen = command.get("static_seen")
+        if result and result["static"] == seen and collected(settings.STATIC_ROOT):
             return {"code": 0, "skipped": "no static file changed", **result}
     return {"code": guarded(run_django, argv), **result}
 

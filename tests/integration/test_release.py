@@ -26,6 +26,7 @@ from backstage.render.shim import (
     shim_path,
 )
 from tests.projects import (
+    GREETING,
     make_django_project,
     make_flask_project,
     real_venv,  # noqa: F401
@@ -261,7 +262,8 @@ def test_the_check_and_the_steps_start_django_once_and_skip_what_has_nothing_to_
             act_dir=act_dir,
         )  # fmt: skip
 
-    assert prepare() == Preflight("/static/", default_static_root(act_dir))
+    found = prepare()
+    assert (found.static_url, found.static_root) == ("/static/", default_static_root(act_dir))
     assert _count(starts) == 1, "the check, migrate and collectstatic started Django apart"
     assert os.path.isfile(collected) and _content_types(env["DATABASE_PATH"]) > 0
     # what only a migrate or a collectstatic that ran would put back
@@ -317,3 +319,35 @@ def test_a_step_past_its_time_is_stopped_and_named(venue, django_act):
     with pytest.raises(ReleaseFailed, match=r"^release step .*took longer than 1 s$") as caught:
         run_release(venue, project.path, env, None, steps, timeout=1)
     assert "waiting" in caught.value.log_tail
+
+
+def test_between_the_check_and_the_steps_the_data_is_put_in_place(venue, django_act, tmp_path):
+    project, act_dir, env = django_act
+    kept = str(tmp_path / "shared" / "db.sqlite3")
+    seen: list[tuple[str, ...]] = []
+
+    def link(found: Preflight) -> None:
+        seen.append(found.data)
+        assert not os.path.exists(env["DATABASE_PATH"]), "a step ran before the data was in place"
+        os.makedirs(os.path.dirname(kept))
+        os.symlink(kept, env["DATABASE_PATH"])
+
+    found = preflight(
+        venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir], steps=DJANGO_RELEASE,
+        act_dir=act_dir, between=link,
+    )  # fmt: skip
+    assert seen == [found.data] and env["DATABASE_PATH"] in found.data
+    with sqlite3.connect(kept) as db:  # migrate wrote through the link
+        assert db.execute("SELECT text FROM greetings_greeting").fetchall() == [(GREETING,)]
+
+    def refuse(found: Preflight) -> None:
+        raise ReleaseFailed("no room for the data")
+
+    os.unlink(os.path.join(default_static_root(act_dir), project.static_path))
+    os.unlink(os.path.join(act_dir, STATIC_FINGERPRINT))
+    with pytest.raises(ReleaseFailed, match="no room for the data"):
+        preflight(
+            venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir],
+            steps=DJANGO_RELEASE, act_dir=act_dir, between=refuse,
+        )  # fmt: skip
+    assert not os.path.exists(os.path.join(default_static_root(act_dir), project.static_path))
