@@ -10,7 +10,6 @@ there when the benchmark ends is killed and reported.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from emperor.process import wait_for
@@ -29,6 +28,7 @@ from emperor.process import wait_for
 if TYPE_CHECKING:
     from backstage import Production
     from backstage.act import Act
+    from backstage.control.preflight import Preflight
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -220,24 +220,37 @@ def manage_check(act: Act) -> None:
         raise RuntimeError(done.stdout)
 
 
-def prepare_apart(act: Act) -> None:
-    """The pre-flight and the release steps as they ran before they shared a process:
-    the check cold in a process of its own, then each step in another, each starting
-    Django and each running whether it has something to do or not."""
-    from backstage.control import adoption, release, release_run
-    from backstage.render.stageset import project_view
+def check_apart(
+    venue_path: str,
+    project_dir: str,
+    env: Mapping[str, str],
+    wsgi: str,
+    settings: str | None = None,
+    pythonpath: Sequence[str] = (),
+    timeout: float = 120,
+    user: str = "",
+    steps: Sequence[str] = (),
+    act_dir: str | None = None,
+    between: Callable[[Preflight], None] | None = None,
+) -> Preflight:
+    """The pre-flight and the release steps as they ran before they shared a process
+    (a `check` for `adoption.prepare` and `versions.serve`): the check cold in a process
+    of its own, then each step in another, each starting Django and each running whether
+    it has something to do or not."""
+    from backstage.control import preflight, release
+    from backstage.errors import ReleaseFailed
 
-    spec = act.spec
-    folder = project_view(act.ref, spec).chdir
-    env = adoption.process_env(act.ref, spec)
-    python = release.venue_python(act.venue.path)
-    with open(release_run.APPCHECK) as source:
-        command = {"wsgi": spec.wsgi_target, "django": True, "mark": "@@apart"}
-        check = [python, "-c", source.read(), json.dumps(command)]
-    for argv in [check, *(release.step_argv(step, python) for step in spec.release)]:
-        done = release.run_step(argv, folder, env, 600)
+    found = preflight.preflight(venue_path, project_dir, env, wsgi, settings, pythonpath, timeout)
+    if between is not None:
+        between(found)
+    python = release.venue_python(venue_path)
+    environment = release.process_env(venue_path, env, settings, pythonpath)
+    for step in steps:
+        argv = release.step_argv(step, python)
+        done = release.run_step(argv, project_dir, environment, 600, user)
         if done.returncode != 0:
-            raise RuntimeError(done.stdout)
+            raise ReleaseFailed(f"release step {step!r} failed: {release.key_line(done.stdout)}")
+    return found
 
 
 # Reporting

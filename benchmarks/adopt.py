@@ -34,9 +34,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from _common import (
+    check_apart,
     manage_check,
     median,
-    prepare_apart,
     print_table,
     production_in,
     scratch,
@@ -87,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 times["manage"].append(timed(manage_check, act)[0])
                 times["check"].append(timed(adoption.prepare, crew, act.manager, False)[0])
                 times["all"].append(timed(adoption.prepare, crew, act.manager)[0])
-                times["apart"].append(timed(prepare_apart, act)[0])
+                times["apart"].append(
+                    timed(adoption.prepare, crew, act.manager, True, check_apart)[0]
+                )
             act.stop()
 
     what = {
