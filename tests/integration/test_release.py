@@ -96,7 +96,7 @@ def test_preflight_of_a_good_django_project(venue, django_act):
     found = preflight(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir])
     # what it writes: its SQLite file (the test's DATABASE_PATH), found in its settings
     database = os.path.join(act_dir, "db.sqlite3")
-    assert found == Preflight("/static/", default_static_root(act_dir), (database,))
+    assert found == Preflight("/static/", default_static_root(act_dir), data=(database,))
 
 
 def test_preflight_import_error_is_one_line(venue, django_act):
