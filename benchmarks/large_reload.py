@@ -63,7 +63,7 @@ LOCAL_SETTINGS = """
 SECRET_KEY = "only-for-the-benchmark"
 ALLOWED_HOSTS = ["*"]
 STATIC_ROOT = {static!r}
-DATABASES["default"]["NAME"] = {database!r}
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {database!r}}}}}
 """
 
 
