@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from backstage.act import Act
 
 TARGET_SERVED = 4.0
+RELOAD_TIMEOUT = 300.0  # each worker loads Wagtail: a chain reload is long on a busy host
 TEMPLATE = os.path.join("home", "templates", "home", "home_page.html")
 # production settings as a deployment gives them: a key, and the database and the
 # collected static files outside the code, which each version is a new copy of
@@ -159,15 +160,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         wait_for_ok(act.port, 60.0)
         size = describe(act, database, static)
         for round_ in range(args.rounds):
-            times["unchanged"].append(timed(act.reload)[0])
-            times["bare"].append(timed(act.manager.reload)[0])
+            times["unchanged"].append(timed(act.reload, RELOAD_TIMEOUT)[0])
+            times["bare"].append(timed(act.manager.reload, RELOAD_TIMEOUT)[0])
             times["manage"].append(timed(manage_check, act)[0])
-            served, returned = served_edit(act, project, f"edit-{round_}", act.reload)
+            served, returned = served_edit(
+                act, project, f"edit-{round_}", lambda: act.reload(RELOAD_TIMEOUT)
+            )
             times["served"].append(served)
             times["returned"].append(returned)
 
             def apart() -> None:  # the same reload, each step starting Django
-                versions.serve(production.crew, act.manager, check=check_apart)
+                versions.serve(
+                    production.crew, act.manager, check=check_apart, timeout=RELOAD_TIMEOUT
+                )
 
             served, returned = served_edit(act, project, f"apart-{round_}", apart)
             times["apart_served"].append(served)
