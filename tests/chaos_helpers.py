@@ -25,6 +25,12 @@ urlpatterns = [path("", lambda request: HttpResponse("ok")), path("env", env)]
 """
 
 
+# A request may wait this long while what crashed comes back (its sockets are held):
+# more than the 2 s a crash costs, so a slow machine shows as latency in the figure,
+# and a refused or reset connection, or a 503, as a failure.
+HELD_WAIT = 10.0
+
+
 def small_act(venue, name: str, processes: int = 2, start: bool = True, **options):
     """A new Act whose front page answers "ok" without touching a database, and whose
     /env?keys=A,B answers those variables of its environment as JSON."""

@@ -19,7 +19,7 @@ import pytest
 
 from backstage import Production
 from backstage.errors import InvalidSetting
-from tests.chaos_helpers import Load, small_act, wait_served
+from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
 from tests.conftest import HOMES, ROOT, run_cli
 from tests.helpers import http_get, poll, processes_of
 
@@ -377,7 +377,7 @@ def test_a_full_home(production, venue, mounted):
     manager = production.manager.pid()
     fillers = [_fill(home), _fill(acts)]
     tried = 0
-    with Load(act.port, interval=0.05) as load:
+    with Load(act.port, interval=0.05, timeout=HELD_WAIT) as load:
         for args in (
             ("act", "new", "TestVenue", "Another", "--no-start"),
             ("act", "stop", "TestVenue/Full"),
@@ -399,7 +399,8 @@ def test_a_full_home(production, venue, mounted):
         os.kill(master, signal.SIGKILL)
         poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
         wait_served(load, killed)
-    load.figure(f"full home ({tried} commands refused), then master kill -9", killed)
+    figure = load.figure(f"full home ({tried} commands refused), then master kill -9", killed)
+    assert load.failed == 0, figure  # its sockets are held: requests wait for the master
     assert production.manager.pid() == manager
     for filler in fillers:
         os.unlink(filler)
@@ -413,7 +414,7 @@ def test_a_read_only_home(production, venue, mounted):
     act = small_act(venue, "Frozen", processes=1)
     home, acts = production.home, venue.acts_dir
     manager = production.manager.pid()
-    with Load(act.port, interval=0.05) as load:
+    with Load(act.port, interval=0.05, timeout=HELD_WAIT) as load:
         _mount("--bind", "-o", "ro", home, home)
         mounted.append(home)
         _mount("--bind", "-o", "ro", acts, acts)
@@ -447,7 +448,8 @@ def test_a_read_only_home(production, venue, mounted):
         os.kill(master, signal.SIGKILL)
         poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
         wait_served(load, killed)
-    load.figure("read-only home, then writable and master kill -9", killed)
+    figure = load.figure("read-only home, then writable and master kill -9", killed)
+    assert load.failed == 0, figure
     assert production.manager.pid() == manager
 
 
@@ -486,7 +488,7 @@ def test_a_broken_production_toml_keeps_the_last_good_one_playing_and_healing(pr
     manager = production.manager.pid()
     log = production.crew.layout.manager_log
     healed = 0
-    with Load(act.port, interval=0.05) as load:
+    with Load(act.port, interval=0.05, timeout=HELD_WAIT) as load:
         for what, text in _production_breakages(good):
             os.unlink(path)  # replaced whole, as an editor's save: never missing for a reader
             if text is None:
@@ -524,7 +526,8 @@ def test_a_broken_production_toml_keeps_the_last_good_one_playing_and_healing(pr
                 with open(path, "w") as out:
                     out.write(good)
             poll(lambda: not production.snapshot().problem, 15)
-    load.figure(f"production.toml broken 6 ways, a master killed -9 in {healed}", killed)
+    figure = load.figure(f"production.toml broken 6 ways, a master killed -9 in {healed}", killed)
+    assert load.failed == 0, figure
     assert healed == 2
     assert production.manager.pid() == manager
     with open(log) as manager_log:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from emperor.process import pid_alive, read_pidfile
-from tests.chaos_helpers import Load, small_act, wait_served
+from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
 from tests.helpers import http_get, poll
 
 
@@ -26,12 +26,6 @@ def test_a_worker_killed(production, venue):
     load.figure("worker kill -9", killed)
     assert load.failed <= 1  # at most the request the worker held
     assert act.state == "running"
-
-
-# A request may wait this long while what crashed comes back (its sockets are held):
-# more than the 2 s a crash costs, so a slow machine shows as latency in the figure,
-# and a refused or reset connection, or a 503, as a failure.
-WAIT = 10.0
 
 
 def routed(production, venue, name: str, processes: int = 2):
@@ -53,8 +47,8 @@ def test_an_act_master_killed(production, venue, channel):
     master = act.sess.pid
     router = production.router.port
     with (
-        Load(act.port, timeout=WAIT) as load,
-        Load(router, host=host, timeout=WAIT) as through,
+        Load(act.port, timeout=HELD_WAIT) as load,
+        Load(router, host=host, timeout=HELD_WAIT) as through,
         Load(other.port) as bystander,
     ):
         wait_served(load, 0.0)
@@ -79,7 +73,7 @@ def test_the_router_killed(production, venue):
     act, host = routed(production, venue, "Routed")
     router = production.router
     pid = router.stats().pid
-    with Load(router.port, host=host, timeout=WAIT) as load, Load(act.port) as direct:
+    with Load(router.port, host=host, timeout=HELD_WAIT) as load, Load(act.port) as direct:
         wait_served(load, 0.0)
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
@@ -98,7 +92,7 @@ def test_the_router_master_killed(production, venue):
     gateway = router.stats().pid
     stats = production.stage.stats()
     master = next(v.pid for v in stats.vassals if ".router-" in v.id)
-    with Load(router.port, host=host, timeout=WAIT) as load, Load(act.port) as direct:
+    with Load(router.port, host=host, timeout=HELD_WAIT) as load, Load(act.port) as direct:
         wait_served(load, 0.0)
         killed = time.monotonic()
         os.kill(master, signal.SIGKILL)
@@ -118,8 +112,8 @@ def test_the_emperor_killed(production, venue):
     emperor = production.stage.pid()
     router = production.router.port
     with (
-        Load(act.port, timeout=WAIT) as load,
-        Load(router, host=host, timeout=WAIT) as through,
+        Load(act.port, timeout=HELD_WAIT) as load,
+        Load(router, host=host, timeout=HELD_WAIT) as through,
     ):
         wait_served(load, 0.0)
         wait_served(through, 0.0)
@@ -157,7 +151,7 @@ def test_the_manager_killed(production, venue):
 def test_the_manager_then_a_master_killed(production, venue):
     act = small_act(venue, "Orphan")
     manager, master = production.manager.pid(), act.sess.pid
-    with Load(act.port, timeout=WAIT) as load:
+    with Load(act.port, timeout=HELD_WAIT) as load:
         wait_served(load, 0.0)
         killed = time.monotonic()
         os.kill(manager, signal.SIGKILL)
