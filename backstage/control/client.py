@@ -17,7 +17,7 @@ from emperor.stats import parse_router_stats, stats_or_none
 
 from ..errors import BackstageError, StageError
 from ..files import declared
-from ..files.fs import lock_held
+from ..files.fs import lock_held, unlink_if_present
 from ..model.gig import split_address
 from ..model.layout import Layout
 from . import holding, keeper, leftovers, ports
@@ -95,13 +95,11 @@ class ManagerClient:
             os.kill(pid, signal.SIGUSR1)
 
     def down(self, timeout: float = 60.0) -> None:
-        """Stop every Act, the Emperor, the Manager and its keeper (first, so that it does
-        not take the Manager's end for a death)."""
-        kept_by = read_pidfile(self.layout.keeper_pidfile)
-        if kept_by is not None and keeper.running(self.layout):
-            os.kill(kept_by, signal.SIGTERM)
-            wait_for(lambda: not keeper.running(self.layout), 5.0)
+        """Stop every Act, the Emperor, the Manager and its keeper. The Manager's pidfile
+        goes first: the keeper then takes the Manager's end for a stop, not a death (it
+        ends with the Emperor, whose vassal runs it)."""
         pid = self.pid()
+        unlink_if_present(self.layout.manager_pidfile)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             if not wait_for(lambda: not pid_alive(pid), timeout):

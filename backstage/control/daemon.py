@@ -21,7 +21,7 @@ import os
 import queue
 import signal
 import stat
-import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -37,9 +37,9 @@ from ..files import declared
 from ..files.declared import Declared, DeclaredAct
 from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
 from ..model.account import Account, account
-from ..model.layout import venue_uwsgi
+from ..model.layout import ActRef, venue_uwsgi
 from ..model.spec import ActSpec, ProductionSpec
-from . import adoption, keeper, leftovers, ownership, ports, producer
+from . import adoption, leftovers, ownership, ports, producer, unplayables
 from .acts import ActManager
 from .announcing import Announcer
 from .booking import BookingManager
@@ -81,7 +81,7 @@ class ProductionManager:
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
-        self._keeper: subprocess.Popen[bytes] | None = None
+        self._kept = False  # whether the keeper vassal is wanted (serve's `kept`)
         self.dns = producer.Syncing(crew.layout)
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
@@ -92,9 +92,12 @@ class ProductionManager:
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
         `kept`: have a keeper beside it, which starts it again should it die (not under
-        a service manager, which does that itself). `services` live as long as it does
+        a service manager, which does that itself); the keeper plays on the Stage, as
+        a vassal whose master starts it again should it die too. `services` live as
+        long as it does
         (the metrics and the dashboard, which the interface makes)."""
         layout = self.crew.layout
+        self._kept = kept
         declared.create_home(layout, ports.new_production)
         lock = os.open(layout.manager_lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -130,8 +133,6 @@ class ProductionManager:
                     )
                 self._guarded("watching the files", lambda: self._follow(watcher))
                 self._guarded("watching the vassals", self._watch_children)
-                if kept and not keeper.running(layout) and not self._keeper_starting():
-                    self._guarded("starting the keeper", self._start_keeper)
                 self._said, self._saying = self._saying, set()
                 if self._next_event() == "stop":
                     break
@@ -141,7 +142,6 @@ class ProductionManager:
             watcher.stop()
             self.announcer.stop()
             self.codewatch.stop()
-            self._stop_keeper()
             self._guarded("the pending hosts", self._leave_all_pending)
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
@@ -153,24 +153,6 @@ class ProductionManager:
         for found in declared.read(self.crew.layout).acts:
             if os.path.exists(self.crew.layout.pending(found.ref)) and found.spec is not None:
                 self.booking.leave_pending(ActManager(self.crew, found.ref))
-
-    def _start_keeper(self) -> None:
-        self._keeper = keeper.spawn(self.crew.layout, "keep")
-
-    def _stop_keeper(self) -> None:
-        """Stopping on purpose: the keeper we started must not bring us back."""
-        if self._keeper is None or self._keeper.poll() is not None:
-            return
-        self._keeper.terminate()
-        try:
-            self._keeper.wait(5)
-        except subprocess.TimeoutExpired:
-            self._keeper.kill()
-            self._keeper.wait()
-
-    def _keeper_starting(self) -> bool:
-        """A keeper we started is still on its way to its lock."""
-        return self._keeper is not None and self._keeper.poll() is None
 
     def _follow(self, watcher: Watcher) -> None:
         layout = self.crew.layout
@@ -243,6 +225,7 @@ class ProductionManager:
         crew = self.crew
         layout, stageset = crew.layout, crew.stageset
         wanted, keep = {}, set()
+        unplayable: dict[str, tuple[ActRef, str]] = {}
         own_uwsgi = {v.path for v in production.venues if v.spec is not None and v.spec.own_uwsgi}
         settings = production.production
         redirect = (
@@ -270,6 +253,7 @@ class ProductionManager:
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
+                unplayable[found.ref.key] = (found.ref, str(exc))
                 keep.add(name)
                 continue
             spec = found.spec
@@ -278,6 +262,12 @@ class ProductionManager:
                 owner = _owner(found.ref.user)
                 held = HeldFile((f"127.0.0.1:{spec.port}", layout.act_socket(found.ref)), owner)
             wanted[name] = Wanted(config, spec.port, on_demand_address(spec), held)
+        if self._kept:
+            try:
+                # no port: 0 is never held
+                wanted[layout.keeper_vassal] = Wanted(stageset.keeper(layout, sys.executable), 0)
+            except BackstageError as exc:
+                self._say(logging.ERROR, f"the keeper is left out: {exc}")
         router = crew.router
         try:
             config = router.render(stageset)
@@ -286,6 +276,7 @@ class ProductionManager:
             wanted[router.vassal_name(config)] = Wanted(config, router.port, held=held)
         except BackstageError as exc:
             self._say(logging.ERROR, f"the router is left out: {exc}")
+        self._guarded("the unplayable Acts", partial(unplayables.publish, layout, unplayable))
         return wanted, keep
 
     def _write_run_files(self, production: Declared) -> None:

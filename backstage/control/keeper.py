@@ -1,14 +1,19 @@
-"""The keeper: brings the Production Manager back when it dies, as the Manager brings
-the keeper back; nothing depends on one process staying alive.
+"""The keeper: brings the Production Manager back when it dies.
 
-`backstage up` starts the Manager, and the Manager starts a keeper beside it. The
-keeper watches the Manager's lock: when the lock is free but the Manager's pidfile is
-still there, the Manager died without stopping (killed, out of memory), and the
-keeper starts a new one at once, which adopts the running Emperor. A Manager that
-stops on purpose (`backstage down`) removes its pidfile before it lets go of its lock,
-and the keeper then ends too. The Manager starts a new keeper within a pass when its
-keeper is gone. If both die, the service manager (systemd: `Restart=always`) is the
-last line; see the README.
+`backstage up` starts the Manager, and the Manager pushes the keeper's vassal
+(`<prefix>.keeper.ini`) to its Emperor: a uWSGI master with no workers whose one
+attached daemon is `backstage keep`. The keeper watches the Manager's lock: when the
+lock is free but the Manager's pidfile is still there, the Manager died without
+stopping (killed, out of memory), and the keeper starts a new one at once, which
+adopts the running Emperor. A Manager that stops on purpose (`backstage down`)
+removes its pidfile before it lets go of its lock, and the keeper then ends too.
+
+Should both die (kill -9 of the Manager and the keeper), the vassal's master starts
+the keeper again (within about 1.5 s), which starts the Manager: no process has to
+outlive the other for the Production to heal, only the Emperor must live, and
+the Emperor's death is what the Manager heals. Should the Emperor and the Manager
+both die, nothing is left to start anything: that is the service manager's case
+(systemd: `Restart=always`, see the README).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 from ..files.fs import lock_held, unlink_if_present
 from ..model.layout import Layout
@@ -27,6 +33,8 @@ from ..model.layout import Layout
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = 0.1  # seconds between looks at the Manager's lock
+# what uWSGI sets for a vassal and its processes (seen in a keeper's environment)
+HANDED_DOWN = ("UWSGI_EMPEROR_", "UWSGI_VASSAL", "UWSGI_ORIGINAL_PROC_NAME", "UWSGI_RELOADS")
 
 
 def spawn(layout: Layout, *command: str) -> subprocess.Popen[bytes]:
@@ -41,8 +49,16 @@ def spawn(layout: Layout, *command: str) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=dict(os.environ, BACKSTAGE_HOME=home),
+            env=dict(_outside_uwsgi(os.environ), BACKSTAGE_HOME=home),
         )
+
+
+def _outside_uwsgi(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without what uWSGI hands its vassals (the keeper runs in one): a
+    Manager the keeper starts starts Emperors, which with UWSGI_EMPEROR_FD would take
+    themselves for vassals of the keeper's Emperor. Any other UWSGI_ option stays, as
+    it was when the first Manager started."""
+    return {key: value for key, value in environ.items() if not key.startswith(HANDED_DOWN)}
 
 
 def spawn_manager(layout: Layout) -> subprocess.Popen[bytes]:

@@ -33,6 +33,7 @@ STAGE_FILES = (
     "emperor.pid", "emperor.stats", "emperor.ipc", "manager.pid", "keeper.pid",
     "router.sub", "router.stats", "router.sock", "router.booked.json", "holder.sock",
     "holder.pid", "vassal-wrapper",  # written again at each start of the Emperor
+    "unplayable.json",  # written again at each pass of the Manager
 )  # fmt: skip
 
 

@@ -225,6 +225,21 @@ class Layout:
     def keeper_pidfile(self) -> str:
         return self.run("keeper.pid")
 
+    @property
+    def unplayable(self) -> str:
+        """The Acts whose declaration reads but cannot be rendered into a vassal config,
+        and why: written by the Manager each pass, read by `status` and the other views."""
+        return self.run("unplayable.json")
+
+    @property
+    def keeper_vassal(self) -> str:
+        """The vassal whose master runs the keeper (two dots less than an Act's)."""
+        return f"{self.prefix}.keeper.ini"
+
+    @property
+    def keeper_log(self) -> str:
+        return self.log("keeper.log")
+
     # The socket holder: the Acts' and the router's listening sockets, held apart from
     # them so that a crash of one costs its requests a wait, not a refusal
 

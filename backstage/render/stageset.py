@@ -399,6 +399,16 @@ class StageSet:
             ),
         )
 
+    def keeper(self, layout: Layout, python: str) -> str:
+        """The vassal that keeps the keeper: `python` runs `-m backstage keep`."""
+        return self.render(
+            "keeper.ini.j2",
+            production=ProductionView(layout.home),
+            prefix=layout.prefix,
+            python=python,
+            log=layout.keeper_log,
+        )
+
     def router(
         self,
         layout: Layout,

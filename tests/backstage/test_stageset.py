@@ -156,3 +156,19 @@ def test_an_acts_configs_are_rendered_again_only_when_something_moved(tmp_path):
     assert stageset.vassal(layout, ref, spec) == "[uwsgi]\n; overridden\n"
     (templates / "vassal.ini.j2").write_text("[uwsgi]\n; edited\n")
     assert stageset.vassal(layout, ref, spec) == "[uwsgi]\n; edited\n"
+
+
+def test_the_keepers_vassal_runs_the_keeper_and_refuses_a_path_uwsgi_would_expand(tmp_path):
+    layout = Layout(str(tmp_path / "home"))
+    text = StageSet().keeper(layout, "/opt/py/bin/python3")
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(text)
+    options = parser["uwsgi"]
+    assert options["processes"] == "0"  # no workers: the master only runs the keeper
+    assert options["attach-daemon2"] == (
+        f"cmd=exec /opt/py/bin/python3 -m backstage --home {layout.home} keep"
+    )
+    assert layout.keeper_vassal.startswith(layout.prefix + ".")
+    assert layout.act_processes(layout.keeper_vassal) is None  # no Act's
+    with pytest.raises(InvalidSetting):
+        StageSet().keeper(layout, "/opt/$(EVIL)/python")

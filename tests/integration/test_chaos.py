@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from emperor.process import pid_alive, read_pidfile
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
 from tests.helpers import http_get, poll
 
@@ -161,23 +160,3 @@ def test_the_manager_then_a_master_killed(production, venue):
     figure = load.figure("Manager, then a master, kill -9", killed)
     assert production.manager.pid() not in (None, manager)
     assert load.failed == 0, figure  # the new Manager brings the master back; requests wait
-
-
-@pytest.mark.slow
-def test_the_keeper_and_the_manager_killed(production, venue):
-    """Both at once: nothing heals until the next command, and nothing stops either."""
-    act = small_act(venue, "Unkept", processes=1)
-    keeper = read_pidfile(production.layout.keeper_pidfile)
-    manager = production.manager.pid()
-    assert keeper is not None and manager is not None
-    with Load(act.port) as load:
-        os.kill(keeper, signal.SIGKILL)
-        os.kill(manager, signal.SIGKILL)
-        poll(lambda: not pid_alive(manager), 5)
-        time.sleep(1.0)
-    print(f"keeper and Manager kill -9: {load.failed} of {load.total} requests failed")
-    assert load.failed == 0
-    status = production.snapshot()
-    assert not status.manager.running  # status says healing is off
-    production.up()
-    assert production.manager.pid() not in (None, manager)

@@ -137,7 +137,7 @@ def test_a_killed_manager_is_back_by_itself_and_adopts_the_running_emperor(produ
     print(f"Manager back {time.monotonic() - killed:.2f} s after kill -9")
     run_cli("up", home=production.home)
     assert production.stage.pid() == emperor and act.sess.pid == master
-    # and the Manager starts a new keeper when that one dies
+    # and the keeper's vassal starts a new keeper when that one dies
     keeper = read_pidfile(production.layout.keeper_pidfile)
     assert keeper is not None
     os.kill(keeper, signal.SIGKILL)
