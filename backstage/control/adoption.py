@@ -29,6 +29,7 @@ from ..files import declared
 from ..files.fs import write_atomic
 from ..model.assign import apply_settings
 from ..model.checks import split_cron
+from ..model.gig import split_address
 from ..model.layout import ActRef
 from ..model.project import Project, detect
 from ..model.spec import ActSpec
@@ -244,6 +245,21 @@ def _write_if_changed(path: str, text: str, mode: int) -> None:
     write_atomic(path, text, mode)
 
 
+def check_port_unclaimed(crew: Crew, ref: ActRef, port: int) -> None:
+    """`port` is declared by no other Act of the Production nor by its router: two
+    that declare one port never both play, and the second would wait for ever."""
+    production = declared.read(crew.layout)
+    for found in production.acts:
+        if found.ref.key != ref.key and found.spec is not None and found.spec.port == port:
+            raise PortBusy(f"port {port} is Act {found.ref.key}'s: pick another for {ref.key}")
+    try:
+        router_port = split_address(production.production.router)[1]
+    except BackstageError:
+        return
+    if router_port == port:
+        raise PortBusy(f"port {port} is the router's: pick another for {ref.key}")
+
+
 def check_options(spec: ActSpec, binary_path: str, plugins: str = "") -> None:
     """Every option of the Act's [uwsgi] table is one this uwsgi knows, with `plugins`
     loaded (those a modular build loads for an Act)."""
@@ -337,9 +353,12 @@ def configure(
     if new.wsgi:  # as --wsgi writes it: a factory's arguments in one form
         new = dataclasses.replace(new, wsgi=str(new.wsgi_app))
     check_options(new, crew.stage.binary.path, crew.stage.plugins)
+    # a value that would break the vassal config: refused here, rather than left for
+    # the Manager to find and refuse while the old config plays on
+    crew.stageset.vassal(crew.layout, act.ref, new)
     if new.port != old.port:
         with declared.locked(crew.layout.create_lock):  # as `act new` takes one
-            _refuse_taken_port(crew, act, new.port)
+            check_port_unclaimed(crew, act.ref, new.port)
             _declare_all(crew, act, new)
     else:
         _declare_all(crew, act, new)
@@ -350,13 +369,6 @@ def configure(
             _declare_all(crew, act, old)
             raise
     return new
-
-
-def _refuse_taken_port(crew: Crew, act: ActManager, port: int) -> None:
-    """Refuse another Act's port, as `act new` does (a hand edit still can take one)."""
-    for found in declared.read(crew.layout).acts:
-        if found.spec is not None and found.spec.port == port and found.ref.key != act.ref.key:
-            raise PortBusy(f"port {port} is Act {found.ref.key}'s: pick another")
 
 
 def _declare_all(crew: Crew, act: ActManager, spec: ActSpec) -> None:

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from emperor.process import tail
-from emperor.stats import RouterStats, parse_instance_stats, stats_or_none
+from emperor.stats import (
+    EmperorStats,
+    InstanceStats,
+    RouterStats,
+    parse_instance_stats,
+    stats_or_none,
+)
 
 from ..errors import BackstageError
 from ..files import declared
-from ..files.declared import Declared
+from ..files.declared import Declared, DeclaredAct
 from ..model import snapshot
 from ..model.gig import Gig, gigs_from, split_address
 from ..model.layout import Layout
+from ..model.sess import Sess, port_of
 from ..model.snapshot import ActReading, ManagerRow, RouterRow, Snapshot
+from . import unplayables
 from .crew import Crew
+from .ports import port_free
 
 READ_TIMEOUT = 0.5  # seconds one stats server may take before its Act shows "no stats"
 LOG_LINES = 20
@@ -66,8 +76,11 @@ def take(
         for found in acts
     ]
     manager_pid = crew.manager.pid()
+    unplayable = unplayables.read(layout, (found.ref for found in acts if found.spec))
+    stats = [future.result() if future else None for future in futures]
+    holders = _port_holders(acts, stats, emperor, layout, production.production.router)
     readings = []
-    for found, future in zip(acts, futures, strict=True):
+    for found, read_stats in zip(acts, stats, strict=True):
         ref, spec = found.ref, found.spec
         log_path = layout.act_log(ref)
         readings.append(
@@ -78,12 +91,13 @@ def take(
                 vassal=layout.vassal(ref),
                 enabled=spec.enabled if spec else False,
                 port=spec.port if spec else 0,
-                stats=future.result() if future else None,
+                stats=read_stats,
                 log_path=log_path,
                 log_tail=tuple(tail(log_path, LOG_LINES).splitlines())
                 if ref.key == detail
                 else None,
-                problem=found.error,
+                problem=found.error or unplayable.get(ref.key, ""),
+                port_holder=holders.get(ref.key, ""),
                 # only an adopted Act's code is refused (a scaffold's file is never there):
                 # a thousand opens of files that are not there are most of a refresh
                 refused=_first_line(layout.act_refused(ref))
@@ -93,8 +107,9 @@ def take(
         )
     router_stats = router_future.result()
     address = production.production.router
+    silent = {reading.key for reading in readings if not _serves(reading, emperor)}
     try:
-        gigs: list[Gig] | None = _gigs(layout, production, router_stats)
+        gigs: list[Gig] | None = _gigs(layout, production, router_stats, silent)
     except BackstageError:
         gigs = None  # a router address that cannot be read: no Gigs to show
     at, wall = time.monotonic(), time.time()
@@ -119,6 +134,14 @@ def take(
     )
 
 
+def _serves(reading: ActReading, emperor: EmperorStats | None) -> bool:
+    """The Act takes requests now, or the Emperor does for it (asleep): what its state
+    says (running or sleeping), so that a Gig is live exactly when its Act shows so."""
+    if reading.stats is not None:
+        return Sess.from_stats(reading.stats).accepting
+    return emperor is not None and emperor.waiting(reading.vassal)
+
+
 def _first_line(path: str) -> str:
     try:
         with open(path, errors="replace") as found:
@@ -132,7 +155,15 @@ def gigs(crew: Crew) -> list[Gig]:
     return _gigs(crew.layout, declared.read(crew.layout), crew.router.stats())
 
 
-def _gigs(layout: Layout, production: Declared, stats: RouterStats | None) -> list[Gig]:
+def _gigs(
+    layout: Layout,
+    production: Declared,
+    stats: RouterStats | None,
+    silent: Collection[str] = (),
+) -> list[Gig]:
+    """`silent`: the Acts that serve nothing now, whose nodes the router may still list
+    (it drops a dead node only at the next request for its host): no Gig is live
+    through them."""
     acts = production.acts
     return gigs_from(
         stats,
@@ -144,7 +175,41 @@ def _gigs(layout: Layout, production: Declared, stats: RouterStats | None) -> li
             for path in (layout.act_socket(found.ref), layout.act_wake(found.ref))
         },
         [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
+        silent,
     )
+
+
+def _port_holders(
+    acts: Sequence[DeclaredAct],
+    stats: Sequence[InstanceStats | None],
+    emperor: EmperorStats | None,
+    layout: Layout,
+    router: str,
+) -> dict[str, str]:
+    """Act key to who holds its port, for each enabled Act that does not play although
+    the Emperor runs and does not list it: what keeps it `starting`. One bind attempt
+    for each such Act, none for the others."""
+    if emperor is None:
+        return {}
+    listed = {vassal.id for vassal in emperor.vassals}
+    playing = {
+        port_of(found): found_act.ref.key
+        for found_act, found in zip(acts, stats, strict=True)
+        if found is not None
+    }
+    try:
+        playing.setdefault(split_address(router)[1], "the Production's router")
+    except BackstageError:
+        pass
+    holders = {}
+    for found, read in zip(acts, stats, strict=True):
+        spec = found.spec
+        if spec is None or not spec.enabled or read is not None:
+            continue
+        if layout.vassal(found.ref) in listed or port_free(spec.port):
+            continue
+        holders[found.ref.key] = playing.get(spec.port) or "another process"
+    return holders
 
 
 def router_warning(crew: Crew) -> str:

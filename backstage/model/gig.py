@@ -7,7 +7,7 @@ host booked but not playing shows as such (no acts, no nodes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -83,8 +83,11 @@ def gigs_from(
     router_port: int,
     acts_by_node: Mapping[str, str],
     bookings: Iterable[tuple[str, str]],
+    silent: Collection[str] = (),
 ) -> list[Gig]:
-    """Gigs from router stats, the socket address of each Act, and (act, host) bookings."""
+    """Gigs from router stats, the socket address of each Act, and (act, host) bookings.
+    The nodes of `silent` Acts (known to serve nothing now) do not count: the router
+    lists a dead node until the next request for its host."""
     nodes: dict[str, dict[str, int]] = {}
     for subscription in stats.subscriptions if stats else ():
         if subscription.key == FALLBACK_KEY:
@@ -92,6 +95,8 @@ def gigs_from(
         host = _host_of(subscription.key, router_port)
         live = nodes.setdefault(host, {})
         for node in subscription.nodes:
+            if acts_by_node.get(node.name) in silent:
+                continue
             if not node.death_mark:
                 live[node.name] = live.get(node.name, 0) + node.requests
     booked: dict[str, list[str]] = {}

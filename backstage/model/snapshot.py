@@ -21,7 +21,7 @@ from emperor.stats import EmperorStats, InstanceStats
 
 from .gig import Gig, gigs_by_act
 from .sess import Sess, SessWorker, port_of
-from .state import derive_state
+from .state import derive_state, explain
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class ActRow:
     # None where it does not count them (a vassal rendered before it did)
     responses: tuple[int, int, int, int] | None = None
     refused: str = ""  # watched: why its last save was refused (the old code serves)
+    reason: str = ""  # what is wrong and what to do (state.explain), "" when nothing is
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ class ActReading:
     log_tail: tuple[str, ...] | None = None  # only for the Act a viewer has open
     problem: str = ""  # why its declaration cannot be used, when it cannot
     refused: str = ""  # why the last save of a watched Act was refused, until one serves
+    # who holds its port while it does not listen there: an Act's key, or a process
+    # outside the Production; "" when nobody does or it was not looked at
+    port_holder: str = ""
 
 
 def build(
@@ -197,7 +201,7 @@ def build(
     elapsed = at - previous.at if previous else 0.0
     per_act = gigs_by_act(gigs or ())
     rows = tuple(
-        _act_row(reading, emperor_stats, earlier.get(reading.key), elapsed, per_act)
+        _act_row(reading, emperor_stats, earlier.get(reading.key), elapsed, per_act, manager)
         for reading in readings
     )
     return Snapshot(
@@ -239,6 +243,7 @@ def _act_row(
     earlier: ActRow | None,
     elapsed: float,
     gigs: dict[str, tuple[str, ...]] | None,
+    manager: ManagerRow = ManagerRow(True, None),
 ) -> ActRow:
     stats = reading.stats
     sess = Sess.from_stats(stats) if stats else None
@@ -249,8 +254,27 @@ def _act_row(
         invalid=bool(reading.problem),
         sleeping=emperor is not None and emperor.waiting(reading.vassal),
     )
+    refused = emperor.blacklist_entry(reading.vassal) if emperor is not None else None
+    reason = explain(
+        state,
+        reading.key,
+        reading.port,
+        problem=reading.problem,
+        refused=reading.refused,
+        port_holder=reading.port_holder,
+        attempts=refused.attempt if refused is not None else 0,
+        manager_running=manager.running,
+        emperor_running=emperor is not None,
+        spawned=(entry := emperor.vassal(reading.vassal) if emperor else None) is not None
+        and entry.pid > 0,
+    )
     hosts = None if gigs is None else gigs.get(reading.key, ())
-    if stats is None and earlier is not None and _still(earlier, reading, state, hosts):
+    if (
+        stats is None
+        and earlier is not None
+        and earlier.reason == reason
+        and _still(earlier, reading, state, hosts)
+    ):
         return earlier  # most Acts of a big Production sleep: nothing to work out again
     workers = sess.workers if sess else ()
     before = {(w.id, w.pid): w for w in earlier.worker_rows} if earlier else {}
@@ -289,6 +313,7 @@ def _act_row(
         daemons=daemon_rows(stats) if stats else (),
         responses=_responses(reading.stats),
         refused=reading.refused,
+        reason=reason,
     )
 
 

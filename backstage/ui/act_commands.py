@@ -126,11 +126,14 @@ def act_ls(production: Production, venue_name: str | None, as_json: bool) -> Non
     snapshot = production.snapshot()
     rows = [row for row in snapshot.acts if venue_name in (None, row.venue)]
     if as_json:
-        fields = ("venue", "act", "state", "enabled", "port", "pid", "workers")
+        fields = ("venue", "act", "state", "enabled", "port", "pid", "workers", "reason")
         click.echo(json.dumps([{f: getattr(row, f) for f in fields} for row in rows], indent=2))
         return
     for row in rows:
-        click.echo(f"{row.key}\t{row.state}\t{row.port}")
+        # what is wrong, if anything, last: scripts reading the first three fields go on
+        click.echo(
+            f"{row.key}\t{row.state}\t{row.port}" + (f"\t{row.reason}" if row.reason else "")
+        )
 
 
 def _act_command(name: str, doc: str) -> None:

@@ -92,6 +92,7 @@ def act_dict(row: Any) -> dict[str, Any]:
         "venue": row.venue,
         "act": row.act,
         "state": row.state,
+        "reason": row.reason,
         "enabled": row.enabled,
         "pid": row.pid,
         "port": row.port,

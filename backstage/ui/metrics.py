@@ -108,10 +108,17 @@ def _act_families(rows: Iterable[Any]) -> Iterator[Family]:
         "gauge",
         "uWSGI's running average of the response time, over the workers that served.",
     )
+    wrong = Family(
+        "backstage_act_wrong",
+        "gauge",
+        "1 while something is wrong with the Act: the reason says what, and what to do.",
+    )
     for row in rows:
         act = {"venue": row.venue, "act": row.act}
         for name in STATES:
             state.add(row.state == name, **act, state=name)
+        if row.reason:
+            wrong.add(1, **act, state=row.state, reason=row.reason)
         enabled.add(row.enabled, **act)
         workers.add(row.busy, **act, status="busy")
         workers.add(row.idle, **act, status="idle")
@@ -125,7 +132,8 @@ def _act_families(rows: Iterable[Any]) -> Iterator[Family]:
         queue.add(row.listen_queue, **act)
         memory.add(row.rss, **act)
         rt.add(row.avg_rt / 1e6, **act)
-    yield from (state, enabled, workers, requests, responses, exceptions, harakiri, respawns)
+    yield from (state, wrong, enabled, workers, requests, responses, exceptions, harakiri)
+    yield respawns
     yield from (queue, memory, rt)
 
 

@@ -17,7 +17,7 @@ from ..control import keeper
 from ..control.daemon import ProductionManager, Service
 from ..errors import NotRunning
 from ..model.snapshot import Snapshot
-from ..model.state import STARTING
+from ..model.state import STARTING, refused_line
 from ..production import Production
 from . import terminal
 from .columns import act_table, daemons_line, emperor_line
@@ -189,12 +189,10 @@ def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
             line = line[:start] + click.style(row.state, fg=colour) + line[end:]
         click.echo(line)
     for row in snapshot.acts:
-        if row.problem:
-            click.echo(f"{row.key} is invalid: {row.problem}")
+        if row.reason and row.state != "running":  # a running Act's is the refused code
+            click.echo(f"{row.key} {row.state}: {row.reason}")
         if row.refused:
-            click.echo(
-                f"{row.key}: the code on disk is newer than what serves, refused: {row.refused}"
-            )
+            click.echo(f"{row.key}: {refused_line(row.refused)}")
         if row.daemons:
             click.echo(f"{row.key} also runs: {daemons_line(row)}")
     if snapshot.problem:

@@ -48,6 +48,8 @@ def status(snapshot: Snapshot, as_root: Sequence[str] = ()) -> dict[str, Any]:
                 "daemons": [dataclasses.asdict(daemon) for daemon in row.daemons],
                 # added with the development loop: why the last save was refused ("")
                 "refused": row.refused,
+                # added with truthful states: what is wrong and what to do ("" if nothing)
+                "reason": row.reason,
             }
             for row in snapshot.acts
         ],

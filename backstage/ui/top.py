@@ -231,7 +231,11 @@ def render(snapshot: Snapshot | None, view: View, width: int, height: int) -> li
         lines = _listing(snapshot, view, height)
     lines = lines[: height - 1] if height > 1 else []
     lines += [[]] * (height - 1 - len(lines))
-    lines.append(_footer(view))
+    # what is wrong with the Act selected or open, where the keys' help is otherwise
+    row = snapshot.act(view.detail or view.selected or "") if snapshot else None
+    lines.append(
+        _footer(view, f"{row.key} {row.state}: {row.reason}" if row and row.reason else "")
+    )
     return [clip([(_printable(t), s) for t, s in line], width) for line in lines]
 
 
@@ -298,7 +302,7 @@ def _detail(snapshot: Snapshot, view: View, height: int) -> list[Line]:
     return lines
 
 
-def _footer(view: View) -> Line:
+def _footer(view: View, reason: str = "") -> Line:
     if view.confirm is not None:
         action, key = view.confirm
         return [(f"{action} {key}? y to confirm, any other key cancels", "confirm")]
@@ -308,6 +312,8 @@ def _footer(view: View) -> Line:
         return [(f"{view.busy}...", "confirm")]
     if view.message:
         return [(view.message, "message")]
+    if reason:
+        return [(reason, "error")]
     shown = f"  [filter: {view.filter}]" if view.filter else ""
     order = f"  [sort: {view.sort}{' reversed' if view.reverse else ''}]"
     return [((DETAIL_HELP if view.detail else HELP) + order + shown, "dim")]

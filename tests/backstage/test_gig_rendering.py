@@ -153,3 +153,16 @@ def test_nginx_render(declared, tmp_path):
     )
     with pytest.raises(ValueError):
         render(crew.stageset, crew.layout, bookings, str(tmp_path / "out dir"), "80")
+
+
+def test_a_gig_is_not_live_through_the_node_of_an_act_that_serves_nothing():
+    """The router lists a dead node until the next request for its host: an Act known
+    to serve nothing (failed, down) makes no Gig live."""
+    stats = parse_router_stats(ROUTER_STATS)
+    acts = {"/h/run/V.Blue.sock": "V/Blue", "/h/run/V.Green.sock": "V/Green"}
+    bookings = [("V/Blue", "shop.example.com")]
+    one_down = gigs_from(stats, 8000, acts, bookings, silent={"V/Green"})
+    assert one_down[0].acts == ("V/Blue",) and one_down[0].playing
+    both_down = gigs_from(stats, 8000, acts, bookings, silent={"V/Blue", "V/Green"})
+    assert (both_down[0].nodes, both_down[0].playing) == ((), False)
+    assert both_down[0].booked == ("V/Blue",)  # still booked, not live

@@ -12,6 +12,7 @@ from backstage.model.snapshot import (
     EmperorRow,
     ManagerRow,
     RouterRow,
+    Snapshot,
     human_size,
     rate,
 )
@@ -102,3 +103,25 @@ def test_a_row_nothing_moved_in_is_the_one_before():
     assert (before.acts[0].state, before.acts[0].pid) == ("starting", 7)
     after = _rows([reading("stopped")], emperor, before)
     assert (after.acts[0].state, after.acts[0].pid) == ("starting", None)
+
+
+def test_a_row_says_why_it_is_in_its_state():
+    emperor = parse_emperor_stats(
+        json.dumps({"vassals": [], "blacklist": [{"id": "v.broken.ini", "attempt": 4}]}).encode()
+    )
+
+    def reading(name, **changed):
+        found = ActReading("V/" + name, "V", name, f"v.{name}.ini", True, 8001, None, "/l")
+        return dataclasses.replace(found, **changed)
+
+    rows = _rows(
+        [reading("held", port_holder="V/other"), reading("broken"), reading("fine")], emperor
+    ).acts
+    assert [row.state for row in rows] == ["starting", "failed", "starting"]
+    assert "port 8001 is held by V/other" in rows[0].reason
+    assert "(4 tries)" in rows[1].reason
+    assert "yet to start it" in rows[2].reason  # not listed by the Emperor
+    back = Snapshot.from_dict(
+        json.loads(json.dumps(_rows([reading("held", port_holder="x")], emperor).to_dict()))
+    )
+    assert "held by x" in back.acts[0].reason

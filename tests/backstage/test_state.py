@@ -29,3 +29,25 @@ def test_an_enabled_act_the_emperor_holds_with_no_process_sleeps():
     assert derive_state(True, False, True, sleeping=True) == RUNNING  # woken meanwhile
     assert derive_state(False, False, False, sleeping=True) == STOPPED  # being withdrawn
     assert derive_state(True, False, False, invalid=True, sleeping=True) == INVALID
+
+
+def test_each_state_says_what_is_wrong_and_what_to_do():
+    from backstage.model.state import SLEEPING, explain
+
+    assert explain(RUNNING, "V/A", 8001) == ""
+    assert explain(STOPPED, "V/A", 8001) == ""
+    assert explain(SLEEPING, "V/A", 8001) == ""
+    assert "Manager has yet to start it" in explain(STARTING, "V/A", 8001)
+    assert "`backstage logs V/A`" in explain(STARTING, "V/A", 8001, spawned=True)
+    held = explain(STARTING, "V/A", 8001, port_holder="V/B")
+    assert "port 8001 is held by V/B" in held and "backstage act set V/A port=" in held
+    assert "`backstage up`" in explain(STARTING, "V/A", 8001, manager_running=False)
+    assert "Manager starts it" in explain(STARTING, "V/A", 8001, emperor_running=False)
+    failed = explain(FAILED, "V/A", 8001, attempts=3)
+    assert "(3 tries)" in failed and "`backstage logs V/A`" in failed
+    invalid = explain(INVALID, "V/A", 8001, problem="'$(X)' holds '$('")
+    assert "'$(X)' holds '$('" in invalid and "plays on as it was" in invalid
+    refused = explain(RUNNING, "V/A", 1, refused="SyntaxError")
+    assert refused == "the code on disk is newer than what serves, refused: SyntaxError"
+    # a fact that does not fit the state is not said
+    assert explain(RUNNING, "V/A", 8001, port_holder="V/B", manager_running=False) == ""

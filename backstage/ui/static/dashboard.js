@@ -29,7 +29,9 @@
       tr.dataset.key = a.key;
       if (a.key === open) tr.className = "open";
       const r = a.responses || {};
-      cell(tr, a.key); cell(tr, a.state, a.state);
+      cell(tr, a.key);
+      const state = cell(tr, a.state, a.state);
+      if (a.reason) state.title = a.reason;  // what is wrong and what to do, on hover
       cell(tr, a.busy + "/" + a.workers);
       cell(tr, a.rps === null ? "-" : a.rps.toFixed(1));
       cell(tr, a.requests);
@@ -71,7 +73,8 @@
     try {
       const a = await getJSON("/api/acts/" + open.split("/").map(encodeURIComponent).join("/"));
       $("detail").hidden = false;
-      $("detail-title").textContent = a.key + " (" + a.state + ", pid " + (a.pid ?? "-") + ", port " + a.port + ")";
+      $("detail-title").textContent = a.key + " (" + a.state + ", pid " + (a.pid ?? "-") + ", port " + a.port + ")"
+        + (a.reason ? ": " + a.reason : "");
       fill($("workers").tBodies[0], a.workers_detail, (tr, w) => {
         cell(tr, w.id); cell(tr, w.pid); cell(tr, w.status); cell(tr, w.requests);
         cell(tr, w.rps === null ? "-" : w.rps.toFixed(1)); cell(tr, w.exceptions);

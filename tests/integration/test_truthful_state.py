@@ -1,0 +1,117 @@
+"""Each state says what is wrong and what to do, alike in `status`, `act ls`, the
+metrics and `gigs`: what is plainly wrong is refused at `act set`, what only shows
+at run time (a hand edit, an Act that dies) is said with its reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+
+from emperor.process import read_pidfile
+from tests.chaos_helpers import small_act
+from tests.conftest import run_cli
+from tests.gigs_helpers import named_act
+from tests.helpers import http_get, poll
+
+
+def _rows(home: str) -> dict[str, dict]:
+    found = json.loads(run_cli("status", "--json", home=home, check=False).stdout)
+    return {f"{row['venue']}/{row['act']}": row for row in found["acts"]}
+
+
+def _edit(act, old: str, new: str) -> None:
+    with open(act.spec_path) as file:
+        text = file.read()
+    changed = re.sub(old, new, text, count=1, flags=re.M)
+    assert changed != text
+    with open(act.spec_path, "w") as file:
+        file.write(changed)
+
+
+def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(production, venue):
+    alpha = small_act(venue, "Alpha", processes=1)
+    beta = small_act(venue, "Beta", processes=1)
+    home = production.home
+    # plainly wrong: refused, one line, nothing written
+    taken = run_cli("act", "set", beta.key, f"port={alpha.port}", home=home, check=False)
+    assert taken.returncode == 1, taken
+    assert taken.stderr.strip() == (
+        f"backstage: port {alpha.port} is Act {alpha.key}'s: pick another for {beta.key}"
+    )
+    expands = run_cli("act", "set", alpha.key, "uwsgi.harakiri=$(HOME)", home=home, check=False)
+    assert expands.returncode == 1 and "would expand" in expands.stderr
+    assert len(expands.stderr.strip().splitlines()) == 1
+    assert "harakiri" not in open(alpha.spec_path).read()
+    assert beta.spec.port != alpha.port
+    # the same by hand: said, with what to do, while what played plays on
+    _edit(beta, r"^port = \d+$", f"port = {alpha.port}")
+    _edit(alpha, r"\Z", '\n[uwsgi]\nharakiri = "$(HOME)"\n')
+    rows = poll(
+        lambda: (
+            (r := _rows(home))
+            and "is held by" in r[beta.key]["reason"]
+            and r[alpha.key]["state"] == "invalid"
+            and r
+        ),
+        30,
+    )
+    assert rows[beta.key]["state"] == "starting"
+    assert f"port {alpha.port} is held by {alpha.key}" in rows[beta.key]["reason"]
+    assert f"backstage act set {beta.key} port=" in rows[beta.key]["reason"]
+    assert "would expand" in rows[alpha.key]["reason"] and "plays on" in rows[alpha.key]["reason"]
+    assert http_get(alpha.port) == (200, "ok")  # its old config plays on
+    table = run_cli("status", home=home).stdout
+    assert f"{beta.key} starting: port {alpha.port} is held by {alpha.key}" in table
+    assert f"{alpha.key} invalid: its declaration cannot be used" in table
+    listed = run_cli("act", "ls", home=home).stdout.splitlines()
+    assert f"{beta.key}\tstarting\t{alpha.port}\tport {alpha.port} is held" in "\n".join(listed)
+    metrics = run_cli("metrics", home=home).stdout
+    assert re.search(
+        r'backstage_act_wrong\{venue="TestVenue",act="Beta",state="starting",reason="port', metrics
+    )
+    # fixed by hand: the Act plays, and nothing is said any more
+    _edit(alpha, r'^\[uwsgi\]\nharakiri = "\$\(HOME\)"\n', "")
+    _edit(beta, r"^port = \d+$", f"port = {alpha.port + 50}")
+    poll(lambda: all(row["reason"] == "" for row in _rows(home).values()), 60)
+    assert http_get(alpha.port + 50) == (200, "ok")
+
+
+def test_a_gig_whose_only_act_is_down_is_not_live(production, venue):
+    venue.add_domain("truth.test")
+    act = named_act(venue, "Lone")
+    host = "lone.truth.test"
+    act.book(host)
+    router = production.router
+    poll(lambda: http_get(router.port, host=host) == (200, "Lone"), 15)
+    # nothing heals for a while (the Manager and its keeper frozen), and the Act's
+    # master dies with no unsubscribe: the router lists its node until a request comes
+    frozen = [production.manager.pid(), read_pidfile(production.layout.keeper_pidfile)]
+    assert None not in frozen
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        os.kill(act.sess.pid, signal.SIGKILL)
+        poll(lambda: act.sess is None, 15)
+        stats = router.stats()
+        assert stats is not None and any(
+            (s := stats.subscription(key)) is not None and s.nodes
+            for key in (host, f"{host}:{router.port}")
+        ), "the router should still list the dead node"
+        snapshot = production.snapshot()
+        gig = next(g for g in snapshot.gigs if g.host == host)
+        assert not gig.playing and gig.booked == (act.key,)
+        row = snapshot.act(act.key)
+        assert row is not None and row.state in ("starting", "failed") and row.reason
+        done = run_cli("status", home=production.home, check=False)
+        assert "0 of 1 Gigs live" in done.stdout
+        assert f"{act.key} {row.state}: " in done.stdout
+        shown = run_cli("gigs", home=production.home).stdout
+        assert f"{host}  not playing (booked: {act.key})" in shown
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # healed: live again
+    poll(lambda: http_get(router.port, host=host) == (200, "Lone"), 30)
+    poll(lambda: next(g for g in production.snapshot().gigs if g.host == host).playing, 15)
