@@ -52,6 +52,7 @@ from ..render.stageset import (
 from . import preflight, release, shared
 from .acts import ActManager
 from .crew import Crew
+from .ports import port_free
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +247,8 @@ def _write_if_changed(path: str, text: str, mode: int) -> None:
 
 
 def check_port_unclaimed(crew: Crew, ref: ActRef, port: int) -> None:
-    """`port` is declared by no other Act of the Production nor by its router: two
-    that declare one port never both play, and the second would wait for ever."""
+    """`port` is declared by no other Act of the Production nor by its router, and free:
+    two that declare one port never both play, and the second would wait for ever."""
     production = declared.read(crew.layout)
     for found in production.acts:
         if found.ref.key != ref.key and found.spec is not None and found.spec.port == port:
@@ -258,6 +259,8 @@ def check_port_unclaimed(crew: Crew, ref: ActRef, port: int) -> None:
         return
     if router_port == port:
         raise PortBusy(f"port {port} is the router's: pick another for {ref.key}")
+    if not port_free(port):
+        raise PortBusy(f"port {port} is in use by another process: pick another for {ref.key}")
 
 
 def check_options(spec: ActSpec, binary_path: str, plugins: str = "") -> None:

@@ -265,7 +265,10 @@ class ProductionManager:
         if self._kept:
             try:
                 # no port: 0 is never held
-                wanted[layout.keeper_vassal] = Wanted(stageset.keeper(layout, sys.executable), 0)
+                # as this process's user (a system Emperor may run vassals as root)
+                owner = (os.getuid(), os.getgid()) if os.getuid() else None
+                config = stageset.keeper(layout, sys.executable, owner)
+                wanted[layout.keeper_vassal] = Wanted(config, 0)
             except BackstageError as exc:
                 self._say(logging.ERROR, f"the keeper is left out: {exc}")
         router = crew.router

@@ -399,14 +399,16 @@ class StageSet:
             ),
         )
 
-    def keeper(self, layout: Layout, python: str) -> str:
-        """The vassal that keeps the keeper: `python` runs `-m backstage keep`."""
+    def keeper(self, layout: Layout, python: str, owner: tuple[int, int] | None = None) -> str:
+        """The vassal that keeps the keeper: `python` runs `-m backstage keep`, as `owner`
+        (uid, gid), the Production's, when an Emperor run as root must drop to it."""
         return self.render(
             "keeper.ini.j2",
             production=ProductionView(layout.home),
             prefix=layout.prefix,
             python=python,
             log=layout.keeper_log,
+            owner=owner,
         )
 
     def router(
