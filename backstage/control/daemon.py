@@ -282,6 +282,37 @@ class ProductionManager:
         self._guarded("the unplayable Acts", partial(unplayables.publish, layout, unplayable))
         return wanted, keep
 
+    def _kept_ports(self, production: Declared, keep: set[str], live: set[str]) -> dict[str, int]:
+        """The ports of the Acts that play on as they were (their act.toml cannot be used
+        now), as far as their declaration still says."""
+        layout = self.crew.layout
+        return {
+            name: found.spec.port
+            for found in production.acts
+            if (name := layout.vassal(found.ref)) in keep and name in live and found.spec
+        }
+
+    def _one_act_a_port(
+        self, wanted: dict[str, Wanted], live: set[str], kept: dict[str, int]
+    ) -> None:
+        """Two Acts that declare one port (an act.toml edited by hand) never both play:
+        the one that plays keeps it (else the first by name), the other is left out
+        until its port is its own, and `status` says who holds it. Both playing, each
+        would take some of the other's requests from the socket they would share. An
+        Act that plays on as it was (`kept`) keeps its port too."""
+        claims = {name: want.port for name, want in wanted.items() if want.port}
+        by_port: dict[int, list[str]] = {}
+        for name, port in sorted({**claims, **kept}.items()):
+            by_port.setdefault(port, []).append(name)
+        for port, names in by_port.items():
+            if len(names) < 2:
+                continue
+            keeper = next((name for name in names if name in live), names[0])
+            for name in names:
+                if name != keeper and name in wanted:
+                    self._say(logging.WARNING, f"{name} waits: port {port} is {keeper}'s too")
+                    del wanted[name]
+
     def _write_run_files(self, production: Declared) -> None:
         """What a vassal config refers to, written before it is pushed: each Act's env
         file and subscriptions. Each Act's own failure is its own."""
@@ -345,7 +376,10 @@ class ProductionManager:
             self._say(logging.ERROR, production.problem)
         stage.manager.reap()
         self._write_run_files(production)
+        stats = stage.stats()
         wanted, keep = self.desired(production)
+        live = {v.id for v in stats.vassals} if stats else set()
+        self._one_act_a_port(wanted, live, self._kept_ports(production, keep, live))
         if stage.holds:
             # before the Emperor: it spawns through the wrapper, which asks the holder
             self._guarded("the socket holder", partial(self._hold, wanted))
