@@ -231,6 +231,7 @@ class ProductionManager:
         redirect = (
             https_port_suffix(settings) if settings.https and settings.https_redirect else None
         )
+        challenges = crew.router.acme.challenges if crew.router.acme.enabled() else ""
         for found in production.acts:
             name = layout.vassal(found.ref)
             if found.spec is None:
@@ -250,6 +251,7 @@ class ProductionManager:
                     production.production.max_rss,
                     _account(found.ref.user),
                     redirect,
+                    challenges,
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
@@ -337,6 +339,9 @@ class ProductionManager:
         )
         self._guarded("the router's keys", self.crew.router.prepare)
         self._guarded("the booked hosts", self.booking.publish_booked)
+        # certificates for booked hosts, in a thread: the pass never waits for the CA
+        booked = [h for found in production.acts if found.spec for h in found.spec.hosts]
+        self._guarded("the certificates", partial(self.crew.router.acme.start, booked))
 
     def _rotate_logs(self, settings: ProductionSpec, listings: dict[str, list[str]]) -> None:
         """The Production's own logs, as an Act's: past log_max, to LOG.<unixtime>, and

@@ -44,6 +44,7 @@ from ..model.gig import FALLBACK_KEY, split_address
 from ..model.layout import Layout
 from ..model.spec import ProductionSpec
 from ..render.stageset import StageSet
+from .acme import Acme
 from .certificates import Certificates
 from .signing import Keys
 
@@ -231,6 +232,10 @@ class Router:
     @functools.cached_property
     def certificates(self) -> Certificates:
         return Certificates(self.layout, self._settings)
+
+    @functools.cached_property
+    def acme(self) -> Acme:
+        return Acme(self.layout, self._settings, self.certificates)
 
     def prepare(self) -> None:
         """Write what the router's config refers to: the keys, when announces are signed;

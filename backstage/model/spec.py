@@ -37,6 +37,8 @@ from .gig import split_address
 from .project import WsgiTarget, parse_wsgi
 
 S = TypeVar("S")
+ACME_KEYS = ("directory", "email", "ca_bundle")
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class ProductionSpec:
     # is false (ACME's challenge path excepted)
     https: str = ""
     https_redirect: bool = True
+    # ACME, with https: each booked host gets a certificate from this CA (HTTP-01, answered
+    # on `router`), renewed by the Production Manager. Keys: directory (default: Let's
+    # Encrypt's), email, ca_bundle (a CA file to trust the ACME server's own TLS). A table
+    # with no key is none
+    acme: dict[str, str] = field(default_factory=dict)
     metrics: str = ""  # HOST:PORT where the Production Manager serves /metrics; "" = none
     dashboard: str = ""  # HOST:PORT of the live web dashboard; "" = none
     # The Producer: a PowerDNS server whose zones (one per Venue domain) Backstage keeps
@@ -83,7 +90,7 @@ class ProductionSpec:
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
-        "router_sign", "https", "https_redirect", "metrics", "dashboard", "producer",
+        "router_sign", "https", "https_redirect", "acme", "metrics", "dashboard", "producer",
         "producer_key", "public_address",
         "subscription_server", "subscribe_to", "node_address", "max_rss", "stage",
         "system_vassals", "system_stats", "log_max", "log_keep",
@@ -106,6 +113,11 @@ class ProductionSpec:
                 f"node_address = {self.node_address!r}: write this host's IPv4 address "
                 "other hosts reach, e.g. 10.0.0.2"
             )
+        unknown = sorted(set(self.acme) - set(ACME_KEYS))
+        if unknown:
+            raise InvalidSetting(f"[acme] {unknown[0]!r} is unknown: write {', '.join(ACME_KEYS)}")
+        if self.acme.get("ca_bundle", "/").startswith("/") is False:
+            raise InvalidSetting("[acme] ca_bundle must be an absolute path")
         for key in ("metrics", "dashboard", "https"):
             if getattr(self, key):
                 split_address(getattr(self, key), key)

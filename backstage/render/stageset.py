@@ -337,19 +337,22 @@ class StageSet:
         max_rss: int = 0,
         account: Account | None = None,
         redirect: str | None = None,
+        challenges: str = "",
     ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
         default, which the Act's own overrides. `account`: the Venue's user, whom the
         vassal drops to (the caller looked it up: rendering reads nothing). `redirect`:
         with a TLS listener that redirects, what follows the host in its URLs ("" on
-        443, else ":PORT"); None: no redirect."""
+        443, else ":PORT"); None: no redirect. `challenges`: the folder of ACME's HTTP-01
+        answers, served at /.well-known/acme-challenge/ ("" none)."""
         return self._act_config(
             "vassal.ini.j2",
             spec,
-            ("vassal", layout.home, ref, venue_uwsgi, max_rss, account, redirect),
+            ("vassal", layout.home, ref, venue_uwsgi, max_rss, account, redirect, challenges),
             lambda: dict(
                 redirect=None if redirect is None else (layout.https_marks, redirect),
+                challenges=challenges,
                 **self._act_context(layout, ref, spec, venue_uwsgi, account),
                 max_rss=spec.max_rss or max_rss,
                 env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
