@@ -30,9 +30,9 @@ class Preflight:
 
     static_url: str | None = None
     static_root: str | None = None
+    data: tuple[str, ...] = ()  # absolute paths the app writes to (control.shared)
     media_url: str | None = None
     media_root: str | None = None
-    data: tuple[str, ...] = ()  # absolute paths the app writes to (control.shared)
 
 
 # Given what the check found, once it passed and before any release step runs.
