@@ -172,6 +172,7 @@ class Holder:
         self._stopping = threading.Event()
         self._seen = -1  # the folder's mtime at the last look
         self._unbound = False  # some listed address could not be bound at the last look
+        self._listed: dict[str, tuple[int, int] | None] = {}  # address: owner, by the files
 
     def files(self) -> dict[str, HeldFile]:
         """The held files by vassal name; a file that cannot be read counts as absent."""
@@ -198,26 +199,28 @@ class Holder:
 
     def look(self) -> None:
         """Close what no file lists; bind, once, what is listed and not held. Reads the
-        files only when the folder changed, or some address is still to bind."""
+        files only when the folder changed: a holder started again while the vassals
+        hold every port tries those binds each look, not a thousand reads."""
         try:
             changed = os.stat(self.folder).st_mtime_ns
         except OSError:
             changed = 0
-        if changed == self._seen and not self._unbound:
+        if changed != self._seen:
+            self._seen = changed
+            files = self.files()
+            self._listed = {a: held.owner for held in files.values() for a in held.addresses}
+        elif not self._unbound:
             return
-        self._seen = changed
-        files = self.files()
-        listed = {a: held.owner for held in files.values() for a in held.addresses}
         with self._lock:
-            for address in set(self._held) - set(listed):
+            for address in set(self._held) - set(self._listed):
                 self._release(address)
-            for address, owner in listed.items():
+            for address, owner in self._listed.items():
                 if address not in self._held:
                     try:
                         self._held[address] = bind(address, owner)
                     except OSError:
                         pass  # bound by a vassal that bound it itself: asked for, retried
-            self._unbound = any(address not in self._held for address in listed)
+            self._unbound = any(address not in self._held for address in self._listed)
 
     def give(self, name: str) -> list[int]:
         """Copies of the fds of vassal `name`'s sockets, in its file's order, for the

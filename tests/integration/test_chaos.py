@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from emperor.process import read_pidfile
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
 from tests.helpers import http_get, poll
+from tests.integration.test_held_sockets import listening_ports
 
 
 def test_a_worker_killed(production, venue):
@@ -160,3 +162,35 @@ def test_the_manager_then_a_master_killed(production, venue):
     figure = load.figure("Manager, then a master, kill -9", killed)
     assert production.manager.pid() not in (None, manager)
     assert load.failed == 0, figure  # the new Manager brings the master back; requests wait
+
+
+@pytest.mark.slow
+def test_the_holder_then_a_master_killed(production, venue):
+    """The holder killed costs nothing at once (each vassal keeps its copy of its
+    sockets) and comes back within a pass; a master killed next is healed, and its port
+    is held again by the new holder: the one kill after it costs latency only."""
+    act = small_act(venue, "Unheld")
+    layout = production.layout
+    holder = read_pidfile(layout.holder_pidfile)
+    assert holder is not None
+    with Load(act.port, timeout=HELD_WAIT) as load:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(holder, signal.SIGKILL)
+        poll(lambda: read_pidfile(layout.holder_pidfile) not in (None, holder), 15)
+        master = act.sess.pid
+        os.kill(master, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.pid != master and s.ready, 30)
+        wait_served(load, killed)
+    load.figure("holder, then a master, kill -9", killed)
+    assert act.state == "running"
+    assert act.port in listening_ports(read_pidfile(layout.holder_pidfile))
+    again = act.sess.pid
+    with Load(act.port, timeout=HELD_WAIT) as load:
+        wait_served(load, 0.0)
+        killed = time.monotonic()
+        os.kill(again, signal.SIGKILL)
+        poll(lambda: (s := act.sess) and s.pid != again and s.ready, 30)
+        wait_served(load, killed)
+    figure = load.figure("then a master again", killed)
+    assert load.failed == 0, figure
