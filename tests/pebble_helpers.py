@@ -30,6 +30,7 @@ class Pebble:
         self.ca = ca
         self.port, self.management = free_port(), free_port()
         dns = _free_udp()
+        self.challtestsrv = free_port()
         cert, key = ca.leaf("localhost")
         with open(cert) as c, open(ca.chain_path) as m:
             chain = c.read() + m.read()
@@ -55,7 +56,7 @@ class Pebble:
         self._procs = [
             subprocess.Popen(
                 ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns}", "-http01", "",
-                 "-https01", "", "-tlsalpn01", "", "-management", f"127.0.0.1:{free_port()}",
+                 "-https01", "", "-tlsalpn01", "", "-management", f"127.0.0.1:{self.challtestsrv}",
                  "-defaultIPv6", ""],
                 stdout=log, stderr=subprocess.STDOUT,
             ),
@@ -85,8 +86,21 @@ class Pebble:
         with urllib.request.urlopen(url, context=self.ca.context(), timeout=5) as answer:
             return str(answer.read().decode())
 
+    def point(self, host: str, address: str) -> None:
+        """Have the DNS answer `address` for `host` (as if it pointed elsewhere)."""
+        body = json.dumps({"host": host, "addresses": [address]}).encode()
+        url = f"http://127.0.0.1:{self.challtestsrv}/add-a"
+        with urllib.request.urlopen(url, data=body, timeout=5):
+            pass
+
+    def stop_acme(self) -> None:
+        """Stop Pebble itself (the CA down); its DNS stays."""
+        self._procs[1].terminate()
+        self._procs[1].wait(timeout=10)
+
     def stop(self) -> None:
         for proc in self._procs:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
         for proc in self._procs:
             proc.wait(timeout=10)

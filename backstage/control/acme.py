@@ -28,6 +28,7 @@ import josepy
 
 from ..errors import BackstageError
 from ..files.fs import unlink_if_present, write_atomic
+from ..model.certificate import CertInfo
 from ..model.layout import Layout
 from ..model.spec import LETS_ENCRYPT, ProductionSpec
 from .certificates import Certificates
@@ -61,6 +62,16 @@ class Attempt:
             "failures": self.failures,
             "next_try": when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else None,
         }
+
+
+def renew_now(info: CertInfo, now: float) -> bool:
+    """From RENEW_BEFORE before its end, or its last third for a shorter-lived one (a
+    CA's test certificate): a new certificate is never due at once."""
+    left = info.not_after - datetime.datetime.fromtimestamp(now, datetime.UTC)
+    window = RENEW_BEFORE
+    if info.not_before is not None:
+        window = min(window, (info.not_after - info.not_before) / 3)
+    return left <= window
 
 
 def retry_delay(failures: int) -> float:
@@ -114,14 +125,13 @@ class Acme:
         within RENEW_BEFORE of its end (an imported one is its owner's to renew), and
         not waiting for a retry (`force`: waiting or not, and renew any ACME one)."""
         now = self._clock()
-        soon = datetime.datetime.fromtimestamp(now, datetime.UTC) + RENEW_BEFORE
         found = []
         for host in sorted(set(hosts)):
             cert = self.certificates.get(host)
             if cert is not None:
                 if cert.source != "acme":
                     continue
-                if not force and cert.info is not None and cert.info.not_after > soon:
+                if not force and cert.info is not None and not renew_now(cert.info, now):
                     continue
             if not force and self.attempt(host).next_try > now:
                 continue
@@ -233,6 +243,14 @@ class Acme:
         with open(path, "rb") as f:
             key = serialization.load_pem_private_key(f.read(), password=None)
         return josepy.JWKRSA(key=key)  # RS256, the library's default
+
+    def tried(self) -> list[str]:
+        """The hosts whose last try failed."""
+        try:
+            entries = os.listdir(self.acme_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(e[: -len(".json")] for e in entries if e.endswith(".json"))
 
     def forget(self, host: str) -> None:
         """A host no longer booked: no more tries (its certificate stays until removed)."""

@@ -28,6 +28,7 @@ class CertInfo:
     names: tuple[str, ...]
     issuer: str
     not_after: datetime.datetime  # UTC
+    not_before: datetime.datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -61,7 +62,12 @@ def info(pem: bytes, what: str = "the certificate") -> CertInfo:
     except x509.ExtensionNotFound:
         common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         names = (str(common[0].value),) if common else ()
-    return CertInfo(tuple(n.lower() for n in names), _name(cert.issuer), cert.not_valid_after_utc)
+    return CertInfo(
+        tuple(n.lower() for n in names),
+        _name(cert.issuer),
+        cert.not_valid_after_utc,
+        cert.not_valid_before_utc,
+    )
 
 
 def covers(name: str, host: str) -> bool:

@@ -94,6 +94,7 @@ EXAMPLES = {
     "tls import": "backstage tls import shop.example.com shop.crt shop.key --chain ca.pem",
     "tls ls": "backstage tls ls --json",
     "tls rm": "backstage tls rm shop.example.com",
+    "tls renew": "backstage tls renew shop.example.com",
     "producer sync": "backstage producer sync --dry-run   # then without --dry-run",
 }
 

@@ -6,7 +6,9 @@ import json
 
 import click
 
+from ..control.acme import AcmeError
 from ..control.certificates import HostCert
+from ..errors import InvalidSetting
 from ..production import Production
 from .options import pass_production
 
@@ -35,22 +37,64 @@ def tls_import(production: Production, host: str, cert: str, key: str, chain: st
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_production
 def tls_ls(production: Production, as_json: bool) -> None:
-    """Each host's certificate: source, issuer, expiry, and an error if it does not load."""
-    found = production.certificates.all()
+    """Each host's certificate (source, issuer, expiry, an error if it does not load),
+    and ACME's last error and next try for a host it could not get one for."""
+    acme = production.router.acme
+    certs = {c.host: c for c in production.certificates.all()}
+    found = []
+    for host in sorted(set(certs) | set(acme.tried())):
+        cert = certs.get(host)
+        row = cert.to_json() if cert else HostCert(host, "acme", None).to_json()
+        attempt = acme.attempt(host).to_json()
+        row["last_error"], row["next_try"] = attempt["error"], attempt["next_try"]
+        found.append(row)
     if as_json:
-        click.echo(json.dumps([c.to_json() for c in found], indent=2))
+        click.echo(json.dumps(found, indent=2))
         return
-    rows = [("HOST", "SOURCE", "ISSUER", "NOT AFTER", "ERROR")] + [_row(c) for c in found]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    table = [("HOST", "SOURCE", "ISSUER", "NOT AFTER", "ERROR")] + [_row(r) for r in found]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
-def _row(cert: HostCert) -> tuple[str, str, str, str, str]:
-    info = cert.info
-    issuer = info.issuer if info else "-"
-    until = f"{info.not_after:%Y-%m-%d %H:%M}" if info else "-"
-    return (cert.host, cert.source, issuer, until, cert.error or "-")
+def _row(found: dict[str, object]) -> tuple[str, str, str, str, str]:
+    error = found["error"] or found["last_error"]
+    if found["last_error"]:
+        error = f"{error} (next try {found['next_try']})"
+    return (
+        str(found["host"]),
+        str(found["source"]),
+        str(found["issuer"] or "-"),
+        str(found["not_after"] or "-"),
+        str(error or "-"),
+    )
+
+
+@tls.command("renew")
+@click.argument("host", required=False)
+@pass_production
+def tls_renew(production: Production, host: str | None) -> None:
+    """Renew HOST's ACME certificate now (without HOST: every ACME one), retries waiting
+    or not; what serves changes only if a new one is issued."""
+    acme = production.router.acme
+    if not acme.enabled():
+        raise InvalidSetting(
+            'renewing needs https = "ADDR:PORT" and an [acme] table in production.toml'
+        )
+    hosts = (
+        [host.lower()]
+        if host
+        else [c.host for c in production.certificates.all() if c.source == "acme"]
+    )
+    failed = 0
+    for name, error in acme.obtain_all(acme.due(hosts, force=True)).items():
+        if error:
+            failed += 1
+            click.echo(f"{name}: not renewed: {error}", err=True)
+        else:
+            click.echo(f"{name}: renewed")
+    if failed:
+        raise AcmeError(f"{failed} not renewed; the certificates that served still serve")
 
 
 @tls.command("rm")

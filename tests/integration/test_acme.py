@@ -61,3 +61,60 @@ def test_booking_obtains_a_certificate(production, venue, ca, pebble):
     status, headers = http_raw(production.router.port, "shop.example.com", "/p?q=1")
     assert status == 308  # the Act now sends plain HTTP to https
     assert headers["Location"] == f"https://shop.example.com:{tls}/p?q=1"
+
+
+@pytest.fixture
+def short_lived(production, ca, tmp_path):
+    server = Pebble(str(tmp_path), production.router.port, ca, validity=45)
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_renewal_failures_and_the_ca_down(production, venue, ca, short_lived):
+    pebble = short_lived
+    tls = free_port()
+    production.declare(
+        https=f"127.0.0.1:{tls}",
+        acme={"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path},
+    )
+    venue.add_domain("example.com")
+    act = named_act(venue, "Shop")
+    # a host whose DNS points elsewhere: no certificate, HTTP as before, the error shown
+    pebble.point("away.example.com", "127.0.0.2")
+    act.book("away.example.com")
+    act.book("shop.example.com")
+    home = production.home
+
+    def listing() -> dict[str, dict]:
+        return {c["host"]: c for c in json.loads(run_cli("tls", "ls", "--json", home=home).stdout)}
+
+    poll(lambda: listing().get("shop.example.com", {}).get("source") == "acme", timeout=90)
+    first = listing()["shop.example.com"]["not_after"]
+    poll(lambda: listing().get("away.example.com", {}).get("last_error"), timeout=90)
+    away = listing()["away.example.com"]
+    assert away["not_after"] is None and away["next_try"] is not None
+    assert http_get(production.router.port, host="away.example.com") == (200, "Shop")
+    assert "next try" in run_cli("tls", "ls", home=home).stdout
+
+    # a 45 s certificate is renewed in its last third by the Manager, by itself
+    poll(lambda: listing()["shop.example.com"]["not_after"] != first, timeout=60, interval=1)
+    renewed = listing()["shop.example.com"]
+    root = PebbleRoot(pebble.root())
+    poll(lambda: _https_ok(tls, "shop.example.com", root), timeout=30)
+
+    # the CA down: a renewal fails, said in one line, and what serves stays
+    pebble.stop_acme()
+    failed = run_cli("tls", "renew", "shop.example.com", home=home, check=False)
+    assert failed.returncode == 1 and "not renewed" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert listing()["shop.example.com"]["not_after"] == renewed["not_after"]
+    assert listing()["shop.example.com"]["last_error"]
+    assert _https_ok(tls, "shop.example.com", root)
+
+
+def _https_ok(port: int, host: str, root: TestCA) -> bool:
+    try:
+        return https_get(port, host, root)[:2] == (200, "Shop")
+    except (OSError, ssl.SSLError):
+        return False
