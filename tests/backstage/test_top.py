@@ -233,3 +233,19 @@ def test_a_refused_save_shows_in_the_acts_view(snapshot):
     screen = text(render(shown, view, 120, 40))
     assert f"save refused, the old code serves: {refused}" in screen
     assert not any("save refused" in line for line in text(render(snapshot, view, 120, 40)))
+
+
+def test_the_selected_or_open_acts_reason_is_in_the_footer(snapshot):
+    why = "port 8001 is held by Shop/Other: give it a free one"
+    acts = tuple(
+        dataclasses.replace(row, state="starting", reason=why)
+        if row.key == "Shop/Storefront"
+        else row
+        for row in snapshot.acts
+    )
+    shown = dataclasses.replace(snapshot, acts=acts)
+    for view in (View(selected="Shop/Storefront"), View(detail="Shop/Storefront")):
+        assert text(render(shown, view, 200, 30))[-1] == f"Shop/Storefront starting: {why}"
+    others = [row.key for row in snapshot.acts if row.key != "Shop/Storefront"]
+    if others:  # another Act selected: the keys' help, as ever
+        assert why not in text(render(shown, View(selected=others[0]), 200, 30))[-1]

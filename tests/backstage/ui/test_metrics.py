@@ -96,3 +96,15 @@ def test_a_taken_port_is_one_clear_error():
             MetricsServer(f"127.0.0.1:{first.port}", recorded).start()
     finally:
         first.stop()
+
+
+def test_an_act_with_something_wrong_says_what_and_what_to_do():
+    snapshot = FakeProduction(recorded()).snapshot()
+    why = 'port 8001 is held by "V/Other": give it a free one'
+    first = dataclasses.replace(snapshot.acts[0], state="starting", reason=why)
+    rest = tuple(dataclasses.replace(row, reason="") for row in snapshot.acts[1:])
+    text = render(dataclasses.replace(snapshot, acts=(first, *rest)))
+    labels = {"venue": first.venue, "act": first.act, "state": "starting"}
+    assert sample(text, "backstage_act_wrong", **labels, reason=why.replace('"', '\\"')) == 1
+    assert text.count("backstage_act_wrong{") == 1  # nothing said of the others
+    promtool_check(text)
