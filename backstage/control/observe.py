@@ -8,6 +8,7 @@ the Gigs from the Snapshot rather than asking again.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -29,7 +30,7 @@ from ..model import snapshot
 from ..model.gig import Gig, gigs_from, split_address
 from ..model.layout import Layout
 from ..model.sess import Sess, port_of
-from ..model.snapshot import ActReading, ManagerRow, RouterRow, Snapshot
+from ..model.snapshot import ActReading, CertRow, ManagerRow, RouterRow, Snapshot
 from . import unplayables
 from .crew import Crew
 from .ports import port_free
@@ -113,7 +114,7 @@ def take(
     except BackstageError:
         gigs = None  # a router address that cannot be read: no Gigs to show
     at, wall = time.monotonic(), time.time()
-    return snapshot.build(
+    taken = snapshot.build(
         production=layout.home,
         at=at,
         wall=wall,
@@ -132,6 +133,28 @@ def take(
         previous=previous,
         problem=production.problem,
     )
+    return dataclasses.replace(taken, certificates=certificates(crew))
+
+
+def certificates(crew: Crew) -> tuple[CertRow, ...]:
+    """Each host's certificate, and each host ACME failed for, from their files."""
+    acme = crew.router.acme
+    certs = {c.host: c for c in crew.router.certificates.all()}
+    rows = []
+    for host in sorted(set(certs) | set(acme.tried())):
+        cert = certs.get(host)
+        attempt = acme.attempt(host)
+        info = cert.info if cert else None
+        rows.append(
+            CertRow(
+                host=host,
+                source=cert.source if cert else "acme",
+                not_after=info.not_after.timestamp() if info else None,
+                error=(cert.error if cert else "") or attempt.error,
+                failures=attempt.failures,
+            )
+        )
+    return tuple(rows)
 
 
 def _serves(reading: ActReading, emperor: EmperorStats | None) -> bool:

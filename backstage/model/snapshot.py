@@ -94,6 +94,32 @@ class ManagerRow:
     pid: int | None
 
 
+EXPIRES_SOON = 14 * 86400.0  # seconds: a certificate this close to its end is warned of
+KEEPS_FAILING = 2  # ACME tries failed in a row before a host is warned of
+
+
+@dataclass(frozen=True)
+class CertRow:
+    """A host's certificate, or a host ACME could not get one for yet."""
+
+    host: str
+    source: str  # imported | acme
+    not_after: float | None  # time.time() of its end; None: no certificate that loads
+    error: str = ""  # its file does not load, or ACME's last error
+    failures: int = 0  # ACME's tries failed in a row
+
+    def warning(self, wall: float) -> str:
+        """What an operator must know, or ""."""
+        if self.failures >= KEEPS_FAILING:
+            return f"{self.host}: ACME failed {self.failures} times in a row: {self.error}"
+        if self.not_after is not None and self.not_after - wall < EXPIRES_SOON:
+            days = max(0.0, (self.not_after - wall) / 86400)
+            return f"{self.host}: its certificate expires in {days:.1f} days"
+        if self.not_after is None and self.source == "imported":
+            return f"{self.host}: its certificate does not load: {self.error}"
+        return ""
+
+
 @dataclass(frozen=True)
 class RouterRow:
     running: bool
@@ -113,6 +139,7 @@ class Snapshot:
     gigs: tuple[Gig, ...] = ()
     manager: ManagerRow = ManagerRow(False, None)
     problem: str = ""  # why production.toml is not what plays ("" when it is)
+    certificates: tuple[CertRow, ...] = ()
 
     def act(self, key: str) -> ActRow | None:
         return next((row for row in self.acts if row.key == key), None)
@@ -159,6 +186,7 @@ class Snapshot:
             gigs=tuple(gig(g) for g in data.get("gigs", ())),
             manager=ManagerRow(**data.get("manager", {"running": False, "pid": None})),
             problem=data.get("problem", ""),
+            certificates=tuple(CertRow(**c) for c in data.get("certificates", ())),
         )
 
 

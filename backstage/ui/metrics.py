@@ -86,6 +86,7 @@ def families(snapshot: Any) -> Iterator[Family]:
 
     yield from _act_families(snapshot.acts)
     yield from _gig_families(snapshot.gigs)
+    yield from _certificate_families(getattr(snapshot, "certificates", ()))
 
 
 def _act_families(rows: Iterable[Any]) -> Iterator[Family]:
@@ -135,6 +136,24 @@ def _act_families(rows: Iterable[Any]) -> Iterator[Family]:
     yield from (state, wrong, enabled, workers, requests, responses, exceptions, harakiri)
     yield respawns
     yield from (queue, memory, rt)
+
+
+def _certificate_families(certificates: Iterable[Any]) -> Iterator[Family]:
+    expiry = Family(
+        "backstage_certificate_expiry_timestamp_seconds",
+        "gauge",
+        "When the host's certificate ends (Unix time); absent while none loads.",
+    )
+    failures = Family(
+        "backstage_certificate_acme_failures",
+        "gauge",
+        "ACME tries for the host failed in a row (0 after one that succeeded).",
+    )
+    for cert in certificates:
+        if cert.not_after is not None:
+            expiry.add(cert.not_after, host=cert.host, source=cert.source)
+        failures.add(cert.failures, host=cert.host)
+    yield from (expiry, failures)
 
 
 def _gig_families(gigs: Iterable[Gig]) -> Iterator[Family]:

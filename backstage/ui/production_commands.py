@@ -179,6 +179,9 @@ def _print_table(snapshot: Snapshot, as_root: Sequence[str] = ()) -> None:
     )
     if router.warning:
         click.secho(f"Warning: {router.warning}", fg="yellow" if tty else None, err=not tty)
+    for cert in snapshot.certificates:
+        if cert.warning(snapshot.wall):
+            click.secho(f"Warning: {cert.warning(snapshot.wall)}", fg="yellow" if tty else None)
     header, *lines = act_table(snapshot)
     click.echo(click.style(header, bold=True) if tty else header)
     for row, line in zip(snapshot.acts, lines, strict=True):

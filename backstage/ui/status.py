@@ -62,4 +62,17 @@ def status(snapshot: Snapshot, as_root: Sequence[str] = ()) -> dict[str, Any]:
         "as_root": list(as_root),
         # added with bad input: why production.toml is not what plays ("" when it is)
         "problem": snapshot.problem,
+        # added with HTTPS: each host's certificate (or ACME's failures for it), and what
+        # to know: one expiring within 14 days, or ACME failing again and again
+        "certificates": [
+            {
+                "host": cert.host,
+                "source": cert.source,
+                "not_after": cert.not_after,
+                "error": cert.error or None,
+                "failures": cert.failures,
+                "warning": cert.warning(snapshot.wall) or None,
+            }
+            for cert in snapshot.certificates
+        ],
     }

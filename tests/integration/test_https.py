@@ -170,6 +170,13 @@ def test_tls_commands(production, venue, ca):
     )
     assert secret.splitlines()[1] not in logs + text + done.stdout
 
+    listed = json.loads(run_cli("status", "--json", home=home).stdout)["certificates"]
+    assert [(c["host"], c["source"], c["warning"]) for c in listed] == [
+        ("www.example.com", "imported", None)
+    ]
+    metrics = run_cli("metrics", home=home).stdout
+    assert 'backstage_certificate_expiry_timestamp_seconds{host="www.example.com"' in metrics
+
     run_cli("tls", "rm", "www.example.com", home=home)
     assert json.loads(run_cli("tls", "ls", "--json", home=home).stdout) == []
     gone = run_cli("tls", "rm", "www.example.com", home=home, check=False)
