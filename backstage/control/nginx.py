@@ -11,13 +11,17 @@ from ..render.nginx import render
 from .crew import Crew
 
 
-def write(crew: Crew, out: str, listen: str = "80") -> str:
+def write(crew: Crew, out: str, listen: str = "80", ssl_listen: str = "443") -> str:
     """Write the nginx files under `out`, dropping sites no longer booked; the include's path."""
     bookings: dict[str, list[ActRef]] = {}
     for found in declared.read(crew.layout).acts:
         for host in found.spec.hosts if found.spec else ():
             bookings.setdefault(host, []).append(found.ref)
-    files = render(crew.stageset, crew.layout, bookings, out, listen)
+    certified = {c.host for c in crew.router.certificates.all() if c.info is not None}
+    redirect = crew.settings().https_redirect
+    files = render(
+        crew.stageset, crew.layout, bookings, out, listen, certified, ssl_listen, redirect
+    )
     out = os.path.abspath(out)
     os.makedirs(os.path.join(out, "sites"), exist_ok=True)
     for file in files:

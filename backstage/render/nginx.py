@@ -4,7 +4,8 @@
 
     <out>/backstage.conf     the include file for nginx's http {} block
     <out>/uwsgi_params       what nginx passes to an Act over the uwsgi protocol
-    <out>/sites/<host>.conf  one upstream (every Act booked at the host) and server block
+    <out>/sites/<host>.conf  one upstream (every Act booked at the host) and server block,
+                             and a `listen 443 ssl` one for a host with a certificate
 
 nginx passes to each Act's uwsgi socket in `run/`. `run/` stays 0700, so the nginx
 workers must run as the Production's user (`user` in nginx.conf) to reach it.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidSetting
@@ -41,12 +42,19 @@ def render(
     bookings: Mapping[str, Sequence[ActRef]],
     out: str,
     listen: str = "80",
+    certified: Collection[str] = (),
+    ssl_listen: str = "443",
+    redirect: bool = True,
 ) -> list[File]:
     """The nginx files for every booked host (host -> the Acts booked there), as if
-    written under `out`."""
+    written under `out`. A host in `certified` (it has a certificate that loads) gets a
+    server on `ssl_listen` with it too, and, with `redirect`, plain HTTP is a 308 there."""
     out = os.path.abspath(out)
     _check_directive_value(out)
     _check_directive_value(listen)
+    _check_directive_value(ssl_listen)
+    port = ssl_listen.rpartition(":")[2]
+    https_suffix = "" if port == "443" else f":{port}"
     params = os.path.join(out, "uwsgi_params")
     files = [File("uwsgi_params", stageset.render("nginx_uwsgi_params.j2"))]
     sites = []
@@ -68,6 +76,17 @@ def render(
                     upstream=f"{layout.prefix}_{host.replace('.', '_').replace('-', '_')}",
                     static_root=acts[0].static_root,
                     params=params,
+                    tls=(
+                        (
+                            _check_directive_value(layout.cert_path(host)),
+                            _check_directive_value(layout.cert_key_path(host)),
+                        )
+                        if host in certified
+                        else None
+                    ),
+                    redirect=redirect,
+                    ssl_listen=ssl_listen,
+                    https_suffix=https_suffix,
                 ),
             )
         )

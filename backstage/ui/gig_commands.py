@@ -81,11 +81,18 @@ def _node_host(node: str) -> str:
 @click.command()
 @click.option("--out", default=None, help="Folder to write to (default: <home>/nginx).")
 @click.option("--listen", default="80", show_default=True, help="nginx `listen` of each server.")
+@click.option(
+    "--listen-ssl",
+    default="443",
+    show_default=True,
+    help="nginx `listen ... ssl` of each host with a certificate.",
+)
 @pass_production
-def nginx(production: Production, out: str | None, listen: str) -> None:
-    """Render nginx server blocks for every booked host, and an include file."""
+def nginx(production: Production, out: str | None, listen: str, listen_ssl: str) -> None:
+    """Render nginx server blocks for every booked host, and an include file; a host
+    with a certificate gets a `listen 443 ssl` block with it, and a 308 to it."""
     include = nginx_files.write(
-        production.crew, out or os.path.join(production.home, "nginx"), listen
+        production.crew, out or os.path.join(production.home, "nginx"), listen, listen_ssl
     )
     click.echo(f"include {include};")
 

@@ -89,3 +89,52 @@ def test_nginx_passes_each_host_to_its_act(production, venue, nginx_dir):
             server.kill()
             server.wait()
     assert server.returncode is not None
+
+
+def test_nginx_serves_the_certificates_and_the_308(production, venue, nginx_dir, tmp_path):
+    from tests.tls_helpers import TestCA, http_raw, https_get
+
+    ca = TestCA(str(tmp_path / "ca"))
+    venue.add_domain("example.com")
+    act = named_act(venue, "Alpha")
+    act.book("alpha.example.com")
+    act.book("plain.example.com")
+    cert, key = ca.leaf("alpha.example.com")
+    production.import_certificate("alpha.example.com", cert, key, chain=ca.chain_path)
+
+    port, tls = free_port(), free_port()
+    out = os.path.join(nginx_dir, "gigs")
+    run_cli(
+        "nginx", "--out", out, "--listen", f"127.0.0.1:{port}",
+        "--listen-ssl", f"127.0.0.1:{tls}", home=production.home,
+    )  # fmt: skip
+    conf = os.path.join(nginx_dir, "nginx.conf")
+    user = "user root;" if os.geteuid() == 0 else ""
+    with open(conf, "w") as f:
+        f.write(CONF.format(d=nginx_dir, include=os.path.join(out, "backstage.conf"), user=user))
+    args = [NGINX, "-p", nginx_dir, "-c", conf, "-e", os.path.join(nginx_dir, "error.log")]
+    checked = subprocess.run([*args, "-t"], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll(lambda: _answers(lambda: https_get(tls, "alpha.example.com", ca)), timeout=10)
+        assert https_get(tls, "alpha.example.com", ca) == (200, "Alpha", "alpha.example.com")
+        status, headers = http_raw(port, "alpha.example.com", "/a?b=1")
+        assert status == 308 and headers["Location"] == f"https://alpha.example.com:{tls}/a?b=1"
+        # ACME's challenge path still goes to the Act (its 404), a host without one is HTTP
+        assert http_raw(port, "alpha.example.com", "/.well-known/acme-challenge/x")[0] == 404
+        assert http_get(port, host="plain.example.com") == (200, "Alpha")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _answers(probe) -> object:
+    try:
+        return probe()
+    except OSError:
+        return False
