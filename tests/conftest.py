@@ -106,3 +106,31 @@ def run_cli(*args: str, home: str, check: bool = True) -> subprocess.CompletedPr
     if check and done.returncode != 0:
         raise AssertionError(f"backstage {' '.join(args)} exited {done.returncode}: {done.stderr}")
     return done
+
+
+@pytest.fixture(scope="session")
+def real_venue_path() -> str:
+    """A Venue with Django only: each project's requirements install the rest."""
+    home = os.path.join(ROOT, "realhome")
+    HOMES.append(home)
+    venue = new_venue("Real", ROOT, Production(home))
+    venue.production.forget_venue(venue)
+    return venue.path
+
+
+@pytest.fixture
+def real_venue(production, real_venue_path) -> Venue:
+    venue = Venue(real_venue_path, production)
+    production.add_venue(venue)
+    yield venue
+    production.down()
+    production.forget_venue(venue)
+    shutil.rmtree(venue.acts_dir, ignore_errors=True)
+    os.makedirs(venue.acts_dir)
+
+
+@pytest.fixture
+def projects():
+    folder = tempfile.mkdtemp(prefix="bpj", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 
 import pytest
 
-from backstage import Production, Venue
 from backstage.errors import InstallFailed, NotAProject, PreflightFailed, ReleaseFailed
 from backstage.files.fs import log_backups
-from backstage.shortcuts import new_venue
 from emperor.process import pid_alive
-from tests.conftest import HOMES, ROOT, run_cli
+from tests.conftest import run_cli
 from tests.helpers import http_get, poll, render_vassal
 from tests.projects import (
     FLASK_GREETING,
@@ -39,34 +35,6 @@ def files_of(folder: str) -> dict[str, tuple[float, int]]:
             path = os.path.join(parent, name)
             found[path] = (os.stat(path).st_mtime, os.stat(path).st_size)
     return found
-
-
-@pytest.fixture(scope="session")
-def real_venue_path() -> str:
-    """A Venue with Django only: each project's requirements install the rest."""
-    home = os.path.join(ROOT, "realhome")
-    HOMES.append(home)
-    venue = new_venue("Real", ROOT, Production(home))
-    venue.production.forget_venue(venue)
-    return venue.path
-
-
-@pytest.fixture
-def real_venue(production, real_venue_path) -> Venue:
-    venue = Venue(real_venue_path, production)
-    production.add_venue(venue)
-    yield venue
-    production.down()
-    production.forget_venue(venue)
-    shutil.rmtree(venue.acts_dir, ignore_errors=True)
-    os.makedirs(venue.acts_dir)
-
-
-@pytest.fixture
-def projects():
-    folder = tempfile.mkdtemp(prefix="bpj", dir="/tmp")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_django_project_is_adopted_in_place_and_served_through_the_router(

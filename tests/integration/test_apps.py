@@ -18,14 +18,8 @@ from backstage.files import declared
 from backstage.model.layout import ActRef
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
-from tests.integration import test_adopt
+from tests.integration.test_adopt import BOOKED
 from tests.projects import STATIC_CSS, _write, make_django_project
-
-# The fixtures of the adopted projects' tests: a Venue with Django only, whose projects'
-# requirements install the rest, and a folder for the projects.
-real_venue_path = test_adopt.real_venue_path
-real_venue = test_adopt.real_venue
-projects = test_adopt.projects
 
 FACTORY_GREETING = "hello from the factory"
 
@@ -181,7 +175,7 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     env = {"DATABASE_PATH": os.path.join(projects, "db.sqlite3")}
     real_venue.add_domain("example.com")
     act = real_venue.add_act("Gallery", project.path, env=env)
-    act.book(test_adopt.BOOKED)
+    act.book(BOOKED)
     # served from the Act's shared data, which every version links in as its media/
     shared_media = os.path.join(act.ref.shared_dir, "media")
     assert (act.spec.media_url, act.spec.media_root) == ("/media/", shared_media)
@@ -198,18 +192,18 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     )  # fmt: skip
     assert saved == 0 and os.path.isfile(os.path.join(shared_media, "kittens", "one.txt"))
     assert http_get(act.port, "/media/kittens/one.txt") == (200, "a kitten")
-    assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
+    assert http_get(router, "/media/kittens/one.txt", host=BOOKED) == (200, "a kitten")
     assert http_get(act.port, "/media/kittens/none.txt")[0] == 404
     assert not os.path.exists(os.path.join(project.path, "media", "kittens"))
     # each version collects its static files: the live one's are served
     static = "/static/" + project.static_path
-    assert http_get(router, static, host=test_adopt.BOOKED) == (200, STATIC_CSS)
+    assert http_get(router, static, host=BOOKED) == (200, STATIC_CSS)
     with open(os.path.join(project.path, "greetings", "static", project.static_path), "w") as css:
         css.write("body { color: green; }\n")
     # a new version serves the same uploads and its own static files, with no restart
     master = act.sess.pid
     act.reload()
-    assert http_get(router, "/media/kittens/one.txt", host=test_adopt.BOOKED) == (200, "a kitten")
+    assert http_get(router, "/media/kittens/one.txt", host=BOOKED) == (200, "a kitten")
     assert http_get(act.port, static) == (200, "body { color: green; }\n")
     assert act.sess.pid == master
     assert not os.path.exists(os.path.join(project.path, "collected"))  # never written
