@@ -63,6 +63,7 @@ class Certificates:
         self.layout = layout
         self._settings = settings
         self._marked: tuple[str, ...] | None = None
+        self._read: dict[str, tuple[tuple[int, int, int, int], HostCert]] = {}
 
     # Reading
 
@@ -75,8 +76,23 @@ class Certificates:
 
     def get(self, host: str) -> HostCert | None:
         path = self.layout.cert_path(host)
-        if not os.path.exists(path):
-            return None
+        try:
+            st = os.stat(path)
+            meta = os.stat(self.layout.cert_meta_path(host)).st_mtime_ns
+        except FileNotFoundError:
+            if not os.path.exists(path):
+                return None
+            st, meta = os.stat(path), 0
+        # every pass of the Manager asks for every host: parse a file once per version
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size, meta)
+        cached = self._read.get(host)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        found = self._load(host, path)
+        self._read[host] = (stamp, found)
+        return found
+
+    def _load(self, host: str, path: str) -> HostCert:
         try:
             meta = tomlfile.load(self.layout.cert_meta_path(host))
         except (OSError, ValueError):

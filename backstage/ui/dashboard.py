@@ -43,7 +43,7 @@ from emperor.process import tail
 from ..errors import BackstageError, InvalidSetting, NotFound
 from .httpd import HTTPService, is_loopback
 from .metrics import CONTENT_TYPE, render
-from .views import gig_dict, responses_of
+from .views import gig_dict, responses_of, tls_mark
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class Dashboard(HTTPService):
                 "blacklisted": list(emperor.blacklisted),
             },
             "router": {"running": snapshot.router.running, "address": snapshot.router.address},
-            "gigs": [gig_dict(gig) for gig in snapshot.gigs],
+            "gigs": [gig_dict(gig, tls_mark(snapshot, gig.host)) for gig in snapshot.gigs],
             "acts": [act_dict(row) for row in snapshot.acts],
             "history": history,
         }

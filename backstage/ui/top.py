@@ -25,6 +25,7 @@ from typing import Any
 from ..act import Act
 from ..model.snapshot import RESPONSE_CLASSES, ActRow, Snapshot
 from .columns import act_table, daemons_line, emperor_line, worker_table
+from .views import tls_mark
 
 Segment = tuple[str, str]  # (text, style)
 Line = list[Segment]
@@ -284,7 +285,10 @@ def _detail(snapshot: Snapshot, view: View, height: int) -> list[Line]:
         counts = zip(RESPONSE_CLASSES, row.responses, strict=True)
         summary += "  " + " ".join(f"{name} {count}" for name, count in counts)
     if row.gigs is not None:
-        summary += f"  gigs {','.join(row.gigs) or '-'}"
+        marked = [
+            f"{host}[{mark}]" if (mark := tls_mark(snapshot, host)) else host for host in row.gigs
+        ]
+        summary += f"  gigs {','.join(marked) or '-'}"
     table = worker_table(row)
     lines: list[Line] = [[(summary, row.state)], [(table[0], "header")]]
     lines += [[(text, "normal")] for text in table[1:]]

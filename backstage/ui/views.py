@@ -19,7 +19,18 @@ def node_requests(gig: Gig) -> dict[str, int]:
     return dict(zip(gig.nodes, gig.node_requests, strict=False))
 
 
-def gig_dict(gig: Gig) -> dict[str, Any]:
+def tls_mark(snapshot: Any, host: str) -> str:
+    """A host's mark in the dashboard and `top`: "tls" (its certificate serves), "tls!"
+    (it will not for long, or ACME keeps failing, or its file does not load), "" (none)."""
+    cert = next((c for c in getattr(snapshot, "certificates", ()) if c.host == host), None)
+    if cert is None:
+        return ""
+    if cert.warning(snapshot.wall) or cert.not_after is None:
+        return "tls!"
+    return "tls"
+
+
+def gig_dict(gig: Gig, tls: str = "") -> dict[str, Any]:
     return {
         "host": gig.host,
         "acts": list(gig.acts),
@@ -28,4 +39,5 @@ def gig_dict(gig: Gig) -> dict[str, Any]:
         "booked": list(gig.booked),
         "playing": bool(gig.nodes),
         "node_requests": node_requests(gig),
+        "tls": tls,
     }

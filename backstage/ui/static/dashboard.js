@@ -116,7 +116,8 @@
       }
       drawActs(s.acts); drawChart(s.wall);
       fill($("gigs").tBodies[0], s.gigs, (tr, g) => {
-        cell(tr, g.host); cell(tr, g.acts.join(" ") || "not playing (booked: " + (g.booked.join(" ") || "-") + ")");
+        cell(tr, g.host + ({tls: " \u{1F512}", "tls!": " \u26A0"}[g.tls] || ""));
+        cell(tr, g.acts.join(" ") || "not playing (booked: " + (g.booked.join(" ") || "-") + ")");
         cell(tr, g.nodes.length); cell(tr, g.requests);
       });
       if (open) showDetail();

@@ -48,3 +48,22 @@ def test_metrics_and_round_trip():
     assert f'{expiry}{{host="away.example.com"' not in text  # none loads: no sample
     assert sample(text, "backstage_certificate_acme_failures", host="away.example.com") == 3
     assert Snapshot.from_dict(snapshot.to_dict()) == snapshot
+
+
+def test_marks_in_the_dashboard_and_top():
+    from backstage.model.gig import Gig
+    from backstage.ui import top
+    from backstage.ui.views import gig_dict, tls_mark
+
+    snapshot = _with_certs(recorded())
+    assert tls_mark(snapshot, "ok.example.com") == "tls"
+    assert tls_mark(snapshot, "soon.example.com") == "tls!"
+    assert tls_mark(snapshot, "away.example.com") == "tls!"  # none, and failing
+    assert tls_mark(snapshot, "plain.example.com") == ""
+    gig = Gig("ok.example.com", (), (), 0, ())
+    assert gig_dict(gig, "tls")["tls"] == "tls"
+    row = dataclasses.replace(snapshot.acts[0], gigs=("ok.example.com", "plain.example.com"))
+    snapshot = dataclasses.replace(snapshot, acts=(row, *snapshot.acts[1:]))
+    lines = top.render(snapshot, top.View(detail=row.key), 200, 40)
+    text = "".join(part for line in lines for part, _ in line)
+    assert "gigs ok.example.com[tls],plain.example.com" in text
