@@ -44,10 +44,14 @@ _counter = iter(range(10**6))
 
 
 def _port_span() -> tuple[int, int]:
-    """Where this test process draws its Productions' port ranges from: 20000-60000,
-    split between pytest-xdist's workers so that two never draw the same ports."""
+    """Where this test process draws its Productions' port ranges from: from 20000 up to
+    the kernel's ephemeral ports (a client's connection, of which the load tests open
+    thousands, may hold any of those), split between pytest-xdist's workers so that two
+    never draw the same ports."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ephemeral:
+        end = max(int(ephemeral.read().split()[0]), 30000)
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    span = 40000 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    span = (end - 20000) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     return 20000 + worker * span, 20000 + (worker + 1) * span - 100
 
 
