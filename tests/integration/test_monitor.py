@@ -57,8 +57,7 @@ def test_snapshot_of_a_real_production(production, venue):
         assert http_get(busy.port)[0] == 200
     # a worker counts a request once done with it, a moment after the client has its reply
     poll(
-        lambda: production.snapshot().act("TestVenue/Busy").requests - rows["Busy"].requests
-        == 20,
+        lambda: production.snapshot().act("TestVenue/Busy").requests - rows["Busy"].requests == 20,
         5,
     )
     second = production.snapshot(first, detail="TestVenue/Busy")
