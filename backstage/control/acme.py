@@ -144,6 +144,9 @@ class Acme:
         """Obtain what is due for `hosts` in a thread, unless one runs; True if started."""
         if not self.enabled() or (self._thread is not None and self._thread.is_alive()):
             return False
+        hosts = set(hosts)
+        for host in set(self.tried()) - hosts:
+            self.forget(host)  # unbooked: no more tries, and no error to show
         due = self.due(hosts)
         if not due:
             return False

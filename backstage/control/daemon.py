@@ -229,7 +229,9 @@ class ProductionManager:
         own_uwsgi = {v.path for v in production.venues if v.spec is not None and v.spec.own_uwsgi}
         settings = production.production
         redirect = (
-            https_port_suffix(settings) if settings.https and settings.https_redirect else None
+            https_port_suffix(settings)
+            if settings.https_redirect and crew.router.serves_tls()
+            else None
         )
         challenges = crew.router.acme.challenges if crew.router.acme.enabled() else ""
         for found in production.acts:

@@ -244,4 +244,9 @@ def router_warning(crew: Crew) -> str:
             f"{settings.subscription_server}: whoever reaches it can serve any Gig; "
             "remove router_sign = false from production.toml"
         )
+    if settings.https and not crew.router.serves_tls():
+        return (
+            f"https = {settings.https!r}, but the router's uwsgi has no SSL: no TLS "
+            "listener (install uwsgi with libssl-dev present, not the pyuwsgi wheel)"
+        )
     return ""

@@ -224,10 +224,20 @@ class Router:
         """The address of the TLS listener, or "" for none."""
         return self._settings().https
 
+    def serves_tls(self) -> bool:
+        """A TLS listener is asked for and the router's uwsgi can have one (SSL)."""
+        if not self.https:
+            return False
+        try:
+            path = self._binary()
+        except BackstageError:
+            return False
+        return not path or has_ssl(path)
+
     @property
     def tls_addresses(self) -> tuple[str, ...]:
         """What the router listens on beside `router` and its socket: held the same way."""
-        return (self.https,) if self.https else ()
+        return (self.https,) if self.serves_tls() else ()
 
     @functools.cached_property
     def certificates(self) -> Certificates:
@@ -262,9 +272,9 @@ class Router:
             subscription_server=self.subscription_server,
             log_max=self.settings().log_max,
             drain=self._drains(),
-            https=self.https,
-            tls_stamp=self.certificates.stamp() if self.https else "",
-            certs=tuple(self.certificates.hosts()) if self.https else (),
+            https=self.https if self.serves_tls() else "",
+            tls_stamp=self.certificates.stamp() if self.serves_tls() else "",
+            certs=tuple(self.certificates.hosts()) if self.serves_tls() else (),
         )
 
     def _drains(self) -> bool:
@@ -274,6 +284,16 @@ class Router:
         except BackstageError:
             return False  # no uwsgi: nothing plays, and the Stage says why
         return bool(path) and drains_logs(path)
+
+
+@functools.cache
+def has_ssl(binary: str) -> bool:
+    """The uwsgi at `binary` was built with SSL (`https` is one of its options); the
+    pyuwsgi wheels are not. Asked once."""
+    try:
+        return "https" in uwsgi_binary.option_names(binary)
+    except UwsgiError:
+        return False
 
 
 @functools.cache

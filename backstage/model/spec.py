@@ -118,6 +118,10 @@ class ProductionSpec:
             raise InvalidSetting(f"[acme] {unknown[0]!r} is unknown: write {', '.join(ACME_KEYS)}")
         if self.acme.get("ca_bundle", "/").startswith("/") is False:
             raise InvalidSetting("[acme] ca_bundle must be an absolute path")
+        if self.https and split_address(self.https, "https") == split_address(self.router):
+            raise InvalidSetting(
+                f"https = {self.https!r} is the router's HTTP address: give TLS a port of its own"
+            )
         for key in ("metrics", "dashboard", "https"):
             if getattr(self, key):
                 split_address(getattr(self, key), key)

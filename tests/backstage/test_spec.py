@@ -58,3 +58,20 @@ def test_writes_are_atomic_and_leave_no_temp_file(tmp_path):
         tomlfile.dumps({"a": 1.5})
     assert tomlfile.load(str(path)) == {"a": 2, "t": {"k": "v"}}  # unchanged on failure
     assert [p.name for p in tmp_path.iterdir()] == ["a.toml"]
+
+
+def test_https_and_acme_settings_are_checked(tmp_path):
+
+    with pytest.raises(InvalidSetting, match="router's HTTP address"):
+        ProductionSpec(router="127.0.0.1:8000", https="127.0.0.1:8000")
+    with pytest.raises(InvalidSetting, match="https"):
+        ProductionSpec(https="nowhere")
+    with pytest.raises(InvalidSetting, match=r"\[acme\] 'mail' is unknown"):
+        ProductionSpec(acme={"mail": "a@example.com"})
+    with pytest.raises(InvalidSetting, match="ca_bundle must be an absolute path"):
+        ProductionSpec(acme={"ca_bundle": "ca.pem"})
+    spec = ProductionSpec(https="0.0.0.0:443", acme={"email": "a@example.com"})
+    assert spec.https_redirect and spec.acme == {"email": "a@example.com"}
+    path = str(tmp_path / "production.toml")
+    specs.dump(path, spec)
+    assert "[acme]" in open(path).read() and specs.load(ProductionSpec, path) == spec
