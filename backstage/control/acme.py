@@ -23,8 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import josepy
+if TYPE_CHECKING:
+    import josepy
 
 from ..errors import BackstageError
 from ..files.fs import unlink_if_present, write_atomic
@@ -237,6 +239,7 @@ class Acme:
             ca.net.account = ca.query_registration(existing)  # type: ignore[attr-defined]
 
     def _account_key(self) -> josepy.JWKRSA:
+        import josepy  # with the CA's client, only when a certificate is ordered
         from cryptography.hazmat.primitives import serialization
 
         path = os.path.join(self.acme_dir, "account.key")

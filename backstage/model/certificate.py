@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidSetting
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported where it is used: every command imports this module, few
+# read a certificate (30 ms of each command's start otherwise)
 
 
 class BadCertificate(InvalidSetting):
@@ -39,6 +41,8 @@ class CertInfo:
 
 
 def _certs(pem: bytes, what: str) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(pem)
     except ValueError:
@@ -49,12 +53,17 @@ def _certs(pem: bytes, what: str) -> list[x509.Certificate]:
 
 
 def _name(name: x509.Name) -> str:
+    from cryptography.x509.oid import NameOID
+
     common = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(common[0].value) if common else name.rfc4514_string()
 
 
 def info(pem: bytes, what: str = "the certificate") -> CertInfo:
     """The facts of the first (the leaf) certificate in `pem`."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     cert = _certs(pem, what)[0]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -84,6 +93,8 @@ def check(
     host: str, cert_pem: bytes, key_pem: bytes, now: datetime.datetime | None = None
 ) -> CertInfo:
     """The facts of a certificate that can serve `host`, else BadCertificate saying why."""
+    from cryptography.hazmat.primitives import serialization
+
     leaf = _certs(cert_pem, "the certificate file")[0]
     found = info(cert_pem, "the certificate file")
     try:
@@ -121,6 +132,11 @@ def check(
 def self_signed(name: str, days: int = 3650) -> tuple[bytes, bytes]:
     """A (certificate, key) PEM pair for `name`, signed by itself: what the TLS listener
     shows a client that names a host without a certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
