@@ -116,7 +116,7 @@ class ProductionSpec:
         unknown = sorted(set(self.acme) - set(ACME_KEYS))
         if unknown:
             raise InvalidSetting(f"[acme] {unknown[0]!r} is unknown: write {', '.join(ACME_KEYS)}")
-        if self.acme.get("ca_bundle", "/").startswith("/") is False:
+        if not self.acme.get("ca_bundle", "/").startswith("/") and self.acme["ca_bundle"]:
             raise InvalidSetting("[acme] ca_bundle must be an absolute path")
         if self.https and split_address(self.https, "https") == split_address(self.router):
             raise InvalidSetting(

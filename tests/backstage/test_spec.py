@@ -70,6 +70,7 @@ def test_https_and_acme_settings_are_checked(tmp_path):
         ProductionSpec(acme={"mail": "a@example.com"})
     with pytest.raises(InvalidSetting, match="ca_bundle must be an absolute path"):
         ProductionSpec(acme={"ca_bundle": "ca.pem"})
+    assert ProductionSpec(acme={"ca_bundle": ""}).acme == {"ca_bundle": ""}  # as README shows
     spec = ProductionSpec(https="0.0.0.0:443", acme={"email": "a@example.com"})
     assert spec.https_redirect and spec.acme == {"email": "a@example.com"}
     path = str(tmp_path / "production.toml")
