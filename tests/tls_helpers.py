@@ -100,6 +100,17 @@ def https_get(port: int, host: str, ca: TestCA, path: str = "/", timeout: float 
         return response.status, response.read().decode(), subject
 
 
+def https_headers(port: int, host: str, ca: TestCA, path: str = "/") -> dict[str, str]:
+    """The headers of an HTTPS answer, as https_get reaches it."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with ca.context().wrap_socket(raw, server_hostname=host) as conn:
+        conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        response = http.client.HTTPResponse(conn)
+        response.begin()
+        response.read()
+        return dict(response.getheaders())
+
+
 def served_subject(port: int, host: str) -> str:
     """The subject CN the listener shows a client naming `host`, verified or not."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -234,6 +234,11 @@ class ProductionManager:
             else None
         )
         challenges = crew.router.acme.challenges if crew.router.acme.enabled() else ""
+        hsts = {
+            v.path: tuple(d for d in v.spec.hsts if d in v.spec.domains)
+            for v in production.venues
+            if v.spec is not None
+        }
         for found in production.acts:
             name = layout.vassal(found.ref)
             if found.spec is None:
@@ -254,6 +259,7 @@ class ProductionManager:
                     _account(found.ref.user),
                     redirect,
                     challenges,
+                    hsts.get(found.ref.venue_path, ()),
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")

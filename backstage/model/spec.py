@@ -164,11 +164,17 @@ class VenueSpec:
     # Backstage runs as root; "" = as Backstage itself
     user: str = ""
 
-    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = ("own_uwsgi", "user")
+    # Venue domains whose hosts send HSTS (Strict-Transport-Security, a year) over HTTPS:
+    # browsers then refuse plain HTTP for them. Off unless listed
+    hsts: tuple[str, ...] = ()
+
+    QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = ("own_uwsgi", "user", "hsts")
 
     def __post_init__(self) -> None:
         for domain in self.domains:
             check_domain("domains", domain)
+        for domain in self.hsts:
+            check_domain("hsts", domain)  # one no longer in domains does nothing
         if self.user:
             account(self.user)
             if self.own_uwsgi:

@@ -338,6 +338,7 @@ class StageSet:
         account: Account | None = None,
         redirect: str | None = None,
         challenges: str = "",
+        hsts: tuple[str, ...] = (),
     ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
@@ -345,14 +346,19 @@ class StageSet:
         vassal drops to (the caller looked it up: rendering reads nothing). `redirect`:
         with a TLS listener that redirects, what follows the host in its URLs ("" on
         443, else ":PORT"); None: no redirect. `challenges`: the folder of ACME's HTTP-01
-        answers, served at /.well-known/acme-challenge/ ("" none)."""
+        answers, served at /.well-known/acme-challenge/ ("" none). `hsts`: the Venue
+        domains whose hosts send Strict-Transport-Security over HTTPS."""
         return self._act_config(
             "vassal.ini.j2",
             spec,
-            ("vassal", layout.home, ref, venue_uwsgi, max_rss, account, redirect, challenges),
+            (
+                "vassal", layout.home, ref, venue_uwsgi, max_rss, account, redirect, challenges,
+                hsts,
+            ),
             lambda: dict(
                 redirect=None if redirect is None else (layout.https_marks, redirect),
                 challenges=challenges,
+                hsts=[d.replace(".", "\\.") for d in hsts],
                 **self._act_context(layout, ref, spec, venue_uwsgi, account),
                 max_rss=spec.max_rss or max_rss,
                 env=sorted(spec.env.items()),  # for templates of old; the default reads env_path

@@ -15,7 +15,7 @@ from backstage.model.certificate import BadCertificate
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
-from tests.tls_helpers import TestCA, http_raw, https_get, served_subject
+from tests.tls_helpers import TestCA, http_raw, https_get, https_headers, served_subject
 
 
 @pytest.fixture
@@ -23,10 +23,13 @@ def ca(tmp_path) -> TestCA:
     return TestCA(str(tmp_path / "ca"))
 
 
-def test_https_by_sni_and_the_308(production, venue, ca):
+def test_https_by_sni_and_the_308(production, venue, ca, request):
     tls = free_port()
     production.declare(https=f"127.0.0.1:{tls}")
     venue.add_domain("example.com")
+    venue.add_domain("example.org")
+    venue.declare(hsts=("example.com",))  # HSTS for example.com's hosts, not example.org's
+    request.addfinalizer(lambda: venue.declare(hsts=()))  # the Venue is the session's
     alpha = named_act(venue, "Alpha")
     beta = named_act(venue, "Beta")
     alpha.book("alpha.example.com")
@@ -47,6 +50,15 @@ def test_https_by_sni_and_the_308(production, venue, ca):
     poll(lambda: _ok(lambda: https_get(tls, "alpha.example.com", ca) == alpha_ok), timeout=20)
     beta_ok = (200, "Beta", "*.example.com")
     poll(lambda: _ok(lambda: https_get(tls, "beta.example.com", ca) == beta_ok), timeout=20)
+    hsts = "Strict-Transport-Security"
+    assert https_headers(tls, "alpha.example.com", ca)[hsts] == "max-age=31536000"
+    org, org_key = ca.leaf("alpha.example.org")
+    alpha.book("alpha.example.org")
+    production.import_certificate("alpha.example.org", org, org_key, chain=ca.chain_path)
+    org_ok = (200, "Alpha", "alpha.example.org")
+    poll(lambda: _ok(lambda: https_get(tls, "alpha.example.org", ca) == org_ok), timeout=20)
+    assert hsts not in https_headers(tls, "alpha.example.org", ca)
+    assert hsts not in http_raw(port, "alpha.example.com", "/.well-known/acme-challenge/x")[1]
     # a host without one: the default, self-signed
     assert served_subject(tls, "nobody.example.com") == "backstage.invalid"
 
