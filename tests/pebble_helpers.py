@@ -63,7 +63,14 @@ class Pebble:
             subprocess.Popen(
                 ["pebble", "-config", config, "-dnsserver", f"127.0.0.1:{dns}"],
                 stdout=log, stderr=subprocess.STDOUT,
-                env=dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0"),
+                env=dict(
+                    os.environ,
+                    PEBBLE_VA_NOSLEEP="1",
+                    PEBBLE_WFE_NONCEREJECT="0",
+                    # reuse every valid authorization, as Let's Encrypt may: a renewal
+                    # then has no challenge to answer (by default Pebble does it by chance)
+                    PEBBLE_AUTHZREUSE="100",
+                ),
             ),
         ]  # fmt: skip
         self.log_path = log.name

@@ -202,6 +202,8 @@ class Acme:
         written = []
         try:
             for authz in order.authorizations:
+                if authz.body.status == messages.STATUS_VALID:
+                    continue  # validated for this account lately: CAs reuse it
                 chall = next(
                     (c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)),
                     None,

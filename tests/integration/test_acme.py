@@ -98,7 +98,10 @@ def test_renewal_failures_and_the_ca_down(production, venue, ca, short_lived):
     assert "next try" in run_cli("tls", "ls", home=home).stdout
 
     # a 45 s certificate is renewed in its last third by the Manager, by itself
-    poll(lambda: listing()["shop.example.com"]["not_after"] != first, timeout=60, interval=1)
+    try:
+        poll(lambda: listing()["shop.example.com"]["not_after"] != first, timeout=60, interval=1)
+    except AssertionError:
+        raise AssertionError(f"not renewed: {listing()}") from None
     renewed = listing()["shop.example.com"]
     root = PebbleRoot(pebble.root())
     poll(lambda: _https_ok(tls, "shop.example.com", root), timeout=30)
