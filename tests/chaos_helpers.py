@@ -113,8 +113,10 @@ class Load:
         return rest[0][0] - since
 
     def figure(self, what: str, since: float) -> str:
+        failed = [status for _, status in self.results if status != 200]
         line = (
-            f"{what}: {self.failed} of {self.total} requests failed, "
+            f"{what}: {self.failed} of {self.total} requests failed"
+            f"{' (status ' + ', '.join(map(str, failed)) + '; 0: no answer)' if failed else ''}, "
             f"serving again after {self.serving_after(since):.2f} s, "
             f"slowest request {self.slowest:.2f} s"
         )

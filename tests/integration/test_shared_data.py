@@ -249,6 +249,7 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     os.geteuid() != 0 or shutil.which("useradd") is None,
     reason="a Venue's user needs Backstage to run as root, and useradd to create one",
 )
+@pytest.mark.xdist_group("venue_user")  # see test_venue_user's pytestmark
 def test_the_acts_of_a_venues_user_write_their_shared_data_as_that_user(  # noqa: F811
     production,
     user_venue,  # noqa: F811

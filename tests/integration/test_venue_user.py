@@ -20,10 +20,15 @@ from backstage.model.spec import ActSpec, VenueSpec
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("useradd") is None,
-    reason="a Venue's user needs Backstage to run as root, and useradd to create one",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("useradd") is None,
+        reason="a Venue's user needs Backstage to run as root, and useradd to create one",
+    ),
+    # `passable` opens machine-wide folders (/root, pyenv's) for the test's user and
+    # closes them after: cases that use it never run beside each other
+    pytest.mark.xdist_group("venue_user"),
+]
 
 
 @pytest.fixture
