@@ -41,7 +41,7 @@ from ..model.spec import ActSpec
 from ..model.state import FAILED, SLEEPING, STOPPED, derive_state
 from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
-from . import holding, ownership, ports
+from . import holding, ownership, ports, shared
 from .crew import Crew
 
 log = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ class ActManager:
         deleted; a pass that read it before never writes it again."""
         self.stop()
         kept = keep_shared(self.ref) if keep_data else None
-        unlink_venue_links(self.ref)
+        shared.drop_links_to(self.ref)
         trash = tempfile.mkdtemp(prefix=f".removing-{self.ref.name}-", dir=self.ref.venue_path)
         try:
             with declared.locked(self.crew.layout.acts_lock):
@@ -374,20 +374,6 @@ class ActManager:
         ):
             unlink_if_present(path)
         return kept
-
-
-def unlink_venue_links(ref: ActRef) -> None:
-    """The links of the Venue's var/ to the Act's shared data (Flask's instance folder
-    of an installed-looking package, see control.shared): gone with it."""
-    var = os.path.join(ref.venue_path, "var")
-    try:
-        names = os.listdir(var)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(var, name)
-        if os.path.islink(path) and os.readlink(path).startswith(ref.path + os.sep):
-            os.unlink(path)
 
 
 def keep_shared(ref: ActRef) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..model.layout import ActRef
 
@@ -108,6 +108,15 @@ def venue_instance(ref: ActRef, path: str) -> bool:
 def drop_dangling(venue_path: str) -> None:
     """Links of the Venue's var/ to the shared data of an Act that is gone: Flask's
     `os.makedirs(app.instance_path, exist_ok=True)` fails on one."""
+    _drop_venue_links(venue_path, lambda link: not os.path.exists(link))
+
+
+def drop_links_to(ref: ActRef) -> None:
+    """The links of the Venue's var/ to the Act's shared data: gone with the Act."""
+    _drop_venue_links(ref.venue_path, lambda link: os.readlink(link).startswith(ref.path + os.sep))
+
+
+def _drop_venue_links(venue_path: str, drop: Callable[[str], bool]) -> None:
     var = os.path.join(venue_path, "var")
     try:
         names = os.listdir(var)
@@ -115,7 +124,7 @@ def drop_dangling(venue_path: str) -> None:
         return
     for name in names:
         path = os.path.join(var, name)
-        if os.path.islink(path) and not os.path.exists(path):
+        if os.path.islink(path) and drop(path):
             os.unlink(path)
 
 

@@ -98,3 +98,24 @@ def test_sqlite_is_copied_whole_through_its_backup_api(tmp_path):
 def test_a_shared_path_outside_the_project_is_refused(path):
     with pytest.raises(InvalidSetting, match="is not a path inside the project"):
         check_shared(path)
+
+
+def test_the_venues_var_links_go_with_their_act_or_when_they_dangle(tmp_path):
+    venue = str(tmp_path / "V")
+    ref, other = ActRef("V", venue, "One"), ActRef("V", venue, "Two")
+    for act in (ref, other):
+        os.makedirs(os.path.join(act.shared_dir, "instance"))
+    var = os.path.join(venue, "var")
+    os.makedirs(var)
+    links = {
+        "one-instance": os.path.join(ref.shared_dir, "instance"),
+        "two-instance": os.path.join(other.shared_dir, "instance"),
+        "gone-instance": os.path.join(venue, "acts", "Gone", "shared", "instance"),
+    }
+    for name, target in links.items():
+        os.symlink(target, os.path.join(var, name))
+    os.makedirs(os.path.join(var, "a-folder"))  # not a link: never touched
+    shared.drop_dangling(venue)
+    assert sorted(os.listdir(var)) == ["a-folder", "one-instance", "two-instance"]
+    shared.drop_links_to(ref)
+    assert sorted(os.listdir(var)) == ["a-folder", "two-instance"]
