@@ -7,11 +7,15 @@ worker runs, past the pre-flight that refused it. Read here, the worker serves t
 the pre-flight passed, and it answers its first request as fast as the others.
 
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
-A failure here is left for the app's own load to report.
+A failure here is printed to the Act's log and left for the app's own load to report: it
+may say less (Django's half-made registry answers a second load with "populate() isn't
+reentrant"), so the first error is the one to read.
 """
 
 import importlib
 import os
+import sys
+import traceback
 
 
 def warm() -> None:
@@ -33,5 +37,6 @@ def warm() -> None:
 
 try:
     warm()
-except Exception:  # noqa: S110 (the app's load says what is wrong)
-    pass
+except Exception:
+    print("the app failed to load in the warm-up:", file=sys.stderr)
+    traceback.print_exc()
