@@ -69,6 +69,8 @@ def test_https_by_sni_and_the_308(production, venue, ca, request):
     # but for ACME's challenge path, which the Act answers (here: its 404)
     status, _ = http_raw(port, "alpha.example.com", "/.well-known/acme-challenge/t0k3n")
     assert status == 404
+    # a Host that walks out of the folder of marks tests no file elsewhere: no 308 for it
+    assert http_raw(alpha.port, "../" * 12 + "etc/hostname", "/")[0] != 308
     # a host without a certificate is served over HTTP as before
     gamma = named_act(venue, "Gamma")
     gamma.book("gamma.example.com")
