@@ -309,12 +309,12 @@ def prepare(
         act_dir=ref.path,
     )
     if spec.adopted:
-        spec = declare_served(act, spec, found)
+        spec = _declare_served(act, spec, found)
         write_act_files(crew, ref, spec)
     return spec
 
 
-def declare_served(act: ActManager, spec: ActSpec, found: preflight.Preflight) -> ActSpec:
+def _declare_served(act: ActManager, spec: ActSpec, found: preflight.Preflight) -> ActSpec:
     """static_url/static_root and media_url/media_root as the project's settings say,
     when they changed: the vassal serves both as files."""
     changes = {}

@@ -264,7 +264,7 @@ def build(
 
             # the check and the release steps in one process: one start of the app
             try:
-                found = check(
+                check(
                     ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
                     view.pythonpath, user=ref.user, steps=spec.release if release_steps else (),
                     act_dir=ref.path, between=link_data,
@@ -276,23 +276,7 @@ def build(
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
-    # where this version's settings put static files and uploads, as found in the copy,
-    # named in the project as the add named them: a changed STATIC_URL is served
-    adoption.declare_served(act, act.spec(), _found_in_source(found, building, spec))
     return Release(number, sha[:12], path, time.time(), False)
-
-
-def _found_in_source(
-    found: preflight.Preflight, building: str, spec: ActSpec
-) -> preflight.Preflight:
-    def moved(path: str | None) -> str | None:
-        if path and (path == building or path.startswith(building + os.sep)):
-            return spec.source + path[len(building) :]
-        return path
-
-    return dataclasses.replace(
-        found, static_root=moved(found.static_root), media_root=moved(found.media_root)
-    )
 
 
 def _as_written(message: str, building: str, ref: ActRef, spec: ActSpec) -> str:
