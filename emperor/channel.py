@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from typing import TYPE_CHECKING, Protocol
 
+from .atomic import unlink_if_present, write_atomic
 from .binary import UwsgiBinary
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class ZmqChannel:
         _check_name(name)
         os.makedirs(self.files, mode=0o700, exist_ok=True)
         path = os.path.join(self.files, name)
-        write_atomic(self.files, path, config)
+        write_atomic(path, config, 0o600, advance_mtime=True)
         self._push(touch_file_frames(path))
 
     def destroy(self, name: str) -> None:
@@ -210,10 +210,10 @@ class DirChannel:
         path = os.path.join(self.directory, name)
         socket_file = path + ON_DEMAND_SUFFIX
         if on_demand:
-            write_atomic(self.directory, socket_file, on_demand + "\n")
+            write_atomic(socket_file, on_demand + "\n", 0o600, advance_mtime=True)
         else:
             unlink_if_present(socket_file)
-        write_atomic(self.directory, path, config)
+        write_atomic(path, config, 0o600, advance_mtime=True)
 
     def destroy(self, name: str) -> None:
         _check_name(name)
@@ -236,25 +236,3 @@ def usable(kind: str, binary: UwsgiBinary) -> bool:
 def kind_of_monitor(monitor: str) -> str:
     """Which channel an Emperor listens on, from the monitor it reports in its stats."""
     return "zmq" if monitor.startswith("zmq://") else "dir"
-
-
-def write_atomic(directory: str, path: str, config: str) -> None:
-    """Replace `path` with `config`, its mtime always pushed forward: the Emperor compares
-    whole seconds, and a file rewritten within one would not be reloaded."""
-    try:
-        previous = os.stat(path).st_mtime
-    except FileNotFoundError:
-        previous = 0.0
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
-    with os.fdopen(fd, "w") as out:
-        out.write(config)
-    stamp = max(previous + 1.0, os.stat(tmp).st_mtime)
-    os.utime(tmp, (stamp, stamp))
-    os.replace(tmp, path)
-
-
-def unlink_if_present(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -14,8 +14,9 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from .atomic import unlink_if_present
 from .binary import UwsgiBinary
-from .channel import Channel, unlink_if_present
+from .channel import Channel
 from .errors import EmperorStartError
 from .stats import EmperorStats, parse_emperor_stats, read_stats, stats_or_none
 

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emperor import binary as uwsgi_binary
-from emperor.channel import VASSAL_SUFFIX, unlink_if_present, write_atomic
+from emperor.atomic import unlink_if_present, write_atomic
+from emperor.channel import VASSAL_SUFFIX
 from emperor.errors import UwsgiError
 from emperor.process import emperor_in, pids_named, process_names, wait_for
 from emperor.stats import EmperorStats, VassalEntry, parse_emperor_stats, stats_or_none
@@ -216,7 +217,7 @@ class LinkManager:
         os.makedirs(configs, mode=0o700, exist_ok=True)
         target = os.path.join(configs, name)
         if read_or_empty(target) != config:  # a newer mtime would reload the vassal
-            write_atomic(configs, target, config)
+            write_atomic(target, config, 0o600, advance_mtime=True)
         link = os.path.join(self.stage.vassals_dir, name)
         if os.path.islink(link) and os.readlink(link) == target:
             return  # the Emperor reads the target's mtime: a changed config reloads it

@@ -23,6 +23,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..files.fs import unlink_if_present
+
 log = logging.getLogger(__name__)
 
 WAKE_TIMEOUT = 60.0  # how long a request waits for its Act to start
@@ -64,7 +66,7 @@ class Waker:
                     self._selector.unregister(listener)
                     listener.close()
                     del self._listeners[path]
-                    _unlink(path)
+                    unlink_if_present(path)
             for path, sleeper in wanted.items():
                 if path not in self._listeners:
                     listener = _listen(path)
@@ -81,7 +83,7 @@ class Waker:
         with self._lock:
             for path, (listener, _) in self._listeners.items():
                 listener.close()
-                _unlink(path)
+                unlink_if_present(path)
             self._listeners.clear()
 
     def _serve(self) -> None:
@@ -174,17 +176,10 @@ def splice(a: socket.socket, b: socket.socket) -> None:
 
 
 def _listen(path: str) -> socket.socket:
-    _unlink(path)  # left by a Manager that was killed
+    unlink_if_present(path)  # left by a Manager that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     os.chmod(path, 0o600)  # run/ is 0700 already; the router runs as the same user
     listener.listen(128)
     listener.setblocking(False)
     return listener
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -1,5 +1,6 @@
-"""Small file operations every layer above needs: atomic writes, quiet removal, and
-reading a log from an offset (what start failures and `logs -f` read)."""
+"""Small file operations every layer above needs: atomic writes and quiet removal (from
+`emperor.atomic`, which the Emperor's directory channel writes with too), and reading a
+log from an offset (what start failures and `logs -f` read)."""
 
 from __future__ import annotations
 
@@ -7,36 +8,23 @@ import fcntl
 import os
 import shutil
 import stat
-import tempfile
 from typing import BinaryIO
 
+from emperor.atomic import unlink_if_present, write_atomic
 
-def write_atomic(
-    path: str, text: str, mode: int = 0o644, owner: tuple[int, int] | None = None
-) -> None:
-    """Replace `path` with `text` in one step: a reader sees the old file or the new.
-    `owner` (uid, gid) is given to the new file before it takes the name: in a folder a
-    Venue's user may write, a chown by name would follow a link they put there."""
-    directory = os.path.dirname(path) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # created 0600
-    except OSError as exc:  # a read-only disk: name the file meant, not a temporary name
-        raise OSError(exc.errno, exc.strerror, path) from exc
-    try:
-        os.fchmod(fd, mode)
-        if owner is not None:
-            os.fchown(fd, *owner)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        unlink_if_present(tmp)
-        if exc.filename is None:  # a full disk fails the write, which names no file
-            raise OSError(exc.errno, exc.strerror, path) from exc
-        raise
-    except BaseException:
-        unlink_if_present(tmp)
-        raise
+__all__ = [
+    "LogFollower",
+    "lock_held",
+    "log_backups",
+    "prune_log_backups",
+    "read_from",
+    "rotate_in_place",
+    "size_of",
+    "tail_across",
+    "unlink_if_present",
+    "write_atomic",
+    "write_if_changed",
+]
 
 
 def write_if_changed(
@@ -58,13 +46,6 @@ def write_if_changed(
                 return False
     write_atomic(path, text, mode, owner)
     return True
-
-
-def unlink_if_present(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def size_of(path: str) -> int:
