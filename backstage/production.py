@@ -39,7 +39,7 @@ from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound, Sta
 from .files import declared
 from .model.domains import check_hostname, check_venue_domain, domain_of, within
 from .model.gig import Gig
-from .model.layout import ActRef, Layout, acts_dir, venue_spec_path
+from .model.layout import ActRef, Layout, acts_dir, venue_python, venue_spec_path
 from .model.names import check_name
 from .model.producer import Report
 from .model.snapshot import Snapshot
@@ -301,7 +301,7 @@ class Venue:
 
     @property
     def python(self) -> str:
-        return os.path.join(self.path, "bin", "python")
+        return venue_python(self.path)
 
     def declare(self, **changes: Any) -> VenueSpec:
         new = dataclasses.replace(self.spec, **changes)

@@ -209,10 +209,11 @@ def stop_process(child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 def manage_check(act: Act) -> None:
     """One cold `python manage.py check`, with the Act's environment and settings."""
     from backstage.control import adoption, release
+    from backstage.model.layout import venue_python
     from backstage.render.stageset import project_view
 
     spec = act.spec
-    python = release.venue_python(act.venue.path)
+    python = venue_python(act.venue.path)
     env = adoption.process_env(act.ref, spec)
     folder = project_view(act.ref, spec).chdir
     done = release.run_step([python, "manage.py", "check"], folder, env, 120)
@@ -239,11 +240,12 @@ def check_apart(
     it has something to do or not."""
     from backstage.control import preflight, release
     from backstage.errors import ReleaseFailed
+    from backstage.model.layout import venue_python
 
     found = preflight.preflight(venue_path, project_dir, env, wsgi, settings, pythonpath, timeout)
     if between is not None:
         between(found)
-    python = release.venue_python(venue_path)
+    python = venue_python(venue_path)
     environment = release.process_env(venue_path, env, settings, pythonpath)
     for step in steps:
         argv = release.step_argv(step, python)

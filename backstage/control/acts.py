@@ -34,7 +34,7 @@ from ..errors import (
 )
 from ..files import declared
 from ..files.fs import log_backups, read_from, size_of, unlink_if_present, write_if_changed
-from ..model.layout import ActRef
+from ..model.layout import ActRef, venue_bin
 from ..model.names import check_name
 from ..model.sess import Sess
 from ..model.spec import ActSpec
@@ -395,7 +395,7 @@ def _left_behind(function: object, path: str, exc_info: object) -> None:
 
 
 def _scaffold(ref: ActRef) -> None:
-    admin = os.path.join(ref.venue_path, "bin", "django-admin")
+    admin = venue_bin(ref.venue_path, "django-admin")
     folder = os.path.dirname(ref.path)
     try:
         done = subprocess.run(

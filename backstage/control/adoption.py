@@ -30,7 +30,7 @@ from ..files.fs import write_atomic
 from ..model.assign import apply_settings
 from ..model.checks import split_cron
 from ..model.gig import split_address
-from ..model.layout import ActRef
+from ..model.layout import ActRef, venue_python
 from ..model.project import Project, detect
 from ..model.spec import ActSpec
 from ..render.factory import factory_path, render_factory
@@ -458,7 +458,7 @@ def run(act: ActManager, argv: Sequence[str]) -> int:
     view = project_view(act.ref, spec)
     command = list(argv)
     if command[0] in ("python", "python3"):
-        command[0] = release.venue_python(act.ref.venue_path)
+        command[0] = venue_python(act.ref.venue_path)
     try:
         return subprocess.call(
             command, cwd=view.chdir, env=process_env(act.ref, spec), **release.as_user(act.ref.user)

@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import PreflightFailed
+from ..model.layout import venue_python
 from . import release_run
-from .release import process_env, venue_python
+from .release import process_env
 
 # The warm pre-flight's process, run with the Venue's Python.
 CHECKER = os.path.join(release_run.SCRIPTS, "checker.py")

@@ -16,16 +16,16 @@ import hashlib
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InstallFailed, ReleaseFailed
 from ..model.account import account
+from ..model.layout import venue_python
 from ..model.project import Requirements, find_requirements
+from .virtualenv import find_uv
 
 DJANGO_RELEASE = ("python manage.py migrate --noinput", "python manage.py collectstatic --noinput")
 HASH_FILE = "requirements.sha256"
@@ -37,10 +37,6 @@ _SYNTAX_ERROR = re.compile(r"^(SyntaxError|IndentationError|TabError)\b")
 _FILE_LINE = re.compile(r'^File "(.+)", line (\d+)')
 # Hints tools print after the line that matters.
 _HINT_LINE = re.compile(r"^(Type '.*' for usage\.|usage: .*|Run '.*' for help.*)$")
-
-
-def venue_python(venue_path: str) -> str:
-    return os.path.join(venue_path, "bin", "python")
 
 
 def process_env(
@@ -152,12 +148,6 @@ def step_argv(step: str, python: str) -> list[str]:
 
 
 # -- requirements -------------------------------------------------------------------------
-
-
-def find_uv() -> str | None:
-    """uv beside Backstage's Python, else on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "uv")
-    return beside if os.access(beside, os.X_OK) else shutil.which("uv")
 
 
 def requirements_hash(requirements: Requirements, venue_path: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ..errors import PreflightFailed, ReleaseFailed
 from ..files.fs import write_atomic
+from ..model.layout import venue_python
 from . import release
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
@@ -116,7 +117,7 @@ def run(
     check found once it passed, before any step runs (the app's data is linked into a
     release then). What the check found (its JSON line) on success; PreflightFailed or
     ReleaseFailed at the first phase that fails."""
-    python = release.venue_python(venue_path)
+    python = venue_python(venue_path)
     argvs = [release.step_argv(step, python) for step in steps]  # unreadable: before anything
     fingerprint_path = os.path.join(act_dir, STATIC_FINGERPRINT) if act_dir else None
     mark = "@@backstage-" + secrets.token_hex(8)

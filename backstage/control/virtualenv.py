@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from ..errors import InvalidSetting, VenueBuildError
 from ..files import declared
-from ..model.layout import venue_spec_path
+from ..model.layout import venue_python, venue_spec_path, venue_uwsgi
 from ..model.spec import VenueSpec
 
 MAJOR_MINOR = re.compile(r"^[0-9]+\.[0-9]+$")
@@ -88,6 +88,7 @@ def find_python(major_minor: str, embedded: bool = True) -> str:
 
 
 def find_uv() -> str | None:
+    """uv beside Backstage's Python, else on PATH."""
     beside = os.path.join(os.path.dirname(sys.executable), "uv")
     if os.access(beside, os.X_OK):
         return beside
@@ -137,7 +138,7 @@ BUILD_CAUSES = (
 def build_uwsgi(path: str, version: str, log_path: str) -> None:
     """Compile uwsgi `version` inside the Venue at `path`, against its Python: its
     bin/uwsgi. Its output goes to `log_path`; a failure is one line."""
-    venv_python = os.path.join(path, "bin", "python")
+    venv_python = venue_python(path)
     major_minor = python_version(venv_python)
     uv = find_uv()
     requirement = f"uwsgi=={version}"
@@ -155,7 +156,7 @@ def build_uwsgi(path: str, version: str, log_path: str) -> None:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "w") as log:
         log.write(done.stdout)
-    built = os.path.join(path, "bin", "uwsgi")
+    built = venue_uwsgi(path)
     if done.returncode == 0 and os.access(built, os.X_OK):
         return
     cause = next(
@@ -172,7 +173,7 @@ def build_uwsgi(path: str, version: str, log_path: str) -> None:
 def install(path: str, requirements: tuple[str, ...]) -> None:
     if not requirements:
         return
-    venv_python = os.path.join(path, "bin", "python")
+    venv_python = venue_python(path)
     uv = find_uv()
     if uv:
         args = [uv, "pip", "install", "--quiet", "--python", venv_python, *requirements]
@@ -201,7 +202,7 @@ def create_venue(
         os.makedirs(os.path.join(path, "acts"))
         spec = VenueSpec(
             name=name,
-            python=python_version(os.path.join(path, "bin", "python")),
+            python=python_version(venue_python(path)),
             requirements=requirements,
             production=home,
             own_uwsgi=bool(uwsgi),

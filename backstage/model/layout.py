@@ -98,9 +98,19 @@ def acts_dir(venue_path: str) -> str:
     return _join(venue_path, "acts")
 
 
+def venue_bin(venue_path: str, program: str) -> str:
+    """A program the Venue's virtualenv installed (django-admin, pip, a console script)."""
+    return _join(venue_path, "bin", program)
+
+
+def venue_python(venue_path: str) -> str:
+    """The Venue's Python: every step, check and install of its Acts runs under it."""
+    return venue_bin(venue_path, "python")
+
+
 def venue_uwsgi(venue_path: str) -> str:
     """A Venue's own uwsgi, built for its Python where the Stage's embeds another."""
-    return _join(venue_path, "bin", "uwsgi")
+    return venue_bin(venue_path, "uwsgi")
 
 
 def venue_run_dir(venue_path: str) -> str:
