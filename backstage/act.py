@@ -115,13 +115,14 @@ class Act:
 
     # What it is doing, from stats only
 
-    def get_uwsgi_port(self) -> int:
-        """The port the Act serves HTTP on, on 127.0.0.1."""
-        return self.spec.port
-
     @property
     def port(self) -> int:
+        """The port the Act serves HTTP on, on 127.0.0.1 (declared: it holds while stopped)."""
         return self.spec.port
+
+    def get_uwsgi_port(self) -> int:
+        """`port`, by the name the first README gave it, which keeps working."""
+        return self.port
 
     def stats(self, timeout: float = 1.0) -> InstanceStats | None:
         """What its stats server says now, or None when it does not answer."""

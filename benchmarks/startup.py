@@ -56,7 +56,7 @@ get_wsgi_application()
 
 
 def backstage_start(act: Act) -> float:
-    port = act.get_uwsgi_port()
+    port = act.port
     started = time.perf_counter()
     act.start(SERVE_TIMEOUT)
     served = wait_for_ok(port, SERVE_TIMEOUT) - started
@@ -86,7 +86,7 @@ def wait_all_workers(act: Act) -> None:
 
 
 def backstage_stop(act: Act) -> float:
-    port = act.get_uwsgi_port()
+    port = act.port
 
     def stop() -> None:
         act.stop(STOP_TIMEOUT)
@@ -97,7 +97,7 @@ def backstage_stop(act: Act) -> float:
 
 def plain_uwsgi(act: Act, binary: str, ini: str, env: dict[str, str]) -> tuple[float, float]:
     """Seconds from Popen to the first 200, and from SIGINT to the port closed."""
-    port = act.get_uwsgi_port()
+    port = act.port
     started = time.perf_counter()
     child = subprocess.Popen(
         [binary, "--ini", ini],

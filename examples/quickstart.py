@@ -18,7 +18,7 @@ from backstage.shortcuts import new_act, new_venue  # noqa: E402
 
 venue = new_venue("MyVenue", folder)  # a virtualenv with Django at FOLDER/MyVenue
 act = new_act(venue, "MyAct")  # a Django project at FOLDER/MyVenue/acts/MyAct, launched at once
-port = act.get_uwsgi_port()
+port = act.port
 print(
     f"MyAct serves http://127.0.0.1:{port}/ ->",
     urllib.request.urlopen(f"http://127.0.0.1:{port}/").status,
@@ -26,5 +26,5 @@ print(
 act.stop()
 print("stopped:", act.state)
 act.start()
-print("started again on the same port:", act.get_uwsgi_port() == port, act.state)
+print("started again on the same port:", act.port == port, act.state)
 venue.production.down()

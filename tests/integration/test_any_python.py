@@ -86,7 +86,7 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
         act = venue.add_act(f"Versions_{channel}", str(folder), wsgi="app:application", start=False)
         act.manager.declare(workers={"tick": WORKER})
         act.start()
-        port = act.get_uwsgi_port()
+        port = act.port
         status, body = http_get(port)
         assert (status, body.split()[:2]) == (200, ["one", body.split()[1]])
         assert body.split()[1].startswith(OTHER + "."), body
