@@ -288,14 +288,15 @@ class StageSet:
         context: Callable[[], dict[str, object]],
     ) -> str:
         """An Act's config as `template` renders it: the text of the last call with the
-        same template, the same other inputs and this very `spec` again. The Production
-        Manager renders every Act's configs each second, and the declared files hand back
-        the same spec until its act.toml changes (Jinja a new template when a user's
-        override changes)."""
+        same template, the same other inputs and a spec of the same value. The Production
+        Manager renders every Act's configs each second; comparing the spec (a frozen
+        dataclass: field by field, and at once when it is the very object the declared
+        files keep until act.toml changes) costs far less than a render. Jinja hands back a
+        new template when a user's override changes."""
         compiled = self._env.get_template(template)
         key = (compiled, *inputs)
         kept = self._kept.get(key)
-        if kept is not None and kept[0] is spec:
+        if kept is not None and kept[0] == spec:
             return kept[1]
         text = compiled.render(**context())
         if len(self._kept) >= CONFIGS_KEPT:
