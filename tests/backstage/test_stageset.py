@@ -142,6 +142,9 @@ def test_an_acts_configs_are_rendered_again_only_when_something_moved(tmp_path):
 
     first, booked = stageset.vassal(layout, ref, spec), gigs(spec)
     assert stageset.vassal(layout, ref, spec) is first and gigs(spec) is booked
+    # the same declaration read again is another object of the same value: kept too
+    again = dataclasses.replace(spec)
+    assert again is not spec and stageset.vassal(layout, ref, again) is first
     # a spec read again (its act.toml changed) is rendered again, as are other inputs
     changed = dataclasses.replace(spec, processes=5, hosts=("b.example.com",))
     assert "cheaper-initial = 5" in stageset.vassal(layout, ref, changed)
