@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 import time
@@ -151,7 +150,7 @@ def restore(act: ActManager, archive: str) -> list[str]:
 def _put_back(source: str, target: str) -> None:
     os.makedirs(os.path.dirname(target), exist_ok=True)
     if shared.is_sqlite(source) and shared.is_sqlite(target):
-        _restore_sqlite(source, target)
+        shared.sqlite_into(source, target)
         return
     beside = target + ".restoring"
     if os.path.isdir(beside):
@@ -164,16 +163,3 @@ def _put_back(source: str, target: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(beside, target)
-
-
-def _restore_sqlite(source: str, target: str) -> None:
-    """The live database at `target` made what `source` holds, in one transaction."""
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    try:
-        writer = sqlite3.connect(target, timeout=30)
-        try:
-            reader.backup(writer)
-        finally:
-            writer.close()
-    finally:
-        reader.close()

@@ -29,20 +29,27 @@ def is_sqlite(path: str) -> bool:
         return False
 
 
-def copy_sqlite(source: str, target: str) -> None:
-    """A consistent copy of the SQLite database at `source`, even while it is written."""
-    temporary = target + ".copying"
-    if os.path.exists(temporary):
-        os.unlink(temporary)
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+def sqlite_into(source: str, target: str, timeout: float = 30.0) -> None:
+    """Make the SQLite database at `target` (made when absent) hold what `source` holds,
+    through SQLite's backup API: consistent even while `source` is written, and one
+    transaction in `target`, which a live reader of it sees whole or not at all."""
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=timeout)
     try:
-        writer = sqlite3.connect(temporary)
+        writer = sqlite3.connect(target, timeout=timeout)
         try:
             reader.backup(writer)
         finally:
             writer.close()
     finally:
         reader.close()
+
+
+def copy_sqlite(source: str, target: str) -> None:
+    """A consistent copy of the SQLite database at `source`, even while it is written."""
+    temporary = target + ".copying"
+    if os.path.exists(temporary):
+        os.unlink(temporary)
+    sqlite_into(source, temporary)
     shutil.copymode(source, temporary)
     os.replace(temporary, target)
 
