@@ -286,9 +286,110 @@ def files_page() -> str:
     )
 
 
+# ---- every error message --------------------------------------------------------------
+
+ERRORS_PAGE = "reference/errors.md"
+PLACEHOLDER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _placeholder(node: ast.expr) -> str:
+    """What a value in a message stands for, named as the code names it: `self.ref.key`
+    is KEY, `spec.port` is PORT, anything more involved is ..."""
+    if isinstance(node, ast.Attribute):
+        name = node.attr
+    elif isinstance(node, ast.Name):
+        name = node.id
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        return _placeholder(node.args[0])  # repr(x), str(x), len(x)...
+    else:
+        return "..."
+    return name.strip("_").upper() or "..."
+
+
+def _message(node: ast.expr) -> str | None:
+    """The text of a message as the code writes it, with its values as placeholders."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value))
+            elif isinstance(value, ast.FormattedValue):
+                parts.append(_placeholder(value.value))
+        return "".join(parts)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _message(node.left), _message(node.right)
+        if left is not None and right is not None:
+            return left + right
+    return None
+
+
+def error_messages() -> dict[str, list[tuple[str, str]]]:
+    """Each error class of backstage/errors.py -> (message, module) for every `raise` of
+    it in backstage/ whose message is written out there."""
+    import backstage.errors as errors
+
+    names = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.BackstageError)
+    }
+    found: dict[str, list[tuple[str, str]]] = {name: [] for name in names}
+    package = os.path.join(ROOT, "backstage")
+    for folder, _dirs, filenames in os.walk(package):
+        for filename in sorted(filenames):
+            if not filename.endswith(".py"):
+                continue
+            path = os.path.join(folder, filename)
+            with open(path, encoding="utf-8") as source:
+                tree = ast.parse(source.read())
+            module = os.path.relpath(path, ROOT)
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                    continue
+                func = node.exc.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if name in names and node.exc.args:
+                    text = _message(node.exc.args[0])
+                    if text and text.strip():
+                        found[name].append((" ".join(text.split()), module))
+    return {name: sorted(set(found[name])) for name in sorted(found)}
+
+
+def errors_page() -> str:
+    import backstage.errors as errors
+
+    lines = [
+        "# Every error message\n",
+        "Generated from the code at build time: every error Backstage raises on purpose, "
+        "by its class in `backstage/errors.py`, with each message as the code writes it. "
+        "A word in capitals stands for a value (`PORT`, `KEY`: the Act's `VENUE/NAME`); "
+        "`...` for one the code works out. The command prints the message as one line, "
+        "`backstage: MESSAGE`, and exits 1; in Python it is the exception's text. "
+        "[Troubleshooting](../troubleshooting.md) says what the usual ones mean.\n",
+    ]
+    for name, messages in error_messages().items():
+        cls = getattr(errors, name)
+        bases = [
+            b.__name__ for b in cls.__bases__ if b.__name__ not in ("BackstageError", "Exception")
+        ]
+        also = f" (also a `{'`, `'.join(bases)}`)" if bases else ""
+        doc = inspect.cleandoc(cls.__doc__ or "").replace("\n", " ")
+        lines.append(f"## {name} {{#{name.lower()}}}\n")
+        lines.append(f"{_escape(doc)}{also}\n")
+        if not messages:
+            lines.append("Its messages are made where it is raised, from other errors.\n")
+            continue
+        lines += ["| message | where |", "| --- | --- |"]
+        lines += [f"| {_escape(text)} | `{module}` |" for text, module in messages]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def generated() -> dict[str, str]:
     """Every generated page: path under docs/ -> Markdown."""
-    return {**cli_pages(), FILES_PAGE: files_page()}
+    return {**cli_pages(), FILES_PAGE: files_page(), ERRORS_PAGE: errors_page()}
 
 
 # ---- the hooks ----------------------------------------------------------------------
