@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import urllib.error
 import urllib.request
 
@@ -15,6 +16,10 @@ from backstage.ui.dashboard import Dashboard, ensure_token, read_token
 from tests.backstage.ui.browser import CHROMIUM, Browser
 from tests.backstage.ui.fakes import FakeProduction, recorded
 from tests.helpers import poll
+
+DOCS_SCREENSHOT = os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "docs", "assets", "dashboard.png"
+)
 
 
 def call(url: str, token: str | None = None, method: str = "GET"):
@@ -144,7 +149,12 @@ def test_the_page_in_a_real_browser(dashboard, fake):
         browser.eval("document.querySelector('#acts tbody tr').click()")
         poll(lambda: not browser.eval("document.getElementById('detail').hidden"), timeout=10)
         poll(lambda: browser.eval("document.querySelector('#workers tbody').rows.length"), 10)
-        browser.screenshot("dashboard.png")
+        shot = browser.screenshot("dashboard.png")
+        with open(shot, "rb") as png:
+            header = png.read(24)
+        assert header[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(header[16:20]) == 1280
+        if os.environ.get("BACKSTAGE_DOCS_SCREENSHOTS"):  # the docs' Monitoring page shows it
+            shutil.copyfile(shot, DOCS_SCREENSHOT)
 
         browser.eval("document.querySelector('#actions [data-action=reload]').click()")
         poll(lambda: "done" in browser.eval(message), timeout=10)
