@@ -56,7 +56,7 @@ class ProductionSpec:
     # host with a certificate answers plain HTTP with a 308 to https, unless https_redirect
     # is false (ACME's challenge path excepted)
     https: str = ""
-    https_redirect: bool = True
+    https_redirect: bool = True  # with https: a host with a certificate answers HTTP with a 308
     # ACME, with https: each booked host gets a certificate from this CA (HTTP-01, answered
     # on `router`), renewed by the Production Manager. Keys: directory (default: Let's
     # Encrypt's), email, ca_bundle (a CA file to trust the ACME server's own TLS). A table
@@ -81,12 +81,12 @@ class ProductionSpec:
     # already running on the host (Debian's uwsgi-emperor), whose vassal directory the
     # Production links its configs into; it reports in `system_stats` if it has stats
     stage: str = "own"
-    system_vassals: str = SYSTEM_VASSALS
-    system_stats: str = ""
+    system_vassals: str = SYSTEM_VASSALS  # stage = "system": the directory that Emperor watches
+    system_stats: str = ""  # stage = "system": that Emperor's --emperor-stats address, if any
     # The Production's own logs (router.log, emperor.log, manager.log) rotate as an Act's:
     # past log_max bytes to LOG.<unixtime>, of which the newest log_keep are kept
     log_max: int = LOG_MAX_DEFAULT
-    log_keep: int = 5
+    log_keep: int = 5  # rotated logs kept
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
@@ -152,10 +152,10 @@ class ProductionSpec:
 
 @dataclass(frozen=True)
 class VenueSpec:
-    name: str
+    name: str  # the Venue's name, a Python identifier, unique in its Production
     python: str  # major.minor of the Venue's Python, which its uwsgi embeds
-    requirements: tuple[str, ...] = ("django",)
-    domains: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ("django",)  # what its virtualenv was built with
+    domains: tuple[str, ...] = ()  # DNS names (and their subdomains) its Acts may be booked at
     production: str = ""  # home of the one Production this Venue belongs to
     # Its Acts run on its own uwsgi (bin/uwsgi), built for its Python at creation because
     # the Stage's uwsgi embeds another one
@@ -188,13 +188,13 @@ class VenueSpec:
 
 @dataclass(frozen=True)
 class ActSpec:
-    name: str
-    port: int
+    name: str  # the Act's name, as its folder in VENUE/acts/ names it
+    port: int  # where it serves HTTP on 127.0.0.1: chosen free at creation, then kept
     module: str = ""  # the Django project package; "" means the Act's name
     processes: int = 2  # workers at start
     max_processes: int = 0  # how far "+" on the FIFO may go; 0 means twice `processes`
-    enabled: bool = True
-    env: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True  # false: the Production Manager stops it (`act stop` writes it)
+    env: dict[str, str] = field(default_factory=dict)  # its environment (`backstage config`)
     hosts: tuple[str, ...] = ()  # where it is booked: Venue domains or their subdomains
     # An adopted project (`act add`): its folder, served where it is and never written;
     # "" for a scaffolded Act, whose project is the Act's own folder.
@@ -206,12 +206,13 @@ class ActSpec:
     pythonpath: tuple[str, ...] = ()  # folders the project's modules import from
     booked_hosts: bool = True  # Django: a generated settings module allows booked hosts
     static_url: str = ""  # served from static_root by the vassal itself; "" serves none
-    static_root: str = ""
+    static_root: str = ""  # the folder static_url serves
     media_url: str = ""  # Django's MEDIA_URL, served from media_root likewise; "" serves none
-    media_root: str = ""
+    media_root: str = ""  # the folder media_url serves
     release: tuple[str, ...] = ()  # commands run in the project before a new version serves
     workers: dict[str, str] = field(default_factory=dict)  # name = command, beside web
     cron: dict[str, str] = field(default_factory=dict)  # name = "M H DOM MON DOW command"
+    # options added to its vassal config: only those allowed (model/options.py)
     uwsgi: dict[str, str | int | bool | tuple[str, ...]] = field(default_factory=dict)
     log_max: int = LOG_MAX_DEFAULT  # bytes; the log is rotated past it
     log_keep: int = 5  # rotated logs kept

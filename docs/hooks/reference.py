@@ -140,6 +140,8 @@ def _command_md(path: str, command: click.Command, heading: bool = True) -> str:
             lines.append(_escape(paragraph.replace("\n", " ")) + "\n")
     rows = []
     for param in command.get_params(ctx):
+        if isinstance(param, click.Argument) or param.name == "help":
+            continue  # the usage line names the arguments; every command takes --help
         record = param.get_help_record(ctx)
         if record:
             rows.append(f"| `{record[0]}` | {_escape(record[1])} |")
