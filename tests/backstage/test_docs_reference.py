@@ -74,3 +74,27 @@ def test_every_error_class_has_its_section(reference):
 )
 def test_a_message_reads_as_the_code_writes_it(reference, source, text):
     assert reference._message(ast.parse(source, mode="eval").body) == text
+
+
+DOCS = os.path.join(os.path.dirname(HOOK), "..")
+SPECS = {"production.toml": spec.ProductionSpec, "act.toml": spec.ActSpec}
+
+
+def test_the_docs_toml_examples_load():
+    """A TOML example whose first line names its file is read as Backstage reads that file."""
+    import re
+    import tomllib
+
+    read = 0
+    for name in sorted(os.listdir(DOCS)):
+        if not name.endswith(".md"):
+            continue
+        with open(os.path.join(DOCS, name), encoding="utf-8") as file:
+            text = file.read()
+        for block in re.findall(r"```toml\n(.*?)```", text, re.S):
+            first = block.split("\n", 1)[0]
+            kind = next((k for k in SPECS if first.startswith("#") and k in first), None)
+            if kind:
+                spec.from_dict(SPECS[kind], tomllib.loads(block), f"docs/{name}")
+                read += 1
+    assert read >= 3
