@@ -81,6 +81,7 @@ def test_every_python_example_runs(production):
         text=True,
         timeout=240,
     )
+    print(done.stdout)  # each block and its seconds
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("ran ") == len([p for p in plan if p[1]])
     # what the pages left playing serves
