@@ -139,8 +139,9 @@ def _command_md(path: str, command: click.Command, heading: bool = True) -> str:
         else:
             lines.append(_escape(paragraph.replace("\n", " ")) + "\n")
     rows = []
+    help_option = command.get_help_option(ctx)
     for param in command.get_params(ctx):
-        if isinstance(param, click.Argument) or param.name == "help":
+        if isinstance(param, click.Argument) or param is help_option:
             continue  # the usage line names the arguments; every command takes --help
         record = param.get_help_record(ctx)
         if record:
