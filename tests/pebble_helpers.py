@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import urllib.request
 
@@ -111,3 +112,13 @@ class Pebble:
                 proc.terminate()
         for proc in self._procs:
             proc.wait(timeout=10)
+
+
+class PebbleRoot(TestCA):
+    """Pebble's root (from `Pebble.root()`), to verify what the router serves against."""
+
+    def __init__(self, pem: str) -> None:
+        self.pem = pem
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cadata=self.pem)

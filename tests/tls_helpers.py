@@ -102,13 +102,18 @@ def https_get(port: int, host: str, ca: TestCA, path: str = "/", timeout: float 
 
 def https_headers(port: int, host: str, ca: TestCA, path: str = "/") -> dict[str, str]:
     """The headers of an HTTPS answer, as https_get reaches it."""
+    return dict(https_header_lines(port, host, ca, path))
+
+
+def https_header_lines(port: int, host: str, ca: TestCA, path: str = "/") -> list[tuple[str, str]]:
+    """Every header line of an HTTPS answer, in order, repeated ones too."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     with ca.context().wrap_socket(raw, server_hostname=host) as conn:
         conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         response = http.client.HTTPResponse(conn)
         response.begin()
         response.read()
-        return dict(response.getheaders())
+        return list(response.getheaders())
 
 
 def served_subject(port: int, host: str) -> str:

@@ -4,7 +4,9 @@ through certbot's own `acme` library: no JWS of our own.
 HTTP-01: the CA fetches `http://HOST/.well-known/acme-challenge/TOKEN` on the router's
 HTTP port; the Production keeps TOKEN's answer in `tls/challenges/` (0755: no secret,
 an Act serves it by its vassal's static route, the router's own worker for a host
-nobody plays). The account key lives in `tls/acme/account.key` (0600).
+nobody plays), and in the `run/tls/challenges/` of a Venue with a user that books the
+host (its Acts cannot reach the home). The account key lives in `tls/acme/account.key`
+(0600).
 
 The Production Manager asks `due()` each pass and obtains in a thread of its own, so a
 booking never waits for the CA. A failure is kept (`tls/acme/HOST.json`: the error, the
@@ -31,9 +33,9 @@ if TYPE_CHECKING:
 from ..errors import BackstageError
 from ..files.fs import unlink_if_present, write_atomic
 from ..model.certificate import CertInfo
-from ..model.layout import Layout
+from ..model.layout import Layout, venue_challenges
 from ..model.spec import LETS_ENCRYPT, ProductionSpec
-from .certificates import Certificates
+from .certificates import Certificates, make_folder
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ class Acme:
 
     @property
     def challenges(self) -> str:
-        return os.path.join(self.layout.tls_dir, "challenges")
+        return self.layout.challenges
 
     def _attempt_path(self, host: str) -> str:
         return os.path.join(self.acme_dir, host + ".json")
@@ -211,10 +213,11 @@ class Acme:
                 if chall is None:
                     raise AcmeError(f"the CA offers no HTTP-01 challenge for {host}")
                 response, validation = chall.response_and_validation(net.key)
-                path = os.path.join(self.challenges, chall.chall.encode("token"))
-                os.makedirs(self.challenges, mode=0o755, exist_ok=True)
-                write_atomic(path, validation, 0o644)
-                written.append(path)
+                for folder, mode in self._answer_folders(host):
+                    make_folder(folder, mode)
+                    path = os.path.join(folder, chall.chall.encode("token"))
+                    write_atomic(path, validation, 0o644)
+                    written.append(path)
                 ca.answer_challenge(chall, response)
             deadline = datetime.datetime.now() + datetime.timedelta(seconds=VALIDATION_TIMEOUT)
             order = ca.poll_and_finalize(order, deadline)
@@ -224,6 +227,11 @@ class Acme:
         fullchain = order.fullchain_pem.encode()
         self.certificates.install(host, fullchain, key_pem, source="acme")
         unlink_if_present(self._attempt_path(host))
+
+    def _answer_folders(self, host: str) -> list[tuple[str, int]]:
+        """Where `host`'s HTTP-01 answer is served from, with each folder's mode."""
+        venues = [(venue_challenges(v), 0o711) for v in self.certificates.venues_of(host)]
+        return [(self.challenges, 0o755), *venues]
 
     def _register(self, ca: object, email: str, messages: object) -> None:
         from acme import errors

@@ -5,7 +5,10 @@ is replaced when one changes.
 
 A host with a certificate answers plain HTTP with a 308 to https: the Acts test, per
 request, for an empty file named by the router key in `tls/redirect/` (0755, no
-secrets: an Act runs as its Venue's user), which this module keeps in step.
+secrets), which this module keeps in step. An Act of a Venue with its own user cannot
+reach the home (0700): its Venue's `run/tls/redirect/` holds the marks of that
+Venue's own hosts alone, and `run/tls/challenges/` their HTTP-01 answers (both 0711,
+root's: the user reads a name it knows, lists and writes nothing).
 
 Keys are written 0600 before they take their name, and never printed or logged.
 """
@@ -16,17 +19,17 @@ import datetime
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import NotFound
-from ..files import tomlfile
+from ..files import declared, tomlfile
 from ..files.fs import unlink_if_present, write_atomic, write_if_changed
 from ..model import certificate, gig
 from ..model.certificate import CertInfo
 from ..model.domains import check_hostname
 from ..model.gig import split_address
-from ..model.layout import Layout
+from ..model.layout import Layout, venue_https_marks, venue_run_dir
 from ..model.spec import ProductionSpec
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,9 @@ class Certificates:
     def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
         self.layout = layout
         self._settings = settings
-        self._marked: tuple[str, ...] | None = None
+        self._marked: dict[str, tuple[str, ...]] | None = None
+        # the booked hosts of each Venue with a user, by its folder (None: not told yet)
+        self._venues: dict[str, frozenset[str]] | None = None
         self._read: dict[str, tuple[tuple[int, int, int, int], HostCert]] = {}
 
     # Reading
@@ -180,24 +185,73 @@ class Certificates:
             write_atomic(self.layout.default_cert, cert_pem.decode(), 0o644)
         self._mark(spec)
 
+    def share(self, venues: Mapping[str, Iterable[str]]) -> None:
+        """Tell which hosts each Venue with a user books (by its folder): the Manager
+        does, each pass. Its marks and answers are then kept in that Venue's folder."""
+        shared = {path: frozenset(h.lower() for h in hosts) for path, hosts in venues.items()}
+        if shared != self._venues:
+            self._venues = shared
+            self._marked = None
+
+    def venues_of(self, host: str) -> list[str]:
+        """The folders of the Venues with a user that book `host` (read from the
+        declared files when no Manager said: `tls renew` in a process of its own)."""
+        if self._venues is None:
+            self.share(user_venue_hosts(declared.read(self.layout).acts))
+        assert self._venues is not None
+        return sorted(path for path, hosts in self._venues.items() if host.lower() in hosts)
+
     def _mark(self, spec: ProductionSpec) -> None:
-        wanted: tuple[str, ...] = ()
+        wanted: dict[str, tuple[str, ...]] = {self.layout.https_marks: ()}
+        venues = self._venues or {}
+        for path in venues:
+            if os.path.isdir(venue_run_dir(path)):  # made as its user needs it, by the Manager
+                wanted[venue_https_marks(path)] = ()
         if spec.https and spec.https_redirect:
             port = split_address(spec.router)[1]
-            wanted = tuple(
-                sorted({key for c in self.all() if c.info for key in gig.keys_for(c.host, port)})
-            )
+            hosts = [c.host for c in self.all() if c.info]
+            keys = {h: gig.keys_for(h, port) for h in hosts}
+            wanted[self.layout.https_marks] = tuple(sorted({k for h in hosts for k in keys[h]}))
+            for path, booked in venues.items():
+                folder = venue_https_marks(path)
+                if folder in wanted:
+                    mine = {k for h in hosts if h in booked for k in keys[h]}
+                    wanted[folder] = tuple(sorted(mine))
         if wanted == self._marked:
             return
-        folder = self.layout.https_marks
-        if wanted or os.path.isdir(folder):
-            os.makedirs(folder, mode=0o755, exist_ok=True)
-            for entry in os.listdir(folder):
-                if entry not in wanted:
-                    unlink_if_present(os.path.join(folder, entry))
-            for key in wanted:
-                write_if_changed(os.path.join(folder, key), "")
+        for folder, marks in wanted.items():
+            _keep_marks(folder, marks, 0o755 if folder == self.layout.https_marks else 0o711)
         self._marked = wanted
+
+
+def _keep_marks(folder: str, marks: tuple[str, ...], mode: int) -> None:
+    """An empty file per mark in `folder`, and nothing else."""
+    if not marks and not os.path.isdir(folder):
+        return
+    make_folder(folder, mode)
+    for entry in os.listdir(folder):
+        if entry not in marks:
+            unlink_if_present(os.path.join(folder, entry))
+    for key in marks:
+        write_if_changed(os.path.join(folder, key), "")
+
+
+def make_folder(path: str, mode: int) -> None:
+    """`path` and its parent (a Venue's `run/tls/`) with `mode`: the parent of both is
+    the home's or a root folder no Venue's user writes in."""
+    for folder in (os.path.dirname(path), path):
+        os.makedirs(folder, mode=mode, exist_ok=True)
+        if os.stat(folder).st_mode & 0o777 != mode:
+            os.chmod(folder, mode)  # whatever the umask made of it
+
+
+def user_venue_hosts(acts: Iterable[declared.DeclaredAct]) -> dict[str, set[str]]:
+    """The hosts booked by the Acts of each Venue with a user, by the Venue's folder."""
+    found: dict[str, set[str]] = {}
+    for act in acts:
+        if act.ref.user and act.spec is not None:
+            found.setdefault(act.ref.venue_path, set()).update(act.spec.hosts)
+    return found
 
 
 def https_port_suffix(spec: ProductionSpec) -> str:

@@ -37,13 +37,13 @@ from ..files import declared
 from ..files.declared import Declared, DeclaredAct
 from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
 from ..model.account import Account, account
-from ..model.layout import ActRef, venue_uwsgi
+from ..model.layout import ActRef, venue_challenges, venue_https_marks, venue_uwsgi
 from ..model.spec import ActSpec, ProductionSpec
 from . import adoption, leftovers, ownership, ports, producer, unplayables
 from .acts import ActManager
 from .announcing import Announcer
 from .booking import BookingManager
-from .certificates import https_port_suffix
+from .certificates import https_port_suffix, user_venue_hosts
 from .crew import Crew
 from .devloop import CodeWatch
 from .holding import SocketHolder
@@ -250,6 +250,11 @@ class ProductionManager:
             try:
                 venue_path = found.ref.venue_path
                 uwsgi = venue_uwsgi(venue_path) if venue_path in own_uwsgi else ""
+                # an Act of a Venue with a user cannot reach the home: its Venue's own
+                marks, answers = layout.https_marks, challenges
+                if found.ref.user:
+                    marks = venue_https_marks(venue_path)
+                    answers = venue_challenges(venue_path) if challenges else ""
                 config = stageset.vassal(
                     layout,
                     found.ref,
@@ -258,8 +263,9 @@ class ProductionManager:
                     production.production.max_rss,
                     _account(found.ref.user),
                     redirect,
-                    challenges,
+                    answers,
                     hsts.get(found.ref.venue_path, ()),
+                    marks,
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
@@ -345,6 +351,9 @@ class ProductionManager:
             "the files of Acts gone",
             partial(leftovers.sweep, self.crew.layout, production, self._wall()),
         )
+        # which hosts each Venue with a user books: its marks and HTTP-01 answers are
+        # kept in its own folder, which the router's prepare writes
+        self.crew.router.certificates.share(user_venue_hosts(production.acts))
         self._guarded("the router's keys", self.crew.router.prepare)
         self._guarded("the booked hosts", self.booking.publish_booked)
         # certificates for booked hosts, in a thread: the pass never waits for the CA

@@ -6,6 +6,7 @@ import os
 
 from ..files import declared
 from ..files.fs import write_atomic
+from ..model.domains import within
 from ..model.layout import ActRef
 from ..render.nginx import render
 from .crew import Crew
@@ -14,13 +15,23 @@ from .crew import Crew
 def write(crew: Crew, out: str, listen: str = "80", ssl_listen: str = "443") -> str:
     """Write the nginx files under `out`, dropping sites no longer booked; the include's path."""
     bookings: dict[str, list[ActRef]] = {}
-    for found in declared.read(crew.layout).acts:
+    production = declared.read(crew.layout)
+    # as the Acts do: a domain of `hsts` the Venue no longer has does nothing
+    hsts = {
+        v.path: [d for d in v.spec.hsts if d in v.spec.domains]
+        for v in production.venues
+        if v.spec is not None
+    }
+    strict = set()
+    for found in production.acts:
         for host in found.spec.hosts if found.spec else ():
             bookings.setdefault(host, []).append(found.ref)
+            if any(within(host, d) for d in hsts.get(found.ref.venue_path, ())):
+                strict.add(host)
     certified = {c.host for c in crew.router.certificates.all() if c.info is not None}
     redirect = crew.settings().https_redirect
     files = render(
-        crew.stageset, crew.layout, bookings, out, listen, certified, ssl_listen, redirect
+        crew.stageset, crew.layout, bookings, out, listen, certified, ssl_listen, redirect, strict
     )
     out = os.path.abspath(out)
     os.makedirs(os.path.join(out, "sites"), exist_ok=True)

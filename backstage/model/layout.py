@@ -22,7 +22,9 @@ A Venue with `user` (its vassals drop to that user before they bind a socket or 
 file, so nothing of theirs can be in the home's run/ or log/):
 <venue>/run/                0711, root's: VENUE.NAME.gigs.ini (read as root at start,
                             so never the user's to write), VENUE.NAME.bin/ (its workers'
-                            and cron jobs' scripts), withheld/VENUE.NAME/HOST
+                            and cron jobs' scripts), withheld/VENUE.NAME/HOST,
+                            tls/redirect/KEY and tls/challenges/TOKEN (0711: its own
+                            hosts' marks and HTTP-01 answers, the home's are out of reach)
 <venue>/run/user/           0700, the user's: VENUE.NAME.stats, .fifo, .sock, .env.json,
                             .hosts, .pending
 <venue>/log/                0700, the user's: VENUE.NAME.log
@@ -121,6 +123,17 @@ def venue_run_dir(venue_path: str) -> str:
 def venue_user_dir(venue_path: str) -> str:
     """A Venue with `user`: the user's folder of its Acts' sockets and run files."""
     return _join(venue_run_dir(venue_path), "user")
+
+
+def venue_https_marks(venue_path: str) -> str:
+    """A Venue with `user`: the redirect marks of its own hosts (the home's tls/redirect
+    is out of its user's reach, and holds every Venue's)."""
+    return _join(venue_run_dir(venue_path), "tls", "redirect")
+
+
+def venue_challenges(venue_path: str) -> str:
+    """A Venue with `user`: ACME's HTTP-01 answers for its own hosts."""
+    return _join(venue_run_dir(venue_path), "tls", "challenges")
 
 
 def venue_log_dir(venue_path: str) -> str:
@@ -345,6 +358,11 @@ class Layout:
         """0755, no secrets: an empty file per router key whose host answers plain HTTP
         with a 308 to https; the Acts (their Venue's users) test it per request."""
         return _join(self.tls_dir, "redirect")
+
+    @property
+    def challenges(self) -> str:
+        """0755, no secrets: ACME's HTTP-01 answers, by token, while a CA validates."""
+        return _join(self.tls_dir, "challenges")
 
     @property
     def dashboard_token(self) -> str:

@@ -45,10 +45,12 @@ def render(
     certified: Collection[str] = (),
     ssl_listen: str = "443",
     redirect: bool = True,
+    hsts: Collection[str] = (),
 ) -> list[File]:
     """The nginx files for every booked host (host -> the Acts booked there), as if
     written under `out`. A host in `certified` (it has a certificate that loads) gets a
-    server on `ssl_listen` with it too, and, with `redirect`, plain HTTP is a 308 there."""
+    server on `ssl_listen` with it too, and, with `redirect`, plain HTTP is a 308 there;
+    a certified host in `hsts` sends Strict-Transport-Security there."""
     out = os.path.abspath(out)
     _check_directive_value(out)
     _check_directive_value(listen)
@@ -85,6 +87,7 @@ def render(
                         else None
                     ),
                     redirect=redirect,
+                    hsts=host in hsts,
                     ssl_listen=ssl_listen,
                     https_suffix=https_suffix,
                 ),

@@ -340,6 +340,7 @@ class StageSet:
         redirect: str | None = None,
         challenges: str = "",
         hsts: tuple[str, ...] = (),
+        marks: str = "",
     ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
@@ -348,16 +349,25 @@ class StageSet:
         with a TLS listener that redirects, what follows the host in its URLs ("" on
         443, else ":PORT"); None: no redirect. `challenges`: the folder of ACME's HTTP-01
         answers, served at /.well-known/acme-challenge/ ("" none). `hsts`: the Venue
-        domains whose hosts send Strict-Transport-Security over HTTPS."""
+        domains whose hosts send Strict-Transport-Security over HTTPS. `marks`: the folder
+        of redirect marks the vassal can read (default: the home's)."""
         return self._act_config(
             "vassal.ini.j2",
             spec,
             (
-                "vassal", layout.home, ref, venue_uwsgi, max_rss, account, redirect, challenges,
+                "vassal",
+                layout.home,
+                ref,
+                venue_uwsgi,
+                max_rss,
+                account,
+                redirect,
+                challenges,
                 hsts,
+                marks,
             ),
             lambda: dict(
-                redirect=None if redirect is None else (layout.https_marks, redirect),
+                redirect=None if redirect is None else (marks or layout.https_marks, redirect),
                 challenges=challenges,
                 hsts=[d.replace(".", "\\.") for d in hsts],
                 **self._act_context(layout, ref, spec, venue_uwsgi, account),
@@ -457,6 +467,7 @@ class StageSet:
             subscription_server=subscription_server,
             https=https,
             tls_stamp=tls_stamp,
+            challenges=layout.challenges,
             default_cert=layout.default_cert,
             default_key=layout.default_cert_key,
             certs=[(h, layout.cert_path(h), layout.cert_key_path(h)) for h in certs],

@@ -8,6 +8,9 @@ is where such a Host is put right:
 - a Host that is not a hostname (or an IP literal), with an optional port: 400;
 - a Host that names a booked key once folded (lowercase, one trailing dot off, the
   port kept) but was sent otherwise: 308 to the folded Host, same scheme and URI;
+- ACME's HTTP-01 path of a booked key nobody plays, whose answer the Production
+  keeps in $BACKSTAGE_ROUTER_CHALLENGES: that answer (a host booked to a stopped Act
+  gets its certificate too);
 - a booked key nobody plays now (the router just restarted, the Act is starting
   or stopped): 503 with Retry-After, so clients try again rather than give up;
 - anything else: 404.
@@ -31,12 +34,15 @@ import time
 from collections.abc import Callable, Iterable
 
 BOOKED_ENV = "BACKSTAGE_ROUTER_BOOKED"
+CHALLENGES_ENV = "BACKSTAGE_ROUTER_CHALLENGES"
+CHALLENGE_PATH = "/.well-known/acme-challenge/"
 RETRY_AFTER = "2"  # seconds: an Act re-announces itself every 2 s
 SAY_EVERY = 10.0  # seconds between two lines of what was answered, at least
 
 _NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _IPV6 = re.compile(r"^\[[0-9a-f:.]+\]$")
 _URI_SAFE = re.compile(r"^/[\x21-\x7e]*$")  # printable ASCII, no blank: safe in a header
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # an ACME token: base64url, no path
 
 StartResponse = Callable[..., object]
 
@@ -119,8 +125,26 @@ def _request_uri(environ: dict[str, object]) -> str:
     return "/"  # absent, absolute-form or odd: the front page is a safe place to land
 
 
+def challenge_answer(environ: dict[str, object], folder: str) -> str | None:
+    """The HTTP-01 answer the request asks for, when the Production keeps one."""
+    path = environ.get("PATH_INFO")
+    if not folder or not isinstance(path, str) or not path.startswith(CHALLENGE_PATH):
+        return None
+    token = path[len(CHALLENGE_PATH) :]
+    if not _TOKEN.match(token):
+        return None
+    try:
+        with open(os.path.join(folder, token), encoding="ascii") as answer:
+            return answer.read(512)
+    except (OSError, ValueError):
+        return None
+
+
 def respond(
-    environ: dict[str, object], start_response: StartResponse, booked: frozenset[str]
+    environ: dict[str, object],
+    start_response: StartResponse,
+    booked: frozenset[str],
+    challenges: str = "",
 ) -> list[bytes]:
     sent = environ.get("HTTP_HOST", "")
     sent = sent if isinstance(sent, str) else ""
@@ -128,6 +152,9 @@ def respond(
     if folded is None:
         return _answer(start_response, "400 Bad Request", "400 Bad Request: no valid Host\n")
     if folded in booked:
+        answer = challenge_answer(environ, challenges)
+        if answer is not None:
+            return _answer(start_response, "200 OK", answer)
         if folded != sent:
             scheme = environ.get("wsgi.url_scheme")
             scheme = scheme if scheme in ("http", "https") else "http"
@@ -179,6 +206,7 @@ class Tally:
 
 
 _booked = Booked(os.environ.get(BOOKED_ENV, ""))
+_challenges = os.environ.get(CHALLENGES_ENV, "")
 _tally = Tally()
 
 
@@ -189,7 +217,7 @@ def application(environ, start_response):  # type: ignore[no-untyped-def]
         answered.append(status)
         return start_response(status, headers)
 
-    body = respond(environ, noting, _booked.keys())
+    body = respond(environ, noting, _booked.keys(), _challenges)
     host = environ.get("HTTP_HOST", "")
     line = _tally.count(answered[0], host if isinstance(host, str) else "")
     if line:

@@ -95,6 +95,25 @@ def test_the_location_keeps_to_the_booked_host():
     assert headers["Location"].startswith("http://host.example.test/")
 
 
+def test_acmes_challenge_of_a_booked_host_nobody_plays_is_answered(tmp_path):
+    (tmp_path / "t0k-3n_").write_text("t0k-3n_.thumbprint")
+    (tmp_path / "secret").write_text("not an answer")
+
+    def ask(host: str, path: str) -> tuple[int, bytes]:
+        environ = {"HTTP_HOST": host, "PATH_INFO": path, "REQUEST_URI": path}
+        seen: list[str] = []
+        body = b"".join(respond(environ, lambda s, h: seen.append(s), BOOKED, str(tmp_path)))
+        return int(seen[0][:3]), body
+
+    known = "/.well-known/acme-challenge/t0k-3n_"
+    assert ask("host.example.test:8123", known) == (200, b"t0k-3n_.thumbprint")
+    # the answer of a token only, for a booked host only
+    assert ask("nobody.example.test", known)[0] == 404
+    assert ask("host.example.test", "/.well-known/acme-challenge/../secret")[0] == 503
+    assert ask("host.example.test", "/.well-known/acme-challenge/none")[0] == 503
+    assert ask("host.example.test", "/t0k-3n_")[0] == 503
+
+
 def test_a_booked_host_nobody_plays_is_503_with_retry_after():
     status, headers, body = call("host.example.test:8123")
     assert (status, headers["Retry-After"]) == ("503", "2")

@@ -179,3 +179,27 @@ def test_the_keepers_vassal_runs_the_keeper_and_refuses_a_path_uwsgi_would_expan
     assert (owned["uwsgi"]["uid"], owned["uwsgi"]["gid"]) == ("1001", "1002")
     with pytest.raises(InvalidSetting):
         StageSet().keeper(layout, "/opt/$(EVIL)/python")
+
+
+def test_hsts_and_the_308_in_the_vassal_config(tmp_path):
+    """HSTS's route-if matches the Venue domain's own hosts (its dots escaped), and the
+    308 is written by `break` with its Location added before, so the log says 308."""
+    import re
+
+    act = lay_out(tmp_path)
+    crew = act.production.crew
+    text = crew.stageset.vassal(
+        crew.layout, act.ref, act.spec, redirect=":8443", hsts=("ex.com",), marks="/m/redirect"
+    )
+    (line,) = [x for x in text.splitlines() if "Strict-Transport-Security" in x]
+    condition = line.split("regexp:${HTTPS}|${HTTP_HOST};", 1)[1].split(" addheader:")[0]
+    pattern = re.compile(condition)
+    for host in ("ex.com", "a.ex.com", "a.b.ex.com:8443"):
+        assert pattern.search(f"on|{host}"), host
+    for host in ("exxcom", "a.exxcom", "a.ex.com.evil.org", "notex.com"):
+        assert not pattern.search(f"on|{host}"), host
+    assert not pattern.search("|a.ex.com")  # over plain HTTP: never
+    assert "route-if-not = isfile:/m/redirect/${HTTP_HOST} last:" in text
+    assert "addheader:Location: https://$1:8443${REQUEST_URI}" in text
+    assert "route-run = break:308 Permanent Redirect" in text
+    assert "send-crnl" not in text

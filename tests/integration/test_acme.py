@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
-from tests.pebble_helpers import Pebble
+from tests.pebble_helpers import Pebble, PebbleRoot
 from tests.tls_helpers import TestCA, http_raw, https_get
 
 
@@ -25,14 +25,6 @@ def pebble(production, ca, tmp_path):
     server = Pebble(str(tmp_path), production.router.port, ca)
     yield server
     server.stop()
-
-
-class PebbleRoot(TestCA):
-    def __init__(self, pem: str) -> None:
-        self.pem = pem
-
-    def context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cadata=self.pem)
 
 
 def test_booking_obtains_a_certificate(production, venue, ca, pebble):
@@ -61,6 +53,31 @@ def test_booking_obtains_a_certificate(production, venue, ca, pebble):
     status, headers = http_raw(production.router.port, "shop.example.com", "/p?q=1")
     assert status == 308  # the Act now sends plain HTTP to https
     assert headers["Location"] == f"https://shop.example.com:{tls}/p?q=1"
+
+
+def test_a_host_booked_with_no_act_playing_gets_its_certificate(production, venue, ca, pebble):
+    """The router's own worker answers the CA's HTTP-01 for a host whose Act is stopped:
+    its certificate is there when the Act plays."""
+    tls = free_port()
+    production.declare(
+        https=f"127.0.0.1:{tls}",
+        acme={"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path},
+    )
+    venue.add_domain("example.com")
+    act = named_act(venue, "Idle", start=False)
+    act.book("idle.example.com")
+    production.up()
+    poll(lambda: http_get(production.router.port, host="idle.example.com")[0] == 503, timeout=20)
+
+    def listed() -> dict:
+        found = json.loads(run_cli("tls", "ls", "--json", home=production.home).stdout)
+        return next((c for c in found if c["host"] == "idle.example.com"), {})
+
+    poll(lambda: listed().get("source") == "acme", timeout=90, interval=0.5)
+    assert listed()["error"] is None
+    act.start()
+    root = PebbleRoot(pebble.root())
+    poll(lambda: _https_ok(tls, "idle.example.com", root, "Idle"), timeout=30)
 
 
 @pytest.fixture
@@ -116,8 +133,8 @@ def test_renewal_failures_and_the_ca_down(production, venue, ca, short_lived):
     assert _https_ok(tls, "shop.example.com", root)
 
 
-def _https_ok(port: int, host: str, root: TestCA) -> bool:
+def _https_ok(port: int, host: str, root: TestCA, body: str = "Shop") -> bool:
     try:
-        return https_get(port, host, root)[:2] == (200, "Shop")
+        return https_get(port, host, root)[:2] == (200, body)
     except (OSError, ssl.SSLError):
         return False

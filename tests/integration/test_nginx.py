@@ -91,11 +91,13 @@ def test_nginx_passes_each_host_to_its_act(production, venue, nginx_dir):
     assert server.returncode is not None
 
 
-def test_nginx_serves_the_certificates_and_the_308(production, venue, nginx_dir, tmp_path):
-    from tests.tls_helpers import TestCA, http_raw, https_get
+def test_nginx_serves_the_certificates_and_the_308(production, venue, nginx_dir, tmp_path, request):
+    from tests.tls_helpers import TestCA, http_raw, https_get, https_header_lines
 
     ca = TestCA(str(tmp_path / "ca"))
     venue.add_domain("example.com")
+    venue.declare(hsts=("example.com",))
+    request.addfinalizer(lambda: venue.declare(hsts=()))  # the Venue is the session's
     act = named_act(venue, "Alpha")
     act.book("alpha.example.com")
     act.book("plain.example.com")
@@ -119,6 +121,11 @@ def test_nginx_serves_the_certificates_and_the_308(production, venue, nginx_dir,
     try:
         poll(lambda: _answers(lambda: https_get(tls, "alpha.example.com", ca)), timeout=10)
         assert https_get(tls, "alpha.example.com", ca) == (200, "Alpha", "alpha.example.com")
+        # HSTS over TLS, once (the Act's own is hidden), on what nginx serves itself too
+        hsts = ("Strict-Transport-Security", "max-age=31536000")
+        assert https_header_lines(tls, "alpha.example.com", ca).count(hsts) == 1
+        assert hsts in https_header_lines(tls, "alpha.example.com", ca, "/static/none")
+        assert "Strict-Transport-Security" not in http_raw(port, "alpha.example.com", "/")[1]
         status, headers = http_raw(port, "alpha.example.com", "/a?b=1")
         assert status == 308 and headers["Location"] == f"https://alpha.example.com:{tls}/a?b=1"
         # ACME's challenge path still goes to the Act (its 404), a host without one is HTTP

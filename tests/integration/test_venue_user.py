@@ -17,9 +17,13 @@ import pytest
 from backstage import Venue
 from backstage.errors import ActFailed
 from backstage.files import declared
+from backstage.model.layout import venue_challenges, venue_https_marks
 from backstage.model.spec import ActSpec, VenueSpec
 from tests.conftest import run_cli
-from tests.helpers import http_get, poll
+from tests.gigs_helpers import named_act
+from tests.helpers import free_port, http_get, poll
+from tests.pebble_helpers import Pebble, PebbleRoot
+from tests.tls_helpers import TestCA, http_raw, https_get
 
 pytestmark = [
     pytest.mark.skipif(
@@ -103,6 +107,11 @@ def children_running(parent: int, command: bytes) -> list[int]:
 
 def readable_by(user: str, path: str) -> bool:
     done = subprocess.run(["runuser", "-u", user, "--", "cat", path], capture_output=True)
+    return done.returncode == 0
+
+
+def found_by(user: str, path: str) -> bool:
+    done = subprocess.run(["runuser", "-u", user, "--", "test", "-f", path], capture_output=True)
     return done.returncode == 0
 
 
@@ -201,3 +210,49 @@ def test_a_user_venues_act_plays_its_gigs(production, channel, user_venue):
     assert [gig.host for gig in act.gigs] == ["shop.example.com"]
     act.unbook("shop.example.com")
     assert poll(lambda: http_get(port, host="shop.example.com")[0] == 404, timeout=10)
+
+
+def test_a_user_venues_hosts_get_https(production, user_venue, system_user, tmp_path):
+    """An Act running as its Venue's user cannot reach the home (0700): its Venue's own
+    folder holds the 308 marks and HTTP-01 answers of its own hosts, and no other's.
+    A real Pebble validates through the router to the user's Act."""
+    production.create()
+    os.chmod(production.home, 0o700)  # as ~/.backstage is: nothing in it for the user
+    ca = TestCA(str(tmp_path / "ca"))
+    pebble = Pebble(str(tmp_path), production.router.port, ca)
+    try:
+        tls, port = free_port(), production.router.port
+        acme = {"directory": pebble.directory, "email": "ops@example.com"}
+        production.declare(https=f"127.0.0.1:{tls}", acme={**acme, "ca_bundle": ca.root_path})
+        user_venue.add_domain("example.com")
+        act = named_act(user_venue, "Shop")
+        act.book("shop.example.com")
+        root = PebbleRoot(pebble.root())
+
+        def served() -> bool:
+            try:
+                return https_get(tls, "shop.example.com", root)[:2] == (200, "Shop")
+            except OSError:  # ssl.SSLError is one
+                return False
+
+        poll(served, timeout=90, interval=0.5)
+        status, headers = http_raw(port, "shop.example.com", "/p?q=1")
+        assert (status, headers["Location"]) == (308, f"https://shop.example.com:{tls}/p?q=1")
+
+        # another host's certificate is marked in the home, not in this Venue's folder
+        other, other_key = ca.leaf("other.example.org")
+        production.import_certificate("other.example.org", other, other_key)
+        home = production.layout
+        poll(lambda: "other.example.org" in os.listdir(home.https_marks), timeout=10)
+        marks = venue_https_marks(user_venue.path)
+        assert sorted(os.listdir(marks)) == ["shop.example.com", f"shop.example.com:{port}"]
+        user = system_user.pw_name
+        # what the Act tests (uWSGI's isfile) is the user's to find, another host's not
+        assert found_by(user, os.path.join(marks, "shop.example.com"))
+        assert not found_by(user, os.path.join(home.https_marks, "other.example.org"))
+        assert not readable_by(user, home.cert_key_path("shop.example.com"))
+        for folder in (marks, venue_challenges(user_venue.path)):
+            st = os.stat(folder)
+            assert (st.st_uid, st.st_mode & 0o777) == (0, 0o711)  # root's, not listed
+    finally:
+        pebble.stop()
