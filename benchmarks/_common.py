@@ -9,6 +9,7 @@ there when the benchmark ends is killed and reported.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import random
@@ -34,6 +35,24 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 POLL_INTERVAL = 0.01  # pacing only: fine enough not to blur timings of about a second
+
+
+# The command line
+
+
+def arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None = None, **quick: object
+) -> argparse.Namespace:
+    """The parsed command line. `--quick` puts `quick`'s small sizes in place of the
+    options': one small round, as CI runs every benchmark to see that it still works
+    (its figures, from one round on a busy machine, are not the ones to report)."""
+    sizes = ", ".join(f"--{name} {value}" for name, value in quick.items())
+    parser.add_argument("--quick", action="store_true", help=f"one small round ({sizes})")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in quick.items():
+            setattr(args, name, value)
+    return args
 
 
 # Scratch space

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from _common import (
+    arguments,
     check_apart,
     manage_check,
     median,
@@ -58,7 +59,7 @@ TARGET_RATIO = 1.5  # a checked reload against a chain reload and one `manage.py
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, rounds=1)
 
     from backstage.control import adoption
     from backstage.shortcuts import new_venue
@@ -75,13 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             wait_for_ok(act.port, 10.0)
             return seconds_, act
 
-        _, act = adopt("warm")  # fills the uv cache and starts the Stage
-        act.stop()
+        if not args.quick:  # a quick round's one adoption is the cold one too
+            _, act = adopt("warm")  # fills the uv cache and starts the Stage
+            act.stop()
         for round_ in range(args.rounds):
             spent, act = adopt(str(round_))
             times["add"].append(spent)
             crew = production.crew
-            for _ in range(2):
+            for _ in range(1 if args.quick else 2):
                 times["reload"].append(timed(act.reload)[0])
                 times["bare"].append(timed(act.manager.reload)[0])
                 times["manage"].append(timed(manage_check, act)[0])

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from _common import median, poll, print_table, production_in, scratch
+from _common import arguments, median, poll, print_table, production_in, scratch
 
 IDLE = 900  # long enough that the woken ones stay awake while they are measured
 
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--awake", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, acts=5, awake=2, rounds=1, seconds=2.0)
 
     from backstage.files import declared
     from backstage.shortcuts import new_venue

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._common import (  # noqa: E402
+    arguments,
     free_port,
     median,
     poll,
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="saves per side (default 7)")
     parser.add_argument("--deploys", type=int, default=3, help="deploy+rollback rounds")
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, rounds=1, deploys=1)
 
     from backstage.shortcuts import new_act, new_venue
 

@@ -25,8 +25,10 @@ import shutil
 import socket
 import ssl
 import subprocess
+from collections.abc import Sequence
 
 from _common import (
+    arguments,
     free_port,
     http_status,
     median,
@@ -114,12 +116,12 @@ def start_nginx(production, folder: str) -> tuple[subprocess.Popen[bytes], int, 
     return child, port, tls
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per run")
     parser.add_argument("--connections", type=int, default=16)
-    options = parser.parse_args()
+    options = arguments(parser, argv, rounds=1, seconds=1.0)
 
     from backstage.model.certificate import self_signed
     from backstage.shortcuts import new_venue
@@ -179,6 +181,8 @@ def main() -> None:
         f"router-https/router-http {median([r for r, _ in results['router-https']]) / http:.2f}"
     )
 
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

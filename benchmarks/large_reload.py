@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from _common import (
+    arguments,
     check_apart,
     manage_check,
     median,
@@ -138,7 +139,7 @@ def describe(act: Act, database: str, static: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, rounds=1)
 
     from backstage.control import versions
     from backstage.shortcuts import new_venue

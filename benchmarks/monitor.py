@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from _common import median, poll, print_table, production_in, scratch, timed
+from _common import arguments, median, poll, print_table, production_in, scratch, timed
 
 if TYPE_CHECKING:
     from backstage import Production
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--acts", type=int, default=50, help="running Acts (default 50)")
     parser.add_argument("--rounds", type=int, default=20, help="timed snapshots (default 20)")
     parser.add_argument("--seconds", type=float, default=60.0, help="top run (default 60)")
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, acts=2, rounds=2, seconds=3.0)
 
     from backstage.shortcuts import new_venue
 
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"snapshot {snap_median * 1000:.0f} ms, top {top_percent:.1f} % of a core: "
         f"{'within' if ok else 'OUTSIDE'} the targets"
     )
-    return 0 if ok else 1
+    return 0 if ok or args.quick else 1  # a quick round fails on errors only
 
 
 if __name__ == "__main__":

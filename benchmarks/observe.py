@@ -17,7 +17,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-from _common import median, poll, print_table, production_in, scratch
+from _common import arguments, median, poll, print_table, production_in, scratch
 
 
 def get(url: str, token: str = "") -> bytes:
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--acts", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, acts=2, rounds=2, seconds=3.0)
 
     from backstage.shortcuts import new_venue
     from backstage.ui.dashboard import Dashboard, read_token

@@ -24,8 +24,10 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 
 from _common import (
+    arguments,
     free_port,
     http_status,
     median,
@@ -108,13 +110,13 @@ def book_to_first_200(act, router_port: int, host: str) -> float:  # type: ignor
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--bookings", type=int, default=3, help="book() timings to take")
-    options = parser.parse_args()
+    options = arguments(parser, argv, rounds=1, seconds=1.0, bookings=1)
 
     from backstage.shortcuts import new_venue
 
@@ -169,6 +171,8 @@ def main() -> None:
         f"book to first 200 {median(booked):.3f} s (target < {TARGET_BOOK} s)"
     )
 
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from _common import (
+    arguments,
     median,
     poll,
     print_table,
@@ -142,7 +143,7 @@ def floor(python: str, project: str, settings: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
-    args = parser.parse_args(argv)
+    args = arguments(parser, argv, rounds=1)
 
     from backstage.shortcuts import new_act, new_venue
 
