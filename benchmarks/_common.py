@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import random
 import shutil
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from emperor.process import wait_for
 
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# The tests' helpers the benchmarks share (tests/nginx_helpers.py) import from the root.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(1, ROOT)
 
 POLL_INTERVAL = 0.01  # pacing only: fine enough not to blur timings of about a second
 
@@ -222,6 +228,27 @@ def stop_process(child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
             child.wait(5.0)
 
 
+# nginx beside the router
+
+
+def start_nginx(
+    production: Production, folder: str, ready: Callable[[], bool], *listen: str
+) -> subprocess.Popen[bytes]:
+    """A private nginx (one worker, its files in `folder`) serving the Production's Gigs as
+    `backstage nginx` writes them, on `listen` (HTTP, then TLS), once `ready()` holds."""
+    from backstage.control.nginx import write
+    from tests.nginx_helpers import nginx_command
+
+    include = write(production.crew, os.path.join(folder, "gigs"), *listen)
+    args = nginx_command(folder, include, connections=1024)
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    if not poll(ready, 10.0):
+        stop_process(child)
+        raise TimeoutError(f"nginx did not serve on {', '.join(listen)} within 10 s")
+    return child
+
+
 # A checked reload, and how it was checked before
 
 
@@ -240,35 +267,29 @@ def manage_check(act: Act) -> None:
         raise RuntimeError(done.stdout)
 
 
-def check_apart(
-    venue_path: str,
-    project_dir: str,
-    env: Mapping[str, str],
-    wsgi: str,
-    settings: str | None = None,
-    pythonpath: Sequence[str] = (),
-    timeout: float = 120,
-    user: str = "",
-    steps: Sequence[str] = (),
-    act_dir: str | None = None,
-    between: Callable[[Preflight], None] | None = None,
-) -> Preflight:
+def check_apart(*args: Any, **kwargs: Any) -> Preflight:
     """The pre-flight and the release steps as they ran before they shared a process
-    (a `check` for `adoption.prepare` and `versions.serve`): the check cold in a process
-    of its own, then each step in another, each starting Django and each running whether
-    it has something to do or not."""
+    (a `check` for `adoption.prepare` and `versions.serve`, called as `preflight` is):
+    the check cold in a process of its own, then each step in another, each starting
+    Django and each running whether it has something to do or not."""
     from backstage.control import preflight, release
     from backstage.errors import ReleaseFailed
     from backstage.model.layout import venue_python
 
-    found = preflight.preflight(venue_path, project_dir, env, wsgi, settings, pythonpath, timeout)
-    if between is not None:
-        between(found)
+    call = inspect.signature(preflight.preflight).bind(*args, **kwargs)
+    call.apply_defaults()
+    given = dict(call.arguments)
+    # the check alone, as Backstage's user; the steps then one by one, as the Venue's
+    call.arguments.update(user="", steps=(), act_dir=None, between=None)
+    found = preflight.preflight(*call.args, **call.kwargs)
+    if given["between"] is not None:
+        given["between"](found)
+    venue_path, settings, pythonpath = given["venue_path"], given["settings"], given["pythonpath"]
     python = venue_python(venue_path)
-    environment = release.process_env(venue_path, env, settings, pythonpath)
-    for step in steps:
+    environment = release.process_env(venue_path, given["env"], settings, pythonpath)
+    for step in given["steps"]:
         argv = release.step_argv(step, python)
-        done = release.run_step(argv, project_dir, environment, 600, user)
+        done = release.run_step(argv, given["project_dir"], environment, 600, given["user"])
         if done.returncode != 0:
             raise ReleaseFailed(f"release step {step!r} failed: {release.key_line(done.stdout)}")
     return found
@@ -283,6 +304,17 @@ def median(values: Sequence[float]) -> float:
 
 def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f} s"
+
+
+def print_timings(what: Mapping[str, str], times: Mapping[str, Sequence[float]]) -> None:
+    """A row of median and minimum seconds for each kind `what` labels; kinds not timed
+    (left out of a quick round) are left out."""
+    rows = [
+        [label, seconds(median(times[kind])), seconds(min(times[kind]))]
+        for kind, label in what.items()
+        if times[kind]
+    ]
+    print_table(["", "median", "min"], rows)
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -38,10 +38,9 @@ from _common import (
     check_apart,
     manage_check,
     median,
-    print_table,
+    print_timings,
     production_in,
     scratch,
-    seconds,
     timed,
     wait_for_ok,
 )
@@ -104,11 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "apart": "the same, a process each (as before)",
     }
     print(f"A small Django project with one extra requirement, {args.rounds} round(s)")
-    rows = [
-        [label, seconds(median(times[kind])), seconds(min(times[kind]))]
-        for kind, label in what.items()
-    ]
-    print_table(["", "median", "min"], rows)
+    print_timings(what, times)
     releasing = median(times["all"]) - median(times["check"])
     print(f"of which the release steps: {releasing:.2f} s (a process each: "
           f"{median(times['apart']) - median(times['check']):.2f} s)")  # fmt: skip

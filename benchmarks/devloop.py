@@ -41,6 +41,7 @@ from benchmarks._common import (  # noqa: E402
     stop_process,
     wait_for_ok,
 )
+from tests.projects import commit_app, git_app  # noqa: E402
 
 TARGET_SECONDS = 1.0
 TARGET_RATIO = 0.6
@@ -135,28 +136,6 @@ def rounds_of(loop: Loop, urls: str, rounds: int, prefix: str, settle: float) ->
     return took
 
 
-APP = """
-VERSION = {version!r}
-
-
-def application(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [VERSION.encode()]
-"""
-
-
-def commit(repo: str, version: str) -> None:
-    with open(os.path.join(repo, "app.py"), "w") as out:
-        out.write(APP.format(version=version))
-    for args in (("add", "."), ("commit", "-q", "-m", version)):
-        subprocess.run(
-            ["git", "-c", "user.name=b", "-c", "user.email=b@example.com", *args],
-            cwd=repo,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
 class RootLoop(Loop):
     path = "/"
 
@@ -173,10 +152,7 @@ class RootLoop(Loop):
 
 def releases_round(venue, folder: str, rounds: int) -> tuple[list[float], list[float], RootLoop]:
     """(deploy seconds, rollback-to-old-served seconds, the loop)."""
-    repo = os.path.join(folder, "repo")
-    os.makedirs(repo)
-    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=repo, check=True)
-    commit(repo, "v0")
+    repo = git_app(os.path.join(folder, "repo"), "v0")
     act = venue.add_act("RelAct", f"file://{repo}", wsgi="app:application", force=True)
     act.start()
     act.deploy()  # release 1, of v0: each round then has one to roll back to
@@ -186,7 +162,7 @@ def releases_round(venue, folder: str, rounds: int) -> tuple[list[float], list[f
     deploys, rollbacks = [], []
     try:
         for n in range(1, rounds + 1):
-            commit(repo, f"v{n}")
+            commit_app(repo, f"v{n}")
             started = time.monotonic()
             act.deploy()
             deploys.append(time.monotonic() - started)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import shutil
 import socket
@@ -36,49 +35,27 @@ from _common import (
     print_table,
     production_in,
     scratch,
+    start_nginx,
     stop_process,
 )
 
+from tests.nginx_helpers import wrk_command, wrk_figures
+
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DOMAIN = "bench.example"
 HOST = f"www.{DOMAIN}"
 TARGET_RATIO = 0.8
 
-NGINX_CONF = """\
-{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    include {include};
-}}
-"""
-
 
 def wrk(url: str, hosts: str, duration: float, connections: int) -> tuple[float, float]:
     """(requests/s, p99 in ms) of wrk against `url`, resolving HOST by `hosts`."""
-    command = [WRK, "-t2", f"-c{connections}", f"-d{duration:g}s", "--latency",
-               "-H", f"Host: {HOST}", "-H", "Connection: close", url]  # fmt: skip
+    command = wrk_command(url, HOST, duration, connections)
     script = f"mount --bind {shlex.quote(hosts)} /etc/hosts && exec {shlex.join(command)}"
     done = subprocess.run(
         ["unshare", "-m", "sh", "-c", script],
         capture_output=True, text=True, timeout=duration + 60, check=True,
     )  # fmt: skip
-    out = done.stdout
-    if re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors:", out):
-        raise RuntimeError(f"wrk saw failed requests against {url}:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return wrk_figures(done.stdout, url)
 
 
 def tls_answers(port: int, served: bytes = b"") -> bool:
@@ -94,26 +71,6 @@ def tls_answers(port: int, served: bytes = b"") -> bool:
                 return b" 200 " in conn.recv(16)
     except OSError:
         return False
-
-
-def start_nginx(production, folder: str) -> tuple[subprocess.Popen[bytes], int, int]:  # type: ignore[no-untyped-def]
-    from backstage.control.nginx import write
-
-    port, tls = free_port(), free_port()
-    include = write(
-        production.crew, os.path.join(folder, "gigs"), f"127.0.0.1:{port}", f"127.0.0.1:{tls}"
-    )
-    conf = os.path.join(folder, "nginx.conf")
-    user = "user root;" if os.geteuid() == 0 else ""  # workers must reach run/ (0700)
-    with open(conf, "w") as out:
-        out.write(NGINX_CONF.format(d=folder, include=include, user=user))
-    args = [NGINX, "-p", folder, "-c", conf, "-e", os.path.join(folder, "error.log")]
-    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)  # fmt: skip
-    if not poll(lambda: tls_answers(tls), 10.0):
-        stop_process(child)
-        raise TimeoutError("nginx did not serve TLS within 10 s")
-    return child, port, tls
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.write(f"127.0.0.1 localhost\n127.0.0.1 {HOST}\n")
         nginx_dir = os.path.join(folder, "ngx")
         os.makedirs(nginx_dir)
-        nginx, nginx_port, nginx_tls = start_nginx(production, nginx_dir)
+        nginx_port, nginx_tls = free_port(), free_port()
+        nginx = start_nginx(
+            production, nginx_dir, lambda: tls_answers(nginx_tls),
+            f"127.0.0.1:{nginx_port}", f"127.0.0.1:{nginx_tls}",
+        )  # fmt: skip
         try:
             targets = {
                 "router-http": f"http://{HOST}:{router_port}/",

@@ -20,7 +20,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from _common import arguments, env_set, median, print_table, production_in, scratch, seconds, timed
+from _common import (
+    arguments,
+    env_set,
+    median,
+    print_timings,
+    production_in,
+    scratch,
+    timed,
+)
 
 TARGET_WARM = 5.0
 BUILD_TIMEOUT = 900.0
@@ -71,12 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pip": "python -m venv + pip install django, warm pip cache",
     }
     print(f"Venue with Django, {args.rounds} round(s) each")
-    rows = [
-        [label, seconds(median(times[kind])), seconds(min(times[kind]))]
-        for kind, label in what.items()
-        if times[kind]
-    ]
-    print_table(["", "median", "min"], rows)
+    print_timings(what, times)
     warm = median(times["warm"])
     verdict = "met" if warm < TARGET_WARM else "NOT met"
     pip = f"; venv + pip is {median(times['pip']) / warm:.1f}x warm" if times["pip"] else ""

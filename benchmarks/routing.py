@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -36,70 +34,26 @@ from _common import (
     production_in,
     scratch,
     seconds,
+    start_nginx,
     stop_process,
 )
 
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+from tests.nginx_helpers import wrk_command, wrk_figures
+
 DOMAIN = "bench.example"
 HOST = f"www.{DOMAIN}"
 TARGET_RATIO = 0.8
 TARGET_BOOK = 0.2
 
-NGINX_CONF = """\
-{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    include {include};
-}}
-"""
-
 
 def wrk(port: int, host: str, duration: float, connections: int) -> tuple[float, float]:
     """(requests/s, p99 in ms) of wrk against 127.0.0.1:port with that Host header."""
+    url = f"http://127.0.0.1:{port}/"
     done = subprocess.run(
-        [WRK, "-t2", f"-c{connections}", f"-d{duration:g}s", "--latency", "-H", f"Host: {host}",
-         "-H", "Connection: close", f"http://127.0.0.1:{port}/"],
+        wrk_command(url, host, duration, connections),
         capture_output=True, text=True, timeout=duration + 60, check=True,
     )  # fmt: skip
-    out = done.stdout
-    # The Act and the router close every connection (no keep-alive) and say so in each
-    # answer (Connection: close): wrk prints socket errors only when there are some.
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors:", out)
-    if errors:
-        raise RuntimeError(f"wrk saw failed requests against port {port}:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    return rps, p99
-
-
-def start_nginx(production, folder: str) -> tuple[subprocess.Popen[bytes], int]:  # type: ignore[no-untyped-def]
-    from backstage.control.nginx import write
-
-    port = free_port()
-    include = write(production.crew, os.path.join(folder, "gigs"), f"127.0.0.1:{port}")
-    conf = os.path.join(folder, "nginx.conf")
-    user = "user root;" if os.geteuid() == 0 else ""  # workers must reach run/ (0700)
-    with open(conf, "w") as out:
-        out.write(NGINX_CONF.format(d=folder, include=include, user=user))
-    args = [NGINX, "-p", folder, "-c", conf, "-e", os.path.join(folder, "error.log")]
-    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)  # fmt: skip
-    if not poll(lambda: http_status(port, host=HOST) == 200, 10.0):
-        stop_process(child)
-        raise TimeoutError("nginx did not pass to the Act within 10 s")
-    return child, port
+    return wrk_figures(done.stdout, f"{url} (Host: {host})")
 
 
 def book_to_first_200(act, router_port: int, host: str) -> float:  # type: ignore[no-untyped-def]
@@ -132,7 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         act.book(HOST)
         nginx_dir = os.path.join(folder, "ngx")
         os.makedirs(nginx_dir)
-        nginx, nginx_port = start_nginx(production, nginx_dir)
+        nginx_port = free_port()
+        nginx = start_nginx(
+            production, nginx_dir, lambda: http_status(nginx_port, host=HOST) == 200,
+            f"127.0.0.1:{nginx_port}",
+        )  # fmt: skip
         try:
             targets = {
                 "direct": (act.port, "localhost"),

@@ -10,6 +10,9 @@ that serving the project never writes into it.
 
 `make_flask_project` writes a Flask app with its own requirements.txt.
 
+`git_app` makes a git repository of a plain WSGI app that answers its version, and
+`commit_app` commits another version of it.
+
 `build_test_venv` makes a virtual environment with Django, python-decouple and
 Flask, on the Python the test uwsgi embeds.
 """
@@ -221,6 +224,41 @@ def make_flask_project(parent: str, folder: str = "flaskapp") -> FlaskProject:
         },
     )
     return FlaskProject(root)
+
+
+VERSIONED_APP = """
+import time
+
+VERSION = {version!r}
+
+
+def application(environ, start_response):
+    if VERSION == "hangs":
+        time.sleep(30)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [VERSION.encode()]
+"""
+
+
+def commit_app(repo: str, version: str) -> None:
+    """Commit the app of `version` (it answers that text; "hangs" sleeps 30 s first)."""
+    with open(os.path.join(repo, "app.py"), "w") as out:
+        out.write(VERSIONED_APP.format(version=version))
+    for args in (("add", "."), ("commit", "-q", "-m", version)):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=repo,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+def git_app(path: str, version: str) -> str:
+    """A new git repository at `path` (branch main) holding the app of `version`."""
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=path, check=True)
+    commit_app(path, version)
+    return path
 
 
 def uv() -> str:

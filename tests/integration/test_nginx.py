@@ -12,30 +12,11 @@ import pytest
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
-
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+from tests.nginx_helpers import nginx_command, stop_nginx
 
 # No skip when nginx is missing: `./run test` installs it, and a skip would hide that
 # the set-up failed.
 pytestmark = [pytest.mark.nginx]
-
-CONF = """\
-{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    include {include};
-}}
-"""
 
 
 @pytest.fixture
@@ -64,12 +45,7 @@ def test_nginx_passes_each_host_to_its_act(production, venue, nginx_dir):
         "alpha.example.com.conf",
         "beta.example.com.conf",
     ]
-    conf = os.path.join(nginx_dir, "nginx.conf")
-    # nginx workers must reach run/ (0700): they run as the Production's user.
-    user = "user root;" if os.geteuid() == 0 else ""
-    with open(conf, "w") as f:
-        f.write(CONF.format(d=nginx_dir, include=include, user=user))
-    args = [NGINX, "-p", nginx_dir, "-c", conf, "-e", os.path.join(nginx_dir, "error.log")]
+    args = nginx_command(nginx_dir, include)
     checked = subprocess.run([*args, "-t"], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
 
@@ -82,12 +58,7 @@ def test_nginx_passes_each_host_to_its_act(production, venue, nginx_dir):
             "static of Alpha\n",
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_nginx(server)
     assert server.returncode is not None
 
 
@@ -110,11 +81,7 @@ def test_nginx_serves_the_certificates_and_the_308(production, venue, nginx_dir,
         "nginx", "--out", out, "--listen", f"127.0.0.1:{port}",
         "--listen-ssl", f"127.0.0.1:{tls}", home=production.home,
     )  # fmt: skip
-    conf = os.path.join(nginx_dir, "nginx.conf")
-    user = "user root;" if os.geteuid() == 0 else ""
-    with open(conf, "w") as f:
-        f.write(CONF.format(d=nginx_dir, include=os.path.join(out, "backstage.conf"), user=user))
-    args = [NGINX, "-p", nginx_dir, "-c", conf, "-e", os.path.join(nginx_dir, "error.log")]
+    args = nginx_command(nginx_dir, os.path.join(out, "backstage.conf"))
     checked = subprocess.run([*args, "-t"], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -132,12 +99,7 @@ def test_nginx_serves_the_certificates_and_the_308(production, venue, nginx_dir,
         assert http_raw(port, "alpha.example.com", "/.well-known/acme-challenge/x")[0] == 404
         assert http_get(port, host="plain.example.com") == (200, "Alpha")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_nginx(server)
 
 
 def _answers(probe) -> object:

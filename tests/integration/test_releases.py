@@ -4,7 +4,6 @@ a release that never answers, all under a request loop with no failed request.""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 import pytest
@@ -12,39 +11,12 @@ import pytest
 from backstage.errors import ReleaseFailed
 from tests.conftest import run_cli
 from tests.helpers import RequestLoop, http_get
-
-APP = """
-import time
-
-VERSION = {version!r}
-
-
-def application(environ, start_response):
-    if VERSION == "hangs":
-        time.sleep(30)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [VERSION.encode()]
-"""
-
-
-def commit(repo: str, version: str) -> None:
-    with open(os.path.join(repo, "app.py"), "w") as out:
-        out.write(APP.format(version=version))
-    for args in (("add", "."), ("commit", "-q", "-m", version)):
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-            cwd=repo,
-            check=True,
-        )
+from tests.projects import VERSIONED_APP, commit_app, git_app
 
 
 @pytest.fixture
 def repo(tmp_path):
-    path = str(tmp_path / "repo")
-    os.makedirs(path)
-    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=path, check=True)
-    commit(path, "one")
-    return path
+    return git_app(str(tmp_path / "repo"), "one")
 
 
 @pytest.mark.slow
@@ -54,11 +26,11 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
     assert http_get(act.port) == (200, "one")
     with RequestLoop(act.port) as loop:
         loop.serves("one")
-        commit(repo, "two")
+        commit_app(repo, "two")
         first = act.deploy()
         loop.serves("two")
         assert first.number == 1 and first.live
-        commit(repo, "three")
+        commit_app(repo, "three")
         second = act.deploy()
         loop.serves("three")
         listed = act.releases
@@ -73,14 +45,14 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
 
         # a release step that fails: nothing new is built, the live release serves on
         act.set('release=["false"]')
-        commit(repo, "four")
+        commit_app(repo, "four")
         with pytest.raises(ReleaseFailed, match="release step 'false' failed"):
             act.deploy()
         assert len(act.releases) == 2
         act.set("release=[]")
 
         # a release that never answers is abandoned
-        commit(repo, "hangs")
+        commit_app(repo, "hangs")
         with pytest.raises(ReleaseFailed, match="never answered"):
             act.deploy(timeout=4)
         assert [r.number for r in act.releases] == [1, 2]
@@ -118,19 +90,19 @@ def test_a_folder_is_deployed_by_copy(venue, tmp_path):
     folder = str(tmp_path / "site")
     os.makedirs(folder)
     with open(os.path.join(folder, "app.py"), "w") as out:
-        out.write(APP.format(version="in place"))
+        out.write(VERSIONED_APP.format(version="in place"))
     act = venue.add_act("Folder", folder, wsgi="app:application")
     act.start()
     assert http_get(act.port) == (200, "in place")
     # its start took a version of the folder, served through `current`
     assert act.spec.current and [(r.number, r.live) for r in act.releases] == [(1, True)]
     with open(os.path.join(folder, "app.py"), "w") as out:
-        out.write(APP.format(version="copied"))
+        out.write(VERSIONED_APP.format(version="copied"))
     first = act.deploy()
     assert first.live
     assert http_get(act.port) == (200, "copied")
     with open(os.path.join(folder, "app.py"), "w") as out:
-        out.write(APP.format(version="copied again"))
+        out.write(VERSIONED_APP.format(version="copied again"))
     with RequestLoop(act.port) as loop:
         loop.serves("copied")
         act.deploy()
