@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .act import Act
 from .control import adoption, backup, keeper, observe, ports, virtualenv
@@ -124,12 +124,11 @@ class Production:
         return names
 
     def venue(self, name: str) -> Venue:
-        for venue in self.venues:
-            if venue.name == name:
-                return venue
-        raise NotFound(
+        return _named(
+            self.venues,
+            name,
             f"no Venue {name!r} in the Production at {self.home}: "
-            f"create it with `backstage venue new {name}`"
+            f"create it with `backstage venue new {name}`",
         )
 
     def check_venue_name(self, name: str) -> None:
@@ -350,12 +349,11 @@ class Venue:
         return [Act(self, name) for name in declared.act_names(self.path)]
 
     def act(self, name: str) -> Act:
-        for act in self.acts:
-            if act.name == name:
-                return act
-        raise NotFound(
+        return _named(
+            self.acts,
+            name,
             f"no Act {name!r} in Venue {self.name}: "
-            f"create it with `backstage act new {self.name} {name}`"
+            f"create it with `backstage act new {self.name} {name}`",
         )
 
     def new_act(
@@ -489,3 +487,14 @@ class Venue:
             shutil.rmtree(path, ignore_errors=True)
             raise
         return venue
+
+
+Named = TypeVar("Named", "Venue", Act)
+
+
+def _named(items: Sequence[Named], name: str, missing: str) -> Named:
+    """The one of `items` called `name`; NotFound saying `missing` when none is."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise NotFound(missing)
