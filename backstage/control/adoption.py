@@ -2,7 +2,7 @@
 to serve.
 
 `adopt` takes a project folder (or clones a git source into the Act's folder), finds
-what it is (`model.project.detect`), and declares it as an Act whose own files live
+what it is (`files.project.detect`), and declares it as an Act whose own files live
 in `VENUE/acts/NAME/`: act.toml, the generated settings module, the worker and cron
 scripts, bytecode, and STATIC_ROOT when the project sets none. The project's files are
 never written.
@@ -27,11 +27,12 @@ from emperor import binary as uwsgi_binary
 from ..errors import BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
 from ..files import declared
 from ..files.fs import write_atomic
+from ..files.project import detect
 from ..model.assign import apply_settings
 from ..model.checks import split_cron
 from ..model.gig import split_address
 from ..model.layout import ActRef, venue_python
-from ..model.project import Project, detect
+from ..model.project import Project
 from ..model.spec import ActSpec
 from ..render.factory import factory_path, render_factory
 from ..render.shim import (

@@ -34,10 +34,12 @@ from emperor.stats import EmperorStats
 
 from ..errors import BackstageError, InvalidSetting, StageError
 from ..files import declared
+from ..files.account import account
 from ..files.declared import Declared, DeclaredAct
 from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
-from ..model.account import Account, account
+from ..model.account import Account
 from ..model.layout import ActRef, venue_challenges, venue_https_marks, venue_uwsgi
+from ..model.reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
 from ..model.spec import ActSpec, ProductionSpec
 from . import adoption, leftovers, ownership, ports, producer, unplayables
 from .acts import ActManager
@@ -48,7 +50,6 @@ from .crew import Crew
 from .devloop import CodeWatch
 from .holding import SocketHolder
 from .ports import port_free
-from .reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ import os
 import stat
 
 from ..errors import InvalidSetting
-from ..model.account import Account, account
+from ..files.account import account
+from ..model.account import Account
 from ..model.layout import ActRef, venue_log_dir, venue_run_dir, venue_user_dir
 
 

@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InstallFailed, ReleaseFailed
-from ..model.account import account
+from ..files.account import account
+from ..files.project import find_requirements
 from ..model.layout import venue_python
-from ..model.project import Requirements, find_requirements
+from ..model.project import Requirements
 from .virtualenv import find_uv
 
 DJANGO_RELEASE = ("python manage.py migrate --noinput", "python manage.py collectstatic --noinput")

@@ -32,7 +32,7 @@ from emperor.process import telling_line, wait_for
 
 from ..errors import BackstageError, InvalidSetting, NotFound, PreflightFailed, ReleaseFailed
 from ..files import declared
-from ..model.account import account
+from ..files.account import account
 from ..model.layout import ActRef, venue_uwsgi
 from ..model.spec import ActSpec
 from ..render.stageset import project_view

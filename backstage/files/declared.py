@@ -22,6 +22,7 @@ from ..model.domains import domain_of
 from ..model.layout import ActRef, Layout, acts_dir, unsafe_in_home, venue_spec_path
 from ..model.spec import ActSpec, ProductionSpec, VenueSpec, from_dict, to_dict
 from . import tomlfile
+from .account import account
 from .fs import write_atomic
 
 S = TypeVar("S")
@@ -57,11 +58,21 @@ def load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -
         # never "all defaults": an empty production.toml would declare no Venue at all
         raise InvalidSetting(f"{path} is empty: {_EMPTY_HINT.get(cls, 'write its settings')}")
     spec = from_dict(cls, data, path)
+    try:
+        _on_this_host(spec)
+    except InvalidSetting as exc:
+        raise InvalidSetting(f"{path}: {exc}") from None
     if parsed is not None:
         parsed(text)
     if time.time() - st.st_mtime >= FRESH:
         _loaded[(cls, path)] = (stamp, spec)
     return spec
+
+
+def _on_this_host(spec: object) -> None:
+    """What a spec names on the host must be there: a Venue's user (InvalidSetting)."""
+    if isinstance(spec, VenueSpec) and spec.user:
+        account(spec.user)
 
 
 _EMPTY_HINT: dict[type, str] = {
@@ -89,6 +100,7 @@ def dump(path: str, spec: Any, owner: tuple[int, int] | None = None) -> None:
     """Write `spec` to `path`, for its owner's eyes only (an env holds secrets, and the
     rest says where everything is); `owner` (uid, gid): a Venue user's, for an act.toml
     in their folder."""
+    _on_this_host(spec)
     text = tomlfile.dumps(to_dict(spec))
     write_atomic(path, text, 0o600, owner)
     # Written whole (renamed into place) and known: this process reads it back from

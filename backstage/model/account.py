@@ -1,12 +1,8 @@
-"""The system account a Venue runs as (`user` in venue.toml): its name, uid and gid.
-
-Looked up in the host's user database when a venue.toml is read, so that a name the
-host does not know is one line in `status`, not a vassal that fails to drop to it.
-"""
+"""The system account a Venue runs as (`user` in venue.toml): its name, uid and gid, and
+what a name may be. `files.account` looks it up in the host's user database."""
 
 from __future__ import annotations
 
-import pwd
 import re
 from dataclasses import dataclass
 
@@ -23,23 +19,11 @@ class Account:
     gid: int  # the account's primary group: the vassal's gid
 
 
-def account(name: str) -> Account:
-    """The account called `name`, or InvalidSetting saying what to do."""
+def check_user_name(name: str) -> str:
+    """`name` when it can be a user's name, else InvalidSetting saying what to write."""
     if not USER_NAME.fullmatch(name):
         raise InvalidSetting(
             f"user = {name!r} is not a user name: write one like www-shop "
             "(lower-case letters, digits, _ and -)"
         )
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        raise InvalidSetting(
-            f"user {name} does not exist: create it (useradd --system --no-create-home "
-            f"{name}) or remove user = from venue.toml"
-        ) from None
-    if entry.pw_uid == 0 or entry.pw_gid == 0:
-        raise InvalidSetting(
-            f"user = {name!r} is root or in root's group: name an unprivileged user, or "
-            "remove user = from venue.toml"
-        )
-    return Account(name, entry.pw_uid, entry.pw_gid)
+    return name

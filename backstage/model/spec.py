@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import InvalidSetting
-from .account import account
+from .account import check_user_name
 from .checks import (
     CHANNELS,
     LOG_MAX_DEFAULT,
@@ -176,7 +176,7 @@ class VenueSpec:
         for domain in self.hsts:
             check_domain("hsts", domain)  # one no longer in domains does nothing
         if self.user:
-            account(self.user)
+            check_user_name(self.user)  # and `declared` asks the host whether it exists
             if self.own_uwsgi:
                 # Its own uwsgi re-execs after the drop and reads its config again, from
                 # a file only root may read

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from backstage.control.reconcile import SETTLE, Memory, Pushed, Wanted, reconcile
+from backstage.model.reconcile import SETTLE, Memory, Pushed, Wanted, reconcile
 from emperor.stats import EmperorStats, parse_emperor_stats
 
 DATA = Path(__file__).parent / "data" / "reconcile"

@@ -10,8 +10,8 @@ import pytest
 
 from backstage.errors import InvalidSetting
 from backstage.files import declared
+from backstage.files.account import account
 from backstage.files.fs import write_atomic, write_if_changed
-from backstage.model.account import account
 from backstage.model.layout import ActRef, Layout
 from backstage.model.spec import ActSpec, ProductionSpec, VenueSpec
 from backstage.render.stageset import StageSet, scripts_dir
@@ -31,10 +31,20 @@ def test_a_user_is_a_known_unprivileged_account():
         account("root")
 
 
-def test_venue_toml_checks_its_user():
+def test_venue_toml_checks_its_user(tmp_path):
     assert VenueSpec(name="V", python="3.11", user="nobody").user == "nobody"
-    with pytest.raises(InvalidSetting, match="does not exist"):
-        VenueSpec(name="V", python="3.11", user="nosuchbstuser")
+    with pytest.raises(InvalidSetting, match="not a user name"):
+        VenueSpec(name="V", python="3.11", user="Bad Name")
+    # whether the host knows the user is asked as venue.toml is written or read
+    path = str(tmp_path / "venue.toml")
+    unknown = VenueSpec(name="V", python="3.11", user="nosuchbstuser")
+    with pytest.raises(InvalidSetting, match="^user nosuchbstuser does not exist"):
+        declared.dump(path, unknown)
+    assert not os.path.exists(path)
+    with open(path, "w") as out:
+        out.write('name = "V"\npython = "3.11"\nuser = "nosuchbstuser"\n')
+    with pytest.raises(InvalidSetting, match=f"^{path}: user nosuchbstuser does not exist"):
+        declared.load(VenueSpec, path)
     with pytest.raises(InvalidSetting, match="own uwsgi"):
         VenueSpec(name="V", python="3.12", user="nobody", own_uwsgi=True)
 

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 
-from backstage.control.reconcile import SETTLE
+from backstage.model.reconcile import SETTLE
 from tests.gigs_helpers import named_act
 from tests.helpers import poll
 

@@ -7,14 +7,8 @@ import os
 import pytest
 
 from backstage.errors import BackstageError, InvalidSetting, NotAProject
-from backstage.model.project import (
-    NOT_LITERAL,
-    WsgiTarget,
-    detect,
-    find_requirements,
-    literal_setting,
-    parse_wsgi,
-)
+from backstage.files.project import detect, find_requirements, literal_setting
+from backstage.model.project import NOT_LITERAL, WsgiTarget, parse_wsgi
 from tests.projects import make_django_project, make_flask_project
 
 
