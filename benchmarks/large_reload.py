@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(parser, argv, rounds=1)
 
     from backstage.control import versions
+    from backstage.model.layout import venue_bin
     from backstage.shortcuts import new_venue
 
     kinds = ("unchanged", "served", "returned", "apart_served", "apart_returned", "bare", "manage")
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         venue = new_venue("W", folder, production, requirements=("wagtail",))
         project = os.path.join(folder, "site")
         os.makedirs(project)
-        wagtail = os.path.join(venue.path, "bin", "wagtail")
+        wagtail = venue_bin(venue.path, "wagtail")
         subprocess.run([wagtail, "start", "mysite", project], check=True, capture_output=True)
         with open(os.path.join(project, "requirements.txt"), "w") as out:
             out.write("wagtail\n")
