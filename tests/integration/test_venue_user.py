@@ -5,17 +5,18 @@ Venue's env file is not readable to the user. Needs root: it creates the user.""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from backstage import Venue
-from backstage.errors import ActFailed
 from backstage.files import declared
 from backstage.model.layout import venue_challenges, venue_https_marks
 from backstage.model.spec import ActSpec, VenueSpec
@@ -30,8 +31,8 @@ pytestmark = [
         os.geteuid() != 0 or shutil.which("useradd") is None,
         reason="a Venue's user needs Backstage to run as root, and useradd to create one",
     ),
-    # `passable` opens machine-wide folders (/root, pyenv's) for the test's user and
-    # closes them after: cases that use it never run beside each other
+    # the cases of a Venue's user run one at a time: each makes and removes a system
+    # user, and `passable` opens machine-wide folders (/root) to it for a while
     pytest.mark.xdist_group("venue_user"),
 ]
 
@@ -48,25 +49,72 @@ def system_user():
     subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
+# Who holds which folder open: {folder: {"mode": its own mode, "pids": [holders]}},
+# machine-wide, read and written under an exclusive lock of the file. Every test
+# process on the machine (both of this run's, another suite's) opens and closes the
+# same /root: the last holder alive closes it, never the first to finish.
+OPENED = "/tmp/backstage-tests-passable.json"
+
+
+@contextlib.contextmanager
+def _opened() -> Iterator[dict[str, dict]]:
+    fd = os.open(OPENED, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with os.fdopen(os.dup(fd), "r+") as file:
+            text = file.read()
+            state = json.loads(text) if text.strip() else {}
+            yield state
+            file.seek(0)
+            file.truncate()
+            file.write(json.dumps(state))
+    finally:
+        os.close(fd)  # unlocks
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def passable(*paths: str):
     """Every folder above `paths` passable by others (o+x, no listing) while in the
     block: a user's vassal must reach its Venue and its Python's standard library, which
-    here live under 0700 folders (the test root, /root/.pyenv)."""
-    changed = {}
+    here live under 0700 folders (the test root, /root/.pyenv). A folder stays open
+    until no process that opened it is in such a block any more."""
+    folders = []
     for path in paths:
         folder = path
         while folder != "/":
             folder = os.path.dirname(folder)
-            mode = os.stat(folder).st_mode & 0o7777
-            if not mode & 0o001 and folder not in changed:
-                changed[folder] = mode
-                os.chmod(folder, mode | 0o001)
+            folders.append(folder)
+    held = []
+    with _opened() as state:
+        for folder in dict.fromkeys(folders):
+            entry = state.get(folder)
+            if entry is None:
+                mode = os.stat(folder).st_mode & 0o7777
+                if mode & 0o001:
+                    continue  # open to others anyway: nothing to close after
+                entry = state[folder] = {"mode": mode, "pids": []}
+            # a holder that died in its block left it open: its own mode is kept
+            entry["pids"] = [pid for pid in entry["pids"] if _alive(pid)] + [os.getpid()]
+            os.chmod(folder, entry["mode"] | 0o001)
+            held.append(folder)
     try:
         yield
     finally:
-        for folder, mode in changed.items():
-            os.chmod(folder, mode)
+        with _opened() as state:
+            for folder in held:
+                entry = state[folder]
+                entry["pids"].remove(os.getpid())
+                if not any(_alive(pid) for pid in entry["pids"]):
+                    os.chmod(folder, entry["mode"])
+                    del state[folder]
 
 
 @pytest.fixture
@@ -194,15 +242,7 @@ def test_a_user_venues_act_plays_its_gigs(production, channel, user_venue):
     user's folder, and the graceful reload that reads the new gigs ini, as the user,
     still finds it; unbooked, the withheld file it looks for is found."""
     user_venue.add_domain("example.com")
-    try:
-        act = user_venue.new_act("Shop")
-    except ActFailed as exc:
-        # A known defect, in some runs under two test processes: the user's first worker
-        # cannot read the Stage's Python's standard library ("No module named 'uuid'",
-        # or Django's "populate() isn't reentrant" after it), as if /root were closed
-        # again meanwhile. The add leaves nothing: it is made again, once.
-        print(f"known defect, made again: {exc}")
-        act = user_venue.new_act("Shop")
+    act = user_venue.new_act("Shop")
     port = production.router.port
     act.book("shop.example.com")
     status, _ = http_get(port, host="shop.example.com")
