@@ -7,31 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import pytest
 
 from backstage.model.snapshot import Snapshot
 from backstage.ui.columns import act_table
 from backstage.ui.top import Command, View, handle_key, render
-
-DATA = os.path.join(os.path.dirname(__file__), "data", "snapshot.json")
+from tests.backstage.ui.fakes import many, recorded
 
 
 @pytest.fixture
 def snapshot() -> Snapshot:
-    with open(DATA) as recorded:
-        return Snapshot.from_dict(json.load(recorded))
-
-
-def many(snapshot: Snapshot, count: int) -> Snapshot:
-    """The recorded Acts copied under new names, for scrolling."""
-    rows = []
-    for i in range(count):
-        row = snapshot.acts[i % len(snapshot.acts)]
-        name = f"{row.act}{i:02d}"
-        rows.append(dataclasses.replace(row, act=name, key=f"{row.venue}/{name}"))
-    return dataclasses.replace(snapshot, acts=tuple(rows))
+    return recorded()
 
 
 def text(lines) -> list[str]:

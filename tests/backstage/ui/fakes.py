@@ -26,10 +26,11 @@ def recorded() -> Snapshot:
 
 
 def many(snapshot: Snapshot, count: int) -> Snapshot:
+    """The recorded Acts copied under new names, for scrolling."""
     rows = []
     for i in range(count):
         row = snapshot.acts[i % len(snapshot.acts)]
-        name = f"{row.act}{i}"
+        name = f"{row.act}{i:02d}"
         rows.append(dataclasses.replace(row, act=name, key=f"{row.venue}/{name}"))
     return dataclasses.replace(snapshot, acts=tuple(rows))
 
