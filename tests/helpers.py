@@ -132,3 +132,23 @@ class RequestLoop:
         """When `text` was first served after `since`, once it is what is served."""
         poll(lambda: self.served and self.served[-1][1] == text, timeout=timeout)
         return next(at for at, body in self.served if body == text and at >= since)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports a process has listening sockets of, from /proc."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports

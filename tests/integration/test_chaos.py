@@ -11,8 +11,7 @@ import pytest
 
 from emperor.process import read_pidfile
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
-from tests.helpers import http_get, poll
-from tests.integration.test_held_sockets import listening_ports
+from tests.helpers import http_get, listening_ports, poll
 
 
 def test_a_worker_killed(production, venue):

@@ -19,7 +19,7 @@ from backstage.errors import (
     PortBusy,
 )
 from backstage.shortcuts import new_act, new_venue
-from tests.helpers import http_get, poll
+from tests.helpers import http_get, listening_ports, poll
 
 
 def break_app(act) -> str:
@@ -137,28 +137,8 @@ def test_run_is_private_and_no_tcp_control_port(production, venue):
     for surface in (act.stats_path, act.fifo_path, production.stage.stats_path):
         assert os.path.dirname(surface) == production.run_dir
     emperor_pid = production.stage.pid()
-    listening = _tcp_listeners_of([emperor_pid, production.manager.pid()])
+    listening = listening_ports(emperor_pid) | listening_ports(production.manager.pid())
     assert listening == set(), f"control ports open: {listening}"
-
-
-def _tcp_listeners_of(pids) -> set[int]:
-    inodes = set()
-    for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
-            for row in list(rows)[1:]:
-                fields = row.split()
-                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def test_a_dead_vassal_is_healed(production, venue, channel):

@@ -3,32 +3,11 @@ it holds closes with the Act that stops (the chaos tests show what it is for).""
 
 from __future__ import annotations
 
-import os
 import socket
 
 from emperor.process import read_pidfile
 from tests.chaos_helpers import small_act
-from tests.helpers import http_get, poll
-
-
-def listening_ports(pid: int) -> set[int]:
-    """The TCP ports a process has listening sockets of, from /proc."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+from tests.helpers import http_get, listening_ports, poll
 
 
 def connects(port: int) -> bool:
