@@ -108,12 +108,38 @@ def production_in(folder: str) -> Iterator[Production]:
         production = Production(home)
         # A port range of its own, away from the default, as the tests do: Acts take
         # their ports from it, and nothing else on the host takes them meanwhile.
-        first = random.randrange(20000, 60000, 100)
+        first = free_ports(100)
         production.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}")
         try:
             yield production
         finally:
             production.down()
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` ports in a row, each free now, below the kernel's ephemeral
+    ports (a client's connection may take any of those) and in the share of them that
+    `_run.py` gives this benchmark's lane (BENCH_LANE of BENCH_LANES), so that two
+    benchmarks running side by side never draw the same ones."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ephemeral:
+        end = max(int(ephemeral.read().split()[0]), 30000)
+    lane, lanes = int(os.environ.get("BENCH_LANE", "0")), int(os.environ.get("BENCH_LANES", "1"))
+    share = (end - 20000) // lanes
+    low, high = 20000 + lane * share, 20000 + (lane + 1) * share - count
+    for _ in range(100):
+        first = random.randrange(low, high, 100)
+        if all(_port_free(port) for port in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no {count} free ports in a row in {low}-{high + count}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def kill_strays(folder: str) -> list[int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import queue
 import subprocess
 import sys
 import time
@@ -31,28 +32,40 @@ def benchmarks() -> list[str]:
     return first + [path for path in found if path not in first]
 
 
-def run(path: str, options: Sequence[str], capture: bool) -> tuple[str, int, float, str]:
-    """Its name, exit status, seconds and (`capture`) output; else it prints as it goes."""
+def run(
+    path: str, options: Sequence[str], lanes: queue.Queue[int], count: int
+) -> tuple[str, int, float, str]:
+    """Its name, exit status, seconds and output (with one lane, it prints as it goes).
+    It runs in a lane of its own: its ports are drawn from that lane's share."""
     began = time.monotonic()
+    capture = count > 1
     if not capture:
         print(f"== {os.path.basename(path)} {' '.join(options)}", flush=True)
-    done = subprocess.run(
-        [sys.executable, path, *options],
-        stdout=subprocess.PIPE if capture else None,
-        stderr=subprocess.STDOUT if capture else None,
-        text=True,
-        errors="replace",
-    )
+    lane = lanes.get()
+    try:
+        done = subprocess.run(
+            [sys.executable, path, *options],
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.STDOUT if capture else None,
+            text=True,
+            errors="replace",
+            env=dict(os.environ, BENCH_LANE=str(lane), BENCH_LANES=str(count)),
+        )
+    finally:
+        lanes.put(lane)
     return os.path.basename(path), done.returncode, time.monotonic() - began, done.stdout or ""
 
 
 def main(argv: Sequence[str]) -> int:
     options = list(argv)
     lanes = 2 if "--quick" in options else 1
+    free: queue.Queue[int] = queue.Queue()
+    for lane in range(lanes):
+        free.put(lane)
     began = time.monotonic()
     failed = []
     with ThreadPoolExecutor(lanes) as pool:
-        futures = [pool.submit(run, path, options, lanes > 1) for path in benchmarks()]
+        futures = [pool.submit(run, path, options, free, lanes) for path in benchmarks()]
         for future in as_completed(futures):
             name, code, seconds, output = future.result()
             if output:

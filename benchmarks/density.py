@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import resource
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from _common import arguments, median, poll, print_table, production_in, scratch
+from _common import (
+    arguments,
+    free_ports,
+    median,
+    poll,
+    print_table,
+    production_in,
+    scratch,
+)
 
 IDLE = 900  # long enough that the woken ones stay awake while they are measured
 
@@ -67,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from emperor.process import pids_named
 
     with scratch("bsd-") as folder, production_in(folder) as production:
-        first = random.randrange(20000, 40000, 1000)
+        first = free_ports(args.acts + 100)
         production.declare(
             ports=(first, first + args.acts + 99), router=f"127.0.0.1:{first + args.acts + 99}"
         )
