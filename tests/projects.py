@@ -53,7 +53,8 @@ class FlaskProject:
     wsgi: str = "app:app"
 
 
-def _write(root: str, files: dict[str, str]) -> None:
+def write_files(root: str, files: dict[str, str]) -> None:
+    """Write each `relative path: text` (dedented) under `root`."""
     for relative, text in files.items():
         path = os.path.join(root, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -77,7 +78,7 @@ def make_django_project(
         if static_root
         else ""
     )
-    _write(
+    write_files(
         root,
         {
             "requirements.txt": DJANGO_REQUIREMENTS,
@@ -207,7 +208,7 @@ def make_django_project(
 
 def make_flask_project(parent: str, folder: str = "flaskapp") -> FlaskProject:
     root = os.path.join(parent, folder)
-    _write(
+    write_files(
         root,
         {
             "requirements.txt": FLASK_REQUIREMENTS,
@@ -240,23 +241,28 @@ def application(environ, start_response):
 """
 
 
+def git(repo: str, *args: str) -> None:
+    """`git ARGS` in `repo`, as a committer of its own, quietly."""
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
 def commit_app(repo: str, version: str) -> None:
     """Commit the app of `version` (it answers that text; "hangs" sleeps 30 s first)."""
     with open(os.path.join(repo, "app.py"), "w") as out:
         out.write(VERSIONED_APP.format(version=version))
-    for args in (("add", "."), ("commit", "-q", "-m", version)):
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-            cwd=repo,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", version)
 
 
 def git_app(path: str, version: str) -> str:
     """A new git repository at `path` (branch main) holding the app of `version`."""
     os.makedirs(path, exist_ok=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=path, check=True)
+    git(path, "init", "-q", "-b", "main", ".")
     commit_app(path, version)
     return path
 

@@ -27,13 +27,20 @@ def pebble(production, ca, tmp_path):
     server.stop()
 
 
-def test_booking_obtains_a_certificate(production, venue, ca, pebble):
+def acme_on(production, venue, pebble, ca) -> int:
+    """The Production's TLS listener (its port) and ACME from `pebble`; example.com the
+    Venue's domain."""
     tls = free_port()
     production.declare(
         https=f"127.0.0.1:{tls}",
         acme={"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path},
     )
     venue.add_domain("example.com")
+    return tls
+
+
+def test_booking_obtains_a_certificate(production, venue, ca, pebble):
+    tls = acme_on(production, venue, pebble, ca)
     act = named_act(venue, "Shop")
     act.book("shop.example.com")
     # the booking did not wait: HTTP serves at once
@@ -58,12 +65,7 @@ def test_booking_obtains_a_certificate(production, venue, ca, pebble):
 def test_a_host_booked_with_no_act_playing_gets_its_certificate(production, venue, ca, pebble):
     """The router's own worker answers the CA's HTTP-01 for a host whose Act is stopped:
     its certificate is there when the Act plays."""
-    tls = free_port()
-    production.declare(
-        https=f"127.0.0.1:{tls}",
-        acme={"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path},
-    )
-    venue.add_domain("example.com")
+    tls = acme_on(production, venue, pebble, ca)
     act = named_act(venue, "Idle", start=False)
     act.book("idle.example.com")
     production.up()
@@ -90,12 +92,7 @@ def short_lived(production, ca, tmp_path):
 @pytest.mark.slow
 def test_renewal_failures_and_the_ca_down(production, venue, ca, short_lived):
     pebble = short_lived
-    tls = free_port()
-    production.declare(
-        https=f"127.0.0.1:{tls}",
-        acme={"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path},
-    )
-    venue.add_domain("example.com")
+    tls = acme_on(production, venue, pebble, ca)
     act = named_act(venue, "Shop")
     # a host whose DNS points elsewhere: no certificate, HTTP as before, the error shown
     pebble.point("away.example.com", "127.0.0.2")

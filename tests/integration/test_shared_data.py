@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
-import textwrap
 import time
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.helpers import RequestLoop, http_get
 from tests.integration.test_venue_user import passable, system_user, user_venue  # noqa: F401
-from tests.projects import make_django_project
+from tests.projects import git, make_django_project, write_files
 
 FLASKR = {
     "requirements.txt": "Flask>=2.3\n",
@@ -66,23 +65,6 @@ FLASKR = {
 }
 
 
-def write(root: str, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        path = os.path.join(root, relative)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as out:
-            out.write(textwrap.dedent(text).lstrip("\n"))
-
-
-def git(repo: str, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
-
-
 def commit_version(repo: str, version: str) -> None:
     path = os.path.join(repo, "flaskr", "__init__.py")
     with open(path) as source:
@@ -102,7 +84,7 @@ def projects():
 def test_a_flask_factory_apps_instance_database_survives_deploy_and_rollback(venue, projects):
     repo = os.path.join(projects, "flaskr")
     os.makedirs(repo)
-    write(repo, FLASKR)
+    write_files(repo, FLASKR)
     git(repo, "init", "-q", "-b", "main", ".")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "one")
@@ -177,7 +159,7 @@ def test_a_django_projects_media_and_sqlite_database_survive_deploy_and_rollback
     prod = os.path.join(project.path, "mysite", "settings", "prod.py")
     with open(prod, "a") as out:
         out.write(DJANGO_DATA + 'VERSION = "one"\n')
-    write(project.path, {"greetings/views.py": DJANGO_VIEWS, "mysite/urls.py": DJANGO_URLS})
+    write_files(project.path, {"greetings/views.py": DJANGO_VIEWS, "mysite/urls.py": DJANGO_URLS})
     # DATABASE_PATH is read, then replaced by the database in the project
     act = venue.add_act("Media", project.path, env={"DATABASE_PATH": "unused"})
     assert set(act.spec.shared) == {"media", "db.sqlite3"}
@@ -210,7 +192,7 @@ def rows(database: str) -> list[str]:
 
 def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     folder = os.path.join(projects, "flaskr")
-    write(folder, FLASKR)
+    write_files(folder, FLASKR)
     act = venue.add_act("Saved", folder, wsgi="wsgi:app")
     home = venue.production.home
     for body in ("a", "b"):
@@ -257,7 +239,7 @@ def test_the_acts_of_a_venues_user_write_their_shared_data_as_that_user(  # noqa
     projects,
 ):
     folder = os.path.join(projects, "flaskr")
-    write(folder, FLASKR)
+    write_files(folder, FLASKR)
     os.chmod(projects, 0o755)
     subprocess.run(["chown", "-R", f"{system_user.pw_uid}", folder], check=True)  # theirs
     with passable(folder):
