@@ -305,8 +305,8 @@ def check_apart(*args: Any, **kwargs: Any) -> Preflight:
     call = inspect.signature(preflight.preflight).bind(*args, **kwargs)
     call.apply_defaults()
     given = dict(call.arguments)
-    # the check alone, as Backstage's user; the steps then one by one, as the Venue's
-    call.arguments.update(user="", steps=(), act_dir=None, between=None)
+    # the check alone and cold, as Backstage's user; the steps then one by one, as the Venue's
+    call.arguments.update(user="", steps=(), act_dir=None, between=None, warm=None)
     found = preflight.preflight(*call.args, **call.kwargs)
     if given["between"] is not None:
         given["between"](found)

@@ -316,8 +316,13 @@ def prepare(
 
 
 def _declare_served(act: ActManager, spec: ActSpec, found: preflight.Preflight) -> ActSpec:
+    changes = served_changes(act.ref, spec, found)
+    return act.declare(**changes) if changes else spec
+
+
+def served_changes(ref: ActRef, spec: ActSpec, found: preflight.Preflight) -> dict[str, str]:
     """static_url/static_root and media_url/media_root as the project's settings say,
-    when they changed: the vassal serves both as files."""
+    where they differ from what is declared: the vassal serves both as files."""
     changes = {}
     for kind in ("static", "media"):
         url = getattr(found, f"{kind}_url") or ""
@@ -325,15 +330,15 @@ def _declare_served(act: ActManager, spec: ActSpec, found: preflight.Preflight) 
         try:
             served = static_map(url, root, kind.upper()) if url and root else []
         except BackstageError as exc:
-            log.warning("%s: its %s files are not served: %s", act.ref.key, kind, exc)
+            log.warning("%s: its %s files are not served: %s", ref.key, kind, exc)
             served = []
         if not served:
             url, root = "", ""
         if kind == "media" and root:
-            root = media_folder(act.ref, spec, root)
+            root = media_folder(ref, spec, root)
         if (url, root) != (getattr(spec, f"{kind}_url"), getattr(spec, f"{kind}_root")):
             changes.update({f"{kind}_url": url, f"{kind}_root": root})
-    return act.declare(**changes) if changes else spec
+    return changes
 
 
 def media_folder(ref: ActRef, spec: ActSpec, root: str) -> str:

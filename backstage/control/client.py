@@ -20,7 +20,7 @@ from ..files import declared
 from ..files.fs import lock_held, unlink_if_present
 from ..model.gig import split_address
 from ..model.layout import Layout
-from . import holding, keeper, leftovers, ports
+from . import holding, keeper, leftovers, ports, warmrun
 from .stage import AnyStage
 
 UP_TIMEOUT = 30.0
@@ -108,6 +108,7 @@ class ManagerClient:
         if self.stage.alive():  # an Emperor whose Manager was killed
             self.stage.manager.stop()
         holding.SocketHolder(self.layout).stop()  # after the Emperor, the ports close
+        warmrun.stop_all(self.layout.run_dir)
         nothing_runs = (
             not (self.pid() or self.stage.alive() or keeper.running(self.layout))
             and not holding.SocketHolder(self.layout).running()

@@ -20,6 +20,7 @@ from ..errors import PreflightFailed
 from ..model.layout import venue_python
 from . import release_run
 from .release import process_env
+from .warmrun import WarmSpot
 
 # The warm pre-flight's process, run with the Venue's Python.
 CHECKER = os.path.join(release_run.SCRIPTS, "checker.py")
@@ -52,16 +53,18 @@ def preflight(
     steps: Sequence[str] = (),
     act_dir: str | None = None,
     between: Between | None = None,
+    warm: WarmSpot | None = None,
 ) -> Preflight:
     """Import `wsgi` (MODULE:CALLABLE) in a separate process with the Venue's Python and
     the Act's env, as the Venue's `user` if it has one, and for Django (`settings` given)
     run `check`; then, in the same process, the release `steps` (see `release_run`),
     `between` called in between. Raises PreflightFailed with one line when the app would
-    not serve, ReleaseFailed when a step fails."""
+    not serve, ReleaseFailed when a step fails. `warm`: through the Act's warm process
+    (`warmrun`), which keeps the app imported from one version to the next."""
     hook = None if between is None else _found_by(between)
     found = release_run.run(
         venue_path, project_dir, env, wsgi, settings, steps, pythonpath,
-        timeout=timeout, user=user, act_dir=act_dir, between=hook,
+        timeout=timeout, user=user, act_dir=act_dir, between=hook, warm=warm,
     )  # fmt: skip
     return _preflight(found)
 
@@ -117,6 +120,7 @@ class WarmPreflight:
         steps: Sequence[str] = (),
         act_dir: str | None = None,
         between: Between | None = None,
+        warm: WarmSpot | None = None,  # a save's check has its own warm process: this one
     ) -> Preflight:
         # the cold one drops to the user (the checker writes root's files), and runs steps
         if user or steps:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ..errors import PreflightFailed, ReleaseFailed
 from ..files.fs import write_atomic
 from ..model.layout import venue_python
-from . import release
+from . import release, warmrun
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
 # The check and the steps, run by `python -c` in the project's folder (the warm
@@ -110,13 +110,15 @@ def run(
     user: str = "",
     act_dir: str | None = None,
     between: Callable[[dict[str, object]], None] | None = None,
+    warm: warmrun.WarmSpot | None = None,
 ) -> dict[str, object]:
     """Check `wsgi` (None: no check) and run `steps`, in one process with the Venue's
     Python and the Act's env, as `user` when the Venue has one. `act_dir` keeps the
     static fingerprint (None: collectstatic always runs). `between` is given what the
     check found once it passed, before any step runs (the app's data is linked into a
     release then). What the check found (its JSON line) on success; PreflightFailed or
-    ReleaseFailed at the first phase that fails."""
+    ReleaseFailed at the first phase that fails. `warm`: where the Act's warm process
+    (`warmrun`) listens, for a run that keeps the app imported from the last."""
     python = venue_python(venue_path)
     argvs = [release.step_argv(step, python) for step in steps]  # unreadable: before anything
     fingerprint_path = os.path.join(act_dir, STATIC_FINGERPRINT) if act_dir else None
@@ -148,7 +150,7 @@ def run(
             checked(preflight_found(0, output, wsgi))
 
     try:
-        done = _run(argv, project_dir, environment, budgets, user, mark, held)
+        done = _run(argv, project_dir, environment, budgets, user, mark, held, warm, command)
     except FileNotFoundError:
         raise PreflightFailed(f"{venue_path} has no bin/python: rebuild the Venue") from None
     found = _verdict(done, wsgi, steps, argvs, timeout, step_timeout)
@@ -172,6 +174,64 @@ def _read(path: str | None) -> str | None:
         return None
 
 
+class _Cold:
+    """A run in a process of its own, started for it: what `_run` reads and kills."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self._process = process
+        self.stdout_fd = process.stdout.fileno()
+        self.stdin = process.stdin
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def wait(self) -> int:
+        return self._process.wait()
+
+    def close(self) -> None:
+        for stream in (self._process.stdin, self._process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+Started = _Cold | warmrun.WarmRun
+
+
+def _start(
+    argv: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    user: str,
+    stdin: bool,
+    warm: warmrun.WarmSpot | None,
+    command: Mapping[str, object],
+) -> Started:
+    """Through the Act's warm process where it has one and takes the run (not for a
+    Venue's user: that process would be Backstage's own), else a process of its own."""
+    if warm is not None and not release.as_user(user):
+        started = warmrun.start(warm, argv[0], cwd, env, command, stdin)
+        if started is not None:
+            return started
+    process = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        **release.as_user(user),
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return _Cold(process)
+
+
 def _run(
     argv: Sequence[str],
     cwd: str,
@@ -180,37 +240,27 @@ def _run(
     user: str,
     mark: str,
     between: Callable[[str], None] | None = None,
+    warm: warmrun.WarmSpot | None = None,
+    command: Mapping[str, object] | None = None,
 ) -> Run:
     """The process run to its end, or killed with its whole group (the steps it started
     too) when a phase runs past its budget (`budgets[phase]` seconds from its begin).
     `between`: called with the check's output once it passed, while the process holds
-    before its steps; they run when it returns, and when it raises, none does."""
-    process = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        **release.as_user(user),
-        stdin=subprocess.PIPE if between else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
+    before its steps; they run when it returns, and when it raises, none does. `warm`:
+    where the Act's warm process listens, given `command` (appcheck's)."""
+    process = _start(argv, cwd, env, user, between is not None, warm, command or {})
+    fd = process.stdout_fd
     chunks: list[bytes] = []
     pending = b""  # the unfinished last line, where a mark may be arriving
     deadline = time.monotonic() + STARTING
     timed_out = False
-    with process:
+    try:
         while True:
             ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
                 timed_out = True
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                chunks.append(process.stdout.read())
+                process.kill()
+                chunks += _rest(fd)
                 break
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -226,14 +276,24 @@ def _run(
                     checked = split_phases(b"".join(chunks).decode(errors="replace"), mark)
                     _go_on(process, between, checked["check"].output, data.get("code") == 0)
                     deadline = time.monotonic() + STARTING
-        process.wait()
+        returncode = process.wait()
+    finally:
+        process.close()
     text = b"".join(chunks).decode(errors="replace")
-    return Run(split_phases(text, mark), process.returncode, timed_out)
+    return Run(split_phases(text, mark), returncode, timed_out)
 
 
-def _go_on(
-    process: subprocess.Popen[bytes], between: Callable[[str], None], output: str, passed: bool
-) -> None:
+def _rest(fd: int) -> list[bytes]:
+    """What is left to read of a killed run's output."""
+    rest: list[bytes] = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return rest
+        rest.append(chunk)
+
+
+def _go_on(process: Started, between: Callable[[str], None], output: str, passed: bool) -> None:
     """Tell the process holding after its check to run its steps once `between` took the
     check's output, or to end; a failure of `between` kills it and is raised."""
     assert process.stdin is not None
@@ -241,7 +301,7 @@ def _go_on(
         if passed:
             between(output)
     except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
+        process.kill()
         process.wait()
         raise
     try:

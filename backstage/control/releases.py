@@ -25,7 +25,7 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from emperor.process import telling_line, wait_for
@@ -39,6 +39,7 @@ from ..render.stageset import project_view
 from . import adoption, ownership, ports, preflight, release, shared
 from .acts import START_TIMEOUT, ActManager
 from .crew import Crew
+from .warmrun import WarmSpot
 
 RELEASE_NAME = re.compile(r"(?P<number>\d+)-(?P<sha>[0-9a-f]{7,40})")
 HEALTH_TIMEOUT = 30.0
@@ -54,6 +55,8 @@ class Release:
     path: str
     built: float  # when, from its folder's time
     live: bool  # `current` points at it
+    # what its check found (static and media), named in the source: just built only
+    found: preflight.Preflight | None = dataclasses.field(default=None, compare=False)
 
 
 def releases(ref: ActRef) -> list[Release]:
@@ -189,6 +192,31 @@ def copy_folder(
     return digest.hexdigest()
 
 
+def keep_collected(ref: ActRef, spec: ActSpec, building: str) -> None:
+    """A STATIC_ROOT inside the project is collected into each version: the live
+    version's files are linked into the new one, so that `collectstatic` runs only when a
+    static source changed (its fingerprint), not into an empty folder each time.
+    (collectstatic removes a file before it writes it anew: a link is never written.)"""
+    live, root = _live_path(ref), spec.static_root
+    if not (live and root and spec.source and _inside(root, spec.source)):
+        return
+    relative = os.path.relpath(root, spec.source)
+    origin, target = os.path.join(live, relative), os.path.join(building, relative)
+    if os.path.isdir(origin) and not os.path.lexists(target):
+        shutil.copytree(origin, target, symlinks=True, copy_function=_link_or_copy)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def _link_or_copy(origin: str, target: str) -> None:
+    try:
+        os.link(origin, target)
+    except OSError:
+        shutil.copy2(origin, target)
+
+
 def _same(path: str, info: os.stat_result) -> bool:
     try:
         other = os.lstat(path)
@@ -242,6 +270,7 @@ def build(
             shutil.rmtree(building)
         try:
             sha = _checkout(spec, ref, commit, building, as_it_stands)
+            keep_collected(ref, spec, building)
             shared.link(ref, building, spec.shared, spec.source)
             _give_to_user(ref, building)
             served = release_spec(spec, ref, building)
@@ -262,12 +291,14 @@ def build(
                     _give_to_user(ref, building)
                     act.declare(shared=known + data)
 
-            # the check and the release steps in one process: one start of the app
+            # the check and the release steps in one process: one start of the app, kept
+            # warm from one version to the next (a Venue's user: cold, as that user)
+            warm = None if ref.user else WarmSpot(crew.layout.act_check(ref), building)
             try:
-                check(
+                found = check(
                     ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
                     view.pythonpath, user=ref.user, steps=spec.release if release_steps else (),
-                    act_dir=ref.path, between=link_data,
+                    act_dir=ref.path, between=link_data, warm=warm,
                 )  # fmt: skip
             except PreflightFailed as exc:
                 raise PreflightFailed(_as_written(str(exc), building, ref, spec)) from None
@@ -276,7 +307,21 @@ def build(
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
-    return Release(number, sha[:12], path, time.time(), False)
+    return Release(number, sha[:12], path, time.time(), False, _in_source(found, building, spec))
+
+
+def _in_source(found: preflight.Preflight, building: str, spec: ActSpec) -> preflight.Preflight:
+    """What the check found in the version built, named in the project as `act add`
+    names it (a folder inside the version is served through `current`)."""
+
+    def moved(path: str | None) -> str | None:
+        if path and spec.source and _inside(path, building):
+            return spec.source + path[len(building) :]
+        return path
+
+    return dataclasses.replace(
+        found, static_root=moved(found.static_root), media_root=moved(found.media_root)
+    )
 
 
 def _as_written(message: str, building: str, ref: ActRef, spec: ActSpec) -> str:
@@ -385,14 +430,18 @@ def _status(port: int) -> int:
 
 def switch(act: ActManager, path: str, timeout: float = START_TIMEOUT) -> None:
     """Point `current` at `path` in one step, and chain-reload a playing Act to it."""
-    ref = act.ref
+    _point(act.ref, path)
+    if act.sess() is not None:
+        act.reload(timeout)
+
+
+def _point(ref: ActRef, path: str) -> None:
+    """`current` to `path`, in one step."""
     temporary = ref.current + ".new"
     if os.path.lexists(temporary):
         os.unlink(temporary)
     os.symlink(os.path.relpath(path, ref.path), temporary)
     os.replace(temporary, ref.current)
-    if act.sess() is not None:
-        act.reload(timeout)
 
 
 def deploy(
@@ -406,7 +455,7 @@ def deploy(
         raise
     if not act.spec().current:
         serve_through_current(act)
-    switch(act, built.path)
+    switch(act, built.path, timeout)  # `timeout` bounds each wait, the reload's too
     prune(act.ref)
     return dataclasses.replace(built, live=True)
 
@@ -429,6 +478,29 @@ def serve_through_current(act: ActManager) -> None:
 
     if not wait_for(restarted, START_TIMEOUT):
         raise ReleaseFailed(f"{ref.key} did not restart to serve through {ref.current}")
+
+
+def take_over(
+    act: ActManager, path: str, changes: Mapping[str, str], timeout: float = START_TIMEOUT
+) -> None:
+    """Point `current` at `path` and declare `changes` to the Act's vassal config (served
+    through `current`, its static and media mappings), in one restart of a playing Act:
+    its new config starts on the new version, where a chain reload too would load the
+    same version twice."""
+    ref = act.ref
+    _point(ref, path)
+    before = act.sess()
+    act.declare(current=True, **changes)
+    if before is None:
+        return
+    act.crew.manager.poke()
+
+    def restarted() -> bool:
+        now = act.sess()
+        return now is not None and now.pid != before.pid and now.ready
+
+    if not wait_for(restarted, timeout):
+        raise ReleaseFailed(f"{ref.key} did not restart on its new version within {timeout:g} s")
 
 
 def rollback(act: ActManager, number: int | None = None) -> Release:

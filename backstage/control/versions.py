@@ -19,7 +19,7 @@ from ..errors import BackstageError
 from ..files.fs import unlink_if_present, write_atomic
 from ..model.layout import ActRef
 from ..model.spec import ActSpec
-from . import preflight, releases
+from . import adoption, preflight, releases
 from .acts import START_TIMEOUT, ActManager
 from .crew import Crew
 
@@ -53,13 +53,19 @@ def serve(
     except BackstageError as exc:
         refused(crew, ref, exc)
         raise
+    found = built.found
     if before is not None and built.sha == before.sha:
         # the same code: no second copy of it, the live one is reloaded
         releases.remove(built)
         built = before
-    if not act.spec().current:
-        releases.serve_through_current(act)
-    releases.switch(act, built.path, timeout)
+    spec = act.spec()
+    # where this version's settings put static files and uploads: a change is in the
+    # vassal's config, and takes one restart onto the new version instead of a reload
+    changes = adoption.served_changes(ref, spec, found) if found else {}
+    if changes or not spec.current:
+        releases.take_over(act, built.path, changes, timeout)
+    else:
+        releases.switch(act, built.path, timeout)
     unlink_if_present(crew.layout.act_refused(ref))
     releases.prune(ref)
     return built

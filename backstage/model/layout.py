@@ -446,6 +446,10 @@ class Layout:
             return self._act_run(ref, "pending")
         return _join(self.run_dir, "pending", f"{ref.venue}.{ref.name}")
 
+    def act_check(self, ref: ActRef) -> str:
+        """The socket of the Act's warm check (`control.warmrun`); its pidfile beside it."""
+        return self._own_run(ref, "check")
+
     def act_refused(self, ref: ActRef) -> str:
         """The last save of a watched Act the pre-flight refused (one line), until a
         save is served again."""

@@ -73,7 +73,8 @@ def load(target: str) -> object:
     return app
 
 
-def check(target: str, django: bool) -> None:
+def check(target: str, django: bool) -> dict:
+    """Print what the check found (its last line, JSON), and return it."""
     app = load(target)
     found = {}
     if django:
@@ -87,6 +88,7 @@ def check(target: str, django: bool) -> None:
         found = {k: (None if v is None else str(v)) for k, v in found.items()}
     found["data"] = written(app, django)
     print("\n" + json.dumps(found))
+    return found
 
 
 def written(app: object, django: bool) -> list:
@@ -253,37 +255,70 @@ def process_step(argv: list, command: dict, environment: dict, cwd: str) -> dict
         return {"code": -signal.SIGKILL, "timeout": True}
 
 
-def main(command: dict) -> int:
-    # what the app may change of its process must not reach the steps run as processes
-    environment, cwd = dict(os.environ), os.getcwd()
+def mark(command: dict, data: dict) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, f"\n{command['mark']} {json.dumps(data)}\n".encode())
 
-    def mark(data: dict) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.write(1, f"\n{command['mark']} {json.dumps(data)}\n".encode())
 
+def checked(command: dict) -> tuple:
+    """The check's phase: its exit status, and what it found."""
+    found: dict = {}
+
+    def check_found() -> None:
+        found.update(check(command["wsgi"], bool(command.get("django"))))
+
+    mark(command, {"begin": "check"})
+    code = guarded(check_found)
+    mark(command, {"end": "check", "code": code})
+    return code, found
+
+
+def migrates(command: dict) -> bool:
+    """Whether a step is Django's `migrate`, run in this process."""
+    python = command.get("python", "")
+    return any(
+        django_command(argv, python)[1:2] == ["migrate"] for argv in command.get("steps", [])
+    )
+
+
+def migration_modules() -> None:
+    """Every app's migrations imported, as migrate's plan imports them."""
+    from django.db.migrations.loader import MigrationLoader
+
+    MigrationLoader(None, ignore_no_migrations=True)
+
+
+def close_connections() -> None:
+    """Django's connections closed: a database file may be put in place under an open
+    one, and a forked process must not share one."""
+    from django.db import connections
+
+    connections.close_all()
+
+
+def main(command: dict, environment: dict | None = None) -> int:
+    """`environment`: what steps run as processes get (what the app may change of its
+    process must not reach them); by default this process's, before the app's import."""
+    environment, cwd = dict(os.environ if environment is None else environment), os.getcwd()
     django = bool(command.get("django"))
     if command.get("wsgi"):
-        mark({"begin": "check"})
-        code = guarded(check, command["wsgi"], django)
-        mark({"end": "check", "code": code})
+        code, _ = checked(command)
         if code:
             return code
     if command.get("hold"):
         if sys.stdin.readline().strip() != "go":
             return 0
-        if django:  # a database file may have been put in place under an open connection
-            from django.db import connections
-
-            connections.close_all()
+        if django:
+            close_connections()
     for number, argv in enumerate(command.get("steps", [])):
-        mark({"begin": number})
+        mark(command, {"begin": number})
         found = django_command(argv, command.get("python", "")) if django else []
         if found and found[1] in ("migrate", "collectstatic"):
             result = django_step(found, command)
         else:
             result = process_step(argv, command, environment, cwd)
-        mark({"end": number, **result})
+        mark(command, {"end": number, **result})
         if result["code"]:
             return result["code"] if result["code"] > 0 else 1
     return 0

@@ -67,7 +67,12 @@ def dev(production: Production, key: str) -> None:
 @click.command()
 @click.argument("key", metavar="VENUE/NAME")
 @click.argument("commit", metavar="[REF]", required=False)
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds it has to answer.")
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds the release has to answer, then to replace every worker.",
+)
 @pass_production
 def deploy(production: Production, key: str, commit: str | None, timeout: float) -> None:
     """Build the next release of an Act (REF of its git source, default the newest
