@@ -200,13 +200,37 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     assert http_get(router, static, host=BOOKED) == (200, STATIC_CSS)
     with open(os.path.join(project.path, "greetings", "static", project.static_path), "w") as css:
         css.write("body { color: green; }\n")
-    # a new version serves the same uploads and its own static files, with no restart
+    # a new version serves the same uploads and its own static files, with no restart,
+    # checked in a fork of the Act's warm check, which no module edit made stale
     master = act.sess.pid
+    warm = production.crew.layout.act_check(act.ref) + ".pid"
+    with open(warm) as pidfile:
+        checker = pidfile.read()
     act.reload()
+    with open(warm) as pidfile:
+        assert pidfile.read() == checker
     assert http_get(router, "/media/kittens/one.txt", host=BOOKED) == (200, "a kitten")
     assert http_get(act.port, static) == (200, "body { color: green; }\n")
     assert act.sess.pid == master
     assert not os.path.exists(os.path.join(project.path, "collected"))  # never written
+    # a code edit: the new version starts with the live one's collected files (links,
+    # not written again), as nothing collectstatic reads changed
+    in_version = os.path.join(act.ref.current, "collected", project.static_path)
+    linked, live = os.stat(in_version).st_ino, os.path.realpath(act.ref.current)
+    with open(os.path.join(project.path, "greetings", "views.py"), "a") as views:
+        views.write("\n# an edit\n")
+    act.reload()
+    assert os.path.realpath(act.ref.current) != live
+    assert os.stat(in_version).st_ino == linked
+    # a version whose settings move STATIC_URL is served at the new URL, in one restart
+    with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
+        prod.write('STATIC_URL = "/assets/"\n')
+    act.reload()
+    assert act.spec.static_url == "/assets/" and act.sess.pid != master
+    moved = "/assets/" + project.static_path
+    assert http_get(act.port, moved) == (200, "body { color: green; }\n")
+    assert http_get(router, moved, host=BOOKED) == (200, "body { color: green; }\n")
+    assert http_get(router, "/media/kittens/one.txt", host=BOOKED) == (200, "a kitten")
 
 
 def test_act_add_no_start_and_release_steps_then_act_rm_in_one_step(
