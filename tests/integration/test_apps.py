@@ -19,7 +19,7 @@ from backstage.model.layout import ActRef
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 from tests.integration.test_adopt import BOOKED
-from tests.projects import STATIC_CSS, _write, make_django_project
+from tests.projects import STATIC_CSS, make_django_project, write_files
 
 FACTORY_GREETING = "hello from the factory"
 
@@ -28,7 +28,7 @@ def make_factory_project(parent: str, folder: str = "flaskr", arguments: str = "
     """Flask's tutorial layout: a package whose create_app builds the app, configured
     from a mapping when one is given."""
     root = os.path.join(parent, folder)
-    _write(
+    write_files(
         root,
         {
             "requirements.txt": "Flask>=2.3\n",
