@@ -10,16 +10,26 @@ PSS         the whole Production's proportional memory (Manager, Emperor, router
 sleeping    processes of a sleeping Act (by its procname): 0 is the goal
 snapshot    seconds for production.snapshot() of all the Acts (median of --rounds)
 top         CPU of a `top` feed (one snapshot a second, drawing aside) as % of a core
+Manager     CPU of the Production Manager at rest (all asleep but the awake ones, no
+            request) over --rest seconds, as % of a core, from /proc/PID/stat; and
+            the file descriptors of the Emperor and the Manager
 
-  python benchmarks/density.py [--acts 1000] [--awake 30] [--rounds 5]
+`--against REF` runs the same first with the code of git REF (extracted from this
+repository, the benchmark itself unchanged) and prints both side by side: one run,
+one machine, the load average of each beside it.
+
+  python benchmarks/density.py [--acts 1000] [--awake 30] [--rounds 5] [--against REF]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -61,14 +71,76 @@ def production_pids(production) -> list[int]:  # type: ignore[no-untyped-def]
     return sorted(pids)
 
 
+def cpu_ticks(pid: int) -> int:
+    """User and system clock ticks of a process, all its threads, in its life."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def fds(pid: int | None) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd")) if pid else 0
+    except OSError:
+        return 0
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def against(ref: str, argv: Sequence[str]) -> list[list[str]]:
+    """The rows this benchmark gives with the code of git `ref`, in a process of its own."""
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with scratch("bsa-") as folder:
+        code = os.path.join(folder, "code")
+        os.makedirs(code)
+        archive = subprocess.run(
+            ["git", "-C", repository, "archive", ref], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
+        out = os.path.join(folder, "rows.json")
+        env = {**os.environ, "PYTHONPATH": code}
+        subprocess.run([sys.executable, __file__, *argv, "--json", out], env=env, check=True)
+        with open(out) as rows:
+            return json.load(rows)  # type: ignore[no-any-return]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acts", type=int, default=1000)
     parser.add_argument("--awake", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0)
-    args = arguments(parser, argv, acts=5, awake=2, rounds=1, seconds=2.0)
+    parser.add_argument("--rest", type=float, default=120.0, help="seconds the Manager rests")
+    parser.add_argument("--against", help="a git ref to measure first, side by side")
+    parser.add_argument("--json", help=argparse.SUPPRESS)  # where --against's child writes
+    args = arguments(parser, argv, acts=5, awake=2, rounds=1, seconds=2.0, rest=2.0)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    before = None
+    if args.against:
+        at = raw.index("--against")
+        before = against(args.against, raw[:at] + raw[at + 2 :])
+    rows = measure(args)
+    if rows is None:
+        return 1
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(rows, out)
+        return 0
+    if before is None:
+        print_table(["measure", "value"], rows)
+    else:
+        now = dict(rows)
+        print_table(
+            ["measure", args.against, "this code"],
+            [[name, value, now.get(name, "")] for name, value in before]
+            + [[name, "", value] for name, value in rows if name not in dict(before)],
+        )
+    return 0
 
+
+def measure(args: argparse.Namespace) -> list[list[str]] | None:
     from backstage.files import declared
     from backstage.shortcuts import new_venue
     from emperor.process import pids_named
@@ -104,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for row in production.snapshot().acts:
                 states[row.state] = states.get(row.state, 0) + 1
             print(f"not all asleep after 600 s: {states}")
-            return 1
+            return None
         asleep_in = time.monotonic() - started
         idle_pss, idle_rss = pss_and_rss(production_pids(production))
 
@@ -140,46 +212,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
             cpu_after.ru_stime - cpu_before.ru_stime
         )
+        # the Manager at rest: nothing declared changes, nobody asks anything
         manager = production.manager.pid()
-        manager_cpu = ""
+        manager_cpu = "no Manager"
         if manager:
-            with open(f"/proc/{manager}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            ticks = int(fields[11]) + int(fields[12])
-            manager_cpu = f"{ticks / os.sysconf('SC_CLK_TCK'):.1f} s CPU in its life"
+            began, ticks = time.monotonic(), cpu_ticks(manager)
+            time.sleep(args.rest)
+            used = (cpu_ticks(manager) - ticks) / os.sysconf("SC_CLK_TCK")
+            rest = time.monotonic() - began
+            manager_cpu = f"{100 * used / rest:.2f} % of a core over {rest:.0f} s"
+        manager_fds = f"{fds(manager)} (Emperor {fds(production.stage.pid())})"
 
         mib = 2**20
-        print_table(
-            ["measure", "value"],
+        rows = [
+            ["load average (1, 5, 15 min)", load_average()],
+            ["Acts declared (idle set)", str(args.acts)],
+            ["declared in", f"{declared_in:.1f} s"],
+            ["all asleep after up()", f"{asleep_in:.1f} s"],
+            ["PSS, all asleep", f"{idle_pss / mib:.0f} MiB (RSS {idle_rss / mib:.0f})"],
+            ["awake", str(args.awake)],
             [
-                ["Acts declared (idle set)", str(args.acts)],
-                ["declared in", f"{declared_in:.1f} s"],
-                ["all asleep after up()", f"{asleep_in:.1f} s"],
-                ["PSS, all asleep", f"{idle_pss / mib:.0f} MiB (RSS {idle_rss / mib:.0f})"],
-                ["awake", str(args.awake)],
-                [
-                    "PSS, awake ones up",
-                    f"{awake_pss / mib:.0f} MiB (RSS {awake_rss / mib:.0f})",
-                ],
-                [
-                    "PSS per awake Act",
-                    f"{(awake_pss - idle_pss) / max(1, args.awake) / mib:.1f} MiB",
-                ],
-                ["wake to 200, median", f"{median(wakes):.2f} s (max {max(wakes):.2f})"],
-                ["failed wake requests", str(failed)],
-                ["processes of a sleeping Act", str(sleeping_processes)],
-                ["snapshot(), median", f"{median(snapshots) * 1000:.0f} ms"],
-                ["states in the snapshot", ", ".join(sorted(rows))],
-                ["top's feed CPU", f"{100 * cpu / wall:.1f} % of a core"],
-                ["Production Manager", manager_cpu],
+                "PSS, awake ones up",
+                f"{awake_pss / mib:.0f} MiB (RSS {awake_rss / mib:.0f})",
             ],
-        )
+            [
+                "PSS per awake Act",
+                f"{(awake_pss - idle_pss) / max(1, args.awake) / mib:.1f} MiB",
+            ],
+            ["wake to 200, median", f"{median(wakes):.2f} s (max {max(wakes):.2f})"],
+            ["failed wake requests", str(failed)],
+            ["processes of a sleeping Act", str(sleeping_processes)],
+            ["snapshot(), median", f"{median(snapshots) * 1000:.0f} ms"],
+            ["states in the snapshot", ", ".join(sorted(rows))],
+            ["top's feed CPU", f"{100 * cpu / wall:.1f} % of a core"],
+            ["Production Manager at rest", manager_cpu],
+            ["open files of the Manager", manager_fds],
+        ]
         print(
             f"density: {args.acts} Acts, {args.awake} awake: PSS {awake_pss / mib:.0f} MiB, "
             f"wake median {median(wakes):.2f} s, {failed} failed, snapshot "
-            f"{median(snapshots) * 1000:.0f} ms, top {100 * cpu / wall:.1f} % of a core"
+            f"{median(snapshots) * 1000:.0f} ms, top {100 * cpu / wall:.1f} % of a core, "
+            f"Manager {manager_cpu}"
         )
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -292,9 +294,21 @@ def stats_or_none(address: str, parse: Callable[[bytes], _T], timeout: float = 1
 
 def parse_emperor_stats(raw: bytes) -> EmperorStats:
     global _last_vassals
-    document = parse_json_lenient(raw)
-    seen: dict[_VassalKey, VassalEntry] = {}
-    vassals = tuple(_vassal(v, _last_vassals, seen) for v in objects(document.get("vassals")))
+    split = _split_vassals(raw)
+    if split is not None:
+        head, pieces = split
+        try:
+            document = parse_json_lenient(head)
+            vassals, seen = _vassals_from(pieces, _last_vassals)
+        except StatsUnparsable:
+            split = None  # something the split did not foresee: parse it whole
+    if split is None:
+        document = parse_json_lenient(raw)
+        seen = {}
+        vassals = tuple(
+            _vassal(json.dumps(v, sort_keys=True).encode(), v, seen)
+            for v in objects(document.get("vassals"))
+        )
     _last_vassals = seen
     return build(
         EmperorStats,
@@ -305,24 +319,51 @@ def parse_emperor_stats(raw: bytes) -> EmperorStats:
     )
 
 
-# The vassals of the last Emperor stats parsed, by their raw fields: a sleeping or idle
+# The vassals of the last Emperor stats parsed, by their bytes: a sleeping or idle
 # vassal reads the same from one second to the next, and a thousand of them are most
-# of what a refresh of `top` parses.
-_VassalKey = tuple[tuple[str, object], ...]
-_last_vassals: dict[_VassalKey, VassalEntry] = {}
+# of what a refresh of `top` parses. The document is cut into its vassals' objects
+# (each a flat object: uWSGI writes no nested value in one) before any JSON is parsed,
+# so that one read as before costs one lookup, not a parse.
+_last_vassals: dict[bytes, VassalEntry] = {}
+_VASSALS = re.compile(rb'"vassals"\s*:\s*\[')
+_BLACKLIST = re.compile(rb'\]\s*,\s*"blacklist"\s*:')
+_OBJECT = re.compile(rb"\{[^{}]*\}")
 
 
-def _vassal(
-    raw: Mapping[str, object],
-    last: dict[_VassalKey, VassalEntry],
-    seen: dict[_VassalKey, VassalEntry],
-) -> VassalEntry:
-    key = tuple(raw.items())
-    try:
-        hash(key)
-    except TypeError:  # a list or an object where a scalar belongs: no key, no reuse
-        return build(VassalEntry, raw)
-    entry = seen[key] = last.get(key) or build(VassalEntry, raw)
+def _split_vassals(raw: bytes) -> tuple[bytes, list[bytes]] | None:
+    """The document without its vassals, and each vassal's object as written; None
+    when it does not have the shape uWSGI writes."""
+    opening = _VASSALS.search(raw)
+    if opening is None:
+        return None
+    closing = _BLACKLIST.search(raw, opening.end())
+    if closing is None:
+        return None
+    section = raw[opening.end() : closing.start()]
+    pieces = _OBJECT.findall(section)
+    # nothing but the objects, commas and blanks between them: else a string held a brace
+    if _OBJECT.sub(b"", section).strip(b", \t\r\n"):
+        return None
+    return raw[: opening.end()] + raw[closing.start() :], pieces
+
+
+def _vassals_from(
+    pieces: list[bytes], last: dict[bytes, VassalEntry]
+) -> tuple[tuple[VassalEntry, ...], dict[bytes, VassalEntry]]:
+    seen: dict[bytes, VassalEntry] = {}
+    vassals = []
+    for piece in pieces:
+        entry = last.get(piece)
+        if entry is None:
+            found = parse_json_lenient(piece)
+            entry = build(VassalEntry, found)
+        seen[piece] = entry
+        vassals.append(entry)
+    return tuple(vassals), seen
+
+
+def _vassal(key: bytes, raw: Mapping[str, object], seen: dict[bytes, VassalEntry]) -> VassalEntry:
+    entry = seen[key] = _last_vassals.get(key) or build(VassalEntry, raw)
     return entry
 
 

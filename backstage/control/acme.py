@@ -78,6 +78,14 @@ def renew_now(info: CertInfo, now: float) -> bool:
     return left <= window
 
 
+def renew_from(info: CertInfo) -> float:
+    """The time (time.time()) from which `renew_now` holds for a certificate."""
+    window = RENEW_BEFORE
+    if info.not_before is not None:
+        window = min(window, (info.not_after - info.not_before) / 3)
+    return (info.not_after - window).timestamp()
+
+
 def retry_delay(failures: int) -> float:
     """Seconds before the next try after `failures` in a row (1, 2, ...)."""
     return float(min(RETRY_MOST, RETRY_FIRST * 2 ** max(0, failures - 1)))
@@ -123,6 +131,26 @@ class Acme:
             return Attempt(str(data["error"]), int(data["failures"]), float(data["next_try"]))
         except (OSError, ValueError, KeyError, TypeError):
             return Attempt()
+
+    def busy(self) -> bool:
+        """A thread obtains certificates now; a pass after it ends hands them over."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def next_due(self, hosts: Iterable[str]) -> float | None:
+        """When (time.time()) one of `hosts` is due next, by its certificate's renewal
+        or its next try; None for none (or ACME off)."""
+        if not self.enabled():
+            return None
+        found = []
+        for host in set(hosts):
+            cert = self.certificates.get(host)
+            if cert is not None and cert.source != "acme":
+                continue
+            at = self.attempt(host).next_try
+            if cert is not None and cert.info is not None:
+                at = max(at, renew_from(cert.info))
+            found.append(at)
+        return min(found, default=None)
 
     def due(self, hosts: Iterable[str], force: bool = False) -> list[str]:
         """The hosts to obtain a certificate for now: no certificate, or an ACME one

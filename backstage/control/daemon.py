@@ -8,6 +8,13 @@ which ports are held, asks `reconcile` for a Plan and carries it out. Over zmq
 the Emperor cannot be counted on to bring back a vassal that died (and it
 refuses, for a while, one that died before it was loyal): this loop is what heals.
 
+It wakes on events, not on a clock: a declared file changed or a run file deleted
+(`watcher`), a vassal master, the Emperor or the router gone (`emperor.deaths`: one
+pidfd each, no polling), a poke. While what plays is not yet what is wanted (a push
+not yet listed, a throttle to run out, a port held), it looks again every second, as
+it always did; once settled, only such an event, a deadline (the Producer's next sync,
+a certificate's renewal) or the slow safety net (SAFETY_NET) starts a pass.
+
 It holds nothing that matters. Kill it and the next one adopts the running
 Emperor. Other processes reach it through `client.py`.
 """
@@ -27,9 +34,9 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
+from emperor.deaths import Deaths
 from emperor.heldwire import HELD_ENV
 from emperor.holder import HeldFile
-from emperor.process import children
 from emperor.stats import EmperorStats
 
 from ..errors import BackstageError, InvalidSetting, StageError
@@ -38,8 +45,15 @@ from ..files.account import account
 from ..files.declared import Declared, DeclaredAct
 from ..files.fs import prune_log_backups, rotate_in_place, unlink_if_present
 from ..model.account import Account
-from ..model.layout import ActRef, venue_challenges, venue_https_marks, venue_uwsgi
-from ..model.reconcile import Memory, Plan, Wanted, reconcile, unplayed_ports
+from ..model.layout import (
+    ActRef,
+    venue_challenges,
+    venue_https_marks,
+    venue_run_dir,
+    venue_user_dir,
+    venue_uwsgi,
+)
+from ..model.reconcile import Memory, Plan, Wanted, reconcile, settled, unplayed_ports
 from ..model.spec import ActSpec, ProductionSpec
 from . import adoption, leftovers, ownership, ports, producer, unplayables
 from .acts import ActManager
@@ -54,8 +68,10 @@ from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-RECONCILE_EVERY = 1.0
-WATCH_ROUTER_EVERY = 0.1  # a pass starts this soon after the router process is gone
+RECONCILE_EVERY = 1.0  # while what plays is not yet what is wanted
+SAFETY_NET = 60.0  # once settled: a pass at least this often, whatever was missed
+WATCH_ROUTER_EVERY = 0.1  # passes this often while the router is lost (router.lost)
+RESTING = "what plays is what is declared: resting until something changes"
 SLOW_PASS = 2.0
 
 
@@ -87,8 +103,11 @@ class ProductionManager:
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
         self.holder = SocketHolder(crew.layout)
-        self._emperor_pid: int | None = None  # whose children the loop watches
-        self._children: frozenset[int] = frozenset()
+        self._deaths = Deaths(lambda pid: self._events.put("vassal"))
+        self._renewal: float | None = None  # when a certificate is due next (time.time())
+        self._settled = False  # the last pass found what plays as wanted
+        self._resting = False  # said so, and waits for an event
+        self._failed = False  # a step of this pass failed: look again in a second
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -125,6 +144,7 @@ class ProductionManager:
                     started.append(service)
             while True:
                 began = self._clock()
+                self._settled = self._failed = False
                 self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
                 if self._clock() - began > SLOW_PASS:
                     self._say(
@@ -135,12 +155,18 @@ class ProductionManager:
                 self._guarded("watching the files", lambda: self._follow(watcher))
                 self._guarded("watching the vassals", self._watch_children)
                 self._said, self._saying = self._saying, set()
-                if self._next_event() == "stop":
+                wait = self._next_pass_in()
+                if (wait > RECONCILE_EVERY) != self._resting:
+                    self._resting = wait > RECONCILE_EVERY
+                    if self._resting:
+                        log.info("%s", RESTING)
+                if self._next_event(wait) == "stop":
                     break
         finally:
             for service in started:
                 self._guarded(f"stopping {service}", service.stop)
             watcher.stop()
+            self._deaths.stop()
             self.announcer.stop()
             self.codewatch.stop()
             self._guarded("the pending hosts", self._leave_all_pending)
@@ -157,7 +183,10 @@ class ProductionManager:
 
     def _follow(self, watcher: Watcher) -> None:
         layout = self.crew.layout
-        watcher.follow(layout.home, declared.production_playing(layout)[0].venues)
+        venues = declared.production_playing(layout)[0].venues
+        run_dirs = [layout.run_dir]
+        run_dirs += [d for v in venues for d in (venue_run_dir(v), venue_user_dir(v))]
+        watcher.follow(layout.home, venues, run_dirs)
 
     # Saying things once: a broken file or a full disk would otherwise fill the log with
     # the same line every second. A message is logged again only after a pass without it.
@@ -179,19 +208,36 @@ class ProductionManager:
             self._say(logging.ERROR, f"{what} failed: {exc!r}", exc_info=True)
         else:
             return True
+        self._failed = True
         return False
 
-    def _next_event(self) -> str:
-        deadline = self._clock() + RECONCILE_EVERY
+    def _next_pass_in(self) -> float:
+        """Seconds until the next pass with no event: one while anything is on its way
+        or a step failed, else until the next deadline, at most SAFETY_NET."""
+        if not self._settled or self._failed or self.crew.router.acme.busy():
+            return RECONCILE_EVERY
+        wait = SAFETY_NET
+        produce = self.dns.next_due()
+        if produce is not None:
+            wait = min(wait, produce - self._clock())
+        renew = self._renewal
+        if renew is not None:
+            wait = min(wait, renew - self._wall())
+        return max(RECONCILE_EVERY, wait)
+
+    def _next_event(self, wait: float) -> str:
+        deadline = self._clock() + wait
         while True:
+            lost = self.crew.router.lost()
+            left = deadline - self._clock()
+            if lost:
+                left = min(left, WATCH_ROUTER_EVERY)
             try:
-                event = self._events.get(timeout=WATCH_ROUTER_EVERY)
+                event = self._events.get(timeout=max(0.0, left))
                 break
             except queue.Empty:
-                if self.crew.router.lost():
+                if lost:
                     return "router"  # a pass at once tells the new one who plays
-                if self._lost_a_child():
-                    return "vassal"  # a pass at once brings it back: requests wait for it
                 if self._clock() >= deadline:
                     return "tick"
         while event != "stop":  # coalesce a burst into one pass
@@ -202,22 +248,10 @@ class ProductionManager:
         return event
 
     def _watch_children(self) -> None:
-        """Note the Emperor's children after a pass, to see at once when one dies."""
-        pid = self.crew.stage.pid()
-        self._emperor_pid = pid
-        self._children = (children(pid) if pid is not None else None) or frozenset()
-
-    def _lost_a_child(self) -> bool:
-        """A vassal master, or the Emperor itself, died since the last pass. One read of
-        /proc, a tenth of a second, however many Acts: over zmq the Emperor brings
-        nothing back, and each of their requests waits in a held backlog meanwhile."""
-        if self._emperor_pid is None:
-            return False
-        now = children(self._emperor_pid)
-        if now is None or self._children - now:
-            self._emperor_pid = None  # once; the pass notes them again
-            return True
-        return False
+        """Watch the Emperor, its children and the router after a pass, to start a pass
+        the moment one dies: over zmq the Emperor brings nothing back, and each of
+        their requests waits in a held backlog meanwhile."""
+        self._deaths.watch(self.crew.stage.pid(), (self.crew.router.greeted,))
 
     def desired(self, production: Declared) -> tuple[dict[str, Wanted], set[str]]:
         """Vassal name to rendered config and port, for every Act declared enabled, and
@@ -360,6 +394,11 @@ class ProductionManager:
         # certificates for booked hosts, in a thread: the pass never waits for the CA
         booked = [h for found in production.acts if found.spec for h in found.spec.hosts]
         self._guarded("the certificates", partial(self.crew.router.acme.start, booked))
+        self._renewal = None
+        self._guarded("the next renewal", partial(self._next_renewal, booked))
+
+    def _next_renewal(self, hosts: list[str]) -> None:
+        self._renewal = self.crew.router.acme.next_due(hosts)
 
     def _rotate_logs(self, settings: ProductionSpec, listings: dict[str, list[str]]) -> None:
         """The Production's own logs, as an Act's: past log_max, to LOG.<unixtime>, and
@@ -406,10 +445,13 @@ class ProductionManager:
         if stage.holds:
             # before the Emperor: it spawns through the wrapper, which asks the holder
             self._guarded("the socket holder", partial(self._hold, wanted))
-        plan = self._plan(wanted, keep, stage.stats(), stage.alive())
+        emperor = stage.stats()
+        plan = self._plan(wanted, keep, emperor, stage.alive())
         if plan.start_emperor:
             stage.manager.start()
-            plan = self._plan(wanted, keep, stage.stats(), True)
+            emperor = stage.stats()
+            plan = self._plan(wanted, keep, emperor, True)
+        self._settled = settled(wanted, emperor, plan, crew.layout.is_ours, keep)
         by_vassal = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
         for name in plan.withdraw:
             if name in by_vassal:
@@ -425,6 +467,8 @@ class ProductionManager:
             "greeting the router",
             partial(router.keep_loyal, partial(self.announcer.playing, production)),
         )
+        if not router.greeted:
+            self._settled = False  # a router not yet told who plays: look again
         self._guarded("the Producer", partial(self.produce, production))
         self.announcer.follow(production)
         self._guarded("watching the code", partial(self.codewatch.follow, production))

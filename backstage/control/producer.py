@@ -203,6 +203,15 @@ class Syncing:
         self._done: tuple[object, float] | None = None  # what it last synced, when
         self._failed: tuple[object, float, str] | None = None
 
+    def next_due(self) -> float | None:
+        """When (the loop's clock) a sync is due again, the bookings and settings
+        unchanged; None when none was tried."""
+        if self._failed is not None:
+            return self._failed[1] + PRODUCE_RETRY
+        if self._done is not None:
+            return self._done[1] + PRODUCE_EVERY
+        return None
+
     def step(self, production: Declared, now: float) -> str | None:
         """Sync if it is due; the failure to say, if any (again while it lasts)."""
         settings = production.production

@@ -136,6 +136,11 @@ class Router:
         """Addresses the router would pass a request for `host` to now."""
         return gig.live_nodes(stats if stats is not None else self.stats(), host, self.port)
 
+    @property
+    def greeted(self) -> int:
+        """The pid of the router process greeted last; 0 while none is."""
+        return self._greeted
+
     def lost(self) -> bool:
         """The router process greeted last is gone, and no new one was greeted since, for
         up to COMEBACK seconds. Cheap (no socket): the Manager asks it often, and runs a

@@ -1,8 +1,15 @@
-"""Turns changes of declared files into reconcile events for the Production Manager.
+"""Turns changes of declared files, and run files gone, into reconcile events for the
+Production Manager.
 
 watchdog watches the home (production.toml) and each Venue's folder and `acts/`
 (venue.toml, every act.toml); any change to a `.toml` there queues one event, and the
-loop coalesces a burst into one pass.
+loop coalesces a burst into one pass. It also watches the run folders (the home's
+`run/`, a user Venue's `run/` and `run/user/`): a file the Manager writes there that
+is deleted queues a pass, which writes it again.
+
+Only changes are asked of the kernel: never opens, reads or closes without a write,
+which every pass and every reader of these files would otherwise send back here, a
+few thousand events a pass with a thousand Acts.
 """
 
 from __future__ import annotations
@@ -13,7 +20,18 @@ import queue
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 if TYPE_CHECKING:
@@ -22,6 +40,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
+# What a declared file's change can be: a write, a chmod, an editor's rename, a removal.
+DECLARED_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+    DirDeletedEvent,
+]
+# The run files a pass writes, by how their names end; sockets, FIFOs, pidfiles and
+# locks come and go with the processes that make them, and are not watched.
+RUN_FILES = (".env.json", ".hosts", ".gigs.ini", "vassal-wrapper", ".booked.json")
 
 
 class _OnToml(FileSystemEventHandler):
@@ -29,11 +61,19 @@ class _OnToml(FileSystemEventHandler):
         self._events = events
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        # Not "opened" or "closed_no_write": every pass reads these files itself.
         if event.event_type not in CHANGES:
             return
         paths = (event.src_path, getattr(event, "dest_path", ""))
         if any(str(p).endswith(".toml") for p in paths):
+            self._events.put("reconcile")
+
+
+class _OnRunFileGone(FileSystemEventHandler):
+    def __init__(self, events: queue.SimpleQueue[str]) -> None:
+        self._events = events
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        if str(event.src_path).endswith(RUN_FILES):
             self._events.put("reconcile")
 
 
@@ -43,8 +83,9 @@ class Watcher:
         self._observer: BaseObserver | None = None
         self._watched: set[str] = set()
 
-    def follow(self, home: str, venues: Iterable[str]) -> None:
-        """Watch `home` and the Venues at these paths, adding those not watched yet."""
+    def follow(self, home: str, venues: Iterable[str], run_dirs: Iterable[str] = ()) -> None:
+        """Watch `home` and the Venues at these paths, and the run folders `run_dirs` for
+        files gone, adding those not watched yet."""
         if self._observer is None:
             observer = Observer()
             observer.daemon = True
@@ -54,9 +95,21 @@ class Watcher:
         for path in ({home} | set(venues)) - self._watched:
             acts = os.path.join(path, "acts")
             try:
-                observer.schedule(_OnToml(self._events), path, recursive=False)
+                observer.schedule(_OnToml(self._events), path, event_filter=DECLARED_EVENTS)
                 if path != home and os.path.isdir(acts):
-                    observer.schedule(_OnToml(self._events), acts, recursive=True)
+                    observer.schedule(
+                        _OnToml(self._events), acts, recursive=True, event_filter=DECLARED_EVENTS
+                    )
+            except OSError as exc:
+                log.warning("cannot watch %s: %s", path, exc)
+            self._watched.add(path)
+        for path in set(run_dirs) - self._watched:
+            if not os.path.isdir(path):
+                continue  # not made yet: the next pass that makes it watches it
+            try:
+                observer.schedule(
+                    _OnRunFileGone(self._events), path, event_filter=[FileDeletedEvent]
+                )
             except OSError as exc:
                 log.warning("cannot watch %s: %s", path, exc)
             self._watched.add(path)

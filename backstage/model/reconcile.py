@@ -148,3 +148,26 @@ def reconcile(
         memory=Memory(pushed, withdrawn, frozenset(waiting)),
         notes=tuple(notes),
     )
+
+
+def settled(
+    wanted: Mapping[str, Wanted],
+    emperor: EmperorStats | None,
+    plan: Plan,
+    ours: Callable[[str], bool],
+    keep: frozenset[str] | set[str] = frozenset(),
+) -> bool:
+    """What plays is what is wanted, and nothing is on its way: the Emperor answered,
+    the plan changes nothing and waits for no port, every wanted vassal is listed and
+    none refused, and nothing of ours plays unwanted. Until then the loop looks again
+    every second (a push to see listed, a throttle to run out, a port to come free);
+    once settled, only a change, a death or the slow safety net starts a pass."""
+    if emperor is None or plan.start_emperor or plan.push or plan.withdraw:
+        return False
+    if plan.memory.waiting:
+        return False
+    live = {vassal.id for vassal in emperor.vassals}
+    refused = {entry.id for entry in emperor.blacklist}
+    if any(name not in live or name in refused for name in wanted):
+        return False
+    return not any(ours(name) for name in live - wanted.keys() - keep)

@@ -23,7 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from backstage.model.reconcile import SETTLE, Memory, Pushed, Wanted, reconcile
+from backstage.model.reconcile import (
+    SETTLE,
+    Memory,
+    Plan,
+    Pushed,
+    Wanted,
+    reconcile,
+    settled,
+)
 from emperor.stats import EmperorStats, parse_emperor_stats
 
 DATA = Path(__file__).parent / "data" / "reconcile"
@@ -190,3 +198,25 @@ def test_a_vassal_whose_declaration_cannot_be_read_plays_on():
     # B's act.toml is being rewritten (or broken by hand): not wanted now, kept as it plays.
     plan = reconcile({}, recorded("healthy"), True, Memory(), 100.0, 0.0, frozenset(), ours, {B})
     assert plan.withdraw == (A,)
+
+
+def test_settled_only_when_what_plays_is_what_is_wanted_and_nothing_is_on_its_way():
+    healthy, killed = recorded("healthy"), recorded("killed")
+    wanted = {A: want(A), B: want(B)}
+    assert not healthy.blacklist
+    calm = run(wanted, healthy, Memory(), now=100.0, wall=0.0)
+    assert settled(wanted, healthy, calm, ours)
+    # the Emperor not answering, or a vassal not listed (B killed, blacklisted): look again
+    assert not settled(wanted, None, calm, ours)
+    assert not settled(wanted, killed, Plan(memory=calm.memory), ours)
+    # a push or a withdrawal under way, a port waited for
+    assert not settled(wanted, healthy, Plan(push=((A, "", ""),)), ours)
+    assert not settled(wanted, healthy, Plan(withdraw=(A,)), ours)
+    assert not settled(wanted, healthy, Plan(memory=Memory(waiting=frozenset({A}))), ours)
+    # one of ours listed and unwanted is on its way out; kept, or foreign, it is not
+    assert not settled({A: want(A)}, healthy, calm, ours)
+    assert settled({A: want(A)}, healthy, calm, ours, keep={B})
+    # listed but refused (killed, pushed again, not yet loyal): look again
+    listed = recorded("listed_blacklisted")
+    assert {B} <= {v.id for v in listed.vassals} and listed.blacklist_entry(B)
+    assert not settled({A: want(A), B: want(B)}, listed, calm, ours)

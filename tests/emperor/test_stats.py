@@ -117,7 +117,8 @@ def test_emperor_stats_from_a_real_emperor() -> None:
 
 def test_a_vassal_that_reads_the_same_is_not_built_again() -> None:
     raw, doc = recorded("emperor_stats.json")
-    first = parse_emperor_stats(raw)
+    assert parse_emperor_stats(raw).vassals[0] is parse_emperor_stats(raw).vassals[0]
+    first = parse_emperor_stats(json.dumps(doc).encode())
     good = doc["vassals"][0]
     doc["vassals"].append({**good, "id": "/abs/path/other.ini", "last_heartbeat": 1})
     second = parse_emperor_stats(json.dumps(doc).encode())
@@ -129,6 +130,11 @@ def test_a_vassal_that_reads_the_same_is_not_built_again() -> None:
     # an odd value (a list) is parsed, not used as a key
     odd = parse_emperor_stats(json.dumps({"vassals": [{**good, "zerg": [1]}]}).encode())
     assert odd.vassals[0].zerg == 0
+    # a brace in a string: the document is parsed whole, and reads the same
+    braced = {**doc, "vassals": [{**good, "id": "a}{b.ini"}, good]}
+    parsed = parse_emperor_stats(json.dumps(braced).encode())
+    assert [v.id for v in parsed.vassals] == ["a}{b.ini", good["id"]]
+    assert parsed.vassals[1].last_heartbeat == good["last_heartbeat"]
     # plain names are kept with the entry: the same entry, the same plain one
     second = parse_emperor_stats(json.dumps(doc).encode())
     assert second.by_plain_names().vassal("other.ini") is not None

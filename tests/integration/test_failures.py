@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from backstage import BackstageError, Venue
+from backstage.control.daemon import RESTING
 from backstage.control.ports import port_free
 from backstage.errors import (
     ActFailed,
@@ -147,3 +148,26 @@ def test_a_dead_vassal_is_healed(production, venue, channel):
     os.kill(master, signal.SIGKILL)
     poll(lambda: act.sess is not None and act.sess.pid != master and act.sess.accepting, 30)
     assert http_get(act.port)[0] == 200
+
+
+def test_a_deleted_run_file_is_written_again_at_once(production, venue):
+    """The Manager rests between passes once what plays is what is wanted (its safety
+    net runs once a minute): a run file deleted wakes it, and the pass writes it again."""
+    layout = production.crew.layout
+    act = venue.new_act("Kept", processes=1)
+    pushed = f"pushing {layout.vassal(act.ref)}"
+    poll(lambda: rested_since(layout.manager_log, pushed), 30)
+    paths = (layout.act_env(act.ref), layout.act_hosts(act.ref), layout.act_gigs(act.ref))
+    for path in paths:
+        before = open(path).read()
+        os.unlink(path)
+        poll(lambda path=path: os.path.exists(path), 10)
+        assert open(path).read() == before
+    assert http_get(act.port)[0] == 200
+
+
+def rested_since(log: str, mark: str) -> bool:
+    """The Manager said it rests after the last line with `mark`."""
+    with open(log) as lines:
+        _, found, after = lines.read().rpartition(mark)
+    return bool(found) and RESTING in after
