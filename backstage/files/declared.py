@@ -270,9 +270,9 @@ def read(layout: Layout) -> Declared:
             continue
         venues.append(DeclaredVenue(path, spec))
         for name in _folders(acts_dir(path)):
-            ref = ActRef(spec.name, path, name, spec.user)
+            ref, spec_path = _ref(spec, path, name)
             try:
-                acts.append(DeclaredAct(ref, _checked(load(ActSpec, ref.spec_path), ref, spec)))
+                acts.append(_declared_act(ref, load(ActSpec, spec_path), spec))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
                 # no act.toml: not an Act (one stat each, not two, as act_names); but
                 # one that is a folder or a link to nothing is an Act gone invalid,
@@ -283,6 +283,33 @@ def read(layout: Layout) -> Declared:
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
     return Declared(production, tuple(venues), tuple(acts), problem)
+
+
+# What the last reads made of each Act: a thousand Acts read once a second (the
+# Manager's passes, every viewer's Snapshot) are a thousand of each, the same ones.
+_refs: dict[tuple[str, str, str, str], tuple[ActRef, str]] = {}
+_acts: dict[ActRef, tuple[ActSpec, VenueSpec, DeclaredAct]] = {}
+
+
+def _ref(venue: VenueSpec, path: str, name: str) -> tuple[ActRef, str]:
+    """The Act `name` of the Venue at `path`, and where its act.toml is."""
+    key = (venue.name, path, name, venue.user)
+    found = _refs.get(key)
+    if found is None:
+        ref = ActRef(venue.name, path, name, venue.user)
+        found = _refs[key] = (ref, ref.spec_path)
+    return found
+
+
+def _declared_act(ref: ActRef, spec: ActSpec, venue: VenueSpec) -> DeclaredAct:
+    """The Act as declared, checked within its Venue; the same as before when neither
+    its act.toml nor its venue.toml was read anew."""
+    before = _acts.get(ref)
+    if before is not None and before[0] is spec and before[1] is venue:
+        return before[2]
+    found = DeclaredAct(ref, _checked(spec, ref, venue))
+    _acts[ref] = (spec, venue, found)
+    return found
 
 
 def _venue_name(path: str) -> str:
