@@ -248,10 +248,12 @@ class ProductionManager:
         return event
 
     def _watch_children(self) -> None:
-        """Watch the Emperor, its children and the router after a pass, to start a pass
-        the moment one dies: over zmq the Emperor brings nothing back, and each of
-        their requests waits in a held backlog meanwhile."""
-        self._deaths.watch(self.crew.stage.pid(), (self.crew.router.greeted,))
+        """Watch the Emperor, its children, the router and the socket holder after a
+        pass, to start a pass the moment one dies: over zmq the Emperor brings nothing
+        back, and each of their requests waits in a held backlog meanwhile; a holder
+        gone holds no socket for the next vassal that starts."""
+        others = (self.crew.router.greeted, self.holder.pid() if self.crew.stage.holds else 0)
+        self._deaths.watch(self.crew.stage.pid(), others)
 
     def desired(self, production: Declared) -> tuple[dict[str, Wanted], set[str]]:
         """Vassal name to rendered config and port, for every Act declared enabled, and

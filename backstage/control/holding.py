@@ -95,6 +95,10 @@ class SocketHolder:
     def running(self) -> bool:
         return lock_held(self.layout.holder_lock)
 
+    def pid(self) -> int:
+        """Its pid, as its pidfile says; 0 when it has none."""
+        return read_pidfile(self.layout.holder_pidfile) or 0
+
     def start(self) -> None:
         """Start it unless it runs; it lives on when this process dies."""
         if self._child is not None and self._child.poll() is not None:
