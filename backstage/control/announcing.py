@@ -93,10 +93,16 @@ class Announcer:
     def pending(self, production: Declared) -> None:
         """Announce, for each playing Act, the hosts it was booked at without a reload."""
         layout = self.crew.layout
+        # one listing of the folder, not one look-up per Act each second
+        try:
+            listed = set(os.listdir(os.path.join(layout.run_dir, "pending")))
+        except OSError:
+            listed = set()
         for found in production.acts:
             if found.spec is None or not found.spec.enabled:
                 continue
-            if not found.ref.user and not os.path.exists(layout.pending(found.ref)):
+            ref = found.ref
+            if not ref.user and os.path.basename(layout.pending(ref)) not in listed:
                 continue  # a user's Act never announces itself: all of its hosts are
             act = ActManager(self.crew, found.ref)
             hosts = self.booking.pending(act)
