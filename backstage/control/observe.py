@@ -220,11 +220,7 @@ def _gigs(
         stats,
         split_address(production.production.router)[1],
         # a sleeping Act is live at its wake node (the Manager's, see waker.py)
-        {
-            path: found.ref.key
-            for found in acts
-            for path in _sockets(layout, found.ref)
-        },
+        {path: found.ref.key for found in acts for path in _sockets(layout, found.ref)},
         [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
         silent,
     )
