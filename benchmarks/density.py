@@ -16,7 +16,11 @@ Manager     CPU of the Production Manager at rest (all asleep but the awake ones
 
 `--against REF` runs the same first with the code of git REF (extracted from this
 repository, the benchmark itself unchanged) and prints both side by side: one run,
-one machine, the load average of each beside it.
+one machine, the load average of each beside it. Run it from the repository's root
+(the Manager is started with `python -m backstage`, which looks there first). On a
+machine others test on, run it in a network namespace of its own, so that its
+thousands of ports take none of theirs:
+`unshare -n sh -c 'ip link set lo up && python benchmarks/density.py ...'`.
 
   python benchmarks/density.py [--acts 1000] [--awake 30] [--rounds 5] [--against REF]
 """
@@ -101,7 +105,11 @@ def against(ref: str, argv: Sequence[str]) -> list[list[str]]:
         subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
         out = os.path.join(folder, "rows.json")
         env = {**os.environ, "PYTHONPATH": code}
-        subprocess.run([sys.executable, __file__, *argv, "--json", out], env=env, check=True)
+        # from there: `python -m backstage`, which starts the Manager, looks in its
+        # working folder first
+        subprocess.run(
+            [sys.executable, __file__, *argv, "--json", out], env=env, cwd=code, check=True
+        )
         with open(out) as rows:
             return json.load(rows)  # type: ignore[no-any-return]
 
