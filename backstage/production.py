@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from .act import Act
-from .control import adoption, backup, keeper, observe, ports, virtualenv
+from .control import adoption, backup, keeper, observe, ownership, ports, virtualenv
 from .control.acts import ActManager
 from .control.booking import BookingManager
 from .control.certificates import Certificates, HostCert
@@ -296,6 +296,7 @@ class Venue:
     def set_user(self, user: str) -> VenueSpec:
         """Run the Venue's Acts as the system user `user` ("" = as Backstage): the
         Production Manager restarts those playing, and makes their folders the user's."""
+        ownership.check_python(self.path, user)
         return self.declare(user=user)
 
     @property

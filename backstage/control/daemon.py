@@ -99,6 +99,7 @@ class ProductionManager:
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
         self._kept = False  # whether the keeper vassal is wanted (serve's `kept`)
+        self._played: dict[str, int] = {}  # vassal name to the port it was last pushed on
         self.dns = producer.Syncing(crew.layout)
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
@@ -255,10 +256,13 @@ class ProductionManager:
         others = (self.crew.router.greeted, self.holder.pid() if self.crew.stage.holds else 0)
         self._deaths.watch(self.crew.stage.pid(), others)
 
-    def desired(self, production: Declared) -> tuple[dict[str, Wanted], set[str]]:
+    def desired(
+        self, production: Declared
+    ) -> tuple[dict[str, Wanted], set[str], dict[str, tuple[ActRef, str]]]:
         """Vassal name to rendered config and port, for every Act declared enabled, and
-        the router, which plays with the Stage and is healed like any Act; and the
-        vassals to keep as they play: those of Acts whose declaration is unusable now."""
+        the router, which plays with the Stage and is healed like any Act; the vassals to
+        keep as they play: those of Acts whose declaration is unusable now; and those
+        Acts (key to ref and why), to be published once the ports are settled."""
         crew = self.crew
         layout, stageset = crew.layout, crew.stageset
         wanted, keep = {}, set()
@@ -287,6 +291,7 @@ class ProductionManager:
             try:
                 venue_path = found.ref.venue_path
                 uwsgi = venue_uwsgi(venue_path) if venue_path in own_uwsgi else ""
+                ownership.check_python(venue_path, found.ref.user)
                 # an Act of a Venue with a user cannot reach the home: its Venue's own
                 marks, answers = layout.https_marks, challenges
                 if found.ref.user:
@@ -332,27 +337,37 @@ class ProductionManager:
             wanted[router.vassal_name(config)] = Wanted(config, router.port, held=held)
         except BackstageError as exc:
             self._say(logging.ERROR, f"the router is left out: {exc}")
-        self._guarded("the unplayable Acts", partial(unplayables.publish, layout, unplayable))
-        return wanted, keep
+        return wanted, keep, unplayable
 
     def _kept_ports(self, production: Declared, keep: set[str], live: set[str]) -> dict[str, int]:
         """The ports of the Acts that play on as they were (their act.toml cannot be used
-        now), as far as their declaration still says."""
+        now): the one this Manager pushed them on, else what their declaration still
+        says (one read while rewritten in place says nothing)."""
         layout = self.crew.layout
-        return {
-            name: found.spec.port
-            for found in production.acts
-            if (name := layout.vassal(found.ref)) in keep and name in live and found.spec
-        }
+        kept = {}
+        for found in production.acts:
+            name = layout.vassal(found.ref)
+            if name in keep and name in live:
+                port = self._played.get(name) or (found.spec.port if found.spec else 0)
+                if port:
+                    kept[name] = port
+        return kept
 
     def _one_act_a_port(
-        self, wanted: dict[str, Wanted], live: set[str], kept: dict[str, int]
+        self,
+        wanted: dict[str, Wanted],
+        live: set[str],
+        kept: dict[str, int],
+        refused: tuple[set[str], dict[str, tuple[ActRef, str]], dict[str, ActRef]],
     ) -> None:
-        """Two Acts that declare one port (an act.toml edited by hand) never both play:
-        the one that plays keeps it (else the first by name), the other is left out
-        until its port is its own, and `status` says who holds it. Both playing, each
-        would take some of the other's requests from the socket they would share. An
-        Act that plays on as it was (`kept`) keeps its port too."""
+        """Two Acts that declare one port (an act.toml edited by hand; `act new` and
+        `act set` refuse it) never both play: the one that played on that port keeps it
+        (else the one that plays whose act.toml was written first, else the first by
+        name). The other is refused: invalid, with who holds the port, and played on as
+        it was if it plays (`keep`), else left out until its port is its own. Both
+        playing, each would take some of the other's requests from the socket they would
+        share. An Act that plays on as it was (`kept`) keeps its port too."""
+        keep, unplayable, refs = refused
         claims = {name: want.port for name, want in wanted.items() if want.port}
         by_port: dict[int, list[str]] = {}
         for name, port in sorted({**claims, **kept}.items()):
@@ -360,11 +375,24 @@ class ProductionManager:
         for port, names in by_port.items():
             if len(names) < 2:
                 continue
-            keeper = next((name for name in names if name in live), names[0])
+            playing = sorted((n for n in names if n in live), key=lambda n: _age(refs.get(n)))
+            keeper = next(
+                (n for n in playing if self._played.get(n) == port),
+                playing[0] if playing else names[0],
+            )
             for name in names:
-                if name != keeper and name in wanted:
-                    self._say(logging.WARNING, f"{name} waits: port {port} is {keeper}'s too")
-                    del wanted[name]
+                if name == keeper or name not in wanted:
+                    continue
+                del wanted[name]
+                if name in live:
+                    keep.add(name)  # its old config plays on, on its old port
+                ref, holder = refs.get(name), refs.get(keeper)
+                if ref is not None:
+                    unplayable[ref.key] = (
+                        ref,
+                        f"port {port} is {holder.key if holder else keeper}'s: pick another "
+                        f"(`backstage act set {ref.key} port=N`)",
+                    )
 
     def _write_run_files(self, production: Declared) -> None:
         """What a vassal config refers to, written before it is pushed: each Act's env
@@ -441,9 +469,12 @@ class ProductionManager:
         stage.manager.reap()
         self._write_run_files(production)
         stats = stage.stats()
-        wanted, keep = self.desired(production)
+        wanted, keep, unplayable = self.desired(production)
         live = {v.id for v in stats.vassals} if stats else set()
-        self._one_act_a_port(wanted, live, self._kept_ports(production, keep, live))
+        refs = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
+        kept = self._kept_ports(production, keep, live)
+        self._one_act_a_port(wanted, live, kept, (keep, unplayable, refs))
+        self._guarded("the unplayable Acts", partial(unplayables.publish, crew.layout, unplayable))
         if stage.holds:
             # before the Emperor: it spawns through the wrapper, which asks the holder
             self._guarded("the socket holder", partial(self._hold, wanted))
@@ -464,7 +495,10 @@ class ProductionManager:
                     )
             self._guarded(f"withdrawing {name}", partial(stage.manager.withdraw, name))
         for name, config, on_demand in plan.push:
-            self._guarded(f"pushing {name}", partial(stage.manager.push, name, config, on_demand))
+            if self._guarded(
+                f"pushing {name}", partial(stage.manager.push, name, config, on_demand)
+            ):
+                self._played[name] = wanted[name].port if name in wanted else 0
         self._guarded(
             "greeting the router",
             partial(router.keep_loyal, partial(self.announcer.playing, production)),
@@ -522,6 +556,15 @@ def _account(user: str) -> Account | None:
     if reason:
         raise InvalidSetting(reason)
     return account(user)
+
+
+def _age(ref: ActRef | None) -> int:
+    """When the Act's act.toml was last written (0: unknown): of two that name one port,
+    the one edited last is likelier the one that took it."""
+    try:
+        return os.stat(ref.spec_path).st_mtime_ns if ref else 0
+    except OSError:
+        return 0
 
 
 def _owner(user: str) -> tuple[int, int] | None:

@@ -4,10 +4,14 @@ and the vassal config that drops to it. The host's `nobody` stands for the user.
 from __future__ import annotations
 
 import os
+import pathlib
 import pwd
+import shutil
+import tempfile
 
 import pytest
 
+from backstage.control import ownership
 from backstage.errors import InvalidSetting
 from backstage.files import declared
 from backstage.files.account import account
@@ -143,3 +147,63 @@ def test_status_says_once_which_venues_run_as_root():
         "Venue V runs as root: set user = in venue.toml (`backstage venue set VENUE user=NAME`)"
     )
     assert as_root_line(["V", "W"]).startswith("Venues V, W run as root: ")
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder of the test's, open to others (pytest's own are 0700)."""
+    folder = tempfile.mkdtemp(prefix="bsu", dir="/tmp")
+    os.chmod(folder, 0o755)
+    yield pathlib.Path(folder)
+    shutil.rmtree(folder)
+
+
+def test_a_venue_whose_python_its_user_cannot_read_is_refused(open_tmp):
+    """Folders the test owns stand for the base Python's, `nobody` for the user: a
+    closed folder anywhere on the way, or reached through a link, is named."""
+    tmp_path = open_tmp
+    base = tmp_path / "python"
+    stdlib = base / "lib" / "python3.11"
+    stdlib.mkdir(parents=True)
+    venue = tmp_path / "Venue"
+    venue.mkdir()
+    (venue / "pyvenv.cfg").write_text(f"home = {base}/bin\nversion_info = 3.11.7\n")
+    assert ownership.stdlib_of(str(venue)) == str(stdlib)
+    for folder in (base, base / "lib", stdlib):
+        folder.chmod(0o755)
+    ownership.check_python(str(venue), "nobody")  # readable: nothing said
+    ownership.check_python(str(venue), "")  # no user: nothing to check
+
+    nobody = account("nobody")
+    base.chmod(0o700)
+    assert ownership.closed_to(nobody, str(stdlib), []) == f"{base} is 700"
+    with pytest.raises(InvalidSetting) as refused:
+        ownership.check_python(str(venue), "nobody")
+    assert str(refused.value) == (
+        f"user nobody cannot read the Venue's Python at {base} ({base} is 700): build the "
+        "Venue on a Python nobody can read (such as /usr/bin/python3.11), or remove user = "
+        "from venue.toml"
+    )
+    base.chmod(0o750)  # its group's: nobody in it passes
+    assert ownership.closed_to(nobody, str(stdlib), [os.stat(base).st_gid]) is None
+    base.chmod(0o755)
+    stdlib.chmod(0o711)  # passable, not readable
+    assert ownership.closed_to(nobody, str(stdlib), []) == f"{stdlib} is 711"
+    stdlib.chmod(0o755)
+
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    (hidden / "real").mkdir(mode=0o755)
+    (tmp_path / "link").symlink_to(hidden / "real")  # open by its link, not where it leads
+    assert ownership.closed_to(nobody, str(tmp_path / "link"), []) == f"{hidden} is 700"
+
+    packages = venue / "lib" / "python3.11" / "site-packages"
+    packages.mkdir(parents=True)
+    venue.chmod(0o755)
+    ownership.check_python(str(venue), "nobody")
+    venue.chmod(0o700)  # the Venue's own packages, in a folder closed to the user
+    with pytest.raises(
+        InvalidSetting,
+        match=rf"^user nobody cannot read the Venue's packages at {packages} \({venue} is 700\): ",
+    ):
+        ownership.check_python(str(venue), "nobody")

@@ -54,31 +54,35 @@ def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(productio
     assert len(blank.stderr.strip().splitlines()) == 1
     assert "add-header" not in open(alpha.spec_path).read()
     assert beta.spec.port != alpha.port
-    # the same by hand: said, with what to do, while what played plays on
+    # the same by hand: refused, with what to do, while what played plays on
+    beta_port = beta.spec.port
     _edit(beta, r"^port = \d+$", f"port = {alpha.port}")
     _edit(alpha, r"\Z", '\n[uwsgi]\nadd-header = "X-Test: 1 "\n')
     rows = poll(
         lambda: (
             (r := _rows(home))
-            and "is held by" in r[beta.key]["reason"]
+            and r[beta.key]["state"] == "invalid"
             and r[alpha.key]["state"] == "invalid"
             and r
         ),
         30,
     )
-    assert rows[beta.key]["state"] == "starting"
-    assert f"port {alpha.port} is held by {alpha.key}" in rows[beta.key]["reason"]
-    assert f"backstage act set {beta.key} port=" in rows[beta.key]["reason"]
+    # Beta took Alpha's port, written after it, and Alpha played there: Beta is refused
+    said = (
+        f"port {alpha.port} is {alpha.key}'s: pick another (`backstage act set {beta.key} port=N`)"
+    )
+    assert said in rows[beta.key]["reason"] and "plays on" in rows[beta.key]["reason"]
     assert "blanks" in rows[alpha.key]["reason"] and "plays on" in rows[alpha.key]["reason"]
     assert http_get(alpha.port) == (200, "ok")  # its old config plays on
+    assert http_get(beta_port) == (200, "ok")  # and Beta's, on its own old port
     table = run_cli("status", home=home).stdout
-    assert f"{beta.key} starting: port {alpha.port} is held by {alpha.key}" in table
+    assert f"{beta.key} invalid: its declaration cannot be used: {said}" in table
     assert f"{alpha.key} invalid: its declaration cannot be used" in table
     listed = run_cli("act", "ls", home=home).stdout.splitlines()
-    assert f"{beta.key}\tstarting\t{alpha.port}\tport {alpha.port} is held" in "\n".join(listed)
+    assert f"{beta.key}\tinvalid\t" in "\n".join(listed)
     metrics = run_cli("metrics", home=home).stdout
     assert re.search(
-        r'backstage_act_wrong\{venue="TestVenue",act="Beta",state="starting",reason="port', metrics
+        r'backstage_act_wrong\{venue="TestVenue",act="Beta",state="invalid",reason="its', metrics
     )
     # fixed by hand: the Act plays, and nothing is said any more
     _edit(alpha, r'^\[uwsgi\]\nadd-header = "X-Test: 1 "\n', "")

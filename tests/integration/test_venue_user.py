@@ -228,8 +228,19 @@ def test_venue_set_user_and_what_status_says(production, venue, system_user):
         "backstage: user nosuchbstuser does not exist: create it (useradd --system "
         "--no-create-home nosuchbstuser) or remove user = from venue.toml"
     ]
+    # its Python lives under /root, its Venue under the test root (both 0700): its user
+    # could import nothing
+    user = system_user.pw_name
+    refused = run_cli("venue", "set", "TestVenue", f"user={user}", home=home, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"backstage: user {user} cannot read the Venue's ")
+    assert refused.stderr.endswith(", or remove user = from venue.toml\n")
+    assert venue.user == ""
+    stdlib = os.path.join(sys.base_prefix, "lib")
     try:
-        run_cli("venue", "set", "TestVenue", f"user={system_user.pw_name}", home=home)
+        with passable(venue.path, stdlib):
+            run_cli("venue", "set", "TestVenue", f"user={user}", home=home)
         assert venue.user == system_user.pw_name
         assert "runs as root" not in run_cli("status", home=home).stdout
         assert json.loads(run_cli("status", "--json", home=home).stdout)["as_root"] == []
