@@ -7,6 +7,8 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -20,19 +22,39 @@ from ..model.spec import ActSpec
 from ..production import Production
 from .options import act_of, pass_production
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.group()
 def act() -> None:
     """Acts: Django projects that play on the Stage."""
 
 
+def _placing(verb: str) -> Callable[[F], F]:
+    """The options `act new` and `act add` share: where the Act plays and whether now."""
+
+    def options(command: F) -> F:
+        for option in reversed(
+            (
+                click.option("--port", type=int, default=None,
+                             help="Port to serve on (default: a free one)."),
+                click.option("--processes", type=int, default=None,
+                             help="Workers (default: production.toml)."),
+                click.option("--no-start", is_flag=True, help=f"{verb} it, do not start it."),
+                click.option("--force", is_flag=True,
+                             help="Take --port even outside production.toml's ports."),
+            )
+        ):  # fmt: skip
+            command = option(command)
+        return command
+
+    return options
+
+
 @act.command("new")
 @click.argument("venue_name", metavar="VENUE")
 @click.argument("name")
-@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
-@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
-@click.option("--no-start", is_flag=True, help="Create it, do not start it.")
-@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
+@_placing("Create")
 @pass_production
 def act_new(
     production: Production,
@@ -71,8 +93,6 @@ def _made(made: Act, what: str, no_start: bool) -> str:
 )
 @click.option("--settings", default=None, metavar="MODULE", help="Django's settings module.")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set in its environment.")
-@click.option("--port", type=int, default=None, help="Port to serve on (default: a free one).")
-@click.option("--processes", type=int, default=None, help="Workers (default: production.toml).")
 @click.option(
     "--release",
     "steps",
@@ -81,8 +101,7 @@ def _made(made: Act, what: str, no_start: bool) -> str:
     help="A release step, run before each start of new code (repeat it for more); "
     "replaces Django's migrate and collectstatic.",
 )
-@click.option("--no-start", is_flag=True, help="Add it, do not start it.")
-@click.option("--force", is_flag=True, help="Take --port even outside production.toml's ports.")
+@_placing("Add")
 @pass_production
 def act_add(
     production: Production,
