@@ -19,8 +19,9 @@ repository, the benchmark itself unchanged) and prints both side by side: one ru
 one machine, the load average of each beside it. Run it from the repository's root
 (the Manager is started with `python -m backstage`, which looks there first). On a
 machine others test on, run it in a network namespace of its own, so that its
-thousands of ports take none of theirs:
-`unshare -n sh -c 'ip link set lo up && python benchmarks/density.py ...'`.
+thousands of ports take none of theirs (UV_OFFLINE=1: the Venue's packages come from
+uv's cache there):
+`UV_OFFLINE=1 unshare -n sh -c 'ip link set lo up && python benchmarks/density.py ...'`.
 
   python benchmarks/density.py [--acts 1000] [--awake 30] [--rounds 5] [--against REF]
 """
@@ -103,13 +104,17 @@ def against(ref: str, argv: Sequence[str]) -> list[list[str]]:
             ["git", "-C", repository, "archive", ref], check=True, capture_output=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
+        # this benchmark, as it is, beside that code: its _common puts its own root first
+        here = os.path.dirname(os.path.abspath(__file__))
+        for name in ("density.py", "_common.py"):
+            shutil.copy(os.path.join(here, name), os.path.join(code, "benchmarks", name))
         out = os.path.join(folder, "rows.json")
         env = {**os.environ, "PYTHONPATH": code}
         # from there: `python -m backstage`, which starts the Manager, looks in its
         # working folder first
-        subprocess.run(
-            [sys.executable, __file__, *argv, "--json", out], env=env, cwd=code, check=True
-        )
+        script = os.path.join(code, "benchmarks", "density.py")
+        command = [sys.executable, script, *argv, "--json", out]
+        subprocess.run(command, env=env, cwd=code, check=True)
         with open(out) as rows:
             return json.load(rows)  # type: ignore[no-any-return]
 
