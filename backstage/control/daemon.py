@@ -26,6 +26,7 @@ import fcntl
 import logging
 import os
 import queue
+import resource
 import signal
 import stat
 import sys
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 RECONCILE_EVERY = 1.0  # while what plays is not yet what is wanted
 SAFETY_NET = 60.0  # once settled: a pass at least this often, whatever was missed
 WATCH_ROUTER_EVERY = 0.1  # passes this often while the router is lost (router.lost)
+OPEN_FILES = 65536  # the soft limit it raises itself to, the hard one permitting
 RESTING = "what plays is what is declared: resting until something changes"
 SLOW_PASS = 2.0
 
@@ -119,6 +121,7 @@ class ProductionManager:
         (the metrics and the dashboard, which the interface makes)."""
         layout = self.crew.layout
         self._kept = kept
+        raise_open_files()
         declared.create_home(layout, ports.new_production)
         lock = os.open(layout.manager_lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -545,6 +548,19 @@ class ProductionManager:
             (log.warning if " waits: " in note else log.info)("%s", note)
         self._memory = plan.memory
         return plan
+
+
+def raise_open_files(ceiling: int = OPEN_FILES) -> None:
+    """Its soft limit of open files up towards the hard one, for the Emperor it starts,
+    which inherits it: each sleeping Act is a socket the Emperor holds, and the usual
+    soft limit of 1,024 stops at about a thousand Acts. At most `ceiling`: a process
+    that closes every fd up to its limit before an exec (uWSGI does, in places) must
+    not walk a billion."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _account(user: str) -> Account | None:
