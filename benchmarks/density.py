@@ -9,7 +9,8 @@ PSS         the whole Production's proportional memory (Manager, Emperor, router
             shared pages once per process
 sleeping    processes of a sleeping Act (by its procname): 0 is the goal
 snapshot    seconds for production.snapshot() of all the Acts (median of --rounds)
-top         CPU of a `top` feed (one snapshot a second, drawing aside) as % of a core
+top         CPU of a `top` feed (one snapshot a second, drawing aside) as % of a core,
+            and of `backstage top` itself drawing under tmux (monitor.py's measure)
 Manager     CPU of the Production Manager at rest (all asleep but the awake ones, no
             request) over --rest seconds, as % of a core, from /proc/PID/stat; and
             the file descriptors of the Emperor and the Manager
@@ -106,7 +107,7 @@ def against(ref: str, argv: Sequence[str]) -> list[list[str]]:
         subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
         # this benchmark, as it is, beside that code: its _common puts its own root first
         here = os.path.dirname(os.path.abspath(__file__))
-        for name in ("density.py", "_common.py"):
+        for name in ("density.py", "_common.py", "monitor.py"):
             shutil.copy(os.path.join(here, name), os.path.join(code, "benchmarks", name))
         out = os.path.join(folder, "rows.json")
         env = {**os.environ, "PYTHONPATH": code}
@@ -225,6 +226,16 @@ def measure(args: argparse.Namespace) -> list[list[str]] | None:
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
             cpu_after.ru_stime - cpu_before.ru_stime
         )
+        # `backstage top` itself, drawing under tmux (monitor.py's measure)
+        from monitor import top_cpu
+
+        try:
+            asleep = min(20, args.acts - args.awake)
+            top_used, top_wall = top_cpu(production, asleep, args.seconds, state="sleeping")
+            top_process = f"{100 * top_used / top_wall:.1f} % of a core"
+        except RuntimeError as exc:  # no tmux, or it drew nothing in time: say so
+            top_process = str(exc)
+
         # the Manager at rest: nothing declared changes, nobody asks anything
         manager = production.manager.pid()
         manager_cpu = "no Manager"
@@ -258,6 +269,7 @@ def measure(args: argparse.Namespace) -> list[list[str]] | None:
             ["snapshot(), median", f"{median(snapshots) * 1000:.0f} ms"],
             ["states in the snapshot", ", ".join(sorted(rows))],
             ["top's feed CPU", f"{100 * cpu / wall:.1f} % of a core"],
+            ["`backstage top` process CPU", top_process],
             ["Production Manager at rest", manager_cpu],
             ["open files of the Manager", manager_fds],
         ]

@@ -57,8 +57,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def top_cpu(production: Production, count: int, seconds: float) -> tuple[float, float]:
-    """CPU seconds `backstage top` used over `seconds` of wall time, and that wall time."""
+def top_cpu(
+    production: Production, count: int, seconds: float, state: str = "running"
+) -> tuple[float, float]:
+    """CPU seconds `backstage top` used over `seconds` of wall time, and that wall time,
+    from the moment it shows `count` Acts in `state` (as many as fit)."""
     tmux = shutil.which("tmux")
     if tmux is None:
         raise RuntimeError("the top measurement runs it under tmux: install tmux")
@@ -77,7 +80,7 @@ def top_cpu(production: Production, count: int, seconds: float) -> tuple[float, 
             shown = subprocess.run(
                 [*server, "capture-pane", "-p"], capture_output=True, text=True
             ).stdout
-            return shown.count(" running ") >= min(count, 50)
+            return shown.count(f" {state} ") >= min(count, 50)
 
         if not poll(drawn, 30.0, 0.1):
             raise RuntimeError("backstage top did not show the Acts within 30 s")
