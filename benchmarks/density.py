@@ -25,6 +25,13 @@ uv's cache there):
 `UV_OFFLINE=1 unshare -n sh -c 'ip link set lo up && python benchmarks/density.py ...'`.
 
   python benchmarks/density.py [--acts 1000] [--awake 30] [--rounds 5] [--against REF]
+
+With --memory, one awake hello-world Django Act per way of running its workers, side
+by side in one Production: what it costs at rest and under load (wrk, --clients
+connections for --seconds), how many workers it ran, and for adaptive workers how soon
+they reached the ceiling and went back to rest.
+
+  python benchmarks/density.py --memory [--seconds 10] [--clients 8]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from dataclasses import replace
 from _common import (
     arguments,
     free_ports,
+    http_status,
     median,
     poll,
     print_table,
@@ -129,7 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rest", type=float, default=120.0, help="seconds the Manager rests")
     parser.add_argument("--against", help="a git ref to measure first, side by side")
     parser.add_argument("--json", help=argparse.SUPPRESS)  # where --against's child writes
+    parser.add_argument("--memory", action="store_true", help="awake Acts' memory, side by side")
+    parser.add_argument("--clients", type=int, default=8, help="wrk connections (--memory)")
     args = arguments(parser, argv, acts=5, awake=2, rounds=1, seconds=2.0, rest=2.0)
+    if args.memory:
+        return memory(args.seconds, args.clients)
     raw = list(sys.argv[1:] if argv is None else argv)
     before = None
     if args.against:
@@ -280,6 +292,116 @@ def measure(args: argparse.Namespace) -> list[list[str]] | None:
             f"Manager {manager_cpu}"
         )
     return rows
+
+
+# (label, act.toml settings): two workers with Django preloaded by the master (as a
+# watched Act renders), two without, one, and adaptive workers. Run against code from
+# before adaptive workers (PYTHONPATH), the fixed ones run as that code renders them.
+WAYS = (
+    ("2 workers, watched (preloaded)", ("processes=2", "watch=true")),
+    ("2 workers", ("processes=2",)),
+    ("1 worker", ("processes=1",)),
+    ('adaptive "1..4"', ("processes=1..4",)),
+)
+
+
+def memory(seconds: float, clients: int) -> int:
+    import subprocess
+
+    from backstage.shortcuts import new_venue
+    from emperor.process import pids_named
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("--memory needs wrk on PATH")
+        return 1
+    mib = 2**20
+    with scratch("bsm-") as folder, production_in(folder) as production:
+        first = free_ports(21)
+        production.declare(ports=(first, first + 20), router=f"127.0.0.1:{first + 20}")
+        venue = new_venue("Bench", folder, production)
+        from backstage.model.spec import ActSpec
+
+        ways = [
+            way
+            for way in WAYS
+            if "adaptive" in ActSpec.__dataclass_fields__ or ".." not in way[1][0]
+        ]
+        acts = []
+        for i, (_, settings) in enumerate(ways):
+            act = venue.new_act(f"M{i}", start=False)
+            act.set(*settings)
+            act.start(120)
+            acts.append(act)
+
+        def pss(act) -> float:  # type: ignore[no-untyped-def]
+            return pss_and_rss(pids_named(f"{production.prefix} {act.key} "))[0] / mib
+
+        def workers(act) -> int:  # type: ignore[no-untyped-def]
+            sess = act.sess
+            return len(sess.workers) if sess else 0
+
+        def at_rest(act) -> bool:  # type: ignore[no-untyped-def]
+            sess = act.sess
+            return sess is not None and sess.ready and len(sess.workers) == act.spec.processes
+
+        rows = []
+        for (label, _), act in zip(ways, acts, strict=True):
+            for _ in range(5):
+                http_status(act.port, timeout=10)
+            poll(lambda act=act: at_rest(act), 60)
+            time.sleep(2.0)  # pacing: what the first requests allocated settles
+            rest = pss(act)
+            began = time.monotonic()
+            load = subprocess.Popen(
+                [wrk, "-t2", f"-c{clients}", f"-d{seconds:g}s", "-H", "Connection: close",
+                 f"http://127.0.0.1:{act.port}/"],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            grown = None
+            most, loaded = 0, 0.0
+            while load.poll() is None:
+                count = workers(act)
+                if count > most:
+                    most = count
+                    if count == act.spec.ceiling and getattr(act.spec, "adaptive", False):
+                        grown = time.monotonic() - began
+                if time.monotonic() - began > seconds * 0.8 and not loaded:
+                    loaded = pss(act)
+                time.sleep(0.1)
+            out = load.communicate()[0]
+            rps = next(
+                (line.split()[1] for line in out.splitlines() if "Requests/sec" in line), "?"
+            )
+            errors = "Non-2xx" in out or "Socket errors" in out
+            ended = time.monotonic()
+            back = None
+            if getattr(act.spec, "adaptive", False) and poll(
+                lambda act=act: at_rest(act), 120, 0.2
+            ):
+                back = time.monotonic() - ended
+            time.sleep(2.0)  # pacing: a cheaped worker is gone from stats before it exits
+            rows.append(
+                [
+                    label,
+                    f"{rest:.1f} MiB",
+                    f"{loaded:.1f} MiB",
+                    str(most),
+                    rps + (" (errors)" if errors else ""),
+                    "-" if grown is None else f"{grown:.1f} s",
+                    "-" if back is None else f"{back:.1f} s",
+                    f"{pss(act):.1f} MiB",
+                ]
+            )
+        print(f"one awake hello-world Act, wrk -c{clients} for {seconds:g} s; "
+              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        print_table(
+            ["workers", "PSS at rest", "under load", "most workers", "req/s",
+             "to the ceiling", "back to rest", "PSS after"],
+            rows,
+        )  # fmt: skip
+        print("memory: PSS at rest " + ", ".join(f"{row[0]} {row[1]}" for row in rows))
+    return 0
 
 
 if __name__ == "__main__":

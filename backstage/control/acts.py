@@ -296,13 +296,16 @@ class ActManager:
                 f"{self.ref.key} is not serving with all its workers: see {self.log_path}"
             )
         old = {w.pid for w in sess.workers}
+        # adaptive workers come and go meanwhile: every one that runs is new then
+        same_count = not self.spec().adaptive
         self.fifo(command)
 
         def renewed() -> bool:
             now = self.sess()
             return (
                 now is not None
-                and len(now.workers) == len(old)
+                and bool(now.workers)
+                and (len(now.workers) == len(old) or not same_count)
                 and all(w.pid not in old and w.accepting for w in now.workers)
             )
 

@@ -73,7 +73,10 @@ def apply_settings(spec: ActSpec, items: Iterable[str], where: str) -> ActSpec:
         elif key in TABLES:
             raise InvalidSetting(f"{key} is a table: write {key}.NAME=VALUE")
         else:
-            data[key] = toml_value(raw)
+            value = toml_value(raw)
+            if key == "processes" and str in (type(value), type(data.get(key))):
+                data.pop("max_processes", None)  # a range ("1..4") names its own ceiling
+            data[key] = value
     return from_dict(ActSpec, _as_toml(data), where)
 
 

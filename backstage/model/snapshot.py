@@ -73,6 +73,8 @@ class ActRow:
     responses: tuple[int, int, int, int] | None = None
     refused: str = ""  # watched: why its last save was refused (the old code serves)
     reason: str = ""  # what is wrong and what to do (state.explain), "" when nothing is
+    # the most workers it may run: its worker slots, adaptive or "+" on the FIFO (0: not playing)
+    max_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,7 @@ def _act_row(
         responses=_responses(reading.stats),
         refused=reading.refused,
         reason=reason,
+        max_workers=len(stats.workers) if stats else 0,
     )
 
 

@@ -193,6 +193,10 @@ class ActSpec:
     module: str = ""  # the Django project package; "" means the Act's name
     processes: int = 2  # workers at start
     max_processes: int = 0  # how far "+" on the FIFO may go; 0 means twice `processes`
+    # Adaptive workers, written `processes = "1..4"` in act.toml (never `adaptive =`):
+    # uWSGI's busyness algorithm keeps `processes` at rest and spawns up to
+    # `max_processes` under load, and cheaps them again once idle
+    adaptive: bool = False
     enabled: bool = True  # false: the Production Manager stops it (`act stop` writes it)
     env: dict[str, str] = field(default_factory=dict)  # its environment (`backstage config`)
     hosts: tuple[str, ...] = ()  # where it is booked: Venue domains or their subdomains
@@ -241,11 +245,16 @@ class ActSpec:
         "static_root", "media_url", "media_root", "release", "workers", "cron", "uwsgi", "log_max",
         "log_keep",
         "memory_report", "idle", "max_rss", "watch", "current", "watch_paths", "watch_ignore",
-        "shared",
+        "shared", "adaptive",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
         check_port("port", self.port)
+        if self.adaptive and self.max_processes <= self.processes:
+            raise InvalidSetting(
+                f'processes = "{self.processes}..{self.max_processes}": the second number must '
+                f'be above the first, e.g. "{self.processes}..{self.processes + 2}"'
+            )
         check_processes("processes", self.processes, 1)
         check_processes("max_processes", self.max_processes, 0)
         if 0 < self.max_processes < self.processes:
@@ -400,6 +409,8 @@ _READERS: dict[str, Callable[[Any], Any]] = {
 
 
 def from_dict(cls: type[S], data: dict[str, Any], where: str) -> S:
+    if cls is ActSpec:
+        data = unfold_processes(data, where)
     known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values = {}
     for key, raw in data.items():
@@ -430,11 +441,37 @@ def to_dict(spec: Any) -> dict[str, Any]:
     """The fields to write; those a spec lists in QUIET_DEFAULTS only when set, so that a
     file stays as short as what it says."""
     quiet = getattr(spec, "QUIET_DEFAULTS", ())
-    return {
+    data = {
         f.name: getattr(spec, f.name)
         for f in dataclasses.fields(spec)
         if f.name not in quiet or getattr(spec, f.name) != _default(f)
     }
+    if data.pop("adaptive", False):
+        data["processes"] = f"{data.pop('processes')}..{data.pop('max_processes')}"
+    return data
+
+
+def unfold_processes(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """act.toml's `processes = "1..4"` as the fields it stands for (adaptive, at rest 1,
+    up to 4); an integer stays as it is. `adaptive` itself is never written by hand."""
+    if "adaptive" in data:
+        raise InvalidSetting(f"{where}: unknown setting 'adaptive': write processes = \"1..4\"")
+    value = data.get("processes")
+    if not isinstance(value, str):
+        return data
+    low, dots, high = value.partition("..")
+    if not (dots and low.strip().isdigit() and high.strip().isdigit()):
+        raise InvalidSetting(
+            f"{where}: processes must be an integer (2), or a range of workers at rest and "
+            f'under load ("1..4"), not {value!r}'
+        )
+    ceiling = data.get("max_processes", 0)
+    if ceiling not in (0, int(high)):
+        raise InvalidSetting(
+            f'{where}: processes = "{value}" names its own ceiling: '
+            f"remove max_processes = {ceiling}"
+        )
+    return {**data, "processes": int(low), "max_processes": int(high), "adaptive": True}
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

@@ -40,7 +40,8 @@ NOGIG_APP = os.path.join(PACKAGE, "scripts", "nogig.py")
 ENV_LOADER = os.path.join(PACKAGE, "scripts", "vassalenv.py")
 # Loaded by each worker of a Django Act before its app: reads the URLconf at load.
 WARMUP = os.path.join(PACKAGE, "scripts", "warmup.py")
-# Loaded by a Django Act's master: Django's own modules, imported once for every worker.
+# Loaded by a watched Django Act's master: Django's own modules, imported once for the
+# workers that each save's chain reload forks.
 PRELOAD = os.path.join(PACKAGE, "scripts", "djangopreload.py")
 
 
@@ -375,7 +376,7 @@ class StageSet:
                 env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
                 env_loader=ENV_LOADER,
                 warmup=WARMUP,
-                preload=PRELOAD,
+                preload=PRELOAD if spec.watch else "",
                 env_digest=env_digest(spec.env),
             ),
         )

@@ -1,6 +1,6 @@
 """Django's own modules imported once, in a process that forks what loads the app.
 
-Loaded by path by a Django Act's vassal master (`shared-import`), so that each worker
+Loaded by path by a watched Django Act's vassal master (`shared-import`), so that each worker
 forked from it (`lazy-apps`) finds Django imported and only imports the project; and by
 the warm pre-flight (`checker.py`). Never the project's modules: a worker reloaded by a
 save imports them anew. A new Django in the Venue wants the Act restarted, not reloaded.
@@ -8,6 +8,7 @@ save imports them anew. A new Django in the Venue wants the Act restarted, not r
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
 """
 
+import gc
 import importlib
 
 # Django's modules that read no settings and define no models when imported.
@@ -48,3 +49,6 @@ def preload() -> None:
 
 if __name__ != "__main__":
     preload()
+    # what is imported so far never moves again: kept out of the collector's passes,
+    # which would write to every object's page in each forked child
+    gc.freeze()

@@ -28,6 +28,11 @@ def _ms(microseconds: int) -> str:
     return f"{microseconds / 1000:.0f}ms" if microseconds else "-"
 
 
+def _workers(row: ActRow) -> str:
+    """busy/running/most; a snapshot recorded before it knew the most says busy/running."""
+    return f"{row.busy}/{row.workers}" + (f"/{row.max_workers}" if row.max_workers else "")
+
+
 def _if_playing(row: ActRow, text: str) -> str:
     return text if row.pid is not None else "-"
 
@@ -37,7 +42,8 @@ ACT_COLUMNS: tuple[Column, ...] = (
     Column("STATE", 8, False, lambda r: r.state),
     Column("PID", 7, True, lambda r: str(r.pid) if r.pid else "-"),
     Column("PORT", 5, True, lambda r: str(r.port)),
-    Column("WRK", 5, True, lambda r: _if_playing(r, f"{r.busy}/{r.workers}")),
+    # busy / running / the most it may run (adaptive, or "+" on the FIFO)
+    Column("WRK", 7, True, lambda r: _if_playing(r, _workers(r))),
     Column("REQ", 7, True, lambda r: _if_playing(r, str(r.requests))),
     Column("RPS", 6, True, lambda r: _if_playing(r, _rate(r.rps))),
     Column("AVG", 6, True, lambda r: _if_playing(r, _ms(r.avg_rt))),

@@ -50,6 +50,8 @@ def status(snapshot: Snapshot, as_root: Sequence[str] = ()) -> dict[str, Any]:
                 "refused": row.refused,
                 # added with truthful states: what is wrong and what to do ("" if nothing)
                 "reason": row.reason,
+                # added with adaptive workers: the most it may run (workers: how many run)
+                "max_workers": row.max_workers,
             }
             for row in snapshot.acts
         ],

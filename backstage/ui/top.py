@@ -278,7 +278,8 @@ def _detail(snapshot: Snapshot, view: View, height: int) -> list[Line]:
         return [_title(snapshot), [(f"{view.detail} is gone", "error")]]
     summary = (
         f"{row.key}  {row.state}  pid {row.pid or '-'}  port {row.port}  "
-        f"workers {row.busy}/{row.workers} busy  {row.requests} req  "
+        f"workers {row.workers}{f' of {row.max_workers}' if row.max_workers else ''}, "
+        f"{row.busy} busy  {row.requests} req  "
         f"{'-' if row.rps is None else f'{row.rps:.1f}'} req/s  lq {row.listen_queue}"
     )
     if row.responses is not None:

@@ -203,3 +203,29 @@ def test_hsts_and_the_308_in_the_vassal_config(tmp_path):
     assert "addheader:Location: https://$1:8443${REQUEST_URI}" in text
     assert "route-run = break:308 Permanent Redirect" in text
     assert "send-crnl" not in text
+
+
+def test_adaptive_workers_render_the_busyness_algorithm(tmp_path):
+    act = lay_out(tmp_path)
+    crew = act.production.crew
+    fixed = configparser.ConfigParser(strict=False, interpolation=None)
+    fixed.read_string(render_vassal(act))
+    assert fixed["uwsgi"]["cheaper-algo"] == "manual"
+    assert "cheaper-step" not in fixed["uwsgi"]
+    spec = dataclasses.replace(act.spec, processes=1, max_processes=4, adaptive=True)
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(crew.stageset.vassal(crew.layout, act.ref, spec))
+    options = parser["uwsgi"]
+    assert options["cheaper-algo"] == "busyness"
+    assert (options["cheaper"], options["cheaper-initial"], options["processes"]) == ("1", "1", "4")
+    # the whole way to the ceiling in one step, looked at every second
+    assert (options["cheaper-step"], options["cheaper-overload"]) == ("3", "1")
+    assert options["lazy-apps"] == "true"  # chain reloads keep reloading code
+
+
+def test_only_a_watched_django_act_preloads_django_in_its_master(tmp_path):
+    act = lay_out(tmp_path)
+    crew = act.production.crew
+    assert "djangopreload" not in render_vassal(act)
+    watched = dataclasses.replace(act.spec, watch=True)
+    assert "djangopreload" in crew.stageset.vassal(crew.layout, act.ref, watched)

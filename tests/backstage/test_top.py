@@ -53,6 +53,10 @@ def test_every_act_shows_with_its_state_in_colour(snapshot):
     assert ("failed", "failed") in lines[3] and ("stopped", "stopped") in lines[4]
     storefront = body[3].split()
     assert storefront[4] == "0/2" and storefront[5] == "31" and storefront[6] == "28.3"
+    # adaptive workers: busy/running/the most it may run
+    adaptive = dataclasses.replace(snapshot.acts[3], workers=1, busy=1, max_workers=4)
+    grown = dataclasses.replace(snapshot, acts=(*snapshot.acts[:3], adaptive))
+    assert text(render(grown, View(), 120, 30))[5].split()[4] == "1/1/4"
     assert "q quit" in shown[-1]
     assert "GIGS" not in shown[1]  # this Production has no Gigs
 
