@@ -8,6 +8,8 @@ Three ways to the same Django project, side by side, round after round:
              by the same binary, from Popen until GET / answers 200
   floor      the Venue's Python importing Django and building the WSGI app once,
              from Popen until it exits
+  wake       a request at a sleeping Act's port (idle set, no process: the Emperor
+             holds the port) until its 200, once the Act is asleep again
 
 The first act.start() also starts the Production Manager and the Emperor; it is
 the warm-up, reported apart as "cold". Between rounds each server is stopped and
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from _common import (
     arguments,
+    http_status,
     median,
     poll,
     print_table,
@@ -43,7 +46,8 @@ from _common import (
 if TYPE_CHECKING:
     from backstage import Act
 
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.10
+WAKE_RATIO = 1.2  # a cold sleeping Act's wake against the floor
 SERVE_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
@@ -140,6 +144,20 @@ def floor(python: str, project: str, settings: str) -> float:
     return time.perf_counter() - started
 
 
+SLEEP_AFTER = 8  # the sleeper's idle: seconds after its answer until it sleeps again
+
+
+def wake(act: Act) -> float:
+    """Seconds from a request at a sleeping Act's port to its 200, once it slept again."""
+    if not poll(act.manager.sleeping, SERVE_TIMEOUT, 0.05):
+        raise TimeoutError(f"{act.key} did not fall asleep within {SERVE_TIMEOUT:.0f} s")
+    started = time.perf_counter()
+    status = http_status(act.get_uwsgi_port(), timeout=SERVE_TIMEOUT)
+    if status != 200:
+        raise RuntimeError(f"{act.key} woke with {status}, not 200")
+    return time.perf_counter() - started
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
@@ -158,9 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = f"{act.spec.package}.settings"
         workers = act.spec.processes
 
+        sleeper = new_act(venue, "BenchSleeper", start=False)
+        sleeper.set(f"idle={SLEEP_AFTER}")
+
         cold = backstage_start(act)  # the warm-up: Manager and Emperor start here too
         cold_stop = backstage_stop(act)
-        served: dict[str, list[float]] = {"backstage": [], "plain": [], "floor": []}
+        sleeper.start(SERVE_TIMEOUT)  # on demand: it plays at its first request
+        served: dict[str, list[float]] = {"backstage": [], "plain": [], "floor": [], "wake": []}
         stopped: dict[str, list[float]] = {"backstage": [], "plain": []}
         for _ in range(args.rounds):
             served["backstage"].append(backstage_start(act))
@@ -169,11 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             served["plain"].append(up)
             stopped["plain"].append(down)
             served["floor"].append(floor(venue.python, act.path, settings))
+            served["wake"].append(wake(sleeper))
 
     what = {
         "backstage": "backstage: act.start() -> 200",
         "plain": "plain: uwsgi --ini -> 200",
         "floor": "floor: venue python builds WSGI app",
+        "wake": "wake: a sleeping Act's port -> 200",
     }
     print(
         f"Act startup, {workers} lazy workers, {args.rounds} rounds "
@@ -193,9 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(["", "median", "min", "stop (median)"], rows)
     ratio = median(served["backstage"]) / median(served["plain"])
     verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    woke = median(served["wake"]) / median(served["floor"])
     print(
         f"backstage/plain startup ratio {ratio:.2f} (medians; target <= {TARGET_RATIO}: "
-        f"{verdict}), floor {median(served['floor']):.2f} s, cold {cold:.2f} s"
+        f"{verdict}), floor {median(served['floor']):.2f} s, cold {cold:.2f} s, "
+        f"wake/floor {woke:.2f} (target <= {WAKE_RATIO}), load average {os.getloadavg()[0]:.1f}"
     )
     return 0
 

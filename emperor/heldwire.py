@@ -25,8 +25,9 @@ The wire, on the holder's unix stream socket (one request a connection):
 
 from __future__ import annotations
 
+import _socket  # not `socket`: with what it imports, a third of the wrapper's start
+import array
 import os
-import socket
 import struct
 
 FD_BASE = 60  # the first fd a held socket is put at: far above what the Emperor passes
@@ -59,19 +60,27 @@ def decode_reply(data: bytes) -> int:
     return count
 
 
-def hand(conn: socket.socket, fds: list[int]) -> None:
+def hand(conn: _socket.socket, fds: list[int]) -> None:
     """Send `fds` (none: a reply that says so) down a connection."""
-    socket.send_fds(conn, [encode_reply(len(fds))], fds)
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    conn.sendmsg([encode_reply(len(fds))], rights)
 
 
 def ask(path: str, name: str, timeout: float = 10.0) -> list[int]:
     """The held sockets of vassal `name`, as new fds of this process; [] when the holder
     holds none for it. OSError when there is no holder."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         conn.settimeout(timeout)
         conn.connect(path)
         conn.sendall(f"get {name}\n".encode())
-        data, fds, _, _ = socket.recv_fds(conn, 64, MAX_FDS)
+        data, ancillary, _, _ = conn.recvmsg(64, _socket.CMSG_LEN(MAX_FDS * 4))
+    finally:
+        conn.close()
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS):
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     try:
         if decode_reply(data) != len(fds):
             raise ValueError("the fds received are not the fds announced")
@@ -79,4 +88,4 @@ def ask(path: str, name: str, timeout: float = 10.0) -> list[int]:
         for fd in fds:
             os.close(fd)
         raise
-    return fds
+    return list(fds)

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+ASK_EMPEROR_EVERY = 0.25  # seconds, while a start is waited for
 
 # Appended to a new Act's settings.py: the hosts it is booked at come from its
 # vassal config (BACKSTAGE_HOSTS), so booking never edits the project.
@@ -224,9 +225,16 @@ class ActManager:
     def _wait_serving(self, timeout: float, log_offset: int) -> None:
         port = self.spec().port
         deadline = time.monotonic() + timeout
+        asked_emperor, sleeping = 0.0, False
         while True:
-            if self._blacklisted():
-                raise self._failed("failed to start", log_offset)
+            # The Emperor's stats (a refusal, a sleep) a few times a second only: each
+            # reading is a JSON of every vassal, written while this one starts
+            if time.monotonic() - asked_emperor >= ASK_EMPEROR_EVERY:
+                asked_emperor = time.monotonic()
+                emperor = self.crew.stage.stats()
+                if emperor is not None and emperor.blacklisted(self.vassal):
+                    raise self._failed("failed to start", log_offset)
+                sleeping = emperor is not None and emperor.waiting(self.vassal)
             sess = self.sess()
             # All workers, not the first: lazy workers still importing the app would be
             # cut off by a stop, and can stall a chain reload, right after start returns.
@@ -236,7 +244,7 @@ class ActManager:
                 # loaded, yet no answer and an exception per request: the app is not a
                 # WSGI app (a factory named without its call), waiting will not mend it
                 raise self._failed("fails every request", log_offset)
-            if sess is None and self.sleeping():
+            if sess is None and sleeping:
                 http_answers(port, min(10.0, max(0.1, deadline - time.monotonic())))  # wakes it
             if time.monotonic() >= deadline:
                 raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
