@@ -191,7 +191,9 @@ class ActSpec:
     name: str  # the Act's name, as its folder in VENUE/acts/ names it
     port: int  # where it serves HTTP on 127.0.0.1: chosen free at creation, then kept
     module: str = ""  # the Django project package; "" means the Act's name
-    processes: int = 2  # workers at start
+    # workers at start; "1..4": adaptive, 1 at rest and up to 4 under load (uWSGI's
+    # busyness algorithm), the range's second number its max_processes
+    processes: int = 2
     max_processes: int = 0  # how far "+" on the FIFO may go; 0 means twice `processes`
     # Adaptive workers, written `processes = "1..4"` in act.toml (never `adaptive =`):
     # uWSGI's busyness algorithm keeps `processes` at rest and spawns up to
