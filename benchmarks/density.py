@@ -294,11 +294,10 @@ def measure(args: argparse.Namespace) -> list[list[str]] | None:
     return rows
 
 
-# (label, act.toml settings): two workers with Django preloaded by the master (as a
-# watched Act renders), two without, one, and adaptive workers. Run against code from
-# before adaptive workers (PYTHONPATH), the fixed ones run as that code renders them.
+# (label, act.toml settings): two fixed workers (Django preloaded by the master), one,
+# and adaptive workers. Run against code from before adaptive workers, the fixed ones
+# run as that code renders them.
 WAYS = (
-    ("2 workers, watched (preloaded)", ("processes=2", "watch=true")),
     ("2 workers", ("processes=2",)),
     ("1 worker", ("processes=1",)),
     ('adaptive "1..4"', ("processes=1..4",)),

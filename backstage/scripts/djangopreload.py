@@ -1,6 +1,6 @@
 """Django's own modules imported once, in a process that forks what loads the app.
 
-Loaded by path by a watched Django Act's vassal master (`shared-import`), so that each worker
+Loaded by path by a Django Act's vassal master (`shared-import`), so that each worker
 forked from it (`lazy-apps`) finds Django imported and only imports the project; and by
 the warm pre-flight (`checker.py`). Never the project's modules: a worker reloaded by a
 save imports them anew. A new Django in the Venue wants the Act restarted, not reloaded.

@@ -223,9 +223,17 @@ def test_adaptive_workers_render_the_busyness_algorithm(tmp_path):
     assert options["lazy-apps"] == "true"  # chain reloads keep reloading code
 
 
-def test_only_a_watched_django_act_preloads_django_in_its_master(tmp_path):
-    act = lay_out(tmp_path)
+def test_the_master_preloads_django_only_for_two_workers_at_rest_or_more(tmp_path):
+    act = lay_out(tmp_path)  # three workers
     crew = act.production.crew
-    assert "djangopreload" not in render_vassal(act)
+    assert "djangopreload" in render_vassal(act)
+    for processes, adaptive in ((1, False), (1, True)):
+        spec = dataclasses.replace(
+            act.spec, processes=processes, max_processes=4, adaptive=adaptive
+        )
+        assert "djangopreload" not in crew.stageset.vassal(crew.layout, act.ref, spec)
+    two = dataclasses.replace(act.spec, processes=2, max_processes=4, adaptive=True)
+    assert "djangopreload" in crew.stageset.vassal(crew.layout, act.ref, two)
+    # the development loop's switch changes nothing uWSGI reads: no restart
     watched = dataclasses.replace(act.spec, watch=True)
-    assert "djangopreload" in crew.stageset.vassal(crew.layout, act.ref, watched)
+    assert crew.stageset.vassal(crew.layout, act.ref, watched) == render_vassal(act)
