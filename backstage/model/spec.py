@@ -249,6 +249,8 @@ class ActSpec:
         "memory_report", "idle", "max_rss", "watch", "current", "watch_paths", "watch_ignore",
         "shared", "adaptive",
     )  # fmt: skip
+    # Fields no file names: `adaptive` is written as `processes = "1..4"`
+    NOT_KEYS: ClassVar[tuple[str, ...]] = ("adaptive",)
 
     def __post_init__(self) -> None:
         check_port("port", self.port)
@@ -456,7 +458,7 @@ def to_dict(spec: Any) -> dict[str, Any]:
 def unfold_processes(data: dict[str, Any], where: str) -> dict[str, Any]:
     """act.toml's `processes = "1..4"` as the fields it stands for (adaptive, at rest 1,
     up to 4); an integer stays as it is. `adaptive` itself is never written by hand."""
-    if "adaptive" in data:
+    if any(key in data for key in ActSpec.NOT_KEYS):
         raise InvalidSetting(f"{where}: unknown setting 'adaptive': write processes = \"1..4\"")
     value = data.get("processes")
     if not isinstance(value, str):

@@ -275,7 +275,7 @@ def files_page() -> str:
             spec_table(spec.VenueSpec),
             "## act.toml\n",
             "In `VENUE/acts/NAME/`, 0600 (it holds the Act's environment).\n",
-            spec_table(spec.ActSpec, skip=("adaptive",)),  # written as processes = "1..4"
+            spec_table(spec.ActSpec, skip=spec.ActSpec.NOT_KEYS),
             'Each `[cron]` entry is `"M H DOM MON DOW command"`, each field `*`, `*/N` or a '
             "number. Each `[workers]` entry is one command on one line, run beside the web "
             "workers with the Act's environment, reloaded and stopped with it.\n",
