@@ -80,8 +80,9 @@ class Load:
                 break
             began = time.monotonic()
             status, _ = http_get(self.port, host=self.host, timeout=self.timeout)
-            self.durations.append(time.monotonic() - began)
-            self.results.append((time.monotonic(), status))
+            ended = time.monotonic()
+            self.durations.append(ended - began)
+            self.results.append((ended, status))
             self._stop.wait(self.interval)
 
     @property
@@ -91,6 +92,14 @@ class Load:
     @property
     def failed(self) -> int:
         return sum(1 for _, status in self.results if status != 200)
+
+    def failures(self) -> list[tuple[float, int]]:
+        """(when it was sent, status) of each request that failed."""
+        return [
+            (at - took, status)
+            for (at, status), took in zip(self.results, self.durations, strict=False)
+            if status != 200
+        ]
 
     @property
     def slowest(self) -> float:

@@ -35,7 +35,7 @@ from emperor.process import wait_for
 
 from ..errors import BackstageError, NotBookable, NotFound, PortBusy
 from ..files import declared
-from ..files.declared import Declared
+from ..files.declared import Declared, DeclaredAct
 from ..files.fs import unlink_if_present, write_if_changed
 from ..model.domains import check_hostname, domain_of
 from ..render.shim import LIVE_MARK, shim_path
@@ -129,6 +129,7 @@ class BookingManager:
         os.makedirs(os.path.dirname(withheld), mode=0o711 if act.ref.user else 0o700, exist_ok=True)
         with open(withheld, "w"):
             pass
+        self.publish_booked()  # nor does the router's fallback pass it the host's requests
         deadline = time.monotonic() + timeout
         domains = declared.venue_spec(act.ref.venue_path).domains
         private = router.keys.private_for(host, domains) if router.signed else ""
@@ -171,8 +172,21 @@ class BookingManager:
         layout = self.crew.layout
         with declared.locked(layout.router_booked_lock):
             production = declared.read(layout)
-            booked = [host for act in production.acts if act.spec for host in act.spec.hosts]
+            booked: dict[str, list[str]] = {}
+            for act in production.acts:
+                for host in act.spec.hosts if act.spec else ():
+                    booked.setdefault(host, []).extend(self._nodes(act, host))
             self.crew.router.write_booked(booked)
+
+    def _nodes(self, act: DeclaredAct, host: str) -> list[str]:
+        """Where the router's fallback may pass a request for `host` to the Act: its
+        uwsgi socket, and the wake node for one that may sleep (its socket is closed
+        while it sleeps); none while it is stopped or being unbooked from the host."""
+        spec, layout = act.spec, self.crew.layout
+        if spec is None or not spec.enabled or os.path.exists(layout.withheld(act.ref, host)):
+            return []
+        nodes = [layout.act_socket(act.ref)]
+        return nodes + [layout.act_wake(act.ref)] if spec.idle else nodes
 
     # The Act's subscriptions file
 

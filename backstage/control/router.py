@@ -8,9 +8,11 @@ record of which Gigs are live.
 
 A host nobody plays falls back to the router's own worker (`nogig.py`), which
 answers at once (without a fallback uWSGI closes the connection unanswered): 404,
-or 503 for a booked host (`run/router.booked.json`, written here) nobody plays
-now, or 308 to a booked host's own spelling when it came in another case or with
-a trailing dot, which the router's byte-exact match cannot fold.
+or for a booked host (`run/router.booked.json`, written here, with the uwsgi
+sockets of the Acts booked there) the answer of one of those Acts, passed on by the
+worker itself, or 503 when none of them listens; or 308 to a booked host's own
+spelling when it came in another case or with a trailing dot, which the router's
+byte-exact match cannot fold.
 
 Many hosts: with `subscription_server` the router also takes announces over UDP
 from other hosts' Acts, checked against the Venue domains' keys it trusts. With
@@ -18,8 +20,10 @@ from other hosts' Acts, checked against the Venue domains' keys it trusts. With
 node address (`node_address`:their port, a uwsgi socket each Act binds).
 
 A router that was restarted knows no Act until each announces itself again (every
-2 s); the Production Manager tells it at once who plays (`keep_loyal`), so a booked
-host is not answered by the fallback meanwhile.
+second); the Production Manager tells it at once who plays (`keep_loyal`). The
+connections that waited in its held port meanwhile are served before either: the
+fallback passes those to the Act itself. (Its subscription socket cannot be held
+like its port: uWSGI 2.0 binds that one anew at every start, and takes no fd for it.)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from emperor import binary as uwsgi_binary
 from emperor.errors import UwsgiError
@@ -259,11 +263,18 @@ class Router:
             self.keys.publish(FALLBACK_KEY)
         self.certificates.prepare()
 
-    def write_booked(self, hosts: Iterable[str]) -> bool:
-        """Write the keys of the booked `hosts` for the router's fallback, atomically and
-        only when they changed; True when written."""
-        keys = sorted({key for host in hosts for key in self.keys_for(host)})
-        text = json.dumps(keys, indent=0) + "\n"
+    def write_booked(self, hosts: Mapping[str, Iterable[str]]) -> bool:
+        """Write the keys of the booked `hosts` for the router's fallback, each with the
+        nodes (uwsgi sockets) of the Acts booked there, atomically and only when they
+        changed; True when written. The fallback passes a booked key's request to the
+        first node that takes it: a router just restarted, which does not know the Acts
+        yet, then costs no request."""
+        booked: dict[str, list[str]] = {}
+        for host, nodes in hosts.items():
+            for key in self.keys_for(host):
+                booked.setdefault(key, [])
+                booked[key] += [n for n in nodes if n not in booked[key]]
+        text = json.dumps(dict(sorted(booked.items())), indent=0) + "\n"
         return write_if_changed(self.booked_path, text)
 
     def render(self, stageset: StageSet) -> str:

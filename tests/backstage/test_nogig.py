@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import socket
+import struct
+import threading
 
 import pytest
 
@@ -12,8 +16,9 @@ from backstage.model.layout import Layout
 from backstage.model.spec import ProductionSpec
 from backstage.scripts import nogig
 from backstage.scripts.nogig import Booked, fold, respond
+from emperor import subscription
 
-BOOKED = frozenset({"host.example.test", "host.example.test:8123", "upper.example.test"})
+BOOKED = {"host.example.test": (), "host.example.test:8123": (), "upper.example.test": ()}
 
 
 def call(host: str | None, uri: str = "/a/b?c=1", scheme: str = "http", booked=BOOKED):
@@ -140,21 +145,23 @@ def test_booked_keys_are_read_again_when_the_file_changes(tmp_path):
     path = tmp_path / "booked.json"
     booked = Booked(str(path))
     assert booked.keys() == frozenset()
-    path.write_text(json.dumps(["a.example.test"]))
-    assert booked.keys() == {"a.example.test"}
+    path.write_text(json.dumps({"a.example.test": ["/run/a.sock"]}))
+    assert booked.nodes() == {"a.example.test": ("/run/a.sock",)}
     replacement = tmp_path / "new.json"
-    replacement.write_text(json.dumps(["b.example.test", "b.example.test:8000", 3]))
+    replacement.write_text(json.dumps({"b.example.test": [], "b.example.test:8000": [3], "c": 1}))
     os.replace(replacement, path)
-    assert booked.keys() == {"b.example.test", "b.example.test:8000"}
-    path.write_text("[")  # never written so by Backstage, which replaces it whole
+    assert booked.nodes() == {"b.example.test": (), "b.example.test:8000": ()}
+    path.write_text("{")  # never written so by Backstage, which replaces it whole
     assert booked.keys() == {"b.example.test", "b.example.test:8000"}
     path.unlink()
     assert booked.keys() == frozenset()
+    path.write_text(json.dumps(["old.example.test", 3]))  # as an older Manager wrote it
+    assert booked.nodes() == {"old.example.test": ()}
 
 
 def test_the_app_reads_the_file_named_by_its_env(tmp_path, monkeypatch):
     path = tmp_path / "booked.json"
-    path.write_text(json.dumps(["x.example.test"]))
+    path.write_text(json.dumps({"x.example.test": []}))
     monkeypatch.setattr(nogig, "_booked", Booked(str(path)))
     seen = []
     body = nogig.application(
@@ -168,14 +175,166 @@ def test_the_router_writes_the_booked_keys_only_when_they_change(tmp_path):
     os.makedirs(layout.run_dir)
     router = Router(layout, lambda: ProductionSpec(router="127.0.0.1:8123"))
     assert router.booked_path == layout.router_booked
-    assert router.write_booked(["b.example.test", "a.example.test", "b.example.test"])
-    keys = ["a.example.test", "a.example.test:8123", "b.example.test", "b.example.test:8123"]
+    assert router.write_booked({"b.example.test": ["/b", "/c"], "a.example.test": []})
+    keys = {
+        "a.example.test": [],
+        "a.example.test:8123": [],
+        "b.example.test": ["/b", "/c"],
+        "b.example.test:8123": ["/b", "/c"],
+    }
     with open(router.booked_path) as written:
         assert json.load(written) == keys
     assert oct(os.stat(router.booked_path).st_mode & 0o777) == "0o600"
-    assert not router.write_booked(["a.example.test", "b.example.test"])
-    assert router.write_booked([])
+    assert not router.write_booked({"a.example.test": [], "b.example.test": ["/b", "/c"]})
+    assert router.write_booked({})
     assert Booked(router.booked_path).keys() == frozenset()
+
+
+class Node:
+    """A uwsgi-protocol server at a unix socket, in a thread: it answers each request
+    with `answer` and keeps what it was sent, as an Act's worker would."""
+
+    def __init__(self, path: str, answer: bytes = b"", accept: bool = True) -> None:
+        self.path, self.answer = path, answer
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(64)
+        if accept:
+            threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while len(data) < 4 or len(data) < 4 + struct.unpack("<H", data[1:3])[0]:
+                    data += conn.recv(65536)
+                size = struct.unpack("<H", data[1:3])[0]
+                env, pos, end = {}, 4, 4 + size
+                while pos < end:
+                    (n,) = struct.unpack("<H", data[pos : pos + 2])
+                    key = data[pos + 2 : pos + 2 + n].decode()
+                    pos += 2 + n
+                    (n,) = struct.unpack("<H", data[pos : pos + 2])
+                    env[key] = data[pos + 2 : pos + 2 + n].decode("latin-1")
+                    pos += 2 + n
+                body = data[end:]
+                while len(body) < int(env.get("CONTENT_LENGTH") or 0):
+                    body += conn.recv(65536)
+                self.got.append((env, body))
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def passed(environ: dict[str, object], nodes: tuple[str, ...]):
+    seen: dict[str, object] = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, headers
+
+    body = respond(environ, start_response, {"host.example.test": nodes})
+    try:
+        data = b"".join(body)
+    finally:
+        getattr(body, "close", lambda: None)()
+    return seen["status"], seen["headers"], data
+
+
+def test_a_booked_host_is_passed_to_the_first_of_its_acts_that_listens(tmp_path):
+    answer = (
+        b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\nmade!"
+    )
+    node = Node(str(tmp_path / "act.sock"), answer)
+    try:
+        environ = {
+            "HTTP_HOST": "host.example.test",
+            "REQUEST_METHOD": "POST",
+            "REQUEST_URI": "/x?y=1",
+            "PATH_INFO": "/x",
+            "QUERY_STRING": "y=1",
+            "CONTENT_LENGTH": "4",
+            "REMOTE_ADDR": "192.0.2.7",
+            "HTTP_X_NAME": "caf\xe9",
+            "wsgi.input": io.BytesIO(b"body and more"),
+            "wsgi.url_scheme": "http",
+            "uwsgi.node": b"router",
+        }
+        gone = str(tmp_path / "gone.sock")  # a stopped Act's: nothing listens
+        status, headers, body = passed(environ, (gone, node.path))
+        assert (status, body) == ("201 Created", b"made!")
+        # its headers as it sent them, but hop-by-hop ones: the router says its own
+        assert headers == [
+            ("Content-Type", "text/plain"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("Content-Length", "5"),
+        ]
+        ((env, sent),) = node.got
+        # the request as the router would have passed it: its variables, not the
+        # server's own entries, and exactly CONTENT_LENGTH bytes of its body
+        assert env == {k: v for k, v in environ.items() if isinstance(v, str) and "." not in k}
+        assert sent == b"body"
+    finally:
+        node.close()
+
+
+def test_a_booked_host_none_of_whose_acts_listens_is_503(tmp_path):
+    status, headers, body = passed({"HTTP_HOST": "host.example.test"}, (str(tmp_path / "x"),))
+    assert status.startswith("503") and ("Retry-After", "2") in headers
+
+
+def test_an_act_that_takes_the_request_and_closes_is_502(tmp_path):
+    node = Node(str(tmp_path / "act.sock"), b"")
+    try:
+        status, _, body = passed({"HTTP_HOST": "host.example.test"}, (node.path,))
+        assert status.startswith("502") and b"without an answer" in body
+    finally:
+        node.close()
+
+
+def test_so_many_requests_are_passed_at_once_and_no_more(tmp_path, monkeypatch):
+    """An Act that never answers holds a thread of the worker each request: past
+    PASSING_AT_ONCE the others are answered 503 at once, and each one passed lets its
+    place go when it ends."""
+    monkeypatch.setattr(nogig, "PASS_WAIT", 0.2)
+    silent = Node(str(tmp_path / "silent.sock"), accept=False)  # a held, idle backlog
+    try:
+        for _ in range(3):
+            status, _, body = passed({"HTTP_HOST": "host.example.test"}, (silent.path,))
+            assert status.startswith("502") and b"timed out" in body
+        for _ in range(nogig.PASSING_AT_ONCE):  # as many passing now as may be
+            assert nogig._passing.acquire(blocking=False)
+        status, _, _ = passed({"HTTP_HOST": "host.example.test"}, (silent.path,))
+        assert status.startswith("503")
+        for _ in range(nogig.PASSING_AT_ONCE):
+            nogig._passing.release()
+        status, _, _ = passed({"HTTP_HOST": "host.example.test"}, (silent.path,))
+        assert status.startswith("502")
+    finally:
+        silent.close()
+
+
+def test_split_head():
+    assert nogig.split_head(b"HTTP/1.1 200 OK\r\nA: b") is None
+    assert nogig.split_head(b"HTTP/1.0 404 Not Found\r\nKeep-Alive: 5\r\nX: y\r\n\r\nrest") == (
+        "404 Not Found",
+        [("X", "y")],
+        b"rest",
+    )
+    for bad in (
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nnocolon\r\n\r\n",
+    ):
+        with pytest.raises(ValueError):
+            nogig.split_head(bad)
 
 
 def test_what_was_answered_is_said_once_a_while_with_the_counts():
@@ -204,3 +363,27 @@ def test_the_app_logs_no_line_per_request(monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "backstage-no-gig: answered 1 x 404, e.g. Host 'nobody.test'"
     ]
+
+
+def test_the_fallback_is_announced_ahead_of_what_waits(tmp_path):
+    """As in the router's master before its HTTP process runs: the subscription socket
+    is bound and Acts' announces wait in it; the fallback's goes first, then those."""
+    path = str(tmp_path / "router.sub")
+    assert nogig.announce_first(path, b"x") == -1  # no such socket here: nothing done
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as act:
+            for key in ("a.test", "a.test:80"):
+                act.sendto(nogig.subscription_packet(key, "/run/a.sock"), path)
+        fallback = nogig.subscription_packet("backstage-no-gig", "/run/router.sock")
+        assert nogig.announce_first(path, fallback) == 2
+        server.settimeout(1)
+        got = [server.recv(65536) for _ in range(3)]
+    assert got[0] == fallback
+    assert [subscription.parse_packet(p)[1]["key"] for p in got] == [
+        b"backstage-no-gig",
+        b"a.test",
+        b"a.test:80",
+    ]
+    # the packet is the one uWSGI takes (as emperor.subscription builds it)
+    assert fallback == subscription.subscription_packet("backstage-no-gig", "/run/router.sock")

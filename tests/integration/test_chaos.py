@@ -86,10 +86,11 @@ def test_the_router_killed(production, venue):
 
 def test_the_router_master_killed(production, venue):
     """The router's vassal, master and HTTP process, gone at once: its port is held, and
-    the Emperor or the Manager brings it back. A known defect: the new router serves
-    the connections that waited before the Manager has told it who plays (its first
-    pass after the router answers), and answers those from the fallback, 503 with
-    Retry-After; no connection goes unanswered."""
+    the Emperor or the Manager brings it back. The connections that waited meanwhile
+    reach the new router before it is told who plays: its fallback passes them to the
+    Act, and announces itself before the router routes any. What may fail is only the
+    request the killed HTTP process held: the loop sends one at a time, so at most one
+    was in it, sent before it died, and no answer can come to it."""
     act, host = routed(production, venue, "Routed")
     router = production.router
     gateway = router.stats().pid
@@ -100,10 +101,13 @@ def test_the_router_master_killed(production, venue):
         killed = time.monotonic()
         os.kill(master, signal.SIGKILL)
         os.kill(gateway, signal.SIGKILL)
+        dead = time.monotonic()
         poll(lambda: (s := router.stats()) is not None and s.pid != gateway, 30)
         wait_served(load, killed, count=20)
     figure = load.figure("router master and HTTP process kill -9", killed)
-    assert all(status == 503 for _, status in load.results if status != 200), figure
+    lost = load.failures()
+    assert len(lost) <= 1, figure
+    assert all(status == 0 and began < dead for began, status in lost), (lost, dead, figure)
     assert direct.failed == 0
 
 

@@ -12,6 +12,7 @@ import time
 import urllib.parse
 
 from backstage.model.reconcile import SETTLE
+from emperor import fifo
 from tests.gigs_helpers import named_act
 from tests.helpers import poll
 
@@ -68,6 +69,20 @@ def test_a_booked_host_answers_in_any_case_and_with_a_trailing_dot(production, v
     assert status == 404 and "Location" not in headers
     assert get(port, "nobody.example.test")[0] == 404
     assert get(port, "host..example.test")[0] == 400
+
+    # booked and playing, but unknown to the router (as a router just restarted knows
+    # no Act): its fallback passes the request to the Act, which answers it
+    socket_path = production.layout.act_socket(act.ref)
+    fifo.send(production.layout.act_fifo(act.ref), "S")  # it announces nothing now
+    try:
+        router = production.router
+        host = "host.example.test"
+        poll(lambda: router.unsubscribe(host, socket_path) or not router.live_nodes(host), 10)
+        assert get(port, "host.example.test")[::2] == (200, "Plays")
+        assert not router.live_nodes("host.example.test")  # it was the fallback's doing
+    finally:
+        fifo.send(production.layout.act_fifo(act.ref), "S")
+    poll(lambda: router.live_nodes("host.example.test") == {socket_path}, 10)
 
     # booked, not playing: 503 with Retry-After, not 404
     resting = named_act(venue, "Resting", start=False)
