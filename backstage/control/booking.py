@@ -271,6 +271,12 @@ class BookingManager:
         spec = act.spec()
         domains = declared.venue_spec(act.ref.venue_path).domains
         for host in hosts:
+            # looked at again just before sending: an unbook that began since `hosts`
+            # were read (the Act's stats were asked meanwhile, up to half a second)
+            # withheld the host before taking the node out, and a late announce would
+            # put it back, to answer 400 for a host it no longer allows
+            if os.path.exists(layout.withheld(act.ref, host)):
+                continue
             private = router.keys.private_for(host, domains) if router.signed else ""
             router.announce([(host, layout.act_socket(act.ref))], private)
             router.remote(host, spec.port, private)
