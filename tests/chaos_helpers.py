@@ -93,10 +93,10 @@ class Load:
     def failed(self) -> int:
         return sum(1 for _, status in self.results if status != 200)
 
-    def failures(self) -> list[tuple[float, int]]:
-        """(when it was sent, status) of each request that failed."""
+    def failures(self) -> list[tuple[float, float, int]]:
+        """(when it was sent, when it ended, status) of each request that failed."""
         return [
-            (at - took, status)
+            (at - took, at, status)
             for (at, status), took in zip(self.results, self.durations, strict=False)
             if status != 200
         ]
