@@ -239,12 +239,16 @@ class Production:
                     f"cannot read the {what} file {path}: {exc.strerror}"
                 ) from None
 
-        return self.certificates.install(
+        found = self.certificates.install(
             host,
             read(cert, "certificate"),
             read(key, "key"),
             read(chain, "chain") if chain else b"",
         )
+        # the router reads each pair once: the Manager replaces it at its next pass,
+        # and a Manager at rest passes on a declared file's change only
+        self.manager.poke()
+        return found
 
     def up(self) -> None:
         self.manager.up()

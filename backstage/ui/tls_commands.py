@@ -103,3 +103,4 @@ def tls_renew(production: Production, host: str | None) -> None:
 def tls_rm(production: Production, host: str) -> None:
     """Stop serving HOST's certificate and remove its files; HTTP serves it again."""
     production.certificates.remove(host)
+    production.manager.poke()  # the router, which reads each pair once, is replaced

@@ -11,7 +11,8 @@ import pytest
 
 from emperor.process import read_pidfile
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
-from tests.helpers import http_get, listening_ports, poll
+from tests.helpers import free_port, http_get, listening_ports, poll
+from tests.tls_helpers import TestCA, https_get
 
 
 def test_a_worker_killed(production, venue):
@@ -118,6 +119,31 @@ def test_the_router_master_killed(production, venue):
     figure = load.figure("router master and HTTP process kill -9", killed)
     assert_only_in_flight(load, dead, figure)
     assert direct.failed == 0
+
+
+def test_a_certificate_change_replaces_the_router(production, venue, tmp_path):
+    """A new certificate replaces the router (it reads each pair once): the new one
+    knows no Act at first, and its fallback passes their requests on, so none is a
+    503. What may fail is a request the old router's HTTP process held when it was
+    stopped (uWSGI kills a router's HTTP process, even to stop it gracefully)."""
+    tls = free_port()
+    production.declare(https=f"127.0.0.1:{tls}", https_redirect=False)
+    act, host = routed(production, venue, "Certain")
+    router = production.router
+    gateway = router.stats().pid
+    ca = TestCA(str(tmp_path / "ca"))
+    cert, key = ca.leaf(host)
+    with Load(router.port, host=host, timeout=HELD_WAIT) as load:
+        wait_served(load, 0.0)
+        changed = time.monotonic()
+        production.import_certificate(host, cert, key, chain=ca.chain_path)
+        poll(lambda: (s := router.stats()) is not None and s.pid != gateway, 30)
+        wait_served(load, changed, count=20)
+    figure = load.figure("a certificate imported (the router replaced)", changed)
+    lost = [(began - changed, ended - changed, s) for began, ended, s in load.failures()]
+    print(f"failed requests (sent, ended, status; seconds from the import): {lost}")
+    assert len(lost) <= 1 and all(status == 0 for _, _, status in lost), figure
+    assert https_get(tls, host, ca)[:2] == (200, "ok")
 
 
 @pytest.mark.slow
