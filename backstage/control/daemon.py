@@ -328,7 +328,9 @@ class ProductionManager:
                 # no port: 0 is never held
                 # as this process's user (a system Emperor may run vassals as root)
                 owner = (os.getuid(), os.getgid()) if os.getuid() else None
-                config = stageset.keeper(layout, sys.executable, owner)
+                config = stageset.keeper(
+                    layout, sys.executable, owner, production.production.log_max
+                )
                 wanted[layout.keeper_vassal] = Wanted(config, 0)
             except BackstageError as exc:
                 self._say(logging.ERROR, f"the keeper is left out: {exc}")
@@ -435,14 +437,15 @@ class ProductionManager:
 
     def _rotate_logs(self, settings: ProductionSpec, listings: dict[str, list[str]]) -> None:
         """The Production's own logs, as an Act's: past log_max, to LOG.<unixtime>, and
-        the newest log_keep of those kept. The router's uWSGI rotates router.log; the
-        Emperor's and the Manager's outputs are files their processes never reopen,
-        rotated here in place."""
+        the newest log_keep of those kept. The router's and the keeper's uWSGI rotate
+        router.log and keeper.log; the Emperor's and the Manager's outputs are files their
+        processes never reopen, rotated here in place."""
         layout = self.crew.layout
         for path in (layout.emperor_log, layout.manager_log):
             if rotate_in_place(path, settings.log_max, self._wall()):
                 listings.pop(os.path.dirname(path), None)  # it holds one more file now
-        for path in (layout.emperor_log, layout.manager_log, layout.router_log):
+        logs = (layout.emperor_log, layout.manager_log, layout.router_log, layout.keeper_log)
+        for path in logs:
             prune_log_backups(path, settings.log_keep, listings)
 
     def _write_act_files(self, found: DeclaredAct, listings: dict[str, list[str]]) -> None:

@@ -423,9 +423,16 @@ class StageSet:
             ),
         )
 
-    def keeper(self, layout: Layout, python: str, owner: tuple[int, int] | None = None) -> str:
+    def keeper(
+        self,
+        layout: Layout,
+        python: str,
+        owner: tuple[int, int] | None = None,
+        log_max: int = 0,
+    ) -> str:
         """The vassal that keeps the keeper: `python` runs `-m backstage keep`, as `owner`
-        (uid, gid), the Production's, when an Emperor run as root must drop to it."""
+        (uid, gid), the Production's, when an Emperor run as root must drop to it.
+        `log_max`: bytes past which keeper.log is rotated; 0 = never."""
         return self.render(
             "keeper.ini.j2",
             production=ProductionView(layout.home),
@@ -433,6 +440,7 @@ class StageSet:
             python=python,
             log=layout.keeper_log,
             owner=owner,
+            log_max=log_max,
         )
 
     def router(

@@ -174,6 +174,10 @@ def test_the_keepers_vassal_runs_the_keeper_and_refuses_a_path_uwsgi_would_expan
     assert layout.keeper_vassal.startswith(layout.prefix + ".")
     assert layout.act_processes(layout.keeper_vassal) is None  # no Act's
     assert "uid" not in options  # as the Emperor's user
+    assert "log-maxsize" not in options  # never rotated unless log_max says so
+    rotated = configparser.ConfigParser(strict=False, interpolation=None)
+    rotated.read_string(StageSet().keeper(layout, "/opt/py/bin/python3", log_max=4096))
+    assert rotated["uwsgi"]["log-maxsize"] == "4096"
     owned = configparser.ConfigParser(strict=False, interpolation=None)
     owned.read_string(StageSet().keeper(layout, "/opt/py/bin/python3", (1001, 1002)))
     assert (owned["uwsgi"]["uid"], owned["uwsgi"]["gid"]) == ("1001", "1002")

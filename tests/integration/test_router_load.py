@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -13,6 +14,7 @@ import subprocess
 import pytest
 
 from backstage.files.fs import log_backups
+from emperor.process import read_pidfile
 from emperor.subscription import send_packet, subscription_packet
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
@@ -129,3 +131,15 @@ def test_the_productions_own_logs_rotate_by_size(production, venue):
             head = written.read(64)
         assert not head.startswith(b"\0"), f"{log} has a hole where the old lines were"
         assert len(log_backups(log)) <= 2
+
+    # keeper.log: the keeper's uWSGI rotates it past log_max when its master next looks
+    # (each second), by the offset of its own writes: here the keeper, killed, is
+    # started again and writes its lines after the ones this test wrote
+    keeper_log = layout.keeper_log
+    with open(keeper_log, "a") as log:
+        log.write("a line of the keeper\n" * 150)
+    kept_by = poll(lambda: read_pidfile(layout.keeper_pidfile), 10)
+    os.kill(kept_by, signal.SIGKILL)
+    (backup,) = poll(lambda: log_backups(keeper_log), 20)
+    assert os.path.getsize(backup) > 2048
+    poll(lambda: read_pidfile(layout.keeper_pidfile) not in (None, kept_by), 20)
