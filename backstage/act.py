@@ -220,11 +220,13 @@ class Act:
         return dict(self.spec.env)
 
     def set_env(self, **values: str) -> None:
-        """Set variables of the Act's environment (act.toml becomes 0600)."""
-        adoption.set_env(self.production.crew, self.manager, values)
+        """Set variables of the Act's environment (act.toml becomes 0600). A playing Act
+        reloads (checked first) to apply them, or restarts when it has workers or cron
+        (forked by its master, which read the env at its start)."""
+        adoption.set_env(self.production.crew, self.manager, values, self.reload)
 
     def unset_env(self, *keys: str) -> None:
-        adoption.unset_env(self.production.crew, self.manager, keys)
+        adoption.unset_env(self.production.crew, self.manager, keys, self.reload)
 
     def run(self, argv: Sequence[str]) -> int:
         """Run a command in the Act's folder with its Venue and environment; its status."""

@@ -386,20 +386,41 @@ def _declare_all(crew: Crew, act: ActManager, spec: ActSpec) -> None:
     _poke(crew)
 
 
-def set_env(crew: Crew, act: ActManager, values: Mapping[str, str]) -> ActSpec:
-    new = act.declare(env={**act.spec().env, **values})
-    _poke(crew)
-    return new
+def set_env(
+    crew: Crew, act: ActManager, values: Mapping[str, str], reload: Callable[[], None]
+) -> ActSpec:
+    return _new_env(crew, act, {**act.spec().env, **values}, reload)
 
 
-def unset_env(crew: Crew, act: ActManager, keys: Iterable[str]) -> ActSpec:
+def unset_env(
+    crew: Crew, act: ActManager, keys: Iterable[str], reload: Callable[[], None]
+) -> ActSpec:
     env = dict(act.spec().env)
     missing = [key for key in keys if key not in env]
     if missing:
         raise NotFound(f"{act.ref.key} has no {missing[0]} in its environment")
     for key in keys:
         del env[key]
+    return _new_env(crew, act, env, reload)
+
+
+def _new_env(
+    crew: Crew, act: ActManager, env: dict[str, str], reload: Callable[[], None]
+) -> ActSpec:
+    """The env declared; a playing Act whose config does not change with it (no workers
+    or cron) is reloaded, checked first, with its env file written before: refused, the
+    old env is put back."""
+    old = act.spec()
+    playing = act.sess() is not None
     new = act.declare(env=env)
+    if restarts(crew, act, old, new, playing) == RELOAD:
+        act.sync_env(new)
+        try:
+            reload()
+        except BaseException:
+            act.declare(env=old.env)
+            act.sync_env(old)
+            raise
     _poke(crew)
     return new
 
@@ -419,7 +440,8 @@ def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: b
     """What the change from `old` to `new` does to the Act, `playing` before it: RESTART
     when the vassal config it renders to changed (which the Manager applies by
     restarting it), RELOAD when only the code Backstage generates for it changed (the
-    module of a factory, the settings module, a worker's script), AT_ONCE when only what
+    module of a factory, the settings module, a worker's script, the env of an Act with
+    no workers or cron: each worker reads it as it loads the app), AT_ONCE when only what
     the Manager acts on changed, else NEXT_RELOAD; NOT_PLAYING when it does not play."""
     if not (new.enabled and playing):
         return NOT_PLAYING
@@ -430,8 +452,8 @@ def restarts(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, playing: b
         return RESTART  # the Manager says why it cannot push it
     if not same:
         return RESTART
-    if _generated(act.ref, old) != _generated(act.ref, new):
-        return RELOAD
+    if _generated(act.ref, old) != _generated(act.ref, new) or old.env != new.env:
+        return RELOAD  # what each worker loads as it starts: its env file included
     changed = {
         f.name for f in dataclasses.fields(new) if getattr(old, f.name) != getattr(new, f.name)
     }

@@ -217,8 +217,9 @@ def env_json(env: dict[str, str]) -> str:
 
 
 def env_digest(env: dict[str, str]) -> str:
-    """Part of the vassal config, so that a changed env restarts the Act like any
-    changed declaration, though the values themselves stay out of the config."""
+    """Part of the vassal config of an Act with workers or cron, so that a changed env
+    restarts it like any changed declaration, though the values themselves stay out of
+    the config."""
     return hashlib.sha256(env_json(env).encode()).hexdigest()[:16]
 
 
@@ -380,7 +381,9 @@ class StageSet:
                 env_loader=ENV_LOADER,
                 warmup=WARMUP,
                 preload=PRELOAD if spec.processes >= PRELOAD_FROM else "",
-                env_digest=env_digest(spec.env),
+                # the master's own forks (workers' daemons, cron) have the env it loaded at
+                # start: a changed env restarts it; without them a chain reload applies it
+                env_digest=env_digest(spec.env) if spec.workers or spec.cron else "",
             ),
         )
 
