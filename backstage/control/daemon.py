@@ -454,7 +454,7 @@ class ProductionManager:
         act = ActManager(self.crew, found.ref)
         if not self._guarded(f"{found.ref.key}'s folders", partial(ownership.prepare, act.ref)):
             return  # nothing is written where its user could have put a link
-        self._guarded(f"{found.ref.key}'s env file", partial(act.sync_env, found.spec))
+        self._guarded(f"{found.ref.key}'s env file", partial(self._sync_env, act, found.spec))
         self._guarded(f"{found.ref.key}'s declaration", partial(private_spec, act))
         self._guarded(
             f"{found.ref.key}'s files",
@@ -465,6 +465,14 @@ class ProductionManager:
             f"{found.ref.key}'s rotated logs",
             partial(prune_log_backups, act.log_path, found.spec.log_keep, listings),
         )
+
+    @staticmethod
+    def _sync_env(act: ActManager, spec: ActSpec) -> None:
+        """The env file written; where it changed (act.toml edited by hand) and no worker
+        or cron of the playing Act needs a restart for it, a chain reload: each new
+        worker reads it as it loads the app. (`config set` writes it itself, first.)"""
+        if act.sync_env(spec) and not (spec.workers or spec.cron) and act.sess() is not None:
+            act.fifo("c")
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""

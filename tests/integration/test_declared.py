@@ -31,6 +31,11 @@ def test_a_changed_declaration_is_applied_live(venue, channel):
     act.manager.declare(processes=3, env={"GREETING": "second"})
     poll(lambda: (sess := act.sess) and len(sess.workers) == 3 and sess.ready, timeout=30)
     poll(lambda: http_get(act.port, "/env") == (200, "second"), timeout=30)
+    # the environment alone: a chain reload applies it, each worker reading it anew
+    master = act.sess.pid
+    act.manager.declare(env={"GREETING": "third"})
+    poll(lambda: http_get(act.port, "/env") == (200, "third"), timeout=30)
+    assert act.sess.pid == master
     # the environment may hold secrets: act.toml is no longer world-readable
     assert stat.S_IMODE(os.stat(act.spec_path).st_mode) == 0o600
 
