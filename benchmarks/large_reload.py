@@ -8,6 +8,8 @@ with its production settings (ManifestStaticFilesStorage), adopted as an Act.
              GET / first shows the edit ("served"), and until act.reload() returns
              (every worker has it). The check and the steps run in a fork of the Act's
              warm check process, which keeps Wagtail imported while no module changed
+  built      a template edit's version built and checked (the copy, the check and the
+             steps), not served: warm, and in one cold process
   cold       the same edit and reload, the check and the steps in one cold process (a
              start of the Venue's Python and of Wagtail each time)
   apart      (--apart) the same, the check, `migrate` and `collectstatic` each in a
@@ -146,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(parser, argv, rounds=1)
     load = os.getloadavg()[0]
 
-    from backstage.control import preflight, versions
+    from backstage.control import preflight, releases, versions
     from backstage.model.layout import venue_bin
     from backstage.shortcuts import new_venue
 
@@ -155,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     kinds = (
         "unchanged", "served", "returned", "cold_served", "cold_returned", "apart_served",
-        "apart_returned", "bare", "manage",
+        "apart_returned", "built", "built_cold", "bare", "manage",
     )  # fmt: skip
     times: dict[str, list[float]] = {k: [] for k in kinds}
     with scratch("bsw-") as folder, production_in(folder) as production:
@@ -180,6 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             times["served"].append(served)
             times["returned"].append(returned)
+            for kind, check in (("built", preflight.preflight), ("built_cold", check_cold)):
+                edit(project, f"{kind}-{round_}")  # a version built and checked, not served
+                took, built = timed(
+                    releases.build, production.crew, act.manager, None, check, True, True
+                )
+                releases.remove(built)
+                times[kind].append(took)
             if args.quick:  # the baselines: adopt.py's quick round runs both on its project
                 continue
             times["manage"].append(timed(manage_check, act)[0])
@@ -200,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "returned": "template edit: until act.reload() returns",
         "cold_served": "the same, checked in one cold process: until served",
         "cold_returned": "the same, checked in one cold process: until done",
+        "built": "template edit: its version built (copy, check, steps), warm",
+        "built_cold": "the same, checked in one cold process",
         "apart_served": "the same, a process a step: until served",
         "apart_returned": "the same, a process a step: until done",
         "bare": "chain reload alone",
