@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 served, returned = served_edit(act, project, f"{kind}-{round_}", reload)
                 times[f"{kind}_served"].append(served)
                 times[f"{kind}_returned"].append(returned)
-        act.stop()
+        act.stop(RELOAD_TIMEOUT)
 
     what = {
         "unchanged": "act.reload(), nothing changed",
