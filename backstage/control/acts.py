@@ -41,7 +41,7 @@ from ..model.spec import ActSpec
 from ..model.state import FAILED, SLEEPING, STOPPED, derive_state
 from ..render.shim import LIVE_HOSTS
 from ..render.stageset import env_json, reload_touch
-from . import holding, ownership, ports, shared
+from . import holding, ownership, ports, shared, warmrun
 from .crew import Crew
 
 log = logging.getLogger(__name__)
@@ -367,6 +367,7 @@ class ActManager:
         out of `acts/` under the lock the Manager writes Acts' files under, then
         deleted; a pass that read it before never writes it again."""
         self.stop()
+        warmrun.stop(self.crew.layout.act_check(self.ref))  # its warm check, if any
         kept = keep_shared(self.ref) if keep_data else None
         shared.drop_links_to(self.ref)
         trash = tempfile.mkdtemp(prefix=f".removing-{self.ref.name}-", dir=self.ref.venue_path)

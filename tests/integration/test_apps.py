@@ -16,6 +16,7 @@ from backstage.control.daemon import ProductionManager
 from backstage.errors import PreflightFailed
 from backstage.files import declared
 from backstage.model.layout import ActRef
+from emperor.process import pid_alive
 from tests.conftest import run_cli
 from tests.helpers import http_get
 from tests.integration.test_adopt import BOOKED
@@ -237,6 +238,11 @@ def test_django_media_are_served_by_the_vassal_directly_and_through_the_router(
     assert http_get(act.port, moved) == (200, "body { color: green; }\n")
     assert http_get(router, moved, host=BOOKED) == (200, "body { color: green; }\n")
     assert http_get(router, "/media/kittens/one.txt", host=BOOKED) == (200, "a kitten")
+    # its warm check ends with it
+    with open(warm) as pidfile:
+        checker = pidfile.read()
+    act.remove()
+    assert not os.path.exists(warm) and not pid_alive(int(checker))
 
 
 def test_act_add_no_start_and_release_steps_then_act_rm_in_one_step(
