@@ -36,7 +36,7 @@ from functools import partial
 from typing import Protocol
 
 from emperor.deaths import Deaths
-from emperor.heldwire import HELD_ENV
+from emperor.heldwire import HELD_ENV, held_fd_urls
 from emperor.holder import HeldFile
 from emperor.stats import EmperorStats
 
@@ -311,6 +311,7 @@ class ProductionManager:
                     answers,
                     hsts.get(found.ref.venue_path, ()),
                     marks,
+                    node=crew.router.node_address(found.spec.port),
                 )
             except BackstageError as exc:
                 self._say(logging.ERROR, f"{found.ref.key} is invalid: {exc}")
@@ -321,7 +322,12 @@ class ProductionManager:
             held = None
             if takes_held(config):
                 owner = _owner(found.ref.user)
-                held = HeldFile((f"127.0.0.1:{spec.port}", layout.act_socket(found.ref)), owner)
+                ports = [f"127.0.0.1:{spec.port}", layout.act_socket(found.ref)]
+                # and its socket for routers on other hosts, where its config takes it
+                node = crew.router.node_address(spec.port)
+                if node and f"socket = {held_fd_urls(3)[2]}" in config:
+                    ports.append(node)
+                held = HeldFile(tuple(ports), owner)
             wanted[name] = Wanted(config, spec.port, on_demand_address(spec), held)
         if self._kept:
             try:

@@ -316,6 +316,7 @@ class StageSet:
         spec: ActSpec,
         venue_uwsgi: str = "",
         account: Account | None = None,
+        node: str = "",
     ) -> dict[str, object]:
         user = (account.name, account.uid, account.gid) if account else ("", 0, 0)
         return {
@@ -327,12 +328,14 @@ class StageSet:
             "project": project_view(ref, spec),
             "plugins": ACT_PLUGINS if self.modular else "",
             "listen": self.listen,
-            **self._held(),
+            "node": node if self.holds else "",
+            **self._held(3 if node else 2),
         }
 
-    def _held(self) -> dict[str, object]:
-        """What a config names its held sockets by (an HTTP port, then a uwsgi socket)."""
-        return {"held": held_fd_urls(2) if self.holds else [], "held_env": HELD_ENV}
+    def _held(self, count: int = 2) -> dict[str, object]:
+        """What a config names its held sockets by (an HTTP port, then a uwsgi socket,
+        then the one for routers on other hosts)."""
+        return {"held": held_fd_urls(count) if self.holds else [], "held_env": HELD_ENV}
 
     def vassal(
         self,
@@ -346,6 +349,7 @@ class StageSet:
         challenges: str = "",
         hsts: tuple[str, ...] = (),
         marks: str = "",
+        node: str = "",
     ) -> str:
         """`venue_uwsgi`: the Venue's own uwsgi binary, which the vassal re-execs into, or
         "" for a Venue on the Python of the Stage's uwsgi. `max_rss` is the Production's
@@ -355,7 +359,9 @@ class StageSet:
         443, else ":PORT"); None: no redirect. `challenges`: the folder of ACME's HTTP-01
         answers, served at /.well-known/acme-challenge/ ("" none). `hsts`: the Venue
         domains whose hosts send Strict-Transport-Security over HTTPS. `marks`: the folder
-        of redirect marks the vassal can read (default: the home's)."""
+        of redirect marks the vassal can read (default: the home's). `node`: HOST:PORT of
+        its uwsgi socket for routers on other hosts, when the Stage holds its sockets
+        (its third held one; else the subscriptions' ini binds it)."""
         return self._act_config(
             "vassal.ini.j2",
             spec,
@@ -370,12 +376,13 @@ class StageSet:
                 challenges,
                 hsts,
                 marks,
+                node,
             ),
             lambda: dict(
                 redirect=None if redirect is None else (marks or layout.https_marks, redirect),
                 challenges=challenges,
                 hsts=[d.replace(".", "\\.") for d in hsts],
-                **self._act_context(layout, ref, spec, venue_uwsgi, account),
+                **self._act_context(layout, ref, spec, venue_uwsgi, account, node),
                 max_rss=spec.max_rss or max_rss,
                 env=sorted(spec.env.items()),  # for templates of old; the default reads env_path
                 env_loader=ENV_LOADER,
@@ -414,16 +421,18 @@ class StageSet:
             "gigs.ini.j2",
             spec,
             ("gigs", layout.home, ref, router_address, gigs, remote, node),
-            lambda: dict(
+            lambda: {
                 **self._act_context(layout, ref, spec),
-                router=router_view(layout, router_address),
-                gigs=gigs,
-                remote=remote if node else (),
-                node=node,
-                pending=layout.pending(ref),
-                hosts_path=layout.act_hosts(ref),
-                weight=SLEEPER_WEIGHT if spec.idle else 0,
-            ),
+                "router": router_view(layout, router_address),
+                "gigs": gigs,
+                "remote": remote if node else (),
+                "node": node,
+                # held, its vassal config names it (the Stage holds every Act's sockets)
+                "held_node": self.holds,
+                "pending": layout.pending(ref),
+                "hosts_path": layout.act_hosts(ref),
+                "weight": SLEEPER_WEIGHT if spec.idle else 0,
+            },
         )
 
     def keeper(
