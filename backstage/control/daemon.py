@@ -277,7 +277,9 @@ class ProductionManager:
             if settings.https_redirect and crew.router.serves_tls()
             else None
         )
-        challenges = crew.router.acme.challenges if crew.router.acme.enabled() else ""
+        # with a TLS listener, whether or not [acme] is there: adding it then restarts no
+        # Act (each would take seconds, and the first booking's validation waited for it)
+        challenges = crew.router.acme.challenges if crew.router.serves_tls() else ""
         hsts = {
             v.path: tuple(d for d in v.spec.hsts if d in v.spec.domains)
             for v in production.venues

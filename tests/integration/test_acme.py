@@ -27,21 +27,25 @@ def pebble(production, ca, tmp_path):
     server.stop()
 
 
-def acme_on(production, venue, pebble, ca) -> int:
-    """The Production's TLS listener (its port) and ACME from `pebble`; example.com the
-    Venue's domain."""
+def acme_on(production, venue, pebble, ca, acme: bool = True) -> int:
+    """The Production's TLS listener (its port) and ACME from `pebble` (unless not
+    `acme`); example.com the Venue's domain."""
     tls = free_port()
-    production.declare(
-        https=f"127.0.0.1:{tls}",
-        acme={"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path},
-    )
+    production.declare(https=f"127.0.0.1:{tls}", acme=acme_table(pebble, ca) if acme else {})
     venue.add_domain("example.com")
     return tls
 
 
+def acme_table(pebble, ca) -> dict[str, str]:
+    return {"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": ca.root_path}
+
+
 def test_booking_obtains_a_certificate(production, venue, ca, pebble):
-    tls = acme_on(production, venue, pebble, ca)
+    tls = acme_on(production, venue, pebble, ca, acme=False)
     act = named_act(venue, "Shop")
+    master = act.sess.pid
+    # [acme] added while the Act plays: it is not restarted for it
+    production.declare(acme=acme_table(pebble, ca))
     act.book("shop.example.com")
     # the booking did not wait: HTTP serves at once
     assert http_get(production.router.port, host="shop.example.com") == (200, "Shop")
@@ -60,6 +64,7 @@ def test_booking_obtains_a_certificate(production, venue, ca, pebble):
     status, headers = http_raw(production.router.port, "shop.example.com", "/p?q=1")
     assert status == 308  # the Act now sends plain HTTP to https
     assert headers["Location"] == f"https://shop.example.com:{tls}/p?q=1"
+    assert act.sess.pid == master
 
 
 def test_a_host_booked_with_no_act_playing_gets_its_certificate(production, venue, ca, pebble):
@@ -75,7 +80,10 @@ def test_a_host_booked_with_no_act_playing_gets_its_certificate(production, venu
         found = json.loads(run_cli("tls", "ls", "--json", home=production.home).stdout)
         return next((c for c in found if c["host"] == "idle.example.com"), {})
 
-    poll(lambda: listed().get("source") == "acme", timeout=90, interval=0.5)
+    try:
+        poll(lambda: listed().get("source") == "acme", timeout=90, interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"no certificate: {listed()}") from None
     assert listed()["error"] is None
     act.start()
     root = PebbleRoot(pebble.root())
