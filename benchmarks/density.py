@@ -242,8 +242,8 @@ def measure(args: argparse.Namespace) -> list[list[str]] | None:
         from monitor import top_cpu
 
         try:
-            asleep = min(20, args.acts - args.awake)
-            top_used, top_wall = top_cpu(production, asleep, args.seconds, state="sleeping")
+            # the awake ones come first (A0000...), and fill the screen from 60 on
+            top_used, top_wall = top_cpu(production, min(20, args.awake), args.seconds)
             top_process = f"{100 * top_used / top_wall:.1f} % of a core"
         except RuntimeError as exc:  # no tmux, or it drew nothing in time: say so
             top_process = str(exc)
