@@ -5,7 +5,9 @@ virtual environment."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 
 import pytest
 
@@ -34,10 +36,12 @@ def _warm_pid(spot: warmrun.WarmSpot) -> int:
 
 
 @pytest.fixture
-def spot(tmp_path):
-    found = warmrun.WarmSpot(str(tmp_path / "check"), "")
+def spot():
+    folder = tempfile.mkdtemp(prefix="bsw", dir="/tmp")  # short: a unix socket's path
+    found = warmrun.WarmSpot(os.path.join(folder, "check"), "")
     yield found
     warmrun.stop(found.socket)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_version_that_changed_no_module_is_checked_without_importing_it_again(
