@@ -97,6 +97,8 @@ class ProductionManager:
         self._clock = clock
         self._wall = wall  # the Emperor's blacklist speaks in wall-clock seconds
         self._memory = Memory()
+        # Acts whose env file this pass rewrote: reloaded unless the pass restarts them
+        self._new_env: dict[str, ActRef] = {}
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._said: set[str] = set()  # what the last pass logged
         self._saying: set[str] = set()  # what this pass logged
@@ -474,13 +476,21 @@ class ProductionManager:
             partial(prune_log_backups, act.log_path, found.spec.log_keep, listings),
         )
 
-    @staticmethod
-    def _sync_env(act: ActManager, spec: ActSpec) -> None:
-        """The env file written; where it changed (act.toml edited by hand) and no worker
-        or cron of the playing Act needs a restart for it, a chain reload: each new
-        worker reads it as it loads the app. (`config set` writes it itself, first.)"""
-        if act.sync_env(spec) and not (spec.workers or spec.cron) and act.sess() is not None:
-            act.fifo("c")
+    def _sync_env(self, act: ActManager, spec: ActSpec) -> None:
+        """The env file written; where it changed (act.toml edited by hand; `config set`
+        writes it itself, first) and no worker or cron of the Act needs a restart for it,
+        the Act is reloaded after the pass's pushes, unless one restarts it."""
+        if act.sync_env(spec) and not (spec.workers or spec.cron):
+            self._new_env[self.crew.layout.vassal(act.ref)] = act.ref
+
+    def _reload_for_env(self, pushed: set[str]) -> None:
+        """A chain reload of each playing Act whose env file changed and that this pass
+        did not restart: each new worker reads the file as it loads the app."""
+        changed, self._new_env = self._new_env, {}
+        for name, ref in changed.items():
+            act = ActManager(self.crew, ref)
+            if name not in pushed and act.sess() is not None:
+                self._guarded(f"reloading {ref.key} for its new env", partial(act.fifo, "c"))
 
     def reconcile(self, production: Declared) -> None:
         """One pass: read, plan, carry out."""
@@ -521,6 +531,7 @@ class ProductionManager:
                 f"pushing {name}", partial(stage.manager.push, name, config, on_demand)
             ):
                 self._played[name] = wanted[name].port if name in wanted else 0
+        self._reload_for_env({name for name, _, _ in plan.push} | set(plan.withdraw))
         self._guarded(
             "greeting the router",
             partial(router.keep_loyal, partial(self.announcer.playing, production)),
