@@ -276,12 +276,17 @@ class Holder:
             return sorted(self._held)
 
     def serve(self) -> None:
-        if os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)
+        # bound and listening under a temporary name, then renamed: whoever sees the path
+        # can connect (a path bound but not yet listening refuses, and a wrapper that
+        # asked then would bind its vassal's sockets itself)
+        temporary = self.socket_path + ".new"  # one holder runs at a time (its lock)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.socket_path)
-        os.chmod(self.socket_path, 0o600)
+        listener.bind(temporary)
+        os.chmod(temporary, 0o600)
         listener.listen(64)
+        os.replace(temporary, self.socket_path)
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(listener, selectors.EVENT_READ)
