@@ -13,7 +13,9 @@ It wakes on events, not on a clock: a declared file changed or a run file delete
 pidfd each, no polling), a poke. While what plays is not yet what is wanted (a push
 not yet listed, a throttle to run out, a port held), it looks again every second, as
 it always did; once settled, only such an event, a deadline (the Producer's next sync,
-a certificate's renewal) or the slow safety net (SAFETY_NET) starts a pass.
+a certificate's renewal) or the slow safety net (SAFETY_NET) starts a pass. A copy
+of a log uWSGI rotated (the `watcher` is told of each file made in a log folder) is
+pruned to log_keep at once, without a pass.
 
 It holds nothing that matters. Kill it and the next one adopts the running
 Emperor. Other processes reach it through `client.py`.
@@ -75,6 +77,7 @@ WATCH_ROUTER_EVERY = 0.1  # passes this often while the router is lost (router.l
 OPEN_FILES = 65536  # the soft limit it raises itself to, the hard one permitting
 RESTING = "what plays is what is declared: resting until something changes"
 SLOW_PASS = 2.0
+LOG_MADE = "log"  # a file made in a log folder: prune, no pass
 
 
 class Service(Protocol):
@@ -113,6 +116,9 @@ class ProductionManager:
         self._settled = False  # the last pass found what plays as wanted
         self._resting = False  # said so, and waits for an event
         self._failed = False  # a step of this pass failed: look again in a second
+        # each log whose rotated copies it prunes, to how many it keeps (the last pass's)
+        self._log_keep: dict[str, int] = {}
+        self._logs_made: queue.SimpleQueue[str] = queue.SimpleQueue()  # paths, from the watcher
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -141,7 +147,7 @@ class ProductionManager:
             signal.signal(signum, lambda *_: self._events.put("stop"))
         for signum in (signal.SIGUSR1, signal.SIGHUP):
             signal.signal(signum, lambda *_: self._events.put("reconcile"))
-        watcher = Watcher(self._events)
+        watcher = Watcher(self._events, self._log_made)
         log.info("Production Manager %d for %s", os.getpid(), layout.home)
         started: list[Service] = []
         try:
@@ -192,7 +198,32 @@ class ProductionManager:
         venues = declared.production_playing(layout)[0].venues
         run_dirs = [layout.run_dir]
         run_dirs += [d for v in venues for d in (venue_run_dir(v), venue_user_dir(v))]
-        watcher.follow(layout.home, venues, run_dirs)
+        log_dirs = {os.path.dirname(path) for path in self._log_keep}
+        watcher.follow(layout.home, venues, run_dirs, log_dirs)
+
+    def _log_made(self, path: str) -> None:
+        """In the watcher's thread: only enqueue, the loop prunes."""
+        self._logs_made.put(path)
+        self._events.put(LOG_MADE)
+
+    def _prune_logs_made(self) -> None:
+        """The copies beyond log_keep of each log a rotated copy was just made of: uWSGI
+        rotates an Act's log, the router's and the keeper's past log_max, and keeps every
+        copy; a pass, which prunes them all, may be a minute away once settled."""
+        listings: dict[str, list[str]] = {}
+        done: set[str] = set()
+        while True:
+            try:
+                made = self._logs_made.get_nowait()
+            except queue.Empty:
+                break
+            stem, _, stamp = made.rpartition(".")
+            if stamp.isdigit() and stem in self._log_keep and stem not in done:
+                done.add(stem)
+                self._guarded(
+                    f"pruning the copies of {stem}",
+                    partial(prune_log_backups, stem, self._log_keep[stem], listings),
+                )
 
     # Saying things once: a broken file or a full disk would otherwise fill the log with
     # the same line every second. A message is logged again only after a pass without it.
@@ -240,17 +271,22 @@ class ProductionManager:
                 left = min(left, WATCH_ROUTER_EVERY)
             try:
                 event = self._events.get(timeout=max(0.0, left))
-                break
             except queue.Empty:
                 if lost:
                     return "router"  # a pass at once tells the new one who plays
                 if self._clock() >= deadline:
                     return "tick"
+                continue
+            if event != LOG_MADE:
+                break
+            self._prune_logs_made()  # and rest on
         while event != "stop":  # coalesce a burst into one pass
             try:
-                event = self._events.get_nowait()
+                more = self._events.get_nowait()
             except queue.Empty:
                 break
+            if more != LOG_MADE:
+                event = more  # the pass prunes every log's copies anyway
         return event
 
     def _watch_children(self) -> None:
@@ -413,6 +449,7 @@ class ProductionManager:
         """What a vassal config refers to, written before it is pushed: each Act's env
         file and subscriptions. Each Act's own failure is its own."""
         listings: dict[str, list[str]] = {}  # of the log folders, read once a pass
+        self._log_keep = self._logs_kept(production)
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(declared.locked(self.crew.layout.acts_lock))
@@ -441,6 +478,16 @@ class ProductionManager:
         self._guarded("the certificates", partial(self.crew.router.acme.start, booked))
         self._renewal = None
         self._guarded("the next renewal", partial(self._next_renewal, booked))
+
+    def _logs_kept(self, production: Declared) -> dict[str, int]:
+        """Each log whose rotated copies are pruned, to how many of them are kept."""
+        layout, keep = self.crew.layout, production.production.log_keep
+        logs = (layout.emperor_log, layout.manager_log, layout.router_log, layout.keeper_log)
+        kept = dict.fromkeys(logs, keep)
+        for found in production.acts:
+            if found.spec is not None:
+                kept[layout.act_log(found.ref)] = found.spec.log_keep
+        return kept
 
     def _next_renewal(self, hosts: list[str]) -> None:
         self._renewal = self.crew.router.acme.next_due(hosts)

@@ -5,7 +5,9 @@ watchdog watches the home (production.toml) and each Venue's folder and `acts/`
 (venue.toml, every act.toml); any change to a `.toml` there queues one event, and the
 loop coalesces a burst into one pass. It also watches the run folders (the home's
 `run/`, a user Venue's `run/` and `run/user/`): a file the Manager writes there that
-is deleted queues a pass, which writes it again.
+is deleted queues a pass, which writes it again. And it watches the log folders for
+files made there (a log uWSGI rotated past log_max is renamed to `LOG.<unixtime>`):
+each is handed to `on_log`, which prunes that log's copies without a pass.
 
 Only changes are asked of the kernel: never opens, reads or closes without a write,
 which every pass and every reader of these files would otherwise send back here, a
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from watchdog.events import (
@@ -54,6 +56,9 @@ DECLARED_EVENTS: list[type[FileSystemEvent]] = [
 # The run files a pass writes, by how their names end; sockets, FIFOs, pidfiles and
 # locks come and go with the processes that make them, and are not watched.
 RUN_FILES = (".env.json", ".hosts", ".gigs.ini", "vassal-wrapper", ".booked.json")
+# A file made in a log folder: by a rename (uWSGI's rotation) or created (the Manager's
+# own rotation, a new log). Never a write: logs are written all the time.
+LOG_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent]
 
 
 class _OnToml(FileSystemEventHandler):
@@ -77,15 +82,39 @@ class _OnRunFileGone(FileSystemEventHandler):
             self._events.put("reconcile")
 
 
+class _OnLogMade(FileSystemEventHandler):
+    def __init__(self, on_log: Callable[[str], None]) -> None:
+        self._on_log = on_log
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._on_log(os.fsdecode(event.src_path))
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._on_log(os.fsdecode(event.dest_path))
+
+
 class Watcher:
-    def __init__(self, events: queue.SimpleQueue[str]) -> None:
+    def __init__(
+        self, events: queue.SimpleQueue[str], on_log: Callable[[str], None] | None = None
+    ) -> None:
         self._events = events
+        self._on_log = on_log
         self._observer: BaseObserver | None = None
         self._watched: set[str] = set()
+        self._logs_watched: set[str] = set()
 
-    def follow(self, home: str, venues: Iterable[str], run_dirs: Iterable[str] = ()) -> None:
-        """Watch `home` and the Venues at these paths, and the run folders `run_dirs` for
-        files gone, adding those not watched yet."""
+    def follow(
+        self,
+        home: str,
+        venues: Iterable[str],
+        run_dirs: Iterable[str] = (),
+        log_dirs: Iterable[str] = (),
+    ) -> None:
+        """Watch `home` and the Venues at these paths, the run folders `run_dirs` for
+        files gone and the log folders `log_dirs` for files made, adding those not
+        watched yet."""
         if self._observer is None:
             observer = Observer()
             observer.daemon = True
@@ -113,6 +142,16 @@ class Watcher:
             except OSError as exc:
                 log.warning("cannot watch %s: %s", path, exc)
             self._watched.add(path)
+        if self._on_log is None:
+            return
+        for path in set(log_dirs) - self._logs_watched:
+            if not os.path.isdir(path):
+                continue  # not made yet: the next pass that makes it watches it
+            try:
+                observer.schedule(_OnLogMade(self._on_log), path, event_filter=LOG_EVENTS)
+            except OSError as exc:
+                log.warning("cannot watch %s: %s", path, exc)
+            self._logs_watched.add(path)
 
     def stop(self) -> None:
         if self._observer is not None:
