@@ -11,9 +11,10 @@ refuses, for a while, one that died before it was loyal): this loop is what heal
 It wakes on events, not on a clock: a declared file changed or a run file deleted
 (`watcher`), a vassal master, the Emperor or the router gone (`emperor.deaths`: one
 pidfd each, no polling), a poke. While what plays is not yet what is wanted (a push
-not yet listed, a throttle to run out, a port held), it looks again every second, as
-it always did; once settled, only such an event, a deadline (the Producer's next sync,
-a certificate's renewal) or the slow safety net (SAFETY_NET) starts a pass. A copy
+not yet listed, a vassal withdrawn for its changed config not yet gone, a throttle to
+run out, a port held), it looks again every second, as it always did; once settled,
+only such an event, a deadline (the Producer's next sync, a certificate's renewal) or
+the slow safety net (SAFETY_NET) starts a pass. A copy
 of a log uWSGI rotated (the `watcher` is told of each file made in a log folder) is
 pruned to log_keep at once, without a pass.
 

@@ -158,10 +158,11 @@ def settled(
     keep: frozenset[str] | set[str] = frozenset(),
 ) -> bool:
     """What plays is what is wanted, and nothing is on its way: the Emperor answered,
-    the plan changes nothing and waits for no port, every wanted vassal is listed and
-    none refused, and nothing of ours plays unwanted. Until then the loop looks again
-    every second (a push to see listed, a throttle to run out, a port to come free);
-    once settled, only a change, a death or the slow safety net starts a pass."""
+    the plan changes nothing and waits for no port, every wanted vassal is listed with
+    the config last pushed and none refused, and nothing of ours plays unwanted. Until
+    then the loop looks again every second (a push to see listed, a vassal withdrawn for
+    its changed config to see gone, a throttle to run out, a port to come free); once
+    settled, only a change, a death or the slow safety net starts a pass."""
     if emperor is None or plan.start_emperor or plan.push or plan.withdraw:
         return False
     if plan.memory.waiting:
@@ -169,5 +170,10 @@ def settled(
     live = {vassal.id for vassal in emperor.vassals}
     refused = {entry.id for entry in emperor.blacklist}
     if any(name not in live or name in refused for name in wanted):
+        return False
+    # withdrawn and still listed while it stops: its death may come before the Emperor
+    # unlists it, or unseen, and nothing else would start the pass that pushes it anew
+    pushed = plan.memory.pushed
+    if any(name in pushed and pushed[name].digest != want.digest for name, want in wanted.items()):
         return False
     return not any(ours(name) for name in live - wanted.keys() - keep)

@@ -220,3 +220,10 @@ def test_settled_only_when_what_plays_is_what_is_wanted_and_nothing_is_on_its_wa
     listed = recorded("listed_blacklisted")
     assert {B} <= {v.id for v in listed.vassals} and listed.blacklist_entry(B)
     assert not settled({A: want(A), B: want(B)}, listed, calm, ours)
+    # A withdrawn to play its changed config, still listed while it stops: look again
+    changed = {A: want(A, app="/tmp/rec/changed.py"), B: want(B)}
+    withdrawing = run(changed, healthy, calm.memory, now=101.0, wall=0.0)
+    assert withdrawing.withdraw == (A,)
+    still = run(changed, healthy, withdrawing.memory, now=102.0, wall=0.0)
+    assert still.withdraw == () and still.push == ()
+    assert not settled(changed, healthy, still, ours)
