@@ -206,13 +206,16 @@ def application(environ, start_response):
 @pytest.mark.slow
 def test_a_release_is_checked_and_served_there(production, system_emperor, system_venue):
     """A deploy checks the new release in a uWSGI of its own (Debian's, told to load its
-    plugins), then restarts the Act on it: a changed config, so a new link."""
+    plugins), then chain-reloads the Act on it: a folder's Act serves through `current`
+    from its first start."""
     system_emperor.start(production.home)
     folder = os.path.join(os.path.dirname(system_venue.path), "site")
     os.makedirs(folder)
     with open(os.path.join(folder, "app.py"), "w") as out:
         out.write(APP.format(version="in place"))
-    act = system_venue.add_act("Folder", folder, wsgi="app:application")
+    # set before it starts: on a playing Act the Manager restarts it for its new config
+    # after `set` returns, and that restart would come in the middle of the deploy
+    act = system_venue.add_act("Folder", folder, wsgi="app:application", start=False)
     act.set("uwsgi.py-autoreload=0")  # a python3 plugin's option is known
     act.start()
     assert http_get(act.port) == (200, "in place")
