@@ -105,9 +105,10 @@ class ManagerClient:
             if not wait_for(lambda: not pid_alive(pid), timeout):
                 os.kill(pid, signal.SIGKILL)
                 wait_for(lambda: not pid_alive(pid), 5.0)
+        # the holder before the Emperor: a port closes with its vassal (see the Manager's)
+        holding.SocketHolder(self.layout).stop()
         if self.stage.alive():  # an Emperor whose Manager was killed
             self.stage.manager.stop()
-        holding.SocketHolder(self.layout).stop()  # after the Emperor, the ports close
         warmrun.stop_all(self.layout.run_dir)
         nothing_runs = (
             not (self.pid() or self.stage.alive() or keeper.running(self.layout))

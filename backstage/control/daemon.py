@@ -183,9 +183,13 @@ class ProductionManager:
             self.announcer.stop()
             self.codewatch.stop()
             self._guarded("the pending hosts", self._leave_all_pending)
+            # The holder first: each socket then closes with the last vassal process
+            # that has it, and a router on another host is refused there and passes the
+            # request to another node; held on until the Emperor was gone, a connection
+            # it made after this Act died waited in the backlog and was cut unanswered.
+            self._guarded("stopping the socket holder", self.holder.stop)
             log.info("stopping the Emperor")
             self.crew.stage.manager.stop()
-            self._guarded("stopping the socket holder", self.holder.stop)
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
 

@@ -9,7 +9,9 @@ what its held files list, hands them over, and closes what they no longer list.
 
 The Production Manager starts it beside the Emperor (on the own Stage: the system
 Emperor runs no wrapper of ours), writes each vassal's held file before it pushes the
-vassal, and stops it after the Emperor. Killed, it is started again within a pass;
+vassal, and stops it before the Emperor (a socket then closes with its vassal, and a
+router on another host is refused there rather than left waiting on a backlog nobody
+will serve). Killed, it is started again within a pass;
 the vassals keep their copies meanwhile, and a new holder binds each address as soon
 as it is free (until then a vassal binds its own, as without a holder).
 
@@ -131,7 +133,7 @@ class SocketHolder:
         return self._child is None or self._child.poll() is not None
 
     def stop(self, timeout: float = 5.0) -> None:
-        """After the Emperor: the sockets close, and a port is refused again."""
+        """Its copies of the sockets close; each port is refused once its vassal is gone."""
         pid = read_pidfile(self.layout.holder_pidfile)
         if pid is not None and self.running():
             os.kill(pid, signal.SIGTERM)
