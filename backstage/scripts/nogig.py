@@ -53,6 +53,10 @@ SAY_EVERY = 10.0  # seconds between two lines of what was answered, at least
 PASS_WAIT = 30.0
 PASSING_AT_ONCE = 6  # requests passed at once, so the worker's threads (8) keep
 # answering the rest (404s of a flood) while Acts that came back slowly are waited for
+# How long a request waits for one of those places before its 503: a burst (wrk -c16
+# just after the router was replaced) is passed on in turn within the moment the router
+# is not yet told who plays, rather than answered 503 past the sixth
+PLACE_WAIT = 2.0
 CHUNK = 65536
 # hop-by-hop: the router's own Connection: close stands for them
 _HOP = frozenset({"connection", "keep-alive"})
@@ -325,8 +329,9 @@ def pass_on(
 ) -> Iterable[bytes] | None:
     """The answer of the first of `nodes` that takes the request, passed on as it comes;
     None when none does (no Act booked there listens), or when PASSING_AT_ONCE requests
-    are being passed already. A node that took the request and did not answer is a 502."""
-    if not _passing.acquire(blocking=False):
+    were being passed all through PLACE_WAIT. A node that took the request and did not
+    answer is a 502."""
+    if not _passing.acquire(timeout=PLACE_WAIT):
         return None
     conn = _connect(nodes)
     if conn is None:

@@ -301,9 +301,10 @@ def test_an_act_that_takes_the_request_and_closes_is_502(tmp_path):
 
 def test_so_many_requests_are_passed_at_once_and_no_more(tmp_path, monkeypatch):
     """An Act that never answers holds a thread of the worker each request: past
-    PASSING_AT_ONCE the others are answered 503 at once, and each one passed lets its
-    place go when it ends."""
+    PASSING_AT_ONCE the others wait PLACE_WAIT for a place, then are answered 503, and
+    each one passed lets its place go when it ends."""
     monkeypatch.setattr(nogig, "PASS_WAIT", 0.2)
+    monkeypatch.setattr(nogig, "PLACE_WAIT", 0.1)
     silent = Node(str(tmp_path / "silent.sock"), accept=False)  # a held, idle backlog
     try:
         for _ in range(3):
