@@ -121,6 +121,8 @@ def free_ports(count: int) -> int:
     ports (a client's connection may take any of those) and in the share of them that
     `_run.py` gives this benchmark's lane (BENCH_LANE of BENCH_LANES), so that two
     benchmarks running side by side never draw the same ones."""
+    from backstage.control.ports import port_free  # as the Production checks its own
+
     with open("/proc/sys/net/ipv4/ip_local_port_range") as ephemeral:
         end = max(int(ephemeral.read().split()[0]), 30000)
     lane, lanes = int(os.environ.get("BENCH_LANE", "0")), int(os.environ.get("BENCH_LANES", "1"))
@@ -128,18 +130,9 @@ def free_ports(count: int) -> int:
     low, high = 20000 + lane * share, 20000 + (lane + 1) * share - count
     for _ in range(100):
         first = random.randrange(low, high, 100)
-        if all(_port_free(port) for port in range(first, first + count)):
+        if all(port_free(port) for port in range(first, first + count)):
             return first
     raise RuntimeError(f"no {count} free ports in a row in {low}-{high + count}")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def kill_strays(folder: str) -> list[int]:

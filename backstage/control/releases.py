@@ -466,17 +466,7 @@ def serve_through_current(act: ActManager) -> None:
     ref, spec = act.ref, act.spec()
     if not os.path.lexists(ref.current):
         os.symlink(spec.source, ref.current)
-    before = act.sess()
-    act.declare(current=True)
-    if before is None:
-        return
-    act.crew.manager.poke()
-
-    def restarted() -> bool:
-        now = act.sess()
-        return now is not None and now.pid != before.pid and now.ready
-
-    if not wait_for(restarted, START_TIMEOUT):
+    if not _declared_and_restarted(act, {}, START_TIMEOUT):
         raise ReleaseFailed(f"{ref.key} did not restart to serve through {ref.current}")
 
 
@@ -489,18 +479,24 @@ def take_over(
     same version twice."""
     ref = act.ref
     _point(ref, path)
+    if not _declared_and_restarted(act, changes, timeout):
+        raise ReleaseFailed(f"{ref.key} did not restart on its new version within {timeout:g} s")
+
+
+def _declared_and_restarted(act: ActManager, changes: Mapping[str, str], timeout: float) -> bool:
+    """Declare the Act served through `current` with `changes`; a playing Act restarts
+    for its new config: False when no new master of it is ready within `timeout`."""
     before = act.sess()
     act.declare(current=True, **changes)
     if before is None:
-        return
+        return True
     act.crew.manager.poke()
 
     def restarted() -> bool:
         now = act.sess()
         return now is not None and now.pid != before.pid and now.ready
 
-    if not wait_for(restarted, timeout):
-        raise ReleaseFailed(f"{ref.key} did not restart on its new version within {timeout:g} s")
+    return wait_for(restarted, timeout)
 
 
 def rollback(act: ActManager, number: int | None = None) -> Release:
