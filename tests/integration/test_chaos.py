@@ -169,7 +169,10 @@ def test_the_emperor_killed(production, venue):
         load.figure("Emperor kill -9 (every Act with it), straight", killed),
         through.figure("Emperor kill -9 (every Act with it), through the router", killed),
     ]
-    assert (load.failed, through.failed) == (0, 0), figures
+    assert load.failed == 0, figures
+    # the router is a vassal too: it dies with the Emperor, and the request its HTTP
+    # process held then is lost as in the router's own kill
+    assert_only_in_flight(through, killed, figures[1])
     assert http_get(other.port)[0] == 200
 
 
