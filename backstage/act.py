@@ -5,7 +5,7 @@
 
 What an Act *is doing* is never stored: `state` and `sess` are worked out each
 time from the Emperor's stats and the Act's own stats server. What a user does
-with it goes through its Act Manager (`backstage.control.acts`).
+with it goes through its Act Manager (`backstage.control.managers.acts`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from emperor.stats import InstanceStats
 
-from .control import adoption, versions
-from .control import backup as backup_control
-from .control import releases as release_control
-from .control import shared as shared_control
-from .control.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
-from .control.booking import BookingManager
-from .control.releases import Release
+from .control.host import shared as shared_control
+from .control.managers import adoption, versions
+from .control.managers import backup as backup_control
+from .control.managers import releases as release_control
+from .control.managers.acts import START_TIMEOUT, STOP_TIMEOUT, ActManager
+from .control.managers.booking import BookingManager
+from .control.managers.releases import Release
 from .model.gig import Gig
 from .model.layout import ActRef
 from .model.sess import Sess

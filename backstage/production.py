@@ -26,15 +26,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from .act import Act
-from .control import adoption, backup, keeper, observe, ownership, ports, virtualenv
-from .control.acts import ActManager
-from .control.booking import BookingManager
-from .control.certificates import Certificates, HostCert
-from .control.client import ManagerClient
-from .control.crew import Crew
-from .control.producer import Producer
-from .control.router import Router
-from .control.stage import AnyStage
+from .control.build import virtualenv
+from .control.host import ownership, ports
+from .control.host.certificates import Certificates, HostCert
+from .control.managers import adoption, backup, observe
+from .control.managers.acts import ActManager
+from .control.managers.booking import BookingManager
+from .control.managers.producer import Producer
+from .control.processes import keeper
+from .control.processes.client import ManagerClient
+from .control.processes.crew import Crew
+from .control.processes.router import Router
+from .control.processes.stage import AnyStage
 from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound, StageError
 from .files import declared
 from .model.domains import check_hostname, check_venue_domain, domain_of, within

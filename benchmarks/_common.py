@@ -30,7 +30,7 @@ from emperor.process import wait_for
 if TYPE_CHECKING:
     from backstage import Production
     from backstage.act import Act
-    from backstage.control.preflight import Preflight
+    from backstage.control.build.preflight import Preflight
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -121,7 +121,7 @@ def free_ports(count: int) -> int:
     ports (a client's connection may take any of those) and in the share of them that
     `_run.py` gives this benchmark's lane (BENCH_LANE of BENCH_LANES), so that two
     benchmarks running side by side never draw the same ones."""
-    from backstage.control.ports import port_free  # as the Production checks its own
+    from backstage.control.host.ports import port_free
 
     with open("/proc/sys/net/ipv4/ip_local_port_range") as ephemeral:
         end = max(int(ephemeral.read().split()[0]), 30000)
@@ -255,7 +255,7 @@ def start_nginx(
 ) -> subprocess.Popen[bytes]:
     """A private nginx (one worker, its files in `folder`) serving the Production's Gigs as
     `backstage nginx` writes them, on `listen` (HTTP, then TLS), once `ready()` holds."""
-    from backstage.control.nginx import write
+    from backstage.control.managers.nginx import write
     from tests.nginx_helpers import nginx_command
 
     include = write(production.crew, os.path.join(folder, "gigs"), *listen)
@@ -273,7 +273,8 @@ def start_nginx(
 
 def manage_check(act: Act) -> None:
     """One cold `python manage.py check`, with the Act's environment and settings."""
-    from backstage.control import adoption, release
+    from backstage.control.build import commands
+    from backstage.control.managers import adoption
     from backstage.model.layout import venue_python
     from backstage.render.stageset import project_view
 
@@ -281,7 +282,7 @@ def manage_check(act: Act) -> None:
     python = venue_python(act.venue.path)
     env = adoption.process_env(act.ref, spec)
     folder = project_view(act.ref, spec).chdir
-    done = release.run_step([python, "manage.py", "check"], folder, env, 120)
+    done = commands.run_step([python, "manage.py", "check"], folder, env, 120)
     if done.returncode != 0:
         raise RuntimeError(done.stdout)
 
@@ -291,7 +292,7 @@ def check_apart(*args: Any, **kwargs: Any) -> Preflight:
     (a `check` for `adoption.prepare` and `versions.serve`, called as `preflight` is):
     the check cold in a process of its own, then each step in another, each starting
     Django and each running whether it has something to do or not."""
-    from backstage.control import preflight, release
+    from backstage.control.build import commands, preflight
     from backstage.errors import ReleaseFailed
     from backstage.model.layout import venue_python
 
@@ -305,12 +306,12 @@ def check_apart(*args: Any, **kwargs: Any) -> Preflight:
         given["between"](found)
     venue_path, settings, pythonpath = given["venue_path"], given["settings"], given["pythonpath"]
     python = venue_python(venue_path)
-    environment = release.process_env(venue_path, given["env"], settings, pythonpath)
+    environment = commands.process_env(venue_path, given["env"], settings, pythonpath)
     for step in given["steps"]:
-        argv = release.step_argv(step, python)
-        done = release.run_step(argv, given["project_dir"], environment, 600, given["user"])
+        argv = commands.step_argv(step, python)
+        done = commands.run_step(argv, given["project_dir"], environment, 600, given["user"])
         if done.returncode != 0:
-            raise ReleaseFailed(f"release step {step!r} failed: {release.key_line(done.stdout)}")
+            raise ReleaseFailed(f"release step {step!r} failed: {commands.key_line(done.stdout)}")
     return found
 
 

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
     args = arguments(parser, argv, rounds=1)
 
-    from backstage.control import adoption
+    from backstage.control.managers import adoption
     from backstage.shortcuts import new_venue
 
     kinds = ("add", "reload", "bare", "manage", "check", "all", "apart")

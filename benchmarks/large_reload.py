@@ -59,7 +59,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 if TYPE_CHECKING:
     from backstage.act import Act
-    from backstage.control.preflight import Preflight
+    from backstage.control.build.preflight import Preflight
 
 TARGET_SERVED = 4.0
 RELOAD_TIMEOUT = 300.0  # each worker loads Wagtail: a chain reload is long on a busy host
@@ -148,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(parser, argv, rounds=1)
     load = os.getloadavg()[0]
 
-    from backstage.control import preflight, releases, versions
+    from backstage.control.build import preflight
+    from backstage.control.managers import releases, versions
     from backstage.model.layout import venue_bin
     from backstage.shortcuts import new_venue
 

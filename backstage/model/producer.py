@@ -5,7 +5,7 @@ Every Venue domain is a zone. Each host booked by an Act gets one A (or AAAA) re
 to the Production's `public_address`, in the most specific zone that holds it. Records
 Backstage writes carry a comment, `managed by Backstage <prefix>`; only those are ever
 replaced or deleted, so a zone can hold records of its owner's and of other
-Productions beside them. Talking to PowerDNS is `backstage.control.producer`'s.
+Productions beside them. Talking to PowerDNS is `backstage.control.managers.producer`'s.
 
 Names here are as PowerDNS writes them: absolute, with the root's dot.
 """

@@ -2,7 +2,7 @@
 
 What `backstage top`, `backstage status` and any script see: every Act's row, the
 Emperor, the router and the Gigs. `build` makes one from what was read (the declared
-files and the stats servers); reading is `backstage.control.observe`'s.
+files and the stats servers); reading is `backstage.control.managers.observe`'s.
 
 Rates (requests per second) need two readings: pass the previous Snapshot and
 they come from the difference of the counters over the monotonic time between.

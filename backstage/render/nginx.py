@@ -1,6 +1,6 @@
 """nginx, for those who front the Production with it: one server block per booked host.
 
-`render()` returns the files and writes nothing; `backstage.control.nginx` writes them:
+`render()` returns the files and writes nothing; `backstage.control.managers.nginx` writes them:
 
     <out>/backstage.conf     the include file for nginx's http {} block
     <out>/uwsgi_params       what nginx passes to an Act over the uwsgi protocol

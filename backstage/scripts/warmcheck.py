@@ -2,7 +2,7 @@
 
 Run as `python warmcheck.py SOCKET KEY VERSION` with the Venue's Python, in the project's
 folder and with the environment of the cold check (`appcheck.py`, run by
-`control/release_run.py`). It listens on the unix socket SOCKET (SOCK_SEQPACKET); a
+`control/build/checkrun.py`). It listens on the unix socket SOCKET (SOCK_SEQPACKET); a
 request is one message: JSON {"key": KEY, "command": appcheck's COMMAND}, carrying two
 file descriptors, the run's stdin and its stdout (stderr too). Answers on the same
 connection, one JSON message each: {"pid": N} (the process to kill, with its group, when

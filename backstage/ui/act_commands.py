@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..act import Act
-from ..control import adoption
+from ..control.managers import adoption
 from ..errors import InvalidSetting
 from ..files.fs import LogFollower, tail_across
 from ..model.assign import parse_assignments

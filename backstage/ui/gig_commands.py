@@ -7,7 +7,7 @@ import os
 
 import click
 
-from ..control import nginx as nginx_files
+from ..control.managers import nginx as nginx_files
 from ..files.fs import write_atomic
 from ..production import Production
 from .options import act_of, pass_production

@@ -13,8 +13,8 @@ import click
 from emperor.errors import StatsUnavailable
 from emperor.stats import read_stats
 
-from ..control import keeper
-from ..control.daemon import ProductionManager, Service
+from ..control.daemon.loop import ProductionManager, Service
+from ..control.processes import keeper
 from ..errors import NotRunning
 from ..model.snapshot import Snapshot
 from ..model.state import STARTING, refused_line

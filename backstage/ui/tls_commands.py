@@ -6,8 +6,8 @@ import json
 
 import click
 
-from ..control.acme import AcmeError
-from ..control.certificates import HostCert
+from ..control.host.acme import AcmeError
+from ..control.host.certificates import HostCert
 from ..errors import InvalidSetting
 from ..production import Production
 from .options import pass_production

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from backstage.control.router import Router
+from backstage.control.processes.router import Router
 from backstage.model.layout import Layout
 from backstage.model.spec import ProductionSpec
 from backstage.scripts import nogig

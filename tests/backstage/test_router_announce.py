@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 
-from backstage.control.router import COMEBACK, Router
+from backstage.control.processes.router import COMEBACK, Router
 from backstage.model.layout import Layout
 from backstage.model.spec import ProductionSpec
 from emperor.subscription import parse_packet

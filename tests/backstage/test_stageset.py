@@ -9,7 +9,7 @@ import os
 import pytest
 
 from backstage import Production, Venue
-from backstage.control.stage import choose_channel
+from backstage.control.processes.stage import choose_channel
 from backstage.errors import InvalidSetting
 from backstage.files import declared as specs
 from backstage.model.layout import ActRef, Layout

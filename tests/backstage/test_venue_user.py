@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from backstage.control import ownership
+from backstage.control.host import ownership
 from backstage.errors import InvalidSetting
 from backstage.files import declared
 from backstage.files.account import account

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from backstage import Production, Venue
-from backstage.control import virtualenv
+from backstage.control.build import virtualenv
 from backstage.errors import VenueBuildError
 from backstage.model.layout import venue_uwsgi
 from backstage.shortcuts import new_venue

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from backstage.control.daemon import ProductionManager
+from backstage.control.daemon.loop import ProductionManager
 from backstage.errors import PreflightFailed
 from backstage.files import declared
 from backstage.model.layout import ActRef

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from backstage.control import keeper
+from backstage.control.processes import keeper
 from emperor.process import pid_alive, read_pidfile
 from tests.chaos_helpers import Load, small_act, wait_served
 from tests.helpers import poll

@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from backstage import BackstageError, Venue
-from backstage.control.daemon import RESTING
-from backstage.control.ports import port_free
+from backstage.control.daemon.loop import RESTING
+from backstage.control.host.ports import port_free
 from backstage.errors import (
     ActFailed,
     AlreadyExists,

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from backstage.control.observe import take
+from backstage.control.managers.observe import take
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 from tests.integration.test_failures import break_app

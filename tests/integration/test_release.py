@@ -9,15 +9,15 @@ import subprocess
 
 import pytest
 
-from backstage.control.preflight import Preflight, preflight
-from backstage.control.release import (
+from backstage.control.build.checkrun import STATIC_FINGERPRINT, run_release
+from backstage.control.build.commands import (
     DJANGO_RELEASE,
     HASH_FILE,
     install_failure,
     install_requirements,
     key_line,
 )
-from backstage.control.release_run import STATIC_FINGERPRINT, run_release
+from backstage.control.build.preflight import Preflight, preflight
 from backstage.errors import BackstageError, InstallFailed, PreflightFailed, ReleaseFailed
 from backstage.render.shim import (
     SHIM_MODULE,

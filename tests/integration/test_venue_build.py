@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from backstage.control import virtualenv
+from backstage.control.build import virtualenv
 from backstage.errors import VenueBuildError
 from backstage.shortcuts import new_venue
 

@@ -11,9 +11,9 @@ import tempfile
 
 import pytest
 
-from backstage.control import warmrun
-from backstage.control.preflight import preflight
-from backstage.control.release import DJANGO_RELEASE
+from backstage.control.build import warmrun
+from backstage.control.build.commands import DJANGO_RELEASE
+from backstage.control.build.preflight import preflight
 from backstage.errors import PreflightFailed
 from backstage.render.shim import SHIM_MODULE, default_static_root
 from emperor.process import pid_alive

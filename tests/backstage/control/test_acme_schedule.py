@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime
 
-from backstage.control.acme import RETRY_FIRST, RETRY_MOST, Acme, renew_now, retry_delay
-from backstage.control.certificates import Certificates
+from backstage.control.host.acme import RETRY_FIRST, RETRY_MOST, Acme, renew_now, retry_delay
+from backstage.control.host.certificates import Certificates
 from backstage.model import certificate
 from backstage.model.certificate import CertInfo
 from backstage.model.layout import Layout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-from backstage.control.certificates import Certificates
+from backstage.control.host.certificates import Certificates
 from backstage.model import certificate
 from backstage.model.layout import Layout, venue_https_marks, venue_run_dir
 from backstage.model.spec import ProductionSpec

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 
-from backstage.control.holding import write_wrapper
+from backstage.control.processes.holding import write_wrapper
 from backstage.model.layout import Layout
 from emperor.holder import HeldFile, Holder
 from tests.emperor.test_held import FAKE_UWSGI

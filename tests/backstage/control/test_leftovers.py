@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from backstage.control import leftovers
+from backstage.control.processes import leftovers
 from backstage.files.declared import Declared
 from backstage.model.layout import Layout
 from backstage.model.spec import ProductionSpec

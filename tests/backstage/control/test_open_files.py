@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import resource
-from backstage.control.daemon import raise_open_files
+from backstage.control.daemon.loop import raise_open_files
 _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
 raise_open_files(ceiling=CEILING)

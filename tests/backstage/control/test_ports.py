@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from backstage.control.ports import listen_queue
+from backstage.control.host.ports import listen_queue
 from backstage.model.layout import Layout
 from backstage.render.stageset import LISTEN, StageSet
 

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from backstage.control import producer
-from backstage.control.crew import Crew
-from backstage.control.daemon import ProductionManager
-from backstage.control.producer import PRODUCE_EVERY, PRODUCE_RETRY
+from backstage.control.daemon.loop import ProductionManager
+from backstage.control.managers import producer
+from backstage.control.managers.producer import PRODUCE_EVERY, PRODUCE_RETRY
+from backstage.control.processes.crew import Crew
 from backstage.errors import ProducerError
 from backstage.files.declared import Declared, DeclaredAct, DeclaredVenue
 from backstage.model.layout import ActRef, Layout

@@ -1,4 +1,4 @@
-from backstage.control.release_run import Phase, split_phases
+from backstage.control.build.checkrun import Phase, split_phases
 
 MARK = "@@backstage-0011"
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from backstage.control.release import install_command
-from backstage.control.releases import releases
+from backstage.control.build.commands import install_command
+from backstage.control.managers.releases import releases
 from backstage.errors import InstallFailed
 from backstage.model.layout import ActRef
 from backstage.model.project import Requirements

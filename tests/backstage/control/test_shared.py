@@ -9,8 +9,8 @@ import sqlite3
 
 import pytest
 
-from backstage.control import shared
-from backstage.control.releases import copy_folder
+from backstage.control.host import shared
+from backstage.control.managers.releases import copy_folder
 from backstage.errors import InvalidSetting
 from backstage.model.checks import check_shared
 from backstage.model.layout import ActRef

@@ -10,8 +10,8 @@ import os
 import pytest
 
 from backstage import Production
-from backstage.control.stage import Stage
-from backstage.control.systemstage import SystemStage
+from backstage.control.processes.stage import Stage
+from backstage.control.processes.systemstage import SystemStage
 from backstage.errors import InvalidSetting, StageError
 from backstage.model.spec import ProductionSpec
 from backstage.render.stageset import ACT_PLUGINS, ROUTER_PLUGINS, StageSet

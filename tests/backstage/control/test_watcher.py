@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 
-from backstage.control.watcher import Watcher
+from backstage.control.daemon.watcher import Watcher
 from tests.helpers import poll
 
 

@@ -1,0 +1,150 @@
+"""A Venue with `user`: the folders and files its Acts' vassals need as that user.
+
+Its vassals drop to the user before they bind a socket, open their log or read their
+environment, so those live in the Venue's own folders (see `model.layout`), which the
+Production Manager makes, as root, before it pushes a vassal config. The Venue's folder,
+its `venue.toml` and its virtualenv stay root's: `venue.toml` names the user, and a user
+who could rewrite it could name root. Each Act's folder becomes the user's.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Collection
+
+from ...errors import InvalidSetting
+from ...files.account import account
+from ...model.account import Account
+from ...model.layout import ActRef, venue_log_dir, venue_run_dir, venue_user_dir
+
+
+def owner(ref: ActRef) -> tuple[int, int] | None:
+    """(uid, gid) the Act's run files belong to; None for an Act that runs as Backstage."""
+    if not ref.user:
+        return None
+    found = account(ref.user)
+    return (found.uid, found.gid)
+
+
+def runs_as(user: str) -> str | None:
+    """Why this process cannot run a Venue's Acts as `user`, if it cannot."""
+    if os.geteuid() == 0 or account(user).uid == os.geteuid():
+        return None
+    return f"user = {user} needs Backstage to run as root (or as {user}): remove it or run as root"
+
+
+def stdlib_of(venue_path: str) -> str | None:
+    """The standard library a Venue's interpreter reads, from its pyvenv.cfg: `home` is
+    the base Python's bin/, and uWSGI's embedded Python imports from there, as the Venue's
+    user, whenever a module is first imported. None when the file does not say."""
+    values = {}
+    try:
+        with open(os.path.join(venue_path, "pyvenv.cfg")) as cfg:
+            for line in cfg:
+                key, sep, value = line.partition("=")
+                if sep:
+                    values[key.strip()] = value.strip()
+    except OSError:
+        return None
+    version = values.get("version_info") or values.get("version") or ""
+    major_minor = ".".join(version.split(".")[:2])
+    if not values.get("home") or not major_minor:
+        return None
+    return os.path.join(os.path.dirname(values["home"]), "lib", f"python{major_minor}")
+
+
+def closed_to(user: Account, path: str, groups: Collection[int]) -> str | None:
+    """The first folder on the way to `path` (itself included, and every folder its
+    links lead through) that `user` cannot pass, with its mode; None when it can read
+    `path` and pass through it. `groups`: the user's group ids."""
+
+    def allows(st: os.stat_result, bits: int) -> bool:
+        if st.st_uid == user.uid:
+            return st.st_mode & (bits << 6) == bits << 6
+        if st.st_gid in groups:
+            return st.st_mode & (bits << 3) == bits << 3
+        return st.st_mode & bits == bits
+
+    for way in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+        folder = "/"
+        for part in [p for p in way.split(os.sep) if p]:
+            st = os.stat(folder)
+            if not allows(st, 0o1):
+                return f"{folder} is {stat.S_IMODE(st.st_mode):o}"
+            folder = os.path.join(folder, part)
+        st = os.stat(folder)
+        if not allows(st, 0o5):
+            return f"{folder} is {stat.S_IMODE(st.st_mode):o}"
+    return None
+
+
+def check_python(venue_path: str, user: str) -> None:
+    """InvalidSetting, in one line saying what to do, when the Venue's `user` cannot read
+    its Python's standard library or the Venue's own packages: its vassals would fail at
+    their first import of one."""
+    if not user:
+        return
+    stdlib = stdlib_of(venue_path)
+    if stdlib is None or not os.path.isdir(stdlib):
+        return  # no Python there that a vassal could run: said where it is built
+    found = account(user)
+    groups = os.getgrouplist(user, found.gid)
+    why = closed_to(found, stdlib, groups)
+    if why:
+        prefix = os.path.dirname(os.path.dirname(stdlib))
+        raise InvalidSetting(
+            f"user {user} cannot read the Venue's Python at {prefix} ({why}): build the "
+            f"Venue on a Python {user} can read (such as /usr/bin/python3.11), or remove "
+            "user = from venue.toml"
+        )
+    packages = os.path.join(venue_path, "lib", os.path.basename(stdlib), "site-packages")
+    why = closed_to(found, packages, groups) if os.path.isdir(packages) else None
+    if why:
+        raise InvalidSetting(
+            f"user {user} cannot read the Venue's packages at {packages} ({why}): let "
+            f"{user} pass the folders above the Venue (chmod o+x), or remove user = from "
+            "venue.toml"
+        )
+
+
+def prepare(ref: ActRef) -> None:
+    """The Venue's run and log folders, and the Act's own folder, as its user needs them."""
+    if not ref.user:
+        return
+    reason = runs_as(ref.user)
+    if reason:
+        raise InvalidSetting(reason)
+    user = account(ref.user)
+    venue = os.lstat(ref.venue_path)
+    if venue.st_uid != os.geteuid() or venue.st_mode & 0o022:
+        raise InvalidSetting(
+            f"{ref.venue_path} must be Backstage's and writable by it alone for user = "
+            f"{ref.user} (its venue.toml names the user): chown it and chmod 755 it"
+        )
+    _folder(venue_run_dir(ref.venue_path), 0o711, None)
+    _folder(venue_user_dir(ref.venue_path), 0o700, user)
+    _folder(venue_log_dir(ref.venue_path), 0o700, user)
+    if os.path.isdir(ref.path) and os.lstat(ref.path).st_uid != user.uid:
+        give(ref.path, user)
+
+
+def _folder(path: str, mode: int, user: Account | None) -> None:
+    """Make `path` a real folder with `mode`, owned by `user` (None: Backstage's)."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidSetting(f"{path} is not a folder: remove it, Backstage makes it")
+    uid, gid = (user.uid, user.gid) if user else (os.geteuid(), os.getegid())
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid, follow_symlinks=False)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)  # a real folder: lstat said so, in a folder only root writes
+
+
+def give(path: str, user: Account) -> None:
+    """`path` and everything in it to `user`; links are given, never followed."""
+    os.chown(path, user.uid, user.gid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), user.uid, user.gid, follow_symlinks=False)

@@ -1,0 +1,434 @@
+"""The Act Manager: looks after one Act. Scaffold, declare, and start, stop, reload it
+through the Stage; read its stats. Holds no state of its own.
+
+Starting and stopping are declarations (`enabled` in act.toml) that the Production
+Manager carries out; the Act Manager pokes it and waits until the Act serves, or is
+gone, reading only the Act's stats server, the Emperor's stats and its port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from emperor import fifo
+from emperor.errors import FifoNotReading
+from emperor.process import tail, telling_line, wait_for
+from emperor.stats import InstanceStats, parse_instance_stats, stats_or_none
+
+from ...errors import (
+    ActFailed,
+    AlreadyExists,
+    BackstageError,
+    InvalidSetting,
+    NotRunning,
+    PortBusy,
+)
+from ...files import declared
+from ...files.fs import log_backups, read_from, size_of, unlink_if_present, write_if_changed
+from ...model.layout import ActRef, venue_bin
+from ...model.names import check_name
+from ...model.sess import Sess
+from ...model.spec import ActSpec
+from ...model.state import FAILED, SLEEPING, STOPPED, derive_state
+from ...render.shim import LIVE_HOSTS
+from ...render.stageset import env_json, reload_touch
+from ..build import warmrun
+from ..host import ownership, ports, shared
+from ..processes import holding
+from ..processes.crew import Crew
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+ASK_EMPEROR_EVERY = 0.25  # seconds, while a start is waited for
+
+# Appended to a new Act's settings.py: the hosts it is booked at come from its
+# vassal config (BACKSTAGE_HOSTS), so booking never edits the project.
+SETTINGS_TAIL = (
+    """
+# Added by Backstage: booked hosts come from the Act's hosts file, read again when it
+# changes (a booking needs no reload); local ones always work.
+import os as _os  # noqa: E402
+"""
+    + LIVE_HOSTS
+    + """
+ALLOWED_HOSTS = _BookedHosts((), ["localhost", "127.0.0.1", "[::1]"])
+STATIC_ROOT = BASE_DIR / "static"
+"""
+)
+
+
+def http_answers(port: int, timeout: float = 2.0) -> bool:
+    """True when something on 127.0.0.1:port answers an HTTP request."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            return conn.recv(16).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+class ActManager:
+    def __init__(self, crew: Crew, ref: ActRef) -> None:
+        self.crew = crew
+        self.ref = ref
+        layout = crew.layout
+        self.vassal = layout.vassal(ref)
+        self.stats_path = layout.act_stats(ref)
+        self.fifo_path = layout.act_fifo(ref)
+        self.log_path = layout.act_log(ref)
+
+    # Declared
+
+    def spec(self) -> ActSpec:
+        return declared.act_spec(self.ref)
+
+    def declare(self, **changes: Any) -> ActSpec:
+        new = dataclasses.replace(self.spec(), **changes)
+        declared.dump(self.ref.spec_path, new, ownership.owner(self.ref))
+        return new
+
+    def sync_env(self, spec: ActSpec) -> bool:
+        """Write the Act's env file from its spec (0600 in run/); True when it changed.
+        Its vassal's master loads it at start: see `backstage/scripts/vassalenv.py`."""
+        path = self.crew.layout.act_env(self.ref)
+        text = env_json(spec.env)
+        # readable by the Act's user alone: its master reads it after it dropped to them
+        return write_if_changed(path, text, 0o600, ownership.owner(self.ref))
+
+    # Live, from stats only
+
+    def stats(self, timeout: float = 1.0) -> InstanceStats | None:
+        return stats_or_none(self.stats_path, parse_instance_stats, timeout)
+
+    def sess(self) -> Sess | None:
+        stats = self.stats()
+        return Sess.from_stats(stats) if stats else None
+
+    def state(self) -> str:
+        emperor = self.crew.stage.stats()
+        sess = self.sess()
+        return derive_state(
+            enabled=self.spec().enabled,
+            blacklisted=emperor is not None and emperor.blacklisted(self.vassal),
+            serving=sess is not None and sess.accepting,
+            sleeping=emperor is not None and emperor.waiting(self.vassal),
+        )
+
+    def sleeping(self) -> bool:
+        """The Emperor holds the Act's port with no process behind it: the next request
+        there wakes it (see `idle`)."""
+        emperor = self.crew.stage.stats()
+        return emperor is not None and emperor.waiting(self.vassal)
+
+    def _blacklisted(self) -> bool:
+        emperor = self.crew.stage.stats()
+        return emperor is not None and emperor.blacklisted(self.vassal)
+
+    # Creation
+
+    @classmethod
+    def create(
+        cls,
+        crew: Crew,
+        ref: ActRef,
+        port: int | None = None,
+        processes: int | None = None,
+        force: bool = False,
+        build: Callable[[ActSpec], ActSpec] | None = None,
+    ) -> ActManager:
+        """Make a new Act and declare it, not enabled yet: `build` fills its folder and
+        returns its spec (by default a scaffolded Django project); all or nothing. A port
+        outside the Production's `ports` is refused unless `force`."""
+        check_name("Act", ref.name)
+        layout = crew.layout
+        if os.path.lexists(ref.path):
+            raise AlreadyExists(f"Act {ref.key} exists already ({ref.path}): pick another name")
+        too_long = layout.too_long(ref)
+        if too_long:
+            raise InvalidSetting(
+                f"{too_long} is too long for a unix socket: use a shorter BACKSTAGE_HOME or names"
+            )
+        declared.create_home(layout, ports.new_production)
+        with declared.locked(layout.create_lock):
+            if os.path.lexists(ref.path):  # made by another `act new` while this one waited
+                raise AlreadyExists(f"Act {ref.key} exists already ({ref.path}): pick another name")
+            production = declared.read(layout)
+            settings = production.production
+            taken = {act.spec.port for act in production.acts if act.spec is not None}
+            if port is None:
+                port = ports.allocate(*settings.ports, taken)
+            elif not force and not settings.ports[0] <= port <= settings.ports[1]:
+                first, last = settings.ports
+                raise InvalidSetting(
+                    f"port {port} is outside ports = [{first}, {last}] of {layout.spec_path}: "
+                    "pick one inside, leave it out, or force it"
+                )
+            elif port in taken:
+                raise PortBusy(
+                    f"port {port} belongs to another Act of this Production: pick another"
+                )
+            elif not (0 < port < 65536 and ports.port_free(port)):
+                raise PortBusy(f"port {port} is in use or invalid: pick another, or leave it out")
+            processes = settings.processes if processes is None else processes
+            os.makedirs(os.path.dirname(ref.path), exist_ok=True)
+            # checked as act.toml is (too few, too many) before anything is made
+            spec = ActSpec(name=ref.name, port=port, processes=processes, enabled=False)
+            try:
+                if build is None:
+                    _scaffold(ref)
+                else:
+                    spec = build(spec)
+                declared.dump(ref.spec_path, spec, ownership.owner(ref))
+            except BaseException:
+                shutil.rmtree(ref.path, ignore_errors=True)
+                raise
+        return cls(crew, ref)
+
+    # Control
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Make the Act play; return once it answers HTTP, or raise with the reason."""
+        spec = self.spec()
+        stage = self.crew.stage
+        emperor = stage.stats() if stage.alive() else None
+        listed = emperor is not None and emperor.vassal(self.vassal) is not None
+        if not listed and holding.taken_elsewhere(self.crew.layout, spec.port):
+            raise PortBusy(
+                f"port {spec.port} of {self.ref.key} is held by another process: free it, or "
+                f"set another port in {self.ref.spec_path}"
+            )
+        log_offset = size_of(self.log_path)
+        self.crew.manager.up()  # first: a Stage that cannot come up changes nothing
+        if not spec.enabled:
+            self.declare(enabled=True)
+        self._forgive()
+        self.crew.manager.poke()
+        self._wait_serving(timeout, log_offset)
+
+    def _forgive(self) -> None:
+        """Clear an earlier failure from the Emperor's blacklist, which would refuse the
+        Act silently for up to three minutes even after it is fixed."""
+        if not self._blacklisted():
+            return
+        self.crew.stage.manager.clear_blacklist()
+        wait_for(lambda: not self._blacklisted(), 5.0)
+
+    def _wait_serving(self, timeout: float, log_offset: int) -> None:
+        port = self.spec().port
+        deadline = time.monotonic() + timeout
+        asked_emperor, sleeping = 0.0, False
+        while True:
+            # The Emperor's stats (a refusal, a sleep) a few times a second only: each
+            # reading is a JSON of every vassal, written while this one starts
+            if time.monotonic() - asked_emperor >= ASK_EMPEROR_EVERY:
+                asked_emperor = time.monotonic()
+                emperor = self.crew.stage.stats()
+                if emperor is not None and emperor.blacklisted(self.vassal):
+                    raise self._failed("failed to start", log_offset)
+                sleeping = emperor is not None and emperor.waiting(self.vassal)
+            sess = self.sess()
+            # All workers, not the first: lazy workers still importing the app would be
+            # cut off by a stop, and can stall a chain reload, right after start returns.
+            if sess is not None and sess.ready and http_answers(port):
+                return
+            if sess is not None and sess.ready and any(w.exceptions for w in sess.workers):
+                # loaded, yet no answer and an exception per request: the app is not a
+                # WSGI app (a factory named without its call), waiting will not mend it
+                raise self._failed("fails every request", log_offset)
+            if sess is None and sleeping:
+                http_answers(port, min(10.0, max(0.1, deadline - time.monotonic())))  # wakes it
+            if time.monotonic() >= deadline:
+                raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
+            time.sleep(0.02)  # two cheap socket reads a round; a coarse step shows in start time
+
+    def _failed(self, what: str, log_offset: int) -> ActFailed:
+        new_log, _ = read_from(self.log_path, log_offset)
+        log_tail = "\n".join(new_log.splitlines()[-80:])
+        return ActFailed(
+            f"{self.ref.key} {what}: {telling_line(new_log)} "
+            f"(fix it, then start it again; log: {self.log_path})",
+            log_tail,
+        )
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the Act; return once its vassal is gone and its port closed."""
+        spec = self.spec()
+        if spec.enabled:
+            self.declare(enabled=False)
+        stage = self.crew.stage
+        if not stage.alive():
+            return
+        self.crew.manager.up()
+        self.crew.manager.poke()
+
+        def gone() -> bool:
+            emperor = stage.stats()
+            listed = emperor is not None and emperor.vassal(self.vassal) is not None
+            return not listed and self.stats() is None and not http_answers(spec.port, 0.5)
+
+        if not wait_for(gone, timeout):
+            raise BackstageError(
+                f"{self.ref.key} did not stop within {timeout:.0f} s; see {self.log_path}"
+            )
+
+    def settled(self) -> bool:
+        """Every worker accepts, or the Act is not meant to play, failed or sleeps:
+        nothing is on its way."""
+        sess = self.sess()
+        if sess is not None:
+            return sess.ready
+        return self.state() in (STOPPED, FAILED, SLEEPING)
+
+    def settle(self, timeout: float) -> Sess | None:
+        """Wait until the Act is settled; its Sess, or None when it is not playing. A
+        reload that comes while a worker is still loading the app is ignored by that
+        worker until uWSGI's reload mercy (60 s) runs out."""
+        wait_for(self.settled, timeout)
+        return self.sess()
+
+    def renew(self, command: str, timeout: float) -> bool:
+        """Send a reload `command` ("c" chain, "r" graceful) to a settled Act and wait
+        until every worker is new and accepting; False when that did not happen in time."""
+        sess = self.settle(timeout)
+        if sess is None or not sess.ready:
+            raise NotRunning(
+                f"{self.ref.key} is not serving with all its workers: see {self.log_path}"
+            )
+        old = {w.pid for w in sess.workers}
+        # adaptive workers come and go meanwhile: every one that runs is new then
+        same_count = not self.spec().adaptive
+        self.fifo(command)
+
+        def renewed() -> bool:
+            now = self.sess()
+            return (
+                now is not None
+                and bool(now.workers)
+                and (len(now.workers) == len(old) or not same_count)
+                and all(w.pid not in old and w.accepting for w in now.workers)
+            )
+
+        return wait_for(renewed, timeout, 0.05)
+
+    def running_or_raise(self) -> None:
+        if self.sess() is None:
+            raise NotRunning(f"{self.ref.key} is not running: start it first")
+
+    def reload(self, timeout: float = START_TIMEOUT) -> None:
+        """Chain-reload: new code, one worker at a time, no failed request; the Act's
+        workers (attached daemons) restart through their touch file."""
+        self.running_or_raise()
+        if self.spec().workers:
+            touch = reload_touch(self.ref)
+            with open(touch, "a"):
+                os.utime(touch)
+        if not self.renew("c", timeout):
+            raise ActFailed(
+                f"{self.ref.key} did not finish its chain reload within {timeout:.0f} s: "
+                f"{telling_line(tail(self.log_path))} (log: {self.log_path})"
+            )
+
+    def fifo(self, commands: str) -> None:
+        try:
+            fifo.send(self.fifo_path, commands)
+        except ValueError as exc:
+            raise InvalidSetting(str(exc)) from None
+        except FifoNotReading:
+            raise NotRunning(f"{self.ref.key} is not running: start it first") from None
+
+    def discard(self) -> None:
+        """Delete an Act that never played (a creation that failed half-way), and what
+        the Manager wrote for it meanwhile: under the lock it writes Acts' files under,
+        so that a pass that read it before does not write them again."""
+        layout = self.crew.layout
+        with declared.locked(layout.acts_lock):
+            shutil.rmtree(self.ref.path, ignore_errors=True)
+            for path in (
+                layout.act_env(self.ref),
+                layout.act_gigs(self.ref),
+                layout.act_hosts(self.ref),
+            ):
+                unlink_if_present(path)
+
+    def remove(self, keep_data: bool = False, keep_log: bool = False) -> str | None:
+        """Stop the Act and delete its project, declaration and log (unless `keep_log`,
+        as after a failed start whose message names it), and its shared data unless
+        `keep_data`: then that is moved, with its act.toml, to a folder of the Venue's
+        `kept/`, whose path is returned. The Act goes in one step: its folder is renamed
+        out of `acts/` under the lock the Manager writes Acts' files under, then
+        deleted; a pass that read it before never writes it again."""
+        self.stop()
+        warmrun.stop(self.crew.layout.act_check(self.ref))  # its warm check, if any
+        kept = keep_shared(self.ref) if keep_data else None
+        shared.drop_links_to(self.ref)
+        trash = tempfile.mkdtemp(prefix=f".removing-{self.ref.name}-", dir=self.ref.venue_path)
+        try:
+            with declared.locked(self.crew.layout.acts_lock):
+                os.rename(self.ref.path, os.path.join(trash, self.ref.name))
+        finally:
+            shutil.rmtree(trash, onerror=_left_behind)
+        layout = self.crew.layout
+        for path in (
+            self.fifo_path,
+            layout.act_gigs(self.ref),
+            layout.act_env(self.ref),
+            layout.act_hosts(self.ref),
+            *(() if keep_log else (self.log_path, *log_backups(self.log_path))),
+        ):
+            unlink_if_present(path)
+        return kept
+
+
+def keep_shared(ref: ActRef) -> str | None:
+    """The Act's shared data and act.toml moved out of its folder, to
+    `VENUE/kept/NAME-<time>/`; None when it has no shared data."""
+    if not os.path.isdir(ref.shared_dir):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = os.path.join(ref.venue_path, "kept", f"{ref.name}-{stamp}")
+    os.makedirs(kept)
+    os.rename(ref.shared_dir, os.path.join(kept, "shared"))
+    shutil.copy2(ref.spec_path, os.path.join(kept, "act.toml"))
+    return kept
+
+
+def _left_behind(function: object, path: str, exc_info: object) -> None:
+    """The Act is gone already: a file its folder kept is not worth failing for."""
+    log.warning("could not delete %s of a removed Act: %s", path, exc_info)
+
+
+def _scaffold(ref: ActRef) -> None:
+    admin = venue_bin(ref.venue_path, "django-admin")
+    folder = os.path.dirname(ref.path)
+    try:
+        done = subprocess.run(
+            [admin, "startproject", ref.name],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except OSError as exc:
+        raise ActFailed(
+            f"cannot run {admin} ({exc.strerror}): is Django installed in Venue {ref.venue}?"
+        ) from exc
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise ActFailed(
+            f"django-admin startproject {ref.name} failed: {lines[-1] if lines else ''}"
+        )
+    settings = os.path.join(ref.path, ref.name, "settings.py")
+    with open(settings, "a") as out:
+        out.write(SETTINGS_TAIL)
+    os.chmod(settings, 0o600)  # it holds the project's SECRET_KEY

@@ -1,0 +1,217 @@
+"""The Stage: the Production's own uWSGI Emperor, and the Stage Manager that drives it.
+
+The Stage knows where the Emperor's control surfaces are (all in `run/`) and
+reads what it reports. The Stage Manager starts and stops it and pushes and
+withdraws vassal configs through whichever channel the uwsgi binary allows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from emperor import binary as uwsgi_binary
+from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
+from emperor.errors import UwsgiError
+from emperor.process import Emperor, cmdline, pids_named, stop_pid, wait_for
+from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
+
+from ...errors import InvalidSetting, StageError
+from ...model.layout import Layout
+from ...model.spec import ProductionSpec
+from ..build import virtualenv
+from . import holding
+from .systemstage import SystemStage
+
+if TYPE_CHECKING:
+    from emperor.binary import UwsgiBinary
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE = 5.0  # seconds a vassal has to go once the Emperor is told to stop
+
+_fallback_said: set[str] = set()
+
+
+def choose_channel(setting: str, binary: UwsgiBinary) -> str:
+    """The channel kind to use: the one asked for, or with "auto" the best the binary has."""
+    if setting == "auto":
+        kind = next(kind for kind in CHANNELS if usable(kind, binary))
+        if kind != next(iter(CHANNELS)) and binary.path not in _fallback_said:
+            _fallback_said.add(binary.path)
+            log.warning(
+                "%s has no emperor_zeromq plugin: using the Emperor's directory channel "
+                "(rebuild with UWSGI_EMBED_PLUGINS=emperor_zeromq for the zmq channel)",
+                binary.path,
+            )
+        return kind
+    if setting not in CHANNELS:
+        raise InvalidSetting(f"channel = {setting!r}: use one of auto, {', '.join(CHANNELS)}")
+    if not usable(setting, binary):
+        raise StageError(
+            f"channel = {setting!r} needs a uwsgi built with emperor_zeromq: rebuild it with "
+            "UWSGI_EMBED_PLUGINS=emperor_zeromq pip install --no-cache-dir --force-reinstall uwsgi"
+        )
+    return setting
+
+
+class Stage:
+    """The Emperor of one Production. `settings` reads production.toml when the binary
+    and the channel are first needed, not before."""
+
+    modular = False  # its uwsgi has the plugins the configs need built in
+    plugins = ""  # what its uwsgi must be told to load to run an Act: nothing
+    holds = True  # runs its vassals through the wrapper that hands them held sockets
+
+    def __init__(self, layout: Layout, settings: Callable[[], ProductionSpec]) -> None:
+        self.layout = layout
+        self._settings = settings
+        self.stats_path = layout.emperor_stats
+        self.pidfile = layout.emperor_pidfile
+        self.log_path = layout.emperor_log
+        self._emperor: Emperor | None = None
+
+    @functools.cached_property
+    def binary(self) -> UwsgiBinary:
+        try:
+            return uwsgi_binary.probe(self._settings().uwsgi or None)
+        except UwsgiError as exc:
+            raise StageError(str(exc)) from exc
+
+    @functools.cached_property
+    def channel(self) -> Channel:
+        kind = choose_channel(self._settings().channel, self.binary)
+        return CHANNELS[kind](self.layout.channel_target(kind), self.layout.vassal_files)
+
+    @property
+    def emperor(self) -> Emperor:
+        """The Emperor this process drives, made on first use (it needs the binary)."""
+        if self._emperor is None:
+            env = dict(os.environ, BACKSTAGE_HOME=self.layout.home)
+            wrapper = ["--emperor-wrapper", self.layout.vassal_wrapper]
+            self._emperor = Emperor(
+                self.binary,
+                self.channel,
+                self.stats_path,
+                self.pidfile,
+                self.log_path,
+                extra_args=wrapper,
+                env=env,
+            )
+        return self._emperor
+
+    @functools.cached_property
+    def manager(self) -> StageManager:
+        return StageManager(self)
+
+    def uwsgi(self) -> list[str]:
+        """The command that runs an Act's uWSGI outside the Emperor (a release's check)."""
+        return [self.binary.path]
+
+    def check(self) -> None:
+        """Raise, with what to do, when the binary is missing or cannot drive the channel."""
+        self.channel  # noqa: B018 - made here, it fails at once
+
+    def python_for(self, major_minor: str) -> str:
+        """The interpreter a new Venue on this Python is made with (on another than the
+        binary's, the Venue builds a uwsgi of its own)."""
+        return virtualenv.find_python(major_minor, major_minor == self.binary.python_major_minor)
+
+    def pid(self) -> int | None:
+        """The Emperor's pid, found without probing the binary."""
+        return Emperor.find(self.stats_path, self.pidfile)
+
+    def wraps(self) -> bool:
+        """Its Emperor runs vassals through the wrapper that hands them held sockets: the
+        one it starts does; one started by an older Backstage does not, and its vassals
+        must bind their sockets themselves, so nothing may hold them meanwhile."""
+        pid = self.pid()
+        return pid is None or self.layout.vassal_wrapper in cmdline(pid)
+
+    def alive(self) -> bool:
+        """The Emperor's process lives (found by its pidfile and command line)."""
+        return self.pid() is not None
+
+    def stats(self, timeout: float = 1.0) -> EmperorStats | None:
+        """What the Emperor reports, or None when it does not answer."""
+        stats = stats_or_none(self.stats_path, parse_emperor_stats, timeout)
+        return stats.by_plain_names() if stats is not None else None
+
+    def channel_kind(self, stats: EmperorStats | None = None) -> str | None:
+        """The channel the running Emperor listens on, read from its stats."""
+        stats = stats or self.stats()
+        if stats is None or not stats.monitors:
+            return None
+        return kind_of_monitor(stats.monitors[0])
+
+
+class StageManager:
+    """Starts and stops the Emperor, pushes and withdraws vassals. Holds no state."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def start(self) -> int:
+        try:
+            holding.write_wrapper(self.stage.layout, self.stage.binary.path)
+        except OSError as exc:
+            raise StageError(f"cannot write {exc.filename}: {exc.strerror}") from exc
+        try:
+            return self.stage.emperor.start()
+        except UwsgiError as exc:
+            raise StageError(f"{exc} (log: {self.stage.log_path})") from exc
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the Emperor, then wait until no vassal of this Production is left: the
+        workers of a master can outlive it for a moment, holding their ports. An Emperor
+        this process never drove is stopped by its pid: stopping needs no binary, nor a
+        readable production.toml."""
+        mine = self.stage.layout.prefix + " "  # every vassal's process name starts so
+        # A vassal told to stop in the middle of a chain reload can hang until the
+        # Emperor's mercy runs out (30 s), and the Emperor with it: what is left after
+        # STOP_GRACE is killed, and the Emperor goes at once. Stopping is brutal anyway
+        # (workers get SIGINT mid-request): a kill loses nothing a stop would keep
+        killer = threading.Timer(min(timeout, STOP_GRACE), _kill_left, (mine,))
+        killer.start()
+        try:
+            if self.stage._emperor is not None:
+                self.stage._emperor.stop()
+            elif (pid := self.stage.pid()) is not None:
+                stop_pid(pid)
+        finally:
+            killer.cancel()
+        if not wait_for(lambda: not pids_named(mine), timeout):
+            _kill_left(mine)
+            wait_for(lambda: not pids_named(mine), 5.0)
+
+    def push(self, name: str, config: str, on_demand: str = "") -> None:
+        self.stage.channel.touch(name, config, on_demand)
+
+    def withdraw(self, name: str) -> None:
+        self.stage.channel.destroy(name)
+
+    def clear_blacklist(self) -> bool:
+        return self.stage.emperor.clear_blacklist()
+
+    def reap(self) -> None:
+        self.stage.emperor.reap()
+
+
+AnyStage = Stage | SystemStage
+
+#: Where Acts play, by production.toml's `stage`.
+STAGES: dict[str, type[Stage] | type[SystemStage]] = {"own": Stage, "system": SystemStage}
+
+
+def _kill_left(name_prefix: str) -> None:
+    for pid in pids_named(name_prefix):
+        log.warning("killing %d, left behind by the Emperor", pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
