@@ -4,6 +4,8 @@ and finding the processes a Production left behind."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import socket
 import threading
@@ -152,3 +154,33 @@ def listening_ports(pid: int) -> set[int]:
                 if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
                     ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+BASH_BLOCK = re.compile(r"```bash\n(?P<code>.*?)```", re.S)
+
+
+def bash_blocks(path: str) -> list[tuple[int, str]]:
+    """(first line, code) of every bash block of a Markdown file."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    return [
+        (text.count("\n", 0, match.start("code")) + 1, match["code"])
+        for match in BASH_BLOCK.finditer(text)
+    ]
+
+
+def backstage_commands(line: str) -> list[list[str]]:
+    """The argv of each `backstage` command in one shell line (in a pipe, after `&&`,
+    inside `$(...)`), comments and redirections left out."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    found: list[list[str]] = []
+    words: list[str] = []
+    for token in [*lexer, ";"]:
+        if token in {"$", "$("} or token[0] in "();<>|&":
+            if words[:1] == ["backstage"]:
+                found.append(words)
+            words = [] if token[0] != ">" else ["redirected"]
+        else:
+            words.append(token.removeprefix("$("))
+    return found

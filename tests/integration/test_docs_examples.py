@@ -2,19 +2,21 @@
 blocks in one process, page after page in the order a reader meets them, each page in a
 namespace of its own; `/tmp` in them is this test's folder. A block the docs mark
 `<!-- not run: WHY -->` (a reason, or it runs) is left out. The README's tour is the Getting
-started page's, word for word."""
+started page's, word for word. Then Getting started's shell sequence runs as written, from
+`backstage up` to `backstage down`, on a Venue of its own name."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import http_get
+from tests.helpers import backstage_commands, bash_blocks, http_get
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = os.path.join(REPO, "docs")
@@ -87,3 +89,35 @@ def test_every_python_example_runs(production):
     # what the pages left playing serves
     kittens = production.venue("MyVenue").act("Kittens")
     assert kittens.state == "running" and http_get(kittens.port)[0] == 200
+
+    (sequence,) = [
+        code
+        for _, code in bash_blocks(os.path.join(DOCS, "getting-started.md"))
+        if "backstage up" in code
+    ]
+    ran = []
+    for line in sequence.splitlines():
+        for argv in backstage_commands(line.replace("MyVenue", "ShellVenue")):
+            run_command(argv, env, folder)
+            ran.append(argv[1])
+    assert ran == ["up", "venue", "act", "status", "act", "logs", "down"], ran
+    assert not production.venue("ShellVenue").act("MyAct").sess  # `down` stopped it
+
+
+def run_command(argv: list[str], env: dict[str, str], cwd: str) -> None:
+    """`backstage ...` as a shell runs it; one that follows (`-f`) must print its first
+    line within a deadline, then it is stopped."""
+    command = [sys.executable, "-m", "backstage", *argv[1:]]
+    if "-f" not in argv:
+        done = subprocess.run(
+            command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        return
+    with subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True) as follow:
+        try:
+            assert follow.stdout is not None
+            ready, _, _ = select.select([follow.stdout], [], [], 30)
+            assert ready and follow.stdout.readline(), argv
+        finally:
+            follow.terminate()
