@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from emperor.channel import vassal_name
 from emperor.errors import StatsUnavailable, StatsUnparsable
-from emperor.statswire import build, objects, parse_json_lenient, read_stats, strings
+from emperor.statswire import build, objects, parse_json_lenient, read_many, read_stats, strings
 
 _T = TypeVar("_T")
 
@@ -41,6 +41,7 @@ __all__ = [
     "parse_instance_stats",
     "parse_json_lenient",
     "parse_router_stats",
+    "read_many",
     "read_stats",
     "stats_or_none",
 ]
@@ -247,10 +248,10 @@ class EmperorStats:
     blacklist: tuple[BlacklistEntry, ...]
 
     def vassal(self, id: str) -> VassalEntry | None:
-        return self._by_id.get(id)
+        return self.by_id.get(id)
 
     @functools.cached_property
-    def _by_id(self) -> dict[str, VassalEntry]:
+    def by_id(self) -> dict[str, VassalEntry]:
         # a Snapshot of a thousand Acts asks once for each
         return {v.id: v for v in self.vassals}
 
@@ -322,27 +323,28 @@ def parse_emperor_stats(raw: bytes) -> EmperorStats:
 # The vassals of the last Emperor stats parsed, by their bytes: a sleeping or idle
 # vassal reads the same from one second to the next, and a thousand of them are most
 # of what a refresh of `top` parses. The document is cut into its vassals' objects
-# (each a flat object: uWSGI writes no nested value in one) before any JSON is parsed,
-# so that one read as before costs one lookup, not a parse.
+# (each a flat object: uWSGI writes no nested value in one) at each closing brace
+# before any JSON is parsed, so that one read as before costs one lookup, not a parse.
+# A brace inside a string cuts an object where it does not end: that piece does not
+# parse, and the whole document is parsed instead.
 _last_vassals: dict[bytes, VassalEntry] = {}
 _VASSALS = re.compile(rb'"vassals"\s*:\s*\[')
 _BLACKLIST = re.compile(rb'\]\s*,\s*"blacklist"\s*:')
-_OBJECT = re.compile(rb"\{[^{}]*\}")
+_BLANKS = b", \t\r\n"
 
 
 def _split_vassals(raw: bytes) -> tuple[bytes, list[bytes]] | None:
-    """The document without its vassals, and each vassal's object as written; None
-    when it does not have the shape uWSGI writes."""
+    """The document without its vassals, and each vassal's object as written up to its
+    closing brace (with what separates it from the one before); None when it does not
+    have the shape uWSGI writes."""
     opening = _VASSALS.search(raw)
     if opening is None:
         return None
     closing = _BLACKLIST.search(raw, opening.end())
     if closing is None:
         return None
-    section = raw[opening.end() : closing.start()]
-    pieces = _OBJECT.findall(section)
-    # nothing but the objects, commas and blanks between them: else a string held a brace
-    if _OBJECT.sub(b"", section).strip(b", \t\r\n"):
+    pieces = raw[opening.end() : closing.start()].split(b"}")
+    if pieces.pop().strip(_BLANKS):  # after the last object: blanks only
         return None
     return raw[: opening.end()] + raw[closing.start() :], pieces
 
@@ -355,8 +357,10 @@ def _vassals_from(
     for piece in pieces:
         entry = last.get(piece)
         if entry is None:
-            found = parse_json_lenient(piece)
-            entry = build(VassalEntry, found)
+            start = piece.find(b"{")
+            if start < 0 or piece[:start].strip(_BLANKS):
+                raise StatsUnparsable("a vassal's object is not where uWSGI writes it")
+            entry = build(VassalEntry, parse_json_lenient(piece[start:] + b"}"))
         seen[piece] = entry
         vassals.append(entry)
     return tuple(vassals), seen

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import select
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -46,20 +47,86 @@ def read_stats(address: str, timeout: float = 1.0) -> bytes:
                 if not chunk:
                     break
                 chunks.append(chunk)
-    except FileNotFoundError:
-        raise StatsUnavailable(f"no stats server at {address}: no such socket") from None
-    except ConnectionRefusedError:
-        raise StatsUnavailable(f"stats server at {address} refused the connection") from None
-    except TimeoutError:
-        message = f"stats server at {address} did not answer within {timeout:g} s"
-        raise StatsUnavailable(message) from None
     except OSError as exc:
-        message = f"cannot read the stats server at {address}: {exc.strerror or exc}"
-        raise StatsUnavailable(message) from None
+        raise _unavailable(address, exc, timeout) from None
+    return _answer(address, chunks)
+
+
+def read_many(addresses: Sequence[str], timeout: float = 1.0) -> list[bytes | StatsUnavailable]:
+    """Every stats server of ``addresses`` read at once, in this thread: each unix socket
+    connected without blocking, then all the answers gathered in one poll(2) loop, so that
+    a hundred servers cost no thread each. ``timeout`` bounds the whole; a server not done
+    by then is StatsUnavailable, and holds up none of the others. A TCP address (or a unix
+    socket whose backlog is full) is read on its own, as ``read_stats`` does."""
+    deadline = time.monotonic() + timeout
+    found: list[bytes | StatsUnavailable] = []
+    poller = select.poll()
+    reading: dict[int, tuple[int, str, socket.socket, list[bytes]]] = {}
+    for at, address in enumerate(addresses):
+        found.append(StatsUnavailable(f"stats server at {address} did not answer"))
+        if ":" not in address:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            try:
+                sock.connect("\0" + address[1:] if address.startswith("@") else address)
+            except BlockingIOError:  # its backlog is full: wait for it below, on its own
+                sock.close()
+            except OSError as exc:
+                sock.close()
+                found[at] = _unavailable(address, exc, timeout)
+                continue
+            else:
+                reading[sock.fileno()] = (at, address, sock, [])
+                poller.register(sock, select.POLLIN)
+                continue
+        try:
+            found[at] = read_stats(address, max(0.0, deadline - time.monotonic()))
+        except StatsUnavailable as exc:
+            found[at] = exc
+    try:
+        while reading and (left := deadline - time.monotonic()) > 0:
+            for fd, _ in poller.poll(left * 1000):
+                at, address, sock, chunks = reading[fd]
+                try:
+                    chunk = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    found[at] = _unavailable(address, exc, timeout)
+                    chunk = b""
+                else:
+                    if chunk:
+                        chunks.append(chunk)
+                        continue
+                    try:
+                        found[at] = _answer(address, chunks)
+                    except StatsUnavailable as exc:
+                        found[at] = exc
+                poller.unregister(fd)
+                sock.close()
+                del reading[fd]
+    finally:
+        for at, address, sock, _ in reading.values():
+            sock.close()
+            found[at] = _unavailable(address, TimeoutError(), timeout)
+    return found
+
+
+def _answer(address: str, chunks: list[bytes]) -> bytes:
     raw = b"".join(chunks)
     if not raw:
         raise StatsUnavailable(f"stats server at {address} closed without answering")
     return raw
+
+
+def _unavailable(address: str, exc: OSError, timeout: float) -> StatsUnavailable:
+    """What a failed read of the stats server at ``address`` says."""
+    if isinstance(exc, FileNotFoundError):
+        return StatsUnavailable(f"no stats server at {address}: no such socket")
+    if isinstance(exc, ConnectionRefusedError):
+        return StatsUnavailable(f"stats server at {address} refused the connection")
+    if isinstance(exc, TimeoutError):
+        return StatsUnavailable(f"stats server at {address} did not answer within {timeout:g} s")
+    return StatsUnavailable(f"cannot read the stats server at {address}: {exc.strerror or exc}")
 
 
 def _connect(address: str, timeout: float) -> socket.socket:

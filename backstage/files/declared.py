@@ -272,7 +272,7 @@ def read(layout: Layout) -> Declared:
         for name in _folders(acts_dir(path)):
             ref, spec_path = _ref(spec, path, name)
             try:
-                acts.append(_declared_act(ref, load(ActSpec, spec_path), spec))
+                acts.append(_declared_act(ref, spec_path, load(ActSpec, spec_path), spec))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
                 # no act.toml: not an Act (one stat each, not two, as act_names); but
                 # one that is a folder or a link to nothing is an Act gone invalid,
@@ -288,7 +288,7 @@ def read(layout: Layout) -> Declared:
 # What the last reads made of each Act: a thousand Acts read once a second (the
 # Manager's passes, every viewer's Snapshot) are a thousand of each, the same ones.
 _refs: dict[tuple[str, str, str, str], tuple[ActRef, str]] = {}
-_acts: dict[ActRef, tuple[ActSpec, VenueSpec, DeclaredAct]] = {}
+_acts: dict[str, tuple[ActSpec, VenueSpec, DeclaredAct]] = {}  # by act.toml's path
 
 
 def _ref(venue: VenueSpec, path: str, name: str) -> tuple[ActRef, str]:
@@ -301,14 +301,14 @@ def _ref(venue: VenueSpec, path: str, name: str) -> tuple[ActRef, str]:
     return found
 
 
-def _declared_act(ref: ActRef, spec: ActSpec, venue: VenueSpec) -> DeclaredAct:
+def _declared_act(ref: ActRef, spec_path: str, spec: ActSpec, venue: VenueSpec) -> DeclaredAct:
     """The Act as declared, checked within its Venue; the same as before when neither
-    its act.toml nor its venue.toml was read anew."""
-    before = _acts.get(ref)
+    its act.toml nor its venue.toml was read anew (the same venue.toml, the same ref)."""
+    before = _acts.get(spec_path)
     if before is not None and before[0] is spec and before[1] is venue:
         return before[2]
     found = DeclaredAct(ref, _checked(spec, ref, venue))
-    _acts[ref] = (spec, venue, found)
+    _acts[spec_path] = (spec, venue, found)
     return found
 
 

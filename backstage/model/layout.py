@@ -58,8 +58,9 @@ class ActRef:
     name: str
     user: str = ""  # its Venue's `user`: the Act runs as them, from their own run folder
 
-    @property
+    @cached_property
     def key(self) -> str:
+        # made once: a Snapshot of a thousand Acts looks each up by it several times
         return f"{self.venue}/{self.name}"
 
     @property

@@ -218,7 +218,7 @@ def build(
     wall: float,
     emperor: EmperorRow,
     emperor_stats: EmperorStats | None,
-    readings: Sequence[ActReading],
+    readings: Sequence[ActReading | ActRow],
     router: RouterRow,
     gigs: Sequence[Gig] | None,
     manager: ManagerRow,
@@ -226,12 +226,15 @@ def build(
     problem: str = "",
 ) -> Snapshot:
     """The Snapshot of what was read at `at`; `gigs` is None when the router could not be
-    read. Rates are over the time since `previous`."""
+    read. Rates are over the time since `previous`. A row among `readings` is taken as
+    it is: the reader found it made of the same as before."""
     earlier = {row.key: row for row in previous.acts} if previous else {}
     elapsed = at - previous.at if previous else 0.0
     per_act = gigs_by_act(gigs or ())
     rows = tuple(
-        _act_row(reading, emperor_stats, earlier.get(reading.key), elapsed, per_act, manager)
+        reading
+        if isinstance(reading, ActRow)
+        else _act_row(reading, emperor_stats, earlier.get(reading.key), elapsed, per_act, manager)
         for reading in readings
     )
     return Snapshot(
@@ -312,7 +315,8 @@ def _act_row(
     for w in workers:
         seen = before.get((w.id, w.pid))
         rps = rate(w.requests, seen.requests, elapsed) if seen and elapsed else None
-        worker_rows.append(WorkerRow(**dataclasses.asdict(w), rps=rps))
+        # its fields as they are: asdict would deep-copy each of them
+        worker_rows.append(WorkerRow(**vars(w), rps=rps))
     served = [w.avg_rt for w in workers if w.requests]
     comparable = earlier is not None and earlier.pid is not None and stats is not None
     requests = stats.requests if stats else 0

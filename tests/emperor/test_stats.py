@@ -26,6 +26,7 @@ from emperor.stats import (
     parse_instance_stats,
     parse_json_lenient,
     parse_router_stats,
+    read_many,
     read_stats,
 )
 
@@ -135,6 +136,14 @@ def test_a_vassal_that_reads_the_same_is_not_built_again() -> None:
     parsed = parse_emperor_stats(json.dumps(braced).encode())
     assert [v.id for v in parsed.vassals] == ["a}{b.ini", good["id"]]
     assert parsed.vassals[1].last_heartbeat == good["last_heartbeat"]
+    for odd_id in ("a{b.ini", "a}b.ini", 'a"}b.ini', "a},{b.ini"):
+        braced = {**doc, "vassals": [good, {**good, "id": odd_id}, good]}
+        parsed = parse_emperor_stats(json.dumps(braced, indent=1).encode())
+        assert [v.id for v in parsed.vassals] == [good["id"], odd_id, good["id"]]
+    # something between two vassals that is not an object: parsed whole, left out
+    raw_doc = json.dumps({**doc, "vassals": [good, good]})
+    junk = raw_doc.replace("}, {", '}, "x", {', 1).encode()
+    assert [v.id for v in parse_emperor_stats(junk).vassals] == [good["id"]] * 2
     # plain names are kept with the entry: the same entry, the same plain one
     second = parse_emperor_stats(json.dumps(doc).encode())
     assert second.by_plain_names().vassal("other.ini") is not None
@@ -391,3 +400,28 @@ def test_vassals_pushed_by_path_are_named_plainly() -> None:
     plain = stats.by_plain_names()
     assert plain.vassal("good.ini") is not None
     assert plain.blacklisted("broken.ini")
+
+
+def test_read_many_reads_every_server_at_once_and_says_what_failed(short_dir: Path) -> None:
+    raw = (DATA / "vassal_stats.json").read_bytes() * 50  # several recv() calls
+    tcp = socket.create_server(("127.0.0.1", 0))
+    paths = [short_dir / name for name in ("a.sock", "b.sock", "silent.sock", "empty.sock")]
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(short_dir / "dead.sock"))
+    dead.close()  # nobody listens: refused
+    with (
+        TinyServer(unix_listener(paths[0]), answer(raw)),
+        TinyServer(unix_listener(paths[1]), answer(b"{}")),
+        TinyServer(unix_listener(paths[2]), lambda conn, stop: stop.wait(10)),
+        TinyServer(unix_listener(paths[3]), answer(b"")),
+        TinyServer(tcp, answer(b'{"pid": 1}')),
+    ):
+        addresses = [str(path) for path in paths]
+        addresses += [f"127.0.0.1:{tcp.getsockname()[1]}", str(short_dir / "nothing.sock")]
+        addresses.append(str(short_dir / "dead.sock"))
+        found = read_many(addresses, timeout=0.5)
+    assert found[:2] == [raw, b"{}"] and found[4] == b'{"pid": 1}'
+    said = [str(answer) for answer in found[2:4] + found[5:]]
+    assert all(isinstance(answer, StatsUnavailable) for answer in found[2:4] + found[5:])
+    assert "did not answer within 0.5 s" in said[0] and "without answering" in said[1]
+    assert "no such socket" in said[2] and "refused" in said[3]

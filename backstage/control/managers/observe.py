@@ -1,9 +1,16 @@
 """Taking a Snapshot: the declared files read once, every stats server read at once.
 
-Each stats server is read in a thread of its own with a short timeout, so an Act
-whose server hangs costs the refresh at most that timeout, not one timeout per Act
-in a row. The router's stats are read here too, once: the view takes the router and
-the Gigs from the Snapshot rather than asking again.
+The awake Acts' stats servers are read together in one poll(2) loop with a short
+timeout, so an Act whose server hangs costs the refresh at most that timeout, not
+one timeout per Act in a row (and no thread each: waking fifty threads a second cost
+more than the reading). The Emperor's and the router's are read in two threads while
+the declared files are. The router's stats are read here once: the view takes the
+router and the Gigs from the Snapshot rather than asking again.
+
+Most Acts of a big Production sleep: what an Act without stats was made of (its
+declaration, its entry in the Emperor's stats, ...) is kept with its row, and the same
+objects again make the same row without working it out again. An awake Act's stats
+that read the same bytes as before are not parsed again.
 """
 
 from __future__ import annotations
@@ -14,40 +21,41 @@ import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from emperor.errors import StatsUnavailable, StatsUnparsable
 from emperor.process import tail
 from emperor.stats import (
     EmperorStats,
     InstanceStats,
     RouterStats,
+    VassalEntry,
     parse_instance_stats,
-    stats_or_none,
 )
+from emperor.statswire import read_many
 
 from ...errors import BackstageError
 from ...files import declared
 from ...files.declared import Declared, DeclaredAct
 from ...model import snapshot
-from ...model.gig import Gig, gigs_from, split_address
+from ...model.gig import Gig, gigs_by_act, gigs_from, split_address
 from ...model.layout import ActRef, Layout
 from ...model.sess import Sess, port_of
-from ...model.snapshot import ActReading, CertRow, ManagerRow, RouterRow, Snapshot
+from ...model.snapshot import ActReading, ActRow, CertRow, ManagerRow, RouterRow, Snapshot
 from ..host import unplayables
 from ..host.ports import port_free
 from ..processes.crew import Crew
 
 READ_TIMEOUT = 0.5  # seconds one stats server may take before its Act shows "no stats"
 LOG_LINES = 20
-# Threads, not processes: each read mostly waits on a socket. Enough that a few
-# stuck servers do not queue the healthy ones behind them.
-MAX_READERS = 64
+# The Emperor's stats and the router's, read while the declared files are
+MAX_READERS = 2
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
 def _readers() -> ThreadPoolExecutor:
-    """The reader threads, kept from one snapshot to the next: starting fifty threads
-    every second would cost `backstage top` more than the reading itself."""
+    """The reader threads, kept from one snapshot to the next: starting threads every
+    second would cost `backstage top` more than the reading itself."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -64,22 +72,26 @@ class _Paths:
     wake: str
 
 
-_paths: dict[tuple[str, ActRef], _Paths] = {}
+_paths: dict[tuple[str, str], tuple[ActRef, _Paths]] = {}
 
 
 def _paths_of(layout: Layout, ref: ActRef) -> _Paths:
     """An Act's names and paths, worked out once: a Snapshot of a thousand Acts a
-    second would otherwise build five thousand strings a second, the same ones."""
-    found = _paths.get((layout.home, ref))
-    if found is None:
-        found = _paths[(layout.home, ref)] = _Paths(
-            layout.vassal(ref),
-            layout.act_stats(ref),
-            layout.act_log(ref),
-            layout.act_socket(ref),
-            layout.act_wake(ref),
+    second would otherwise build five thousand strings a second, the same ones. Looked
+    up by its key (a string, which keeps its hash), for the same ref."""
+    found = _paths.get((layout.home, ref.key))
+    if found is None or (found[0] is not ref and found[0] != ref):
+        found = _paths[(layout.home, ref.key)] = (
+            ref,
+            _Paths(
+                layout.vassal(ref),
+                layout.act_stats(ref),
+                layout.act_log(ref),
+                layout.act_socket(ref),
+                layout.act_wake(ref),
+            ),
         )
-    return found
+    return found[1]
 
 
 def take(
@@ -91,27 +103,60 @@ def take(
     """Read the Production now. `detail` names an Act (VENUE/NAME) whose last log lines
     to include: only the one a viewer has open, so a refresh reads one log, not all."""
     layout, stage, router = crew.layout, crew.stage, crew.router
+    pool = _readers()
+    # the Emperor's stats and the router's are read while the declared files are
+    router_future = pool.submit(router.stats, timeout)
+    emperor_future = pool.submit(stage.stats, timeout)
     production = declared.read(layout)
     acts = production.acts
-    pool = _readers()
-    router_future = pool.submit(router.stats, timeout)
     # first the Emperor: a sleeping Act has no stats server to ask
-    emperor = stage.stats(timeout)
+    emperor = emperor_future.result()
+    entries = emperor.by_id if emperor is not None else {}
     paths = [_paths_of(layout, found.ref) for found in acts]
-    futures = [
-        None
-        if emperor is not None and emperor.waiting(path.vassal)
-        else pool.submit(stats_or_none, path.stats, parse_instance_stats, timeout)
-        for path in paths
-    ]
+    listed = [entries.get(path.vassal) for path in paths]
+    # the awake Acts' stats servers, all at once in one poll(2): no thread each
+    asking = [path.stats for path, entry in zip(paths, listed, strict=True) if not _waits(entry)]
+    answers = _instance_stats(_instances.get(layout.home, {}), asking, timeout)
+    _instances[layout.home] = {path: answer for path, answer in answers.items() if answer}
+    stats = [(answers.get(path.stats) or (b"", None))[1] for path in paths]
     manager_pid = crew.manager.pid()
     unplayable = unplayables.read(layout, (found.ref for found in acts if found.spec))
-    stats = [future.result() if future else None for future in futures]
-    holders = _port_holders(acts, stats, emperor, layout, production.production.router)
-    readings = []
-    for found, read_stats, path in zip(acts, stats, paths, strict=True):
+    holders = _port_holders(acts, stats, listed, emperor, production.production.router)
+    router_stats = router_future.result()
+    address = production.production.router
+    try:
+        gigs: list[Gig] | None = _gigs(
+            layout, production, router_stats, _silent(acts, stats, listed)
+        )
+    except BackstageError:
+        gigs = None  # a router address that cannot be read: no Gigs to show
+    hosts_of = gigs_by_act(gigs or ())
+    blacklist = {entry.id: entry for entry in emperor.blacklist} if emperor else {}
+    facts = (manager_pid is not None, emperor is not None)
+    quiet = _quiet.get(layout.home, {})
+    made: dict[str, tuple[object, ...]] = {}
+    readings: list[ActReading | ActRow] = []
+    for found, read, path, entry in zip(acts, stats, paths, listed, strict=True):
         ref, spec = found.ref, found.spec
-        log_path = path.log
+        problem = found.error or unplayable.get(ref.key, "")
+        holder = holders.get(ref.key, "")
+        # only an adopted Act's code is refused (a scaffold's file is never there):
+        # a thousand opens of files that are not there are most of a refresh
+        refused = (
+            _first_line(layout.act_refused(ref)) if not spec or spec.watch or spec.adopted else ""
+        )
+        if read is None and ref.key != detail:
+            # An Act without stats (most of a big Production sleep) whose row would be
+            # made of the same as the last one's is that row: the same objects in, the
+            # same row out, without working it out again
+            hosts = None if hosts_of is None else hosts_of.get(ref.key, ())
+            made_of: tuple[object, ...] = (found, entry, blacklist.get(path.vassal), problem)
+            made_of += (holder, refused, hosts, *facts)
+            made[ref.key] = made_of
+            before = quiet.get(ref.key)
+            if before is not None and before[0] == made_of:
+                readings.append(before[1])
+                continue
         readings.append(
             ActReading(
                 key=ref.key,
@@ -120,27 +165,16 @@ def take(
                 vassal=path.vassal,
                 enabled=spec.enabled if spec else False,
                 port=spec.port if spec else 0,
-                stats=read_stats,
-                log_path=log_path,
-                log_tail=tuple(tail(log_path, LOG_LINES).splitlines())
+                stats=read,
+                log_path=path.log,
+                log_tail=tuple(tail(path.log, LOG_LINES).splitlines())
                 if ref.key == detail
                 else None,
-                problem=found.error or unplayable.get(ref.key, ""),
-                port_holder=holders.get(ref.key, ""),
-                # only an adopted Act's code is refused (a scaffold's file is never there):
-                # a thousand opens of files that are not there are most of a refresh
-                refused=_first_line(layout.act_refused(ref))
-                if not spec or spec.watch or spec.adopted
-                else "",
+                problem=problem,
+                port_holder=holder,
+                refused=refused,
             )
         )
-    router_stats = router_future.result()
-    address = production.production.router
-    silent = {reading.key for reading in readings if not _serves(reading, emperor)}
-    try:
-        gigs: list[Gig] | None = _gigs(layout, production, router_stats, silent)
-    except BackstageError:
-        gigs = None  # a router address that cannot be read: no Gigs to show
     at, wall = time.monotonic(), time.time()
     taken = snapshot.build(
         production=layout.home,
@@ -161,7 +195,62 @@ def take(
         previous=previous,
         problem=production.problem,
     )
+    rows = {row.key: row for row in taken.acts}
+    _quiet[layout.home] = {key: (made_of, rows[key]) for key, made_of in made.items()}
     return dataclasses.replace(taken, certificates=certificates(crew))
+
+
+# The rows of the Acts without stats in the last Snapshot of each Production, with
+# what each was made of: most Acts of a big Production sleep, and the row of one is
+# the same from one refresh to the next.
+_quiet: dict[str, dict[str, tuple[tuple[object, ...], ActRow]]] = {}  # by Act key
+
+
+# What each Act's stats server answered at the last Snapshot of each Production, and
+# what it parsed to: an awake Act that served nothing since answers the same bytes.
+_instances: dict[str, dict[str, tuple[bytes, InstanceStats]]] = {}
+
+
+def _instance_stats(
+    last: dict[str, tuple[bytes, InstanceStats]], paths: list[str], timeout: float
+) -> dict[str, tuple[bytes, InstanceStats] | None]:
+    """What each stats server of `paths` answers, and its parsed stats (the ones of
+    `last` where it answers the same); None where it does not answer or answers garbage."""
+    found: dict[str, tuple[bytes, InstanceStats] | None] = {}
+    for path, raw in zip(paths, read_many(paths, timeout), strict=True):
+        before = last.get(path)
+        if isinstance(raw, StatsUnavailable):
+            found[path] = None
+        elif before is not None and before[0] == raw:
+            found[path] = before
+        else:
+            try:
+                found[path] = raw, parse_instance_stats(raw)
+            except StatsUnparsable:
+                found[path] = None
+    return found
+
+
+def _waits(entry: VassalEntry | None) -> bool:
+    """Its vassal has no process: the Emperor waits for its next request."""
+    return entry is not None and entry.waiting
+
+
+def _silent(
+    acts: Sequence[DeclaredAct],
+    stats: Sequence[InstanceStats | None],
+    listed: Sequence[VassalEntry | None],
+) -> set[str]:
+    """The Acts that take no request now, nor does the Emperor for them (asleep): a Gig
+    is live exactly when its Act shows running or sleeping."""
+    silent = set()
+    for found, read, entry in zip(acts, stats, listed, strict=True):
+        if read is not None:
+            if not Sess.from_stats(read).accepting:
+                silent.add(found.ref.key)
+        elif entry is None or not entry.waiting:
+            silent.add(found.ref.key)
+    return silent
 
 
 def certificates(crew: Crew) -> tuple[CertRow, ...]:
@@ -183,14 +272,6 @@ def certificates(crew: Crew) -> tuple[CertRow, ...]:
             )
         )
     return tuple(rows)
-
-
-def _serves(reading: ActReading, emperor: EmperorStats | None) -> bool:
-    """The Act takes requests now, or the Emperor does for it (asleep): what its state
-    says (running or sleeping), so that a Gig is live exactly when its Act shows so."""
-    if reading.stats is not None:
-        return Sess.from_stats(reading.stats).accepting
-    return emperor is not None and emperor.waiting(reading.vassal)
 
 
 def _first_line(path: str) -> str:
@@ -216,11 +297,19 @@ def _gigs(
     (it drops a dead node only at the next request for its host): no Gig is live
     through them."""
     acts = production.acts
+    # the Acts behind the nodes the router lists, not a map of every Act's two sockets
+    # (a sleeping Act is live at its wake node, the Manager's, see waker.py)
+    names = {node.name for sub in stats.subscriptions for node in sub.nodes} if stats else set()
+    by_node = {}
+    if names:
+        for found in acts:
+            for path in _sockets(layout, found.ref):
+                if path in names:
+                    by_node[path] = found.ref.key
     return gigs_from(
         stats,
         split_address(production.production.router)[1],
-        # a sleeping Act is live at its wake node (the Manager's, see waker.py)
-        {path: found.ref.key for found in acts for path in _sockets(layout, found.ref)},
+        by_node,
         [(found.ref.key, host) for found in acts if found.spec for host in found.spec.hosts],
         silent,
     )
@@ -234,16 +323,23 @@ def _sockets(layout: Layout, ref: ActRef) -> tuple[str, str]:
 def _port_holders(
     acts: Sequence[DeclaredAct],
     stats: Sequence[InstanceStats | None],
+    listed: Sequence[VassalEntry | None],
     emperor: EmperorStats | None,
-    layout: Layout,
     router: str,
 ) -> dict[str, str]:
     """Act key to who holds its port, for each enabled Act that does not play although
-    the Emperor runs and does not list it: what keeps it `starting`. One bind attempt
-    for each such Act, none for the others."""
+    the Emperor runs and does not list it (`listed`: each Act's entry, or None): what
+    keeps it `starting`. One bind attempt for each such Act, none for the others."""
     if emperor is None:
         return {}
-    listed = {vassal.id for vassal in emperor.vassals}
+    held = [
+        (found.ref.key, found.spec.port)
+        for found, read, entry in zip(acts, stats, listed, strict=True)
+        if read is None and entry is None and found.spec is not None and found.spec.enabled
+    ]
+    held = [(key, port) for key, port in held if not port_free(port)]
+    if not held:
+        return {}
     playing = {
         port_of(found): found_act.ref.key
         for found_act, found in zip(acts, stats, strict=True)
@@ -253,15 +349,7 @@ def _port_holders(
         playing.setdefault(split_address(router)[1], "the Production's router")
     except BackstageError:
         pass
-    holders = {}
-    for found, read in zip(acts, stats, strict=True):
-        spec = found.spec
-        if spec is None or not spec.enabled or read is not None:
-            continue
-        if _paths_of(layout, found.ref).vassal in listed or port_free(spec.port):
-            continue
-        holders[found.ref.key] = playing.get(spec.port) or "another process"
-    return holders
+    return {key: playing.get(port) or "another process" for key, port in held}
 
 
 def router_warning(crew: Crew) -> str:
