@@ -368,7 +368,7 @@ class Venue:
         self,
         name: str,
         port: int | None = None,
-        processes: int | None = None,
+        processes: int | str | None = None,
         start: bool = True,
         force: bool = False,
     ) -> Act:
@@ -393,7 +393,7 @@ class Venue:
         wsgi: str | None = None,
         settings: str | None = None,
         port: int | None = None,
-        processes: int | None = None,
+        processes: int | str | None = None,
         env: Mapping[str, str] | None = None,
         start: bool = True,
         force: bool = False,

@@ -30,6 +30,14 @@ def act() -> None:
     """Acts: Django projects that play on the Stage."""
 
 
+def _workers(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    """--processes 2, or a range "1..4" (adaptive workers), which the spec checks."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return value
+
+
 def _placing(verb: str) -> Callable[[F], F]:
     """The options `act new` and `act add` share: where the Act plays and whether now."""
 
@@ -38,8 +46,9 @@ def _placing(verb: str) -> Callable[[F], F]:
             (
                 click.option("--port", type=int, default=None,
                              help="Port to serve on (default: a free one)."),
-                click.option("--processes", type=int, default=None,
-                             help="Workers (default: production.toml)."),
+                click.option("--processes", default=None, callback=_workers,
+                             metavar="N|LOW..HIGH",
+                             help='Workers, or adaptive ones: "1..4" (default: production.toml).'),
                 click.option("--no-start", is_flag=True, help=f"{verb} it, do not start it."),
                 click.option("--force", is_flag=True,
                              help="Take --port even outside production.toml's ports."),
@@ -61,7 +70,7 @@ def act_new(
     venue_name: str,
     name: str,
     port: int | None,
-    processes: int | None,
+    processes: int | str | None,
     no_start: bool,
     force: bool,
 ) -> None:
@@ -112,7 +121,7 @@ def act_add(
     settings: str | None,
     env: tuple[str, ...],
     port: int | None,
-    processes: int | None,
+    processes: int | str | None,
     steps: tuple[str, ...],
     no_start: bool,
     force: bool,

@@ -51,6 +51,15 @@ def test_act_lifecycle_through_the_command(production, venue):
     assert http_get(port, timeout=1)[0] == 0
 
 
+def test_act_new_takes_a_range_of_workers_as_act_set_does(production, venue):
+    home = production.home
+    run_cli("act", "new", "TestVenue", "Ranged", "--processes", "1..3", "--no-start", home=home)
+    spec = venue.act("Ranged").spec
+    assert (spec.adaptive, spec.processes, spec.max_processes) == (True, 1, 3)
+    with open(os.path.join(venue.acts_dir, "Ranged", "act.toml")) as written:
+        assert 'processes = "1..3"' in written.read()
+
+
 def test_venue_commands(production, venue):
     home = production.home
     listing = run_cli("venue", "ls", home=home).stdout

@@ -37,7 +37,7 @@ from ...files.fs import log_backups, read_from, size_of, unlink_if_present, writ
 from ...model.layout import ActRef, venue_bin
 from ...model.names import check_name
 from ...model.sess import Sess
-from ...model.spec import ActSpec
+from ...model.spec import ActSpec, unfold_processes
 from ...model.state import FAILED, SLEEPING, STOPPED, derive_state
 from ...render.shim import LIVE_HOSTS
 from ...render.stageset import env_json, reload_touch
@@ -143,7 +143,7 @@ class ActManager:
         crew: Crew,
         ref: ActRef,
         port: int | None = None,
-        processes: int | None = None,
+        processes: int | str | None = None,
         force: bool = False,
         build: Callable[[ActSpec], ActSpec] | None = None,
     ) -> ActManager:
@@ -181,9 +181,10 @@ class ActManager:
             elif not (0 < port < 65536 and ports.port_free(port)):
                 raise PortBusy(f"port {port} is in use or invalid: pick another, or leave it out")
             processes = settings.processes if processes is None else processes
+            # checked as act.toml is (too few, too many, a range) before anything is made
+            workers = unfold_processes({"processes": processes}, f"Act {ref.key}")
+            spec = ActSpec(name=ref.name, port=port, enabled=False, **workers)
             os.makedirs(os.path.dirname(ref.path), exist_ok=True)
-            # checked as act.toml is (too few, too many) before anything is made
-            spec = ActSpec(name=ref.name, port=port, processes=processes, enabled=False)
             try:
                 if build is None:
                     _scaffold(ref)

@@ -103,7 +103,7 @@ def adopt(
     wsgi: str | None = None,
     settings: str | None = None,
     port: int | None = None,
-    processes: int | None = None,
+    processes: int | str | None = None,
     env: Mapping[str, str] | None = None,
     force: bool = False,
     steps: Sequence[str] | None = None,
