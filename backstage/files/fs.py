@@ -27,12 +27,33 @@ __all__ = [
 ]
 
 
+# What write_if_changed last made each file hold in this process (a hash of its text),
+# noted before the write: the Manager's watcher tells its own writes of a run file,
+# which it ignores, from another's (a hand edit), which a pass puts right.
+_kept: dict[str, int] = {}
+
+
+def holds_as_kept(path: str) -> bool:
+    """`path` holds what write_if_changed last made it hold (or found it holding) in
+    this process; False for a file it never wrote, or one it cannot read."""
+    expected = _kept.get(path)
+    if expected is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with open(fd, encoding="utf-8", errors="replace") as current:
+        return hash(current.read()) == expected
+
+
 def write_if_changed(
     path: str, text: str, mode: int = 0o600, owner: tuple[int, int] | None = None
 ) -> bool:
     """Replace `path` with `text` atomically unless it holds that already, with that
     `mode` and `owner`; True when it was written. The run files the Manager keeps
     current each pass, without churn."""
+    _kept[path] = hash(text)
     # Neither a link nor a FIFO someone put in its place is followed or waited on.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

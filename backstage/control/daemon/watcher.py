@@ -5,7 +5,8 @@ watchdog watches the home (production.toml) and each Venue's folder and `acts/`
 (venue.toml, every act.toml); any change to a `.toml` there queues one event, and the
 loop coalesces a burst into one pass. It also watches the run folders (the home's
 `run/`, a user Venue's `run/` and `run/user/`): a file the Manager writes there that
-is deleted queues a pass, which writes it again. And it watches the log folders for
+is deleted, or written by another (an edit by hand), queues a pass, which writes it
+again; its own writes queue nothing. And it watches the log folders for
 files made there (a log uWSGI rotated past log_max is renamed to `LOG.<unixtime>`):
 each is handed to `on_log`, which prunes that log's copies without a pass.
 
@@ -36,6 +37,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from ...files.fs import holds_as_kept
+
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
@@ -56,6 +59,13 @@ DECLARED_EVENTS: list[type[FileSystemEvent]] = [
 # The run files a pass writes, by how their names end; sockets, FIFOs, pidfiles and
 # locks come and go with the processes that make them, and are not watched.
 RUN_FILES = (".env.json", ".hosts", ".gigs.ini", "vassal-wrapper", ".booked.json")
+# A run file deleted, or written whole (closed after a write, or renamed into place)
+RUN_EVENTS: list[type[FileSystemEvent]] = [
+    FileDeletedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+]
 # A file made in a log folder: by a rename (uWSGI's rotation) or created (the Manager's
 # own rotation, a new log). Never a write: logs are written all the time.
 LOG_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent]
@@ -73,12 +83,30 @@ class _OnToml(FileSystemEventHandler):
             self._events.put("reconcile")
 
 
-class _OnRunFileGone(FileSystemEventHandler):
+class _OnRunFile(FileSystemEventHandler):
+    """A run file deleted, moved away, or written by another than this process (an edit
+    by hand): the Manager's own writes (`write_if_changed`) are told apart by what the
+    file holds, so that they start no pass."""
+
     def __init__(self, events: queue.SimpleQueue[str]) -> None:
         self._events = events
 
     def on_deleted(self, event: FileSystemEvent) -> None:
-        if str(event.src_path).endswith(RUN_FILES):
+        if os.fsdecode(event.src_path).endswith(RUN_FILES):
+            self._events.put("reconcile")
+
+    def on_closed(self, event: FileSystemEvent) -> None:
+        self._written(os.fsdecode(event.src_path))
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        self._written(os.fsdecode(event.src_path))
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        self.on_deleted(event)
+        self._written(os.fsdecode(event.dest_path))
+
+    def _written(self, path: str) -> None:
+        if path.endswith(RUN_FILES) and not holds_as_kept(path):
             self._events.put("reconcile")
 
 
@@ -136,9 +164,7 @@ class Watcher:
             if not os.path.isdir(path):
                 continue  # not made yet: the next pass that makes it watches it
             try:
-                observer.schedule(
-                    _OnRunFileGone(self._events), path, event_filter=[FileDeletedEvent]
-                )
+                observer.schedule(_OnRunFile(self._events), path, event_filter=RUN_EVENTS)
             except OSError as exc:
                 log.warning("cannot watch %s: %s", path, exc)
             self._watched.add(path)

@@ -1,4 +1,5 @@
-"""The watcher hands over each file made in a log folder, and never a write."""
+"""The watcher hands over each file made in a log folder, and never a write; a run file
+deleted or written by another than this process starts a pass."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import queue
 
 from backstage.control.daemon.watcher import Watcher
+from backstage.files.fs import write_if_changed
 from tests.helpers import poll
 
 
@@ -29,3 +31,50 @@ def test_a_rotated_copy_is_handed_over_and_a_write_is_not(tmp_path):
         watcher.stop()
     assert made == [f"{log}.1700000000", str(log)]
     assert events.empty()  # no pass for it
+
+
+def _drain(events: queue.SimpleQueue[str]) -> list[str]:
+    found = []
+    while not events.empty():
+        found.append(events.get_nowait())
+    return found
+
+
+def test_a_run_file_edited_or_deleted_starts_a_pass_and_its_own_write_does_not(tmp_path):
+    home, run = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    run.mkdir()
+    hosts = str(run / "Shop.Front.hosts")
+    # each deleted in turn after writes that must start no pass: its deletion's event
+    # comes after theirs, and is then the only one
+    marks = [run / f"Shop.Mark{i}.hosts" for i in range(2)]
+    for mark in marks:
+        mark.write_text("")
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    watcher = Watcher(events)
+    try:
+        watcher.follow(str(home), [], [str(run)])
+        write_if_changed(hosts, "front.example.test\n")  # as a pass writes it: no pass
+        write_if_changed(hosts, "shop.example.test\n")
+        with open(run / "Shop.Front.fifo", "w") as other:
+            other.write("not a run file\n")
+        marks[0].unlink()
+        poll(lambda: not events.empty(), 10)
+        assert _drain(events) == ["reconcile"]  # the mark's, and only it
+
+        with open(hosts, "w") as edited:  # by hand, in place
+            edited.write("elsewhere.example.test\n")
+        poll(lambda: not events.empty(), 10)
+        _drain(events)
+        write_if_changed(hosts, "shop.example.test\n")  # the pass puts it right
+        marks[1].unlink()
+        poll(lambda: not events.empty(), 10)
+        assert _drain(events) == ["reconcile"]
+
+        new = run / "hosts.new"
+        new.write_text("by.hand.example.test\n")
+        os.replace(new, hosts)  # an editor's rename into place
+        poll(lambda: not events.empty(), 10)
+        assert "reconcile" in _drain(events)
+    finally:
+        watcher.stop()
