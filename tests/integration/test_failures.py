@@ -19,6 +19,7 @@ from backstage.errors import (
     NotFound,
     PortBusy,
 )
+from backstage.files.fs import log_backups
 from backstage.shortcuts import new_act, new_venue
 from tests.helpers import http_get, listening_ports, poll
 
@@ -152,7 +153,8 @@ def test_a_dead_vassal_is_healed(production, venue, channel):
 
 def test_a_deleted_run_file_is_written_again_at_once(production, venue):
     """The Manager rests between passes once what plays is what is wanted (its safety
-    net runs once a minute): a run file deleted wakes it, and the pass writes it again."""
+    net runs once a minute): a run file deleted or edited by hand wakes it, and the
+    pass writes it again."""
     layout = production.crew.layout
     act = venue.new_act("Kept", processes=1)
     pushed = f"pushing {layout.vassal(act.ref)}"
@@ -163,7 +165,28 @@ def test_a_deleted_run_file_is_written_again_at_once(production, venue):
         os.unlink(path)
         poll(lambda path=path: os.path.exists(path), 10)
         assert open(path).read() == before
+        with open(path, "w") as edited:  # by hand, in place: put back as well
+            edited.write("{}\n")
+        poll(lambda path=path, before=before: open(path).read() == before, 10)
     assert http_get(act.port)[0] == 200
+
+
+def test_the_managers_own_logs_rotate_while_it_rests(production, venue):
+    """emperor.log and manager.log are rotated past log_max between passes too: a
+    Manager at rest passes once a minute, and their writers write on meanwhile."""
+    layout = production.crew.layout
+    act = venue.new_act("Quiet", processes=1, start=False)
+    production.declare(log_max=4096, log_keep=1)
+    act.start()
+    pushed = f"pushing {layout.vassal(act.ref)}"
+    poll(lambda: rested_since(layout.manager_log, pushed), 30)
+    for log in (layout.emperor_log, layout.manager_log):
+        before = log_backups(log)
+        with open(log, "a") as other:
+            other.write("a line of another writer\n" * 200)
+        poll(lambda log=log, before=before: log_backups(log) != before, 15)
+        assert os.path.getsize(log) < 4096
+        assert len(log_backups(log)) == 1
 
 
 def rested_since(log: str, mark: str) -> bool:

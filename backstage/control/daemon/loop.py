@@ -81,6 +81,9 @@ OPEN_FILES = 65536  # the soft limit it raises itself to, the hard one permittin
 RESTING = "what plays is what is declared: resting until something changes"
 SLOW_PASS = 2.0
 LOG_MADE = "log"  # a file made in a log folder: prune, no pass
+# While it rests, how often emperor.log and manager.log are measured against log_max
+# (two stat calls, no pass): nothing else would rotate them until the safety net
+OWN_LOGS_EVERY = 5.0
 
 
 class Service(Protocol):
@@ -122,6 +125,7 @@ class ProductionManager:
         # each log whose rotated copies it prunes, to how many it keeps (the last pass's)
         self._log_keep: dict[str, int] = {}
         self._logs_made: queue.SimpleQueue[str] = queue.SimpleQueue()  # paths, from the watcher
+        self._own_logs: tuple[int, int] = (0, 0)  # the last pass's log_max and log_keep
 
     def serve(self, kept: bool = False, services: Sequence[Service] = ()) -> None:
         """Run as the Manager until SIGTERM or SIGINT; then stop the Emperor and its Acts.
@@ -277,12 +281,13 @@ class ProductionManager:
             if lost:
                 left = min(left, WATCH_ROUTER_EVERY)
             try:
-                event = self._events.get(timeout=max(0.0, left))
+                event = self._events.get(timeout=max(0.0, min(left, OWN_LOGS_EVERY)))
             except queue.Empty:
                 if lost:
                     return "router"  # a pass at once tells the new one who plays
                 if self._clock() >= deadline:
                     return "tick"
+                self._guarded("rotating the Production's logs", self._rotate_own_logs)
                 continue
             if event != LOG_MADE:
                 break
@@ -505,12 +510,22 @@ class ProductionManager:
         router.log and keeper.log; the Emperor's and the Manager's outputs are files their
         processes never reopen, rotated here in place."""
         layout = self.crew.layout
+        self._own_logs = (settings.log_max, settings.log_keep)
         for path in (layout.emperor_log, layout.manager_log):
             if rotate_in_place(path, settings.log_max, self._wall()):
                 listings.pop(os.path.dirname(path), None)  # it holds one more file now
         logs = (layout.emperor_log, layout.manager_log, layout.router_log, layout.keeper_log)
         for path in logs:
             prune_log_backups(path, settings.log_keep, listings)
+
+    def _rotate_own_logs(self) -> None:
+        """emperor.log and manager.log past log_max rotated between two passes, as a pass
+        does: their writers write on whether or not the Manager passes."""
+        log_max, log_keep = self._own_logs
+        layout = self.crew.layout
+        for path in (layout.emperor_log, layout.manager_log):
+            if rotate_in_place(path, log_max, self._wall()):
+                prune_log_backups(path, log_keep, {})
 
     def _write_act_files(self, found: DeclaredAct, listings: dict[str, list[str]]) -> None:
         """One Act's run files; its own failure is its own."""
