@@ -212,8 +212,14 @@ class Act:
         `workers.celery=celery -A proj worker`, `uwsgi.harakiri=30`); an empty value
         removes a table entry. A playing Act restarts with a changed vassal config, and
         reloads (checked first) where only the code generated for it changed: a reload
-        refused puts the settings back, and says why."""
-        return adoption.configure(self.production.crew, self.manager, items, self.reload)
+        refused puts the settings back, and says why. A git Act's changed `wsgi` is a new
+        release of its live commit, checked and served as a deploy."""
+        crew = self.production.crew
+
+        def rebuild() -> Release:
+            return release_control.rebuild(crew, self.manager)
+
+        return adoption.configure(crew, self.manager, items, self.reload, rebuild)
 
     @property
     def env(self) -> dict[str, str]:

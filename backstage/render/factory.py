@@ -2,9 +2,12 @@
 'flaskr:create_app()'`).
 
 uWSGI's own `module = pkg:factory()` calls a factory only without arguments, so every
-factory is served through this module instead: it lives in the Act's folder (never in
-the project), imports the factory and calls it once in each worker with the literal
-arguments act.toml names, written back by `repr` (never the text as given).
+factory is served through this module instead: it imports the factory and calls it
+once in each worker with the literal arguments act.toml names, written back by `repr`
+(never the text as given). It is part of each version (written into the release as it
+is built, never into the project), so a worker respawned on an old version calls the
+factory as that version was checked; an Act served from no version (a scaffold, a git
+clone before its first release) has it in the Act's folder, looked in after `current`.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ application = _factory({call})
 '''
 
 
-def factory_path(act_path: str) -> str:
-    return os.path.join(act_path, f"{FACTORY_MODULE}.py")
+def factory_path(folder: str) -> str:
+    """The module in `folder`: a version's root or the Act's folder."""
+    return os.path.join(folder, f"{FACTORY_MODULE}.py")
 
 
 def render_factory(key: str, target: WsgiTarget) -> str:

@@ -174,9 +174,11 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
     moved = tuple(_moved(path, root, served) for path in spec.pythonpath)
     # uWSGI puts each pythonpath first in turn: `current` last is looked in first, ahead
     # of the folder the master started in (a release a chain reload has left)
-    factory = spec.wsgi_app.factory  # served through the module generated in the Act's folder
+    # a factory is served through the module generated at the root of each version, and
+    # of the Act's folder for an Act served from no version: looked in last
+    factory = spec.wsgi_app.factory
     own = (ref.path,) if shim or factory else ()
-    pythonpath = own + moved + ((served,) if spec.current else ())
+    pythonpath = own + moved + ((served,) if spec.current or factory else ())
     options = []
     for key, value in spec.uwsgi.items():
         for item in value if isinstance(value, tuple) else (value,):

@@ -18,9 +18,9 @@ from backstage.files import declared
 from backstage.model.layout import ActRef
 from emperor.process import pid_alive
 from tests.conftest import run_cli
-from tests.helpers import http_get
+from tests.helpers import RequestLoop, http_get
 from tests.integration.test_adopt import BOOKED
-from tests.projects import STATIC_CSS, make_django_project, write_files
+from tests.projects import STATIC_CSS, git, make_django_project, write_files
 
 FACTORY_GREETING = "hello from the factory"
 
@@ -82,6 +82,13 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
         """'hi there'})"; it reloaded to apply it, with no failed request"""
     )
     assert http_get(act.port) == (200, "hi there")
+    # the module that calls the factory is part of each version, never of the Act's folder:
+    # the argument alone made a new version, and the one before keeps its own call
+    assert not os.path.exists(os.path.join(act.path, "backstage_wsgi.py"))
+    first, second = (os.path.join(r.path, "backstage_wsgi.py") for r in act.releases[-2:])
+    assert open(first).read().endswith("application = _factory()\n")
+    assert open(second).read().endswith("application = _factory({'GREETING': 'hi there'})\n")
+    assert act.releases[-1].live
     # code is never taken for an argument: refused before anything is written
     done = run_cli(
         "act", "set", "Real/Factory", "wsgi=flaskr:create_app(__import__('os').getcwd())",
@@ -130,6 +137,45 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
         dev.stdout.close()
     assert act.spec.watch is False
     assert http_get(act.port) == (200, "hi there")
+
+
+def test_a_git_acts_changed_factory_call_is_a_checked_release_not_a_reload_in_place(
+    production, real_venue, projects
+):
+    repo = make_factory_project(projects)
+    git(repo, "init", "-q", "-b", "main", ".")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "one")
+    act = real_venue.add_act("Cloned", f"file://{repo}", wsgi="flaskr:create_app()")
+    assert http_get(act.port) == (200, FACTORY_GREETING) and act.releases == []
+    commit = subprocess.run(
+        ["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with RequestLoop(act.port) as loop:
+        act.set("""wsgi=flaskr:create_app({"GREETING": "first call"})""")
+        loop.serves("first call")
+        # refused by its check: no release is left, the settings are put back
+        with pytest.raises(PreflightFailed):
+            act.set("wsgi=flaskr:create_app(42)")
+        assert act.spec.wsgi == "flaskr:create_app({'GREETING': 'first call'})"
+        act.set("""wsgi=flaskr:create_app({"GREETING": "second call"})""")
+        loop.serves("second call")
+    assert loop.failed == []
+    # each call built a release of the same commit, the module in it; the clone untouched
+    found = act.releases
+    assert [(r.number, r.sha, r.live) for r in found] == [
+        (1, commit[:12], False),
+        (2, commit[:12], True),
+    ]
+    with open(os.path.join(found[0].path, "backstage_wsgi.py")) as module:
+        assert "create_app({'GREETING': 'first call'})" in module.read()
+    status = subprocess.run(
+        ["git", "-C", act.spec.source, "status", "--porcelain"], capture_output=True, text=True
+    )
+    assert status.stdout == ""
+    time.sleep(1.1)  # uWSGI's fork-bomb guard: no two chain reloads within a second
+    act.rollback()
+    assert http_get(act.port) == (200, "first call")
 
 
 def test_a_factory_named_without_its_call_is_refused_at_once_and_its_log_kept(

@@ -194,7 +194,7 @@ def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
         text = render_settings_shim(ref.name, spec.settings, default_static_root(ref.path))
         _write_if_changed(shim_path(ref.path), text, 0o644)
     target = spec.wsgi_app
-    if target.factory:
+    if target.factory and not serves_versions(ref, spec):
         _write_if_changed(factory_path(ref.path), render_factory(ref.key, target), 0o644)
     for root in (spec.static_root, spec.media_root):
         # never in the project (each version collects its own) nor in shared/ (made by
@@ -216,6 +216,15 @@ def write_act_files(crew: Crew, ref: ActRef, spec: ActSpec) -> None:
     touch = reload_touch(ref)
     if spec.workers and not os.path.exists(touch):
         _write_if_changed(touch, "", 0o644)
+
+
+def serves_versions(ref: ActRef, spec: ActSpec) -> bool:
+    """Its code is served from versions, each with its own generated factory module
+    (`releases.build`): a folder's always, a git clone's once a release serves."""
+    if spec.adopted and spec.source != os.path.join(ref.path, CLONE_DIR):
+        return True
+    live = os.path.realpath(ref.current)
+    return live.startswith(os.path.realpath(ref.releases_dir) + os.sep)
 
 
 def _script(ref: ActRef, what: str, chdir: str, pythonpath: tuple[str, ...], command: str) -> str:
@@ -346,12 +355,18 @@ def media_folder(ref: ActRef, spec: ActSpec, root: str) -> str:
 
 
 def configure(
-    crew: Crew, act: ActManager, items: Iterable[str], reload: Callable[[], None]
+    crew: Crew,
+    act: ActManager,
+    items: Iterable[str],
+    reload: Callable[[], None],
+    rebuild: Callable[[], object] | None = None,
 ) -> ActSpec:
     """Apply `KEY=VALUE` settings to act.toml, checked as a hand edit would be, and the
     [uwsgi] options against the Stage's uwsgi; the Manager applies them (a changed
     vassal config restarts a playing Act). Where only generated code changed (RELOAD)
-    `reload` applies it; refused, the old settings are put back."""
+    `reload` applies it, or for a git Act's changed `wsgi` `rebuild` (a release of the
+    live commit: the factory's module is part of each release); refused, the old
+    settings are put back."""
     old = act.spec()
     playing = act.sess() is not None
     new = apply_settings(old, items, act.ref.spec_path)
@@ -368,8 +383,10 @@ def configure(
     else:
         _declare_all(crew, act, new)
     if restarts(crew, act, old, new, playing) == RELOAD:
+        cloned = new.source == os.path.join(act.ref.path, CLONE_DIR)
+        apply = rebuild if rebuild and cloned and new.wsgi != old.wsgi else reload
         try:
-            reload()
+            apply()
         except BaseException:
             _declare_all(crew, act, old)
             raise

@@ -33,8 +33,10 @@ from emperor.process import telling_line, wait_for
 from ...errors import BackstageError, InvalidSetting, NotFound, PreflightFailed, ReleaseFailed
 from ...files import declared
 from ...files.account import account
+from ...files.fs import write_atomic
 from ...model.layout import ActRef, venue_uwsgi
 from ...model.spec import ActSpec
+from ...render.factory import factory_path, render_factory
 from ...render.stageset import project_view
 from ..build import commands, preflight
 from ..build.warmrun import WarmSpot
@@ -272,6 +274,7 @@ def build(
             shutil.rmtree(building)
         try:
             sha = _checkout(spec, ref, commit, building, as_it_stands)
+            sha = _write_factory(ref, spec, building, sha, is_git(spec, ref) and not as_it_stands)
             keep_collected(ref, spec, building)
             shared.link(ref, building, spec.shared, spec.source)
             _give_to_user(ref, building)
@@ -310,6 +313,18 @@ def build(
             shutil.rmtree(building, ignore_errors=True)
             raise
     return Release(number, sha[:12], path, time.time(), False, _in_source(found, building, spec))
+
+
+def _write_factory(ref: ActRef, spec: ActSpec, building: str, sha: str, commit: bool) -> str:
+    """The module that calls an application factory, at the root of the version; the
+    version's sha. A copy's sha is a digest of its files: the module's text joins it, so
+    that a changed argument alone makes a new version (a commit stays the commit)."""
+    target = spec.wsgi_app
+    if not target.factory:
+        return sha
+    text = render_factory(ref.key, target)
+    write_atomic(factory_path(building), text, 0o644)
+    return sha if commit else hashlib.sha1(f"{sha}\0{text}".encode()).hexdigest()
 
 
 def _in_source(found: preflight.Preflight, building: str, spec: ActSpec) -> preflight.Preflight:
@@ -460,6 +475,16 @@ def deploy(
     switch(act, built.path, timeout)  # `timeout` bounds each wait, the reload's too
     prune(act.ref)
     return dataclasses.replace(built, live=True)
+
+
+def rebuild(crew: Crew, act: ActManager, timeout: float = HEALTH_TIMEOUT) -> Release:
+    """The live commit of a git Act built again into a new release with what act.toml
+    declares now (a changed `--wsgi` is part of the release), checked and served as a
+    deploy is, never reloaded in place; the commit its clone has checked out when no
+    release serves yet."""
+    live = next((r for r in releases(act.ref) if r.live), None)
+    commit = live.sha if live else _git(act.spec().source, "rev-parse", "HEAD")
+    return deploy(crew, act, commit, timeout)
 
 
 def serve_through_current(act: ActManager) -> None:
