@@ -146,30 +146,69 @@ def migrations_pending(options: list) -> bool:
         return True  # migrate says what is wrong, as it always did
 
 
+def static_sources() -> list:
+    """(index of its storage, name collected, storage, path in it) of every file
+    collectstatic would collect, in its order: it takes the first file of a name, in the
+    finders' and their storages' order."""
+    from django.contrib.staticfiles.finders import get_finders
+
+    groups: dict = {}
+    for number, finder in enumerate(get_finders()):
+        for path, storage in finder.list(IGNORED):
+            groups.setdefault((number, id(storage)), (storage, []))[1].append(path)
+    found = []
+    for index, (storage, paths) in enumerate(groups.values()):
+        prefix = getattr(storage, "prefix", None) or ""
+        found += [(index, os.path.join(prefix, path), storage, path) for path in sorted(paths)]
+    return found
+
+
+def content_digest(storage, path: str) -> bytes:
+    with storage.open(path) as source:
+        return hashlib.sha256(source.read()).digest()
+
+
 def static_fingerprint(options: list) -> str:
     """A digest of every file collectstatic would collect (name and content), of where
     it collects them to and how."""
     import django
     from django.conf import settings
-    from django.contrib.staticfiles.finders import get_finders
 
     django.setup()
     storages = getattr(settings, "STORAGES", {}).get("staticfiles")
     head = [django.get_version(), str(settings.STATIC_ROOT), settings.STATIC_URL, repr(storages)]
     digest = hashlib.sha256(json.dumps([head, options]).encode())
-    # collectstatic takes the first file of a name, in the finders' and their storages'
-    # order: that order counts, not where the storages are (each release is elsewhere)
-    groups: dict = {}
-    for number, finder in enumerate(get_finders()):
-        for path, storage in finder.list(IGNORED):
-            groups.setdefault((number, id(storage)), (storage, []))[1].append(path)
-    for index, (storage, paths) in enumerate(groups.values()):
-        prefix = getattr(storage, "prefix", None) or ""
-        for path in sorted(paths):
-            digest.update(f"{index}\0{os.path.join(prefix, path)}\0".encode())
-            with storage.open(path) as source:
-                digest.update(hashlib.sha256(source.read()).digest())
+    # the storages' order counts, not where they are (each release is elsewhere)
+    for index, name, storage, path in static_sources():
+        digest.update(f"{index}\0{name}\0".encode())
+        digest.update(content_digest(storage, path))
     return digest.hexdigest()
+
+
+def drop_stale_copies() -> None:
+    """collectstatic keeps a collected copy that is not older than its source in whole
+    seconds (Django's own rule): a source edited in the second of the last collect, or
+    one with an older time (a git checkout's), would keep its old copy, linked from the
+    live version. Each copy whose size or content differs from its source's is removed
+    first, so that collectstatic copies it anew."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    seen = set()
+    for _, name, storage, path in static_sources():
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            copy = staticfiles_storage.path(name)
+            if os.path.islink(copy) or not os.path.isfile(copy):
+                continue  # --link's copies are the sources themselves
+            if os.path.getsize(copy) == storage.size(path):
+                with open(copy, "rb") as collected:
+                    if hashlib.sha256(collected.read()).digest() == content_digest(storage, path):
+                        continue
+            os.unlink(copy)  # a link to the live version's copy: that one stays
+        except (NotImplementedError, OSError):
+            continue  # a storage with no local files: collectstatic alone decides
 
 
 def collected(static_root: object) -> bool:
@@ -212,6 +251,10 @@ def django_step(argv: list, command: dict) -> dict:
         seen = command.get("static_seen")
         if result and result["static"] == seen and collected(settings.STATIC_ROOT):
             return {"code": 0, "skipped": "no static file changed", **result}
+        try:
+            drop_stale_copies()
+        except Exception:  # noqa: BLE001 (collectstatic runs, and says what is wrong)
+            pass
     return {"code": guarded(run_django, argv), **result}
 
 

@@ -27,6 +27,7 @@ from backstage.render.shim import (
 )
 from tests.projects import (
     GREETING,
+    STATIC_CSS,
     make_django_project,
     make_flask_project,
     real_venv,  # noqa: F401
@@ -298,6 +299,42 @@ def test_the_check_and_the_steps_start_django_once_and_skip_what_has_nothing_to_
         columns = [row[1] for row in db.execute("PRAGMA table_info(greetings_greeting)")]
     assert "loud" in columns
     assert _count(starts) == 4
+
+
+def test_a_static_file_edited_in_the_second_of_the_last_collect_is_collected_again(
+    venue, django_act
+):
+    project, act_dir, env = django_act
+    collected = os.path.join(default_static_root(act_dir), project.static_path)
+    source = os.path.join(project.path, "greetings", "static", project.static_path)
+
+    def collect() -> None:
+        preflight(
+            venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir],
+            steps=[DJANGO_RELEASE[1]], act_dir=act_dir,
+        )  # fmt: skip
+
+    collect()
+    with open(collected) as css:
+        assert css.read() == STATIC_CSS
+    # the same size, and the copy's very time: Django's own rule (whole seconds, the copy
+    # not older) would keep the old copy
+    edited = STATIC_CSS.replace("rebeccapurple", "rebeccaPURPLE")
+    assert len(edited) == len(STATIC_CSS) and edited != STATIC_CSS
+    with open(source, "w") as css:
+        css.write(edited)
+    copied = os.stat(collected)
+    os.utime(source, ns=(copied.st_atime_ns, copied.st_mtime_ns))
+    collect()
+    with open(collected) as css:
+        assert css.read() == edited
+    # a source older than its copy (a git checkout's time) is collected too
+    with open(source, "w") as css:
+        css.write(STATIC_CSS)
+    os.utime(source, (copied.st_mtime - 3600, copied.st_mtime - 3600))
+    collect()
+    with open(collected) as css:
+        assert css.read() == STATIC_CSS
 
 
 def test_a_refused_check_runs_no_step(venue, django_act):
