@@ -242,7 +242,7 @@ def _say(
         return
     effect = adoption.restarts(production.crew, target.manager, old, new, playing)
     then = {
-        adoption.RESTART: "it restarts to apply it (its uWSGI config changed)",
+        adoption.RESTART: "it restarted to apply it (its uWSGI config changed)",
         adoption.RELOAD: "it reloaded to apply it, with no failed request",
         adoption.NEXT_RELOAD: f"it applies at the next reload (`backstage act reload {target.key}`)"
         " or deploy, no restart",

@@ -67,3 +67,20 @@ def test_fifo_commands_reach_the_master(venue):
     act.fifo("-")  # (a "+" at the ceiling would stay pending and cancel this "-")
     poll(lambda: (sess := act.sess) and len(sess.workers) == 1)
     assert http_get(act.port)[0] == 200
+
+
+def test_a_reload_right_after_a_set_that_restarts_it_reloads_the_restarted_act(venue):
+    act = venue.new_act("SetReload", start=False)
+    write_view(act, "old")
+    act.start()
+    master = act.sess.pid
+    act.set("processes=3")  # a new vassal config: `set` returns once it has restarted
+    restarted = act.sess
+    assert restarted.pid != master and restarted.ready and len(restarted.workers) == 3
+    write_view(act, "new")
+    act.reload()
+    assert http_get(act.port, "/hello") == (200, "new")
+    now = act.sess
+    assert now.pid == restarted.pid and not {w.pid for w in restarted.workers} & {
+        w.pid for w in now.workers
+    }

@@ -322,6 +322,28 @@ class ActManager:
 
         return wait_for(renewed, timeout, 0.05)
 
+    def await_restart(self, before: Sess, timeout: float) -> bool:
+        """Wait for the restart a changed vassal config makes: a new master (not
+        `before`) serving with every worker. False when none did within `timeout`, or
+        the Emperor refused the new one."""
+        asked, refused = 0.0, False
+
+        def restarted() -> bool:
+            nonlocal asked, refused
+            if time.monotonic() - asked >= ASK_EMPEROR_EVERY:  # a JSON of every vassal
+                asked, refused = time.monotonic(), self._blacklisted()
+            now = self.sess()
+            return refused or (now is not None and now.pid != before.pid and now.ready)
+
+        return wait_for(restarted, timeout) and not refused
+
+    def restarted_or_raise(self, before: Sess, timeout: float, log_offset: int) -> None:
+        """`await_restart`, or ActFailed with what the log says since `log_offset`."""
+        if not self.await_restart(before, timeout):
+            raise self._failed(
+                f"did not restart on its new config within {timeout:.0f} s", log_offset
+            )
+
     def running_or_raise(self) -> None:
         if self.sess() is None:
             raise NotRunning(f"{self.ref.key} is not running: start it first")

@@ -26,13 +26,14 @@ from emperor import binary as uwsgi_binary
 
 from ...errors import BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
 from ...files import declared
-from ...files.fs import write_atomic
+from ...files.fs import size_of, write_atomic
 from ...files.project import detect
 from ...model.assign import apply_settings
 from ...model.checks import split_cron
 from ...model.gig import split_address
 from ...model.layout import ActRef, venue_python
 from ...model.project import Project
+from ...model.sess import Sess
 from ...model.spec import ActSpec
 from ...render.factory import factory_path, render_factory
 from ...render.shim import default_static_root, render_settings_shim, shim_path, static_map
@@ -49,7 +50,7 @@ from ..build import commands, preflight
 from ..host import shared
 from ..host.ports import port_free
 from ..processes.crew import Crew
-from .acts import ActManager
+from .acts import START_TIMEOUT, ActManager
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +369,8 @@ def configure(
     live commit: the factory's module is part of each release); refused, the old
     settings are put back."""
     old = act.spec()
-    playing = act.sess() is not None
+    before = act.sess()
+    playing = before is not None
     new = apply_settings(old, items, act.ref.spec_path)
     if new.wsgi:  # as --wsgi writes it: a factory's arguments in one form
         new = dataclasses.replace(new, wsgi=str(new.wsgi_app))
@@ -376,13 +378,16 @@ def configure(
     # a value that would break the vassal config: refused here, rather than left for
     # the Manager to find and refuse while the old config plays on
     crew.stageset.vassal(crew.layout, act.ref, new)
+    log_offset = size_of(act.log_path)
     if new.port != old.port:
         with declared.locked(crew.layout.create_lock):  # as `act new` takes one
             check_port_unclaimed(crew, act.ref, new.port)
             _declare_all(crew, act, new)
     else:
         _declare_all(crew, act, new)
-    if restarts(crew, act, old, new, playing) == RELOAD:
+    effect = restarts(crew, act, old, new, playing)
+    _await_restart(crew, act, effect, before, log_offset)
+    if effect == RELOAD:
         cloned = new.source == os.path.join(act.ref.path, CLONE_DIR)
         apply = rebuild if rebuild and cloned and new.wsgi != old.wsgi else reload
         try:
@@ -424,9 +429,12 @@ def _new_env(
     or cron) is reloaded, checked first, with its env file written before: refused, the
     old env is put back."""
     old = act.spec()
-    playing = act.sess() is not None
+    before = act.sess()
+    playing = before is not None
+    log_offset = size_of(act.log_path)
     new = act.declare(env=env)
-    if restarts(crew, act, old, new, playing) == RELOAD:
+    effect = restarts(crew, act, old, new, playing)
+    if effect == RELOAD:
         act.sync_env(new)
         try:
             reload()
@@ -435,7 +443,17 @@ def _new_env(
             act.sync_env(old)
             raise
     _poke(crew)
+    _await_restart(crew, act, effect, before, log_offset)
     return new
+
+
+def _await_restart(
+    crew: Crew, act: ActManager, effect: str, before: Sess | None, log_offset: int
+) -> None:
+    """A change that restarts a playing Act is done when its new master serves: a reload
+    right after would otherwise chain-reload the old one, which the restart replaces."""
+    if effect == RESTART and before is not None and crew.manager.running():
+        act.restarted_or_raise(before, START_TIMEOUT, log_offset)
 
 
 # What applying a changed act.toml does to a playing Act, as `restarts` says.

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from emperor.process import telling_line, wait_for
+from emperor.process import telling_line
 
 from ...errors import BackstageError, InvalidSetting, NotFound, PreflightFailed, ReleaseFailed
 from ...files import declared
@@ -518,12 +518,7 @@ def _declared_and_restarted(act: ActManager, changes: Mapping[str, str], timeout
     if before is None:
         return True
     act.crew.manager.poke()
-
-    def restarted() -> bool:
-        now = act.sess()
-        return now is not None and now.pid != before.pid and now.ready
-
-    return wait_for(restarted, timeout)
+    return act.await_restart(before, timeout)
 
 
 def rollback(act: ActManager, number: int | None = None) -> Release:
