@@ -84,3 +84,7 @@ def test_a_reload_right_after_a_set_that_restarts_it_reloads_the_restarted_act(v
     assert now.pid == restarted.pid and not {w.pid for w in restarted.workers} & {
         w.pid for w in now.workers
     }
+    # a config that sleeps when idle starts asleep: that restart is done too
+    act.set("idle=300")
+    assert act.state == "sleeping"
+    assert http_get(act.port, "/hello") == (200, "new")

@@ -324,18 +324,23 @@ class ActManager:
 
     def await_restart(self, before: Sess, timeout: float) -> bool:
         """Wait for the restart a changed vassal config makes: a new master (not
-        `before`) serving with every worker. False when none did within `timeout`, or
-        the Emperor refused the new one."""
-        asked, refused = 0.0, False
+        `before`) serving with every worker, or the Act asleep on its port (a config
+        that sleeps when idle starts asleep); False when neither within `timeout`. (The
+        Emperor's blacklist says nothing here: the old master's exit can be listed in
+        it for a moment.)"""
+        asked, asleep = 0.0, False
 
         def restarted() -> bool:
-            nonlocal asked, refused
+            nonlocal asked, asleep
             if time.monotonic() - asked >= ASK_EMPEROR_EVERY:  # a JSON of every vassal
-                asked, refused = time.monotonic(), self._blacklisted()
+                asked, emperor = time.monotonic(), self.crew.stage.stats()
+                asleep = emperor is not None and emperor.waiting(self.vassal)
             now = self.sess()
-            return refused or (now is not None and now.pid != before.pid and now.ready)
+            if now is None:
+                return asleep
+            return now.pid != before.pid and now.ready
 
-        return wait_for(restarted, timeout) and not refused
+        return wait_for(restarted, timeout)
 
     def restarted_or_raise(self, before: Sess, timeout: float, log_offset: int) -> None:
         """`await_restart`, or ActFailed with what the log says since `log_offset`."""
