@@ -18,7 +18,7 @@ is 127.0.0.1 (root, `unshare -m`), nothing else on the machine sees that. Rounds
 alternate the paths; medians of requests/s and p99 are reported. Target: router-https
 at least 0.8 of nginx-https in requests/s.
 
-    python benchmarks/https.py [--rounds N] [--seconds S] [--connections C] [--acme N]
+    python benchmarks/https.py [--rounds N] [--seconds S] [--connections C] [--acme N] [--tls13]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from _common import (
 )
 
 from tests.nginx_helpers import wrk_command, wrk_figures
+from tests.tls_helpers import resumed
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 DOMAIN = "bench.example"
@@ -78,6 +79,16 @@ def tls_answers(port: int, served: bytes = b"") -> bool:
                 return b" 200 " in conn.recv(16)
     except OSError:
         return False
+
+
+def speaks(port: int) -> str:
+    """The protocol a TLS listener speaks, and whether a client that keeps its session (as
+    wrk and browsers do) resumes it: a resumed TLS 1.2 session costs no key exchange, a
+    resumed TLS 1.3 one does."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    version, again = resumed(port, HOST, context)
+    return f"{version}, {'resumed' if again else 'not resumed'}"
 
 
 def cpu_seconds(match: Callable[[int, str], bool]) -> float:
@@ -152,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--acme", type=int, default=3, help="hosts booked with an ACME CA")
+    parser.add_argument("--tls13", action="store_true", help="the router offers TLS 1.3 too")
     options = arguments(parser, argv, rounds=1, seconds=1.0, acme=1)
 
     from backstage.model.certificate import self_signed
@@ -161,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_port = free_port()
         # no 308: the plain runs serve the page too
         production.declare(
-            router=f"127.0.0.1:{free_port()}", https=f"127.0.0.1:{tls_port}", https_redirect=False
+            router=f"127.0.0.1:{free_port()}",
+            https=f"127.0.0.1:{tls_port}",
+            https_redirect=False,
+            https_tls13=options.tls13,
         )
         venue = new_venue("BenchVenue", folder, production)
         venue.add_domain(DOMAIN)
@@ -193,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             for url in targets.values():  # warm every path once
                 wrk(url, hosts, 1.0, options.connections)
+            spoken = {"router-https": speaks(tls_port), "nginx-https": speaks(nginx_tls)}
             results: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
             # the CPU each front end spends per request: its processes' user + system
             # time over a run (the router's by its process names, nginx's by its pid)
@@ -217,11 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for name, runs in results.items():
         rps, p99 = median([r for r, _ in runs]), median([p for _, p in runs])
-        ms = median(cpu[name])
-        rows.append((name, f"{rps:.0f}", f"{rps / base:.2f}", f"{p99:.1f}", f"{ms:.2f}"))
+        ms, tls = median(cpu[name]), spoken.get(name, "")
+        rows.append((name, f"{rps:.0f}", f"{rps / base:.2f}", f"{p99:.1f}", f"{ms:.2f}", tls))
     print(f"{options.rounds} rounds x {options.seconds:g} s, wrk -t2 -c{options.connections}, "
           "a connection per request, Act with 2 processes, ECDSA P-256 certificate")  # fmt: skip
-    print_table(("path", "req/s", "x nginx-https", "p99 ms", "front CPU ms/req"), rows)
+    print_table(("path", "req/s", "x nginx-https", "p99 ms", "front CPU ms/req", "TLS"), rows)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     ratio = median([r for r, _ in results["router-https"]]) / base
     http = median([r for r, _ in results["router-http"]])
     print()

@@ -100,6 +100,24 @@ def https_get(port: int, host: str, ca: TestCA, path: str = "/", timeout: float 
         return response.status, response.read().decode(), subject
 
 
+def resumed(port: int, host: str, context: ssl.SSLContext) -> tuple[str, bool]:
+    """(the protocol, whether the second of two connections resumed the first's session),
+    each reading its whole answer as a browser does (a TLS 1.3 ticket comes after the
+    handshake: `openssl s_client -reconnect` leaves before it, and never resumes 1.3)."""
+    session = None
+    reused = []
+    for _ in range(2):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with context.wrap_socket(raw, server_hostname=host, session=session) as conn:
+            conn.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            response = http.client.HTTPResponse(conn)
+            response.begin()
+            response.read()
+            reused.append(conn.session_reused)
+            version, session = conn.version() or "", conn.session
+    return version, reused == [False, True]
+
+
 def https_headers(port: int, host: str, ca: TestCA, path: str = "/") -> dict[str, str]:
     """The headers of an HTTPS answer, as https_get reaches it."""
     return dict(https_header_lines(port, host, ca, path))

@@ -57,6 +57,10 @@ class ProductionSpec:
     # is false (ACME's challenge path excepted)
     https: str = ""
     https_redirect: bool = True  # with https: a host with a certificate answers HTTP with a 308
+    # with https: offer TLS 1.3 beside TLS 1.2. Off: uWSGI 2.0 limits the router's key
+    # exchange to P-256, so a client leading with X25519 (wrk, Chrome) takes a second round
+    # trip, and each resumed TLS 1.3 session pays a key exchange a TLS 1.2 one does not
+    https_tls13: bool = False
     # ACME, with https: each booked host gets a certificate from this CA (HTTP-01, answered
     # on `router`), renewed by the Production Manager. Keys: directory (default: Let's
     # Encrypt's), email, ca_bundle (a CA file to trust the ACME server's own TLS). A table
@@ -90,8 +94,8 @@ class ProductionSpec:
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
-        "router_sign", "https", "https_redirect", "acme", "metrics", "dashboard", "producer",
-        "producer_key", "public_address",
+        "router_sign", "https", "https_redirect", "https_tls13", "acme", "metrics", "dashboard",
+        "producer", "producer_key", "public_address",
         "subscription_server", "subscribe_to", "node_address", "max_rss", "stage",
         "system_vassals", "system_stats", "log_max", "log_keep",
     )  # fmt: skip

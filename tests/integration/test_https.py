@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import stat
 
 import pytest
@@ -15,7 +16,14 @@ from backstage.model.certificate import BadCertificate
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
-from tests.tls_helpers import TestCA, http_raw, https_get, https_headers, served_subject
+from tests.tls_helpers import (
+    TestCA,
+    http_raw,
+    https_get,
+    https_headers,
+    resumed,
+    served_subject,
+)
 
 
 @pytest.fixture
@@ -50,6 +58,12 @@ def test_https_by_sni_and_the_308(production, venue, ca, request):
     poll(lambda: _ok(lambda: https_get(tls, "alpha.example.com", ca) == alpha_ok), timeout=20)
     beta_ok = (200, "Beta", "*.example.com")
     poll(lambda: _ok(lambda: https_get(tls, "beta.example.com", ca) == beta_ok), timeout=20)
+    # TLS 1.2 only, and a session resumed (1.3 is refused: see stageset.tls_options)
+    assert resumed(tls, "alpha.example.com", ca.context()) == ("TLSv1.2", True)
+    only_tls13 = ca.context()
+    only_tls13.minimum_version = ssl.TLSVersion.TLSv1_3
+    with pytest.raises(ssl.SSLError):
+        resumed(tls, "alpha.example.com", only_tls13)
     hsts = "Strict-Transport-Security"
     assert https_headers(tls, "alpha.example.com", ca)[hsts] == "max-age=31536000"
     org, org_key = ca.leaf("alpha.example.org")
@@ -89,6 +103,11 @@ def test_https_by_sni_and_the_308(production, venue, ca, request):
     poll(lambda: http_get(port, host="alpha.example.com") == (200, "Alpha"), timeout=30)
     # the restarted Act announces its TLS key beside: a moment later, at most
     poll(lambda: _ok(lambda: https_get(tls, "alpha.example.com", ca)[:2] == (200, "Alpha")), 10)
+
+    # https_tls13: TLS 1.3 beside, resumed too (the router is replaced for it)
+    production.declare(https_tls13=True)
+    tls13 = ("TLSv1.3", True)
+    poll(lambda: _ok(lambda: resumed(tls, "alpha.example.com", only_tls13) == tls13), 30)
 
 
 def _logged(path: str, text: str) -> str:

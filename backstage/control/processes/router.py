@@ -291,6 +291,7 @@ class Router:
             https=self.https if self.serves_tls() else "",
             tls_stamp=self.certificates.stamp() if self.serves_tls() else "",
             certs=tuple(self.certificates.hosts()) if self.serves_tls() else (),
+            tls13=self.settings().https_tls13,
         )
 
     def _drains(self) -> bool:
