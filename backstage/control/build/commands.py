@@ -26,7 +26,7 @@ from ...files.account import account
 from ...files.project import find_requirements
 from ...model.layout import venue_python
 from ...model.project import Requirements
-from .virtualenv import find_uv
+from .virtualenv import UV_COMPILE, find_uv
 
 DJANGO_RELEASE = ("python manage.py migrate --noinput", "python manage.py collectstatic --noinput")
 HASH_FILE = "requirements.sha256"
@@ -201,7 +201,9 @@ def install_command(
         )
     if uv:
         wheels = ["--only-binary", ":all:"] if user else []
-        return [uv, "pip", "install", "--python", python, *wheels, "-r", requirements.path]
+        # with bytecode, which the Act's processes may not write (virtualenv.UV_COMPILE)
+        compiled = [UV_COMPILE, "--python", python]
+        return [uv, "pip", "install", *compiled, *wheels, "-r", requirements.path]
     if requirements.kind == "requirements":
         return [
             python,
