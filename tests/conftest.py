@@ -11,6 +11,7 @@ import pytest
 
 from backstage import Production, Venue
 from backstage.shortcuts import new_venue
+from tests import durations
 from tests.helpers import kill_all, poll, processes_of
 
 # Short roots: unix socket paths must stay under 108 bytes.
@@ -18,6 +19,18 @@ ROOT = tempfile.mkdtemp(prefix="bst", dir="/tmp")
 
 
 HOMES: list[str] = []
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--record-durations",
+        action="store_true",
+        help="merge each case's seconds into tests/durations.json (the xdist order)",
+    )
+
+
+def pytest_configure(config):
+    durations.configure(config)
 
 
 @pytest.hookimpl(trylast=True)

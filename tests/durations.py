@@ -1,0 +1,86 @@
+"""The order the test processes take the cases in: longest first, from the seconds each
+case took last recorded (tests/durations.json). pytest-xdist hands a process its next
+case as it runs dry, in the order collected: a long case started near the end holds one
+process alone while the other has nothing left. Started first, the long cases overlap
+each other and the many short ones fill the gaps. Only under xdist: in one process the
+order stays as written (unit tests first, for `-x`).
+
+Recorded with `--record-durations`: the file keeps the cases of 1 s or more (setup, call
+and teardown together), merged into what it held, so that the default run and the slow
+run each add theirs. A case missing from it (new, or short) keeps its place after the
+recorded ones; a stale figure only changes the order, never what runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+
+import pytest
+
+PATH = os.path.join(os.path.dirname(__file__), "durations.json")
+KEPT = 1.0  # seconds: shorter cases keep their written order
+
+
+def case_id(nodeid: str) -> str:
+    """The node id without the `@group` suffix of an xdist_group (tests/conftest.py)."""
+    base, at, group = nodeid.rpartition("@")
+    return base if at and "]" not in group and "::" not in group else nodeid
+
+
+def recorded(path: str = PATH) -> dict[str, float]:
+    try:
+        with open(path) as source:
+            return json.load(source)
+    except FileNotFoundError:
+        return {}
+
+
+def longest_first(items: list[pytest.Item], seconds: dict[str, float]) -> None:
+    """Sort in place: recorded cases by their seconds, longest first; the rest after them
+    in the order they came (a stable sort)."""
+    items.sort(key=lambda item: -seconds.get(case_id(item.nodeid), 0.0))
+
+
+def merged(old: dict[str, float], new: dict[str, float]) -> dict[str, float]:
+    both = {**old, **{case: round(took, 1) for case, took in new.items()}}
+    return {case: took for case, took in sorted(both.items()) if took >= KEPT}
+
+
+class Order:
+    """Longest first, on an xdist process only (the controller hands out the cases in
+    the order each process collected them, which must be the same on both)."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        longest_first(items, self.seconds)
+
+
+def configure(config: pytest.Config) -> None:
+    """Orders the cases on an xdist process, records them where the run is reported."""
+    if hasattr(config, "workerinput"):
+        config.pluginmanager.register(Order(recorded()), "backstage-durations-order")
+    elif config.getoption("record_durations"):
+        config.pluginmanager.register(Recorder(PATH), "backstage-durations-record")
+
+
+class Recorder:
+    """Adds up each case's phases as the reports come in (on xdist's controller they
+    come from both processes) and writes the file at the end of the run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[case_id(report.nodeid)] += report.duration
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        found = merged(recorded(self.path), self.seconds)
+        with open(self.path + ".new", "w") as out:
+            json.dump(found, out, indent=0, sort_keys=True)
+            out.write("\n")
+        os.replace(self.path + ".new", self.path)
