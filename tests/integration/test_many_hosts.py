@@ -24,8 +24,9 @@ from emperor.subscription import subscription_packet
 from tests.conftest import HOMES, ROOT
 from tests.helpers import kill_all, poll, processes_of
 
-# One set of namespaces and one bridge, by name: its cases never run beside each other.
-pytestmark = [pytest.mark.timeout(400), pytest.mark.xdist_group("netns")]
+# Each case makes its own bridge and namespaces, named after it (Net), and the addresses
+# and ports it uses are inside them: two cases run beside each other on two test processes.
+pytestmark = pytest.mark.timeout(400)
 
 NET = "10.77.0"
 A, B, C = "a", "b", "c"
@@ -35,16 +36,17 @@ ROUTER_PORT = 8000
 ACT_PORT = 20100
 HOST = "shop.example.com"
 
-# Requests from inside A, for at most `seconds`, one after another, each read whole: how
+# Requests from inside A, for at most `seconds` or until the file `stop` is there (the
+# namespaces share the file system), one after another, each read whole: how
 # many answered 200 and how many not, the seconds from the start to the last failed
 # and to the last slow (> 0.5 s) request (-1 for none), the slowest, and the first
 # failures (when each was sent, on the machine's monotonic clock, which namespaces
 # share, and the status or what was raised).
 LOOP = """
-import http.client, json, sys, time
-seconds, host, PORT = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+import http.client, json, os, sys, time
+seconds, host, PORT, stop = float(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 ok = 0; failures = []; last_slow = -1.0; slowest = 0.0; start = time.monotonic()
-while time.monotonic() - start < seconds:
+while time.monotonic() - start < seconds and not (stop and os.path.exists(stop)):
     sent = time.monotonic()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
@@ -179,8 +181,18 @@ def _host_of(net: Net, production: Production) -> str:
     return _HOSTS[production.home]
 
 
-def _loop(net: Net, seconds: float) -> subprocess.Popen[str]:
-    return net.run(A, sys.executable, "-c", LOOP, str(seconds), HOST, str(ROUTER_PORT))
+def _loop(net: Net, seconds: float, stop: str = "") -> subprocess.Popen[str]:
+    """The request loop; with `stop`, it ends early once that file is written."""
+    if stop and os.path.exists(stop):
+        os.unlink(stop)
+    return net.run(A, sys.executable, "-c", LOOP, str(seconds), HOST, str(ROUTER_PORT), stop)
+
+
+def _stop_after(stop: str, seconds: float) -> None:
+    """The loop runs `seconds` more (what comes just after an event is watched too), then
+    ends: not to its full length, which is only a bound for the event to happen in."""
+    time.sleep(seconds)
+    open(stop, "w").close()
 
 
 def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
@@ -263,10 +275,12 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path, run):
         two = _wrk(net)
 
         # B leaves under a request loop: no request fails
-        loop = _loop(net, 8)
+        stop = str(tmp_path / "stop")
+        loop = _loop(net, 8, stop)
         time.sleep(2)
         _backstage(net, b, "down")
         assert node[B] not in _nodes(a)
+        _stop_after(stop, 1.5)
         result = _result(loop)
         print(f"\nB left under load: {result}")
         if result["failed"]:
@@ -301,13 +315,14 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path, run):
 
         # C's host dies (its link goes down, its processes play on unheard): how long
         # until no request goes there; then it comes back and is served again
-        loop = _loop(net, 12)
+        loop = _loop(net, 12, stop)
         started = time.monotonic()
         time.sleep(1)
         died = time.monotonic() - started
         _ip("link", "set", net.veth[C], "down")
         poll(lambda: node[C] not in _nodes(a), 12)
         out = time.monotonic() - started - died
+        _stop_after(stop, 2)
         result = _result(loop)
         last = max(result["last_failed"], result["last_slow"])
         hurt = f"{last - died:.2f} s after" if last >= 0 else "none"
@@ -326,12 +341,13 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path, run):
         print(f"C's host back: served again after {time.monotonic() - returned:.2f} s")
 
         # C's processes killed with -9: how long until no request goes there
-        loop = _loop(net, 12)
+        loop = _loop(net, 12, stop)
         time.sleep(1)
         killed = time.monotonic()
         kill_all(processes_of(c.home))
         poll(lambda: node[C] not in _nodes(a), 12)
         out = time.monotonic()
+        _stop_after(stop, 2)
         result = _result(loop)
         sent = [at for at, _ in result["failures"]]
         print(
