@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from emperor.holder import HeldFile
 from emperor.stats import EmperorStats
@@ -40,8 +41,8 @@ class Wanted:
     on_demand: str = ""  # the address the Emperor holds for a vassal it spawns on demand
     held: HeldFile | None = None  # the sockets the socket holder holds for it
 
-    @property
-    def digest(self) -> str:
+    @cached_property
+    def digest(self) -> str:  # worked out once: a pass and a look at a death ask often
         text = f"{self.on_demand}\n{self.config}" if self.on_demand else self.config
         return hashlib.sha1(text.encode()).hexdigest()
 

@@ -13,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from backstage.control.daemon.loop import A_MASTER_DIED
 from backstage.model.state import RUNNING, SLEEPING, STOPPED
 from emperor.process import pid_alive, pids_named
 from tests.gigs_helpers import named_act
 from tests.helpers import dir_channel_slow, http_get, poll
+from tests.integration.test_failures import rested_since
 
 # seconds; the master looks about once a second. uWSGI counts idle from the master's
 # start and a worker loading the app is not busy: keep it above a loaded box's start time
@@ -190,3 +192,28 @@ def test_acts_sleep_on_through_a_manager_and_an_emperor_restart(production, venu
         timeout=20,
     )
     assert answer
+
+
+def test_an_act_falling_asleep_starts_no_pass(production, venue):
+    """Its master's death changes no file: the Manager looks at the Emperor's stats,
+    finds what plays as wanted and rests on, rather than read and write every Act's
+    files. A file only a pass removes (what was said of an Act gone) is still there
+    after the Act fell asleep, and gone after a poke."""
+    layout = production.crew.layout
+    act = sleepy(venue, "Dozy")
+    pushed = f"pushing {layout.vassal(act.ref)}"
+    poll(lambda: rested_since(layout.manager_log, pushed), 30)
+    ghost = os.path.join(layout.run_dir, "TestVenue.Ghost.refused")
+    open(ghost, "w").close()
+    os.utime(ghost, (time.time() - 60, time.time() - 60))  # not one of a new Act
+    poll(lambda: asleep(act), timeout=15)
+    poll(lambda: said_since(layout.manager_log, pushed, A_MASTER_DIED), 10)
+    assert os.path.exists(ghost)
+    production.manager.poke()
+    poll(lambda: not os.path.exists(ghost), 10)
+
+
+def said_since(log: str, mark: str, line: str) -> bool:
+    with open(log) as lines:
+        _, found, after = lines.read().rpartition(mark)
+    return bool(found) and line in after

@@ -8,15 +8,19 @@ which ports are held, asks `reconcile` for a Plan and carries it out. Over zmq
 the Emperor cannot be counted on to bring back a vassal that died (and it
 refuses, for a while, one that died before it was loyal): this loop is what heals.
 
-It wakes on events, not on a clock: a declared file changed or a run file deleted
-(`watcher`), a vassal master, the Emperor or the router gone (`emperor.deaths`: one
-pidfd each, no polling), a poke. While what plays is not yet what is wanted (a push
-not yet listed, a vassal withdrawn for its changed config not yet gone, a throttle to
-run out, a port held), it looks again every second, as it always did; once settled,
+It wakes on events, not on a clock: a declared file changed or a run file deleted or
+edited (`watcher`), the Emperor, the router or the socket holder gone (`emperor.deaths`:
+one pidfd each, no polling), a poke. A vassal master gone (an Act falling asleep, most
+often) changes no file: it is looked at in the Emperor's stats against what the last
+pass wanted, and starts a pass only when something is to be done. While what plays is
+not yet what is wanted (a push not yet listed, a vassal withdrawn for its changed
+config not yet gone, a throttle to run out, a port held), it looks again every
+second, as it always did; once settled,
 only such an event, a deadline (the Producer's next sync, a certificate's renewal) or
 the slow safety net (SAFETY_NET) starts a pass. A copy
 of a log uWSGI rotated (the `watcher` is told of each file made in a log folder) is
-pruned to log_keep at once, without a pass.
+pruned to log_keep at once, without a pass; emperor.log and manager.log are measured
+against log_max every few seconds while it rests.
 
 It holds nothing that matters. Kill it and the next one adopts the running
 Emperor. Other processes reach it through `client.py`.
@@ -84,6 +88,12 @@ LOG_MADE = "log"  # a file made in a log folder: prune, no pass
 # While it rests, how often emperor.log and manager.log are measured against log_max
 # (two stat calls, no pass): nothing else would rotate them until the safety net
 OWN_LOGS_EVERY = 5.0
+MASTER = "master"  # a vassal master died: a look at the Emperor's stats, not a pass
+A_MASTER_DIED = "a vassal's master is gone (asleep, or respawned): what plays is as wanted"
+# A vassal master's death found nothing to do (it fell asleep, or the Emperor spawns it
+# again itself) is looked at once more this much later: the Emperor may not have taken
+# the death in yet when it is first looked at
+LOOK_AGAIN = 1.0
 
 
 class Service(Protocol):
@@ -117,7 +127,11 @@ class ProductionManager:
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
         self.holder = SocketHolder(crew.layout)
-        self._deaths = Deaths(lambda pid: self._events.put("vassal"))
+        self._deaths = Deaths(self._died)
+        # the pids whose death starts a pass (the Emperor, the router, the holder): any
+        # other is a vassal master's
+        self._principals: frozenset[int] = frozenset()
+        self._last: tuple[dict[str, Wanted], set[str]] | None = None  # the last pass's
         self._renewal: float | None = None  # when a certificate is due next (time.time())
         self._settled = False  # the last pass found what plays as wanted
         self._resting = False  # said so, and waits for an event
@@ -275,11 +289,14 @@ class ProductionManager:
 
     def _next_event(self, wait: float) -> str:
         deadline = self._clock() + wait
+        look_again: float | None = None  # when to look again after a master's death
         while True:
             lost = self.crew.router.lost()
             left = deadline - self._clock()
             if lost:
                 left = min(left, WATCH_ROUTER_EVERY)
+            if look_again is not None:
+                left = min(left, look_again - self._clock())
             try:
                 event = self._events.get(timeout=max(0.0, min(left, OWN_LOGS_EVERY)))
             except queue.Empty:
@@ -287,19 +304,62 @@ class ProductionManager:
                     return "router"  # a pass at once tells the new one who plays
                 if self._clock() >= deadline:
                     return "tick"
+                if look_again is not None and self._clock() >= look_again:
+                    look_again = None
+                    if not self._still_as_wanted():
+                        return "vassal"
+                    continue
                 self._guarded("rotating the Production's logs", self._rotate_own_logs)
                 continue
-            if event != LOG_MADE:
-                break
-            self._prune_logs_made()  # and rest on
-        while event != "stop":  # coalesce a burst into one pass
+            if event == LOG_MADE:
+                self._prune_logs_made()  # and rest on
+                continue
+            event = self._coalesced(event)
+            if event != MASTER:
+                return event
+            if not self._still_as_wanted():
+                return "vassal"
+            log.info("%s", A_MASTER_DIED)
+            look_again = self._clock() + LOOK_AGAIN
+
+    def _coalesced(self, event: str) -> str:
+        """One event for a burst: a pass for any of them but a master's death (many Acts
+        fall asleep together), which starts none by itself."""
+        while event != "stop":
             try:
                 more = self._events.get_nowait()
             except queue.Empty:
                 break
-            if more != LOG_MADE:
+            if more == LOG_MADE:
+                self._prune_logs_made()
+            elif event == MASTER or more == "stop":
                 event = more  # the pass prunes every log's copies anyway
         return event
+
+    def _died(self, pid: int) -> None:
+        """In the deaths' thread: only enqueue, the loop looks."""
+        self._events.put("vassal" if pid in self._principals else MASTER)
+
+    def _still_as_wanted(self) -> bool:
+        """After a vassal master's death (an Act fell asleep, or crashed): whether what
+        plays is still what the last pass wanted, from the Emperor's stats alone. The
+        death of one process changes no file: a pass would read a thousand Acts' files
+        and render their configs again to find the same. Not so, a pass follows."""
+        if not self._settled or self._failed or self._last is None:
+            return False
+        wanted, keep = self._last
+        stage, ours = self.crew.stage, self.crew.layout.is_ours
+        try:
+            emperor = stage.stats()
+            if unplayed_ports(wanted, emperor):
+                return False  # one is not listed: the pass pushes it, or waits for its port
+            plan = reconcile(
+                wanted, emperor, stage.alive(), self._memory, self._clock(), self._wall(),
+                frozenset(), ours, keep,
+            )  # fmt: skip
+        except (BackstageError, OSError):
+            return False
+        return settled(wanted, emperor, plan, ours, keep)
 
     def _watch_children(self) -> None:
         """Watch the Emperor, its children, the router and the socket holder after a
@@ -307,7 +367,9 @@ class ProductionManager:
         back, and each of their requests waits in a held backlog meanwhile; a holder
         gone holds no socket for the next vassal that starts."""
         others = (self.crew.router.greeted, self.holder.pid() if self.crew.stage.holds else 0)
-        self._deaths.watch(self.crew.stage.pid(), others)
+        emperor = self.crew.stage.pid()
+        self._principals = frozenset(pid for pid in (emperor, *others) if pid)
+        self._deaths.watch(emperor, others)
 
     def desired(
         self, production: Declared
@@ -586,6 +648,7 @@ class ProductionManager:
             emperor = stage.stats()
             plan = self._plan(wanted, keep, emperor, True)
         self._settled = settled(wanted, emperor, plan, crew.layout.is_ours, keep)
+        self._last = (wanted, keep)
         by_vassal = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
         for name in plan.withdraw:
             if name in by_vassal:
