@@ -39,10 +39,18 @@ from .control.processes.crew import Crew
 from .control.processes.router import Router
 from .control.processes.stage import AnyStage
 from .errors import AlreadyExists, BackstageError, InvalidSetting, NotFound, StageError
-from .files import declared
+from .files import account, declared
+from .model.account import ROOT, own_user_name
 from .model.domains import check_hostname, check_venue_domain, domain_of, within
 from .model.gig import Gig
-from .model.layout import ActRef, Layout, acts_dir, venue_python, venue_spec_path
+from .model.layout import (
+    ActRef,
+    Layout,
+    acts_dir,
+    venue_python,
+    venue_spec_path,
+    venue_user_dir,
+)
 from .model.names import check_name
 from .model.producer import Report
 from .model.snapshot import Snapshot
@@ -298,12 +306,16 @@ class Venue:
     @property
     def user(self) -> str:
         """The system user its Acts run as; "" = as Backstage itself."""
-        return self.spec.user
+        return self.spec.runs_as
 
     def set_user(self, user: str) -> VenueSpec:
-        """Run the Venue's Acts as the system user `user` ("" = as Backstage): the
-        Production Manager restarts those playing, and makes their folders the user's."""
-        ownership.check_python(self.path, user)
+        """Run the Venue's Acts as the system user `user` ("" or "root" = as Backstage):
+        the Production Manager restarts those playing, and makes their folders the
+        user's."""
+        if user == ROOT:
+            warn_root(self.name)
+        else:
+            ownership.check_python(self.path, user)
         return self.declare(user=user)
 
     @property
@@ -456,11 +468,14 @@ class Venue:
         production: Production | None = None,
         requirements: tuple[str, ...] = ("django",),
         python: str | None = None,
+        user: str | None = None,
     ) -> Venue:
         """Build a Venue at `parent/name` and add it to the Production; all or nothing.
         `python` (major.minor, e.g. "3.12"; default: the one the Stage's uwsgi embeds)
         wherever it is installed; on another Python than the Stage's, the Venue gets its
-        own uwsgi, built for it (about 25 s)."""
+        own uwsgi, built for it (about 25 s). Made by root, its Acts run as a system user
+        of its own, made with it (`remove()` removes it), unless `user` is "root" (or
+        the Production's `venue_user` is) or names an existing user."""
         check_name("Venue", name)
         production = production or Production()
         parent = os.path.abspath(os.path.expanduser(parent))
@@ -478,23 +493,84 @@ class Venue:
         embedded = stage_uwsgi.python_major_minor
         interpreter = production.stage.python_for(python or embedded)
         own_uwsgi = (python or embedded) != embedded
+        runs_as = _new_venue_user(production, name, user)
+        own = runs_as == own_user_name(production.prefix, name)
+        if runs_as not in ("", ROOT):
+            if own_uwsgi:
+                raise InvalidSetting(
+                    f"a Venue on Python {python} has a uwsgi of its own, which cannot run "
+                    f"as a Venue's user yet: make it on Python {embedded}, or with "
+                    'user="root" (--user root) to run its Acts as root'
+                )
+            if own:
+                account.check_free(runs_as)
+                ownership.check_new_user(interpreter, parent)
+            else:
+                account.account(runs_as)
         production.create()
-        virtualenv.create_venue(
-            path,
-            name,
-            interpreter,
-            requirements,
-            production.home,
-            uwsgi=stage_uwsgi.version if own_uwsgi else "",
-            build_log=production.layout.venue_build_log(name),
-        )
+        if own:
+            account.make(runs_as, venue_user_dir(path), account.own_comment(path))
         try:
-            venue = cls(path, production)
-            production.add_venue(venue)
+            virtualenv.create_venue(
+                path,
+                name,
+                interpreter,
+                requirements,
+                production.home,
+                uwsgi=stage_uwsgi.version if own_uwsgi else "",
+                build_log=production.layout.venue_build_log(name),
+                user=runs_as,
+            )
+            try:
+                if runs_as not in ("", ROOT) and not own:
+                    ownership.check_python(path, runs_as)
+                venue = cls(path, production)
+                production.add_venue(venue)
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
         except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
+            if own:
+                account.remove(runs_as, account.own_comment(path))
             raise
+        if runs_as == ROOT:
+            warn_root(name)
         return venue
+
+    def remove(self) -> None:
+        """Remove the Venue: its Acts (stopped and deleted), its folder, its place in
+        the Production, and the system user Backstage made for it."""
+        for act in self.acts:
+            act.remove()
+        user, comment = self.spec.user, account.own_comment(self.path)
+        if user and user != ROOT:
+            ownership.await_no_process(user)
+        if self.path in self.production.spec.venues:
+            self.production.forget_venue(self)  # venue.toml names the user: read before
+        if user and user != ROOT:
+            account.remove(user, comment)  # only the one made for it
+        shutil.rmtree(self.path)
+
+
+def _new_venue_user(production: Production, name: str, asked: str | None) -> str:
+    """Who a new Venue's Acts run as: `asked` if given; else, when Backstage runs as
+    root, root if the Production's venue_user says so, or a system user of the
+    Venue's own; else as Backstage itself ("")."""
+    if asked:
+        return asked
+    if os.geteuid() != 0:
+        return ""
+    if production.spec.venue_user == ROOT:
+        return ROOT
+    return own_user_name(production.prefix, name)
+
+
+def warn_root(venue: str) -> None:
+    log.warning(
+        'Venue %s runs its Acts as root, as asked (user = "root"): anyone who can change '
+        "its code or its packages can act as root",
+        venue,
+    )
 
 
 Named = TypeVar("Named", "Venue", Act)

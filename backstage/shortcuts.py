@@ -19,10 +19,12 @@ def new_venue(
     production: Production | None = None,
     requirements: tuple[str, ...] = ("django",),
     python: str | None = None,
+    user: str | None = None,
 ) -> Venue:
     """Build a virtualenv with Django at `path/name`, as a Venue of the Production;
-    on `python` ("3.12") if given, else on the Python the Stage's uwsgi embeds."""
-    return Venue.create(name, path, production, requirements, python)
+    on `python` ("3.12") if given, else on the Python the Stage's uwsgi embeds. Made by
+    root, its Acts run as a system user of its own; `user="root"` runs them as root."""
+    return Venue.create(name, path, production, requirements, python, user)
 
 
 def new_act(venue: Venue, name: str, **options: Any) -> Act:

@@ -69,12 +69,21 @@ def no_process_left():
     assert not left, f"the suite left processes behind: {left}"
 
 
+def root_production(home: str) -> Production:
+    """A Production whose new Venues run as root (`venue_user = "root"`), as the suite's
+    do: a Venue of its own user needs a Python and folders other users can read, which
+    the tests' 0700 folders are not. The tests of that default make their own."""
+    production = Production(home)
+    production.declare(venue_user="root")
+    return production
+
+
 @pytest.fixture(scope="session")
 def shared_venue_path() -> str:
     """One Venue (a virtualenv with Django) built once for the whole session."""
     home = os.path.join(ROOT, "sessionhome")
     HOMES.append(home)
-    venue = new_venue("TestVenue", ROOT, Production(home))
+    venue = new_venue("TestVenue", ROOT, root_production(home))
     venue.production.forget_venue(venue)
     return venue.path
 
@@ -106,7 +115,7 @@ def production(monkeypatch) -> Production:
     # (another suite, a benchmark, a user's Production) takes its ports meanwhile.
     first = random.randrange(*_port_span(), 100)
     # The router too: port 8000 is never assumed free.
-    prod.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}")
+    prod.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}", venue_user="root")
     yield prod
     prod.down()
     try:
@@ -156,7 +165,7 @@ def real_venue_path() -> str:
     """A Venue with Django only: each project's requirements install the rest."""
     home = os.path.join(ROOT, "realhome")
     HOMES.append(home)
-    venue = new_venue("Real", ROOT, Production(home))
+    venue = new_venue("Real", ROOT, root_production(home))
     venue.production.forget_venue(venue)
     return venue.path
 

@@ -71,8 +71,8 @@ def load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -
 
 def _on_this_host(spec: object) -> None:
     """What a spec names on the host must be there: a Venue's user (InvalidSetting)."""
-    if isinstance(spec, VenueSpec) and spec.user:
-        account(spec.user)
+    if isinstance(spec, VenueSpec) and spec.runs_as:
+        account(spec.runs_as)
 
 
 _EMPTY_HINT: dict[type, str] = {
@@ -293,10 +293,10 @@ _acts: dict[str, tuple[ActSpec, VenueSpec, DeclaredAct]] = {}  # by act.toml's p
 
 def _ref(venue: VenueSpec, path: str, name: str) -> tuple[ActRef, str]:
     """The Act `name` of the Venue at `path`, and where its act.toml is."""
-    key = (venue.name, path, name, venue.user)
+    key = (venue.name, path, name, venue.runs_as)
     found = _refs.get(key)
     if found is None:
-        ref = ActRef(venue.name, path, name, venue.user)
+        ref = ActRef(venue.name, path, name, venue.runs_as)
         found = _refs[key] = (ref, ref.spec_path)
     return found
 

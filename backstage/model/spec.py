@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import InvalidSetting
-from .account import check_user_name
+from .account import ROOT, check_user_name
 from .checks import (
     CHANNELS,
     LOG_MAX_DEFAULT,
@@ -91,13 +91,17 @@ class ProductionSpec:
     # past log_max bytes to LOG.<unixtime>, of which the newest log_keep are kept
     log_max: int = LOG_MAX_DEFAULT
     log_keep: int = 5  # rotated logs kept
+    # Who a new Venue's Acts run as, when Backstage runs as root: "" = a system user of
+    # its own, made with the Venue and removed with it; "root" = as root, asked for (a
+    # warning each time a Venue is made so)
+    venue_user: str = ""
 
     # written only when set, so that a production.toml holds what its owner chose
     QUIET_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "router_sign", "https", "https_redirect", "https_tls13", "acme", "metrics", "dashboard",
         "producer", "producer_key", "public_address",
         "subscription_server", "subscribe_to", "node_address", "max_rss", "stage",
-        "system_vassals", "system_stats", "log_max", "log_keep",
+        "system_vassals", "system_stats", "log_max", "log_keep", "venue_user",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -137,6 +141,11 @@ class ProductionSpec:
         check_at_least("log_keep", self.log_keep, 0)
         split_address(self.router)
         check_stage(self.stage, self.system_vassals, self.system_stats)
+        if self.venue_user not in ("", ROOT):
+            raise InvalidSetting(
+                f'venue_user = {self.venue_user!r}: write "root" (new Venues run as root) '
+                "or leave it out (each new Venue gets a system user of its own)"
+            )
 
     @property
     def beyond_loopback(self) -> bool:
@@ -165,7 +174,9 @@ class VenueSpec:
     # the Stage's uwsgi embeds another one
     own_uwsgi: bool = False
     # The system user its Acts run as (vassals, workers, cron, release steps) when
-    # Backstage runs as root; "" = as Backstage itself
+    # Backstage runs as root; a Venue made by root gets one of its own by default.
+    # "root" = as Backstage itself, asked for; "" = as Backstage itself (a Venue made
+    # before the default, or by a Backstage that is not root)
     user: str = ""
 
     # Venue domains whose hosts send HSTS (Strict-Transport-Security, a year) over HTTPS:
@@ -179,7 +190,7 @@ class VenueSpec:
             check_domain("domains", domain)
         for domain in self.hsts:
             check_domain("hsts", domain)  # one no longer in domains does nothing
-        if self.user:
+        if self.runs_as:
             check_user_name(self.user)  # and `declared` asks the host whether it exists
             if self.own_uwsgi:
                 # Its own uwsgi re-execs after the drop and reads its config again, from
@@ -188,6 +199,11 @@ class VenueSpec:
                     "user = and a Venue's own uwsgi (another Python) do not go together "
                     "yet: remove user = from venue.toml"
                 )
+
+    @property
+    def runs_as(self) -> str:
+        """The system user its Acts run as; "" = as Backstage itself."""
+        return "" if self.user == ROOT else self.user
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ EXAMPLES = {
     "venue new": "backstage venue new MyVenue --path /srv/venues --python 3.12",
     "venue ls": "backstage venue ls",
     "venue forget": "backstage venue forget MyVenue",
+    "venue rm": "backstage venue rm MyVenue",
     "venue set": "backstage venue set MyVenue user=www-shop",
     "venue domain": "backstage venue domain add MyVenue example.com",
     "venue domain add": "backstage venue domain add MyVenue example.com",

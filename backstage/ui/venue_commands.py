@@ -29,14 +29,34 @@ def venue() -> None:
     help="Its Python, wherever installed (default: the one uwsgi embeds); "
     "another one gets its own uwsgi, built in about 25 s.",
 )
+@click.option(
+    "--user",
+    default=None,
+    metavar="NAME",
+    help="Who its Acts run as: an existing system user, or root (warned); default, as "
+    "root: a system user of its own, made with it and removed with it.",
+)
 @pass_production
-def venue_new(production: Production, name: str, path: str | None, python: str | None) -> None:
+def venue_new(
+    production: Production, name: str, path: str | None, python: str | None, user: str | None
+) -> None:
     """Build a Venue: a virtualenv with Django."""
     if path is None:
         path = os.path.join(production.home, "venues")
         os.makedirs(path, exist_ok=True)
-    created = new_venue(name, path, production, python=python)
-    click.echo(f"Venue {created.name} at {created.path}")
+    created = new_venue(name, path, production, python=python, user=user)
+    runs_as = created.spec.user or "Backstage itself"
+    click.echo(f"Venue {created.name} at {created.path}, its Acts run as {runs_as}")
+
+
+@venue.command("rm")
+@click.argument("venue_name", metavar="VENUE")
+@pass_production
+def venue_rm(production: Production, venue_name: str) -> None:
+    """Remove a Venue: its Acts, its folder, and the system user made for it."""
+    target = production.venue(venue_name)
+    target.remove()
+    click.echo(f"Venue {target.name} removed")
 
 
 @venue.command("ls")
@@ -76,7 +96,7 @@ def venue_set(production: Production, venue_name: str, items: tuple[str, ...]) -
                 f"{item!r}: venue set takes user=NAME (domains: `backstage venue domain add`)"
             )
         target.set_user(value.strip())
-    user = target.user
+    user = target.spec.user
     click.echo(f"Venue {target.name} runs its Acts as {user or 'Backstage itself'}")
 
 

@@ -207,3 +207,44 @@ def test_a_venue_whose_python_its_user_cannot_read_is_refused(open_tmp):
         match=rf"^user nobody cannot read the Venue's packages at {packages} \({venue} is 700\): ",
     ):
         ownership.check_python(str(venue), "nobody")
+
+
+def test_a_venues_own_user_name_is_short_predictable_and_its_own():
+    from backstage.model.account import USER_NAME, own_user_name
+
+    prefix = Layout("/srv/backstage").prefix
+    assert own_user_name(prefix, "shop") == f"{prefix[:8]}-shop"
+    assert own_user_name(prefix, "shop") == own_user_name(prefix, "shop")
+    names = {
+        own_user_name(prefix, venue)
+        for venue in ("shop", "Shop", "SHOP", "x" * 40, "x" * 39 + "y", "a_b")
+    }
+    assert len(names) == 6  # Venues whose names differ in case or past the cut too
+    assert all(USER_NAME.fullmatch(name) and len(name) <= 32 for name in names)
+    assert own_user_name(Layout("/srv/other").prefix, "shop") != own_user_name(prefix, "shop")
+
+
+def test_root_is_said_in_so_many_words():
+    assert VenueSpec(name="V", python="3.11", user="root").runs_as == ""
+    assert VenueSpec(name="V", python="3.11", user="nobody").runs_as == "nobody"
+    assert ProductionSpec(venue_user="root").venue_user == "root"
+    with pytest.raises(InvalidSetting, match=r'^venue_user = \'nobody\': write "root"'):
+        ProductionSpec(venue_user="nobody")
+
+
+def test_a_new_user_must_read_the_python_and_pass_to_the_folder():
+    top = tempfile.mkdtemp(prefix="bnu", dir="/tmp")  # pytest's own folders are 0700
+    try:
+        os.chmod(top, 0o711)
+        closed, opened = os.path.join(top, "closed"), os.path.join(top, "open")
+        os.mkdir(closed, 0o700)
+        os.mkdir(opened, 0o711)  # passable is enough for the Venue's parent
+        assert ownership.closed_to(ownership.OTHERS, opened, (), last=0o1) is None
+        assert ownership.closed_to(ownership.OTHERS, opened, ()) == f"{opened} is 711"
+        why = ownership.closed_to(ownership.OTHERS, os.path.join(closed, "x"), (), last=0o1)
+        assert why == f"{closed} is 700"
+        with pytest.raises(InvalidSetting, match=f"could not reach its folder in {closed} "):
+            ownership.check_new_user("/usr/bin/env", closed)  # no Python: the folder only
+        ownership.check_new_user("/usr/bin/env", opened)
+    finally:
+        shutil.rmtree(top)

@@ -11,13 +11,13 @@ import subprocess
 
 import pytest
 
-from backstage import Production, Venue
+from backstage import Venue
 from backstage.control.build import virtualenv
 from backstage.errors import VenueBuildError
 from backstage.model.layout import venue_uwsgi
 from backstage.shortcuts import new_venue
 from emperor.binary import find_uwsgi, probe
-from tests.conftest import HOMES, ROOT, run_cli
+from tests.conftest import HOMES, ROOT, root_production, run_cli
 from tests.helpers import RequestLoop, http_get, poll
 from tests.projects import FLASK_REQUIREMENTS
 
@@ -59,7 +59,7 @@ def other_venue_path() -> str:
         pytest.skip(reason)
     home = os.path.join(ROOT, "py312home")
     HOMES.append(home)
-    venue = new_venue("Py312", ROOT, Production(home), requirements=(), python=OTHER)
+    venue = new_venue("Py312", ROOT, root_production(home), requirements=(), python=OTHER)
     venue.production.forget_venue(venue)
     return venue.path
 

@@ -94,9 +94,10 @@ def test_the_quickstart_example_runs(production):
     folder = os.path.join(os.path.dirname(production.home), f"q{os.path.basename(production.home)}")
     os.makedirs(folder)
     home = os.path.join(folder, "production")
-    from tests.conftest import HOMES
+    from tests.conftest import HOMES, root_production
 
     HOMES.append(home)
+    root_production(home)
     example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "quickstart.py")
     done = subprocess.run(
         [sys.executable, example, folder],

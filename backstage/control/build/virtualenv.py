@@ -199,10 +199,11 @@ def create_venue(
     home: str,
     uwsgi: str = "",
     build_log: str = "",
+    user: str = "",
 ) -> None:
     """Build the Venue at `path` with `python`, and declare it as one of the Production at
-    `home`; with `uwsgi` (a version), build its own uwsgi too, its output to
-    `build_log`. All or nothing: a failure leaves no folder behind."""
+    `home`, its Acts to run as `user`; with `uwsgi` (a version), build its own uwsgi too,
+    its output to `build_log`. All or nothing: a failure leaves no folder behind."""
     try:
         build(path, python, requirements)
         if uwsgi:
@@ -214,6 +215,7 @@ def create_venue(
             requirements=requirements,
             production=home,
             own_uwsgi=bool(uwsgi),
+            user=user,
         )
         declared.dump(venue_spec_path(path), spec)
     except BaseException:

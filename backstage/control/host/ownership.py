@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import time
 from collections.abc import Collection
 
-from ...errors import InvalidSetting
+from ...errors import InvalidSetting, StageError
 from ...files.account import account
 from ...model.account import Account
 from ...model.layout import ActRef, venue_log_dir, venue_run_dir, venue_user_dir
@@ -54,10 +56,11 @@ def stdlib_of(venue_path: str) -> str | None:
     return os.path.join(os.path.dirname(values["home"]), "lib", f"python{major_minor}")
 
 
-def closed_to(user: Account, path: str, groups: Collection[int]) -> str | None:
+def closed_to(user: Account, path: str, groups: Collection[int], last: int = 0o5) -> str | None:
     """The first folder on the way to `path` (itself included, and every folder its
     links lead through) that `user` cannot pass, with its mode; None when it can read
-    `path` and pass through it. `groups`: the user's group ids."""
+    `path` and pass through it (`last`: the bits asked of `path` itself). `groups`: the
+    user's group ids."""
 
     def allows(st: os.stat_result, bits: int) -> bool:
         if st.st_uid == user.uid:
@@ -74,9 +77,43 @@ def closed_to(user: Account, path: str, groups: Collection[int]) -> str | None:
                 return f"{folder} is {stat.S_IMODE(st.st_mode):o}"
             folder = os.path.join(folder, part)
         st = os.stat(folder)
-        if not allows(st, 0o5):
+        if not allows(st, last):
             return f"{folder} is {stat.S_IMODE(st.st_mode):o}"
     return None
+
+
+# Any user but the file's owner and its group: what a new system user is to the folders
+# and files already there
+OTHERS = Account("", -1, -1)
+
+
+def check_new_user(python: str, parent: str) -> None:
+    """InvalidSetting, in one line saying what to do, when a Venue built with the
+    interpreter `python` in the folder `parent` could not play as a new system user: it
+    must read the Python's standard library, and pass the folders down to the Venue."""
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        stdlib = done.stdout.strip() if done.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired):
+        stdlib = ""
+    why = closed_to(OTHERS, stdlib, ()) if stdlib and os.path.isdir(stdlib) else None
+    if why:
+        prefix = os.path.dirname(os.path.dirname(stdlib))
+        raise InvalidSetting(
+            f"the Venue's own user could not read its Python at {prefix} ({why}): make "
+            f"that Python readable by other users (chmod o+x the folders above it), or make "
+            'the Venue with user="root" (--user root) to run its Acts as root'
+        )
+    why = closed_to(OTHERS, parent, (), last=0o1)
+    if why:
+        raise InvalidSetting(
+            f"the Venue's own user could not reach its folder in {parent} ({why}): pick a "
+            "folder other users can pass (chmod o+x), or make the Venue with "
+            'user="root" (--user root) to run its Acts as root'
+        )
 
 
 def check_python(venue_path: str, user: str) -> None:
@@ -148,3 +185,37 @@ def give(path: str, user: Account) -> None:
     for folder, dirs, files in os.walk(path):
         for name in dirs + files:
             os.chown(os.path.join(folder, name), user.uid, user.gid, follow_symlinks=False)
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids of the processes running as `uid` (real uid)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                line = next(line for line in status if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if int(line.split()[1]) == uid:
+            found.append(int(entry))
+    return found
+
+
+def await_no_process(user: str, timeout: float = 15.0) -> None:
+    """Wait until no process runs as the Venue's `user` (its Acts' vassals, stopped, go
+    within seconds): userdel refuses a user with processes. StageError when one stays."""
+    try:
+        uid = account(user).uid
+    except InvalidSetting:
+        return  # gone already, or never made
+    deadline = time.monotonic() + timeout
+    while True:
+        left = processes_of(uid)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise StageError(
+                f"user {user} still runs process {left[0]}: stop it (kill {left[0]}), then "
+                "remove the Venue again"
+            )
+        time.sleep(0.1)
