@@ -66,7 +66,7 @@ from ...model.spec import ActSpec, ProductionSpec
 from ..host import ownership, ports, unplayables
 from ..host.certificates import https_port_suffix, user_venue_hosts
 from ..host.ports import port_free
-from ..managers import adoption, producer
+from ..managers import adoption, leaving, producer
 from ..managers.acts import ActManager
 from ..managers.booking import BookingManager
 from ..managers.devloop import CodeWatch
@@ -203,6 +203,9 @@ class ProductionManager:
             self.announcer.stop()
             self.codewatch.stop()
             self._guarded("the pending hosts", self._leave_all_pending)
+            # the routers on other hosts stop sending before the Acts stop: what they
+            # had queued at a node is served, not cut (see managers.leaving)
+            self._guarded("leaving the routers on other hosts", self._leave_remote)
             # The holder first: each socket then closes with the last vassal process
             # that has it, and a router on another host is refused there and passes the
             # request to another node; held on until the Emperor was gone, a connection
@@ -212,6 +215,9 @@ class ProductionManager:
             self.crew.stage.manager.stop()
             unlink_if_present(layout.manager_pidfile)
             os.close(lock)
+
+    def _leave_remote(self) -> None:
+        leaving.leave_remote_routers(self.crew)
 
     def _leave_all_pending(self) -> None:
         for found in declared.read(self.crew.layout).acts:
