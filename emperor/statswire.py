@@ -52,12 +52,24 @@ def read_stats(address: str, timeout: float = 1.0) -> bytes:
     return _answer(address, chunks)
 
 
+# Servers read at once: each is an open file while it is read, and a viewer's limit of
+# open files may be 1,024
+AT_ONCE = 256
+
+
 def read_many(addresses: Sequence[str], timeout: float = 1.0) -> list[bytes | StatsUnavailable]:
     """Every stats server of ``addresses`` read at once, in this thread: each unix socket
     connected without blocking, then all the answers gathered in one poll(2) loop, so that
-    a hundred servers cost no thread each. ``timeout`` bounds the whole; a server not done
-    by then is StatsUnavailable, and holds up none of the others. A TCP address (or a unix
-    socket whose backlog is full) is read on its own, as ``read_stats`` does."""
+    a hundred servers cost no thread each. ``timeout`` bounds the whole (of each AT_ONCE
+    servers); a server not done by then is StatsUnavailable, and holds up none of the
+    others. A TCP address (or a unix socket whose backlog is full) is read on its own, as
+    ``read_stats`` does."""
+    if len(addresses) > AT_ONCE:
+        return [
+            answer
+            for at in range(0, len(addresses), AT_ONCE)
+            for answer in read_many(addresses[at : at + AT_ONCE], timeout)
+        ]
     deadline = time.monotonic() + timeout
     found: list[bytes | StatsUnavailable] = []
     poller = select.poll()
@@ -65,7 +77,11 @@ def read_many(addresses: Sequence[str], timeout: float = 1.0) -> list[bytes | St
     for at, address in enumerate(addresses):
         found.append(StatsUnavailable(f"stats server at {address} did not answer"))
         if ":" not in address:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            except OSError as exc:  # no file left to open
+                found[at] = _unavailable(address, exc, timeout)
+                continue
             try:
                 sock.connect("\0" + address[1:] if address.startswith("@") else address)
             except BlockingIOError:  # its backlog is full: wait for it below, on its own

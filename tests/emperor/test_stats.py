@@ -9,6 +9,7 @@ list when two routers share an instance.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any, Self
 
 import pytest
 
+from emperor import statswire
 from emperor.errors import StatsUnavailable, StatsUnparsable
 from emperor.stats import (
     parse_emperor_stats,
@@ -425,3 +427,12 @@ def test_read_many_reads_every_server_at_once_and_says_what_failed(short_dir: Pa
     assert all(isinstance(answer, StatsUnavailable) for answer in found[2:4] + found[5:])
     assert "did not answer within 0.5 s" in said[0] and "without answering" in said[1]
     assert "no such socket" in said[2] and "refused" in said[3]
+
+
+def test_read_many_reads_a_few_at_a_time_in_order(short_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(statswire, "AT_ONCE", 2)  # each read is an open file
+    paths = [short_dir / f"{n}.sock" for n in range(5)]
+    with contextlib.ExitStack() as servers:
+        for n, path in enumerate(paths):
+            servers.enter_context(TinyServer(unix_listener(path), answer(b"%d" % n)))
+        assert read_many([str(path) for path in paths], 1.0) == [b"0", b"1", b"2", b"3", b"4"]
