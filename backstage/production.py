@@ -475,7 +475,9 @@ class Venue:
         wherever it is installed; on another Python than the Stage's, the Venue gets its
         own uwsgi, built for it (about 25 s). Made by root, its Acts run as a system user
         of its own, made with it (`remove()` removes it), unless `user` is "root" (or
-        the Production's `venue_user` is) or names an existing user."""
+        the Production's `venue_user` is) or names an existing user; or, when that
+        user could not read the Python or reach `parent`, as root with one line of
+        warning that says what to change."""
         check_name("Venue", name)
         production = production or Production()
         parent = os.path.abspath(os.path.expanduser(parent))
@@ -495,18 +497,26 @@ class Venue:
         own_uwsgi = (python or embedded) != embedded
         runs_as = _new_venue_user(production, name, user)
         own = runs_as == own_user_name(production.prefix, name)
-        if runs_as not in ("", ROOT):
+        instead = ""  # why a Venue that would have a user of its own runs as root
+        if own:
+            if own_uwsgi:
+                instead = (
+                    f"a Venue on Python {python} has a uwsgi of its own, which cannot run "
+                    f"as a Venue's user yet: make it on Python {embedded}"
+                )
+            else:
+                account.check_free(runs_as)
+                instead = ownership.why_no_new_user(interpreter, parent) or ""
+            if instead:  # the seed's new_venue(name, parent) plays wherever it is called
+                runs_as, own = ROOT, False
+        elif runs_as not in ("", ROOT):
             if own_uwsgi:
                 raise InvalidSetting(
                     f"a Venue on Python {python} has a uwsgi of its own, which cannot run "
                     f"as a Venue's user yet: make it on Python {embedded}, or with "
                     'user="root" (--user root) to run its Acts as root'
                 )
-            if own:
-                account.check_free(runs_as)
-                ownership.check_new_user(interpreter, parent)
-            else:
-                account.account(runs_as)
+            account.account(runs_as)
         production.create()
         if own:
             account.make(runs_as, venue_user_dir(path), account.own_comment(path))
@@ -533,7 +543,13 @@ class Venue:
             if own:
                 account.remove(runs_as, account.own_comment(path))
             raise
-        if runs_as == ROOT:
+        if instead:
+            log.warning(
+                "Venue %s runs its Acts as root, not as a user of its own: %s, to give it "
+                "one (venue new again, or `venue set %s user=NAME`)",
+                name, instead, name,
+            )  # fmt: skip
+        elif runs_as == ROOT:
             warn_root(name)
         return venue
 

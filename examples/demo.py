@@ -22,7 +22,7 @@ HOME = os.environ.setdefault("BACKSTAGE_HOME", "/tmp/backstage-demo/production")
 ROOT = os.path.dirname(HOME)
 
 from backstage import Production, Venue  # noqa: E402
-from backstage.errors import InvalidSetting, NotFound  # noqa: E402
+from backstage.errors import NotFound  # noqa: E402
 from backstage.shortcuts import new_venue  # noqa: E402
 from backstage.ui.cli import cli  # noqa: E402
 
@@ -54,11 +54,9 @@ def venue_of(production: Production) -> Venue:
     except NotFound:
         os.makedirs(ROOT, exist_ok=True)
         print("building Venue Demo (a virtualenv with Django)...")
-        try:
-            return new_venue("Demo", ROOT, production)  # as root: a user of its own
-        except InvalidSetting as refused:  # a Python that user could not read
-            print(f"{refused}\nthe demo's Venue runs as root instead")
-            return new_venue("Demo", ROOT, production, user="root")
+        # as root: a user of its own, or root with a warning where that user could not
+        # read the Stage's Python
+        return new_venue("Demo", ROOT, production)
 
 
 def main() -> None:

@@ -34,7 +34,8 @@ def venue() -> None:
     default=None,
     metavar="NAME",
     help="Who its Acts run as: an existing system user, or root (warned); default, as "
-    "root: a system user of its own, made with it and removed with it.",
+    "root: a system user of its own, made with it and removed with it (root, warned, "
+    "where that user could not read its Python or reach the folder).",
 )
 @pass_production
 def venue_new(

@@ -243,8 +243,8 @@ def test_a_new_user_must_read_the_python_and_pass_to_the_folder():
         assert ownership.closed_to(ownership.OTHERS, opened, ()) == f"{opened} is 711"
         why = ownership.closed_to(ownership.OTHERS, os.path.join(closed, "x"), (), last=0o1)
         assert why == f"{closed} is 700"
-        with pytest.raises(InvalidSetting, match=f"could not reach its folder in {closed} "):
-            ownership.check_new_user("/usr/bin/env", closed)  # no Python: the folder only
-        ownership.check_new_user("/usr/bin/env", opened)
+        why = ownership.why_no_new_user("/usr/bin/env", closed)  # no Python: the folder only
+        assert why and why.startswith(f"that user could not reach its folder in {closed} ")
+        assert ownership.why_no_new_user("/usr/bin/env", opened) is None
     finally:
         shutil.rmtree(top)

@@ -87,10 +87,10 @@ def closed_to(user: Account, path: str, groups: Collection[int], last: int = 0o5
 OTHERS = Account("", -1, -1)
 
 
-def check_new_user(python: str, parent: str) -> None:
-    """InvalidSetting, in one line saying what to do, when a Venue built with the
-    interpreter `python` in the folder `parent` could not play as a new system user: it
-    must read the Python's standard library, and pass the folders down to the Venue."""
+def why_no_new_user(python: str, parent: str) -> str | None:
+    """Why a Venue built with the interpreter `python` in the folder `parent` could not
+    play as a new system user, with what to change (None: it could): that user must
+    read the Python's standard library, and pass the folders down to the Venue."""
     try:
         done = subprocess.run(
             [python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
@@ -102,18 +102,17 @@ def check_new_user(python: str, parent: str) -> None:
     why = closed_to(OTHERS, stdlib, ()) if stdlib and os.path.isdir(stdlib) else None
     if why:
         prefix = os.path.dirname(os.path.dirname(stdlib))
-        raise InvalidSetting(
-            f"the Venue's own user could not read its Python at {prefix} ({why}): make "
-            f"that Python readable by other users (chmod o+x the folders above it), or make "
-            'the Venue with user="root" (--user root) to run its Acts as root'
+        return (
+            f"that user could not read its Python at {prefix} ({why}): make that Python "
+            "readable by other users (chmod o+x the folders above it)"
         )
     why = closed_to(OTHERS, parent, (), last=0o1)
     if why:
-        raise InvalidSetting(
-            f"the Venue's own user could not reach its folder in {parent} ({why}): pick a "
-            "folder other users can pass (chmod o+x), or make the Venue with "
-            'user="root" (--user root) to run its Acts as root'
+        return (
+            f"that user could not reach its folder in {parent} ({why}): pick a folder "
+            "other users can pass (chmod o+x)"
         )
+    return None
 
 
 def check_python(venue_path: str, user: str) -> None:
