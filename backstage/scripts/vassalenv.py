@@ -6,6 +6,14 @@ the workers, attached daemons and cron jobs forked from it all inherit the Act's
 the vassal config: uWSGI's config parser expands `$(..)`, `@(..)` and `%(..)` in any
 value, with no escape, so a value there could read a file or run a command.
 
+Each worker also imports it (`import`, just before it loads the app), which reads the env
+again and pins the worker to its version: the Python path and working folder through
+`current` become the version's own path as the worker starts. A worker that loaded one
+version and has not yet read a file beside its modules (a template not loaded yet) then
+reads that version's, not the next one's that `current` already points at while a chain
+reload comes to it. (Here rather than in a module of its own: a new `import` line would
+change, and so restart, every Act's vassal config.)
+
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
 """
 
@@ -29,8 +37,35 @@ def load() -> None:
     os.environ[KEYS] = " ".join(sorted(env))
 
 
+def pin_version() -> None:
+    try:
+        import uwsgi  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    if not uwsgi.worker_id():
+        return  # the master: each worker resolves `current` as it starts
+    served = uwsgi.opt.get("chdir") or b""
+    if isinstance(served, list):
+        served = served[-1]
+    current = os.fsdecode(served).rstrip(os.sep)
+    if not current or not os.path.islink(current):
+        return
+    version = os.path.realpath(current)
+    sys.path[:] = [
+        version + entry[len(current) :]
+        if entry == current or entry.startswith(current + os.sep)
+        else entry
+        for entry in sys.path
+    ]
+    os.chdir(version)
+
+
 try:
     load()
 except Exception as exc:  # uWSGI only prints a failed shared-import: stop the instance
     print(f"backstage: cannot load the Act's environment: {exc!r}", file=sys.stderr, flush=True)
     os._exit(1)
+try:
+    pin_version()
+except OSError as exc:  # it serves through `current`, as it would without
+    print(f"backstage: the worker is not pinned to its version: {exc!r}", file=sys.stderr)

@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from backstage.control.managers import releases
 from backstage.errors import PreflightFailed
 from tests.conftest import run_cli
 from tests.helpers import RequestLoop, http_get, poll
@@ -124,3 +125,42 @@ def test_a_watched_folder_serves_each_good_save_and_never_a_refused_one(venue, p
         poll(lambda: len(loop.served) > count + 20)
     assert len(loop.failed) <= 1 and set(loop.bodies) <= {FLASK_GREETING, "saved"}
     assert loop.bodies[-1] == "saved"
+
+
+PINNED_APP = """
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERSION = "{version}"
+
+
+def application(environ, start_response):
+    # read at each request, as a template not loaded yet is: beside the module
+    with open(os.path.join(HERE, "page.txt")) as page:
+        body = f"{{VERSION}}:{{page.read().strip()}}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+"""
+
+
+def test_a_worker_reads_its_own_versions_files_after_current_moved(venue, projects):
+    folder = os.path.join(projects, "pinned")
+    os.makedirs(folder)
+
+    def write(version: str) -> None:
+        with open(os.path.join(folder, "app.py"), "w") as out:
+            out.write(PINNED_APP.format(version=version))
+        with open(os.path.join(folder, "page.txt"), "w") as out:
+            out.write(version)
+
+    write("one")
+    act = venue.add_act("Pinned", folder, wsgi="app:application")
+    assert http_get(act.port) == (200, "one:one")
+    write("two")
+    # the next version built and `current` moved to it, as a switch does before its
+    # chain reload: the workers that loaded "one" still serve "one" and its files
+    built = releases.build(act.production.crew, act.manager, as_it_stands=True)
+    releases._point(act.ref, built.path)  # the switch's first half, without its reload
+    assert {http_get(act.port) for _ in range(20)} == {(200, "one:one")}
+    act.manager.reload()
+    assert {http_get(act.port) for _ in range(20)} == {(200, "two:two")}
