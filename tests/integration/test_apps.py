@@ -89,6 +89,10 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
     assert open(first).read().endswith("application = _factory()\n")
     assert open(second).read().endswith("application = _factory({'GREETING': 'hi there'})\n")
     assert act.releases[-1].live
+    # with a change that restarts it: the restart, then the new version
+    act.set("""wsgi=flaskr:create_app({"GREETING": "three"})""", "processes=3")
+    assert http_get(act.port) == (200, "three") and len(act.sess.workers) == 3
+    act.set("""wsgi=flaskr:create_app({"GREETING": "hi there"})""")
     # code is never taken for an argument: refused before anything is written
     done = run_cli(
         "act", "set", "Real/Factory", "wsgi=flaskr:create_app(__import__('os').getcwd())",

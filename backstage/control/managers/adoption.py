@@ -387,7 +387,9 @@ def configure(
         _declare_all(crew, act, new)
     effect = restarts(crew, act, old, new, playing)
     _await_restart(crew, act, effect, before, log_offset)
-    if effect == RELOAD:
+    # a factory's module is part of each version: a restart starts the live one's
+    factory = new.wsgi != old.wsgi and serves_versions(act.ref, new)
+    if effect == RELOAD or (effect == RESTART and factory):
         cloned = new.source == os.path.join(act.ref.path, CLONE_DIR)
         apply = rebuild if rebuild and cloned and new.wsgi != old.wsgi else reload
         try:
