@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 ASK_EMPEROR_EVERY = 0.25  # seconds, while a start is waited for
+# Seconds with every worker accepting and none replaced after which a chain reload is
+# taken as over (uWSGI moves to the next worker within its master's one-second cycle)
+CHAIN_STILL = 3.0
 
 # Appended to a new Act's settings.py: the hosts it is booked at come from its
 # vassal config (BACKSTAGE_HOSTS), so booking never edits the project.
@@ -310,15 +313,26 @@ class ActManager:
         # adaptive workers come and go meanwhile: every one that runs is new then
         same_count = not self.spec().adaptive
         self.fifo(command)
+        seen: tuple[frozenset[int], float] = (frozenset(), 0.0)
 
         def renewed() -> bool:
+            nonlocal seen
             now = self.sess()
-            return (
-                now is not None
-                and bool(now.workers)
-                and (len(now.workers) == len(old) or not same_count)
-                and all(w.pid not in old and w.accepting for w in now.workers)
-            )
+            if now is None or not now.workers:
+                return False
+            pids = frozenset(w.pid for w in now.workers)
+            if (len(pids) == len(old) or not same_count) and not pids & old and now.ready:
+                return True
+            if command == "c" and now.ready and pids & old:
+                # every worker accepts, some are old, and none moved for a while: the
+                # chain is over, or uWSGI ignored this one as another ran (a chain
+                # reload the Manager sent for the same change): it is asked again
+                if pids != seen[0]:
+                    seen = (pids, time.monotonic())
+                elif time.monotonic() - seen[1] > CHAIN_STILL:
+                    seen = (pids, time.monotonic())
+                    self.fifo(command)
+            return False
 
         return wait_for(renewed, timeout, 0.05)
 
