@@ -1,7 +1,7 @@
 """What watching a Production costs: one Snapshot of 50 running Acts, and `backstage top`.
 
   snapshot    production.snapshot(): the Emperor's and all 50 Acts' stats servers
-              read side by side (threads), parsed, with the declared files
+              read side by side (one poll(2) loop), parsed, with the declared files
   one by one  the same 51 stats servers read one after another and json-decoded,
               as uwsgitop reads its one socket per refresh
   top CPU     `backstage top` (interval 1 s) drawing the 50 Acts under a private
