@@ -142,11 +142,13 @@ class Act:
     # What a user does with it
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Play the Act. An adopted project not yet playing is a new version: its
-        requirements, pre-flight and release steps come first. A folder's code that
-        fails them is not served: the version that served last starts, else nothing."""
+        """Play the Act. Its code not yet playing is a new version: for an adopted
+        project its requirements, pre-flight and release steps come first. A folder's
+        code that fails them is not served: the version that served last starts, else
+        nothing. (A scaffold's first version, and one of a folder unchanged since, start
+        unchecked: see `control.versions`.)"""
         spec = self.spec
-        if spec.adopted and self.manager.sess() is None:
+        if self.manager.sess() is None:
             if versions.follows_source(self.ref, spec):
                 versions.before_start(self.production.crew, self.manager)
             else:

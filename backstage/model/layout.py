@@ -451,10 +451,15 @@ class Layout:
         """The socket of the Act's warm check (`control.warmrun`); its pidfile beside it."""
         return self._own_run(ref, "check")
 
+    @property
+    def refused_dir(self) -> str:
+        """Refusals, one file an Act: one listing tells a snapshot which Acts have one."""
+        return _join(self.run_dir, "refused")
+
     def act_refused(self, ref: ActRef) -> str:
-        """The last save of a watched Act the pre-flight refused (one line), until a
-        save is served again."""
-        return self._own_run(ref, "refused")
+        """Why the pre-flight refused the Act's code on disk (one line), until a version
+        of it serves again."""
+        return _join(self.refused_dir, f"{ref.venue}.{ref.name}")
 
     def withheld(self, ref: ActRef, host: str) -> str:
         """While this file exists the Act stops announcing itself for `host`."""

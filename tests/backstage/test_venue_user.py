@@ -80,7 +80,7 @@ def test_a_user_venues_act_runs_from_the_venues_own_folders():
     assert layout.withheld(own, "a.example") == "/v/run/withheld/V.A/a.example"
     assert scripts_dir(own) == "/v/run/V.A.bin"
     assert layout.act_wake(own) == "/h/run/V.A.wake"
-    assert layout.act_refused(own) == "/h/run/V.A.refused"
+    assert layout.act_refused(own) == "/h/run/refused/V.A"
 
 
 def test_the_vassal_drops_to_the_user_and_logs_as_them():

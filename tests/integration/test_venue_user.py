@@ -193,8 +193,8 @@ def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp
     sleeper = poll(lambda: children_running(sess.pid, b"sleep"), timeout=10)
     assert [uid_of(pid) for pid in sleeper] == [uid]  # the Act's own worker
 
-    act.reload()  # a new version: its release steps run first, as the user
-    released = os.path.join(act.path, "released")
+    act.reload()  # a new version: its release steps run first in it, as the user
+    released = os.path.join(act.path, "current", "released")
     with open(released) as done:
         assert done.read() == str(uid)
     assert os.stat(released).st_uid == uid

@@ -1,6 +1,7 @@
-"""What serves is what was checked: an Act adopted from a folder serves a version (a
-copy taken when its pre-flight passed), so after a refused reload a worker respawn, a
-master respawn and a stop/start all serve the old code, never the code on disk."""
+"""What serves is what was checked: an Act adopted from a folder, or scaffolded by
+`act new`, serves a version (a copy taken when its pre-flight passed), so after a
+refused reload a worker respawn, a master respawn and a stop/start all serve the old
+code, never the code on disk."""
 
 from __future__ import annotations
 
@@ -164,3 +165,83 @@ def test_a_worker_reads_its_own_versions_files_after_current_moved(venue, projec
     assert {http_get(act.port) for _ in range(20)} == {(200, "one:one")}
     act.manager.reload()
     assert {http_get(act.port) for _ in range(20)} == {(200, "two:two")}
+
+
+# a scaffold's file (in its package), what breaks it, what the refusal says
+SCAFFOLD_BREAKS = {
+    "urls": ("urls.py", "\nurlpatterns = [\n", "SyntaxError"),
+    "settings": ("settings.py", "\nDEBUG = (\n", "SyntaxError"),
+    "wsgi": ("wsgi.py", "\nimport no_such_module\n", "No module named 'no_such_module'"),
+}
+SCAFFOLDED = "the scaffold's own view"
+SCAFFOLD_VIEW = f"""
+from django.contrib.auth.models import User  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+
+urlpatterns.append(path("", lambda request: HttpResponse({SCAFFOLDED!r})))
+urlpatterns.append(path("users", lambda request: HttpResponse(str(User.objects.count()))))
+"""
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "urls",
+        pytest.param("settings", marks=pytest.mark.slow),
+        pytest.param("wsgi", marks=pytest.mark.slow),
+    ],
+)
+def test_a_scaffolded_act_serves_its_last_accepted_version_after_a_refused_reload(venue, broken):
+    act = venue.new_act("Bomb")
+    package = os.path.join(act.path, act.spec.package)
+    with open(os.path.join(package, "urls.py"), "a") as urls:
+        urls.write(SCAFFOLD_VIEW)
+    act.reload()
+    assert http_get(act.port) == (200, SCAFFOLDED)
+    assert [r.live for r in act.releases] == [False, True]  # `new_act`'s start, the reload
+    name, breaking, said = SCAFFOLD_BREAKS[broken]
+    path = os.path.join(package, name)
+    with open(path) as source:
+        good = source.read()
+    with open(path, "a") as source:
+        source.write(breaking)
+    with pytest.raises(PreflightFailed, match=said) as refusal:
+        act.reload()
+    assert os.path.join(act.path, "releases") not in str(refusal.value)  # named as edited
+    assert f"TestVenue/Bomb: {REFUSED}" in status(venue) and said in status(venue)
+
+    # a worker killed -9: the one the master forks in its place loads the checked code
+    with RequestLoop(act.port) as loop:
+        loop.serves(SCAFFOLDED)
+        victim = act.sess.workers[0].pid
+        os.kill(victim, signal.SIGKILL)
+        poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
+        count = len(loop.served)
+        poll(lambda: len(loop.served) > count + 20)
+    assert len(loop.failed) <= 1 and set(loop.bodies) == {SCAFFOLDED}
+
+    # the master killed -9: the Manager heals it, on the checked code
+    master = act.sess.pid
+    os.kill(master, signal.SIGKILL)
+    poll(lambda: act.sess is not None and act.sess.pid != master, timeout=60)
+    serves(act, SCAFFOLDED)
+    assert REFUSED in status(venue)
+
+    # stopped and started: the start refuses the code on disk, and the last version plays
+    act.stop()
+    act.start()
+    assert http_get(act.port) == (200, SCAFFOLDED)
+    assert [r.live for r in act.releases] == [False, True]
+    assert REFUSED in status(venue)
+
+    # fixed: a new version serves, and the refusal is gone
+    with open(path, "w") as source:
+        source.write(good)
+    act.reload()
+    assert http_get(act.port) == (200, SCAFFOLDED)
+    assert [r.live for r in act.releases] == [False, False, True]
+    assert REFUSED not in status(venue)
+    # its data is the Act folder's: `manage` runs there, and each version reads it
+    assert act.manage(["migrate", "--noinput", "-v", "0"]) == 0
+    assert os.path.isfile(os.path.join(act.path, "db.sqlite3"))
+    assert http_get(act.port, "/users") == (200, "0")

@@ -38,6 +38,7 @@ from ...model.spec import ActSpec
 from ...render.factory import factory_path, render_factory
 from ...render.shim import default_static_root, render_settings_shim, shim_path, static_map
 from ...render.stageset import (
+    ProjectView,
     cron_script,
     project_view,
     pycache_prefix,
@@ -177,10 +178,17 @@ def step_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
     return env
 
 
+def edited_view(ref: ActRef, spec: ActSpec) -> ProjectView:
+    """Where a command run in the Act works: a scaffold's own folder, where it is edited
+    and its data is (its versions are never written); an adopted project's folder as
+    it serves it."""
+    return project_view(ref, spec if spec.adopted else dataclasses.replace(spec, current=False))
+
+
 def process_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
     """The whole environment of a command run in the Act: `backstage run`, `manage`,
     release steps."""
-    view = project_view(ref, spec)
+    view = edited_view(ref, spec)
     return commands.process_env(
         ref.venue_path, step_env(ref, spec), view.settings or None, [view.chdir, *view.pythonpath]
     )
@@ -516,7 +524,7 @@ def run(act: ActManager, argv: Sequence[str]) -> int:
     if not argv:
         raise InvalidSetting("nothing to run: write the command after --")
     spec = act.spec()
-    view = project_view(act.ref, spec)
+    view = edited_view(act.ref, spec)
     command = list(argv)
     if command[0] in ("python", "python3"):
         command[0] = venue_python(act.ref.venue_path)
@@ -536,7 +544,7 @@ def manage(act: ActManager, args: Sequence[str]) -> int:
     spec = act.spec()
     if not spec.django_settings:
         raise InvalidSetting(f"{act.ref.key} is not a Django project: use `backstage run`")
-    chdir = project_view(act.ref, spec).chdir
+    chdir = edited_view(act.ref, spec).chdir
     if os.path.isfile(os.path.join(chdir, "manage.py")):
         return run(act, ["python", "manage.py", *args])
     return run(act, ["python", "-m", "django", *args])

@@ -56,7 +56,8 @@ class Watched:
 def watched(ref: ActRef, spec: ActSpec) -> Watched:
     # the folder edited, not the version that serves it
     view = project_view(ref, edited(ref, spec))
-    skipped = [ref.static_root, os.path.join(ref.path, "pycache")]
+    # a scaffold is edited in the Act's folder, beside its versions: not saves either
+    skipped = [ref.static_root, os.path.join(ref.path, "pycache"), ref.releases_dir, ref.current]
     # what collectstatic and uploads write is not a save
     skipped += [root for root in (spec.static_root, spec.media_root) if root]
     rules = WatchRules(
@@ -232,6 +233,7 @@ class ActWatch:
             if self._stopping:
                 return False  # no longer watched: its checker was stopped under it
             line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            os.makedirs(layout.refused_dir, exist_ok=True)
             write_atomic(layout.act_refused(self.ref), line + "\n", 0o600)
             act_note(act.log_path, f"save refused ({what}), the old code serves: {line}")
             log.warning("%s: save refused (%s): %s", self.ref.key, what, line)

@@ -16,6 +16,7 @@ that read the same bytes as before are not parsed again.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -135,16 +136,19 @@ def take(
     facts = (manager_pid is not None, emperor is not None)
     quiet = _quiet.get(layout.home, {})
     made: dict[str, tuple[object, ...]] = {}
+    try:
+        refusals = set(os.listdir(layout.refused_dir))
+    except OSError:
+        refusals = set()
     readings: list[ActReading | ActRow] = []
     for found, read, path, entry in zip(acts, stats, paths, listed, strict=True):
         ref, spec = found.ref, found.spec
         problem = found.error or unplayable.get(ref.key, "")
         holder = holders.get(ref.key, "")
-        # only an adopted Act's code is refused (a scaffold's file is never there):
-        # a thousand opens of files that are not there are most of a refresh
-        refused = (
-            _first_line(layout.act_refused(ref)) if not spec or spec.watch or spec.adopted else ""
-        )
+        # one listing rather than a thousand opens of files that are not there, which
+        # would be most of a refresh
+        refusal = layout.act_refused(ref)
+        refused = _first_line(refusal) if os.path.basename(refusal) in refusals else ""
         if read is None and ref.key != detail:
             # An Act without stats (most of a big Production sleep) whose row would be
             # made of the same as the last one's is that row: the same objects in, the

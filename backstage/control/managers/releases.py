@@ -1,7 +1,8 @@
 """Releases: one built version of an Act each, in `VENUE/acts/NAME/releases/<n>-<sha>/`.
 
 A deploy builds the next release from the Act's git clone (`git archive` of the commit)
-or, for a project served from a folder, from a copy of it; installs its requirements,
+or, for a project served from a folder, from a copy of it (a scaffolded Act's own
+folder too, less Backstage's files and its data: `control.versions`); installs its requirements,
 runs the pre-flight and the release steps in it; then starts it beside the running
 Act in a uWSGI of its own on a free port of loopback, with no Gig and no traffic, and
 checks that it answers. Only then is `current` (the symlink the Act's vassal serves
@@ -50,6 +51,14 @@ HEALTH_TIMEOUT = 30.0
 KEEP = 10  # releases kept: rollbacks go this far back
 # Left out of a copy of a folder: what is not the project's code.
 NOT_COPIED = (".git", "__pycache__", "node_modules", ".venv", "venv", "*.pyc", "media")
+# What a scaffolded Act's folder holds beside its project: Backstage's own files and the
+# versions themselves, never copied into a version.
+SCAFFOLD_OWN = ("act.toml", "releases", "current", "current.new", "shared", "bin", "pycache")
+# A scaffold's data where Django's startproject puts it, at BASE_DIR, which in a version
+# is the version's folder: a version holds a link to the Act folder's own instead (the
+# database and STATIC_ROOT always, so that the first write makes them there), where the
+# user finds it.
+SCAFFOLD_DATA = ("db.sqlite3", "static", "media")
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,36 @@ def _checkout(
         return sha
     if commit:
         raise InvalidSetting(f"{ref.key} is served from a folder: deploy it without a REF")
+    if not spec.adopted:
+        sha = copy_folder(ref.path, into, _live_path(ref), scaffold_skipped(spec))
+        link_scaffold_data(ref, into)
+        return sha
     return copy_folder(source, into, _live_path(ref), spec.shared)
+
+
+def scaffold_skipped(spec: ActSpec) -> tuple[str, ...]:
+    """What of a scaffolded Act's folder is not its code."""
+    return SCAFFOLD_OWN + SCAFFOLD_DATA + spec.shared
+
+
+def link_scaffold_data(ref: ActRef, version: str) -> None:
+    for name in SCAFFOLD_DATA:
+        kept = os.path.join(ref.path, name)
+        if name == "static" and not os.path.lexists(kept):
+            # STATIC_ROOT: a `collectstatic` release step in a version writes it there
+            os.makedirs(kept)
+            if ref.user:
+                ownership.give(kept, account(ref.user))
+        if name != "media" or os.path.lexists(kept):
+            os.symlink(kept, os.path.join(version, name))
+
+
+def unchanged(ref: ActRef, spec: ActSpec, version: Release) -> bool:
+    """A scaffolded Act's folder holds the code of `version` still: same names, sizes
+    and times (read, nothing copied)."""
+    return copy_folder(ref.path, None, None, scaffold_skipped(spec))[: len(version.sha)] == (
+        version.sha
+    )
 
 
 def _live_path(ref: ActRef) -> str | None:
@@ -152,12 +190,13 @@ def _live_path(ref: ActRef) -> str | None:
 
 
 def copy_folder(
-    source: str, into: str, previous: str | None = None, skipped: tuple[str, ...] = ()
+    source: str, into: str | None, previous: str | None = None, skipped: tuple[str, ...] = ()
 ) -> str:
     """A copy of the project at `source` in `into`, less what is not its code and its
     shared data; a file unchanged since the release `previous` (same size and mtime) is
     a hard link to it, since releases are never written. Returns a digest of the
-    names, sizes and times copied: the same digest is the same code."""
+    names, sizes and times copied: the same digest is the same code. `into` None: the
+    digest only, nothing written."""
     ignored = shutil.ignore_patterns(*NOT_COPIED)
     skip = {p.strip("/") for p in skipped}
     digest = hashlib.sha1()
@@ -168,14 +207,18 @@ def copy_folder(
         folders[:] = sorted(
             f for f in folders if f not in dropped and os.path.join(relative, f) not in skip
         )
-        os.makedirs(os.path.join(into, relative), exist_ok=True)
+        if into is not None:
+            os.makedirs(os.path.join(into, relative), exist_ok=True)
         for name in sorted(files):
             path = os.path.join(relative, name)
             if name in dropped or path in skip:
                 continue
-            origin, target = os.path.join(source, path), os.path.join(into, path)
+            origin = os.path.join(source, path)
             info = os.lstat(origin)
             digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+            if into is None:
+                continue
+            target = os.path.join(into, path)
             if stat.S_ISLNK(info.st_mode):
                 os.symlink(os.readlink(origin), target)
                 continue
@@ -185,13 +228,15 @@ def copy_folder(
                     continue
                 except OSError:
                     pass
-            shutil.copy2(origin, target)
+            # not through a link put in its place since: the folder may be a Venue user's
+            shutil.copy2(origin, target, follow_symlinks=False)
         # a link to a folder stays a link (os.walk would not enter it anyway)
         linked = [f for f in folders if os.path.islink(os.path.join(parent, f))]
         for name in linked:
             origin = os.readlink(os.path.join(parent, name))
             digest.update(f"{os.path.join(relative, name)}\0->{origin}\0".encode())
-            os.symlink(origin, os.path.join(into, relative, name))
+            if into is not None:
+                os.symlink(origin, os.path.join(into, relative, name))
         folders[:] = [f for f in folders if f not in linked]
     return digest.hexdigest()
 
@@ -234,8 +279,14 @@ def _same(path: str, info: os.stat_result) -> bool:
 
 
 def release_spec(spec: ActSpec, ref: ActRef, path: str) -> ActSpec:
-    """The Act's spec as if it were served from `path`: what its steps and check use."""
-    root = spec.source
+    """The Act's spec as if it were served from `path`: what its steps and check use.
+    A scaffold's version is served as a project of its own, with the scaffold's
+    settings and module (no generated settings module)."""
+    root = spec.source or ref.path
+    if not spec.adopted:
+        spec = dataclasses.replace(
+            spec, settings=spec.django_settings, wsgi=spec.wsgi_target, booked_hosts=False
+        )
     pythonpath = tuple(
         path + p[len(root) :] if p == root or p.startswith(root + os.sep) else p
         for p in spec.pythonpath
@@ -259,9 +310,10 @@ def build(
 ) -> Release:
     """The next release, built and checked; removed again at the first step that fails.
     The app's shared data is linked into it before its release steps run.
-    `as_it_stands`: of the source folder as it is (a version of code served in place)."""
+    `as_it_stands`: of the source folder as it is (a version of code served in place,
+    a scaffolded Act's too)."""
     ref, spec = act.ref, act.spec()
-    if not spec.adopted:
+    if not spec.adopted and not as_it_stands:
         raise InvalidSetting(
             f"{ref.key} is a scaffolded Act: releases are for projects added with "
             "`backstage act add` (a git source or a folder)"
@@ -281,8 +333,9 @@ def build(
             served = release_spec(spec, ref, building)
             view = project_view(ref, served)
             env = adoption.step_env(ref, spec)
-            commands.install_requirements(ref.venue_path, building, ref.path, user=ref.user)
-            shared.drop_dangling(ref.venue_path)
+            if spec.adopted:  # a scaffold's Venue is its own to install into, as it was
+                commands.install_requirements(ref.venue_path, building, ref.path, user=ref.user)
+                shared.drop_dangling(ref.venue_path)
 
             def link_data(found: preflight.Preflight) -> None:
                 """What the app writes, found by the check, linked in before a step runs."""
@@ -303,7 +356,7 @@ def build(
                 found = check(
                     ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
                     view.pythonpath, user=ref.user, steps=spec.release if release_steps else (),
-                    act_dir=ref.path, between=link_data, warm=warm,
+                    act_dir=ref.path, between=link_data if spec.adopted else None, warm=warm,
                 )  # fmt: skip
             except PreflightFailed as exc:
                 raise PreflightFailed(_as_written(str(exc), building, ref, spec)) from None
@@ -345,7 +398,7 @@ def _as_written(message: str, building: str, ref: ActRef, spec: ActSpec) -> str:
     """A refusal that names a file of the release being built (a SyntaxError's) names it
     where the user wrote it: in the folder served, else in the repository."""
     cloned = spec.source == os.path.join(ref.path, adoption.CLONE_DIR)
-    return message.replace(building + os.sep, "" if cloned else spec.source + os.sep)
+    return message.replace(building + os.sep, "" if cloned else (spec.source or ref.path) + os.sep)
 
 
 def remove(found: Release) -> None:

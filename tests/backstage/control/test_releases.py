@@ -5,7 +5,13 @@ import os
 import pytest
 
 from backstage.control.build.commands import install_command
-from backstage.control.managers.releases import releases
+from backstage.control.managers.releases import (
+    Release,
+    _checkout,
+    release_spec,
+    releases,
+    unchanged,
+)
 from backstage.errors import InstallFailed
 from backstage.model.layout import ActRef
 from backstage.model.project import Requirements
@@ -38,6 +44,51 @@ def test_an_act_served_through_current_imports_from_it_first():
     assert view.pythonpath == ("/v/acts/A/current/lib", "/elsewhere", "/v/acts/A/current")
     plain = project_view(ref, ActSpec(name="A", port=8100, source=source, wsgi="app:application"))
     assert plain.chdir == source
+
+
+def scaffold(ref: ActRef) -> None:
+    files = {
+        "manage.py": "m", "A/__init__.py": "", "A/urls.py": "u", "act.toml": "t",
+        "db.sqlite3": "d", "static/a.css": "s", "bin/worker-x": "w", "pycache/a.pyc": "c",
+        "releases/1-abcdef012345/A/urls.py": "old", "shared/f": "f",
+    }  # fmt: skip
+    for relative, text in files.items():
+        path = os.path.join(ref.path, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as out:
+            out.write(text)
+    os.symlink("releases/1-abcdef012345", ref.current)
+
+
+def test_a_scaffolds_version_is_its_code_with_links_to_its_data_in_the_acts_folder(tmp_path):
+    ref = ActRef("V", str(tmp_path), "A")
+    scaffold(ref)
+    spec = ActSpec(name="A", port=8100, current=True)
+    into = os.path.join(ref.releases_dir, ".next")
+    sha = _checkout(spec, ref, None, into)
+    assert sorted(os.listdir(into)) == ["A", "db.sqlite3", "manage.py", "static"]
+    for name in ("db.sqlite3", "static"):
+        assert os.readlink(os.path.join(into, name)) == os.path.join(ref.path, name)
+    # read without a copy: the same code is the same digest, until a file changes
+    version = Release(2, sha[:12], into, 0.0, False)
+    assert unchanged(ref, spec, version)
+    with open(os.path.join(ref.path, "db.sqlite3"), "a") as data:
+        data.write("written by the app")
+    assert unchanged(ref, spec, version)
+    with open(os.path.join(ref.path, "A", "urls.py"), "a") as code:
+        code.write("# saved")
+    assert not unchanged(ref, spec, version)
+
+
+def test_a_scaffolds_version_is_checked_as_the_scaffold_with_its_own_settings():
+    ref = ActRef("V", "/v", "A")
+    spec = ActSpec(name="A", port=8100, current=True, pythonpath=("/v/acts/A/lib", "/else"))
+    view = project_view(ref, release_spec(spec, ref, "/v/acts/A/releases/.next"))
+    assert view.chdir == "/v/acts/A/releases/.next"
+    assert (view.wsgi, view.settings) == ("A.wsgi:application", "A.settings")
+    assert view.pythonpath == ("/v/acts/A/releases/.next/lib", "/else")
+    served = project_view(ref, spec)
+    assert served.chdir == "/v/acts/A/current" and served.settings == "A.settings"
 
 
 def test_a_user_venues_requirements_are_installed_as_wheels_only():
