@@ -11,7 +11,6 @@ import pytest
 from backstage.control.build import virtualenv
 from backstage.errors import VenueBuildError
 from backstage.shortcuts import new_venue
-from tests.helpers import http_get
 
 
 def test_a_failed_build_leaves_nothing(production):
@@ -74,14 +73,3 @@ def test_a_venues_packages_are_installed_with_their_bytecode(shared_venue_path):
         + "/admindocs/__pycache__/views.*.pyc"
     )
     assert views  # a module no test's Act imports: compiled at the install
-
-
-def test_an_acts_processes_keep_their_bytecode_whatever_the_shell_says(
-    production, venue, monkeypatch
-):
-    production.down()
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # in the Manager's, the Emperor's
-    act = venue.new_act("Compiled", processes=1)
-    assert http_get(act.port)[0] in (200, 404)
-    package = os.path.join(act.path, act.spec.package, "__pycache__")
-    assert any(name.startswith("wsgi.") for name in os.listdir(package))

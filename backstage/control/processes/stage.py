@@ -93,9 +93,6 @@ class Stage:
         """The Emperor this process drives, made on first use (it needs the binary)."""
         if self._emperor is None:
             env = dict(os.environ, BACKSTAGE_HOME=self.layout.home)
-            # the vassals keep the bytecode of what they import (a shell's setting must
-            # not reach them): compiling Django anew made each start 2-3 times slower
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
             wrapper = ["--emperor-wrapper", self.layout.vassal_wrapper]
             self._emperor = Emperor(
                 self.binary,
