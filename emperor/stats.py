@@ -413,6 +413,8 @@ class RouterStats:
     active_sessions: int
     addresses: tuple[str, ...]
     subscriptions: tuple[RouterSubscription, ...]
+    # 1 while the router takes no connection (`http-cheap` with no node subscribed)
+    cheap: int = 0
 
     def subscription(self, key: str) -> RouterSubscription | None:
         return next((s for s in self.subscriptions if s.key == key), None)

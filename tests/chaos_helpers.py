@@ -12,6 +12,7 @@ from tests.helpers import http_get
 
 ENV_VIEW = """import json
 import os
+import time
 from django.http import HttpResponse
 from django.urls import path
 
@@ -21,7 +22,12 @@ def env(request):
     return HttpResponse(json.dumps({k: os.environ.get(k) for k in keys}))
 
 
-urlpatterns = [path("", lambda request: HttpResponse("ok")), path("env", env)]
+def slow(request):
+    time.sleep(float(request.GET.get("s", "1")))
+    return HttpResponse("slow")
+
+
+urlpatterns = [path("", lambda request: HttpResponse("ok")), path("env", env), path("slow", slow)]
 """
 
 
@@ -32,8 +38,9 @@ HELD_WAIT = 10.0
 
 
 def small_act(venue, name: str, processes: int = 2, start: bool = True, **options):
-    """A new Act whose front page answers "ok" without touching a database, and whose
-    /env?keys=A,B answers those variables of its environment as JSON."""
+    """A new Act whose front page answers "ok" without touching a database, whose
+    /env?keys=A,B answers those variables of its environment as JSON, and whose
+    /slow?s=N answers "slow" after N seconds."""
     act = venue.new_act(name, processes=processes, start=False, **options)
     with open(os.path.join(act.path, act.spec.package, "urls.py"), "w") as urls:
         urls.write(ENV_VIEW)

@@ -320,6 +320,13 @@ class Layout:
     def router_log(self) -> str:
         return self.log("router.log")
 
+    def is_router_vassal(self, vassal: str) -> bool:
+        return vassal.startswith(f"{self.prefix}.router-")
+
+    def draining(self, path: str) -> str:
+        """Where a replaced router's socket at `path` is moved while it drains."""
+        return path + ".draining"
+
     def router_vassal(self, config: str) -> str:
         """Named after its config: on the zmq channel uWSGI 2.0 hands a vassal the config
         before last from the second Emperor-sent reload on, so a changed router config is

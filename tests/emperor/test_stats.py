@@ -2,7 +2,8 @@
 
 The files in data/ were recorded from real processes (a vassal with two workers after ten
 requests, an Emperor on a zmq monitor with one loyal and one blacklisted vassal, an http router
-with three subscribed nodes), except router_stats_trailing_comma.json: that one is
+with three subscribed nodes, an http router with `http-cheap` gone cheap once its only node
+was unsubscribed: router_stats_cheap.json), except router_stats_trailing_comma.json: that one is
 router_stats.json EDITED BY HAND to add the trailing comma uWSGI leaves in a router's address
 list when two routers share an instance.
 """

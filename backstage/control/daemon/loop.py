@@ -72,6 +72,7 @@ from ..managers.booking import BookingManager
 from ..managers.devloop import CodeWatch
 from ..processes import leftovers
 from ..processes.crew import Crew
+from ..processes.handover import Handover
 from ..processes.holding import SocketHolder
 from .announcing import Announcer
 from .watcher import Watcher
@@ -127,6 +128,7 @@ class ProductionManager:
         self.announcer = Announcer(crew, self.booking)
         self.codewatch = CodeWatch(crew)  # watches nothing until a pass says what
         self.holder = SocketHolder(crew.layout)
+        self.handover = Handover(crew.router, clock)
         self._deaths = Deaths(self._died)
         # the pids whose death starts a pass (the Emperor, the router, the holder): any
         # other is a vassal master's
@@ -641,6 +643,10 @@ class ProductionManager:
         wanted, keep, unplayable = self.desired(production)
         live = {v.id for v in stats.vassals} if stats else set()
         refs = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
+        router_vassal = self._router_vassal(wanted)
+        held = router_vassal in wanted and wanted[router_vassal].held is not None
+        draining = self.handover.step(router_vassal, live, held)
+        keep |= draining
         kept = self._kept_ports(production, keep, live)
         self._one_act_a_port(wanted, live, kept, (keep, unplayable, refs))
         self._guarded("the unplayable Acts", partial(unplayables.publish, crew.layout, unplayable))
@@ -653,7 +659,7 @@ class ProductionManager:
             stage.manager.start()
             emperor = stage.stats()
             plan = self._plan(wanted, keep, emperor, True)
-        self._settled = settled(wanted, emperor, plan, crew.layout.is_ours, keep)
+        self._settled = not draining and settled(wanted, emperor, plan, crew.layout.is_ours, keep)
         self._last = (wanted, keep)
         by_vassal = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
         for name in plan.withdraw:
@@ -679,6 +685,11 @@ class ProductionManager:
         self._guarded("the Producer", partial(self.produce, production))
         self.announcer.follow(production)
         self._guarded("watching the code", partial(self.codewatch.follow, production))
+
+    def _router_vassal(self, wanted: dict[str, Wanted]) -> str:
+        """The router vassal this pass wants ("" when it is left out)."""
+        is_router = self.crew.layout.is_router_vassal
+        return next((name for name in wanted if is_router(name)), "")
 
     def _hold(self, wanted: dict[str, Wanted]) -> None:
         wraps = self.crew.stage.wraps()  # else nothing is handed over: hold nothing

@@ -182,6 +182,10 @@ class Router:
             return
         self._greeted, self._lost_at = stats.pid, None
 
+    def signer(self) -> Callable[[bytes], bytes] | None:
+        """What signs a packet with the Production's own key, when announces are signed."""
+        return self._signer("")
+
     def _signer(self, private: str) -> Callable[[bytes], bytes] | None:
         if not self.signed:
             return None
