@@ -135,6 +135,7 @@ class ProductionManager:
         self._principals: frozenset[int] = frozenset()
         self._last: tuple[dict[str, Wanted], set[str]] | None = None  # the last pass's
         self._renewal: float | None = None  # when a certificate is due next (time.time())
+        self._began = 0.0  # when this pass began (time.time()), before it read anything
         self._settled = False  # the last pass found what plays as wanted
         self._resting = False  # said so, and waits for an event
         self._failed = False  # a step of this pass failed: look again in a second
@@ -179,6 +180,7 @@ class ProductionManager:
                     started.append(service)
             while True:
                 began = self._clock()
+                self._began = self._wall()  # what the pass reads is read after this
                 self._settled = self._failed = False
                 self._guarded("this pass", lambda: self.reconcile(declared.read(layout)))
                 if self._clock() - began > SLOW_PASS:
@@ -649,7 +651,10 @@ class ProductionManager:
         keep |= draining
         kept = self._kept_ports(production, keep, live)
         self._one_act_a_port(wanted, live, kept, (keep, unplayable, refs))
-        self._guarded("the unplayable Acts", partial(unplayables.publish, crew.layout, unplayable))
+        self._guarded(
+            "the unplayable Acts",
+            partial(unplayables.publish, crew.layout, unplayable, self._began),
+        )
         if stage.holds:
             # before the Emperor: it spawns through the wrapper, which asks the holder
             self._guarded("the socket holder", partial(self._hold, wanted))

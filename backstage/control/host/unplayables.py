@@ -6,6 +6,9 @@ running as if nothing were wrong.
 
 Each entry carries the act.toml's modification time it was found with: an act.toml
 changed since (fixed while no Manager runs) is not taken for unplayable on old word.
+And the wall-clock time the pass that found it began (`seen`): whoever waits for the
+Act to play takes the reason only from a pass that began after the wait did, not from
+one that ran before its cause (another Act's port, a Venue's Python) was fixed.
 """
 
 from __future__ import annotations
@@ -25,28 +28,50 @@ def _mtime(path: str) -> int:
         return 0
 
 
-def publish(layout: Layout, found: Mapping[str, tuple[ActRef, str]]) -> None:
-    """Say which Acts cannot be played now (key to its ref and why)."""
+def publish(layout: Layout, found: Mapping[str, tuple[ActRef, str]], seen: float) -> None:
+    """Say which Acts cannot be played now (key to its ref and why), as found by the
+    pass that began at `seen` (time.time())."""
     entries = {
-        key: {"reason": why, "mtime": _mtime(ref.spec_path)}
+        key: {"reason": why, "mtime": _mtime(ref.spec_path), "seen": seen}
         for key, (ref, why) in sorted(found.items())
     }
     write_if_changed(layout.unplayable, json.dumps(entries, indent=1) + "\n")
 
 
-def read(layout: Layout, refs: Iterable[ActRef]) -> dict[str, str]:
-    """Act key to why it cannot be played, for those of `refs` the Manager said so of
-    and whose act.toml has not changed since."""
+def _entries(layout: Layout) -> dict[str, object]:
     try:
         with open(layout.unplayable) as file:
             entries = json.load(file)
     except (OSError, ValueError):
         return {}
-    if not isinstance(entries, dict) or not entries:
+    return entries if isinstance(entries, dict) else {}
+
+
+def _current(entry: object, ref: ActRef) -> bool:
+    return isinstance(entry, dict) and entry.get("mtime") == _mtime(ref.spec_path)
+
+
+def read(layout: Layout, refs: Iterable[ActRef]) -> dict[str, str]:
+    """Act key to why it cannot be played, for those of `refs` the Manager said so of
+    and whose act.toml has not changed since."""
+    entries = _entries(layout)
+    if not entries:
         return {}
     found = {}
     for ref in refs:
         entry = entries.get(ref.key)
-        if isinstance(entry, dict) and entry.get("mtime") == _mtime(ref.spec_path):
+        if isinstance(entry, dict) and _current(entry, ref):
             found[ref.key] = str(entry.get("reason", ""))
     return found
+
+
+def why(layout: Layout, ref: ActRef, since: float = 0.0) -> str:
+    """Why the Act cannot be played, as a pass that began at `since` or later found
+    (and its act.toml is as that pass read it); "" when no such pass said so."""
+    entry = _entries(layout).get(ref.key)
+    if not isinstance(entry, dict) or not _current(entry, ref):
+        return ""
+    seen = entry.get("seen", 0.0)
+    if not isinstance(seen, int | float) or seen < since:
+        return ""
+    return str(entry.get("reason", "")) or "the Production Manager cannot play it"

@@ -38,11 +38,11 @@ from ...model.layout import ActRef, venue_bin
 from ...model.names import check_name
 from ...model.sess import Sess
 from ...model.spec import ActSpec, unfold_processes
-from ...model.state import FAILED, SLEEPING, STOPPED, derive_state
+from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, explain
 from ...render.shim import LIVE_HOSTS
 from ...render.stageset import env_json, reload_touch
 from ..build import warmrun
-from ..host import ownership, ports, shared
+from ..host import ownership, ports, shared, unplayables
 from ..processes import holding
 from ..processes.crew import Crew
 
@@ -125,8 +125,18 @@ class ActManager:
             enabled=self.spec().enabled,
             blacklisted=emperor is not None and emperor.blacklisted(self.vassal),
             serving=sess is not None and sess.accepting,
+            invalid=bool(unplayables.why(self.crew.layout, self.ref)),
             sleeping=emperor is not None and emperor.waiting(self.vassal),
         )
+
+    def playable_or_raise(self, since: float = 0.0) -> None:
+        """ActFailed, with the line `status` shows, when the Production Manager found
+        the Act's act.toml cannot be played, in a pass that began at `since` (time.time())
+        or later: a wait for it to play would otherwise run out its whole timeout."""
+        why = unplayables.why(self.crew.layout, self.ref, since)
+        if why:
+            problem = explain(INVALID, self.ref.key, 0, problem=why)
+            raise ActFailed(f"{self.ref.key} is invalid, {problem}")
 
     def sleeping(self) -> bool:
         """The Emperor holds the Act's port with no process behind it: the next request
@@ -203,6 +213,7 @@ class ActManager:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Make the Act play; return once it answers HTTP, or raise with the reason."""
+        since = time.time()  # before the poke: the Manager's word on it from then on
         spec = self.spec()
         stage = self.crew.stage
         emperor = stage.stats() if stage.alive() else None
@@ -218,7 +229,7 @@ class ActManager:
             self.declare(enabled=True)
         self._forgive()
         self.crew.manager.poke()
-        self._wait_serving(timeout, log_offset)
+        self._wait_serving(timeout, log_offset, since)
 
     def _forgive(self) -> None:
         """Clear an earlier failure from the Emperor's blacklist, which would refuse the
@@ -228,7 +239,7 @@ class ActManager:
         self.crew.stage.manager.clear_blacklist()
         wait_for(lambda: not self._blacklisted(), 5.0)
 
-    def _wait_serving(self, timeout: float, log_offset: int) -> None:
+    def _wait_serving(self, timeout: float, log_offset: int, since: float) -> None:
         port = self.spec().port
         deadline = time.monotonic() + timeout
         asked_emperor, sleeping = 0.0, False
@@ -237,6 +248,7 @@ class ActManager:
             # reading is a JSON of every vassal, written while this one starts
             if time.monotonic() - asked_emperor >= ASK_EMPEROR_EVERY:
                 asked_emperor = time.monotonic()
+                self.playable_or_raise(since)  # its old config may play: checked first
                 emperor = self.crew.stage.stats()
                 if emperor is not None and emperor.blacklisted(self.vassal):
                     raise self._failed("failed to start", log_offset)
@@ -287,12 +299,12 @@ class ActManager:
             )
 
     def settled(self) -> bool:
-        """Every worker accepts, or the Act is not meant to play, failed or sleeps:
-        nothing is on its way."""
+        """Every worker accepts, or the Act is not meant to play, failed, sleeps or
+        cannot be played: nothing is on its way."""
         sess = self.sess()
         if sess is not None:
             return sess.ready
-        return self.state() in (STOPPED, FAILED, SLEEPING)
+        return self.state() in (STOPPED, FAILED, SLEEPING, INVALID)
 
     def settle(self, timeout: float) -> Sess | None:
         """Wait until the Act is settled; its Sess, or None when it is not playing. A
@@ -341,12 +353,15 @@ class ActManager:
         `before`) serving with every worker, or the Act asleep on its port (a config
         that sleeps when idle starts asleep); False when neither within `timeout`. (The
         Emperor's blacklist says nothing here: the old master's exit can be listed in
-        it for a moment.)"""
+        it for a moment.) ActFailed at once when the Manager finds the new act.toml
+        cannot be played: the caller has just written it, so what the Manager says of
+        it is of a pass that read it."""
         asked, asleep = 0.0, False
 
         def restarted() -> bool:
             nonlocal asked, asleep
             if time.monotonic() - asked >= ASK_EMPEROR_EVERY:  # a JSON of every vassal
+                self.playable_or_raise()
                 asked, emperor = time.monotonic(), self.crew.stage.stats()
                 asleep = emperor is not None and emperor.waiting(self.vassal)
             now = self.sess()

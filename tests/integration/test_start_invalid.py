@@ -1,0 +1,42 @@
+"""A wait for an Act to play (start, a restart for a new config) that the Production
+Manager cannot play ends at once with why, rather than when its timeout runs out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backstage.act import INVALID
+from backstage.errors import ActFailed
+from tests.chaos_helpers import small_act
+from tests.conftest import run_cli
+from tests.helpers import http_get
+
+REFUSED = '\n[uwsgi]\nadd-header = "X-Test: 1 "\n'  # uWSGI would drop the blank
+
+
+def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue):
+    act = small_act(venue, "Unplayable", processes=1, start=False)
+    with open(act.spec_path) as spec:
+        fine = spec.read()
+    with open(act.spec_path, "a") as spec:
+        spec.write(REFUSED)
+    with pytest.raises(ActFailed) as failed:
+        act.start()
+    said = str(failed.value)
+    assert said.startswith(f"{act.key} is invalid, its declaration cannot be used: "), said
+    assert "blanks" in said and "\n" not in said
+    assert act.state == INVALID
+    home = production.home
+    reason = json.loads(run_cli("status", "--json", home=home).stdout)["acts"][0]["reason"]
+    assert reason in said  # the line `status` shows
+    # from the command, the Act enabled already (its act.toml is not written again)
+    done = run_cli("act", "start", act.key, home=home, check=False)
+    assert done.returncode == 1, done
+    assert done.stderr.strip().splitlines() == [f"backstage: {said}"]
+    # fixed: what was said before is not taken for the new act.toml
+    with open(act.spec_path, "w") as spec:
+        spec.write(fine)
+    act.start()
+    assert http_get(act.port) == (200, "ok")
