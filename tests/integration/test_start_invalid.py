@@ -35,6 +35,10 @@ def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue
     done = run_cli("act", "start", act.key, home=home, check=False)
     assert done.returncode == 1, done
     assert done.stderr.strip().splitlines() == [f"backstage: {said}"]
+    # a booking waits for the router to pass the host to it: it never would
+    venue.add_domain("unplayable.test")
+    with pytest.raises(ActFailed, match=r"uWSGI would drop; .* \(booked at one.unplayable.test: "):
+        act.book("one.unplayable.test")
     # fixed: what was said before is not taken for the new act.toml
     with open(act.spec_path, "w") as spec:
         spec.write(fine)

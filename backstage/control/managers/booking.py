@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 from emperor.process import wait_for
 
-from ...errors import BackstageError, NotBookable, NotFound, PortBusy
+from ...errors import ActFailed, BackstageError, NotBookable, NotFound, PortBusy
 from ...files import declared
 from ...files.declared import Declared, DeclaredAct
 from ...files.fs import unlink_if_present, write_if_changed
@@ -78,6 +78,7 @@ class BookingManager:
 
     def book(self, act: ActManager, host: str, timeout: float = 60.0) -> None:
         """Book `act` at `host`; when it plays, return once the router passes the host to it."""
+        since = time.time()  # what the Manager finds of the Act from now on
         host = self.check(act, host)
         router = self.crew.router
         layout = self.crew.layout
@@ -106,7 +107,14 @@ class BookingManager:
             nodes = router.live_nodes(host)
             if socket_path in nodes and act.settled():
                 return True
-            return wake_path in nodes and act.sleeping()  # announced by the Manager
+            if wake_path in nodes and act.sleeping():  # announced by the Manager
+                return True
+            if act.sess() is None:  # one that cannot play never comes
+                try:
+                    act.playable_or_raise(since)
+                except ActFailed as exc:
+                    raise ActFailed(f"{exc} (booked at {host}: live once it plays)") from None
+            return False
 
         if not wait_for(live, timeout, 0.05):
             raise BackstageError(
