@@ -81,6 +81,12 @@ def tls_answers(port: int, served: bytes = b"") -> bool:
         return False
 
 
+def routers(production) -> int:  # type: ignore[no-untyped-def]
+    """How many router vassals the Emperor lists."""
+    stats = production.stage.stats()
+    return -1 if stats is None else sum(".router-" in v.id for v in stats.vassals)
+
+
 def speaks(port: int) -> str:
     """The protocol a TLS listener speaks, and whether a client that keeps its session (as
     wrk and browsers do) resumes it: a resumed TLS 1.2 session costs no key exchange, a
@@ -188,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         served = ssl.PEM_cert_to_DER_cert(cert.decode())
         if not poll(lambda: tls_answers(tls_port, served), 60.0):
             raise TimeoutError("the router did not serve TLS within 60 s")
+        # and the router it replaced has drained and stopped: its processes' CPU would
+        # leave the sums mid-run
+        if not poll(lambda: routers(production) == 1, 30.0):
+            raise TimeoutError("the replaced router did not stop within 30 s")
         poll(lambda: http_status(router_port, host=HOST) == 200, 10.0)
         hosts = os.path.join(folder, "hosts")
         with open(hosts, "w") as out:
