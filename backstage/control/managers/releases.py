@@ -59,6 +59,9 @@ SCAFFOLD_OWN = ("act.toml", "releases", "current", "current.new", "shared", "bin
 # database and STATIC_ROOT always, so that the first write makes them there), where the
 # user finds it.
 SCAFFOLD_DATA = ("db.sqlite3", "static", "media")
+# Names a SQLite database of a scaffold has elsewhere in its folder (linked likewise).
+DATABASES = (".sqlite3", ".sqlite", ".db")
+JOURNALS = ("-journal", "-wal", "-shm")
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def _checkout(
     if commit:
         raise InvalidSetting(f"{ref.key} is served from a folder: deploy it without a REF")
     if not spec.adopted:
-        sha = copy_folder(ref.path, into, _live_path(ref), scaffold_skipped(spec))
+        sha = copy_folder(ref.path, into, _live_path(ref), scaffold_skipped(spec), in_place=True)
         link_scaffold_data(ref, into)
         return sha
     return copy_folder(source, into, _live_path(ref), spec.shared)
@@ -177,9 +180,8 @@ def link_scaffold_data(ref: ActRef, version: str) -> None:
 def unchanged(ref: ActRef, spec: ActSpec, version: Release) -> bool:
     """A scaffolded Act's folder holds the code of `version` still: same names, sizes
     and times (read, nothing copied)."""
-    return copy_folder(ref.path, None, None, scaffold_skipped(spec))[: len(version.sha)] == (
-        version.sha
-    )
+    digest = copy_folder(ref.path, None, None, scaffold_skipped(spec), in_place=True)
+    return digest[: len(version.sha)] == version.sha
 
 
 def _live_path(ref: ActRef) -> str | None:
@@ -190,13 +192,18 @@ def _live_path(ref: ActRef) -> str | None:
 
 
 def copy_folder(
-    source: str, into: str | None, previous: str | None = None, skipped: tuple[str, ...] = ()
+    source: str,
+    into: str | None,
+    previous: str | None = None,
+    skipped: tuple[str, ...] = (),
+    in_place: bool = False,
 ) -> str:
     """A copy of the project at `source` in `into`, less what is not its code and its
     shared data; a file unchanged since the release `previous` (same size and mtime) is
     a hard link to it, since releases are never written. Returns a digest of the
     names, sizes and times copied: the same digest is the same code. `into` None: the
-    digest only, nothing written."""
+    digest only, nothing written. `in_place`: a SQLite database (a scaffold's, wherever
+    its settings put it in the folder) is a link to the one in `source`, and not code."""
     ignored = shutil.ignore_patterns(*NOT_COPIED)
     skip = {p.strip("/") for p in skipped}
     digest = hashlib.sha1()
@@ -215,6 +222,12 @@ def copy_folder(
                 continue
             origin = os.path.join(source, path)
             info = os.lstat(origin)
+            if in_place and name.endswith(JOURNALS):
+                continue  # beside its database, where SQLite finds it through the link
+            if in_place and name.endswith(DATABASES) and shared.is_sqlite(origin):
+                if into is not None:
+                    os.symlink(origin, os.path.join(into, path))
+                continue
             digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
             if into is None:
                 continue

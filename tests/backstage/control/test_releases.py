@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import pytest
 
@@ -58,6 +59,18 @@ def scaffold(ref: ActRef) -> None:
         with open(path, "w") as out:
             out.write(text)
     os.symlink("releases/1-abcdef012345", ref.current)
+    # a database where the scaffold's settings were changed to put it
+    os.makedirs(os.path.join(ref.path, "data"))
+    write_sqlite(os.path.join(ref.path, "data", "app.db"), "create table t (x)")
+
+
+def write_sqlite(path: str, statement: str) -> None:
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(statement)
+        connection.commit()
+    finally:
+        connection.close()
 
 
 def test_a_scaffolds_version_is_its_code_with_links_to_its_data_in_the_acts_folder(tmp_path):
@@ -66,14 +79,15 @@ def test_a_scaffolds_version_is_its_code_with_links_to_its_data_in_the_acts_fold
     spec = ActSpec(name="A", port=8100, current=True)
     into = os.path.join(ref.releases_dir, ".next")
     sha = _checkout(spec, ref, None, into)
-    assert sorted(os.listdir(into)) == ["A", "db.sqlite3", "manage.py", "static"]
-    for name in ("db.sqlite3", "static"):
+    assert sorted(os.listdir(into)) == ["A", "data", "db.sqlite3", "manage.py", "static"]
+    for name in ("db.sqlite3", "static", "data/app.db"):
         assert os.readlink(os.path.join(into, name)) == os.path.join(ref.path, name)
     # read without a copy: the same code is the same digest, until a file changes
     version = Release(2, sha[:12], into, 0.0, False)
     assert unchanged(ref, spec, version)
     with open(os.path.join(ref.path, "db.sqlite3"), "a") as data:
         data.write("written by the app")
+    write_sqlite(os.path.join(ref.path, "data", "app.db"), "insert into t values (1)")
     assert unchanged(ref, spec, version)
     with open(os.path.join(ref.path, "A", "urls.py"), "a") as code:
         code.write("# saved")
