@@ -44,3 +44,25 @@ def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue
         spec.write(fine)
     act.start()
     assert http_get(act.port) == (200, "ok")
+
+
+def test_a_change_that_restarts_an_act_onto_another_acts_port_fails_with_why(production, venue):
+    alpha = small_act(venue, "Alpha", processes=1)
+    beta = small_act(venue, "Beta", processes=1)
+    beta_port = beta.port
+    with open(beta.spec_path) as spec:
+        text = spec.read()
+    with open(beta.spec_path, "w") as spec:  # by hand: `act set` would refuse it
+        spec.write(text.replace(f"port = {beta_port}\n", f"port = {alpha.port}\n"))
+    # a change that restarts Beta: the Manager leaves its new config out, Alpha's port
+    # being Alpha's, and Beta plays on as it was
+    done = run_cli("act", "set", beta.key, "processes=2", home=production.home, check=False)
+    assert done.returncode == 1, done
+    said = (
+        f"port {alpha.port} is {alpha.key}'s: pick another (`backstage act set {beta.key} port=N`)"
+    )
+    assert done.stderr.strip().splitlines() == [
+        f"backstage: {beta.key} is invalid, its declaration cannot be used: {said}; "
+        "it plays on as it was until fixed"
+    ]
+    assert http_get(beta_port) == (200, "ok") and http_get(alpha.port) == (200, "ok")
