@@ -161,25 +161,30 @@ class Watcher:
                 log.warning("cannot watch %s: %s", path, exc)
             self._watched.add(path)
         for path in set(run_dirs) - self._watched:
-            if not os.path.isdir(path):
-                continue  # not made yet: the next pass that makes it watches it
-            try:
-                observer.schedule(_OnRunFile(self._events), path, event_filter=RUN_EVENTS)
-            except OSError as exc:
-                log.warning("cannot watch %s: %s", path, exc)
-            self._watched.add(path)
+            _watch_folder(observer, _OnRunFile(self._events), path, RUN_EVENTS, self._watched)
         if self._on_log is None:
             return
         for path in set(log_dirs) - self._logs_watched:
-            if not os.path.isdir(path):
-                continue  # not made yet: the next pass that makes it watches it
-            try:
-                observer.schedule(_OnLogMade(self._on_log), path, event_filter=LOG_EVENTS)
-            except OSError as exc:
-                log.warning("cannot watch %s: %s", path, exc)
-            self._logs_watched.add(path)
+            _watch_folder(observer, _OnLogMade(self._on_log), path, LOG_EVENTS, self._logs_watched)
 
     def stop(self) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
+
+
+def _watch_folder(
+    observer: BaseObserver,
+    handler: FileSystemEventHandler,
+    path: str,
+    events: list[type[FileSystemEvent]],
+    watched: set[str],
+) -> None:
+    """Watch `path` for `events` once it exists (the next pass that makes it watches it)."""
+    if not os.path.isdir(path):
+        return
+    try:
+        observer.schedule(handler, path, event_filter=events)
+    except OSError as exc:
+        log.warning("cannot watch %s: %s", path, exc)
+    watched.add(path)
