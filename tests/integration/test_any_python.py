@@ -146,6 +146,7 @@ def test_a_python_not_installed_is_one_line_and_leaves_nothing(production, tmp_p
 
 
 FLASK_APP = """\
+import os
 import sys
 import time
 
@@ -160,6 +161,16 @@ def index():
     if VERSION == "hangs":
         time.sleep(30)
     return VERSION + " %d.%d" % sys.version_info[:2]
+
+
+@app.route("/visit")
+def visit():
+    # what the app keeps in its instance folder, across releases
+    os.makedirs(app.instance_path, exist_ok=True)
+    with open(os.path.join(app.instance_path, "visits"), "a+") as visits:
+        visits.write("x")
+        visits.seek(0)
+        return str(len(visits.read()))
 """
 
 
@@ -178,7 +189,8 @@ def test_a_flask_app_from_git_deploys_on_a_venue_of_another_python(
     production, other_venue_path, tmp_path
 ):
     """Flask is installed in the Venue only (not for the Stage's Python): a release is
-    checked with the Venue's uwsgi, and `--timeout` bounds that check."""
+    checked with the Venue's uwsgi, `--timeout` bounds that check, and what the app keeps
+    in its instance folder is there in the next release."""
     venue = Venue(other_venue_path, production)
     production.add_venue(venue)
     repo = str(tmp_path / "repo")
@@ -189,12 +201,16 @@ def test_a_flask_app_from_git_deploys_on_a_venue_of_another_python(
     try:
         act = venue.add_act("Flasky", f"file://{repo}", wsgi="app:app")
         assert http_get(act.port) == (200, f"one {OTHER}")
+        assert http_get(act.port, "/visit") == (200, "1")
         with RequestLoop(act.port) as loop:
             loop.serves(f"one {OTHER}")
             commit(repo, "two")
             done = run_cli("deploy", act.key, "--timeout", "20", home=production.home)
             assert done.stdout.startswith(f"{act.key}: release 1 ")
             loop.serves(f"two {OTHER}")
+            # its clone served until now: what it kept moved to shared/ with the release
+            assert act.spec.shared == ("instance",)  # found: Flask's instance folder
+            assert http_get(act.port, "/visit") == (200, "2")
 
             commit(repo, "hangs")
             done = run_cli("deploy", act.key, "--timeout", "3", home=production.home, check=False)
