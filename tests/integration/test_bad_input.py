@@ -52,6 +52,20 @@ def status_rows(home: str) -> dict:
     return {row["act"]: row for row in data["acts"]}
 
 
+def state_now(production: Production, act: str) -> str:
+    """The Act's state from the Snapshot `status` prints, read in this process: a wait
+    that looks every 50 ms then starts no `backstage` process per look (each took 0.25 s
+    of CPU); what the command says is checked once the wait is over."""
+    return next(row.state for row in production.snapshot().acts if row.act == act)
+
+
+def said_once(home: str, act: str, state: str) -> dict:
+    """The command's row of the Act, once `state_now` saw `state`: it says the same."""
+    row = status_rows(home)[act]
+    assert row["state"] == state, row
+    return row
+
+
 def test_hostile_env_values_reach_the_app_byte_for_byte(production, venue, tmp_path):
     marker = tmp_path / "exec-ran"
     env = {k: v.format(marker=marker) if k == "AT" else v for k, v in HOSTILE.items()}
@@ -131,7 +145,8 @@ def test_a_corrupt_act_toml_is_invalid_and_affects_only_its_act(production, venu
                 reason = "name"
             with open(bad.spec_path, "w") as out:  # as a user would, in place
                 out.write(corrupt)
-            row = poll(lambda: (r := status_rows(home)["Bad"])["state"] == "invalid" and r, 15)
+            poll(lambda: state_now(production, "Bad") == "invalid", 15)
+            row = said_once(home, "Bad", "invalid")
             assert bad.spec_path in row["problem"] or what == "another Act's name", (what, row)
             assert reason in row["problem"], (what, row["problem"])
             assert "\n" not in row["problem"]
@@ -145,7 +160,8 @@ def test_a_corrupt_act_toml_is_invalid_and_affects_only_its_act(production, venu
             assert "Traceback" not in done.stderr
             with open(bad.spec_path, "w") as out:
                 out.write(text)
-            poll(lambda: status_rows(home)["Bad"]["state"] == "running", 15)
+            poll(lambda: state_now(production, "Bad") == "running", 15)
+            said_once(home, "Bad", "running")
             tried += 1
     print(
         f"corrupt act.toml: {tried} kinds tried; the good Act failed {load.failed} of "
@@ -202,7 +218,8 @@ def test_a_corrupt_venue_toml_and_production_toml(production, venue):
                 finally:
                     with open(path, "w") as out:
                         out.write(original)
-                poll(lambda: status_rows(home)["Steady"]["state"] == "running", 15)
+                poll(lambda: state_now(production, "Steady") == "running", 15)
+                said_once(home, "Steady", "running")
     print(f"corrupt venue.toml, production.toml: {load.failed} of {load.total} requests failed")
     assert load.failed == 0
     assert production.manager.pid() == manager
@@ -556,7 +573,8 @@ def test_an_act_toml_that_is_a_folder_or_a_dangling_link_is_invalid_and_plays_on
                 os.symlink("/nowhere/act.toml", path + ".new")
                 os.rename(path + ".new", path)
                 reason = "is a link to /nowhere/act.toml, which is not there"
-            row = poll(lambda: (r := status_rows(home)["Linked"])["state"] == "invalid" and r, 15)
+            poll(lambda: state_now(production, "Linked") == "invalid", 15)
+            row = said_once(home, "Linked", "invalid")
             assert reason in row["problem"] and path in row["problem"], row
             assert row["pid"] == master, row  # it plays on as it was
             done = run_cli("act", "stop", "TestVenue/Linked", home=home, check=False)
@@ -576,7 +594,8 @@ def test_an_act_toml_that_is_a_folder_or_a_dangling_link_is_invalid_and_plays_on
                     os.kill(manager, signal.SIGCONT)
             else:
                 os.rename(path + ".new", path)
-            poll(lambda: status_rows(home)["Linked"]["state"] == "running", 15)
+            poll(lambda: state_now(production, "Linked") == "running", 15)
+            said_once(home, "Linked", "running")
             assert act.sess.pid == master
     print(f"act.toml a folder, a dangling link: {load.failed} of {load.total} requests failed")
     assert load.failed == 0
