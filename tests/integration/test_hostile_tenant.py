@@ -13,7 +13,7 @@ from emperor.subscription import subscription_packet
 from tests.conftest import run_cli
 from tests.helpers import http_get, poll
 from tests.integration import test_venue_user
-from tests.integration.test_bad_input import status_rows
+from tests.integration.test_bad_input import said_once, state_now
 from tests.integration.test_venue_user import other_venue, readable_by
 
 pytestmark = test_venue_user.pytestmark  # it needs root and useradd
@@ -60,7 +60,8 @@ def test_act_toml_cannot_run_a_command_as_root(production, user_venue, system_us
         f"mv {spec_path}.new {spec_path}",
     )
     assert edit.returncode == 0, edit.stderr
-    row = poll(lambda: (r := status_rows(home)["Shop"])["state"] == "invalid" and r, 15)
+    poll(lambda: state_now(production, "Shop") == "invalid", 15)
+    row = said_once(home, "Shop", "invalid")
     assert "[uwsgi] exec-as-root is not an option an Act may set" in row["problem"]
     assert http_get(port)[0] == 200
     assert row["pid"] == pid  # never restarted with it
@@ -72,7 +73,8 @@ def test_act_toml_cannot_run_a_command_as_root(production, user_venue, system_us
         f"sed -i 's/^exec-as-root = .*/harakiri = 30/' {spec_path}",
     )
     assert fixed.returncode == 0, fixed.stderr
-    poll(lambda: status_rows(home)["Shop"]["state"] == "running", 30)
+    poll(lambda: state_now(production, "Shop") == "running", 30)
+    said_once(home, "Shop", "running")
     assert act.spec.uwsgi == {"harakiri": 30}
     assert not os.path.exists(marker)
 
