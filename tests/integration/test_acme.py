@@ -111,9 +111,13 @@ def test_renewal_failures_and_the_ca_down(production, venue, ca, short_lived):
     def listing() -> dict[str, dict]:
         return {c["host"]: c for c in json.loads(run_cli("tls", "ls", "--json", home=home).stdout)}
 
-    poll(lambda: listing().get("shop.example.com", {}).get("source") == "acme", timeout=90)
+    poll(
+        lambda: listing().get("shop.example.com", {}).get("source") == "acme",
+        timeout=90,
+        interval=0.5,
+    )
     first = listing()["shop.example.com"]["not_after"]
-    poll(lambda: listing().get("away.example.com", {}).get("last_error"), timeout=90)
+    poll(lambda: listing().get("away.example.com", {}).get("last_error"), timeout=90, interval=0.5)
     away = listing()["away.example.com"]
     assert away["not_after"] is None and away["next_try"] is not None
     assert http_get(production.router.port, host="away.example.com") == (200, "Shop")

@@ -58,15 +58,9 @@ def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(productio
     beta_port = beta.spec.port
     _edit(beta, r"^port = \d+$", f"port = {alpha.port}")
     _edit(alpha, r"\Z", '\n[uwsgi]\nadd-header = "X-Test: 1 "\n')
-    rows = poll(
-        lambda: (
-            (r := _rows(home))
-            and r[beta.key]["state"] == "invalid"
-            and r[alpha.key]["state"] == "invalid"
-            and r
-        ),
-        30,
-    )
+    poll(lambda: {r.state for r in production.snapshot().acts} == {"invalid"}, 30)
+    rows = _rows(home)
+    assert rows[beta.key]["state"] == rows[alpha.key]["state"] == "invalid", rows
     # Beta took Alpha's port, written after it, and Alpha played there: Beta is refused
     said = (
         f"port {alpha.port} is {alpha.key}'s: pick another (`backstage act set {beta.key} port=N`)"
