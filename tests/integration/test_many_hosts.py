@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ A, B, C = "a", "b", "c"
 ADDRESS = {A: f"{NET}.11", B: f"{NET}.12", C: f"{NET}.13"}
 SUBSCRIPTIONS = f"{ADDRESS[A]}:7000"
 ROUTER_PORT = 8000
-ACT_PORT = 20100
+ACT_PORTS = range(20100, 20199)  # inside B's and C's declared ports
 HOST = "shop.example.com"
 
 # Requests from inside A, for at most `seconds` or until the file `stop` is there (the
@@ -72,6 +73,20 @@ print(json.dumps({"ok": ok, "failed": len(failures),
                   "last_slow": last_slow, "slowest": round(slowest, 3),
                   "failures": failures[:10]}))
 """
+
+
+def _act_port() -> int:
+    """A port of ACT_PORTS free on this machine now: the Act plays inside the namespaces,
+    but `new_act` checks its port here, where another test's Production (drawn from 20000
+    up) or another many-hosts run may hold 20100."""
+    for port in ACT_PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {ACT_PORTS}")
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -233,7 +248,8 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path, run):
     a, b, c = productions[A], productions[B], productions[C]
     for host, production in productions.items():
         _HOSTS[production.home] = host
-    node = {h: f"{ADDRESS[h]}:{ACT_PORT}" for h in (B, C)}
+    act_port = _act_port()
+    node = {h: f"{ADDRESS[h]}:{act_port}" for h in (B, C)}
     a.declare(ports=(20000, 20098), router=f"127.0.0.1:{ROUTER_PORT}",
               subscription_server=SUBSCRIPTIONS)  # fmt: skip
     for host in (B, C):
@@ -246,7 +262,7 @@ def test_many_hosts(hosts, shared_venue_path, tmp_path, run):
     venue = Venue(shared_venue_path, b)
     if "example.com" not in venue.domains:
         venue.add_domain("example.com")
-    act = venue.new_act("Shop", port=ACT_PORT, start=False)
+    act = venue.new_act("Shop", port=act_port, start=False)
     act.manager.declare(hosts=(HOST,), enabled=True)
     c.declare(venues=(shared_venue_path,))  # the same Venue: its files are only read
 
