@@ -22,7 +22,8 @@ def _environ(pid: int) -> dict[str, str]:
 def test_the_keeper_and_the_manager_killed_heal(production, venue):
     act = small_act(venue, "Unkept", processes=1)
     layout = production.layout
-    kept_by = read_pidfile(layout.keeper_pidfile)
+    # the keeper's vassal writes its pidfile once it runs, a moment after the Act serves
+    kept_by = poll(lambda: read_pidfile(layout.keeper_pidfile), 15)
     manager = production.manager.pid()
     assert kept_by is not None and manager is not None
     assert pid_alive(kept_by) and production.snapshot().emperor.vassals == 3  # Act, router, keeper

@@ -32,7 +32,7 @@ def test_nginx_passes_each_host_to_its_act(production, venue, nginx_dir):
     beta = named_act(venue, "Beta")
     alpha.book("alpha.example.com")
     beta.book("beta.example.com")
-    os.makedirs(alpha.static_root)
+    os.makedirs(alpha.static_root, exist_ok=True)  # a scaffold's versions link it
     with open(os.path.join(alpha.static_root, "hello.txt"), "w") as static:
         static.write("static of Alpha\n")
 
