@@ -52,6 +52,11 @@ def other_python() -> str:
     return ""
 
 
+# The Venue on the other Python builds a uwsgi for it (2-4 min): once per test process,
+# so its cases keep to one process (as they did by chance until the longest went first).
+on_the_other_venue = pytest.mark.xdist_group("other_python")
+
+
 @pytest.fixture(scope="session")
 def other_venue_path() -> str:
     reason = other_python()
@@ -70,6 +75,7 @@ def write_app(folder: str, tag: str) -> None:
 
 
 @pytest.mark.slow
+@on_the_other_venue
 def test_a_venue_on_another_python_serves_its_acts_on_it(
     production, channel, other_venue_path, tmp_path
 ):
@@ -185,6 +191,7 @@ def commit(repo: str, version: str) -> None:
 
 
 @pytest.mark.slow
+@on_the_other_venue
 def test_a_flask_app_from_git_deploys_on_a_venue_of_another_python(
     production, other_venue_path, tmp_path
 ):
