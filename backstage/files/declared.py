@@ -299,10 +299,11 @@ class _Unchanged:
     each one: their folders are watched (inotify.py), and a file is known unchanged
     from when it was read under a watch until an event names it.
 
-    Only a plain file (one link) in a plain folder of `acts/` is trusted, `acts/`
-    itself checked by one stat a read: an edit through another link or a linked
-    folder would tell its own folder, not these. Watched from a process's second read
-    on: a single `backstage status` would spend more on the watches than it saves.
+    Only a plain file in a plain folder of `acts/` is trusted (each watched, the file
+    for writes through another of its links), `acts/` itself checked by one stat a
+    read (a Venue's folder replaced tells nothing to the acts/ it moved along). Watched
+    from a process's second read on: a single `backstage status` would spend more on
+    the watches than it saves; where the kernel gives no watch, the file is stat'ed.
     """
 
     def __init__(self) -> None:
@@ -361,21 +362,21 @@ class _Unchanged:
         """Read the act.toml (load), watching its folder first: known unchanged from
         then on, when it is a plain file that was kept (not one still settling)."""
         act_folder = f"{folder}/{name}"  # as the events name it
-        watched = self._folders.watch(act_folder)
+        file = f"{act_folder}/act.toml"
+        watched = self._folders.watch(act_folder) and self._folders.watch(file, folder=False)
         spec = load(ActSpec, spec_path)
         cached = _loaded.get((ActSpec, spec_path))
         if not watched or cached is None:
             return spec
         try:
             folder_stat = os.lstat(act_folder)
-            file_stat = os.lstat(f"{act_folder}/act.toml")
+            file_stat = os.lstat(file)
         except OSError:
             return spec
         stamp = (file_stat.st_ino, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ctime_ns)
         if (
             stat.S_ISDIR(folder_stat.st_mode)
             and stat.S_ISREG(file_stat.st_mode)
-            and file_stat.st_nlink == 1
             and stamp == cached[0]
             and cached[1] is spec
         ):

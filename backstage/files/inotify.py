@@ -1,4 +1,4 @@
-"""What changed in some folders since last asked, told by the kernel (inotify(7)).
+"""What changed in some folders and files since last asked, told by the kernel (inotify(7)).
 
 A reader that keeps what it read of thousands of files (a `top` feed taking a Snapshot
 a second) asks here which of them changed rather than stat each one each time. The
@@ -73,6 +73,7 @@ class Folders:
         self._pid = 0
         self._by_wd: dict[int, str] = {}
         self._by_path: dict[str, int] = {}
+        self._files: set[int] = set()  # the watches of files, not folders
 
     def _open(self) -> bool:
         if self._fd >= 0 and self._pid == os.getpid():
@@ -81,23 +82,28 @@ class Folders:
         # away: start anew (the parent's is left to the parent)
         self._by_wd.clear()
         self._by_path.clear()
+        self._files.clear()
         self._fd = _libc().inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         self._pid = os.getpid()
         return self._fd >= 0
 
-    def watch(self, folder: str) -> bool:
-        """Watch the folder at `folder` now (asked again after it was replaced: the new
-        one); False when the kernel will not (no such folder, no inotify, out of
-        watches): then nothing is told of it."""
+    def watch(self, path: str, folder: bool = True) -> bool:
+        """Watch the folder (or with `folder` False, the file) at `path` now (asked
+        again after it was replaced: the new one); False when the kernel will not (no
+        such folder, no inotify, out of watches): then nothing is told of it.
+
+        A file's own watch hears a write through any of its links; its folder's hears
+        only the writes through the name in it."""
         if not self._open():
             return False
-        wd = _libc().inotify_add_watch(
-            self._fd, os.fsencode(folder), CHANGES | IN_ONLYDIR
-        )
+        mask = CHANGES | IN_ONLYDIR if folder else CHANGES
+        wd = _libc().inotify_add_watch(self._fd, os.fsencode(path), mask)
         if wd < 0:
             return False
-        self._by_wd[wd] = folder
-        self._by_path[folder] = wd
+        self._by_wd[wd] = path
+        self._by_path[path] = wd
+        if not folder:
+            self._files.add(wd)
         return True
 
     def changed(self) -> set[str] | None:
@@ -118,16 +124,22 @@ class Folders:
                     continue
                 return None
             for wd, mask, name in parse(data):
-                folder = self._by_wd.get(wd)
-                if mask & IN_Q_OVERFLOW or (folder is not None and mask & GONE):
+                path = self._by_wd.get(wd)
+                if mask & IN_Q_OVERFLOW:
                     lost = True
-                if folder is None:
+                if path is None:
                     continue
                 if name:
-                    paths.add(f"{folder}/{name}")
+                    paths.add(f"{path}/{name}")
+                elif wd in self._files:
+                    paths.add(path)  # the file itself: written, linked, gone
+                elif mask & GONE:
+                    lost = True
                 if mask & IN_IGNORED:  # the kernel dropped the watch: watch it again
                     del self._by_wd[wd]
-                    self._by_path.pop(folder, None)
+                    self._files.discard(wd)
+                    if self._by_path.get(path) == wd:
+                        del self._by_path[path]
         return None if lost else paths
 
 
