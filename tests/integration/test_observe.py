@@ -149,3 +149,37 @@ def test_the_manager_serves_metrics_and_the_dashboard_it_is_told_to(production, 
     assert status == 200 and [a["key"] for a in json.loads(body)["acts"]] == [act.key]
     production.down()  # they stop with the Manager
     assert get(f"http://{metrics}/metrics")[0] == 0 and get(f"http://{dashboard}/")[0] == 0
+
+
+def test_each_snapshot_sees_the_act_toml_edits_made_before_it(production, venue):
+    """A Snapshot after the first keeps what it read of each act.toml until inotify
+    says it changed (no stat each): an edit in place, however fast after the last
+    Snapshot, is in the very next one, with no Manager running to tell it."""
+    from backstage.files import declared
+    from backstage.model.spec import ActSpec
+
+    paths = {}
+    for number, name in enumerate(("Seen", "Other")):
+        os.makedirs(os.path.join(venue.acts_dir, name))
+        paths[name] = os.path.join(venue.acts_dir, name, "act.toml")
+        port = production.spec.ports[0] + number
+        declared.dump(paths[name], ActSpec(name, port, enabled=False))
+        then = os.stat(paths[name]).st_mtime - 10  # kept, not re-read while it settles
+        os.utime(paths[name], (then, then))
+    assert production.manager.pid() is None
+
+    def row(name):
+        return production.snapshot().act(f"{venue.name}/{name}")
+
+    first = production.spec.ports[0]
+    for _ in range(3):
+        assert (row("Seen").port, row("Seen").enabled) == (first, False)
+    for before, after in ((first, first + 10), (first + 10, first + 11)):
+        with open(paths["Seen"], "r+") as edit:  # in place, the same size
+            text = edit.read().replace(f"port = {before}", f"port = {after}")
+            edit.seek(0)
+            edit.write(text)
+        then = os.stat(paths["Seen"]).st_mtime - 10
+        os.utime(paths["Seen"], (then, then))
+        assert row("Seen").port == after
+    assert row("Other").port == first + 1
