@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
+import dataclasses
 import os
 import random
 import shutil
@@ -23,14 +23,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from emperor.process import wait_for
 
 if TYPE_CHECKING:
     from backstage import Production
     from backstage.act import Act
-    from backstage.control.build.preflight import Preflight
+    from backstage.control.build.preflight import Check, Preflight
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -291,7 +291,7 @@ def manage_check(act: Act) -> None:
         raise RuntimeError(done.stdout)
 
 
-def check_apart(*args: Any, **kwargs: Any) -> Preflight:
+def check_apart(check: Check) -> Preflight:
     """The pre-flight and the release steps as they ran before they shared a process
     (a `check` for `adoption.prepare` and `versions.serve`, called as `preflight` is):
     the check cold in a process of its own, then each step in another, each starting
@@ -300,20 +300,18 @@ def check_apart(*args: Any, **kwargs: Any) -> Preflight:
     from backstage.errors import ReleaseFailed
     from backstage.model.layout import venue_python
 
-    call = inspect.signature(preflight.preflight).bind(*args, **kwargs)
-    call.apply_defaults()
-    given = dict(call.arguments)
     # the check alone and cold, as Backstage's user; the steps then one by one, as the Venue's
-    call.arguments.update(user="", steps=(), act_dir=None, between=None, warm=None)
-    found = preflight.preflight(*call.args, **call.kwargs)
-    if given["between"] is not None:
-        given["between"](found)
-    venue_path, settings, pythonpath = given["venue_path"], given["settings"], given["pythonpath"]
-    python = venue_python(venue_path)
-    environment = commands.process_env(venue_path, given["env"], settings, pythonpath)
-    for step in given["steps"]:
+    alone = dataclasses.replace(check, user="", steps=(), act_dir=None, between=None, warm=None)
+    found = preflight.preflight(alone)
+    if check.between is not None:
+        check.between(found)
+    python = venue_python(check.venue_path)
+    environment = commands.process_env(
+        check.venue_path, check.env, check.settings, check.pythonpath
+    )
+    for step in check.steps:
         argv = commands.step_argv(step, python)
-        done = commands.run_step(argv, given["project_dir"], environment, 600, given["user"])
+        done = commands.run_step(argv, check.project_dir, environment, 600, check.user)
         if done.returncode != 0:
             raise ReleaseFailed(f"release step {step!r} failed: {commands.key_line(done.stdout)}")
     return found

@@ -32,6 +32,7 @@ local.py puts the database and STATIC_ROOT outside the code, as a deployment doe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import os
 import sqlite3
@@ -40,7 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from _common import (
     arguments,
@@ -59,7 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 if TYPE_CHECKING:
     from backstage.act import Act
-    from backstage.control.build.preflight import Preflight
+    from backstage.control.build.preflight import Check, Preflight
 
 TARGET_SERVED = 4.0
 RELOAD_TIMEOUT = 300.0  # each worker loads Wagtail: a chain reload is long on a busy host
@@ -153,8 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from backstage.model.layout import venue_bin
     from backstage.shortcuts import new_venue
 
-    def check_cold(*args: Any, warm: object = None, **kwargs: Any) -> Preflight:
-        return preflight.preflight(*args, **kwargs)
+    def check_cold(check: Check) -> Preflight:
+        return preflight.preflight(dataclasses.replace(check, warm=None))
 
     kinds = (
         "unchanged", "served", "returned", "cold_served", "cold_returned", "apart_served",

@@ -17,7 +17,7 @@ from backstage.control.build.commands import (
     install_requirements,
     key_line,
 )
-from backstage.control.build.preflight import Preflight, preflight
+from backstage.control.build.preflight import Check, Preflight, preflight
 from backstage.errors import BackstageError, InstallFailed, PreflightFailed, ReleaseFailed
 from backstage.render.shim import (
     SHIM_MODULE,
@@ -94,7 +94,7 @@ def test_unknown_command_and_empty_step(venue, django_act):
 
 def test_preflight_of_a_good_django_project(venue, django_act):
     project, act_dir, env = django_act
-    found = preflight(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir])
+    found = preflight(Check(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir]))
     # what it writes: its SQLite file (the test's DATABASE_PATH), found in its settings
     database = os.path.join(act_dir, "db.sqlite3")
     assert found == Preflight("/static/", default_static_root(act_dir), data=(database,))
@@ -105,7 +105,7 @@ def test_preflight_import_error_is_one_line(venue, django_act):
     with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
         prod.write("import not_installed_anywhere\n")
     with pytest.raises(PreflightFailed) as caught:
-        preflight(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir])
+        preflight(Check(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir]))
     assert str(caught.value) == (
         "mysite.wsgi:application does not load: "
         "ModuleNotFoundError: No module named 'not_installed_anywhere'"
@@ -120,7 +120,7 @@ def test_preflight_runs_djangos_checks(venue, django_act):
             "    other = models.ForeignKey('nowhere.Model', on_delete=models.CASCADE)\n"
         )
     with pytest.raises(PreflightFailed) as caught:
-        preflight(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir])
+        preflight(Check(venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir]))
     assert str(caught.value) == (
         "Django's checks fail: greetings.Broken.other: (fields.E300) Field defines a relation "
         "with model 'nowhere.Model', which is either not installed, or is abstract."
@@ -131,13 +131,13 @@ def test_preflight_of_a_flask_app(venue, tmp_path):
     project = make_flask_project(str(tmp_path))
     # Flask's instance folder is where it writes
     instance = os.path.join(project.path, "instance")
-    assert preflight(venue, project.path, {}, "app:app") == Preflight(data=(instance,))
+    assert preflight(Check(venue, project.path, {}, "app:app")) == Preflight(data=(instance,))
     with pytest.raises(
         PreflightFailed, match="app:nothing does not load: AttributeError: .*nothing"
     ):
-        preflight(venue, project.path, {}, "app:nothing")
+        preflight(Check(venue, project.path, {}, "app:nothing"))
     with pytest.raises(PreflightFailed, match="app:__name__ does not load: TypeError: .* str, not"):
-        preflight(venue, project.path, {}, "app:__name__")
+        preflight(Check(venue, project.path, {}, "app:__name__"))
 
 
 @pytest.fixture
@@ -258,10 +258,10 @@ def test_the_check_and_the_steps_start_django_once_and_skip_what_has_nothing_to_
     source = os.path.join(project.path, "greetings", "static", project.static_path)
 
     def prepare() -> Preflight:
-        return preflight(
+        return preflight(Check(
             venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir], steps=steps,
             act_dir=act_dir,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     found = prepare()
     assert (found.static_url, found.static_root) == ("/static/", default_static_root(act_dir))
@@ -309,10 +309,10 @@ def test_a_static_file_edited_in_the_second_of_the_last_collect_is_collected_aga
     source = os.path.join(project.path, "greetings", "static", project.static_path)
 
     def collect() -> None:
-        preflight(
+        preflight(Check(
             venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir],
             steps=[DJANGO_RELEASE[1]], act_dir=act_dir,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     collect()
     with open(collected) as css:
@@ -342,10 +342,10 @@ def test_a_refused_check_runs_no_step(venue, django_act):
     with open(os.path.join(project.path, "mysite", "settings", "prod.py"), "a") as prod:
         prod.write("import not_installed_anywhere\n")
     with pytest.raises(PreflightFailed, match="No module named 'not_installed_anywhere'"):
-        preflight(
+        preflight(Check(
             venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir],
             steps=DJANGO_RELEASE, act_dir=act_dir,
-        )  # fmt: skip
+        ))  # fmt: skip
     assert not os.path.exists(env["DATABASE_PATH"])
     assert not os.path.exists(os.path.join(act_dir, STATIC_FINGERPRINT))
 
@@ -369,10 +369,10 @@ def test_between_the_check_and_the_steps_the_data_is_put_in_place(venue, django_
         os.makedirs(os.path.dirname(kept))
         os.symlink(kept, env["DATABASE_PATH"])
 
-    found = preflight(
+    found = preflight(Check(
         venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir], steps=DJANGO_RELEASE,
         act_dir=act_dir, between=link,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert seen == [found.data] and env["DATABASE_PATH"] in found.data
     with sqlite3.connect(kept) as db:  # migrate wrote through the link
         assert db.execute("SELECT text FROM greetings_greeting").fetchall() == [(GREETING,)]
@@ -383,8 +383,8 @@ def test_between_the_check_and_the_steps_the_data_is_put_in_place(venue, django_
     os.unlink(os.path.join(default_static_root(act_dir), project.static_path))
     os.unlink(os.path.join(act_dir, STATIC_FINGERPRINT))
     with pytest.raises(ReleaseFailed, match="no room for the data"):
-        preflight(
+        preflight(Check(
             venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir],
             steps=DJANGO_RELEASE, act_dir=act_dir, between=refuse,
-        )  # fmt: skip
+        ))  # fmt: skip
     assert not os.path.exists(os.path.join(default_static_root(act_dir), project.static_path))

@@ -13,7 +13,7 @@ import pytest
 
 from backstage.control.build import warmrun
 from backstage.control.build.commands import DJANGO_RELEASE
-from backstage.control.build.preflight import preflight
+from backstage.control.build.preflight import Check, preflight
 from backstage.errors import PreflightFailed
 from backstage.render.shim import SHIM_MODULE, default_static_root
 from emperor.process import pid_alive
@@ -61,10 +61,10 @@ def test_a_version_that_changed_no_module_is_checked_without_importing_it_again(
     css = os.path.join(project.path, "greetings", "static", project.static_path)
 
     def check() -> None:
-        found = preflight(
+        found = preflight(Check(
             venue, project.path, env, project.wsgi, SHIM_MODULE, [act_dir], steps=steps,
             act_dir=act_dir, warm=spot,
-        )  # fmt: skip
+        ))  # fmt: skip
         assert found.static_root == default_static_root(act_dir)
 
     check()  # the first: imported and checked in the warm process, the steps forked

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...errors import PreflightFailed
 from ...model.layout import venue_python
@@ -41,30 +41,41 @@ class Preflight:
 Between = Callable[[Preflight], None]
 
 
-def preflight(
-    venue_path: str,
-    project_dir: str,
-    env: Mapping[str, str],
-    wsgi: str,
-    settings: str | None = None,
-    pythonpath: Sequence[str] = (),
-    timeout: float = checkrun.CHECK_TIMEOUT,
-    user: str = "",
-    steps: Sequence[str] = (),
-    act_dir: str | None = None,
-    between: Between | None = None,
-    warm: WarmSpot | None = None,
-) -> Preflight:
-    """Import `wsgi` (MODULE:CALLABLE) in a separate process with the Venue's Python and
-    the Act's env, as the Venue's `user` if it has one, and for Django (`settings` given)
-    run `check`; then, in the same process, the release `steps` (see `checkrun`),
-    `between` called in between. Raises PreflightFailed with one line when the app would
-    not serve, ReleaseFailed when a step fails. `warm`: through the Act's warm process
+@dataclass(frozen=True)
+class Check:
+    """One pre-flight: what `preflight` and `WarmPreflight` are called with, so that a
+    `check` of the managers is either of them."""
+
+    venue_path: str
+    project_dir: str
+    env: Mapping[str, str]
+    wsgi: str  # MODULE:CALLABLE
+    settings: str | None = None  # Django's settings module: `check` runs too
+    pythonpath: Sequence[str] = ()
+    timeout: float = checkrun.CHECK_TIMEOUT
+    user: str = ""  # the Venue's user, run as them
+    steps: Sequence[str] = ()  # the release steps, run after the check in its process
+    act_dir: str | None = None
+    between: Between | None = None
+    warm: WarmSpot | None = None  # through the Act's warm process (`warmrun`)
+
+
+# A `check` of the managers: `preflight`, or a watched Act's `WarmPreflight`.
+Checker = Callable[[Check], Preflight]
+
+
+def preflight(check: Check) -> Preflight:
+    """Import `check.wsgi` in a separate process with the Venue's Python and the Act's
+    env, as the Venue's `user` if it has one, and for Django (`settings` given) run
+    `check`; then, in the same process, the release `steps` (see `checkrun`), `between`
+    called in between. Raises PreflightFailed with one line when the app would not
+    serve, ReleaseFailed when a step fails. `warm`: through the Act's warm process
     (`warmrun`), which keeps the app imported from one version to the next."""
-    hook = None if between is None else _found_by(between)
+    hook = None if check.between is None else _found_by(check.between)
     found = checkrun.run(
-        venue_path, project_dir, env, wsgi, settings, steps, pythonpath,
-        timeout=timeout, user=user, act_dir=act_dir, between=hook, warm=warm,
+        check.venue_path, check.project_dir, check.env, check.wsgi, check.settings,
+        check.steps, check.pythonpath, timeout=check.timeout, user=check.user,
+        act_dir=check.act_dir, between=hook, warm=check.warm,
     )  # fmt: skip
     return _preflight(found)
 
@@ -107,53 +118,34 @@ class WarmPreflight:
         self._key: tuple[object, ...] = ()
         self._lock = threading.Lock()
 
-    def __call__(
-        self,
-        venue_path: str,
-        project_dir: str,
-        env: Mapping[str, str],
-        wsgi: str,
-        settings: str | None = None,
-        pythonpath: Sequence[str] = (),
-        timeout: float = checkrun.CHECK_TIMEOUT,
-        user: str = "",
-        steps: Sequence[str] = (),
-        act_dir: str | None = None,
-        between: Between | None = None,
-        warm: WarmSpot | None = None,  # a save's check has its own warm process: this one
-    ) -> Preflight:
-        # the cold one drops to the user (the checker writes root's files), and runs steps
-        if user or steps:
-            return preflight(
-                venue_path, project_dir, env, wsgi, settings, pythonpath, timeout, user,
-                steps, act_dir, between,
-            )  # fmt: skip
-        found = self._check(venue_path, project_dir, env, wsgi, settings, pythonpath, timeout)
-        if between is not None:
-            between(found)
+    def __call__(self, check: Check) -> Preflight:
+        # the cold one drops to the user (the checker writes root's files), and runs steps;
+        # a save's check has its own warm process, this one: `check.warm` is not used
+        if check.user or check.steps:
+            return preflight(replace(check, warm=None))
+        found = self._check(check)
+        if check.between is not None:
+            check.between(found)
         return found
 
-    def _check(
-        self,
-        venue_path: str,
-        project_dir: str,
-        env: Mapping[str, str],
-        wsgi: str,
-        settings: str | None,
-        pythonpath: Sequence[str],
-        timeout: float,
-    ) -> Preflight:
-        environment = process_env(venue_path, env, settings, [project_dir, *pythonpath])
+    def _check(self, check: Check) -> Preflight:
+        venue_path, project_dir, wsgi, timeout = (
+            check.venue_path, check.project_dir, check.wsgi, check.timeout
+        )  # fmt: skip
+        django = bool(check.settings)
+        environment = process_env(
+            venue_path, check.env, check.settings, [project_dir, *check.pythonpath]
+        )
         key = (venue_path, project_dir, tuple(sorted(environment.items())))
         with self._lock:
             process = self._checker(key, venue_path, project_dir, environment)
             if process is None:
-                return preflight(venue_path, project_dir, env, wsgi, settings, pythonpath, timeout)
+                return preflight(replace(check, act_dir=None, between=None, warm=None))
             fd, out = tempfile.mkstemp(prefix="backstage-preflight-")
             os.close(fd)
             try:
                 assert process.stdin is not None
-                command = {"wsgi": wsgi, "django": bool(settings), "out": out, "cwd": project_dir}
+                command = {"wsgi": wsgi, "django": django, "out": out, "cwd": project_dir}
                 try:
                     process.stdin.write(json.dumps(command) + "\n")
                     process.stdin.flush()

@@ -296,7 +296,7 @@ def prepare(
     crew: Crew,
     act: ActManager,
     release_steps: bool = True,
-    check: Callable[..., preflight.Preflight] = preflight.preflight,
+    check: preflight.Checker = preflight.preflight,
 ) -> ActSpec:
     """Get the Act's current code ready to serve: requirements installed if they changed,
     the app imported once in a separate process (Django: and checked), and in that same
@@ -313,15 +313,17 @@ def prepare(
         shared.drop_dangling(ref.venue_path)
     # the check and the release steps in one process: one start of the app, not one a step
     found = check(
-        ref.venue_path,
-        view.chdir,
-        env,
-        spec.wsgi_target,
-        view.settings or None,
-        view.pythonpath,
-        user=ref.user,
-        steps=spec.release if release_steps else (),
-        act_dir=ref.path,
+        preflight.Check(
+            ref.venue_path,
+            view.chdir,
+            env,
+            spec.wsgi_target,
+            view.settings or None,
+            view.pythonpath,
+            user=ref.user,
+            steps=spec.release if release_steps else (),
+            act_dir=ref.path,
+        )
     )
     if spec.adopted:
         spec = _declare_served(act, spec, found)

@@ -179,13 +179,15 @@ class ActWatch:
         env = adoption.step_env(self.ref, spec)
         try:
             self._check(
-                self.ref.venue_path,
-                view.chdir,
-                env,
-                spec.wsgi_target,
-                view.settings or None,
-                view.pythonpath,
-                user=self.ref.user,
+                preflight.Check(
+                    self.ref.venue_path,
+                    view.chdir,
+                    env,
+                    spec.wsgi_target,
+                    view.settings or None,
+                    view.pythonpath,
+                    user=self.ref.user,
+                )
             )
         except BackstageError:
             pass  # said when a save is refused

@@ -26,7 +26,7 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emperor.process import telling_line
@@ -317,7 +317,7 @@ def build(
     crew: Crew,
     act: ActManager,
     commit: str | None = None,
-    check: Callable[..., preflight.Preflight] = preflight.preflight,
+    check: preflight.Checker = preflight.preflight,
     release_steps: bool = True,
     as_it_stands: bool = False,
 ) -> Release:
@@ -366,11 +366,11 @@ def build(
             # warm from one version to the next (a Venue's user: cold, as that user)
             warm = None if ref.user else WarmSpot(crew.layout.act_check(ref), building)
             try:
-                found = check(
+                found = check(preflight.Check(
                     ref.venue_path, view.chdir, env, spec.wsgi_target, view.settings or None,
                     view.pythonpath, user=ref.user, steps=spec.release if release_steps else (),
                     act_dir=ref.path, between=link_data if spec.adopted else None, warm=warm,
-                )  # fmt: skip
+                ))  # fmt: skip
             except PreflightFailed as exc:
                 raise PreflightFailed(_as_written(str(exc), building, ref, spec)) from None
             path = os.path.join(ref.releases_dir, f"{number}-{sha[:12]}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 
 from ...errors import BackstageError
 from ...files.fs import unlink_if_present, write_atomic
@@ -47,7 +46,7 @@ def live(ref: ActRef) -> releases.Release | None:
 def serve(
     crew: Crew,
     act: ActManager,
-    check: Callable[..., preflight.Preflight] = preflight.preflight,
+    check: preflight.Checker = preflight.preflight,
     release_steps: bool = True,
     timeout: float = START_TIMEOUT,
 ) -> releases.Release:
@@ -105,6 +104,6 @@ def refused(crew: Crew, ref: ActRef, exc: BackstageError) -> None:
     write_atomic(crew.layout.act_refused(ref), line + "\n", 0o600)
 
 
-def _unchecked(*args: object, **kwargs: object) -> preflight.Preflight:
+def _unchecked(check: preflight.Check) -> preflight.Preflight:
     """A scaffold's first version: checked by its start, as before versions."""
     return preflight.Preflight()
