@@ -424,10 +424,8 @@ class Venue:
         self.production.add_venue(self)
         ref = ActRef(self.name, self.path, name, self.user)
         playing = self._playing()
-        adoption.adopt(
-            self.production.crew, ref, source, wsgi, settings, port, processes, env, force,
-            release,
-        )  # fmt: skip
+        asked = adoption.Adoption(source, wsgi, settings, port, processes, env, force, release)
+        adoption.adopt(self.production.crew, ref, asked)
         act = Act(self, name)
         if start:
             self._start_unless_downed(act, playing)

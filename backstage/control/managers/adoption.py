@@ -98,27 +98,30 @@ def check_steps(steps: Sequence[str]) -> None:
             raise InvalidSetting(f"--release {step!r} cannot be read: {exc}") from None
 
 
-def adopt(
-    crew: Crew,
-    ref: ActRef,
-    source: str,
-    wsgi: str | None = None,
-    settings: str | None = None,
-    port: int | None = None,
-    processes: int | str | None = None,
-    env: Mapping[str, str] | None = None,
-    force: bool = False,
-    steps: Sequence[str] | None = None,
-) -> ActManager:
-    """Declare the project at `source` as the Act `ref` (not enabled yet), install its
-    requirements into the Venue and check that it imports; all or nothing. `steps` are
-    its release steps, by default Django's migrate and collectstatic."""
+@dataclasses.dataclass(frozen=True)
+class Adoption:
+    """What `Venue.add_act` asks of `adopt`: the project at `source`, and how to serve it."""
+
+    source: str
+    wsgi: str | None = None
+    settings: str | None = None
+    port: int | None = None
+    processes: int | str | None = None
+    env: Mapping[str, str] | None = None
+    force: bool = False
+    steps: Sequence[str] | None = None  # release steps; None: Django's migrate, collectstatic
+
+
+def adopt(crew: Crew, ref: ActRef, asked: Adoption) -> ActManager:
+    """Declare the project at `asked.source` as the Act `ref` (not enabled yet), install
+    its requirements into the Venue and check that it imports; all or nothing."""
+    source, wsgi, settings, steps = asked.source, asked.wsgi, asked.settings, asked.steps
     clone = is_git_source(source)
     if steps is not None:
         check_steps(steps)
     if not clone:
         detect(source, wsgi, settings)  # before anything is written: not a project, say so
-    values = dict(env or {})
+    values = dict(asked.env or {})
 
     def build(spec: ActSpec) -> ActSpec:
         os.makedirs(ref.path)
@@ -131,7 +134,7 @@ def adopt(
         write_act_files(crew, ref, new)
         return new
 
-    act = ActManager.create(crew, ref, port, processes, force, build)
+    act = ActManager.create(crew, ref, asked.port, asked.processes, asked.force, build)
     try:
         prepare(crew, act, release_steps=False)
     except BaseException:
