@@ -279,6 +279,28 @@ def guarded(function, *args) -> int:
         return 1
 
 
+def in_folder(cwd: str, run) -> int:
+    """`run()`'s exit status, run in `cwd` by a forked child of a warm process (`checker.py`,
+    `warmcheck.py`): the folder's files as they are now, not as the parent's import found
+    them; SystemExit's code when a number, else 1 (after the traceback); output flushed,
+    as the child then leaves with `os._exit`."""
+    code = 1
+    try:
+        os.chdir(cwd)
+        importlib.invalidate_caches()
+        code = run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
+
+
 def process_step(argv: list, command: dict, environment: dict, cwd: str) -> dict:
     env = dict(environment)
     if command.get("steps_pythonpath"):

@@ -11,12 +11,12 @@ starting an interpreter and importing Django again: about half the pre-flight's 
 Standard library only, importing nothing of Backstage: it runs under the Venue's Python.
 """
 
-import importlib
 import json
 import os
 import sys
 
 from appcheck import check as check_app  # beside this file, on sys.path as its folder
+from appcheck import in_folder
 from djangopreload import preload
 
 
@@ -24,25 +24,19 @@ def check(command: dict) -> int:
     pid = os.fork()
     if pid == 0:
         code = 1
+
+        def run() -> int:
+            check_app(command["wsgi"], bool(command["django"]))
+            return 0
+
         try:
             fd = os.open(command["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
-            # the project's folder as it is now: a version's is made anew for each check
-            os.chdir(command.get("cwd") or ".")
             sys.argv = ["backstage-preflight", command["wsgi"]]
-            importlib.invalidate_caches()
-            check_app(command["wsgi"], bool(command["django"]))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
+            # the project's folder as it is now: a version's is made anew for each check
+            code = in_folder(command.get("cwd") or ".", run)
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)

@@ -201,21 +201,7 @@ def run_forked(conn: socket.socket, fds: list, command: dict, environment: dict,
 
 
 def serve_run(command: dict, environment: dict, cwd: str) -> int:
-    code = 1
-    try:
-        os.chdir(cwd)
-        importlib.invalidate_caches()
-        code = appcheck.main(command, environment)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return code
+    return appcheck.in_folder(cwd, lambda: appcheck.main(command, environment))
 
 
 def first(conn: socket.socket, fds: list, command: dict, environment: dict, cwd: str, version: str):
