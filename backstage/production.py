@@ -135,12 +135,8 @@ class Production:
         return names
 
     def venue(self, name: str) -> Venue:
-        return _named(
-            self.venues,
-            name,
-            f"no Venue {name!r} in the Production at {self.home}: "
-            f"create it with `backstage venue new {name}`",
-        )
+        missing = f"no Venue {name!r} in the Production at {self.home}"
+        return _named(self.venues, name, f"{missing}: create it with `backstage venue new {name}`")
 
     def check_venue_name(self, name: str) -> None:
         clash = [v for v in self.venues if v.name == name]
@@ -369,12 +365,8 @@ class Venue:
         return [Act(self, name) for name in declared.act_names(self.path)]
 
     def act(self, name: str) -> Act:
-        return _named(
-            self.acts,
-            name,
-            f"no Act {name!r} in Venue {self.name}: "
-            f"create it with `backstage act new {self.name} {name}`",
-        )
+        create = f"create it with `backstage act new {self.name} {name}`"
+        return _named(self.acts, name, f"no Act {name!r} in Venue {self.name}: {create}")
 
     def new_act(
         self,
