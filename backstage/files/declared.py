@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from ..errors import BackstageError, InvalidSetting, NotFound
 from ..model.domains import domain_of
 from ..model.layout import ActRef, Layout, acts_dir, unsafe_in_home, venue_spec_path
 from ..model.spec import ActSpec, ProductionSpec, VenueSpec, from_dict, to_dict
-from . import inotify, tomlfile
+from . import tomlfile
 from .account import account
 from .fs import write_atomic
 
@@ -257,7 +256,6 @@ class Declared:
 
 def read(layout: Layout) -> Declared:
     production, problem = production_playing(layout)
-    watched = _unchanged.begin()
     venues, acts = [], []
     for path in production.venues:
         try:
@@ -271,16 +269,10 @@ def read(layout: Layout) -> Declared:
             acts += [DeclaredAct(ActRef(name, path, act), None, reason) for act in act_names(path)]
             continue
         venues.append(DeclaredVenue(path, spec))
-        folder = acts_dir(path)
-        watching = _unchanged.acts_folder(folder) if watched else False
-        for name in _folders(folder):
+        for name in _folders(acts_dir(path)):
             ref, spec_path = _ref(spec, path, name)
             try:
-                act = _unchanged.known(folder, name, spec_path) if watching else None
-                if act is None:
-                    act = _unchanged.load(folder, name, spec_path) if watching else None
-                act = act or load(ActSpec, spec_path)
-                acts.append(_declared_act(ref, spec_path, act, spec))
+                acts.append(_declared_act(ref, spec_path, load(ActSpec, spec_path), spec))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
                 # no act.toml: not an Act (one stat each, not two, as act_names); but
                 # one that is a folder or a link to nothing is an Act gone invalid,
@@ -291,100 +283,6 @@ def read(layout: Layout) -> Declared:
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
     return Declared(production, tuple(venues), tuple(acts), problem)
-
-
-class _Unchanged:
-    """The act.toml files known unchanged since this process last read them, so that a
-    read of five thousand Acts (a `top` feed's Snapshot every second) need not stat
-    each one: their folders are watched (inotify.py), and a file is known unchanged
-    from when it was read under a watch until an event names it.
-
-    Only a plain file in a plain folder of `acts/` is trusted (each watched, the file
-    for writes through another of its links), `acts/` itself checked by one stat a
-    read (a Venue's folder replaced tells nothing to the acts/ it moved along). Watched
-    from a process's second read on: a single `backstage status` would spend more on
-    the watches than it saves; where the kernel gives no watch, the file is stat'ed.
-    """
-
-    def __init__(self) -> None:
-        self._folders = inotify.Folders()
-        self._files: set[str] = set()  # the Acts' folders whose act.toml is known
-        self._acts: dict[str, tuple[int, int]] = {}  # each watched acts/ and its (dev, ino)
-        self._reads = 0
-
-    def begin(self) -> bool:
-        """Before a read: forget what changed since the last. False: not watching."""
-        self._reads += 1
-        if self._reads < 2:
-            return False
-        changed = self._folders.changed()
-        if changed is None:
-            self._files.clear()
-            self._acts.clear()
-            return True
-        for path in changed:
-            # acts/NAME (the folder replaced) or acts/NAME/act.toml (the file changed)
-            self._files.discard(path)
-            if path.endswith("/act.toml"):
-                self._files.discard(path[: -len("/act.toml")])
-        return True
-
-    def acts_folder(self, folder: str) -> bool:
-        """Watch `folder` (a Venue's acts/) unless it is the one already watched; False
-        when it cannot be (then each of its act.toml is read as without watching)."""
-        try:
-            before = os.stat(folder)
-        except OSError:
-            return False
-        found = (before.st_dev, before.st_ino)
-        if self._acts.get(folder) == found:
-            return True
-        # another folder there now, or a new one: what was known under it is not
-        self._files = {path for path in self._files if path.rpartition("/")[0] != folder}
-        self._acts.pop(folder, None)
-        try:
-            watched = self._folders.watch(folder) and os.stat(folder)
-        except OSError:
-            return False
-        if not watched or (watched.st_dev, watched.st_ino) != found:
-            return False
-        self._acts[folder] = found
-        return True
-
-    def known(self, folder: str, name: str, spec_path: str) -> ActSpec | None:
-        """The Act's spec as last read, if its act.toml did not change since."""
-        if f"{folder}/{name}" not in self._files:
-            return None
-        cached = _loaded.get((ActSpec, spec_path))
-        return None if cached is None else cached[1]  # type: ignore[no-any-return]
-
-    def load(self, folder: str, name: str, spec_path: str) -> ActSpec:
-        """Read the act.toml (load), watching its folder first: known unchanged from
-        then on, when it is a plain file that was kept (not one still settling)."""
-        act_folder = f"{folder}/{name}"  # as the events name it
-        file = f"{act_folder}/act.toml"
-        watched = self._folders.watch(act_folder) and self._folders.watch(file, folder=False)
-        spec = load(ActSpec, spec_path)
-        cached = _loaded.get((ActSpec, spec_path))
-        if not watched or cached is None:
-            return spec
-        try:
-            folder_stat = os.lstat(act_folder)
-            file_stat = os.lstat(file)
-        except OSError:
-            return spec
-        stamp = (file_stat.st_ino, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ctime_ns)
-        if (
-            stat.S_ISDIR(folder_stat.st_mode)
-            and stat.S_ISREG(file_stat.st_mode)
-            and stamp == cached[0]
-            and cached[1] is spec
-        ):
-            self._files.add(act_folder)
-        return spec
-
-
-_unchanged = _Unchanged()
 
 
 # What the last reads made of each Act: a thousand Acts read once a second (the

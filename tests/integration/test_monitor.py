@@ -118,6 +118,9 @@ def test_status_table_watch_and_stats_commands(production, venue):
         stdout=subprocess.PIPE,
         text=True,
         env=dict(os.environ, BACKSTAGE_HOME=home),
+        # Ctrl-C as a terminal gives it, even where this suite was started in the
+        # background with SIGINT ignored (which a child inherits, Python then with it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         headers = 0

@@ -83,7 +83,8 @@ def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(productio
     _edit(beta, r"^port = \d+$", f"port = {alpha.port + 50}")
     # waited for in this process (a `status` process per look cost 0.25 s of CPU each)
     poll(lambda: all(row.reason == "" for row in production.snapshot().acts), 60)
-    assert all(row["reason"] == "" for row in _rows(home).values())
+    rows = _rows(home)
+    assert all(row["reason"] == "" for row in rows.values()), [r["reason"] for r in rows.values()]
     assert http_get(alpha.port) == (200, "ok")
     # nothing is said while Beta restarts onto its new port: it serves there once up
     poll(lambda: http_get(alpha.port + 50) == (200, "ok"), 30)
