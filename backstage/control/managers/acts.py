@@ -21,7 +21,7 @@ from typing import Any
 
 from emperor import fifo
 from emperor.errors import FifoNotReading
-from emperor.process import tail, telling_line, wait_for
+from emperor.process import pid_alive, tail, telling_line, wait_for
 from emperor.stats import InstanceStats, parse_instance_stats, stats_or_none
 
 from ...errors import (
@@ -251,7 +251,15 @@ class ActManager:
                 self.playable_or_raise(since)  # its old config may play: checked first
                 emperor = self.crew.stage.stats()
                 if emperor is not None and emperor.blacklisted(self.vassal):
-                    raise self._failed("failed to start", log_offset)
+                    # refused, unless a master of it runs (uWSGI keeps the entry of a
+                    # failure from before the fix until the new master is loyal) or it
+                    # has not tried since this start (an entry from before it: cleared)
+                    vassal = emperor.vassal(self.vassal)
+                    if vassal is None or not vassal.pid or not pid_alive(vassal.pid):
+                        if size_of(self.log_path) <= log_offset:
+                            self._forgive()
+                        else:
+                            raise self._failed("failed to start", log_offset)
                 sleeping = emperor is not None and emperor.waiting(self.vassal)
             sess = self.sess()
             # All workers, not the first: lazy workers still importing the app would be
