@@ -106,8 +106,19 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
             assert http_get(port)[0] == 200
         said = (f"Python version: {OTHER}.", "imported one", "out one", "err one",
                 f"worker on {OTHER}", "GET / => generated")  # fmt: skip
-        poll(lambda: all(line in logged() for line in said), timeout=15)
-        assert logged().count("GET / => generated") >= 4
+
+        def all_logged() -> bool:  # its master's logger writes a moment after the answer
+            text = logged()
+            return all(line in text for line in said) and text.count("GET / => generated") >= 4
+
+        try:
+            poll(all_logged, timeout=30)
+        except AssertionError:
+            text = logged()
+            missing = [line for line in said if line not in text]
+            raise AssertionError(
+                f"not in its log: {missing}; {text.count('GET / => generated')} requests"
+            ) from None
         printed = run_cli("logs", act.key, "-n", "200", home=production.home).stdout
         assert all(line in printed for line in said), printed
         layout = production.layout
