@@ -43,6 +43,24 @@ def serves(act, text: str, timeout: float = 60) -> None:
          timeout=timeout)  # fmt: skip
 
 
+def respawns_serve(act, text: str) -> None:
+    """A worker killed -9, then the master: each one forked or healed in its place loads
+    the checked code, which answers `text`."""
+    with RequestLoop(act.port) as loop:
+        loop.serves(text)
+        victim = act.sess.workers[0].pid
+        os.kill(victim, signal.SIGKILL)
+        poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
+        count = len(loop.served)
+        poll(lambda: len(loop.served) > count + 20)
+    # at most the request the killed worker held; none of the broken code's empty replies
+    assert len(loop.failed) <= 1 and set(loop.bodies) == {text}
+    master = act.sess.pid
+    os.kill(master, signal.SIGKILL)  # the Manager heals it
+    poll(lambda: act.sess is not None and act.sess.pid != master, timeout=60)
+    serves(act, text)
+
+
 @pytest.mark.parametrize(
     "broken",
     # each is a few Django starts: the one a worker's respawn breaks first runs always
@@ -69,22 +87,7 @@ def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, project
     status = run_cli("status", home=venue.production.home).stdout
     assert f"TestVenue/Bomb: {REFUSED}" in status and said in status
 
-    # a worker killed -9: the one the master forks in its place loads the checked code
-    with RequestLoop(act.port) as loop:
-        loop.serves(GREETING)
-        victim = act.sess.workers[0].pid
-        os.kill(victim, signal.SIGKILL)
-        poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
-        count = len(loop.served)
-        poll(lambda: len(loop.served) > count + 20)
-    # at most the request the killed worker held; none of the broken code's empty replies
-    assert len(loop.failed) <= 1 and set(loop.bodies) == {GREETING}
-
-    # the master killed -9: the Manager heals it, on the checked code
-    master = act.sess.pid
-    os.kill(master, signal.SIGKILL)
-    poll(lambda: act.sess is not None and act.sess.pid != master, timeout=60)
-    serves(act, GREETING)
+    respawns_serve(act, GREETING)
 
     # stopped and started: the start refuses the code on disk, and the last version plays
     act.stop()
@@ -212,21 +215,7 @@ def test_a_scaffolded_act_serves_its_last_accepted_version_after_a_refused_reloa
     assert os.path.join(act.path, "releases") not in str(refusal.value)  # named as edited
     assert f"TestVenue/Bomb: {REFUSED}" in status(venue) and said in status(venue)
 
-    # a worker killed -9: the one the master forks in its place loads the checked code
-    with RequestLoop(act.port) as loop:
-        loop.serves(SCAFFOLDED)
-        victim = act.sess.workers[0].pid
-        os.kill(victim, signal.SIGKILL)
-        poll(lambda: victim not in {w.pid for w in act.sess.workers} and act.sess.ready)
-        count = len(loop.served)
-        poll(lambda: len(loop.served) > count + 20)
-    assert len(loop.failed) <= 1 and set(loop.bodies) == {SCAFFOLDED}
-
-    # the master killed -9: the Manager heals it, on the checked code
-    master = act.sess.pid
-    os.kill(master, signal.SIGKILL)
-    poll(lambda: act.sess is not None and act.sess.pid != master, timeout=60)
-    serves(act, SCAFFOLDED)
+    respawns_serve(act, SCAFFOLDED)
     assert REFUSED in status(venue)
 
     # stopped and started: the start refuses the code on disk, and the last version plays
