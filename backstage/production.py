@@ -47,6 +47,7 @@ from .model.layout import (
     ActRef,
     Layout,
     acts_dir,
+    home_folder,
     venue_python,
     venue_spec_path,
     venue_user_dir,
@@ -58,16 +59,10 @@ from .model.spec import ProductionSpec, VenueSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOME = "~/.backstage"
-
-
-def default_home() -> str:
-    return os.environ.get("BACKSTAGE_HOME") or DEFAULT_HOME
-
 
 class Production:
     def __init__(self, home: str | None = None) -> None:
-        self.home = os.path.abspath(os.path.expanduser(home or default_home()))
+        self.home = home_folder(home)
         self.layout = Layout(self.home)
         self.crew = Crew(self.layout)
         self.spec_path = self.layout.spec_path

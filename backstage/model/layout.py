@@ -142,6 +142,18 @@ def venue_log_dir(venue_path: str) -> str:
     return _join(venue_path, "log")
 
 
+DEFAULT_HOME = "~/.backstage"
+
+
+def default_home() -> str:
+    return os.environ.get("BACKSTAGE_HOME") or DEFAULT_HOME
+
+
+def home_folder(home: str | None) -> str:
+    """The absolute folder `home` names; None: $BACKSTAGE_HOME, else ~/.backstage."""
+    return os.path.abspath(os.path.expanduser(home or default_home()))
+
+
 # A home's path goes into every vassal config: `:` would make a socket TCP, `,` split a
 # subscribe2 line, and uWSGI expands `$(`, `@(` and `%(` wherever they stand.
 UNSAFE_IN_HOME = (":", ",", "\n", "\r", "\0", "$(", "@(", "%(")

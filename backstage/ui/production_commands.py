@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from emperor.errors import StatsUnavailable
 from emperor.stats import read_stats
 
-from ..control.daemon.loop import ProductionManager, Service
-from ..control.processes import keeper
 from ..errors import NotRunning
 from ..model.snapshot import Snapshot
 from ..model.state import STARTING, refused_line
 from ..production import Production
-from . import terminal
 from .columns import act_table, daemons_line, emperor_line
-from .dashboard import Dashboard
-from .httpd import MetricsServer
-from .metrics import render as metrics_text
-from .options import act_of, pass_production
+from .options import act_of, log_to_stdout, pass_production
 from .status import status as production_status
+
+# The Manager's loop, its web services and the terminal monitor are imported by the
+# commands that run them: `status` and the rest need none of it.
+if TYPE_CHECKING:
+    from ..control.daemon.loop import Service
 
 
 @click.command()
@@ -36,7 +35,9 @@ from .status import status as production_status
 def up(production: Production, foreground: bool, timeout: float, kept: bool) -> None:
     """Start the Production Manager and make every enabled Act play."""
     if foreground:
-        _log_to_stdout()
+        from ..control.daemon.loop import ProductionManager
+
+        log_to_stdout()
         ProductionManager(production.crew).serve(kept=kept, services=_services(production))
         return
     production.up()
@@ -52,6 +53,9 @@ def up(production: Production, foreground: bool, timeout: float, kept: bool) -> 
 def _services(production: Production) -> list[Service]:
     """What production.toml asks the Manager to serve beside its work: /metrics, and the
     dashboard (its actions through the same Act methods as the command's)."""
+    from .dashboard import Dashboard
+    from .httpd import MetricsServer
+
     settings = production.crew.settings()  # the last good ones while the file is broken
     found: list[Service] = []
     if settings.metrics:
@@ -66,22 +70,6 @@ def _services(production: Production) -> list[Service]:
             )
         )
     return found
-
-
-def _log_to_stdout() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        force=True,
-    )
-
-
-@click.command(hidden=True)
-@pass_production
-def keep(production: Production) -> None:
-    """Bring the Production Manager back should it die (it starts this itself)."""
-    _log_to_stdout()
-    keeper.keep(production.layout)
 
 
 @click.command()
@@ -155,6 +143,8 @@ class ActsFailed(click.ClickException):
 @pass_production
 def metrics(production: Production) -> None:
     """Print the Production in the Prometheus text format (what /metrics serves)."""
+    from .metrics import render as metrics_text
+
     click.echo(metrics_text(production.snapshot()), nl=False)
 
 
@@ -217,6 +207,8 @@ def top(production: Production, interval: float) -> None:
     c  chain reload    x  stop    g  start (stop and start ask y first)
     +  one worker more    -  one worker less (needs uWSGI's cheaper mode)    q  quit
     """
+    from . import terminal
+
     terminal.run(production, interval)
 
 
