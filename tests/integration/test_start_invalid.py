@@ -8,7 +8,7 @@ import json
 import pytest
 
 from backstage.act import INVALID
-from backstage.errors import ActFailed
+from backstage.errors import ActFailed, PortBusy
 from tests.chaos_helpers import small_act
 from tests.conftest import run_cli
 from tests.helpers import http_get
@@ -66,3 +66,20 @@ def test_a_change_that_restarts_an_act_onto_another_acts_port_fails_with_why(pro
         "it plays on as it was until fixed"
     ]
     assert http_get(beta_port) == (200, "ok") and http_get(alpha.port) == (200, "ok")
+
+
+def test_a_start_onto_another_acts_port_names_that_act(production, venue):
+    """An Act edited by hand onto the port another Act of the Production plays on is
+    refused at its start with that Act's name, as status names it, not as a stranger's."""
+    alpha = small_act(venue, "Holder", processes=1)
+    gamma = small_act(venue, "Late", processes=1, start=False)
+    with open(gamma.spec_path) as spec:
+        text = spec.read().replace(f"port = {gamma.port}\n", f"port = {alpha.port}\n")
+    with open(gamma.spec_path, "w") as spec:  # by hand: `act set` would refuse it
+        spec.write(text)
+    with pytest.raises(PortBusy) as failed:
+        gamma.start()
+    assert str(failed.value) == (
+        f"port {alpha.port} is {alpha.key}'s: pick another (`backstage act set {gamma.key} port=N`)"
+    )
+    assert http_get(alpha.port) == (200, "ok")

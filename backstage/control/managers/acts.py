@@ -218,6 +218,8 @@ class ActManager:
         stage = self.crew.stage
         emperor = stage.stats() if stage.alive() else None
         listed = emperor is not None and emperor.vassal(self.vassal) is not None
+        if not listed:
+            self._port_unclaimed(spec.port)
         if not listed and holding.taken_elsewhere(self.crew.layout, spec.port):
             raise PortBusy(
                 f"port {spec.port} of {self.ref.key} is held by another process: free it, or "
@@ -230,6 +232,16 @@ class ActManager:
         self._forgive()
         self.crew.manager.poke()
         self._wait_serving(timeout, log_offset, since)
+
+    def _port_unclaimed(self, port: int) -> None:
+        """PortBusy naming the other Act of the Production that declares `port`, as the
+        Production Manager names it: that Act keeps it, and this one would never play."""
+        for found in declared.read(self.crew.layout).acts:
+            if found.ref.key != self.ref.key and found.spec is not None and found.spec.port == port:
+                raise PortBusy(
+                    f"port {port} is {found.ref.key}'s: pick another "
+                    f"(`backstage act set {self.ref.key} port=N`)"
+                )
 
     def _forgive(self) -> None:
         """Clear an earlier failure from the Emperor's blacklist, which would refuse the
