@@ -305,9 +305,12 @@ class Venue:
         user's."""
         if user == ROOT:
             warn_root(self.name)
-        else:
+        elif user:
             ownership.check_python(self.path, user)
-        return self.declare(user=user)
+        new = self.declare(user=user)
+        if not new.runs_as:
+            ownership.take_packages(self.path)  # its user installed them: no more
+        return new
 
     @property
     def python(self) -> str:

@@ -4,6 +4,7 @@ the Act keeps serving what it served. Needs root: it creates the user."""
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
 import subprocess
@@ -180,27 +181,43 @@ def test_no_act_of_a_user_venue_announces_a_host_itself(production, user_venue, 
     assert poll(lambda: http_get(port, host="shop.example.com")[0] == 404, timeout=10)
 
 
-def test_a_projects_own_package_is_never_built_as_root(production, user_venue, tmp_path):
-    """The Venue's packages are installed by Backstage, as root: for a Venue with a user,
-    wheels only, so a package's setup.py in the project (a folder its user may write) is
-    refused in one line and never runs."""
-    marker = tmp_path / "built-as-root"
+def test_a_projects_own_package_is_built_as_the_venues_user(
+    production, user_venue, system_user, tmp_path
+):
+    """The Venue's packages are its user's, and installed as that user: a local
+    package's setup.py in the project (a folder the user writes) runs as the user during
+    `act add`, never as root, and the Act serves with it."""
+    uid = system_user.pw_uid
     project = tmp_path / "site"
-    (project / "evilpkg").mkdir(parents=True)
-    (project / "evilpkg" / "setup.py").write_text(
-        f"open({str(marker)!r}, 'w').write('ran')\n"
-        "from setuptools import setup\nsetup(name='evilpkg', version='1')\n"
+    (project / "ownpkg").mkdir(parents=True)
+    built_by = project / "built-by"
+    (project / "ownpkg" / "setup.py").write_text(
+        f"import os\nopen({str(built_by)!r}, 'w').write(str(os.getuid()))\n"
+        "from setuptools import setup\n"
+        "setup(name='ownpkg', version='1', py_modules=['ownmod'])\n"
     )
-    (project / "requirements.txt").write_text("./evilpkg\n")
+    (project / "ownpkg" / "ownmod.py").write_text("ANSWER = b'built'\n")
+    (project / "requirements.txt").write_text("./ownpkg\n")
     (project / "app.py").write_text(
+        "from ownmod import ANSWER\n"
         "def application(environ, start_response):\n"
-        "    start_response('200 OK', [])\n    return [b'ok']\n"
+        "    start_response('200 OK', [])\n    return [ANSWER]\n"
     )
-    done = run_cli(
-        "act", "add", user_venue.name, "Site", str(project), "--wsgi", "app:application",
-        home=production.home, check=False,
-    )  # fmt: skip
-    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
-    assert "installs wheels only" in done.stderr
-    assert not marker.exists()
-    assert not os.path.exists(os.path.join(user_venue.path, "acts", "Site"))
+    subprocess.run(["chown", "-R", f"{uid}:{system_user.pw_gid}", str(project)], check=True)
+    with test_venue_user.passable(str(project)):
+        done = run_cli(
+            "act", "add", user_venue.name, "Site", str(project), "--wsgi", "app:application",
+            home=production.home, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert built_by.read_text() == str(uid)  # not 0
+        act = user_venue.act("Site")
+        assert http_get(act.port) == (200, "built")
+    assert os.stat(_ownmod(user_venue.path)).st_uid == uid  # installed by the user
+    assert os.stat(os.path.join(user_venue.path, "pyvenv.cfg")).st_uid == 0  # names the Python
+
+
+def _ownmod(venue_path: str) -> str:
+    found = glob.glob(os.path.join(venue_path, "lib", "python*", "site-packages", "ownmod.py"))
+    assert len(found) == 1, found
+    return found[0]

@@ -126,7 +126,7 @@ def user_venue(production, venue, system_user):
             yield venue
             production.down()  # before the user goes: userdel refuses a user with processes
     finally:
-        venue.declare(user="")
+        venue.set_user("")  # its packages back to root, who serves the next test's Acts
         for folder in ("run", "log"):
             shutil.rmtree(os.path.join(venue.path, folder), ignore_errors=True)
 

@@ -23,8 +23,9 @@ from typing import Any
 
 from ...errors import InstallFailed, ReleaseFailed
 from ...files.account import account
+from ...files.fs import write_atomic
 from ...files.project import find_requirements
-from ...model.layout import venue_python
+from ...model.layout import venue_python, venue_user_dir
 from ...model.project import Requirements
 from .virtualenv import UV_COMPILE, find_uv
 
@@ -185,25 +186,14 @@ def pyproject_dependencies(path: str) -> list[str]:
     return [str(d) for d in dependencies]
 
 
-def install_command(
-    requirements: Requirements, python: str, uv: str | None, user: str = ""
-) -> list[str] | None:
+def install_command(requirements: Requirements, python: str, uv: str | None) -> list[str] | None:
     """The command that installs these requirements into the Venue of `python`; None
-    when there is nothing to install. For a Venue with a `user`, wheels only: the install
-    runs as root (the Venue's packages are Backstage's), and building a package runs its
-    code (a setup.py in a folder the user can write), which uv alone refuses for local
-    folders too (pip builds them whatever --only-binary says)."""
-    if user and not uv:
-        raise InstallFailed(
-            f"a Venue with user = {user} installs its requirements with uv, which installs "
-            "wheels only (pip would build local packages, running their code as root): "
-            "install uv (pip install uv)"
-        )
+    when there is nothing to install. Whatever it builds runs the package's code: for a
+    Venue with a user it runs as that user (`install_requirements`)."""
     if uv:
-        wheels = ["--only-binary", ":all:"] if user else []
         # with bytecode, which the Act's processes may not write (virtualenv.UV_COMPILE)
         compiled = [UV_COMPILE, "--python", python]
-        return [uv, "pip", "install", *compiled, *wheels, "-r", requirements.path]
+        return [uv, "pip", "install", *compiled, "-r", requirements.path]
     if requirements.kind == "requirements":
         return [
             python,
@@ -218,6 +208,20 @@ def install_command(
     if not dependencies:
         return None
     return [python, "-m", "pip", "install", "--disable-pip-version-check", *dependencies]
+
+
+def installer_env(venue_path: str, user: str) -> dict[str, str]:
+    """The installer's environment: for a Venue's `user`, its home and caches in the
+    Venue's run/user/ (the user's), never root's, which another Venue's installs share."""
+    env = process_env(venue_path, {})
+    if user:
+        home = venue_user_dir(venue_path)
+        for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+            env.pop(name, None)
+        env["HOME"] = home
+        env["UV_CACHE_DIR"] = os.path.join(home, ".cache", "uv")
+        env["PIP_CACHE_DIR"] = os.path.join(home, ".cache", "pip")
+    return env
 
 
 def install_failure(output: str) -> str:
@@ -244,7 +248,8 @@ def install_requirements(
     the last install from this Act (the digest is kept in `act_dir`). True when it
     installed; InstallFailed with one line when it could not, and the Venue's packages
     are then whatever the installer left (uv and pip change nothing when resolution fails).
-    `user`: the Venue's, whose project must not run code as root (wheels only)."""
+    `user`: the Venue's, whom it runs as (a package's build runs its code), into packages
+    given to that user (`ownership.give_packages`) and with caches of its own."""
     requirements = find_requirements(project_dir)
     if requirements is None:
         return False
@@ -259,24 +264,16 @@ def install_requirements(
     python = venue_python(venue_path)
     if not os.path.exists(python):
         raise InstallFailed(f"{venue_path} has no bin/python: rebuild the Venue")
-    argv = install_command(requirements, python, find_uv() if uv == "auto" else uv, user)
+    argv = install_command(requirements, python, find_uv() if uv == "auto" else uv)
     if argv is not None:
         name = os.path.relpath(requirements.path, project_dir)
+        env = installer_env(venue_path, user)
         try:
-            done = run_step(argv, project_dir, process_env(venue_path, {}), timeout)
+            done = run_step(argv, project_dir, env, timeout, user)
         except subprocess.TimeoutExpired:
             raise InstallFailed(f"installing {name} took longer than {timeout:g} s") from None
         if done.returncode != 0:
-            why = install_failure(done.stdout)
-            if user and "source distributions" in why.lower():
-                why += (
-                    f" (a Venue with user = {user} installs wheels only, as building runs "
-                    "a package's code as root: publish a wheel, or install it by hand)"
-                )
-            raise InstallFailed(f"installing {name} failed: {why}")
+            raise InstallFailed(f"installing {name} failed: {install_failure(done.stdout)}")
     os.makedirs(act_dir, exist_ok=True)
-    temporary = hash_path + ".tmp"
-    with open(temporary, "w") as out:
-        out.write(digest + "\n")
-    os.replace(temporary, hash_path)
+    write_atomic(hash_path, digest + "\n", 0o644)  # in the user's folder: no link followed
     return True

@@ -3,8 +3,9 @@
 Its vassals drop to the user before they bind a socket, open their log or read their
 environment, so those live in the Venue's own folders (see `model.layout`), which the
 Production Manager makes, as root, before it pushes a vassal config. The Venue's folder,
-its `venue.toml` and its virtualenv stay root's: `venue.toml` names the user, and a user
-who could rewrite it could name root. Each Act's folder becomes the user's.
+its `venue.toml` and its `pyvenv.cfg` stay root's: `venue.toml` names the user, and a
+user who could rewrite it could name root. Each Act's folder becomes the user's, and so
+do the Venue's packages, which the user installs (`give_packages`).
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def check_python(venue_path: str, user: str) -> None:
 
 
 def prepare(ref: ActRef) -> None:
-    """The Venue's run and log folders, and the Act's own folder, as its user needs them."""
+    """The Venue's run and log folders, the Act's own folder and the Venue's packages, as
+    its user needs them."""
     if not ref.user:
         return
     reason = runs_as(ref.user)
@@ -163,6 +165,7 @@ def prepare(ref: ActRef) -> None:
     _folder(venue_log_dir(ref.venue_path), 0o700, user)
     if os.path.isdir(ref.path) and os.lstat(ref.path).st_uid != user.uid:
         give(ref.path, user)
+    give_packages(ref.venue_path, user)
 
 
 def _folder(path: str, mode: int, user: Account | None) -> None:
@@ -179,11 +182,56 @@ def _folder(path: str, mode: int, user: Account | None) -> None:
 
 
 def give(path: str, user: Account) -> None:
-    """`path` and everything in it to `user`; links are given, never followed."""
-    os.chown(path, user.uid, user.gid, follow_symlinks=False)
-    for folder, dirs, files in os.walk(path):
+    """`path` and everything in it to `user`; links are given, never followed. Walked by
+    file descriptors and deepest first: a folder becomes the user's only once all in it
+    is, so no folder the walk has yet to enter is the user's to swap for a link."""
+    for _, dirs, files, fd in os.fwalk(path, topdown=False):
         for name in dirs + files:
-            os.chown(os.path.join(folder, name), user.uid, user.gid, follow_symlinks=False)
+            os.chown(name, user.uid, user.gid, dir_fd=fd, follow_symlinks=False)
+    os.chown(path, user.uid, user.gid, follow_symlinks=False)
+
+
+# What the installer writes in a Venue: its commands (bin/), its packages
+# (lib/pythonX.Y/site-packages) and their C headers (include/)
+PACKAGE_FOLDERS = ("bin", "lib", "include")
+# uv's lock of the Venue, taken by each install
+VENUE_LOCK = ".lock"
+
+
+def give_packages(venue_path: str, user: Account) -> None:
+    """The Venue's packages to `user`, who installs them (`commands.install_requirements`
+    runs as the Venue's user: building a package runs its code). From then on Backstage
+    (root) never runs nor imports anything of that virtualenv: the vassal's master drops
+    to the user before its Python starts, and every step, check and install that runs its
+    Python runs as the user. Its folder, pyvenv.cfg (which names the Python) and
+    venue.toml stay root's. Walked once: a folder the user has is left as it is."""
+    for name in PACKAGE_FOLDERS:
+        path = os.path.join(venue_path, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and (st.st_uid, st.st_gid) != (user.uid, user.gid):
+            give(path, user)
+    # in the root's folder, made the user's: uv takes it before it installs
+    fd = os.open(
+        os.path.join(venue_path, VENUE_LOCK), os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600
+    )
+    try:
+        st = os.fstat(fd)
+        if (st.st_uid, st.st_gid) != (user.uid, user.gid):
+            os.fchown(fd, user.uid, user.gid)
+        if stat.S_IMODE(st.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def take_packages(venue_path: str) -> None:
+    """The Venue's packages back to Backstage, its user gone: that user cannot change
+    them any more (what it changed meanwhile stays: rebuild the Venue to be sure)."""
+    if os.geteuid() == 0:
+        give_packages(venue_path, Account("", os.geteuid(), os.getegid()))
 
 
 def processes_of(uid: int) -> list[int]:

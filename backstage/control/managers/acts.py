@@ -33,6 +33,7 @@ from ...errors import (
     PortBusy,
 )
 from ...files import declared
+from ...files.account import account
 from ...files.fs import log_backups, read_from, size_of, unlink_if_present, write_if_changed
 from ...model.layout import ActRef, venue_bin
 from ...model.names import check_name
@@ -41,7 +42,7 @@ from ...model.spec import ActSpec, unfold_processes
 from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, explain
 from ...render.shim import LIVE_HOSTS
 from ...render.stageset import env_json, reload_touch
-from ..build import warmrun
+from ..build import commands, warmrun
 from ..host import ownership, ports, shared, unplayables
 from ..processes import holding
 from ..processes.crew import Crew
@@ -486,15 +487,23 @@ def _left_behind(function: object, path: str, exc_info: object) -> None:
 
 
 def _scaffold(ref: ActRef) -> None:
+    """Django's startproject in the Act's folder; for a Venue with a user, as that user,
+    in a folder given to it first: the Venue's packages are the user's."""
     admin = venue_bin(ref.venue_path, "django-admin")
     folder = os.path.dirname(ref.path)
+    argv = [admin, "startproject", ref.name]
+    if ref.user:
+        os.mkdir(ref.path, 0o755)
+        ownership.give(ref.path, account(ref.user))
+        argv.append(ref.path)
     try:
         done = subprocess.run(
-            [admin, "startproject", ref.name],
+            argv,
             cwd=folder,
             capture_output=True,
             text=True,
             timeout=120,
+            **commands.as_user(ref.user),
         )
     except OSError as exc:
         raise ActFailed(
@@ -506,6 +515,8 @@ def _scaffold(ref: ActRef) -> None:
             f"django-admin startproject {ref.name} failed: {lines[-1] if lines else ''}"
         )
     settings = os.path.join(ref.path, ref.name, "settings.py")
-    with open(settings, "a") as out:
+    # in the user's folder, for a Venue with a user: a link put there is not followed
+    fd = os.open(settings, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    with os.fdopen(fd, "a") as out:
+        os.fchmod(fd, 0o600)  # it holds the project's SECRET_KEY
         out.write(SETTINGS_TAIL)
-    os.chmod(settings, 0o600)  # it holds the project's SECRET_KEY

@@ -48,7 +48,7 @@ from ...render.stageset import (
     worker_script,
 )
 from ..build import commands, preflight
-from ..host import shared
+from ..host import ownership, shared
 from ..host.ports import port_free
 from ..processes.crew import Crew
 from .acts import START_TIMEOUT, ActManager
@@ -312,6 +312,7 @@ def prepare(
     view = project_view(ref, spec)
     env = step_env(ref, spec)
     if spec.adopted:
+        ownership.prepare(ref)  # the Venue's packages and home, for its user's install
         commands.install_requirements(ref.venue_path, spec.source, ref.path, user=ref.user)
         shared.drop_dangling(ref.venue_path)
     # the check and the release steps in one process: one start of the app, not one a step

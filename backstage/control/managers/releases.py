@@ -347,6 +347,7 @@ def build(
             view = project_view(ref, served)
             env = adoption.step_env(ref, spec)
             if spec.adopted:  # a scaffold's Venue is its own to install into, as it was
+                ownership.prepare(ref)  # the Venue's packages and home, for its user's install
                 commands.install_requirements(ref.venue_path, building, ref.path, user=ref.user)
                 shared.drop_dangling(ref.venue_path)
 
@@ -461,10 +462,13 @@ def check_answers(crew: Crew, act: ActManager, path: str, timeout: float) -> Non
     )
     env.pop("PYTHONPATH", None)  # --pythonpath says it; uWSGI's own Python must not see it
     log_path = os.path.join(ref.releases_dir, f".check-{os.path.basename(path)}.log")
-    with open(log_path, "wb") as log:
+    # in the Act's folder, its user's for a Venue with a user: no link followed
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(log_fd, "wb") as log:
+        # as the Venue's user: the release's code, and the Venue's packages are theirs
         process = subprocess.Popen(
             argv, cwd=view.chdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, **commands.as_user(ref.user),
         )  # fmt: skip
     try:
         deadline = time.monotonic() + timeout

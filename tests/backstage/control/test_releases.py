@@ -3,9 +3,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-import pytest
-
-from backstage.control.build.commands import install_command
+from backstage.control.build.commands import install_command, installer_env
 from backstage.control.managers.releases import (
     Release,
     _checkout,
@@ -13,7 +11,6 @@ from backstage.control.managers.releases import (
     releases,
     unchanged,
 )
-from backstage.errors import InstallFailed
 from backstage.model.layout import ActRef
 from backstage.model.project import Requirements
 from backstage.model.spec import ActSpec
@@ -105,15 +102,18 @@ def test_a_scaffolds_version_is_checked_as_the_scaffold_with_its_own_settings():
     assert served.chdir == "/v/acts/A/current" and served.settings == "A.settings"
 
 
-def test_a_user_venues_requirements_are_installed_as_wheels_only():
-    """The install runs as root: for a Venue with a user, nothing may be built (a build
-    runs the package's code), which uv alone holds to for local folders too."""
+def test_a_user_venues_installer_has_a_home_and_caches_of_its_own(monkeypatch):
+    """The install runs as the Venue's user (building a package runs its code): with its
+    home and caches in the Venue's run/user/, never root's, which other Venues share."""
+    monkeypatch.setenv("XDG_CACHE_HOME", "/root/.cache")
+    env = installer_env("/v", "www-shop")
+    assert env["HOME"] == "/v/run/user"
+    assert env["UV_CACHE_DIR"] == "/v/run/user/.cache/uv"
+    assert env["PIP_CACHE_DIR"] == "/v/run/user/.cache/pip"
+    assert "XDG_CACHE_HOME" not in env
+    assert env["PATH"].startswith("/v/bin:")
+    assert installer_env("/v", "")["XDG_CACHE_HOME"] == "/root/.cache"  # as Backstage
     needs = Requirements("/p/requirements.txt", "requirements")
-    argv = install_command(needs, "/v/bin/python", "/bin/uv", user="www-shop")
-    assert argv is not None and argv[argv.index("--only-binary") + 1] == ":all:"
-    assert "--only-binary" not in (install_command(needs, "/v/bin/python", "/bin/uv") or [])
+    argv = install_command(needs, "/v/bin/python", "/bin/uv")
+    assert argv is not None and "--only-binary" not in argv  # the user's to build
     assert "--compile-bytecode" in argv  # an Act's processes may not write the Venue
-    with pytest.raises(
-        InstallFailed, match="with user = www-shop installs its requirements with uv"
-    ):
-        install_command(needs, "/v/bin/python", None, user="www-shop")
