@@ -120,18 +120,33 @@ def production_in(folder: str) -> Iterator[Production]:
             production.down()
 
 
+def port_range(setting: str, end: int) -> tuple[int, int]:
+    """The ports to draw from (first, last + 1): BENCH_PORTS's `FIRST-LAST` when it is
+    set (a run of thousands of Acts kept out of the range others test in), else 20000
+    up to `end`, the kernel's first ephemeral port."""
+    if not setting:
+        return 20000, end
+    first, dash, last = setting.partition("-")
+    if not (dash and first.isdigit() and last.isdigit() and 0 < int(first) < int(last) < 65536):
+        raise SystemExit(f"BENCH_PORTS={setting!r}: write it FIRST-LAST, as 33000-60000")
+    return int(first), int(last) + 1
+
+
 def free_ports(count: int) -> int:
     """The first of `count` ports in a row, each free now, below the kernel's ephemeral
-    ports (a client's connection may take any of those) and in the share of them that
-    `_run.py` gives this benchmark's lane (BENCH_LANE of BENCH_LANES), so that two
-    benchmarks running side by side never draw the same ones."""
+    ports (a client's connection may take any of those) or in BENCH_PORTS, and in the
+    share of them that `_run.py` gives this benchmark's lane (BENCH_LANE of
+    BENCH_LANES), so that two benchmarks running side by side never draw the same ones."""
     from backstage.control.host.ports import port_free
 
     with open("/proc/sys/net/ipv4/ip_local_port_range") as ephemeral:
         end = max(int(ephemeral.read().split()[0]), 30000)
+    start, end = port_range(os.environ.get("BENCH_PORTS", ""), end)
     lane, lanes = int(os.environ.get("BENCH_LANE", "0")), int(os.environ.get("BENCH_LANES", "1"))
-    share = (end - 20000) // lanes
-    low, high = 20000 + lane * share, 20000 + (lane + 1) * share - count
+    share = (end - start) // lanes
+    low, high = start + lane * share, start + (lane + 1) * share - count
+    if high <= low:
+        raise RuntimeError(f"{count} ports do not fit in {start}-{end - 1}: set BENCH_PORTS wider")
     for _ in range(100):
         first = random.randrange(low, high, 100)
         if all(port_free(port) for port in range(first, first + count)):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from ..errors import BackstageError, InvalidSetting, NotFound
 from ..model.domains import domain_of
 from ..model.layout import ActRef, Layout, acts_dir, unsafe_in_home, venue_spec_path
 from ..model.spec import ActSpec, ProductionSpec, VenueSpec, from_dict, to_dict
-from . import tomlfile
+from . import inotify, tomlfile
 from .account import account
 from .fs import write_atomic
 
@@ -43,6 +45,12 @@ _loaded: dict[tuple[type, str], tuple[tuple[int, int, int, int], Any]] = {}
 def load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -> S:
     """The spec `path` declares. `parsed(text)` is called when the file was read and
     found good (not when it came from what was read before)."""
+    return _load(cls, path, parsed)[0]
+
+
+def _load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -> tuple[S, int]:
+    """The spec, and the file's modification time (ns) as stat'ed before it was read:
+    never newer than what the spec says (see DeclaredAct.mtime)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -51,7 +59,7 @@ def load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -
     stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     cached = _loaded.get((cls, path))
     if cached is not None and cached[0] == stamp:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1], st.st_mtime_ns
     text = _read_settled(path)
     data = tomlfile.loads(text, path)
     if not data:
@@ -66,7 +74,7 @@ def load(cls: type[S], path: str, parsed: Callable[[str], None] | None = None) -
         parsed(text)
     if time.time() - st.st_mtime >= FRESH:
         _loaded[(cls, path)] = (stamp, spec)
-    return spec
+    return spec, st.st_mtime_ns
 
 
 def _on_this_host(spec: object) -> None:
@@ -236,6 +244,9 @@ class DeclaredAct:
     ref: ActRef
     spec: ActSpec | None
     error: str = ""  # why `spec` is None
+    # The act.toml's modification time (ns) when `spec` was read: a judgment of the Act
+    # (unplayables) is about this version of it, not about one written since
+    mtime: int = 0
 
 
 @dataclass(frozen=True)
@@ -256,6 +267,15 @@ class Declared:
 
 def read(layout: Layout) -> Declared:
     production, problem = production_playing(layout)
+    # One read at a time in a process: the Manager's pass, its dashboard's Snapshots and
+    # its certificates' thread share what is known unchanged, and a read draining the
+    # events while another marks a file known would lose the event of an edit between
+    with _unchanged.lock:
+        return _read(production, problem)
+
+
+def _read(production: ProductionSpec, problem: str) -> Declared:
+    watched = _unchanged.begin()
     venues, acts = [], []
     for path in production.venues:
         try:
@@ -269,10 +289,16 @@ def read(layout: Layout) -> Declared:
             acts += [DeclaredAct(ActRef(name, path, act), None, reason) for act in act_names(path)]
             continue
         venues.append(DeclaredVenue(path, spec))
-        for name in _folders(acts_dir(path)):
+        folder = acts_dir(path)
+        watching = _unchanged.acts_folder(folder) if watched else False
+        for name in _folders(folder):
             ref, spec_path = _ref(spec, path, name)
             try:
-                acts.append(_declared_act(ref, spec_path, load(ActSpec, spec_path), spec))
+                act = _unchanged.known(folder, name, spec_path) if watching else None
+                if act is None:
+                    act = _unchanged.load(folder, name, spec_path) if watching else None
+                act = act or _load(ActSpec, spec_path)
+                acts.append(_declared_act(ref, spec_path, act, spec))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
                 # no act.toml: not an Act (one stat each, not two, as act_names); but
                 # one that is a folder or a link to nothing is an Act gone invalid,
@@ -283,6 +309,108 @@ def read(layout: Layout) -> Declared:
             except (BackstageError, OSError) as exc:
                 acts.append(DeclaredAct(ref, None, _reason(exc, ref.spec_path)))
     return Declared(production, tuple(venues), tuple(acts), problem)
+
+
+class _Unchanged:
+    """The act.toml files known unchanged since this process last read them, so that a
+    read of five thousand Acts (a `top` feed's Snapshot every second) need not stat
+    each one: their folders are watched (inotify.py), and a file is known unchanged
+    from when it was read under a watch until an event names it.
+
+    Only a plain file in a plain folder of `acts/` is trusted (each watched, the file
+    for writes through another of its links), `acts/` itself checked by one stat a
+    read (a Venue's folder replaced tells nothing to the acts/ it moved along). Watched
+    from a process's second read on: a single `backstage status` would spend more on
+    the watches than it saves; where the kernel gives no watch, the file is stat'ed.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held by each read
+        self._folders = inotify.Folders()
+        self._files: set[str] = set()  # the Acts' folders whose act.toml is known
+        self._acts: dict[str, tuple[int, int]] = {}  # each watched acts/ and its (dev, ino)
+        self._reads = 0
+        self._pid = os.getpid()
+
+    def begin(self) -> bool:
+        """Before a read: forget what changed since the last. False: not watching."""
+        if self._pid != os.getpid():
+            # a forked child: the watches and their events are the parent's, and what
+            # the parent knew unchanged is not known here (it would be trusted for ever)
+            self._files.clear()
+            self._acts.clear()
+            self._reads, self._pid = 0, os.getpid()
+        self._reads += 1
+        if self._reads < 2:
+            return False
+        changed = self._folders.changed()
+        if changed is None:
+            self._files.clear()
+            self._acts.clear()
+            return True
+        for path in changed:
+            # acts/NAME (the folder replaced) or acts/NAME/act.toml (the file changed)
+            self._files.discard(path)
+            if path.endswith("/act.toml"):
+                self._files.discard(path[: -len("/act.toml")])
+        return True
+
+    def acts_folder(self, folder: str) -> bool:
+        """Watch `folder` (a Venue's acts/) unless it is the one already watched; False
+        when it cannot be (then each of its act.toml is read as without watching)."""
+        try:
+            before = os.stat(folder)
+        except OSError:
+            return False
+        found = (before.st_dev, before.st_ino)
+        if self._acts.get(folder) == found:
+            return True
+        # another folder there now, or a new one: what was known under it is not
+        self._files = {path for path in self._files if path.rpartition("/")[0] != folder}
+        self._acts.pop(folder, None)
+        try:
+            watched = self._folders.watch(folder) and os.stat(folder)
+        except OSError:
+            return False
+        if not watched or (watched.st_dev, watched.st_ino) != found:
+            return False
+        self._acts[folder] = found
+        return True
+
+    def known(self, folder: str, name: str, spec_path: str) -> tuple[ActSpec, int] | None:
+        """The Act's spec as last read and its mtime, if its act.toml did not change since."""
+        if f"{folder}/{name}" not in self._files:
+            return None
+        cached = _loaded.get((ActSpec, spec_path))
+        return None if cached is None else (cached[1], cached[0][2])
+
+    def load(self, folder: str, name: str, spec_path: str) -> tuple[ActSpec, int]:
+        """Read the act.toml (load), watching its folder first: known unchanged from
+        then on, when it is a plain file that was kept (not one still settling)."""
+        act_folder = f"{folder}/{name}"  # as the events name it
+        file = f"{act_folder}/act.toml"
+        watched = self._folders.watch(act_folder) and self._folders.watch(file, folder=False)
+        spec, mtime = loaded = _load(ActSpec, spec_path)
+        cached = _loaded.get((ActSpec, spec_path))
+        if not watched or cached is None:
+            return loaded
+        try:
+            folder_stat = os.lstat(act_folder)
+            file_stat = os.lstat(file)
+        except OSError:
+            return loaded
+        stamp = (file_stat.st_ino, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ctime_ns)
+        if (
+            stat.S_ISDIR(folder_stat.st_mode)
+            and stat.S_ISREG(file_stat.st_mode)
+            and stamp == cached[0]
+            and cached[1] is spec
+        ):
+            self._files.add(act_folder)
+        return loaded
+
+
+_unchanged = _Unchanged()
 
 
 # What the last reads made of each Act: a thousand Acts read once a second (the
@@ -301,13 +429,17 @@ def _ref(venue: VenueSpec, path: str, name: str) -> tuple[ActRef, str]:
     return found
 
 
-def _declared_act(ref: ActRef, spec_path: str, spec: ActSpec, venue: VenueSpec) -> DeclaredAct:
+def _declared_act(
+    ref: ActRef, spec_path: str, loaded: tuple[ActSpec, int], venue: VenueSpec
+) -> DeclaredAct:
     """The Act as declared, checked within its Venue; the same as before when neither
     its act.toml nor its venue.toml was read anew (the same venue.toml, the same ref)."""
+    spec, mtime = loaded
     before = _acts.get(spec_path)
     if before is not None and before[0] is spec and before[1] is venue:
-        return before[2]
-    found = DeclaredAct(ref, _checked(spec, ref, venue))
+        if before[2].mtime == mtime:
+            return before[2]
+    found = DeclaredAct(ref, _checked(spec, ref, venue), mtime=mtime)
     _acts[spec_path] = (spec, venue, found)
     return found
 

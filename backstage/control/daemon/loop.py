@@ -653,7 +653,13 @@ class ProductionManager:
         self._one_act_a_port(wanted, live, kept, (keep, unplayable, refs))
         self._guarded(
             "the unplayable Acts",
-            partial(unplayables.publish, crew.layout, unplayable, self._began),
+            partial(
+                unplayables.publish,
+                crew.layout,
+                unplayable,
+                self._began,
+                {found.ref.key: found.mtime for found in production.acts if found.mtime},
+            ),
         )
         if stage.holds:
             # before the Emperor: it spawns through the wrapper, which asks the holder

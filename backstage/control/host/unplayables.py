@@ -4,8 +4,9 @@ configs, and keeps their old config playing; it says so in `run/unplayable.json`
 that `status` and every other view show the Act as invalid, with why, rather than as
 running as if nothing were wrong.
 
-Each entry carries the act.toml's modification time it was found with: an act.toml
-changed since (fixed while no Manager runs) is not taken for unplayable on old word.
+Each entry carries the modification time of the act.toml it was found in (as the pass
+read it, not as the file is when the entry is written): an act.toml changed since (fixed
+while no Manager runs, or while the pass worked) is not taken for unplayable on old word.
 And the wall-clock time the pass that found it began (`seen`): whoever waits for the
 Act to play takes the reason only from a pass that began after the wait did, not from
 one that ran before its cause (another Act's port, a Venue's Python) was fixed.
@@ -28,11 +29,19 @@ def _mtime(path: str) -> int:
         return 0
 
 
-def publish(layout: Layout, found: Mapping[str, tuple[ActRef, str]], seen: float) -> None:
+def publish(
+    layout: Layout,
+    found: Mapping[str, tuple[ActRef, str]],
+    seen: float,
+    read: Mapping[str, int] | None = None,
+) -> None:
     """Say which Acts cannot be played now (key to its ref and why), as found by the
-    pass that began at `seen` (time.time())."""
+    pass that began at `seen` (time.time()) on the act.toml files as they were when it
+    read them (`read`: key to mtime in ns). The mtime is the one read, not the file's
+    now: an act.toml fixed while the pass worked is not said to be wrong on old word."""
+    read = read or {}
     entries = {
-        key: {"reason": why, "mtime": _mtime(ref.spec_path), "seen": seen}
+        key: {"reason": why, "mtime": read.get(key) or _mtime(ref.spec_path), "seen": seen}
         for key, (ref, why) in sorted(found.items())
     }
     write_if_changed(layout.unplayable, json.dumps(entries, indent=1) + "\n")

@@ -147,8 +147,11 @@ def take(
         holder = holders.get(ref.key, "")
         # one listing rather than a thousand opens of files that are not there, which
         # would be most of a refresh
-        refusal = layout.act_refused(ref)
-        refused = _first_line(refusal) if os.path.basename(refusal) in refusals else ""
+        refused = ""
+        if refusals:  # most often none: no path made for each Act
+            refusal = layout.act_refused(ref)
+            if os.path.basename(refusal) in refusals:
+                refused = _first_line(refusal)
         if read is None and ref.key != detail:
             # An Act without stats (most of a big Production sleep) whose row would be
             # made of the same as the last one's is that row: the same objects in, the

@@ -46,3 +46,31 @@ def test_no_file_or_another_act_says_nothing(tmp_path):
     with open(layout.unplayable, "w") as broken:
         broken.write("[1, 2")
     assert unplayables.why(layout, ref) == ""
+
+
+def test_a_reason_found_on_an_act_toml_fixed_while_the_pass_worked_is_not_taken(tmp_path):
+    """The pass reads Beta's act.toml (a port that clashes), then Beta is fixed by hand,
+    then the pass publishes what it found: it is about the act.toml it read, so nothing
+    is said of the fixed one (stamped with the file's mtime at publishing, status named
+    the clash of an Act fixed a moment before, until the next pass)."""
+    from backstage.files import declared
+    from backstage.model.spec import ProductionSpec, VenueSpec
+
+    layout = Layout(str(tmp_path / "home"))
+    venue = str(tmp_path / "V")
+    declared.create_home(layout, lambda: ProductionSpec(venues=(venue,)))
+    os.makedirs(os.path.join(venue, "acts", "B"))
+    declared.dump(os.path.join(venue, "venue.toml"), VenueSpec(name="V", python="3.11"))
+    ref = ActRef("V", venue, "B")
+    with open(ref.spec_path, "w") as spec:
+        spec.write('name = "B"\nport = 8001\n')
+    (found,) = declared.read(layout).acts  # the pass reads
+    with open(ref.spec_path, "w") as spec:  # fixed by hand meanwhile
+        spec.write('name = "B"\nport = 8051\n')
+    stat = os.stat(ref.spec_path)
+    if stat.st_mtime_ns == found.mtime:  # a coarse clock: the fix is later all the same
+        os.utime(ref.spec_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    why = {ref.key: (ref, "port 8001 is V/A's: pick another")}
+    unplayables.publish(layout, why, 100.0, {ref.key: found.mtime})
+    assert unplayables.why(layout, ref) == ""
+    assert unplayables.read(layout, [ref]) == {}

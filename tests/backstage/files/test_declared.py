@@ -150,3 +150,129 @@ def test_an_act_toml_without_what_it_must_say(tmp_path, text, reason):
     with pytest.raises(InvalidSetting) as refused:
         declared.load(ActSpec, path)
     assert reason in str(refused.value) and "__init__" not in str(refused.value)
+
+
+def _aged(path):
+    """As if written a while ago: kept by what was read (not re-read while it settles)."""
+    then = os.stat(path).st_mtime - 10
+    os.utime(path, (then, then))
+
+
+def _ports(layout):
+    return {
+        act.ref.name: act.spec.port if act.spec else act.error for act in declared.read(layout).acts
+    }
+
+
+def test_every_change_to_an_act_toml_is_seen_by_the_next_read_without_a_stat_each(tmp_path):
+    """From a process's second read on, an act.toml is stat'ed only when inotify says it
+    changed: an edit in place, a rename over it, a write through another link, the Act's
+    folder or acts/ replaced, each seen by the very next read."""
+    venue = str(tmp_path / "Shop")
+    layout = Layout(str(tmp_path / "home"))
+    declared.create_home(layout, lambda: ProductionSpec(venues=(venue,)))
+    acts = acts_dir(venue)
+    os.makedirs(acts)
+    declared.dump(venue_spec_path(venue), VenueSpec(name="Shop", python="3.11"))
+
+    def declare(name, port, folder=acts):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+        path = os.path.join(folder, name, "act.toml")
+        _write(path, f'name = "{name}"\nport = {port}\n')
+        _aged(path)
+        return path
+
+    front, back = declare("Front", 8101), declare("Back", 8102)
+    assert _ports(layout) == _ports(layout) == {"Front": 8101, "Back": 8102}
+    assert _ports(layout) == {"Front": 8101, "Back": 8102}  # known, not stat'ed
+
+    with open(front, "r+") as edit:  # in place, the same size: only an event tells
+        edit.write('name = "Front"\nport = 8111\n')
+    _aged(front)
+    assert _ports(layout) == {"Front": 8111, "Back": 8102}
+
+    _write(back + ".new", 'name = "Back"\nport = 8112\n')  # renamed over it
+    _aged(back + ".new")
+    os.rename(back + ".new", back)
+    assert _ports(layout) == {"Front": 8111, "Back": 8112}
+
+    # a write through another link tells the other link's folder: never trusted
+    os.link(back, str(tmp_path / "back.toml"))
+    assert _ports(layout)["Back"] == 8112
+    with open(tmp_path / "back.toml", "r+") as edit:
+        edit.write('name = "Back"\nport = 8122\n')
+    _aged(str(tmp_path / "back.toml"))
+    assert _ports(layout)["Back"] == 8122
+
+    # the Act's folder replaced by another
+    os.rename(os.path.join(acts, "Front"), str(tmp_path / "old-front"))
+    declare("Front", 8131)
+    assert _ports(layout)["Front"] == 8131
+
+    # acts/ replaced as a whole, its Acts' folders moved along
+    assert _ports(layout) == _ports(layout)
+    os.rename(acts, str(tmp_path / "old-acts"))
+    declare("Front", 8141)
+    declare("Back", 8142)
+    assert _ports(layout) == {"Front": 8141, "Back": 8142}
+
+    # the Venue's folder replaced: acts/ moves along and tells nothing, another is there
+    assert _ports(layout) == _ports(layout)
+    os.rename(venue, str(tmp_path / "old-venue"))
+    os.makedirs(acts)
+    declared.dump(venue_spec_path(venue), VenueSpec(name="Shop", python="3.11"))
+    _aged(venue_spec_path(venue))
+    declare("Front", 8151)
+    declare("Back", 8152)
+    assert _ports(layout) == {"Front": 8151, "Back": 8152}
+
+    os.remove(os.path.join(acts, "Back", "act.toml"))
+    assert _ports(layout) == {"Front": 8151}
+
+
+def test_a_forked_child_trusts_nothing_its_parent_knew_unchanged(tmp_path):
+    """The watches and their events stay with the process that made them: a child forked
+    after two reads (the parent watching) reads an act.toml edited in place, the same
+    size and aged, as it is now, not as the parent knew it."""
+    venue = str(tmp_path / "Shop")
+    layout = Layout(str(tmp_path / "home"))
+    declared.create_home(layout, lambda: ProductionSpec(venues=(venue,)))
+    os.makedirs(os.path.join(acts_dir(venue), "Front"))
+    declared.dump(venue_spec_path(venue), VenueSpec(name="Shop", python="3.11"))
+    path = os.path.join(acts_dir(venue), "Front", "act.toml")
+    _write(path, 'name = "Front"\nport = 8101\n')
+    _aged(path)
+    assert _ports(layout) == _ports(layout) == _ports(layout) == {"Front": 8101}
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's verdict is its exit status
+        seen = 1
+        try:
+            with open(path, "r+") as edit:
+                edit.write('name = "Front"\nport = 8111\n')
+            _aged(path)
+            seen = 0 if _ports(layout) == _ports(layout) == {"Front": 8111} else 1
+        finally:
+            os._exit(seen)
+    assert os.waitpid(child, 0)[1] == 0, "the child read what its parent knew"
+    assert _ports(layout) == {"Front": 8111}  # and the parent saw the child's edit
+
+
+def test_an_act_is_declared_with_the_mtime_of_what_was_read(tmp_path):
+    """A judgment of an Act is about the act.toml it was read from: its mtime as read,
+    whether parsed now or known from before, never a later one's."""
+    venue = str(tmp_path / "Shop")
+    layout = Layout(str(tmp_path / "home"))
+    declared.create_home(layout, lambda: ProductionSpec(venues=(venue,)))
+    os.makedirs(os.path.join(acts_dir(venue), "Front"))
+    declared.dump(venue_spec_path(venue), VenueSpec(name="Shop", python="3.11"))
+    path = os.path.join(acts_dir(venue), "Front", "act.toml")
+    _write(path, 'name = "Front"\nport = 8101\n')
+    _aged(path)
+    first = os.stat(path).st_mtime_ns
+    for _ in range(3):  # parsed, then known from the stamp, then known from the watch
+        assert [act.mtime for act in declared.read(layout).acts] == [first]
+    with open(path, "r+") as edit:
+        edit.write('name = "Front"\nport = 8111\n')
+    (found,) = declared.read(layout).acts
+    assert found.spec is not None and found.spec.port == 8111
+    assert found.mtime == os.stat(path).st_mtime_ns != first
