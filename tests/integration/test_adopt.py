@@ -14,7 +14,7 @@ import pytest
 from backstage.errors import InstallFailed, NotAProject, PreflightFailed, ReleaseFailed
 from backstage.files.fs import log_backups
 from emperor.process import pid_alive
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import http_get, poll, render_vassal
 from tests.projects import (
     FLASK_GREETING,
@@ -203,7 +203,7 @@ def test_workers_and_cron_run_with_the_act_and_show_in_its_stats(production, rea
     worker = next(d for d in daemons if d.kind == "worker")
     assert worker.name == "tick" and worker.pid > 0
     assert [(d.kind, d.name) for d in daemons if d.kind == "cron"] == [("cron", "tock")]
-    status = json.loads(run_cli("status", "--json", home=production.home).stdout)
+    status = json.loads(cli("status", "--json", home=production.home).stdout)
     (row,) = [a for a in status["acts"] if a["act"] == "Busy"]
     assert {"kind": "worker", "name": "tick", "pid": worker.pid, "respawns": 0} in row["daemons"]
     assert files_of(project.path).keys() == {
@@ -309,11 +309,11 @@ def test_the_log_rotates_by_size_and_the_manager_keeps_log_keep_copies(
     # a rotation by hand (L on the FIFO) loses nothing `logs` shows
     http_get(act.port, "/by-hand")
     before = os.stat(act.log_path).st_ino
-    run_cli("fifo", act.key, "L", home=production.home)
+    cli("fifo", act.key, "L", home=production.home)
     # a new log in place (the rotated one may take the name of one rotated in the same
     # second: uWSGI names them by the second)
     poll(lambda: os.stat(act.log_path).st_ino != before, timeout=10)
-    shown = run_cli("logs", act.key, "-n", "30", home=production.home).stdout
+    shown = cli("logs", act.key, "-n", "30", home=production.home).stdout
     assert "GET /by-hand" in shown
 
 

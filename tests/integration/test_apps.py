@@ -17,7 +17,7 @@ from backstage.errors import PreflightFailed
 from backstage.files import declared
 from backstage.model.layout import ActRef
 from emperor.process import pid_alive
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import RequestLoop, http_get
 from tests.integration.test_adopt import BOOKED
 from tests.projects import STATIC_CSS, git, make_django_project, write_files
@@ -64,7 +64,7 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
     production, real_venue, projects
 ):
     path = make_factory_project(projects)
-    done = run_cli(
+    done = cli(
         "act", "add", "Real", "Factory", path, "--wsgi", "flaskr:create_app()",
         home=production.home,
     )  # fmt: skip
@@ -73,7 +73,7 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
     assert http_get(act.port) == (200, FACTORY_GREETING)
     assert act.spec.wsgi == "flaskr:create_app()"
     # arguments, as literals; what act set did and what it means for the Act
-    done = run_cli(
+    done = cli(
         "act", "set", "Real/Factory", """wsgi=flaskr:create_app({"GREETING": "hi there"})""",
         home=production.home,
     )  # fmt: skip
@@ -102,13 +102,13 @@ def test_a_flask_application_factory_is_served_called_with_literal_arguments(
     assert act.spec.wsgi == "flaskr:create_app({'GREETING': 'hi there'})"
     # a release step only changes the next reload: said so, and no restart
     master = act.sess.pid
-    done = run_cli("act", "set", "Real/Factory", 'release=["python -c pass"]', home=production.home)
+    done = cli("act", "set", "Real/Factory", 'release=["python -c pass"]', home=production.home)
     assert "applies at the next reload" in done.stdout and "no restart" in done.stdout
-    done = run_cli("act", "set", "Real/Factory", "log_keep=3", home=production.home)
+    done = cli("act", "set", "Real/Factory", "log_keep=3", home=production.home)
     assert done.stdout.strip() == (
         "Real/Factory: log_keep 5 -> 3; the Production Manager applies it now, no restart"
     )
-    done = run_cli("config", "set", "Real/Factory", "TOKEN=s3cret", home=production.home)
+    done = cli("config", "set", "Real/Factory", "TOKEN=s3cret", home=production.home)
     assert done.stdout.strip() == (
         "Real/Factory: TOKEN set; it reloaded to apply it, with no failed request"
     )  # the value is never printed; each worker read the env file anew, no restart
@@ -311,11 +311,11 @@ def test_act_add_no_start_and_release_steps_then_act_rm_in_one_step(
     )
     assert act.spec.release == ("python -c 'print(1)'", "python -c pass")
     assert act.state == "stopped"
-    done = run_cli("act", "set", "Real/Later", "processes=3", home=production.home)
+    done = cli("act", "set", "Real/Later", "processes=3", home=production.home)
     assert done.stdout.strip() == (
         "Real/Later: processes 2 -> 3; it is not playing: it applies when it starts"
     )
-    done = run_cli("act", "set", "Real/Later", "processes=3", home=production.home)
+    done = cli("act", "set", "Real/Later", "processes=3", home=production.home)
     assert done.stdout.strip() == "Real/Later: nothing changed"
     done = run_cli(
         "act", "add", "Real", "Bad", path, "--release", "python -c 'unclosed",

@@ -20,7 +20,7 @@ import pytest
 from backstage import Production
 from backstage.errors import InvalidSetting
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
-from tests.conftest import HOMES, ROOT, run_cli
+from tests.conftest import HOMES, ROOT, cli, run_cli
 from tests.helpers import http_get, poll, processes_of
 
 HOSTILE = {
@@ -48,7 +48,7 @@ def env_of(act, keys) -> dict:
 
 
 def status_rows(home: str) -> dict:
-    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    data = json.loads(cli("status", "--json", home=home).stdout)
     return {row["act"]: row for row in data["acts"]}
 
 
@@ -190,7 +190,7 @@ def test_a_corrupt_venue_toml_and_production_toml(production, venue):
                 try:
                     # the Manager's pass sees it, and `status` says so
                     def said() -> subprocess.CompletedProcess[str] | None:
-                        found = run_cli("status", "--json", home=home, check=False)
+                        found = cli("status", "--json", home=home, check=False)
                         if found.returncode or '"invalid"' in found.stdout:
                             return found
                         if json.loads(found.stdout)["problem"]:
@@ -205,7 +205,7 @@ def test_a_corrupt_venue_toml_and_production_toml(production, venue):
                         f"{said[-1] if said else ''}"
                     )
                     assert "Traceback" not in done.stderr
-                    problem = json.loads(run_cli("status", "--json", home=home).stdout)["problem"]
+                    problem = json.loads(cli("status", "--json", home=home).stdout)["problem"]
                     if done.returncode:
                         assert len(done.stderr.strip().splitlines()) == 1 and path in done.stderr
                     elif path == production.layout.spec_path:  # the last good one plays
@@ -516,14 +516,14 @@ def test_a_broken_production_toml_keeps_the_last_good_one_playing_and_healing(pr
             os.rename(path + ".new", path)
             try:
                 poll(lambda: production.snapshot().problem, 15)
-                found = json.loads(run_cli("status", "--json", home=home).stdout)
+                found = json.loads(cli("status", "--json", home=home).stdout)
                 assert path in found["problem"] and "the last good one plays" in found["problem"]
                 assert "\n" not in found["problem"], found["problem"]
                 assert found["router"]["address"] == router, (what, found["router"])
                 assert {r["act"]: r["state"] for r in found["acts"]} == {"Steady": "running"}
-                said = run_cli("status", home=home)
+                said = cli("status", home=home)
                 assert "production.toml is not what plays" in said.stdout, said.stdout
-                listed = run_cli("act", "ls", home=home)
+                listed = cli("act", "ls", home=home)
                 assert "TestVenue/Steady\trunning" in listed.stdout, (what, listed)
                 # what would write it back refuses, naming it
                 with pytest.raises(InvalidSetting, match=path):
@@ -783,7 +783,7 @@ def test_races_and_leftovers_of_making_and_removing_acts(production, venue, tmp_
     # `act rm` of a playing Act: nothing of it stays in run/
     gone = small_act(venue, "Gone", processes=1)
     assert _run_files(production, "Gone")
-    run_cli("act", "rm", gone.key, home=home)
+    cli("act", "rm", gone.key, home=home)
     poll(lambda: _run_files(production, "Gone") == [], 15)
 
     # `down`: run/ keeps its locks and the last good production.toml, nothing stale

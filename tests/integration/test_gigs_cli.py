@@ -6,34 +6,34 @@ import json
 import os
 import socket
 
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
 
 
 def test_domains_bookings_and_gigs_through_the_command(production, venue):
     home = production.home
-    run_cli("venue", "domain", "add", "TestVenue", "Example.COM", home=home)
-    run_cli("venue", "domain", "add", "TestVenue", "example.org", home=home)
-    assert run_cli("venue", "domain", "ls", "TestVenue", home=home).stdout.split() == [
+    cli("venue", "domain", "add", "TestVenue", "Example.COM", home=home)
+    cli("venue", "domain", "add", "TestVenue", "example.org", home=home)
+    assert cli("venue", "domain", "ls", "TestVenue", home=home).stdout.split() == [
         "example.com",
         "example.org",
     ]
     named_act(venue, "Web")
-    done = run_cli("book", "TestVenue/Web", "www.example.com", home=home)
+    done = cli("book", "TestVenue/Web", "www.example.com", home=home)
     assert "booked at www.example.com" in done.stdout
     port = production.router.port
     assert http_get(port, host="www.example.com") == (200, "Web")
 
-    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    data = json.loads(cli("status", "--json", home=home).stdout)
     assert data["router"] == {"running": True, "address": f"127.0.0.1:{port}"}
     (gig,) = data["gigs"]
     assert gig["host"] == "www.example.com" and gig["acts"] == ["TestVenue/Web"]
     assert len(gig["nodes"]) == 1 and gig["requests"] >= 1
     assert {"venue", "act", "state"} <= set(data["acts"][0])  # old keys stay
     summary = f"Router 127.0.0.1:{port}: running, 1 of 1 Gigs live"
-    assert summary in run_cli("status", home=home).stdout
-    table = run_cli("gigs", home=home).stdout
+    assert summary in cli("status", home=home).stdout
+    table = cli("gigs", home=home).stdout
     assert "www.example.com" in table and "TestVenue/Web" in table and "running" in table
 
     # a domain with a booking under it stays; one line says what to do
@@ -41,11 +41,11 @@ def test_domains_bookings_and_gigs_through_the_command(production, venue):
     assert refused.returncode == 1 and "unbook" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
-    run_cli("unbook", "TestVenue/Web", "www.example.com", home=home)
+    cli("unbook", "TestVenue/Web", "www.example.com", home=home)
     poll(lambda: http_get(port, host="www.example.com")[0] == 404, timeout=2)
-    run_cli("venue", "domain", "rm", "TestVenue", "example.com", home=home)
+    cli("venue", "domain", "rm", "TestVenue", "example.com", home=home)
     assert venue.domains == ("example.org",)
-    assert json.loads(run_cli("gigs", "--json", home=home).stdout) == []
+    assert json.loads(cli("gigs", "--json", home=home).stdout) == []
 
 
 def test_bad_input_is_one_line_and_changes_nothing(production, venue):

@@ -13,7 +13,7 @@ import stat
 import pytest
 
 from backstage.model.certificate import BadCertificate
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
 from tests.tls_helpers import (
@@ -203,17 +203,17 @@ def test_tls_commands(production, venue, ca):
     assert "www.example.com: Test Intermediate, until" in done.stdout
     with open(key) as f:
         secret = f.read()
-    (listed,) = json.loads(run_cli("tls", "ls", "--json", home=home).stdout)
+    (listed,) = json.loads(cli("tls", "ls", "--json", home=home).stdout)
     assert listed["host"] == "www.example.com" and listed["source"] == "imported"
     assert listed["issuer"] == "Test Intermediate" and listed["not_after"].endswith("Z")
     assert listed["error"] is None
-    gigs = {g["host"]: g for g in json.loads(run_cli("gigs", "--json", home=home).stdout)}
+    gigs = {g["host"]: g for g in json.loads(cli("gigs", "--json", home=home).stdout)}
     assert gigs["www.example.com"]["tls"] == {
         "source": "imported",
         "issuer": "Test Intermediate",
         "not_after": listed["not_after"],
     }
-    text = run_cli("tls", "ls", home=home).stdout
+    text = cli("tls", "ls", home=home).stdout
     assert "www.example.com  imported  Test Intermediate" in text
     logs = "".join(
         open(os.path.join(production.layout.log_dir, name)).read()
@@ -221,16 +221,16 @@ def test_tls_commands(production, venue, ca):
     )
     assert secret.splitlines()[1] not in logs + text + done.stdout
 
-    listed = json.loads(run_cli("status", "--json", home=home).stdout)["certificates"]
+    listed = json.loads(cli("status", "--json", home=home).stdout)["certificates"]
     assert [(c["host"], c["source"], c["warning"]) for c in listed] == [
         ("www.example.com", "imported", None)
     ]
-    metrics = run_cli("metrics", home=home).stdout
+    metrics = cli("metrics", home=home).stdout
     assert 'backstage_certificate_expiry_timestamp_seconds{host="www.example.com"' in metrics
 
-    run_cli("tls", "rm", "www.example.com", home=home)
-    assert json.loads(run_cli("tls", "ls", "--json", home=home).stdout) == []
+    cli("tls", "rm", "www.example.com", home=home)
+    assert json.loads(cli("tls", "ls", "--json", home=home).stdout) == []
     gone = run_cli("tls", "rm", "www.example.com", home=home, check=False)
     assert gone.returncode == 1 and "has no certificate" in gone.stderr
-    gigs = {g["host"]: g for g in json.loads(run_cli("gigs", "--json", home=home).stdout)}
+    gigs = {g["host"]: g for g in json.loads(cli("gigs", "--json", home=home).stdout)}
     assert gigs["www.example.com"]["tls"] is None

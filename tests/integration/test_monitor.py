@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from backstage.control.managers.observe import take
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import http_get, poll
 from tests.integration.test_failures import break_app
 
@@ -95,7 +95,7 @@ def test_status_table_watch_and_stats_commands(production, venue):
     venue.new_act("Resting", start=False)
     home = production.home
 
-    table = run_cli("status", home=home).stdout.splitlines()
+    table = cli("status", home=home).stdout.splitlines()
     assert "Emperor pid" in table[0]
     assert table[1].startswith("Router 127.0.0.1:") and "0 of 0 Gigs live" in table[1]
     header = table[2].split()
@@ -108,7 +108,7 @@ def test_status_table_watch_and_stats_commands(production, venue):
     )
     assert "\x1b[" not in "".join(table)  # no colour into a pipe
 
-    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    data = json.loads(cli("status", "--json", home=home).stdout)
     row = next(row for row in data["acts"] if row["act"] == "Shown")
     assert row["state"] == "running" and row["busy"] + row["idle"] == row["workers"] == 1
     assert row["rps"] is None and row["listen_queue"] == 0  # one reading: no rate yet
@@ -134,12 +134,10 @@ def test_status_table_watch_and_stats_commands(production, venue):
         watch.kill()
         watch.wait()
 
-    raw = json.loads(run_cli("stats", "TestVenue/Shown", home=home).stdout)
+    raw = json.loads(cli("stats", "TestVenue/Shown", home=home).stdout)
     live = [w["pid"] for w in raw["workers"] if w["pid"]]  # the rest are cheap slots
     assert live == [w.pid for w in act.sess.workers]
-    assert run_cli("stats", "--path", "TestVenue/Shown", home=home).stdout.strip() == (
-        act.stats_path
-    )
+    assert cli("stats", "--path", "TestVenue/Shown", home=home).stdout.strip() == act.stats_path
     done = run_cli("stats", "TestVenue/Resting", home=home, check=False)
     assert done.returncode == 1 and "not running" in done.stderr
     done = run_cli("top", home=home, check=False)  # no terminal here: one clear line
@@ -209,7 +207,7 @@ def test_top_under_tmux(production, venue, tmux):
     assert row_of(screen, "TestVenue/Busy")[1:3] == ["running", str(busy.sess.pid)]
 
     # The stock uwsgitop on the path `backstage stats --path` prints shows the workers.
-    path = run_cli("stats", "--path", "TestVenue/Busy", home=production.home).stdout.strip()
+    path = cli("stats", "--path", "TestVenue/Busy", home=production.home).stdout.strip()
     tmux("new-window", "-d", "-t", "t:1", f"{UWSGITOP} {path}; sleep 600")
     pids = [str(w.pid) for w in busy.sess.workers]
     tmux.wait_for(lambda s: "WID" in s and all(pid in s for pid in pids), 15, "t:1")

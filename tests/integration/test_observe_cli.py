@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.backstage.ui.fakes import promtool_check
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.integration.test_failures import break_app
 
 
@@ -18,11 +18,11 @@ def test_metrics_act_ls_status_and_down(production, venue):
     broken = venue.new_act("Broken", processes=1, start=False)
     assert run_cli("status", home=home).returncode == 0  # Broken is declared but not failed
 
-    text = run_cli("metrics", home=home).stdout
+    text = cli("metrics", home=home).stdout
     assert 'backstage_act_state{venue="TestVenue",act="Good",state="running"} 1' in text
     promtool_check(text)
 
-    listed = json.loads(run_cli("act", "ls", "TestVenue", "--json", home=home).stdout)
+    listed = json.loads(cli("act", "ls", "TestVenue", "--json", home=home).stdout)
     assert [(a["act"], a["state"]) for a in listed] == [("Broken", "stopped"), ("Good", "running")]
     assert run_cli("act", "ls", "Nowhere", home=home, check=False).returncode == 1
 

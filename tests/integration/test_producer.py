@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli, run_cli
 from tests.dns_helpers import PowerDNSServer, free_port, pdns_server, query
 from tests.helpers import poll
 
@@ -70,26 +70,26 @@ def test_records_appear_and_go_with_the_bookings(producing, venue, pdns):
     act = venue.new_act("Web", processes=1, start=False)
     act.book("kittens.example.com")
 
-    dry = run_cli("producer", "sync", "--dry-run", home=home).stdout
+    dry = cli("producer", "sync", "--dry-run", home=home).stdout
     assert "(dry run) example.com: create the zone" in dry
     assert f"(dry run) example.com: + kittens.example.com. A {ADDRESS}" in dry
     assert query(pdns.dns_port, "kittens.example.com")[1] == []  # nothing made
 
-    done = run_cli("producer", "sync", home=home).stdout
+    done = cli("producer", "sync", home=home).stdout
     assert f"example.com: + kittens.example.com. A {ADDRESS}" in done
     assert query(pdns.dns_port, "kittens.example.com") == (NOERROR, [ADDRESS])
-    assert "in step: 1 records in 1 zones" in run_cli("producer", "sync", home=home).stdout
+    assert "in step: 1 records in 1 zones" in cli("producer", "sync", home=home).stdout
 
     _theirs(pdns, "example.com.", "www.example.com.", "198.51.100.1")
     act.unbook("kittens.example.com")
-    done = run_cli("producer", "sync", home=home).stdout
+    done = cli("producer", "sync", home=home).stdout
     assert "example.com: - kittens.example.com. A" in done
     assert query(pdns.dns_port, "kittens.example.com") == (NXDOMAIN, [])
     assert query(pdns.dns_port, "www.example.com") == (NOERROR, ["198.51.100.1"])
 
     # booked where the owner has a record already: theirs stays, and the sync says so
     act.book("www.example.com")
-    done = run_cli("producer", "sync", home=home).stdout
+    done = cli("producer", "sync", home=home).stdout
     assert "www.example.com. A is not Backstage's: left as it is" in done
     assert query(pdns.dns_port, "www.example.com") == (NOERROR, ["198.51.100.1"])
 

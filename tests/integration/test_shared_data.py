@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import RequestLoop, http_get
 from tests.integration.test_venue_user import passable, system_user, user_venue  # noqa: F401
 from tests.projects import git, make_django_project, write_files
@@ -108,7 +108,7 @@ def test_a_flask_factory_apps_instance_database_survives_deploy_and_rollback(ven
     kept = os.path.join(act.path, "shared", "instance", "flaskr.sqlite")
     for release in act.releases:
         assert os.path.realpath(os.path.join(release.path, "instance", "flaskr.sqlite")) == kept
-    listed = run_cli("releases", "TestVenue/Flaskr", home=venue.production.home).stdout
+    listed = cli("releases", "TestVenue/Flaskr", home=venue.production.home).stdout
     assert f"shared data in {os.path.join(act.path, 'shared')}: instance (" in listed
 
 
@@ -178,7 +178,7 @@ def test_a_django_projects_media_and_sqlite_database_survive_deploy_and_rollback
     assert not os.path.exists(os.path.join(project.path, "db.sqlite3"))  # never written
     shared = os.path.join(act.path, "shared")
     assert os.listdir(os.path.join(shared, "media")) == ["kept.txt"]
-    done = run_cli("act", "rm", "--keep-data", "TestVenue/Media", home=venue.production.home)
+    done = cli("act", "rm", "--keep-data", "TestVenue/Media", home=venue.production.home)
     kept = done.stdout.strip().rsplit(" ", 1)[-1]
     assert done.stdout.startswith("TestVenue/Media: removed; its data is kept in ") and kept
     assert sorted(os.listdir(os.path.join(kept, "shared"))) == ["db.sqlite3", "media"]
@@ -200,11 +200,11 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     archive = str(tmp_path / "saved.tar.gz")
     with RequestLoop(act.port) as loop:
         loop.serves("one:a,b")
-        done = run_cli("backup", "TestVenue/Saved", "-o", archive, home=home)
+        done = cli("backup", "TestVenue/Saved", "-o", archive, home=home)
         assert done.stdout.strip() == f"TestVenue/Saved: act.toml and instance in {archive}"
         assert http_get(act.port, "/add?body=after") == (200, "added")
         loop.serves("one:a,b,after")
-        done = run_cli("restore", archive, home=home)
+        done = cli("restore", archive, home=home)
         assert done.stdout.strip() == "TestVenue/Saved: restored instance"
         loop.serves("one:a,b")
     assert loop.failed == [] and set(loop.bodies) <= {"one:a,b", "one:a,b,after"}
@@ -217,10 +217,10 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
     done = run_cli("restore", act.spec_path, home=home, check=False)
     assert done.returncode == 1 and "is not a backup of an Act" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    done = run_cli("act", "rm", "TestVenue/Saved", home=home)
+    done = cli("act", "rm", "TestVenue/Saved", home=home)
     assert done.stdout.startswith("TestVenue/Saved: removed, with its data: instance (")
     # gone, and made again from the backup: its data and its settings
-    done = run_cli("restore", archive, home=home)
+    done = cli("restore", archive, home=home)
     assert done.stdout.startswith("TestVenue/Saved: made again with instance; start it")
     venue.act("Saved").start()
     assert http_get(act.port) == (200, "one:a,b")

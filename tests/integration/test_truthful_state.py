@@ -12,13 +12,13 @@ import socket
 
 from emperor.process import read_pidfile
 from tests.chaos_helpers import small_act
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
 
 
 def _rows(home: str) -> dict[str, dict]:
-    found = json.loads(run_cli("status", "--json", home=home, check=False).stdout)
+    found = json.loads(cli("status", "--json", home=home, check=False).stdout)
     return {f"{row['venue']}/{row['act']}": row for row in found["acts"]}
 
 
@@ -69,12 +69,12 @@ def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(productio
     assert "blanks" in rows[alpha.key]["reason"] and "plays on" in rows[alpha.key]["reason"]
     assert http_get(alpha.port) == (200, "ok")  # its old config plays on
     assert http_get(beta_port) == (200, "ok")  # and Beta's, on its own old port
-    table = run_cli("status", home=home).stdout
+    table = cli("status", home=home).stdout
     assert f"{beta.key} invalid: its declaration cannot be used: {said}" in table
     assert f"{alpha.key} invalid: its declaration cannot be used" in table
-    listed = run_cli("act", "ls", home=home).stdout.splitlines()
+    listed = cli("act", "ls", home=home).stdout.splitlines()
     assert f"{beta.key}\tinvalid\t" in "\n".join(listed)
-    metrics = run_cli("metrics", home=home).stdout
+    metrics = cli("metrics", home=home).stdout
     assert re.search(
         r'backstage_act_wrong\{venue="TestVenue",act="Beta",state="invalid",reason="its', metrics
     )
@@ -121,10 +121,10 @@ def test_a_gig_whose_only_act_is_down_is_not_live(production, venue):
         assert not gig.playing and gig.booked == (act.key,)
         row = snapshot.act(act.key)
         assert row is not None and row.state in ("starting", "failed") and row.reason
-        done = run_cli("status", home=production.home, check=False)
+        done = cli("status", home=production.home, check=False)
         assert "0 of 1 Gigs live" in done.stdout
         assert re.search(rf"^{act.key} (starting|failed): \S", done.stdout, re.M)
-        shown = run_cli("gigs", home=production.home).stdout
+        shown = cli("gigs", home=production.home).stdout
         assert f"{host}  not playing (booked: {act.key})" in shown
     finally:
         for pid in frozen:
