@@ -487,23 +487,11 @@ class Venue:
         own = runs_as == own_user_name(production.prefix, name)
         instead = ""  # why a Venue that would have a user of its own runs as root
         if own:
-            if own_uwsgi:
-                instead = (
-                    f"a Venue on Python {python} has a uwsgi of its own, which cannot run "
-                    f"as a Venue's user yet: make it on Python {embedded}"
-                )
-            else:
-                account.check_free(runs_as)
-                instead = ownership.why_no_new_user(interpreter, parent) or ""
+            account.check_free(runs_as)
+            instead = ownership.why_no_new_user(interpreter, parent) or ""
             if instead:  # the seed's new_venue(name, parent) plays wherever it is called
                 runs_as, own = ROOT, False
         elif runs_as not in ("", ROOT):
-            if own_uwsgi:
-                raise InvalidSetting(
-                    f"a Venue on Python {python} has a uwsgi of its own, which cannot run "
-                    f"as a Venue's user yet: make it on Python {embedded}, or with "
-                    'user="root" (--user root) to run its Acts as root'
-                )
             account.account(runs_as)
         production.create()
         if own:

@@ -112,7 +112,15 @@ def venue_python(venue_path: str) -> str:
 
 
 def venue_uwsgi(venue_path: str) -> str:
-    """A Venue's own uwsgi, built for its Python where the Stage's embeds another."""
+    """A Venue's own uwsgi, built for its Python where the Stage's embeds another: in
+    libexec/, root's, because the vassal runs it as root until it drops to the Venue's
+    user, and bin/ is that user's to write."""
+    return _join(venue_path, "libexec", "uwsgi")
+
+
+def venue_uwsgi_before(venue_path: str) -> str:
+    """Where a Venue built before libexec/ keeps its own uwsgi (`ownership.own_uwsgi`
+    moves it)."""
     return venue_bin(venue_path, "uwsgi")
 
 

@@ -192,13 +192,6 @@ class VenueSpec:
             check_domain("hsts", domain)  # one no longer in domains does nothing
         if self.runs_as:
             check_user_name(self.user)  # and `declared` asks the host whether it exists
-            if self.own_uwsgi:
-                # Its own uwsgi re-execs after the drop and reads its config again, from
-                # a file only root may read
-                raise InvalidSetting(
-                    "user = and a Venue's own uwsgi (another Python) do not go together "
-                    "yet: remove user = from venue.toml"
-                )
 
     @property
     def runs_as(self) -> str:

@@ -80,13 +80,13 @@ def test_a_venue_with_its_own_uwsgi_has_its_vassal_reexec_into_it_once(tmp_path)
     crew = act.venue.production.crew
     plain = crew.stageset.vassal(crew.layout, act.ref, act.spec)
     assert not reexecs(plain) and "BACKSTAGE_VENUE_UWSGI" not in plain
-    uwsgi = str(tmp_path / "V" / "bin" / "uwsgi")
+    uwsgi = str(tmp_path / "V" / "libexec" / "uwsgi")
     text = crew.stageset.vassal(crew.layout, act.ref, act.spec, uwsgi)
     assert reexecs(text)
     assert (
         "if-not-env = BACKSTAGE_VENUE_UWSGI\n"
         f"env = BACKSTAGE_VENUE_UWSGI={uwsgi}\n"
-        f"unprivileged-binary-patch = {uwsgi}\n"
+        f"privileged-binary-patch = {uwsgi}\n"  # before the drop: it reads the config
         "endif =\n"
     ) in text
     # the re-exec'd master opens its log itself (else it writes where nobody reads)

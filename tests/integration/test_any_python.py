@@ -7,21 +7,26 @@ nothing on disk."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
 
 from backstage import Venue
 from backstage.control.build import virtualenv
+from backstage.control.host import ownership
 from backstage.errors import VenueBuildError
 from backstage.model.layout import venue_uwsgi
 from backstage.shortcuts import new_venue
 from emperor.binary import find_uwsgi, probe
 from tests.conftest import HOMES, ROOT, root_production, run_cli
 from tests.helpers import RequestLoop, http_get, poll
+from tests.integration import test_venue_user
+from tests.integration.test_venue_user import passable, uid_of
 from tests.projects import FLASK_REQUIREMENTS
 
 OTHER = "3.12"
+system_user = test_venue_user.system_user  # the fixture of a Venue's user
 
 APP = """\
 import sys
@@ -142,6 +147,53 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
         if act is not None:
             act.remove()
         production.down()
+        production.forget_venue(venue)
+
+
+@pytest.mark.slow
+@on_the_other_venue
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("useradd") is None,
+    reason="a Venue's user needs Backstage to run as root, and useradd to create one",
+)
+def test_a_venue_on_another_python_runs_its_acts_as_its_user(
+    production, other_venue_path, system_user, tmp_path
+):
+    """A Venue of another Python may have a user: its vassal execs the Venue's own uwsgi
+    (root's, in libexec/, out of the user's bin/) before the drop, which that uwsgi then
+    makes, and its master and workers run as the user."""
+    venue = Venue(other_venue_path, production)
+    production.add_venue(venue)
+    uid = system_user.pw_uid
+    folder = tmp_path / "app"
+    folder.mkdir()
+    write_app(str(folder), "user")
+    stdlib = ownership.stdlib_of(venue.path)
+    assert stdlib is not None
+    act = None
+    try:
+        with passable(venue.path, stdlib, str(folder)):
+            venue.set_user(system_user.pw_name)
+            act = venue.add_act("AsUser", str(folder), wsgi="app:application")
+            status, body = http_get(act.port)
+            assert status == 200 and body.startswith(f"user {OTHER}."), body
+            sess = act.sess
+            assert sess is not None
+            pids = [sess.pid, *(worker.pid for worker in sess.workers)]
+            assert [uid_of(pid) for pid in pids] == [uid] * len(pids)
+            uwsgi = venue_uwsgi(venue.path)
+            for path in (uwsgi, os.path.dirname(uwsgi), venue.path):
+                st = os.stat(path)
+                assert st.st_uid == 0 and not st.st_mode & 0o022, path
+            assert os.stat(os.path.join(venue.path, "bin")).st_uid == uid  # the user's
+            assert not os.path.exists(os.path.join(venue.path, "bin", "uwsgi"))
+    finally:
+        if act is not None:
+            act.remove()
+        production.down()  # before the user goes: userdel refuses a user with processes
+        venue.set_user("")
+        for name in ("run", "log"):
+            shutil.rmtree(os.path.join(venue.path, name), ignore_errors=True)
         production.forget_venue(venue)
 
 

@@ -4,7 +4,8 @@ uv builds it in a fraction of a second where it is installed (seeded, so that it
 its own pip); stdlib venv otherwise. A vassal's interpreter is its uwsgi's own: a
 Venue on the Python the Stage's uwsgi embeds plays on that uwsgi, and one on another
 Python gets its own uwsgi, built inside it at creation (`pip install uwsgi==<the
-Stage's version>` compiles against the Venue's Python; about 25 s on two cores).
+Stage's version>` compiles against the Venue's Python; about 25 s on two cores) and
+kept in its libexec/, root's.
 
 Interpreters are found without uv's help (`uv python find` stops at a pyenv shim):
 this one, pyenv's `versions/X.Y*/`, then `pythonX.Y` on PATH, each run to check it.
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 
 from ...errors import InvalidSetting, VenueBuildError
 from ...files import declared
-from ...model.layout import venue_python, venue_spec_path, venue_uwsgi
+from ...model.layout import venue_python, venue_spec_path, venue_uwsgi, venue_uwsgi_before
 from ...model.spec import VenueSpec
 
 MAJOR_MINOR = re.compile(r"^[0-9]+\.[0-9]+$")
@@ -163,8 +164,13 @@ def build_uwsgi(path: str, version: str, log_path: str) -> None:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "w") as log:
         log.write(done.stdout)
-    built = venue_uwsgi(path)
+    built = venue_uwsgi_before(path)
     if done.returncode == 0 and os.access(built, os.X_OK):
+        # out of bin/, which becomes the Venue's user's: the vassal runs it as root
+        # until it drops to that user
+        kept = venue_uwsgi(path)
+        os.makedirs(os.path.dirname(kept), mode=0o755)
+        os.rename(built, kept)
         return
     cause = next(
         (why for mark, why in BUILD_CAUSES if mark in done.stdout),

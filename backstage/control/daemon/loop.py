@@ -59,7 +59,6 @@ from ...model.layout import (
     venue_https_marks,
     venue_run_dir,
     venue_user_dir,
-    venue_uwsgi,
 )
 from ...model.reconcile import Memory, Plan, Wanted, reconcile, settled, unplayed_ports
 from ...model.spec import ActSpec, ProductionSpec
@@ -417,7 +416,7 @@ class ProductionManager:
                 continue
             try:
                 venue_path = found.ref.venue_path
-                uwsgi = venue_uwsgi(venue_path) if venue_path in own_uwsgi else ""
+                uwsgi = ownership.own_uwsgi(venue_path) if venue_path in own_uwsgi else ""
                 ownership.check_python(venue_path, found.ref.user)
                 # an Act of a Venue with a user cannot reach the home: its Venue's own
                 marks, answers = layout.https_marks, challenges

@@ -17,9 +17,17 @@ import time
 from collections.abc import Collection
 
 from ...errors import InvalidSetting, StageError
+from ...files import declared
 from ...files.account import account
 from ...model.account import Account
-from ...model.layout import ActRef, venue_log_dir, venue_run_dir, venue_user_dir
+from ...model.layout import (
+    ActRef,
+    venue_log_dir,
+    venue_run_dir,
+    venue_user_dir,
+    venue_uwsgi,
+    venue_uwsgi_before,
+)
 
 
 def owner(ref: ActRef) -> tuple[int, int] | None:
@@ -198,13 +206,46 @@ PACKAGE_FOLDERS = ("bin", "lib", "include")
 VENUE_LOCK = ".lock"
 
 
+def own_uwsgi(venue_path: str) -> str:
+    """The Venue's own uwsgi, moved from bin/ to libexec/ where it was built before
+    libexec/ (bin/ becomes the Venue's user's, and the vassal runs that binary as root
+    until it drops): root's, or StageError saying to rebuild the Venue."""
+    path = venue_uwsgi(venue_path)
+    before = venue_uwsgi_before(venue_path)
+    if not os.path.lexists(path) and os.path.lexists(before):
+        st = os.lstat(before)
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            os.rename(before, path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise StageError(
+            f"{path} is missing: rebuild the Venue (its own uwsgi is built with it)"
+        ) from None
+    folder = os.lstat(os.path.dirname(path))
+    if (
+        st.st_uid != os.geteuid()
+        or folder.st_uid != os.geteuid()
+        or ((st.st_mode | folder.st_mode) & 0o022)
+    ):
+        raise StageError(
+            f"{path} must be Backstage's and writable by it alone (the vassal runs it "
+            "before it drops to the Venue's user): chown it and its folder, chmod 755 them"
+        )
+    return path
+
+
 def give_packages(venue_path: str, user: Account) -> None:
     """The Venue's packages to `user`, who installs them (`commands.install_requirements`
     runs as the Venue's user: building a package runs its code). From then on Backstage
     (root) never runs nor imports anything of that virtualenv: the vassal's master drops
     to the user before its Python starts, and every step, check and install that runs its
-    Python runs as the user. Its folder, pyvenv.cfg (which names the Python) and
-    venue.toml stay root's. Walked once: a folder the user has is left as it is."""
+    Python runs as the user. Its folder, pyvenv.cfg (which names the Python),
+    venue.toml and its own uwsgi stay root's. Walked once: a folder the user has is left
+    as it is."""
+    if declared.venue_spec(venue_path).own_uwsgi:
+        own_uwsgi(venue_path)  # out of bin/ first
     for name in PACKAGE_FOLDERS:
         path = os.path.join(venue_path, name)
         try:

@@ -35,7 +35,7 @@ from ...errors import BackstageError, InvalidSetting, NotFound, PreflightFailed,
 from ...files import declared
 from ...files.account import account
 from ...files.fs import write_atomic
-from ...model.layout import ActRef, venue_uwsgi
+from ...model.layout import ActRef
 from ...model.spec import ActSpec
 from ...render.factory import factory_path, render_factory
 from ...render.stageset import project_view
@@ -499,7 +499,7 @@ def release_uwsgi(crew: Crew, ref: ActRef) -> list[str]:
     """The uwsgi command a release is checked with: the one its vassal will serve it
     with, the Venue's own where it has one (the Stage's embeds another Python)."""
     if declared.venue_spec(ref.venue_path).own_uwsgi:
-        return [venue_uwsgi(ref.venue_path)]
+        return [ownership.own_uwsgi(ref.venue_path)]
     return crew.stage.uwsgi()
 
 
