@@ -13,6 +13,7 @@ The rules, each learnt from uWSGI 2.0:
   app is retried ever more slowly and shows failed meanwhile;
 - a listed vassal whose config changed is withdrawn, and pushed anew once gone: over
   zmq, from the second Emperor-sent reload on, a vassal reads the config before last;
+  so is one the Emperor holds another on-demand socket for (uWSGI keeps the first);
 - a listed vassal nobody wants, named with this Production's prefix, is withdrawn,
   unless it is kept: an Act whose declaration cannot be read right now (being
   rewritten, or broken by hand) plays on as it was until it can be;
@@ -122,10 +123,10 @@ def reconcile(
                 continue
             waiting.discard(name)
             notes.append(f"pushing {name}")
-        elif before is None:
+        elif before is None and not _on_demand_changed(emperor, name, want):
             pushed[name] = Pushed(digest, now)  # adopted as it runs
             continue
-        elif before.digest == digest:
+        elif before is not None and before.digest == digest:
             continue
         else:
             if now - withdrawn.get(name, -SETTLE) >= SETTLE:
@@ -149,6 +150,14 @@ def reconcile(
         memory=Memory(pushed, withdrawn, frozenset(waiting)),
         notes=tuple(notes),
     )
+
+
+def _on_demand_changed(emperor: EmperorStats, name: str, want: Wanted) -> bool:
+    """The Emperor lists `name` waiting on another on-demand socket than wanted (pushed
+    by a Manager before an upgrade): it never moves it by itself, so it is withdrawn and
+    pushed anew, as for a changed config."""
+    listed = emperor.vassal(name)
+    return listed is not None and listed.on_demand != want.on_demand
 
 
 def settled(
@@ -176,5 +185,7 @@ def settled(
     # unlists it, or unseen, and nothing else would start the pass that pushes it anew
     pushed = plan.memory.pushed
     if any(name in pushed and pushed[name].digest != want.digest for name, want in wanted.items()):
+        return False
+    if any(_on_demand_changed(emperor, name, want) for name, want in wanted.items()):
         return False
     return not any(ours(name) for name in live - wanted.keys() - keep)

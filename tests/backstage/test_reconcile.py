@@ -19,6 +19,7 @@ The clock is faked: `now` is a plain monotonic number, `wall` is set from the re
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,21 @@ def test_changed_declaration_is_withdrawn_then_pushed_anew_once_gone():
     assert (gone.push, gone.withdraw) == (((B, changed[B].config, ""),), ())
     assert gone.memory.pushed[B] == Pushed(changed[B].digest, 105.0)
     assert B not in gone.memory.withdrawn
+
+
+def test_a_vassal_listed_on_another_on_demand_socket_is_withdrawn_then_pushed_anew():
+    """A sleeping Act pushed on its TCP port before its port was held: the Emperor keeps
+    the first on-demand socket through any reload, so a new Manager plays it anew."""
+    healthy = recorded("healthy")
+    assert healthy.vassal(B) is not None and healthy.vassal(B).on_demand == ""
+    moved = dataclasses.replace(want(B), on_demand="/h/run/V.B.ondemand")
+    wanted = {A: want(A), B: moved}
+    first = run(wanted, healthy, Memory(), now=100.0, wall=0.0)
+    assert (first.push, first.withdraw) == ((), (B,))
+    assert not settled(wanted, healthy, run(wanted, healthy, first.memory, 101.0, 0.0), ours)
+    killed = recorded("killed")
+    gone = run(wanted, killed, first.memory, now=105.0, wall=past_blacklist(killed, B))
+    assert gone.push == ((B, moved.config, "/h/run/V.B.ondemand"),)
 
 
 def test_undeclared_vassals_of_ours_are_withdrawn_foreign_ones_never():
