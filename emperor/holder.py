@@ -7,6 +7,14 @@ hands a vassal's sockets to the wrapper that asks for them, and closes an addres
 file lists any more (the vassal was withdrawn, or its port changed). It never
 accepts a connection on a held socket: while no master does, the kernel queues them.
 
+A vassal the Emperor spawns on demand (an Act that sleeps) names a wake socket in its
+held file: the Emperor's on-demand socket, a unix one. The holder watches that vassal's
+held sockets and, when a connection waits at one, connects to the wake socket without
+a word: the Emperor spawns the vassal, which takes its held sockets from the wrapper and
+serves what waited (and accepts that empty connection too, so it wakes nobody again).
+Connections keep waiting while no Emperor runs; the holder connects again every
+WAKE_AGAIN seconds while any waits, so the next Emperor is told as soon as it listens.
+
     python -m emperor.holder SOCKET DIR PIDFILE LOCK
 
 Run once per Emperor; a second one sees the lock taken and exits at once.
@@ -37,6 +45,10 @@ BACKLOG = 1024  # connections that wait while no master accepts (capped by somax
 BIND_FOR = 3.0  # how long a request waits for an address still bound elsewhere: the
 # workers of a master killed before the holder held its port let go of it in ~0.1 s
 LOOK_EVERY = 0.5  # seconds between looks at the held files
+# seconds before a vassal whose sockets still have a connection waiting is woken again:
+# its start takes longer (its socket is not watched meanwhile), and an awake vassal
+# whose workers are all busy is told no more often than this (an empty connection)
+WAKE_AGAIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,11 +59,14 @@ class HeldFile:
 
     addresses: tuple[str, ...]
     owner: tuple[int, int] | None = None
+    wake: str = ""  # a unix socket to connect to when a connection waits at one of them
 
     def dumps(self) -> str:
         data: dict[str, object] = {"addresses": list(self.addresses)}
         if self.owner is not None:
             data["owner"] = list(self.owner)
+        if self.wake:
+            data["wake"] = self.wake
         return json.dumps(data, sort_keys=True) + "\n"
 
     @classmethod
@@ -68,7 +83,10 @@ class HeldFile:
             isinstance(owner, list) and len(owner) == 2 and all(isinstance(i, int) for i in owner)
         ):
             raise ValueError("owner is not [uid, gid]")
-        return cls(tuple(addresses), (owner[0], owner[1]) if owner else None)
+        wake = data.get("wake", "")
+        if not isinstance(wake, str) or (wake and split_tcp(wake) is not None):
+            raise ValueError("wake is not a unix socket path")
+        return cls(tuple(addresses), (owner[0], owner[1]) if owner else None, wake)
 
 
 def split_tcp(address: str) -> tuple[str, int] | None:
@@ -145,6 +163,18 @@ def bind(address: str, owner: tuple[int, int] | None = None) -> _Held:
     return _Held(sock, inode)
 
 
+def poke(path: str) -> bool:
+    """Connect to the unix socket at `path` and close at once, never waiting: True when
+    the connection was queued there (False: nobody listens, or its backlog is full)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.setblocking(False)
+        try:
+            conn.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def _answers(path: str) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
@@ -173,6 +203,10 @@ class Holder:
         self._seen = -1  # the folder's mtime at the last look
         self._unbound = False  # some listed address could not be bound at the last look
         self._listed: dict[str, tuple[int, int] | None] = {}  # address: owner, by the files
+        self._wakes: dict[str, str] = {}  # address: the wake socket its file names
+        self._watched: dict[str, socket.socket] = {}  # registered in the selector, by address
+        self._quiet_until: dict[str, float] = {}  # wake socket: not woken again before then
+        self._selector: selectors.BaseSelector | None = None  # serve()'s, while it runs
 
     def files(self) -> dict[str, HeldFile]:
         """The held files by vassal name; a file that cannot be read counts as absent."""
@@ -209,6 +243,7 @@ class Holder:
             self._seen = changed
             files = self.files()
             self._listed = {a: held.owner for held in files.values() for a in held.addresses}
+            self._wakes = {a: h.wake for h in files.values() if h.wake for a in h.addresses}
         elif not self._unbound:
             return
         with self._lock:
@@ -264,6 +299,7 @@ class Holder:
         held = self._held.pop(address, None)
         if held is None:
             return
+        self._unwatch(address)  # before it closes: epoll would report a closed fd's events
         if held.still_reachable(address) and held.inode:
             try:
                 os.unlink(address)
@@ -289,13 +325,18 @@ class Holder:
         os.replace(temporary, self.socket_path)
         try:
             with selectors.DefaultSelector() as selector:
+                self._selector = selector
                 selector.register(listener, selectors.EVENT_READ)
                 last_look = float("-inf")
                 while not self._stopping.is_set():
                     if self._clock() - last_look >= LOOK_EVERY:
                         self.look()
                         last_look = self._clock()
-                    if selector.select(LOOK_EVERY):
+                    wait = self._watch()
+                    for key, _ in selector.select(wait):
+                        if key.fileobj is not listener:
+                            self._wake(key.data, key.fileobj)  # type: ignore[arg-type]
+                            continue
                         try:
                             conn, _ = listener.accept()
                         except OSError:
@@ -311,6 +352,53 @@ class Holder:
             with self._lock:
                 for address in list(self._held):
                     self._release(address)
+                self._selector = None
+
+    def _watch(self) -> float:
+        """Watch the held sockets of the vassals with a wake socket that are not quiet;
+        the seconds until the next look or the end of a quiet spell."""
+        now = self._clock()
+        wait = LOOK_EVERY
+        with self._lock:
+            for wake, until in list(self._quiet_until.items()):
+                if until <= now:
+                    del self._quiet_until[wake]
+                else:
+                    wait = min(wait, until - now)
+            wanted = {
+                address: self._held[address].sock
+                for address, wake in self._wakes.items()
+                if address in self._held and wake not in self._quiet_until
+            }
+            for address, sock in list(self._watched.items()):
+                if wanted.get(address) is not sock:
+                    self._unwatch(address)
+            selector = self._selector
+            if selector is not None:
+                for address, sock in wanted.items():
+                    if address not in self._watched:
+                        selector.register(sock, selectors.EVENT_READ, address)
+                        self._watched[address] = sock
+        return wait
+
+    def _unwatch(self, address: str) -> None:
+        sock = self._watched.pop(address, None)
+        if sock is not None and self._selector is not None:
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+
+    def _wake(self, address: str, sock: socket.socket) -> None:
+        """A connection waits at `address`: connect to its vassal's wake socket (the
+        Emperor spawns it), and leave its sockets unwatched for WAKE_AGAIN."""
+        with self._lock:
+            wake = self._wakes.get(address)
+            if wake is None or wake in self._quiet_until or self._watched.get(address) is not sock:
+                return  # woken already, or no longer watched: an event already on its way
+            self._quiet_until[wake] = self._clock() + WAKE_AGAIN  # _watch() unwatches it
+        if not poke(wake):
+            log.debug("%s waits: nobody listens at %s yet", address, wake)
 
     def stop(self) -> None:
         self._stopping.set()

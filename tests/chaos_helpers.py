@@ -65,6 +65,7 @@ class Load:
         self.port, self.host = port, host
         self.interval, self.limit, self.seconds, self.timeout = interval, limit, seconds, timeout
         self.results: list[tuple[float, int]] = []  # (monotonic time, status; 0: no answer)
+        self.sent = 0  # requests sent, the one on its way included
         self.durations: list[float] = []  # seconds each request took, in the same order
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -86,6 +87,7 @@ class Load:
             if time.monotonic() >= deadline:
                 break
             began = time.monotonic()
+            self.sent += 1
             status, _ = http_get(self.port, host=self.host, timeout=self.timeout)
             ended = time.monotonic()
             self.durations.append(ended - began)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 UNIX_PATH_MAX = 107  # bytes of a unix socket path, less its terminating NUL
+ON_DEMAND_PATH_MAX = 102  # uWSGI 2.0.31's on_demand_bind() cuts a path there
 
 
 def _join(folder: str, *names: str) -> str:
@@ -453,6 +454,11 @@ class Layout:
         """Where the Production Manager wakes a sleeping Act for its Gigs (control.waker)."""
         return self._own_run(ref, "wake")
 
+    def act_on_demand(self, ref: ActRef) -> str:
+        """The Emperor's on-demand socket of an Act that sleeps: a connection there spawns
+        it (the socket holder makes one when a request waits at the Act's held port)."""
+        return self._own_run(ref, "ondemand")
+
     def act_gigs(self, ref: ActRef) -> str:
         """The ini with the Act's subscribe2 lines, which its vassal config includes."""
         if ref.user:
@@ -506,4 +512,8 @@ class Layout:
         for path in self.act_sockets(ref):
             if len(os.fsencode(path)) > UNIX_PATH_MAX:
                 return path
+        # the Emperor binds it and takes no more than 102 bytes of its path
+        on_demand = self.act_on_demand(ref)
+        if len(os.fsencode(on_demand)) > ON_DEMAND_PATH_MAX:
+            return on_demand
         return None

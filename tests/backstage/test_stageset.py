@@ -102,11 +102,30 @@ def test_own_uwsgi_is_written_to_venue_toml_only_when_set(tmp_path):
     assert specs.venue_spec(str(tmp_path)).own_uwsgi is True
 
 
-def test_an_act_that_sleeps_takes_its_port_from_the_emperor_and_dies_on_idle(tmp_path):
+def test_an_act_that_sleeps_on_a_stage_that_holds_keeps_its_held_sockets(tmp_path):
     act = lay_out(tmp_path)
-    before = render_vassal(act)
+    crew = act.production.crew
+    assert crew.stageset.holds
     act.set("idle=300")
     text = render_vassal(act)
+    lines = text.splitlines()
+    # the held port and socket as an awake Act's, and the Emperor's on-demand socket
+    # (a unix one, the holder's to connect to) served at fd 0
+    assert "http-socket = fd://60" in lines and "socket = fd://61" in lines
+    assert "socket = fd://0" in lines and "http-socket = fd://0" not in lines
+    assert "idle = 300" in lines and "die-on-idle = true" in lines
+
+
+def test_an_act_that_sleeps_takes_its_port_from_the_emperor_and_dies_on_idle(tmp_path):
+    act = lay_out(tmp_path)
+    crew = act.production.crew
+
+    def render() -> str:  # a Stage without a socket holder (the system Emperor's way)
+        return StageSet(holds=False).vassal(crew.layout, act.ref, act.spec)
+
+    before = render()
+    act.set("idle=300")
+    text = render()
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read_string(text)
     options = parser["uwsgi"]
@@ -115,7 +134,7 @@ def test_an_act_that_sleeps_takes_its_port_from_the_emperor_and_dies_on_idle(tmp
     assert "127.0.0.1:9123" not in text.replace("; sleeps", "").split("\nhttp-socket")[1]
     assert options["idle"] == "300" and options["die-on-idle"] == "true"
     act.set("idle=0")
-    assert render_vassal(act) == before  # an Act that never sleeps renders as before
+    assert render() == before  # an Act that never sleeps renders as before
 
 
 def test_max_rss_is_the_acts_or_else_the_productions(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from emperor import heldwrap
 from emperor.heldwire import FD_BASE, HELD_ENV, ask, decode_reply, encode_reply, held_fd_urls
-from emperor.holder import HeldFile, Holder, held_addresses, split_tcp
+from emperor.holder import WAKE_AGAIN, HeldFile, Holder, held_addresses, split_tcp
 from tests.helpers import free_port, poll
 
 
@@ -27,6 +27,8 @@ def test_a_reply_says_how_many_fds_follow():
 def test_held_files_round_trip_and_refuse_what_is_not_one():
     held = HeldFile(("127.0.0.1:8001", "/run/a.sock"), (1000, 1000))
     assert HeldFile.loads(held.dumps()) == held
+    sleeps = HeldFile(("127.0.0.1:8001",), wake="/run/a.ondemand")
+    assert HeldFile.loads(sleeps.dumps()) == sleeps
     assert HeldFile.loads(HeldFile(("127.0.0.1:8001",)).dumps()).owner is None
     for bad in (
         "[]",
@@ -36,6 +38,8 @@ def test_held_files_round_trip_and_refuse_what_is_not_one():
         "nope",
         '{"addresses": ["a"], "owner": [1]}',
         '{"addresses": ["a"], "owner": "root"}',
+        '{"addresses": ["a"], "wake": "127.0.0.1:80"}',
+        '{"addresses": ["a"], "wake": 1}',
     ):
         with pytest.raises(ValueError):
             HeldFile.loads(bad)
@@ -103,6 +107,38 @@ def test_a_held_port_queues_connections_while_nobody_accepts(holder):
     _hold(holder, "a.ini", f"127.0.0.1:{port}")
     poll(lambda: f"127.0.0.1:{port}" in held_addresses(holder.socket_path), 5)
     assert _connects(port)  # no process of the vassal runs: the backlog takes it
+
+
+def test_a_connection_waiting_at_a_sleeping_vassals_port_wakes_it(holder, tmp_path):
+    """The wake socket stands for the Emperor's on-demand socket: the holder connects
+    there when a connection waits at the vassal's held port, again while it waits (the
+    Emperor may not listen yet), and not while none waits."""
+    port, wake = free_port(), str(tmp_path / "a.ondemand")
+    emperor = socket.socket(socket.AF_UNIX)
+    emperor.bind(wake)
+    emperor.listen(16)
+    emperor.settimeout(10)
+    with open(os.path.join(holder.folder, "a.ini.json"), "w") as file:
+        file.write(HeldFile((f"127.0.0.1:{port}",), wake=wake).dumps())
+    poll(lambda: f"127.0.0.1:{port}" in held_addresses(holder.socket_path), 5)
+    with emperor, socket.create_connection(("127.0.0.1", port), timeout=5):
+        woken, _ = emperor.accept()
+        assert woken.recv(1) == b""  # connected, said nothing, closed
+        again, _ = emperor.accept()  # it still waits: told again
+        again.close()
+        woken.close()
+        # the vassal accepts what waited: the holder tells nobody any more
+        fds = ask(holder.socket_path, "a.ini")
+        vassal = socket.socket(fileno=fds[0])
+        vassal.settimeout(5)
+        vassal.accept()[0].close()
+        vassal.close()
+        emperor.settimeout(2 * WAKE_AGAIN + 0.5)
+        late = 0  # one may have been on its way as it was accepted
+        with pytest.raises(TimeoutError):
+            while late < 3:
+                emperor.accept()[0].close()
+                late += 1
 
 
 def test_what_no_file_lists_is_let_go(holder, tmp_path):

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
+from backstage.control.processes.holding import held_ports
 from backstage.model.state import RUNNING, SLEEPING
 from emperor.process import pid_alive, read_pidfile
 from emperor.statswire import read_stats
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
-from tests.helpers import free_port, http_get, listening_ports, poll
+from tests.helpers import dir_channel_slow, free_port, http_get, listening_ports, poll
 from tests.tls_helpers import TestCA, https_get
 
 
@@ -148,6 +149,56 @@ def test_a_sleeping_acts_host_while_the_router_master_is_killed(production, venu
     print(f"a sleeping Act through a killed router: answered after {time.monotonic() - sent:.2f} s")
     assert act.state == RUNNING  # woken by it
     assert (s := router.stats()) is not None and s.pid != gateway
+
+
+@dir_channel_slow
+def test_a_sleeping_act_while_the_emperor_is_killed(production, venue, channel):
+    """A sleeping Act's port is held like an awake Act's, not by the Emperor: requests
+    straight at it and through the router while no Emperor runs wait, and once the next
+    one listens on the Act's on-demand socket, the holder (which saw them waiting)
+    connects there and the Emperor spawns the Act, which serves them. The Manager is
+    paused from the kill until both loops have sent a request, so that they surely come
+    while no Emperor runs (it starts the next one within a second)."""
+    venue.add_domain("chaos.test")
+    act = small_act(venue, "Nappy", processes=1, start=False)
+    act.set("idle=3")  # seconds without a request, then it sleeps
+    act.start()
+    host = "nappy.chaos.test"
+    act.book(host)
+    router = production.router
+    layout = production.layout
+    poll(lambda: http_get(router.port, host=host) == (200, "ok"), 15)
+    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
+    vassal = production.stage.stats().vassal(layout.vassal(act.ref))
+    assert vassal is not None and vassal.on_demand == layout.act_on_demand(act.ref)
+    assert act.port in held_ports(layout)  # the holder's, while it sleeps
+    emperor, manager = production.stage.pid(), production.manager.pid()
+    gateway = router.stats().pid
+    os.kill(manager, signal.SIGSTOP)
+    try:
+        killed = time.monotonic()
+        os.kill(emperor, signal.SIGKILL)
+        # and the router's HTTP process, a moment later: one it took would be lost with it
+        poll(lambda: not pid_alive(emperor) and not pid_alive(gateway), 10, 0.01)
+        with (
+            Load(act.port, timeout=HELD_WAIT) as straight,
+            Load(router.port, host=host, timeout=HELD_WAIT) as through,
+        ):
+            poll(lambda: straight.sent and through.sent, 10, 0.01)
+            assert not straight.results and not through.results  # both wait
+            os.kill(manager, signal.SIGCONT)
+            poll(lambda: production.stage.pid() not in (None, emperor), 20)
+            wait_served(straight, killed, count=20)
+            wait_served(through, killed, count=20)
+    finally:
+        os.kill(manager, signal.SIGCONT)
+    figures = [
+        straight.figure(f"a sleeping Act, Emperor kill -9 ({channel}), straight", killed),
+        through.figure(f"a sleeping Act, Emperor kill -9 ({channel}), through the router", killed),
+    ]
+    assert (straight.failed, through.failed) == (0, 0), figures
+    # and it sleeps again, with no process of its own
+    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
 
 
 SLOW = "/slow?s=3"

@@ -443,6 +443,7 @@ class ProductionManager:
                 continue
             spec = found.spec
             held = None
+            on_demand = on_demand_address(spec)
             if takes_held(config):
                 owner = _owner(found.ref.user)
                 ports = [f"127.0.0.1:{spec.port}", layout.act_socket(found.ref)]
@@ -450,8 +451,11 @@ class ProductionManager:
                 node = crew.router.node_address(spec.port)
                 if node and f"socket = {held_fd_urls(3)[2]}" in config:
                     ports.append(node)
-                held = HeldFile(tuple(ports), owner)
-            wanted[name] = Wanted(config, spec.port, on_demand_address(spec), held)
+                if on_demand:
+                    # its port held like an awake Act's; the holder wakes it through this
+                    on_demand = layout.act_on_demand(found.ref)
+                held = HeldFile(tuple(ports), owner, on_demand)
+            wanted[name] = Wanted(config, spec.port, on_demand, held)
         if self._kept:
             try:
                 # no port: 0 is never held
@@ -788,7 +792,9 @@ def takes_held(config: str) -> bool:
 
 def on_demand_address(spec: ActSpec) -> str:
     """Where the Emperor waits for the first request of an Act that sleeps when idle:
-    its own port, so a request there wakes it; "" for an Act that never sleeps."""
+    its own port, so a request there wakes it; "" for an Act that never sleeps. One
+    whose sockets are held gets a unix socket in run/ instead (Layout.act_on_demand):
+    its port is the holder's, which outlives the Emperor."""
     return f"127.0.0.1:{spec.port}" if spec.idle else ""
 
 

@@ -1,16 +1,18 @@
 """The waker: how a Gig reaches an Act that sleeps.
 
-A sleeping Act has no process. The Emperor holds its HTTP port and spawns it at the
-first connection there, but the router passes a Gig's requests to the Act's own
-uwsgi socket in `run/`, which nobody holds while it sleeps, and the Act unsubscribed
-from the router when it went to sleep. So the Production Manager keeps, for each
+A sleeping Act has no process, and it unsubscribed from the router when it went to
+sleep: the router no longer passes its hosts' requests to the Act's own uwsgi socket in
+`run/`. So the Production Manager keeps, for each
 booked Act that may sleep, a unix socket of its own (`run/VENUE.NAME.wake`) and
 announces it under the Act's hosts, weighed far below the Act's own node: while the
 Act plays, nearly every request goes straight to it (and the few that come here are
 passed to it), and once it has unsubscribed, falling asleep, every one comes here. A
-connection here wakes the Act if it sleeps (a connection to its port, which the
-Emperor answers by spawning it), waits until the Act's own socket accepts, and passes
-the bytes both ways: the request waits while the Act starts and is answered.
+connection here is passed to the Act's own socket: held by the socket holder while it
+sleeps, it takes the connection at once, and the holder, seeing it wait, has the
+Emperor spawn the Act (see `emperor.holder`). Where nothing holds that socket (a Stage
+without the holder) it wakes the Act first by a connection to its port, which the
+Emperor holds and answers by spawning it, and waits until the socket accepts. The bytes
+go both ways: the request waits while the Act starts and is answered.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ its backlog, and the next master takes the same sockets from it (`emperor.holder
 `emperor.heldwire`). The holder has no logic that could crash with them: it binds
 what its held files list, hands them over, and closes what they no longer list.
 
+An Act that sleeps has its sockets held too, and the holder wakes it: when a
+connection waits at one, it connects to the Act's on-demand socket, which the
+Emperor answers by spawning the Act (`Layout.act_on_demand`).
+
 The Production Manager starts it beside the Emperor (on the own Stage: the system
 Emperor runs no wrapper of ours), writes each vassal's held file before it pushes the
 vassal, and stops it before the Emperor (a socket then closes with its vassal, and a
@@ -44,9 +48,9 @@ WRAPPER = os.path.join(os.path.dirname(emperor.__file__), "heldwrap.py")
 
 
 def wrapper_script(layout: Layout, uwsgi: str) -> str:
-    """The Emperor's `--emperor-wrapper`. A vassal with nothing held (an Act that sleeps:
-    the Emperor holds its port) goes straight to uwsgi, without starting a Python;
-    one with a held file goes through `heldwrap.py`, which asks the holder."""
+    """The Emperor's `--emperor-wrapper`. A vassal with nothing held (the keeper, a
+    template of a user's own) goes straight to uwsgi, without starting a Python; one
+    with a held file goes through `heldwrap.py`, which asks the holder."""
     command = [sys.executable, "-IS", WRAPPER, layout.holder_socket, uwsgi, "--"]
     held_dir = shlex.quote(layout.held_dir)
     return "\n".join(

@@ -24,7 +24,7 @@ WRITTEN = ("env.json", "hosts", "gigs.ini")
 # Why a save was refused: said until the Act is gone, through a `down` and `up`
 REFUSED = ("refused",)
 # What its vassal makes (vacuumed by uWSGI, but for the FIFO and after a kill -9)
-MADE = ("stats", "fifo", "sock", "wake")
+MADE = ("stats", "fifo", "sock", "wake", "ondemand")  # the Emperor leaves its on-demand one
 _ACT_FILE = re.compile(
     r"([A-Za-z_]\w*)\.([A-Za-z_]\w*)\.(" + "|".join(map(re.escape, WRITTEN + REFUSED + MADE)) + r")"
 )
