@@ -15,8 +15,8 @@ def derive_state(
     `stopped` is only ever a deliberate stop: an enabled Act that does not serve is
     `starting`, whether its vassal is on its way or the Emperor itself is down (then
     whether it heals depends on the Production Manager, which the status shows).
-    `sleeping`: the Emperor holds the Act's port with no process behind it (it went
-    idle), and spawns it at the next request."""
+    `sleeping`: the Emperor waits to spawn the Act on demand with no process behind it
+    (it went idle), and spawns it at the next request at its port."""
     if invalid:
         return INVALID  # its declaration cannot be read; it plays on as it was, if it did
     if serving:

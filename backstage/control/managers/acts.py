@@ -140,8 +140,8 @@ class ActManager:
             raise ActFailed(f"{self.ref.key} is invalid, {problem}")
 
     def sleeping(self) -> bool:
-        """The Emperor holds the Act's port with no process behind it: the next request
-        there wakes it (see `idle`)."""
+        """The Emperor waits to spawn the Act on demand, with no process behind it: the
+        next request at its port wakes it (see `idle`)."""
         emperor = self.crew.stage.stats()
         return emperor is not None and emperor.waiting(self.vassal)
 
