@@ -18,6 +18,7 @@
                             hosts/HOST.crt, .key (0600), .toml, redirect/KEY (0755)
 <home>/templates/           a user's overrides of the packaged templates
 <venue>/venue.toml, <venue>/acts/NAME/act.toml
+<venue>/.startproject.json  whether its Django's startproject is rendered without Django
 A Venue with `user` (its vassals drop to that user before they bind a socket or open a
 file, so nothing of theirs can be in the home's run/ or log/):
 <venue>/run/                0711, root's: VENUE.NAME.gigs.ini (read as root at start,
@@ -144,6 +145,12 @@ def venue_https_marks(venue_path: str) -> str:
 def venue_challenges(venue_path: str) -> str:
     """A Venue with `user`: ACME's HTTP-01 answers for its own hosts."""
     return _join(venue_run_dir(venue_path), "tls", "challenges")
+
+
+def venue_startproject_check(venue_path: str) -> str:
+    """Whether a new Act's project can be rendered from the Venue's Django's template
+    (control.build.scaffold): a hidden file beside venue.toml, read by nothing else."""
+    return _join(venue_path, ".startproject.json")
 
 
 def venue_log_dir(venue_path: str) -> str:

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,14 +34,14 @@ from ...errors import (
 from ...files import declared
 from ...files.account import account
 from ...files.fs import log_backups, read_from, size_of, unlink_if_present, write_if_changed
-from ...model.layout import ActRef, venue_bin
+from ...model.layout import ActRef
 from ...model.names import check_name
 from ...model.sess import Sess
 from ...model.spec import ActSpec, unfold_processes
 from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, explain
 from ...render.shim import LIVE_HOSTS
 from ...render.stageset import env_json, reload_touch
-from ..build import commands, warmrun
+from ..build import scaffold, warmrun
 from ..host import ownership, ports, shared, unplayables
 from ..processes import holding
 from ..processes.crew import Crew
@@ -487,33 +486,13 @@ def _left_behind(function: object, path: str, exc_info: object) -> None:
 
 
 def _scaffold(ref: ActRef) -> None:
-    """Django's startproject in the Act's folder; for a Venue with a user, as that user,
-    in a folder given to it first: the Venue's packages are the user's."""
-    admin = venue_bin(ref.venue_path, "django-admin")
-    folder = os.path.dirname(ref.path)
-    argv = [admin, "startproject", ref.name]
+    """Django's startproject's project in the Act's folder; for a Venue with a user, in
+    a folder given to that user first (startproject, if it runs, runs as them: the
+    Venue's packages are the user's)."""
     if ref.user:
         os.mkdir(ref.path, 0o755)
         ownership.give(ref.path, account(ref.user))
-        argv.append(ref.path)
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            **commands.as_user(ref.user),
-        )
-    except OSError as exc:
-        raise ActFailed(
-            f"cannot run {admin} ({exc.strerror}): is Django installed in Venue {ref.venue}?"
-        ) from exc
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        raise ActFailed(
-            f"django-admin startproject {ref.name} failed: {lines[-1] if lines else ''}"
-        )
+    scaffold.django_project(ref)
     settings = os.path.join(ref.path, ref.name, "settings.py")
     # in the user's folder, for a Venue with a user: a link put there is not followed
     fd = os.open(settings, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
