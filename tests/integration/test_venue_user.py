@@ -9,7 +9,9 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 
 from backstage import Venue
 from backstage.files import declared
-from backstage.model.layout import venue_challenges, venue_https_marks
+from backstage.model.layout import venue_challenges, venue_https_marks, venue_startproject_check
 from backstage.model.spec import ActSpec, VenueSpec
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
@@ -212,6 +214,57 @@ def test_an_act_runs_as_its_venues_user(production, user_venue, system_user, tmp
     other_env = other_venue(production, str(tmp_path / "other"))
     poll(lambda: os.path.exists(other_env), timeout=10)  # the Manager's next pass
     assert not readable_by(user, other_env)
+
+
+def project_of(act) -> dict[str, tuple[int, int, int, bytes | None]]:
+    """Each folder and file of an Act's project, its name written N: its mode, owner,
+    group and bytes, SECRET_KEY left out."""
+    found = {}
+    for root, dirs, files in os.walk(act.path):
+        for name in (*dirs, *files):
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            data = None
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as made:
+                    data = re.sub(rb"SECRET_KEY = '[^']*'", b"", made.read())
+                data = data.replace(act.name.encode(), b"N")
+            rel = os.path.relpath(path, act.path).replace(act.name, "N")
+            found[rel] = (st.st_mode, st.st_uid, st.st_gid, data)
+    found.pop("act.toml")
+    return found
+
+
+def test_a_user_venues_second_act_is_rendered_as_the_user(
+    production, user_venue, system_user, monkeypatch
+):
+    """The Venue's first Act is startproject's, run as its user; the second is rendered
+    by a fork of Backstage that became the user, the same project, with no process run."""
+    uid, gid = system_user.pw_uid, system_user.pw_gid
+    check = venue_startproject_check(user_venue.path)
+    if os.path.exists(check):
+        os.unlink(check)
+    ran: list[list[str]] = []
+
+    class Counted(subprocess.Popen):
+        def __init__(self, args, *rest, **options):
+            ran.append([str(a) for a in args])
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", Counted)
+    first = user_venue.new_act("First", start=False)
+    admin = os.path.join(user_venue.path, "bin", "django-admin")
+    assert [a for a in ran if a[0] == admin] == [[admin, "startproject", "First", first.path]]
+    ran.clear()
+    second = user_venue.new_act("Second", start=False)
+    assert ran == []
+    monkeypatch.undo()
+
+    made = project_of(second)
+    assert made == project_of(first) and len(made) >= 7
+    assert {(owner, group) for _, owner, group, _ in made.values()} == {(uid, gid)}
+    second.start()
+    assert http_get(second.port)[0] == 200
 
 
 def test_venue_set_user_and_what_status_says(production, venue, system_user):

@@ -1,6 +1,6 @@
 """A new Act's Django project: what `django-admin startproject NAME` makes with the
-Venue's Django, made without running that Django (0.6 s of CPU for each) wherever it is
-known to come out the same.
+Venue's Django, made without running that Django (0.2-0.6 s of CPU each) wherever it
+is known to come out the same.
 
 The Venue's Django's project template (`django/conf/project_template` in its
 site-packages) is read and rendered here (`render.djangoproject`). That the rendering
@@ -14,10 +14,11 @@ said so: the same project, with its own name and a fresh secret key.
 Left to startproject: a Venue without Django in its own site-packages (its error
 then says why), a template or code that changed since the verdict (until the next
 verdict), one the renderer does not understand, a folder where the verdict cannot be
-kept, `black` on PATH, which startproject runs over what it made, and a Venue whose
-user is not this process's: its packages are that user's, which root neither runs (so
-startproject runs as the user) nor reads and copies out (a link they put in the
-template could name any file root can read).
+kept, and `black` on PATH, which startproject runs over what it made.
+
+For a Venue with a user, all of it (reading the template, writing the project, judging
+startproject's) happens as that user, as startproject runs: in a fork of this process
+when it is root (`_as_venue_user`), never the Venue's Python.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import ActFailed
@@ -62,6 +64,9 @@ RENDERING_CODE = (
 )
 
 
+KEY = re.compile("[0-9a-f]{64}")  # a sha256, as a verdict names its Django
+
+
 @dataclass(frozen=True)
 class DjangoTemplate:
     """A Venue's Django's project template, read: what renders an Act's project."""
@@ -76,19 +81,88 @@ def django_project(ref: ActRef) -> bool:
     """Make the Act's Django project at `ref.path`, rendered where the Venue's verdict
     allows, else by startproject; True when rendered. `ref.path` must not exist, but for
     a Venue with a user: then it is the folder given to them, where startproject, as
-    them, puts the project (`startproject NAME FOLDER`)."""
-    renders = shutil.which("black") is None and not as_user(ref.user)
-    template = read_template(ref.venue_path) if renders else None
-    verdict = None if template is None else _verdict(ref.venue_path, template.key)
-    if template is not None and verdict:
+    them, puts the project (`startproject NAME FOLDER`); either way runs as them."""
+    if shutil.which("black") is not None:
+        startproject(ref)
+        return False
+    tried = _as_venue_user(ref.user, _rendered_if_judged, ref)
+    if tried.get("made"):
+        return True
+    startproject(ref)
+    key = tried.get("key")
+    if isinstance(key, str) and KEY.fullmatch(key) and tried.get("verdict") is None:
+        same = _as_venue_user(ref.user, _judged, ref, key).get("same")
+        if isinstance(same, bool):
+            _keep_verdict(ref.venue_path, key, same)
+    return False
+
+
+def _rendered_if_judged(ref: ActRef) -> dict[str, object]:
+    """The project rendered and written where the verdict on the Venue's Django says
+    so; else the template's key, and the verdict (None: not judged yet)."""
+    template = read_template(ref.venue_path)
+    if template is None:
+        return {"made": False, "key": None, "verdict": None}
+    verdict = _verdict(ref.venue_path, template.key)
+    if verdict:
         made = render_project(template.entries, ref.name, _context(template, ref, secret_key()))
         if made is not None:
             write_project(ref.path, made, made_top=bool(ref.user))
-            return True
-    startproject(ref)
-    if template is not None and verdict is None:
-        _keep_verdict(ref.venue_path, template.key, same_as_rendered(ref, template))
-    return False
+            return {"made": True, "key": template.key, "verdict": verdict}
+    return {"made": False, "key": template.key, "verdict": verdict}
+
+
+def _judged(ref: ActRef, key: str) -> dict[str, object]:
+    """Whether startproject's project is the rendering (None: the template changed)."""
+    template = read_template(ref.venue_path)
+    if template is None or template.key != key:
+        return {"same": None}
+    return {"same": same_as_rendered(ref, template)}
+
+
+def _as_venue_user(
+    user: str, work: Callable[..., dict[str, object]], *args: object
+) -> dict[str, object]:
+    """`work(*args)`, as the Venue's `user` where this process is root: in a fork of it
+    that became them (their uid, their group, no other group), as startproject would
+    run. The Venue's packages are theirs: root neither runs them nor reads them (a link
+    the user put among them could name any file root can read, copied into their Act).
+    An OSError there is raised here."""
+    ids = as_user(user)
+    if not ids:
+        return work(*args)
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only ever leaves by os._exit
+        try:
+            os.close(readable)
+            os.setgroups([])
+            os.setgid(ids["group"])
+            os.setuid(ids["user"])
+            answer: dict[str, object] = {"result": work(*args)}
+        except OSError as exc:
+            answer = {"errno": exc.errno, "strerror": exc.strerror, "filename": exc.filename}
+        except BaseException as exc:  # noqa: BLE001 - the parent says it, in one line
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            with os.fdopen(writable, "w") as out:
+                out.write(json.dumps(answer))
+        finally:
+            os._exit(0)
+    os.close(writable)
+    with os.fdopen(readable) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = {"error": "it ended without an answer"}
+    if "errno" in answer:
+        raise OSError(answer["errno"], answer["strerror"], answer["filename"])
+    if "error" in answer:
+        raise ActFailed(f"making the project as {user} failed: {answer['error']}")
+    result = answer.get("result")
+    return result if isinstance(result, dict) else {}
 
 
 def startproject(ref: ActRef) -> None:
