@@ -8,6 +8,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -51,6 +52,20 @@ def poll(predicate: Callable[[], object], timeout: float = 30.0, interval: float
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         time.sleep(interval)
+
+
+def started_processes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argv of each process this one starts through subprocess from now on, until
+    `monkeypatch` is undone."""
+    started: list[list[str]] = []
+
+    class Counted(subprocess.Popen):
+        def __init__(self, args, *rest, **options):
+            started.append([str(args)] if isinstance(args, str | bytes) else [str(a) for a in args])
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", Counted)
+    return started
 
 
 def processes_of(*homes: str) -> list[int]:

@@ -21,7 +21,7 @@ from backstage.errors import VenueBuildError
 from backstage.model.layout import ActRef, acts_dir, venue_bin, venue_startproject_check
 from backstage.render.djangoproject import secret_key_pattern
 from tests.conftest import ROOT
-from tests.helpers import http_get
+from tests.helpers import http_get, started_processes
 from tests.integration.test_any_python import OTHER, other_python
 
 SECRET = re.compile(rb"SECRET_KEY = '([^'\n]*)'")
@@ -120,14 +120,7 @@ def test_a_rendered_project_is_the_one_startproject_makes(django_venue, tmp_path
 def test_the_second_new_act_in_a_venue_runs_no_process(venue, monkeypatch):
     if os.path.exists(venue_startproject_check(venue.path)):
         os.unlink(venue_startproject_check(venue.path))
-    ran: list[list[str]] = []
-
-    class Counted(subprocess.Popen):  # every process this one starts goes through it
-        def __init__(self, args, *rest, **options):
-            ran.append([str(a) for a in args] if not isinstance(args, str) else [args])
-            super().__init__(args, *rest, **options)
-
-    monkeypatch.setattr(subprocess, "Popen", Counted)
+    ran = started_processes(monkeypatch)
     venue.new_act("First", start=False)
     admin = venue_bin(venue.path, "django-admin")
     assert [args for args in ran if args[0].startswith(venue.path)] == [

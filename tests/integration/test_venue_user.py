@@ -24,7 +24,7 @@ from backstage.model.layout import venue_challenges, venue_https_marks, venue_st
 from backstage.model.spec import ActSpec, VenueSpec
 from tests.conftest import run_cli
 from tests.gigs_helpers import named_act
-from tests.helpers import free_port, http_get, poll
+from tests.helpers import free_port, http_get, poll, started_processes
 from tests.pebble_helpers import Pebble, PebbleRoot
 from tests.tls_helpers import TestCA, http_raw, https_get
 
@@ -244,14 +244,7 @@ def test_a_user_venues_second_act_is_rendered_as_the_user(
     check = venue_startproject_check(user_venue.path)
     if os.path.exists(check):
         os.unlink(check)
-    ran: list[list[str]] = []
-
-    class Counted(subprocess.Popen):
-        def __init__(self, args, *rest, **options):
-            ran.append([str(a) for a in args])
-            super().__init__(args, *rest, **options)
-
-    monkeypatch.setattr(subprocess, "Popen", Counted)
+    ran = started_processes(monkeypatch)
     first = user_venue.new_act("First", start=False)
     admin = os.path.join(user_venue.path, "bin", "django-admin")
     assert [a for a in ran if a[0] == admin] == [[admin, "startproject", "First", first.path]]
