@@ -168,9 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     with scratch("bsb-") as folder, production_in(folder) as production:
         venue = new_venue("BenchVenue", folder, production)
         act = new_act(venue, "BenchAct", start=False)
-        ini = os.path.join(folder, "plain.ini")
-        with open(ini, "w") as out:
-            out.write(production.crew.stageset.vassal(production.crew.layout, act.ref, act.spec))
         binary = production.stage.binary.path
         env = dict(os.environ, BACKSTAGE_HOME=production.home)
         settings = f"{act.spec.package}.settings"
@@ -181,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cold = backstage_start(act)  # the warm-up: Manager and Emperor start here too
         cold_stop = backstage_stop(act)
+        # the config the Act plays, rendered after its first start: it serves the version
+        # that start made (`current`), not the folder `act new` wrote
+        ini = os.path.join(folder, "plain.ini")
+        with open(ini, "w") as out:
+            out.write(production.crew.stageset.vassal(production.crew.layout, act.ref, act.spec))
         sleeper.start(SERVE_TIMEOUT)  # on demand: it plays at its first request
         served: dict[str, list[float]] = {"backstage": [], "plain": [], "floor": [], "wake": []}
         stopped: dict[str, list[float]] = {"backstage": [], "plain": []}

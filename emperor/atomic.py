@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 
 
 def write_atomic(
@@ -14,12 +15,14 @@ def write_atomic(
     owner: tuple[int, int] | None = None,
     *,
     advance_mtime: bool = False,
+    xattrs: Mapping[str, bytes] | None = None,
 ) -> None:
     """Replace `path` with `text` in one step: a reader sees the old file or the new.
     `owner` (uid, gid) is given to the new file before it takes the name: in a folder a
     Venue's user may write, a chown by name would follow a link they put there.
     `advance_mtime` pushes the mtime past the old file's: the Emperor compares whole
-    seconds, and a config rewritten within one would not be reloaded."""
+    seconds, and a config rewritten within one would not be reloaded. `xattrs` are set on
+    the new file before it takes the name, where the file system keeps them (else none)."""
     directory = os.path.dirname(path) or "."
     previous = 0.0
     if advance_mtime:
@@ -35,6 +38,11 @@ def write_atomic(
         os.fchmod(fd, mode)
         if owner is not None:
             os.fchown(fd, *owner)
+        for name, value in (xattrs or {}).items():
+            try:
+                os.setxattr(fd, name, value)
+            except OSError:
+                pass  # not kept here (a file system without user xattrs): a hint only
         with os.fdopen(fd, "w") as out:
             out.write(text)
         if advance_mtime:

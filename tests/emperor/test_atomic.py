@@ -46,3 +46,9 @@ def test_unlink_if_present_is_quiet_about_a_missing_file(tmp_path):
     unlink_if_present(str(path))
     unlink_if_present(str(path))
     assert not path.exists()
+
+
+def test_xattrs_are_on_the_file_as_it_takes_the_name(tmp_path):
+    path = str(tmp_path / "a.toml")
+    write_atomic(path, "one\n", xattrs={"user.test.mark": b"abc"})
+    assert os.getxattr(path, "user.test.mark") == b"abc"

@@ -276,3 +276,24 @@ def test_an_act_is_declared_with_the_mtime_of_what_was_read(tmp_path):
     (found,) = declared.read(layout).acts
     assert found.spec is not None and found.spec.port == 8111
     assert found.mtime == os.stat(path).st_mtime_ns != first
+
+
+def test_a_file_written_whole_is_read_at_once_and_one_edited_in_place_settles(
+    tmp_path, monkeypatch
+):
+    # A fresh file is read again until two readings agree (an editor's truncate, then
+    # write); what dump replaced whole carries its digest and needs no second reading.
+    path = str(tmp_path / "act.toml")
+    waits: list[float] = []
+    monkeypatch.setattr(declared.time, "sleep", waits.append)
+    declared.dump(path, ActSpec("Front", 8101))
+    declared._loaded.clear()  # as in another process: the Manager reads what start wrote
+    assert declared.load(ActSpec, path).port == 8101
+    assert waits == []
+    with open(path, "r+") as edited:  # in place: the same inode, its attribute kept
+        text = edited.read().replace("8101", "8102")
+        edited.seek(0)
+        edited.truncate()
+        edited.write(text)
+    assert declared.load(ActSpec, path).port == 8102
+    assert waits == [0.05]
