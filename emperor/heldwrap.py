@@ -3,8 +3,10 @@ vassal's held sockets, puts them at fds FD_BASE... and execs uwsgi (see `heldwir
 
     python -IS heldwrap.py HOLDER_SOCKET UWSGI_BINARY -- UWSGI_ARGS...
 
-It runs at every vassal spawn, so it imports nothing but the wire. Whatever fails, the
-vassal still starts: without HELD_ENV its config binds its sockets itself.
+It runs at every vassal spawn, so it imports nothing but the wire; where a C compiler
+is, `heldwrap.c` (the same, compiled by `heldbuild`) runs instead, without starting a
+Python. Whatever fails, the vassal still starts: without HELD_ENV its config binds its
+sockets itself.
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ import sys
 # run as a script with -I: the folder above this one holds the `emperor` package
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from emperor.heldwire import FD_BASE, HELD_ENV, ask  # noqa: E402
-
-ASK_FOR = 10.0  # the holder may wait up to 3 s for a port a dead master's workers hold
+from emperor.heldwire import ASK_FOR, FD_BASE, HELD_ENV, ask  # noqa: E402
 
 CONFIG_OPTIONS = ("--ini", "--xml", "--yaml", "--json", "--config", "--inherit")
 

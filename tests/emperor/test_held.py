@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from emperor import heldwrap
+from emperor import heldbuild, heldwrap
 from emperor.heldwire import FD_BASE, HELD_ENV, ask, decode_reply, encode_reply, held_fd_urls
 from emperor.holder import WAKE_AGAIN, HeldFile, Holder, held_addresses, split_tcp
 from tests.helpers import free_port, poll
@@ -188,23 +188,67 @@ print(held, sys.argv[1:], names)
 """
 
 
-def _wrap(tmp_path, holder_path: str, *args: str) -> str:
+# The wrapper as Python, and compiled from heldwrap.c: the same behaviour either way.
+WRAPPERS = ("python", "compiled")
+
+
+def _wrapper(kind: str, tmp_path) -> list[str]:
+    if kind == "python":
+        return [
+            sys.executable,
+            "-IS",
+            os.path.join(os.path.dirname(heldwrap.__file__), "heldwrap.py"),
+        ]
+    if heldbuild.compiler() is None:
+        pytest.skip("no C compiler: the Python wrapper runs in its place")
+    built = heldbuild.build(str(tmp_path))
+    assert built is not None, "heldwrap.c did not compile"
+    return [built]
+
+
+def _wrap(kind: str, tmp_path, holder_path: str, *args: str) -> str:
     fake = tmp_path / "uwsgi"
     fake.write_text(f"#!{sys.executable}\n{FAKE_UWSGI}")
     fake.chmod(0o700)
-    wrapper = os.path.join(os.path.dirname(heldwrap.__file__), "heldwrap.py")
-    command = [sys.executable, "-IS", wrapper, holder_path, str(fake), "--", *args]
+    command = [*_wrapper(kind, tmp_path), holder_path, str(fake), "--", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True).stdout
 
 
-def test_the_wrapper_puts_the_sockets_where_the_config_names_them(holder, tmp_path):
+@pytest.mark.parametrize("kind", WRAPPERS)
+def test_the_wrapper_puts_the_sockets_where_the_config_names_them(holder, tmp_path, kind):
     port = free_port()
     _hold(holder, "a.ini", f"127.0.0.1:{port}", str(tmp_path / "a.sock"))
-    out = _wrap(tmp_path, holder.socket_path, "--ini", "emperor://a.ini")
+    out = _wrap(kind, tmp_path, holder.socket_path, "--ini", "emperor://a.ini")
     assert out.startswith("2 ['--ini', 'emperor://a.ini'] ")
     assert f"('127.0.0.1', {port})" in out and "a.sock" in out
+    # named by a path (the directory channel), and a vassal with nothing held
+    out = _wrap(kind, tmp_path, holder.socket_path, "--ini", "/some/dir/a.ini")
+    assert out.startswith("2 ['--ini', '/some/dir/a.ini'] ")
+    out = _wrap(kind, tmp_path, holder.socket_path, "--ini", "emperor://b.ini")
+    assert out.startswith("None ['--ini', 'emperor://b.ini'] []")
 
 
-def test_without_a_holder_the_vassal_still_starts(tmp_path):
-    out = _wrap(tmp_path, str(tmp_path / "none.sock"), "--ini", "emperor://a.ini")
+@pytest.mark.parametrize("kind", WRAPPERS)
+def test_without_a_holder_the_vassal_still_starts(tmp_path, kind):
+    out = _wrap(kind, tmp_path, str(tmp_path / "none.sock"), "--ini", "emperor://a.ini")
     assert out.startswith("None ['--ini', 'emperor://a.ini'] []")
+
+
+@pytest.mark.parametrize("kind", WRAPPERS)
+def test_the_wrapper_never_takes_an_fd_the_emperor_passed(holder, tmp_path, kind):
+    port = free_port()
+    _hold(holder, "a.ini", f"127.0.0.1:{port}")
+    fake = tmp_path / "uwsgi"
+    fake.write_text(f"#!{sys.executable}\n{FAKE_UWSGI}")
+    fake.chmod(0o700)
+    command = [*_wrapper(kind, tmp_path), holder.socket_path, str(fake), "--", "--ini", "a.ini"]
+    taken = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(taken, FD_BASE)
+        out = subprocess.run(
+            command, capture_output=True, text=True, timeout=30, check=True, pass_fds=(FD_BASE,)
+        ).stdout
+    finally:
+        os.close(FD_BASE)
+        os.close(taken)
+    assert out.startswith("None ['--ini', 'a.ini'] []")

@@ -35,6 +35,7 @@ import sys
 from collections.abc import Mapping
 
 import emperor
+from emperor import heldbuild
 from emperor.holder import HeldFile, held_addresses
 from emperor.process import pid_alive, read_pidfile, wait_for
 
@@ -47,11 +48,13 @@ log = logging.getLogger(__name__)
 WRAPPER = os.path.join(os.path.dirname(emperor.__file__), "heldwrap.py")
 
 
-def wrapper_script(layout: Layout, uwsgi: str) -> str:
+def wrapper_script(layout: Layout, uwsgi: str, compiled: str | None = None) -> str:
     """The Emperor's `--emperor-wrapper`. A vassal with nothing held (the keeper, a
     template of a user's own) goes straight to uwsgi, without starting a Python; one
-    with a held file goes through `heldwrap.py`, which asks the holder."""
-    command = [sys.executable, "-IS", WRAPPER, layout.holder_socket, uwsgi, "--"]
+    with a held file goes through the wrapper that asks the holder: `compiled`
+    (`emperor.heldbuild`) when there is one, else `heldwrap.py`."""
+    wrapper = [compiled] if compiled else [sys.executable, "-IS", WRAPPER]
+    command = [*wrapper, layout.holder_socket, uwsgi, "--"]
     held_dir = shlex.quote(layout.held_dir)
     return "\n".join(
         [
@@ -70,7 +73,8 @@ def wrapper_script(layout: Layout, uwsgi: str) -> str:
 
 
 def write_wrapper(layout: Layout, uwsgi: str) -> str:
-    write_atomic(layout.vassal_wrapper, wrapper_script(layout, uwsgi), 0o700)
+    compiled = heldbuild.build(os.path.dirname(layout.vassal_wrapper))
+    write_atomic(layout.vassal_wrapper, wrapper_script(layout, uwsgi, compiled), 0o700)
     return layout.vassal_wrapper
 
 
