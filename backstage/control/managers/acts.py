@@ -229,7 +229,8 @@ class ActManager:
         self.crew.manager.up()  # first: a Stage that cannot come up changes nothing
         if not spec.enabled:
             self.declare(enabled=True)
-        self._forgive()
+        if emperor is None or emperor.blacklisted(self.vassal):  # its stats read once
+            self._forgive()
         self.crew.manager.poke()
         self._wait_serving(timeout, log_offset, since)
 
