@@ -304,6 +304,40 @@ WAYS = (
 )
 
 
+# The plain way beside the Acts: the Venue's Python importing Django, building the WSGI
+# app and reading its URLconf (what a worker does as it loads), then at rest.
+PLAIN_APP = """\
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = sys.argv[1]
+from django.core.wsgi import get_wsgi_application
+get_wsgi_application()
+from django.urls import get_resolver
+get_resolver().url_patterns
+print("built", flush=True)
+sys.stdin.read()
+"""
+
+
+def plain_app_pss(python: str, folder: str, settings: str) -> float:
+    """PSS (bytes) of a plain Python that built the app, once at rest."""
+    import subprocess
+
+    child = subprocess.Popen(
+        [python, "-c", PLAIN_APP, settings],
+        cwd=folder,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "built\n"
+        time.sleep(2.0)  # pacing: as the Acts are measured, 2 s after their last work
+        return float(pss_and_rss([child.pid])[0])
+    finally:
+        child.kill()
+        child.communicate()
+
+
 def memory(seconds: float, clients: int) -> int:
     import subprocess
 
@@ -392,6 +426,10 @@ def memory(seconds: float, clients: int) -> int:
                     f"{pss(act):.1f} MiB",
                 ]
             )
+        served = os.path.realpath(os.path.join(acts[0].path, "current"))
+        settings = f"{acts[0].spec.package}.settings"
+        plain = plain_app_pss(venue.python, served, settings) / mib
+        rows.append(["plain Python, the app built", f"{plain:.1f} MiB"] + ["-"] * 6)
         print(f"one awake hello-world Act, wrk -c{clients} for {seconds:g} s; "
               f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print_table(
