@@ -178,7 +178,11 @@ def settled(
     if plan.memory.waiting:
         return False
     live = {vassal.id for vassal in emperor.vassals}
-    refused = {entry.id for entry in emperor.blacklist}
+    # A vassal waiting for its next request (asleep) keeps the entry of a failure before
+    # it until it is woken and turns loyal: nothing a pass could change, and looking
+    # again every second would be a pass a second for as long as it sleeps
+    waiting = {vassal.id for vassal in emperor.vassals if vassal.waiting}
+    refused = {entry.id for entry in emperor.blacklist} - waiting
     if any(name not in live or name in refused for name in wanted):
         return False
     # withdrawn and still listed while it stops: its death may come before the Emperor

@@ -236,6 +236,11 @@ def test_settled_only_when_what_plays_is_what_is_wanted_and_nothing_is_on_its_wa
     listed = recorded("listed_blacklisted")
     assert {B} <= {v.id for v in listed.vassals} and listed.blacklist_entry(B)
     assert not settled({A: want(A), B: want(B)}, listed, calm, ours)
+    # refused once and now asleep (the Emperor holds its socket, no process): the entry
+    # stays until a request wakes it, and no pass can change that
+    asleep = recorded("listed_blacklisted_waiting")
+    assert asleep.vassal(B).waiting and asleep.blacklist_entry(B)
+    assert settled({A: want(A), B: want(B)}, asleep, calm, ours)
     # A withdrawn to play its changed config, still listed while it stops: look again
     changed = {A: want(A, app="/tmp/rec/changed.py"), B: want(B)}
     withdrawing = run(changed, healthy, calm.memory, now=101.0, wall=0.0)
