@@ -12,6 +12,9 @@ a router just restarted
 The pending hosts and the sleepers' wake nodes are announced from a thread of their
 own, every second, apart from the Manager's pass: the router drops a node it has not
 heard from for 3 s, and a pass under load (many Acts, a busy disk) can take that long.
+Which Acts a round looks at is worked out once per pass's read (`_Cast`), not each
+second: with five thousand Acts declared and none booked, a round was a walk over all
+of them to find none.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from emperor.stats import parse_instance_stats, stats_or_none
 
-from ...files.declared import Declared
+from ...files.declared import Declared, DeclaredAct
+from ...model.layout import ActRef
 from ..managers.acts import ActManager
 from ..managers.booking import BookingManager
 from ..processes.crew import Crew
@@ -35,6 +41,31 @@ log = logging.getLogger(__name__)
 ANNOUNCE_EVERY = 1.0  # as often as an Act announces itself (gigs.ini.j2)
 STATS_TIMEOUT = 0.5
 PLAYING_GRACE = 2.0  # below the router's subscription-tolerance (3 s)
+
+
+@dataclass(frozen=True)
+class _Cast:
+    """What one read of the declared files gives a round to look at."""
+
+    # an Act without a user that is enabled, by the name its pending file would have
+    by_pending: dict[str, DeclaredAct]
+    users: tuple[DeclaredAct, ...]  # enabled Acts of Venues with a user: every round
+    sleepers: tuple[DeclaredAct, ...]  # enabled, may sleep, booked
+
+
+def _cast(production: Declared, pending: Callable[[ActRef], str]) -> _Cast:
+    by_pending, users, sleepers = {}, [], []
+    for found in production.acts:
+        spec = found.spec
+        if spec is None or not spec.enabled:
+            continue
+        if found.ref.user:
+            users.append(found)
+        else:
+            by_pending[os.path.basename(pending(found.ref))] = found
+        if spec.idle and spec.hosts:
+            sleepers.append(found)
+    return _Cast(by_pending, tuple(users), tuple(sleepers))
 
 
 class Announcer:
@@ -52,6 +83,7 @@ class Announcer:
         self._thread: threading.Thread | None = None
         self._said = ""
         self._answered: dict[str, float] = {}  # Act key: when its stats server last answered
+        self._cast: tuple[Declared | None, _Cast] = (None, _Cast({}, (), ()))
 
     def follow(self, production: Declared) -> None:
         """Announce from now on for what this pass read (a pass of the Manager calls it)."""
@@ -77,6 +109,14 @@ class Announcer:
                     self._round(production)
             self._new_pass.wait(ANNOUNCE_EVERY)
 
+    def _cast_of(self, production: Declared) -> _Cast:
+        """Which Acts a round looks at, worked out again only for a new read."""
+        read, cast = self._cast
+        if read is not production:
+            cast = _cast(production, self.crew.layout.pending)
+            self._cast = (production, cast)
+        return cast
+
     def _round(self, production: Declared) -> None:
         """One round of announces; a failure is logged once, until a round goes through."""
         try:
@@ -93,17 +133,15 @@ class Announcer:
     def pending(self, production: Declared) -> None:
         """Announce, for each playing Act, the hosts it was booked at without a reload."""
         layout = self.crew.layout
+        cast = self._cast_of(production)
         # one listing of the folder, not one look-up per Act each second
         try:
-            listed = set(os.listdir(os.path.join(layout.run_dir, "pending")))
+            listed = sorted(os.listdir(os.path.join(layout.run_dir, "pending")))
         except OSError:
-            listed = set()
-        for found in production.acts:
-            if found.spec is None or not found.spec.enabled:
-                continue
-            ref = found.ref
-            if not ref.user and os.path.basename(layout.pending(ref)) not in listed:
-                continue  # a user's Act never announces itself: all of its hosts are
+            listed = []
+        found_pending = [cast.by_pending[name] for name in listed if name in cast.by_pending]
+        # a user's Act never announces itself: all of its hosts are, each round
+        for found in (*found_pending, *cast.users):
             act = ActManager(self.crew, found.ref)
             hosts = self.booking.pending(act)
             if hosts and self._playing(act):
@@ -131,10 +169,9 @@ class Announcer:
         it at hand from the moment the Act leaves, with no pass in between."""
         layout = self.crew.layout
         sleepers, wanted = [], set()
-        for act in production.acts:
+        for act in self._cast_of(production).sleepers:
             spec = act.spec
-            if spec is None or not spec.enabled or not spec.idle or not spec.hosts:
-                continue
+            assert spec is not None  # as cast
             wake_path = layout.act_wake(act.ref)
             sleepers.append(Sleeper(wake_path, spec.port, layout.act_socket(act.ref)))
             wanted |= {
