@@ -240,7 +240,10 @@ def test_settled_only_when_what_plays_is_what_is_wanted_and_nothing_is_on_its_wa
     # stays until a request wakes it, and no pass can change that
     asleep = recorded("listed_blacklisted_waiting")
     assert asleep.vassal(B).waiting and asleep.blacklist_entry(B)
-    assert settled({A: want(A), B: want(B)}, asleep, calm, ours)
+    sleeping = {A: want(A), B: dataclasses.replace(want(B), on_demand="127.0.0.1:18302")}
+    resting = run(sleeping, asleep, Memory(), now=100.0, wall=past_blacklist(asleep, B))
+    assert (resting.push, resting.withdraw) == ((), ())
+    assert settled(sleeping, asleep, resting, ours)
     # A withdrawn to play its changed config, still listed while it stops: look again
     changed = {A: want(A, app="/tmp/rec/changed.py"), B: want(B)}
     withdrawing = run(changed, healthy, calm.memory, now=101.0, wall=0.0)
