@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
 from tests.pebble_helpers import Pebble, PebbleRoot
@@ -58,7 +58,7 @@ def test_booking_obtains_a_certificate(production, venue, ca, pebble):
             return False
 
     poll(served, timeout=90, interval=0.5)
-    (listed,) = json.loads(run_cli("tls", "ls", "--json", home=production.home).stdout)
+    (listed,) = json.loads(cli("tls", "ls", "--json", home=production.home).stdout)
     assert listed["host"] == "shop.example.com" and listed["source"] == "acme"
     assert listed["error"] is None and "Pebble" in listed["issuer"]
     status, headers = http_raw(production.router.port, "shop.example.com", "/p?q=1")
@@ -77,11 +77,11 @@ def test_a_host_booked_with_no_act_playing_gets_its_certificate(production, venu
     poll(lambda: http_get(production.router.port, host="idle.example.com")[0] == 503, timeout=20)
 
     def listed() -> dict:
-        found = json.loads(run_cli("tls", "ls", "--json", home=production.home).stdout)
+        found = json.loads(cli("tls", "ls", "--json", home=production.home).stdout)
         return next((c for c in found if c["host"] == "idle.example.com"), {})
 
     try:
-        poll(lambda: listed().get("source") == "acme", timeout=90, interval=0.5)
+        poll(lambda: listed().get("source") == "acme", timeout=90, interval=0.1)
     except AssertionError:
         raise AssertionError(f"no certificate: {listed()}") from None
     assert listed()["error"] is None
@@ -109,23 +109,23 @@ def test_renewal_failures_and_the_ca_down(production, venue, ca, short_lived):
     home = production.home
 
     def listing() -> dict[str, dict]:
-        return {c["host"]: c for c in json.loads(run_cli("tls", "ls", "--json", home=home).stdout)}
+        return {c["host"]: c for c in json.loads(cli("tls", "ls", "--json", home=home).stdout)}
 
     poll(
         lambda: listing().get("shop.example.com", {}).get("source") == "acme",
         timeout=90,
-        interval=0.5,
+        interval=0.1,
     )
     first = listing()["shop.example.com"]["not_after"]
-    poll(lambda: listing().get("away.example.com", {}).get("last_error"), timeout=90, interval=0.5)
+    poll(lambda: listing().get("away.example.com", {}).get("last_error"), timeout=90, interval=0.1)
     away = listing()["away.example.com"]
     assert away["not_after"] is None and away["next_try"] is not None
     assert http_get(production.router.port, host="away.example.com") == (200, "Shop")
-    assert "next try" in run_cli("tls", "ls", home=home).stdout
+    assert "next try" in cli("tls", "ls", home=home).stdout
 
     # a 45 s certificate is renewed in its last third by the Manager, by itself
     try:
-        poll(lambda: listing()["shop.example.com"]["not_after"] != first, timeout=60, interval=1)
+        poll(lambda: listing()["shop.example.com"]["not_after"] != first, timeout=60, interval=0.1)
     except AssertionError:
         raise AssertionError(f"not renewed: {listing()}") from None
     renewed = listing()["shop.example.com"]
