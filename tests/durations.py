@@ -83,7 +83,7 @@ def source_in(root: str) -> Callable[[str], str | None]:
 
 class Order:
     """Longest first, on an xdist process only (the controller hands out the cases in
-    the order each process collected them, which must be the same on both)."""
+    the order each process collected them, which must be the same on each)."""
 
     def __init__(self, seconds: dict[str, float]) -> None:
         self.seconds = seconds
@@ -104,7 +104,7 @@ def configure(config: pytest.Config) -> None:
 
 class Recorder:
     """Adds up each case's phases as the reports come in (on xdist's controller they
-    come from both processes) and writes the file at the end of the run."""
+    come from every process) and writes the file at the end of the run."""
 
     def __init__(self, path: str, root: str) -> None:
         self.path = path
