@@ -169,7 +169,7 @@ def build_uwsgi(path: str, version: str, log_path: str) -> None:
         # out of bin/, which becomes the Venue's user's: the vassal runs it as root
         # until it drops to that user
         kept = venue_uwsgi(path)
-        os.makedirs(os.path.dirname(kept), mode=0o755)
+        os.makedirs(os.path.dirname(kept), mode=0o755, exist_ok=True)
         os.rename(built, kept)
         return
     cause = next(
