@@ -221,3 +221,41 @@ def _ownmod(venue_path: str) -> str:
     found = glob.glob(os.path.join(venue_path, "lib", "python*", "site-packages", "ownmod.py"))
     assert len(found) == 1, found
     return found[0]
+
+
+GIT_APP = """\
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [b{version!r}]
+"""
+
+
+def _commit(repo: str, version: str, owner: int) -> None:
+    """A commit by root to a repository of the Venue's user (the remote it fetches from)."""
+    with open(os.path.join(repo, "app.py"), "w") as out:
+        out.write(GIT_APP.format(version=version))
+    for args in (("add", "."), ("commit", "-q", "-m", version)):
+        trusted = ("-c", "safe.directory=*", "-c", "user.name=t", "-c", "user.email=t@e.org")
+        subprocess.run(["git", *trusted, *args], cwd=repo, check=True)
+    subprocess.run(["chown", "-R", str(owner), repo], check=True)
+
+
+def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
+    production, user_venue, system_user, tmp_path
+):
+    """The clone of a git Act is its Venue user's: root's git refuses a repository of
+    another user (and would obey its config, hooks included), so a deploy fetches and
+    unpacks as the user."""
+    repo = str(tmp_path / "repo")
+    os.makedirs(repo)
+    subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=repo, check=True)
+    _commit(repo, "one", system_user.pw_uid)
+    with test_venue_user.passable(repo):
+        act = user_venue.add_act("Gitted", f"file://{repo}", wsgi="app:application")
+        assert http_get(act.port) == (200, "one")
+        _commit(repo, "two", system_user.pw_uid)
+        done = run_cli("deploy", act.key, home=production.home, check=False)
+        assert done.returncode == 0, done.stderr
+        assert http_get(act.port) == (200, "two")
+        live = next(r for r in act.releases if r.live)
+        assert os.stat(os.path.join(live.path, "app.py")).st_uid == system_user.pw_uid

@@ -21,17 +21,19 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from emperor import binary as uwsgi_binary
 
 from ...errors import BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
 from ...files import declared
+from ...files.account import account
 from ...files.fs import size_of, write_atomic
 from ...files.project import detect
 from ...model.assign import apply_settings
 from ...model.checks import split_cron
 from ...model.gig import split_address
-from ...model.layout import ActRef, venue_python
+from ...model.layout import ActRef, venue_python, venue_user_dir
 from ...model.project import Project
 from ...model.sess import Sess
 from ...model.spec import ActSpec
@@ -125,7 +127,10 @@ def adopt(crew: Crew, ref: ActRef, asked: Adoption) -> ActManager:
 
     def build(spec: ActSpec) -> ActSpec:
         os.makedirs(ref.path)
-        folder = git_clone(source, os.path.join(ref.path, CLONE_DIR)) if clone else source
+        if clone and ref.user:
+            ownership.give(ref.path, account(ref.user))  # cloned by the user, whose it is
+        into = os.path.join(ref.path, CLONE_DIR)
+        folder = git_clone(source, into, as_owner(ref)) if clone else source
         project = detect(folder, wsgi, settings)
         new = adopted_spec(spec, project, values, steps)
         if clone:  # served through `current`, which a deploy moves to a release
@@ -143,7 +148,20 @@ def adopt(crew: Crew, ref: ActRef, asked: Adoption) -> ActManager:
     return act
 
 
-def git_clone(url: str, into: str) -> str:
+def as_owner(ref: ActRef) -> dict[str, Any]:
+    """subprocess's arguments that run git (and tar) on the Act's clone as its Venue's
+    user, whose clone it is: root's git refuses another user's repository, and would obey
+    its config (hooks, fsmonitor) if told to trust it. Its home is the Venue's run/user/,
+    where that user's git configuration and keys go."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    if ref.user:
+        env["HOME"] = venue_user_dir(ref.venue_path)
+        env.pop("XDG_CONFIG_HOME", None)
+    return {"env": env, **commands.as_user(ref.user)}
+
+
+def git_clone(url: str, into: str, owner: Mapping[str, Any] | None = None) -> str:
+    """`owner`: `as_owner`'s arguments, else as Backstage."""
     try:
         done = subprocess.run(
             ["git", "clone", "--quiet", "--depth", "1", "--", url, into],
@@ -151,7 +169,7 @@ def git_clone(url: str, into: str) -> str:
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            **(owner or {"env": {**os.environ, "GIT_TERMINAL_PROMPT": "0"}}),
         )
     except FileNotFoundError:
         raise NotAProject(f"{url} is a git source but git is not installed: install git") from None

@@ -100,14 +100,14 @@ def releases(ref: ActRef) -> list[Release]:
     return sorted(found, key=lambda r: r.number)
 
 
-def _git(source: str, *args: str) -> str:
+def _git(ref: ActRef, source: str, *args: str) -> str:
     done = subprocess.run(
         ["git", "-C", source, *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=adoption.GIT_TIMEOUT,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        **adoption.as_owner(ref),
     )
     if done.returncode != 0:
         raise ReleaseFailed(f"git {args[0]} in {source}: {commands.key_line(done.stderr)}")
@@ -127,7 +127,7 @@ def _checkout(
     if is_git(spec, ref) and not as_it_stands:
         fetched = True
         try:
-            _git(source, "fetch", "--quiet", "origin")
+            _git(ref, source, "fetch", "--quiet", "origin")
         except ReleaseFailed:
             fetched = False
         wanted = commit or ("FETCH_HEAD" if fetched else "HEAD")
@@ -135,17 +135,25 @@ def _checkout(
         sha = ""
         for candidate in candidates:
             try:
-                sha = _git(source, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+                sha = _git(
+                    ref, source, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"
+                )
                 break
             except ReleaseFailed:
                 continue
         if not sha:
             raise NotFound(f"{ref.key}: no commit {commit or wanted} in {source}")
         os.makedirs(into)
+        if ref.user:
+            ownership.give(into, account(ref.user))  # unpacked by the user
         archive = subprocess.Popen(
-            ["git", "-C", source, "archive", "--format=tar", sha], stdout=subprocess.PIPE
+            ["git", "-C", source, "archive", "--format=tar", sha],
+            stdout=subprocess.PIPE,
+            **adoption.as_owner(ref),
         )
-        unpacked = subprocess.run(["tar", "-x", "-C", into], stdin=archive.stdout)
+        unpacked = subprocess.run(
+            ["tar", "-x", "-C", into], stdin=archive.stdout, **adoption.as_owner(ref)
+        )
         if archive.stdout is not None:
             archive.stdout.close()
         if archive.wait() != 0 or unpacked.returncode != 0:
@@ -553,7 +561,7 @@ def rebuild(crew: Crew, act: ActManager, timeout: float = HEALTH_TIMEOUT) -> Rel
     deploy is, never reloaded in place; the commit its clone has checked out when no
     release serves yet."""
     live = next((r for r in releases(act.ref) if r.live), None)
-    commit = live.sha if live else _git(act.spec().source, "rev-parse", "HEAD")
+    commit = live.sha if live else _git(act.ref, act.spec().source, "rev-parse", "HEAD")
     return deploy(crew, act, commit, timeout)
 
 
