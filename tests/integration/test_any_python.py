@@ -26,7 +26,9 @@ from tests.integration.test_venue_user import passable, uid_of
 from tests.projects import FLASK_REQUIREMENTS
 
 OTHER = "3.12"
-system_user = test_venue_user.system_user  # the fixture of a Venue's user
+# the fixtures of a Venue's user
+system_user = test_venue_user.system_user
+open_path = test_venue_user.open_path
 
 APP = """\
 import sys
@@ -157,7 +159,7 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
     reason="a Venue's user needs Backstage to run as root, and useradd to create one",
 )
 def test_a_venue_on_another_python_runs_its_acts_as_its_user(
-    production, other_venue_path, system_user, tmp_path
+    production, other_venue_path, system_user, open_path
 ):
     """A Venue of another Python may have a user: its vassal execs the Venue's own uwsgi
     (root's, in libexec/, out of the user's bin/) before the drop, which that uwsgi then
@@ -165,7 +167,7 @@ def test_a_venue_on_another_python_runs_its_acts_as_its_user(
     venue = Venue(other_venue_path, production)
     production.add_venue(venue)
     uid = system_user.pw_uid
-    folder = tmp_path / "app"
+    folder = open_path / "app"
     folder.mkdir()
     write_app(str(folder), "user")
     stdlib = ownership.stdlib_of(venue.path)

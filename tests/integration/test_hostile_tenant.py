@@ -21,6 +21,7 @@ pytestmark = test_venue_user.pytestmark  # it needs root and useradd
 # the fixtures of a Venue under its own user
 system_user = test_venue_user.system_user
 user_venue = test_venue_user.user_venue
+open_path = test_venue_user.open_path
 
 
 def as_user(user: str, script: str) -> subprocess.CompletedProcess[str]:
@@ -182,13 +183,13 @@ def test_no_act_of_a_user_venue_announces_a_host_itself(production, user_venue, 
 
 
 def test_a_projects_own_package_is_built_as_the_venues_user(
-    production, user_venue, system_user, tmp_path
+    production, user_venue, system_user, open_path
 ):
     """The Venue's packages are its user's, and installed as that user: a local
     package's setup.py in the project (a folder the user writes) runs as the user during
     `act add`, never as root, and the Act serves with it."""
     uid = system_user.pw_uid
-    project = tmp_path / "site"
+    project = open_path / "site"
     (project / "ownpkg").mkdir(parents=True)
     built_by = project / "built-by"
     (project / "ownpkg" / "setup.py").write_text(
@@ -241,12 +242,12 @@ def _commit(repo: str, version: str, owner: int) -> None:
 
 
 def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
-    production, user_venue, system_user, tmp_path
+    production, user_venue, system_user, open_path
 ):
     """The clone of a git Act is its Venue user's: root's git refuses a repository of
     another user (and would obey its config, hooks included), so a deploy fetches and
     unpacks as the user."""
-    repo = str(tmp_path / "repo")
+    repo = str(open_path / "repo")
     os.makedirs(repo)
     subprocess.run(["git", "init", "-q", "-b", "main", "."], cwd=repo, check=True)
     _commit(repo, "one", system_user.pw_uid)

@@ -8,12 +8,14 @@ import contextlib
 import fcntl
 import json
 import os
+import pathlib
 import pwd
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -117,6 +119,16 @@ def passable(*paths: str):
                 if not any(_alive(pid) for pid in entry["pids"]):
                     os.chmod(folder, entry["mode"])
                     del state[folder]
+
+
+@pytest.fixture
+def open_path() -> Iterator[pathlib.Path]:
+    """A folder for a test's files that a Venue's user reads through `passable`: not
+    under pytest's /tmp/pytest-of-root, which a pytest run starting anywhere on the
+    machine makes 0700 again (a user's install once failed so, mid-test)."""
+    path = tempfile.mkdtemp(prefix="bsopen")
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
