@@ -264,7 +264,16 @@ class EmperorStats:
         return self.blacklist_entry(id) is not None
 
     def blacklist_entry(self, id: str) -> BlacklistEntry | None:
-        return next((b for b in self.blacklist if b.id == id), None)
+        return self._blacklist_by_id.get(id)
+
+    @functools.cached_property
+    def _blacklist_by_id(self) -> dict[str, BlacklistEntry]:
+        # a pass asks for each wanted vassal: a scan each was thousands times thousands
+        # with many refused at once (an Emperor's restart under load)
+        found: dict[str, BlacklistEntry] = {}
+        for entry in self.blacklist:
+            found.setdefault(entry.id, entry)  # the first, as a scan would find
+        return found
 
     def by_plain_names(self) -> EmperorStats:
         """The same, every vassal listed by its plain name: one pushed by the absolute
