@@ -355,11 +355,7 @@ class _Unchanged:
     def begin(self) -> bool:
         """Before a read: forget what changed since the last. False: not watching."""
         if self._pid != os.getpid():
-            # a forked child: the watches and their events are the parent's, and what
-            # the parent knew unchanged is not known here (it would be trusted for ever)
-            self._files.clear()
-            self._acts.clear()
-            self._reads, self._pid = 0, os.getpid()
+            self.forked()
         self._reads += 1
         if self._reads < 2:
             return False
@@ -374,6 +370,15 @@ class _Unchanged:
             if path.endswith("/act.toml"):
                 self._files.discard(path[: -len("/act.toml")])
         return True
+
+    def forked(self) -> None:
+        """In a forked child: the watches and their events are the parent's, and what
+        the parent knew unchanged is not known here (it would be trusted for ever); a
+        lock another thread of the parent held would be held for ever."""
+        self.lock = threading.Lock()
+        self._files.clear()
+        self._acts.clear()
+        self._reads, self._pid = 0, os.getpid()
 
     def acts_folder(self, folder: str) -> bool:
         """Watch `folder` (a Venue's acts/) unless it is the one already watched; False
@@ -431,6 +436,7 @@ class _Unchanged:
 
 
 _unchanged = _Unchanged()
+os.register_at_fork(after_in_child=_unchanged.forked)
 
 
 # What the last reads made of each Act: a thousand Acts read once a second (the

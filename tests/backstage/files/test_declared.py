@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import threading
 
 import pytest
 
@@ -243,10 +245,24 @@ def test_a_forked_child_trusts_nothing_its_parent_knew_unchanged(tmp_path):
     _write(path, 'name = "Front"\nport = 8101\n')
     _aged(path)
     assert _ports(layout) == _ports(layout) == _ports(layout) == {"Front": 8101}
+    # forked while a read in another thread held the lock: the child's is its own
+    holding, done = threading.Event(), threading.Event()
+
+    def reading():
+        with declared._unchanged.lock:
+            holding.set()
+            done.wait(10)
+
+    reader = threading.Thread(target=reading)
+    reader.start()
+    assert holding.wait(10)
     child = os.fork()
+    done.set()
+    reader.join()
     if child == 0:  # pragma: no cover - the child's verdict is its exit status
         seen = 1
         try:
+            signal.alarm(10)  # a read waiting on a lock nobody will release
             with open(path, "r+") as edit:
                 edit.write('name = "Front"\nport = 8111\n')
             _aged(path)
