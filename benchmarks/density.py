@@ -21,8 +21,9 @@ one machine, the load average of each beside it. Run it from the repository's ro
 (the Manager is started with `python -m backstage`, which looks there first). On a
 machine others test on, run it in a network namespace of its own, so that its
 thousands of ports take none of theirs (UV_OFFLINE=1: the Venue's packages come from
-uv's cache there):
-`UV_OFFLINE=1 unshare -n sh -c 'ip link set lo up && python benchmarks/density.py ...'`.
+uv's cache there), and above the range they test in (BENCH_PORTS, see _common.py):
+`UV_OFFLINE=1 BENCH_PORTS=33000-60000 unshare -n sh -c 'ip link set lo up && python
+benchmarks/density.py ...'`.
 
   python benchmarks/density.py [--acts 1000] [--awake 30] [--rounds 5] [--against REF]
 
