@@ -19,7 +19,7 @@ from backstage.errors import VenueBuildError
 from backstage.model.layout import venue_uwsgi
 from backstage.shortcuts import new_venue
 from emperor.binary import find_uwsgi, probe
-from tests.conftest import HOMES, ROOT, root_production, run_cli
+from tests.conftest import HOMES, ROOT, cli, root_production, run_cli
 from tests.helpers import RequestLoop, http_get, poll
 from tests.integration import test_venue_user
 from tests.integration.test_venue_user import passable, uid_of
@@ -126,7 +126,7 @@ def test_a_venue_on_another_python_serves_its_acts_on_it(
             raise AssertionError(
                 f"not in its log: {missing}; {text.count('GET / => generated')} requests"
             ) from None
-        printed = run_cli("logs", act.key, "-n", "200", home=production.home).stdout
+        printed = cli("logs", act.key, "-n", "200", home=production.home).stdout
         assert all(line in printed for line in said), printed
         layout = production.layout
         on_file = os.path.join(layout.vassal_files, act.vassal_name)

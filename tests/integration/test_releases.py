@@ -9,7 +9,7 @@ import time
 import pytest
 
 from backstage.errors import ReleaseFailed
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import RequestLoop, http_get
 from tests.projects import VERSIONED_APP, commit_app, git_app
 
@@ -59,7 +59,7 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
         time.sleep(0.5)
         assert loop.served[-1][1] == "two"
     assert loop.failed == []
-    listed = run_cli("releases", "TestVenue/Rel", home=venue.production.home).stdout.splitlines()
+    listed = cli("releases", "TestVenue/Rel", home=venue.production.home).stdout.splitlines()
     assert [line.split()[:2] for line in listed] == [["*", "1"], ["2", second.sha]]
     done = run_cli(
         "deploy", "TestVenue/Rel", "no-such-ref", home=venue.production.home, check=False

@@ -10,7 +10,7 @@ import pytest
 from backstage.act import INVALID
 from backstage.errors import ActFailed, PortBusy
 from tests.chaos_helpers import small_act
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import http_get
 
 REFUSED = '\n[uwsgi]\nadd-header = "X-Test: 1 "\n'  # uWSGI would drop the blank
@@ -29,7 +29,7 @@ def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue
     assert "blanks" in said and "\n" not in said
     assert act.state == INVALID
     home = production.home
-    reason = json.loads(run_cli("status", "--json", home=home).stdout)["acts"][0]["reason"]
+    reason = json.loads(cli("status", "--json", home=home).stdout)["acts"][0]["reason"]
     assert reason in said  # the line `status` shows
     # from the command, the Act enabled already (its act.toml is not written again)
     done = run_cli("act", "start", act.key, home=home, check=False)

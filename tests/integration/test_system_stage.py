@@ -20,7 +20,7 @@ import pytest
 from backstage.errors import StageError
 from backstage.shortcuts import new_venue
 from emperor.process import emperor_in, parent_of, pid_alive, pids_named, read_pidfile
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
 
@@ -157,7 +157,7 @@ def test_acts_play_on_the_system_emperor(production, system_emperor, system_venu
     poll(lambda: http_get(router, host="hello.example.com") == (200, "Hello"), timeout=30)
     assert http_get(router, host="nobody.example.com")[0] == 404
 
-    status = json.loads(run_cli("status", "--json", home=production.home).stdout)
+    status = json.loads(cli("status", "--json", home=production.home).stdout)
     (row,) = [row for row in status["acts"] if row["act"] == "Hello"]
     assert row["state"] == "running" and row["pid"] is not None
     assert status["emperor"]["channel"] == "system"

@@ -19,7 +19,7 @@ from backstage.model.account import own_user_name
 from backstage.model.layout import venue_user_dir
 from backstage.shortcuts import new_act, new_venue
 from emperor.binary import find_uwsgi
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import http_get, poll
 from tests.integration import test_venue_user
 from tests.integration.test_venue_user import passable, uid_of
@@ -193,7 +193,7 @@ def test_a_hand_written_user_who_cannot_read_its_python_makes_the_acts_invalid(
         problem = poll(row, timeout=30).problem
         assert problem.startswith(f"user {system_user.pw_name} cannot read the Venue's ")
         assert "\n" not in problem
-        said = run_cli("status", home=production.home).stdout
+        said = cli("status", home=production.home).stdout
         assert problem in said
         assert http_get(act.port)[0] == 200  # its last good config plays on, as root
         assert uid_of(act.sess.pid) == 0

@@ -24,7 +24,7 @@ from backstage import Venue
 from backstage.files import declared
 from backstage.model.layout import venue_challenges, venue_https_marks, venue_startproject_check
 from backstage.model.spec import ActSpec, VenueSpec
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll, started_processes
 from tests.pebble_helpers import Pebble, PebbleRoot
@@ -274,9 +274,9 @@ def test_a_user_venues_second_act_is_rendered_as_the_user(
 
 def test_venue_set_user_and_what_status_says(production, venue, system_user):
     home = production.home
-    said = run_cli("status", home=home).stdout
+    said = cli("status", home=home).stdout
     assert said.count("Venue TestVenue runs as root: set user = in venue.toml") == 1
-    data = json.loads(run_cli("status", "--json", home=home).stdout)
+    data = json.loads(cli("status", "--json", home=home).stdout)
     assert data["as_root"] == ["TestVenue"]
     assert {"production", "emperor", "acts", "router", "gigs", "manager"} <= data.keys()
 
@@ -300,8 +300,8 @@ def test_venue_set_user_and_what_status_says(production, venue, system_user):
         with passable(venue.path, stdlib):
             run_cli("venue", "set", "TestVenue", f"user={user}", home=home)
         assert venue.user == system_user.pw_name
-        assert "runs as root" not in run_cli("status", home=home).stdout
-        assert json.loads(run_cli("status", "--json", home=home).stdout)["as_root"] == []
+        assert "runs as root" not in cli("status", home=home).stdout
+        assert json.loads(cli("status", "--json", home=home).stdout)["as_root"] == []
     finally:
         venue.declare(user="")
 

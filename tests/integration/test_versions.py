@@ -14,7 +14,7 @@ import pytest
 
 from backstage.control.managers import releases
 from backstage.errors import PreflightFailed
-from tests.conftest import run_cli
+from tests.conftest import cli
 from tests.helpers import RequestLoop, http_get, poll
 from tests.projects import FLASK_GREETING, GREETING, make_django_project, make_flask_project
 
@@ -35,7 +35,7 @@ def projects():
 
 
 def status(venue) -> str:
-    return run_cli("status", home=venue.production.home, check=False).stdout
+    return cli("status", home=venue.production.home, check=False).stdout
 
 
 def serves(act, text: str, timeout: float = 60) -> None:
@@ -84,7 +84,7 @@ def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, project
         source.write(breaking)
     with pytest.raises(PreflightFailed, match=said):
         act.reload()
-    status = run_cli("status", home=venue.production.home).stdout
+    status = cli("status", home=venue.production.home).stdout
     assert f"TestVenue/Bomb: {REFUSED}" in status and said in status
 
     respawns_serve(act, GREETING)
@@ -94,7 +94,7 @@ def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, project
     act.start()
     assert http_get(act.port) == (200, GREETING)
     assert [r.live for r in act.releases] == [True]
-    assert REFUSED in run_cli("status", home=venue.production.home).stdout
+    assert REFUSED in cli("status", home=venue.production.home).stdout
 
     # fixed: a new version serves, and the refusal is gone
     with open(path, "w") as source:
@@ -102,7 +102,7 @@ def test_after_a_refused_reload_every_respawn_serves_the_old_code(venue, project
     act.reload()
     assert http_get(act.port) == (200, GREETING)
     assert [r.live for r in act.releases] == [False, True]
-    assert REFUSED not in run_cli("status", home=venue.production.home).stdout
+    assert REFUSED not in cli("status", home=venue.production.home).stdout
 
 
 def test_a_watched_folder_serves_each_good_save_and_never_a_refused_one(venue, projects):
