@@ -17,7 +17,10 @@ WAKE_AGAIN seconds while any waits, so the next Emperor is told as soon as it li
 
     python -m emperor.holder SOCKET DIR PIDFILE LOCK
 
-Run once per Emperor; a second one sees the lock taken and exits at once.
+Run once per Emperor; a second one sees the lock taken and exits at once. Whoever
+starts it may pass it sockets a holder before held (copies it kept, at fds named by
+INHERITED_ENV as {"ADDRESS": FD}): those are held as they are, with the connections
+that wait in them, rather than bound anew.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .heldwire import MAX_FDS, hand
@@ -45,6 +48,7 @@ BACKLOG = 1024  # connections that wait while no master accepts (capped by somax
 BIND_FOR = 3.0  # how long a request waits for an address still bound elsewhere: the
 # workers of a master killed before the holder held its port let go of it in ~0.1 s
 LOOK_EVERY = 0.5  # seconds between looks at the held files
+INHERITED_ENV = "HELD_INHERITED"  # {"ADDRESS": FD} of the sockets a holder starts with
 # seconds before a vassal whose sockets still have a connection waiting is woken again:
 # its start takes longer (its socket is not watched meanwhile), and an awake vassal
 # whose workers are all busy is told no more often than this (an empty connection)
@@ -194,8 +198,10 @@ class Holder:
         socket_path: str,
         folder: str,
         clock: Callable[[], float] = time.monotonic,
+        inherited: Mapping[str, int] | None = None,
     ) -> None:
         self.socket_path, self.folder = socket_path, folder
+        self._inherited = dict(inherited or {})  # address: fd, held from serve() on
         self._clock = clock
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
@@ -322,6 +328,7 @@ class Holder:
         listener.bind(temporary)
         os.chmod(temporary, 0o600)
         listener.listen(64)
+        self._adopt()
         os.replace(temporary, self.socket_path)
         try:
             with selectors.DefaultSelector() as selector:
@@ -353,6 +360,23 @@ class Holder:
                 for address in list(self._held):
                     self._release(address)
                 self._selector = None
+
+    def _adopt(self) -> None:
+        """Hold the inherited sockets as they are (a look lets go of those no file lists)."""
+        with self._lock:
+            for address, fd in self._inherited.items():
+                try:
+                    sock = socket.socket(fileno=fd)
+                except OSError as exc:
+                    log.warning("%s was not passed on: %s", address, exc)
+                    continue
+                try:
+                    inode = 0 if split_tcp(address) else os.stat(address).st_ino
+                except OSError:  # its path is gone: nobody reaches it, it is bound anew
+                    sock.close()
+                    continue
+                self._held[address] = _Held(sock, inode)
+            self._inherited.clear()
 
     def _watch(self) -> float:
         """Watch the held sockets of the vassals with a wake socket that are not quiet;
@@ -436,7 +460,13 @@ def main(argv: list[str]) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError):  # an unlimited hard limit: the kernel's ceiling stands
         pass
-    holder = Holder(socket_path, folder)
+    try:
+        inherited = {
+            str(a): int(fd) for a, fd in json.loads(os.environ.get(INHERITED_ENV) or "{}").items()
+        }
+    except (ValueError, AttributeError):
+        inherited = {}
+    holder = Holder(socket_path, folder, inherited=inherited)
     signal.signal(signal.SIGTERM, lambda *_: holder.stop())  # only note it
     signal.signal(signal.SIGINT, lambda *_: holder.stop())
     with open(pidfile, "w") as file:

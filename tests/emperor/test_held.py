@@ -141,6 +141,37 @@ def test_a_connection_waiting_at_a_sleeping_vassals_port_wakes_it(holder, tmp_pa
                 late += 1
 
 
+def test_a_holder_started_with_sockets_holds_them_with_what_waits(tmp_path):
+    """A copy of a held socket outlives the holder that held it (killed), and the next
+    holder, given it, holds the same socket: a connection made in between is there."""
+    port = free_port()
+    listener = socket.create_server(("127.0.0.1", port))
+    folder = tmp_path / "held"
+    folder.mkdir()
+    (folder / "a.ini.json").write_text(HeldFile((f"127.0.0.1:{port}",)).dumps())
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as waiting:
+        waiting.sendall(b"ping")
+        running = Holder(
+            str(tmp_path / "h.sock"),
+            str(folder),
+            inherited={f"127.0.0.1:{port}": listener.detach()},
+        )
+        thread = threading.Thread(target=running.serve, daemon=True)
+        thread.start()
+        try:
+            poll(lambda: os.path.exists(running.socket_path), 5)
+            assert held_addresses(running.socket_path) == {f"127.0.0.1:{port}"}
+            (fd,) = ask(running.socket_path, "a.ini")
+            with socket.socket(fileno=fd) as vassal:
+                vassal.settimeout(5)
+                conn, _ = vassal.accept()
+                with conn:
+                    assert conn.recv(4) == b"ping"
+        finally:
+            running.stop()
+            thread.join(5)
+
+
 def test_what_no_file_lists_is_let_go(holder, tmp_path):
     port, path = free_port(), str(tmp_path / "a.sock")
     _hold(holder, "a.ini", f"127.0.0.1:{port}", path)

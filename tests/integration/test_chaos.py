@@ -201,6 +201,39 @@ def test_a_sleeping_act_while_the_emperor_is_killed(production, venue, channel):
     poll(lambda: act.state == SLEEPING and act.sess is None, 30)
 
 
+@pytest.mark.slow
+def test_the_socket_holder_killed_while_an_act_sleeps(production, venue):
+    """No process of a sleeping Act holds a copy of its port, but the Manager does: the
+    holder killed -9, requests at the port wait, and the next holder, started with the
+    Manager's copies, holds the very sockets and wakes the Act."""
+    venue.add_domain("chaos.test")
+    act = small_act(venue, "Drowsy", processes=1, start=False)
+    act.set("idle=3")  # seconds without a request, then it sleeps
+    act.start()
+    host = "drowsy.chaos.test"
+    act.book(host)
+    router = production.router
+    poll(lambda: http_get(router.port, host=host) == (200, "ok"), 15)
+    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
+    holder = read_pidfile(production.layout.holder_pidfile)
+    assert holder is not None
+    killed = time.monotonic()
+    os.kill(holder, signal.SIGKILL)
+    poll(lambda: not pid_alive(holder), 10, 0.01)
+    with (
+        Load(act.port, timeout=HELD_WAIT) as straight,
+        Load(router.port, host=host, timeout=HELD_WAIT) as through,
+    ):
+        wait_served(straight, killed, count=20)
+        wait_served(through, killed, count=20)
+    figures = [
+        straight.figure("the socket holder kill -9, a sleeping Act, straight", killed),
+        through.figure("the socket holder kill -9, a sleeping Act, through the router", killed),
+    ]
+    assert (straight.failed, through.failed) == (0, 0), figures
+    assert read_pidfile(production.layout.holder_pidfile) not in (None, holder)
+
+
 SLOW = "/slow?s=3"
 
 

@@ -9,7 +9,10 @@ what its held files list, hands them over, and closes what they no longer list.
 
 An Act that sleeps has its sockets held too, and the holder wakes it: when a
 connection waits at one, it connects to the Act's on-demand socket, which the
-Emperor answers by spawning the Act (`Layout.act_on_demand`).
+Emperor answers by spawning the Act (`Layout.act_on_demand`). No process of its own
+has a copy of them while it sleeps, so the Manager keeps one: the holder killed, the
+port stays open and its connections wait, and the next holder is started with those
+copies, the very sockets, rather than binding anew.
 
 The Production Manager starts it beside the Emperor (on the own Stage: the system
 Emperor runs no wrapper of ours), writes each vassal's held file before it pushes the
@@ -26,6 +29,7 @@ dropped to its Venue's user, cannot reach the holder in run/ (0700).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -36,7 +40,8 @@ from collections.abc import Mapping
 
 import emperor
 from emperor import heldbuild
-from emperor.holder import HeldFile, held_addresses
+from emperor.heldwire import ask
+from emperor.holder import INHERITED_ENV, HeldFile, held_addresses
 from emperor.process import pid_alive, read_pidfile, wait_for
 
 from ...files.fs import lock_held, unlink_if_present, write_atomic, write_if_changed
@@ -46,6 +51,7 @@ from ..host.ports import port_free
 log = logging.getLogger(__name__)
 
 WRAPPER = os.path.join(os.path.dirname(emperor.__file__), "heldwrap.py")
+COPY_WAIT = 0.5  # seconds a pass waits for the holder to hand a sleeping Act's sockets
 
 
 def wrapper_script(layout: Layout, uwsgi: str, compiled: str | None = None) -> str:
@@ -101,6 +107,9 @@ class SocketHolder:
         self.layout = layout
         self._child: subprocess.Popen[bytes] | None = None
         self._kept: dict[str, str] = {}  # the held files the last keep() left, by file name
+        # copies of the sockets of the vassals that sleep (their held file names a wake
+        # socket), by address: for the next holder, should this one be killed
+        self._copies: dict[str, int] = {}
 
     def running(self) -> bool:
         return lock_held(self.layout.holder_lock)
@@ -118,6 +127,7 @@ class SocketHolder:
         layout = self.layout
         os.makedirs(layout.held_dir, mode=0o700, exist_ok=True)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        env = dict(os.environ, **{INHERITED_ENV: json.dumps(self._copies)})
         with os.fdopen(os.open(layout.manager_log, flags, 0o640), "ab") as out:
             self._child = subprocess.Popen(
                 [
@@ -133,6 +143,8 @@ class SocketHolder:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # not in the Manager's group: it outlives it
+                pass_fds=tuple(self._copies.values()),
+                env=env,
             )
         # the Emperor may spawn a vassal at once: have the holder answer first
         wait_for(lambda: os.path.exists(layout.holder_socket) or self._exited(), 5.0, 0.01)
@@ -150,6 +162,7 @@ class SocketHolder:
         if self._child is not None:
             self._child.wait()
             self._child = None
+        self._let_go(set(self._copies))
 
     def ports(self) -> frozenset[int]:
         return held_ports(self.layout)
@@ -159,12 +172,45 @@ class SocketHolder:
         for a vassal that goes (its sockets close with it)."""
         folder = self.layout.held_dir
         wanted = {os.path.basename(self.layout.held_file(n)): h.dumps() for n, h in held.items()}
-        if wanted == self._kept and os.path.isdir(folder):
-            return  # every pass of a thousand Acts asks the same: nothing to read
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        for entry in os.listdir(folder):
-            if entry.endswith(".json") and entry not in wanted:
-                unlink_if_present(os.path.join(folder, entry))
-        for entry, text in wanted.items():
-            write_if_changed(os.path.join(folder, entry), text)
-        self._kept = wanted
+        if wanted != self._kept or not os.path.isdir(folder):
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            for entry in os.listdir(folder):
+                if entry.endswith(".json") and entry not in wanted:
+                    unlink_if_present(os.path.join(folder, entry))
+            for entry, text in wanted.items():
+                write_if_changed(os.path.join(folder, entry), text)
+            self._kept = wanted
+        self._copy(held)
+
+    def _copy(self, held: Mapping[str, HeldFile]) -> None:
+        """Copies of the sockets of the vassals that sleep, taken from the holder; those
+        of any other address let go (its vassal withdrawn, its port changed: the port
+        must close with the holder's). Every pass of a thousand Acts asks this: it asks
+        the holder only for what it has no copy of."""
+        sleeping = {name: h for name, h in held.items() if h.wake}
+        self._let_go(set(self._copies) - {a for h in sleeping.values() for a in h.addresses})
+        missing = [
+            (name, h)
+            for name, h in sleeping.items()
+            if any(a not in self._copies for a in h.addresses)
+        ]
+        for name, h in missing:
+            try:
+                # short: the holder may wait for a port bound elsewhere; the next pass asks again
+                fds = ask(self.layout.holder_socket, name, COPY_WAIT)
+            except (OSError, ValueError):
+                return  # no holder now: the next pass, once one runs
+            if len(fds) != len(h.addresses):
+                for fd in fds:
+                    os.close(fd)
+                continue
+            for address, fd in zip(h.addresses, fds, strict=True):
+                os.set_inheritable(fd, False)  # for the next holder only, by pass_fds
+                old = self._copies.pop(address, None)
+                if old is not None:
+                    os.close(old)
+                self._copies[address] = fd
+
+    def _let_go(self, addresses: set[str]) -> None:
+        for address in addresses:
+            os.close(self._copies.pop(address))
