@@ -260,3 +260,52 @@ def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
         assert http_get(act.port) == (200, "two")
         live = next(r for r in act.releases if r.live)
         assert os.stat(os.path.join(live.path, "app.py")).st_uid == system_user.pw_uid
+
+
+def test_root_never_starts_a_user_venues_python(production, user_venue, system_user, open_path):
+    """A `.pth` file in the Venue's site-packages, the user's, runs at every start of its
+    Python: planted by the user, it records who started it, and that is never root,
+    through an Act's start and reload, `run`, and another Act's install and pre-flight."""
+    user, uid = system_user.pw_name, system_user.pw_uid
+    act = user_venue.new_act("Shop", processes=1)
+    assert http_get(act.port)[0] == 200
+    packages = os.path.dirname(os.path.dirname(_module_file(user_venue.path, "django")))
+    assert os.stat(packages).st_uid == uid  # given before the Act played
+    marks = open_path / "marks"
+    marks.mkdir()
+    os.chown(marks, uid, system_user.pw_gid)
+    who = marks / "who"
+    line = f"import os; open({str(who)!r}, 'a').write('%d\\n' % os.getuid())\n"
+    planted = subprocess.run(
+        ["runuser", "-u", user, "--", "tee", os.path.join(packages, "zz_who.pth")],
+        input=line, capture_output=True, text=True,
+    )  # fmt: skip
+    assert planted.returncode == 0, planted.stderr
+    try:
+        with test_venue_user.passable(str(marks)):
+            act.reload()
+            assert act.run(["python", "-c", "pass"]) == 0
+            project = open_path / "site"
+            project.mkdir()
+            (project / "requirements.txt").write_text("./pkg\n")
+            (project / "pkg").mkdir()
+            (project / "pkg" / "setup.py").write_text(
+                "from setuptools import setup\nsetup(name='whopkg', version='1')\n"
+            )
+            (project / "app.py").write_text(
+                "def application(environ, start_response):\n"
+                "    start_response('200 OK', [])\n    return [b'ok']\n"
+            )
+            subprocess.run(["chown", "-R", str(uid), str(project)], check=True)
+            added = user_venue.add_act("Site", str(project), wsgi="app:application")
+            assert http_get(added.port) == (200, "ok")
+        started = who.read_text().split()
+        assert len(started) >= 4 and set(started) == {str(uid)}, started  # never "0"
+    finally:
+        os.unlink(os.path.join(packages, "zz_who.pth"))
+
+
+def _module_file(venue_path: str, name: str) -> str:
+    found = glob.glob(os.path.join(venue_path, "lib", "python*", "site-packages", name, "*.py"))
+    assert found, name
+    return found[0]
