@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from backstage.control.host import ownership
-from backstage.errors import InvalidSetting
+from backstage.errors import InvalidSetting, StageError
 from backstage.files import declared
 from backstage.files.account import account
 from backstage.files.fs import write_atomic, write_if_changed
@@ -248,3 +248,43 @@ def test_a_new_user_must_read_the_python_and_pass_to_the_folder():
         assert ownership.why_no_new_user("/usr/bin/env", opened) is None
     finally:
         shutil.rmtree(top)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_a_venues_packages_are_given_to_its_user_and_its_own_uwsgi_kept_from_them(tmp_path):
+    """bin/, lib/ and include/ (and uv's .lock) become the user's, never through a link;
+    pyvenv.cfg and venue.toml stay root's; a Venue's own uwsgi left in bin/ by a build
+    from before is moved to libexec/ first; and root takes the packages back."""
+    venue = tmp_path / "V"
+    packages = venue / "lib" / "python3.12" / "site-packages"
+    packages.mkdir(parents=True)
+    (packages / "mod.py").write_text("")
+    (venue / "include").mkdir()
+    (venue / "bin").mkdir()
+    (venue / "bin" / "uwsgi").write_text("")
+    os.chmod(venue / "bin" / "uwsgi", 0o755)
+    outside = tmp_path / "outside"
+    outside.write_text("")
+    os.symlink(outside, packages / "link")
+    (venue / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    declared.dump(str(venue / "venue.toml"), VenueSpec(name="V", python="3.12", own_uwsgi=True))
+    user = account("nobody")
+
+    ownership.give_packages(str(venue), user)
+    for path in (venue / "bin", venue / "lib", packages, packages / "mod.py", venue / "include"):
+        assert (os.lstat(path).st_uid, os.lstat(path).st_gid) == (user.uid, user.gid), path
+    assert os.lstat(packages / "link").st_uid == user.uid
+    assert os.stat(outside).st_uid == 0  # the link was not followed
+    lock = os.stat(venue / ".lock")
+    assert (lock.st_uid, lock.st_mode & 0o777) == (user.uid, 0o600)
+    for path in (venue / "pyvenv.cfg", venue / "venue.toml", venue / "libexec" / "uwsgi"):
+        assert os.stat(path).st_uid == 0, path
+    assert not os.path.exists(venue / "bin" / "uwsgi")
+    assert ownership.own_uwsgi(str(venue)) == str(venue / "libexec" / "uwsgi")
+
+    os.chmod(venue / "libexec", 0o777)  # a binary run as root that others could swap
+    with pytest.raises(StageError, match="writable by it alone"):
+        ownership.own_uwsgi(str(venue))
+
+    ownership.take_packages(str(venue))
+    assert os.stat(packages / "mod.py").st_uid == 0 and os.stat(venue / ".lock").st_uid == 0

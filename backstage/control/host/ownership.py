@@ -244,7 +244,7 @@ def give_packages(venue_path: str, user: Account) -> None:
     Python runs as the user. Its folder, pyvenv.cfg (which names the Python),
     venue.toml and its own uwsgi stay root's. Walked once: a folder the user has is left
     as it is."""
-    if declared.venue_spec(venue_path).own_uwsgi:
+    if user.uid != os.geteuid() and declared.venue_spec(venue_path).own_uwsgi:
         own_uwsgi(venue_path)  # out of bin/ first
     for name in PACKAGE_FOLDERS:
         path = os.path.join(venue_path, name)
