@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from emperor.subscription import subscription_packet
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 from tests.helpers import http_get, poll
 from tests.integration import test_venue_user
 from tests.integration.test_bad_input import said_once, state_now
@@ -260,6 +260,19 @@ def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
         assert http_get(act.port) == (200, "two")
         live = next(r for r in act.releases if r.live)
         assert os.stat(os.path.join(live.path, "app.py")).st_uid == system_user.pw_uid
+
+        # a remote the user cannot read (a key it lacks): the deploy says so, "two" serves on
+        _commit(repo, "three", system_user.pw_uid)
+        os.chmod(repo, 0)
+        try:
+            done = cli("deploy", act.key, home=production.home, check=False)
+        finally:
+            os.chmod(repo, 0o755)
+        assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert f"could not fetch from file://{repo}: " in done.stderr, done.stderr
+        assert f"access for the Venue's user {system_user.pw_name}" in done.stderr
+        assert [r.number for r in act.releases] == [live.number]
+        assert http_get(act.port) == (200, "two")
 
 
 def test_root_never_starts_a_user_venues_python(production, user_venue, system_user, open_path):

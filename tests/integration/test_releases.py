@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from backstage.control.managers import releases
 from backstage.errors import ReleaseFailed
 from tests.conftest import cli, run_cli
 from tests.helpers import RequestLoop, http_get
@@ -69,6 +70,34 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
     assert [r.number for r in act.releases] == [1, 2]
     print(f"rollback served the old release after {served_old:.2f} s; {len(loop.served)} served")
     assert served_old < 2
+
+
+def test_a_deploy_whose_fetch_fails_deploys_nothing(venue, repo, tmp_path):
+    """The remote moved away between two commits: a deploy says git's reason in one line
+    and exits 1, builds nothing, and the running code serves on; a commit the clone has,
+    named by its id (the live commit rebuilt), needs no remote."""
+    act = venue.add_act("Fetched", f"file://{repo}", wsgi="app:application")
+    act.start()
+    commit_app(repo, "two")
+    away = str(tmp_path / "away")
+    os.rename(repo, away)
+    done = cli("deploy", "TestVenue/Fetched", home=venue.production.home, check=False)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    said = done.stderr.strip()
+    assert f"could not fetch from file://{repo}: '{repo}' does not appear" in said, said
+    assert "check the remote and its access for root" in said, said
+    assert act.releases == [] and not os.path.lexists(releases.staging(act.manager.ref))
+    assert http_get(act.port) == (200, "one")
+    with pytest.raises(ReleaseFailed, match="could not fetch from"):
+        act.deploy("main")  # a branch may have moved on: the remote is asked
+
+    os.rename(away, repo)
+    first = act.deploy()
+    assert http_get(act.port) == (200, "two")
+    commit_app(repo, "three")
+    os.rename(repo, away)
+    again = act.deploy(first.sha)
+    assert (again.number, again.sha) == (2, first.sha) and http_get(act.port) == (200, "two")
 
 
 def test_user_errors_are_one_line_and_leave_nothing(venue):

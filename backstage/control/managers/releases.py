@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import http.client
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -47,6 +48,7 @@ from . import adoption
 from .acts import START_TIMEOUT, ActManager
 
 RELEASE_NAME = re.compile(r"(?P<number>\d+)-(?P<sha>[0-9a-f]{7,40})")
+RELEASE_SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 HEALTH_TIMEOUT = 30.0
 KEEP = 10  # releases kept: rollbacks go this far back
 # Left out of a copy of a folder: what is not the project's code.
@@ -114,6 +116,56 @@ def _git(ref: ActRef, source: str, *args: str) -> str:
     return done.stdout.strip()
 
 
+def fetch(ref: ActRef, source: str) -> None:
+    """The clone's remote fetched, or ReleaseFailed with git's reason: a deploy of what
+    the clone had before would say it deployed while serving old code."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", source, "fetch", "--quiet", "origin"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=adoption.GIT_TIMEOUT,
+            **adoption.as_owner(ref),
+        )
+        reason = "" if done.returncode == 0 else adoption.git_reason(done.stderr)
+    except subprocess.TimeoutExpired:
+        reason = f"no answer within {adoption.GIT_TIMEOUT:g} s"
+    if not reason:
+        return
+    try:
+        # without a password or token it may carry
+        remote = re.sub(
+            r"//[^/@]*@", "//", _git(ref, source, "config", "--get", "remote.origin.url")
+        )
+    except ReleaseFailed:
+        remote = f"the remote of {source}"
+    who = f"the Venue's user {ref.user}" if ref.user else _own_user()
+    raise ReleaseFailed(
+        f"{ref.key}: could not fetch from {remote}: {reason}: check the remote and its "
+        f"access for {who}, or deploy a commit the clone has by its id"
+    )
+
+
+def _own_user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def _has_commit(ref: ActRef, source: str, commit: str) -> bool:
+    """`commit` is the id of a commit the clone has: the same code wherever it is
+    fetched from, so a deploy of it (the live commit rebuilt) needs no remote."""
+    if not RELEASE_SHA.fullmatch(commit):
+        return False
+    try:
+        sha = _git(ref, source, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    except ReleaseFailed:
+        return False
+    return sha.startswith(commit.lower())
+
+
 def is_git(spec: ActSpec, ref: ActRef) -> bool:
     return spec.source == os.path.join(ref.path, adoption.CLONE_DIR)
 
@@ -125,12 +177,9 @@ def _checkout(
     source folder, a git clone's working tree included."""
     source = spec.source
     if is_git(spec, ref) and not as_it_stands:
-        fetched = True
-        try:
-            _git(ref, source, "fetch", "--quiet", "origin")
-        except ReleaseFailed:
-            fetched = False
-        wanted = commit or ("FETCH_HEAD" if fetched else "HEAD")
+        if not (commit and _has_commit(ref, source, commit)):
+            fetch(ref, source)
+        wanted = commit or "FETCH_HEAD"
         candidates = [f"origin/{commit}", commit] if commit else [wanted]
         sha = ""
         for candidate in candidates:
