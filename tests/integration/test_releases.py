@@ -12,7 +12,7 @@ from backstage.control.managers import releases
 from backstage.errors import ReleaseFailed
 from tests.conftest import cli, run_cli
 from tests.helpers import RequestLoop, http_get
-from tests.projects import VERSIONED_APP, commit_app, git_app
+from tests.projects import VERSIONED_APP, commit_app, git, git_app
 
 
 @pytest.fixture
@@ -73,9 +73,9 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
 
 
 def test_a_deploy_whose_fetch_fails_deploys_nothing(venue, repo, tmp_path):
-    """The remote moved away between two commits: a deploy says git's reason in one line
-    and exits 1, builds nothing, and the running code serves on; a commit the clone has,
-    named by its id (the live commit rebuilt), needs no remote."""
+    """The remote moved away between two commits, then its branch: a deploy says git's
+    reason in one line and exits 1, builds nothing, and the running code serves on; a
+    commit the clone has, named by its id (the live commit rebuilt), needs no remote."""
     act = venue.add_act("Fetched", f"file://{repo}", wsgi="app:application")
     act.start()
     commit_app(repo, "two")
@@ -92,6 +92,10 @@ def test_a_deploy_whose_fetch_fails_deploys_nothing(venue, repo, tmp_path):
         act.deploy("main")  # a branch may have moved on: the remote is asked
 
     os.rename(away, repo)
+    git(repo, "branch", "-m", "main", "gone")  # the branch the clone follows, removed
+    with pytest.raises(ReleaseFailed, match="couldn't find remote ref refs/heads/main"):
+        act.deploy()
+    git(repo, "branch", "-m", "gone", "main")
     first = act.deploy()
     assert http_get(act.port) == (200, "two")
     commit_app(repo, "three")
