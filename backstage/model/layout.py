@@ -43,6 +43,7 @@ from functools import cached_property
 
 UNIX_PATH_MAX = 107  # bytes of a unix socket path, less its terminating NUL
 ON_DEMAND_PATH_MAX = 102  # uWSGI 2.0.31's on_demand_bind() cuts a path there
+CLONE_DIR = "src"  # a git Act's clone, in its folder
 
 
 def _join(folder: str, *names: str) -> str:
@@ -77,6 +78,11 @@ class ActRef:
     def current(self) -> str:
         """The symlink an Act with releases serves from: to a release, or its source."""
         return _join(self.path, "current")
+
+    @property
+    def clone(self) -> str:
+        """Where an Act added from a git repository keeps its clone."""
+        return _join(self.path, CLONE_DIR)
 
     @property
     def releases_dir(self) -> str:

@@ -104,7 +104,7 @@ class ProjectView:
     wsgi: str
     settings: str  # DJANGO_SETTINGS_MODULE; "" for another WSGI app
     pythonpath: tuple[str, ...]
-    pycache: str  # PYTHONPYCACHEPREFIX, so that imports never write the project's folder
+    bytecode: tuple[tuple[str, str], ...]  # its env for bytecode: `bytecode_env`
     static: tuple[tuple[str, str], ...]  # static-map and offload-threads
     workers: tuple[tuple[str, str], ...]  # (name, script)
     crons: tuple[tuple[str, str], ...]  # (cron2 fields, script)
@@ -135,6 +135,20 @@ def reload_touch(ref: ActRef) -> str:
 
 def pycache_prefix(ref: ActRef) -> str:
     return os.path.join(ref.path, "pycache")
+
+
+def bytecode_env(ref: ActRef, spec: ActSpec) -> tuple[tuple[str, str], ...]:
+    """Where the Act's processes keep bytecode. A scaffold's: in each version, which
+    never changes. An adopted folder's: in the Act's folder (PYTHONPYCACHEPREFIX), never
+    the project's. A git Act's: nowhere, as its clone is served in place until a
+    release serves (and the vassal's config stays the same when one does): a pyc is
+    valid for a source of the same size and mtime in whole seconds, so two saves of
+    one size within a second would load the first."""
+    if not spec.adopted:
+        return ()
+    if spec.source == ref.clone:
+        return (("PYTHONDONTWRITEBYTECODE", "1"),)
+    return (("PYTHONPYCACHEPREFIX", pycache_prefix(ref)),)
 
 
 def uses_shim(spec: ActSpec) -> bool:
@@ -195,7 +209,7 @@ def project_view(ref: ActRef, spec: ActSpec) -> ProjectView:
         wsgi=FACTORY_APP if factory else spec.wsgi_target,
         settings=SHIM_MODULE if shim else spec.django_settings,
         pythonpath=tuple(dict.fromkeys(pythonpath)),
-        pycache=pycache_prefix(ref) if spec.adopted else "",
+        bytecode=bytecode_env(ref, spec),
         static=served_files(ref, spec),
         workers=tuple((name, worker_script(ref, name)) for name in spec.workers),
         crons=tuple(crons),

@@ -12,11 +12,18 @@ import tempfile
 
 import pytest
 
-from backstage.control.managers import releases
+from backstage.control.managers import adoption, releases
 from backstage.errors import PreflightFailed
 from tests.conftest import cli
 from tests.helpers import RequestLoop, http_get, poll
-from tests.projects import FLASK_GREETING, GREETING, make_django_project, make_flask_project
+from tests.projects import (
+    FLASK_GREETING,
+    GREETING,
+    VERSIONED_APP,
+    git_app,
+    make_django_project,
+    make_flask_project,
+)
 
 # file, what breaks it, what the refusal says
 BREAKS = {
@@ -236,3 +243,39 @@ def test_a_scaffolded_act_serves_its_last_accepted_version_after_a_refused_reloa
     assert act.manage(["migrate", "--noinput", "-v", "0"]) == 0
     assert os.path.isfile(os.path.join(act.path, "db.sqlite3"))
     assert http_get(act.port, "/users") == (200, "0")
+
+
+def _saved_again_within_the_second(path: str, version: str) -> None:
+    """`path` rewritten to answer `version` (as long as before), its mtime in the same
+    second as the save before: what a pyc is validated by (seconds and size) is the same."""
+    before = os.stat(path).st_mtime_ns
+    with open(path, "w") as out:
+        out.write(VERSIONED_APP.format(version=version))
+    second, fraction = divmod(before, 10**9)
+    os.utime(path, ns=(before, second * 10**9 + (fraction + 1_000_000) % 10**9))
+    assert os.stat(path).st_mtime_ns != before and os.stat(path).st_size == len(
+        VERSIONED_APP.format(version=version)
+    )
+
+
+@pytest.mark.parametrize("source", ["folder", "git clone"])
+def test_a_save_within_the_same_second_never_serves_stale_bytecode(
+    venue, projects, source, monkeypatch
+):
+    """A folder's versions and a git Act's clone served in place before its first
+    release alike: a reload after two same-size saves in one second serves the second,
+    though the Production's processes may write bytecode (this shell's environment
+    forbids it)."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    repo = git_app(os.path.join(projects, "repo"), "one")
+    if source == "folder":
+        act = venue.add_act("Fresh", repo, wsgi="app:application")
+        served = os.path.join(repo, "app.py")
+    else:
+        act = venue.add_act("Fresh", f"file://{repo}", wsgi="app:application")
+        served = os.path.join(act.ref.path, adoption.CLONE_DIR, "app.py")
+    act.start()
+    assert http_get(act.port) == (200, "one")
+    _saved_again_within_the_second(served, "owt")
+    act.reload()
+    assert {http_get(act.port) for _ in range(8)} == {(200, "owt")}

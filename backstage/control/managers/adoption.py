@@ -33,7 +33,7 @@ from ...files.project import detect
 from ...model.assign import apply_settings
 from ...model.checks import split_cron
 from ...model.gig import split_address
-from ...model.layout import ActRef, venue_python, venue_user_dir
+from ...model.layout import CLONE_DIR, ActRef, venue_python, venue_user_dir
 from ...model.project import Project
 from ...model.sess import Sess
 from ...model.spec import ActSpec
@@ -41,9 +41,9 @@ from ...render.factory import factory_path, render_factory
 from ...render.shim import default_static_root, render_settings_shim, shim_path, static_map
 from ...render.stageset import (
     ProjectView,
+    bytecode_env,
     cron_script,
     project_view,
-    pycache_prefix,
     reload_touch,
     scripts_dir,
     uses_shim,
@@ -58,7 +58,6 @@ from .acts import START_TIMEOUT, ActManager
 log = logging.getLogger(__name__)
 
 # Where a cloned git source goes in the Act's folder.
-CLONE_DIR = "src"
 GIT_TIMEOUT = 600.0
 
 
@@ -191,11 +190,11 @@ def git_reason(output: str) -> str:
 
 
 def step_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
-    """The Act's environment for anything run on its behalf: its [env], and bytecode
-    kept out of an adopted project's folder."""
+    """The Act's environment for anything run on its behalf: its [env], and the
+    vassal's rule for bytecode (`bytecode_env`)."""
     env = dict(spec.env)
-    if spec.adopted:
-        env.setdefault("PYTHONPYCACHEPREFIX", pycache_prefix(ref))
+    for key, value in bytecode_env(ref, spec):
+        env.setdefault(key, value)
     return env
 
 
