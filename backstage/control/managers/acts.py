@@ -212,8 +212,10 @@ class ActManager:
     # Control
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Make the Act play; return once it answers HTTP, or raise with the reason."""
+        """Make the Act play; return once it answers HTTP, or raise with the reason, all
+        within `timeout`."""
         since = time.time()  # before the poke: the Manager's word on it from then on
+        deadline = time.monotonic() + timeout
         spec = self.spec()
         stage = self.crew.stage
         emperor = stage.stats() if stage.alive() else None
@@ -230,9 +232,9 @@ class ActManager:
         if not spec.enabled:
             self.declare(enabled=True)
         if emperor is None or emperor.blacklisted(self.vassal):  # its stats read once
-            self._forgive()
+            self._forgive(deadline)
         self.crew.manager.poke()
-        self._wait_serving(timeout, log_offset, since)
+        self._wait_serving(timeout, deadline, log_offset, since)
 
     def _port_unclaimed(self, port: int) -> None:
         """PortBusy naming the other Act of the Production that declares `port`, as the
@@ -244,17 +246,18 @@ class ActManager:
                     f"(`backstage act set {self.ref.key} port=N`)"
                 )
 
-    def _forgive(self) -> None:
+    def _forgive(self, deadline: float) -> None:
         """Clear an earlier failure from the Emperor's blacklist, which would refuse the
-        Act silently for up to three minutes even after it is fixed."""
+        Act silently for up to three minutes even after it is fixed. Waited for until
+        `deadline` at most (a system Emperor is not ours to clear: its entry stays until
+        its throttle runs out), 5 s at most."""
         if not self._blacklisted():
             return
         self.crew.stage.manager.clear_blacklist()
-        wait_for(lambda: not self._blacklisted(), 5.0)
+        wait_for(lambda: not self._blacklisted(), min(5.0, max(0.0, deadline - time.monotonic())))
 
-    def _wait_serving(self, timeout: float, log_offset: int, since: float) -> None:
+    def _wait_serving(self, timeout: float, deadline: float, log_offset: int, since: float) -> None:
         port = self.spec().port
-        deadline = time.monotonic() + timeout
         asked_emperor, sleeping = 0.0, False
         while True:
             # The Emperor's stats (a refusal, a sleep) a few times a second only: each
@@ -270,7 +273,7 @@ class ActManager:
                     vassal = emperor.vassal(self.vassal)
                     if vassal is None or not vassal.pid or not pid_alive(vassal.pid):
                         if size_of(self.log_path) <= log_offset:
-                            self._forgive()
+                            self._forgive(deadline)
                         else:
                             raise self._failed("failed to start", log_offset)
                 sleeping = emperor is not None and emperor.waiting(self.vassal)
