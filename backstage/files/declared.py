@@ -223,6 +223,26 @@ def locked(path: str) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def unless_locked(path: str) -> Iterator[bool]:
+    """The lock on `path` held for the block, True, when nobody holds it (a missing file
+    is held by nobody, and not made); False at once when another process holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def venue_spec(venue_path: str) -> VenueSpec:
     return load(VenueSpec, venue_spec_path(venue_path))
 

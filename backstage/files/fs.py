@@ -15,6 +15,7 @@ from emperor.atomic import unlink_if_present, write_atomic
 __all__ = [
     "LogFollower",
     "lock_held",
+    "holds",
     "log_backups",
     "prune_log_backups",
     "read_from",
@@ -54,19 +55,23 @@ def write_if_changed(
     `mode` and `owner`; True when it was written. The run files the Manager keeps
     current each pass, without churn."""
     _kept[path] = hash(text)
+    if holds(path, text, owner):
+        return False
+    write_atomic(path, text, mode, owner)
+    return True
+
+
+def holds(path: str, text: str, owner: tuple[int, int] | None = None) -> bool:
+    """`path` is a file holding `text`, of `owner` when given (read, nothing written)."""
     # Neither a link nor a FIFO someone put in its place is followed or waited on.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        fd = -1
-    if fd >= 0:
-        with open(fd, encoding="utf-8", errors="replace") as current:
-            st = os.fstat(fd)
-            mine = owner is None or (st.st_uid, st.st_gid) == owner
-            if stat.S_ISREG(st.st_mode) and mine and current.read() == text:
-                return False
-    write_atomic(path, text, mode, owner)
-    return True
+        return False
+    with open(fd, encoding="utf-8", errors="replace") as current:
+        st = os.fstat(fd)
+        mine = owner is None or (st.st_uid, st.st_gid) == owner
+        return stat.S_ISREG(st.st_mode) and mine and current.read() == text
 
 
 def size_of(path: str) -> int:

@@ -482,6 +482,11 @@ class Layout:
         """The Act's `[env]` as JSON (0600), loaded by its vassal's master at start."""
         return self._act_run(ref, "env.json")
 
+    def act_env_lock(self, ref: ActRef) -> str:
+        """Held by a command that writes the Act's env file and reloads it itself: the
+        Production Manager then leaves both to it."""
+        return self._act_run(ref, "env.lock")
+
     def act_hosts(self, ref: ActRef) -> str:
         """The hosts the Act is booked at, one a line: its Django settings read them."""
         return self._act_run(ref, "hosts")

@@ -48,3 +48,37 @@ def test_an_act_disabled_in_its_file_stops(venue):
         source.write(text.replace("enabled = true", "enabled = false"))
     poll(lambda: act.sess is None and http_get(act.port, timeout=1)[0] == 0, timeout=15)
     assert act.state == "stopped"
+
+
+ENV_APP = """
+import os
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [os.environ.get("GREETING", "-").encode()]
+"""
+
+
+def test_an_env_set_while_playing_is_one_chain_reload(venue, tmp_path):
+    """`config set` writes the env file and reloads, checked first; the Production
+    Manager, seeing act.toml change meanwhile, leaves both to it: one chain reload per
+    change, never a second one (which uWSGI ignores while the first runs)."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "app.py").write_text(ENV_APP)
+    act = venue.add_act("Env", str(folder), wsgi="app:application")
+    assert http_get(act.port) == (200, "-")
+    log = act.manager.log_path
+    offset = os.path.getsize(log)
+    for value in ("one", "two", "three"):
+        act.set_env(GREETING=value)
+        assert http_get(act.port) == (200, value)
+    # stopped by a pass of the Manager's after the last change: any reload of its own
+    # for a change was sent before
+    act.stop()
+    with open(log, errors="replace") as text:
+        text.seek(offset)
+        written = text.read()
+    assert written.count("chain reload starting") == 3, written
+    assert "chain reload already running" not in written

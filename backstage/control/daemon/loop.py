@@ -623,9 +623,13 @@ class ProductionManager:
     def _sync_env(self, act: ActManager, spec: ActSpec) -> None:
         """The env file written; where it changed (act.toml edited by hand; `config set`
         writes it itself, first) and no worker or cron of the Act needs a restart for it,
-        the Act is reloaded after the pass's pushes, unless one restarts it."""
-        if act.sync_env(spec) and not (spec.workers or spec.cron):
-            self._new_env[self.crew.layout.vassal(act.ref)] = act.ref
+        the Act is reloaded after the pass's pushes, unless one restarts it. Left alone
+        while a command that writes it and reloads the Act holds its lock."""
+        if act.env_synced(spec):
+            return  # each pass, every Act: one read, no lock
+        with declared.unless_locked(self.crew.layout.act_env_lock(act.ref)) as free:
+            if free and act.sync_env(spec) and not (spec.workers or spec.cron):
+                self._new_env[self.crew.layout.vassal(act.ref)] = act.ref
 
     def _reload_for_env(self, pushed: set[str]) -> None:
         """A chain reload of each playing Act whose env file changed and that this pass

@@ -33,7 +33,14 @@ from ...errors import (
 )
 from ...files import declared
 from ...files.account import account
-from ...files.fs import log_backups, read_from, size_of, unlink_if_present, write_if_changed
+from ...files.fs import (
+    holds,
+    log_backups,
+    read_from,
+    size_of,
+    unlink_if_present,
+    write_if_changed,
+)
 from ...model.layout import ActRef
 from ...model.names import check_name
 from ...model.sess import Sess
@@ -108,6 +115,12 @@ class ActManager:
         text = env_json(spec.env)
         # readable by the Act's user alone: its master reads it after it dropped to them
         return write_if_changed(path, text, 0o600, ownership.owner(self.ref))
+
+    def env_synced(self, spec: ActSpec) -> bool:
+        """The Act's env file is as `sync_env` would write it (read, nothing written)."""
+        return holds(
+            self.crew.layout.act_env(self.ref), env_json(spec.env), ownership.owner(self.ref)
+        )
 
     # Live, from stats only
 

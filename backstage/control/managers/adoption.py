@@ -465,16 +465,22 @@ def _new_env(
     before = act.sess()
     playing = before is not None
     log_offset = size_of(act.log_path)
-    new = act.declare(env=env)
-    effect = restarts(crew, act, old, new, playing)
+    effect = restarts(crew, act, old, dataclasses.replace(old, env=env), playing)
     if effect == RELOAD:
-        act.sync_env(new)
-        try:
-            reload()
-        except BaseException:
-            act.declare(env=old.env)
-            act.sync_env(old)
-            raise
+        # held from the declaration to the reload: the Manager, which applies an env
+        # edited by hand with a chain reload of its own, leaves this one to the command
+        # (two reloads for one change, the second ignored by uWSGI as the first ran)
+        with declared.locked(crew.layout.act_env_lock(act.ref)):
+            new = act.declare(env=env)
+            act.sync_env(new)
+            try:
+                reload()
+            except BaseException:
+                act.declare(env=old.env)
+                act.sync_env(old)
+                raise
+    else:
+        new = act.declare(env=env)
     _poke(crew)
     _await_restart(crew, act, effect, before, log_offset)
     return new
