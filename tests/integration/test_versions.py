@@ -245,27 +245,26 @@ def test_a_scaffolded_act_serves_its_last_accepted_version_after_a_refused_reloa
     assert http_get(act.port, "/users") == (200, "0")
 
 
-def _saved_again_within_the_second(path: str, version: str) -> None:
-    """`path` rewritten to answer `version` (as long as before), its mtime in the same
-    second as the save before: what a pyc is validated by (seconds and size) is the same."""
-    before = os.stat(path).st_mtime_ns
+def _saved_again_within_the_second(path: str, text: str) -> None:
+    """`path` rewritten to hold `text` (as long as before), its mtime in the same second
+    as the save before: what a pyc is validated by (seconds and size) is the same."""
+    before = os.stat(path)
+    assert len(text) == before.st_size
     with open(path, "w") as out:
-        out.write(VERSIONED_APP.format(version=version))
-    second, fraction = divmod(before, 10**9)
-    os.utime(path, ns=(before, second * 10**9 + (fraction + 1_000_000) % 10**9))
-    assert os.stat(path).st_mtime_ns != before and os.stat(path).st_size == len(
-        VERSIONED_APP.format(version=version)
-    )
+        out.write(text)
+    second, fraction = divmod(before.st_mtime_ns, 10**9)
+    os.utime(path, ns=(before.st_mtime_ns, second * 10**9 + (fraction + 1_000_000) % 10**9))
+    assert os.stat(path).st_mtime_ns != before.st_mtime_ns
 
 
 @pytest.mark.parametrize("source", ["folder", "git clone"])
-def test_a_save_within_the_same_second_never_serves_stale_bytecode(
+def test_a_save_within_the_same_second_never_meets_stale_bytecode(
     venue, projects, source, monkeypatch
 ):
-    """A folder's versions and a git Act's clone served in place before its first
-    release alike: a reload after two same-size saves in one second serves the second,
-    though the Production's processes may write bytecode (this shell's environment
-    forbids it)."""
+    """Saves of one size within one second, to a folder (checked in its next version)
+    or to a git Act's clone (served in place before its first release): the pre-flight
+    refuses the broken one, and the reload serves the good one, though the Production's
+    processes may write bytecode (the environment the suite runs in forbids it)."""
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     repo = git_app(os.path.join(projects, "repo"), "one")
     if source == "folder":
@@ -276,6 +275,11 @@ def test_a_save_within_the_same_second_never_serves_stale_bytecode(
         served = os.path.join(act.ref.path, adoption.CLONE_DIR, "app.py")
     act.start()
     assert http_get(act.port) == (200, "one")
-    _saved_again_within_the_second(served, "owt")
+    good = VERSIONED_APP.format(version="one")
+    _saved_again_within_the_second(served, good.replace("VERSION = 'one'", "VERSION = 1 / 0"))
+    with pytest.raises(PreflightFailed, match="division by zero"):
+        act.reload()
+    assert http_get(act.port) == (200, "one")
+    _saved_again_within_the_second(served, VERSIONED_APP.format(version="owt"))
     act.reload()
     assert {http_get(act.port) for _ in range(8)} == {(200, "owt")}

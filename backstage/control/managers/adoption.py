@@ -198,6 +198,18 @@ def step_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
     return env
 
 
+def checked_env(ref: ActRef, spec: ActSpec) -> dict[str, str]:
+    """The environment of a check and the release steps: `step_env`, keeping no bytecode
+    of an adopted folder's. Each of its versions is checked at one path
+    (`releases.staging`), the project itself by `prepare` at another: bytecode kept for a
+    path would be a save's before (valid for a source of the same size and mtime in
+    whole seconds). A scaffold's versions are checked where made anew, each one."""
+    env = step_env(ref, spec)
+    if env.pop("PYTHONPYCACHEPREFIX", None) is not None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def edited_view(ref: ActRef, spec: ActSpec) -> ProjectView:
     """Where a command run in the Act works: a scaffold's own folder, where it is edited
     and its data is (its versions are never written); an adopted project's folder as
@@ -327,7 +339,7 @@ def prepare(
     check_options(spec, crew.stage.binary.path, crew.stage.plugins)
     write_act_files(crew, ref, spec)
     view = project_view(ref, spec)
-    env = step_env(ref, spec)
+    env = checked_env(ref, spec)
     if spec.adopted:
         ownership.prepare(ref)  # the Venue's packages and home, for its user's install
         commands.install_requirements(ref.venue_path, spec.source, ref.path, user=ref.user)

@@ -176,7 +176,7 @@ class ActWatch:
             staged = releases.staging(self.ref)
             os.makedirs(staged, exist_ok=True)
             view = project_view(self.ref, releases.release_spec(spec, self.ref, staged))
-        env = adoption.step_env(self.ref, spec)
+        env = adoption.checked_env(self.ref, spec)  # as the check's: the same warm process
         try:
             self._check(
                 preflight.Check(

@@ -402,7 +402,7 @@ def build(
             _give_to_user(ref, building)
             served = release_spec(spec, ref, building)
             view = project_view(ref, served)
-            env = adoption.step_env(ref, spec)
+            env = adoption.checked_env(ref, spec)
             if spec.adopted:  # a scaffold's Venue is its own to install into, as it was
                 ownership.prepare(ref)  # the Venue's packages and home, for its user's install
                 commands.install_requirements(ref.venue_path, building, ref.path, user=ref.user)
