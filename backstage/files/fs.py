@@ -14,8 +14,8 @@ from emperor.atomic import unlink_if_present, write_atomic
 
 __all__ = [
     "LogFollower",
-    "lock_held",
     "holds",
+    "lock_held",
     "log_backups",
     "prune_log_backups",
     "read_from",

@@ -141,10 +141,10 @@ def bytecode_env(ref: ActRef, spec: ActSpec) -> tuple[tuple[str, str], ...]:
     """Where the Act's vassal keeps bytecode. A scaffold's: in each version, which never
     changes. An adopted folder's: in the Act's folder (PYTHONPYCACHEPREFIX), never the
     project's, by each version's own path (its workers import through its real path). A
-    git Act's: nowhere, as its clone is served in place until a
-    release serves (and the vassal's config stays the same when one does): a pyc is
-    valid for a source of the same size and mtime in whole seconds, so two saves of
-    one size within a second would load the first."""
+    git Act's: nowhere, as its clone is served in place until a release serves (and the
+    vassal's config stays the same when one does): a pyc is valid for a source of the
+    same size and mtime in whole seconds, so two saves of one size within a second
+    would load the first."""
     if not spec.adopted:
         return ()
     if spec.source == ref.clone:

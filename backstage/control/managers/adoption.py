@@ -57,7 +57,6 @@ from .acts import START_TIMEOUT, ActManager
 
 log = logging.getLogger(__name__)
 
-# Where a cloned git source goes in the Act's folder.
 GIT_TIMEOUT = 600.0
 
 
