@@ -484,8 +484,9 @@ class Layout:
 
     def act_env_lock(self, ref: ActRef) -> str:
         """Held by a command that writes the Act's env file and reloads it itself: the
-        Production Manager then leaves both to it."""
-        return self._act_run(ref, "env.lock")
+        Production Manager then leaves both to it. In `run/`, never where the Act's
+        user could put a link in its place."""
+        return self._own_run(ref, "env.lock")
 
     def act_hosts(self, ref: ActRef) -> str:
         """The hosts the Act is booked at, one a line: its Django settings read them."""
