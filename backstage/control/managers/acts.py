@@ -477,6 +477,7 @@ class ActManager:
             self.fifo_path,
             layout.act_gigs(self.ref),
             layout.act_env(self.ref),
+            layout.act_env_lock(self.ref),
             layout.act_hosts(self.ref),
             *(() if keep_log else (self.log_path, *log_backups(self.log_path))),
         ):
