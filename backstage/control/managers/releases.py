@@ -49,6 +49,13 @@ from .acts import START_TIMEOUT, ActManager
 
 RELEASE_NAME = re.compile(r"(?P<number>\d+)-(?P<sha>[0-9a-f]{7,40})")
 RELEASE_SHA = re.compile(r"[0-9a-fA-F]{7,40}")
+# What git check-ref-format refuses anywhere in a name (control characters, space,
+# ~ ^ : ? * [ \, "..", "@{", "//").
+BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+# git's reason when the remote has no ref of that name (a short id is read as one).
+NO_REMOTE_REF = "couldn't find remote ref"
+# git's reasons when the remote gives no commit by the id asked for (v2, then v0).
+REFUSED_ID = ("not our ref", "does not allow request for unadvertised object")
 HEALTH_TIMEOUT = 30.0
 KEEP = 10  # releases kept: rollbacks go this far back
 # Left out of a copy of a folder: what is not the project's code.
@@ -116,23 +123,43 @@ def _git(ref: ActRef, source: str, *args: str) -> str:
     return done.stdout.strip()
 
 
-def fetch(ref: ActRef, source: str) -> None:
-    """The clone's remote fetched, or ReleaseFailed with git's reason: a deploy of what
+def fetch(ref: ActRef, source: str, wanted: str | None = None) -> str:
+    """The commit `wanted` names at the clone's remote (a branch, a tag, a full commit
+    id), else the newest of the branch the clone follows, fetched into the clone one
+    commit deep; its sha. The clone was made of one branch, one commit deep: a ref is
+    fetched by its name, and a large repository's history stays on its server.
+    ReleaseFailed with git's reason when the remote does not answer: a deploy of what
     the clone had before would say it deployed while serving old code."""
+    if wanted is not None and not is_ref_name(wanted):
+        what = "name a branch, tag or commit of its git source"
+        raise InvalidSetting(f"{ref.key}: {wanted!r} cannot name a branch, tag or commit: {what}")
+    # FETCH_HEAD then holds what was asked for alone; a failed fetch leaves the one before
+    refs = ["--", wanted] if wanted is not None else []
+    owner = adoption.as_owner(ref)
+    owner["env"] = {**owner["env"], "LC_ALL": "C"}  # git's reasons read as written below
     try:
         done = subprocess.run(
-            ["git", "-C", source, "fetch", "--quiet", "origin"],
+            ["git", "-C", source, "fetch", "--quiet", "--depth", "1", "--no-tags", "origin",
+             *refs],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=adoption.GIT_TIMEOUT,
-            **adoption.as_owner(ref),
-        )
+            **owner,
+        )  # fmt: skip
         reason = "" if done.returncode == 0 else adoption.git_reason(done.stderr)
     except subprocess.TimeoutExpired:
         reason = f"no answer within {adoption.GIT_TIMEOUT:g} s"
-    if not reason:
-        return
+    if reason:
+        raise _not_fetched(ref, source, wanted, reason)
+    try:
+        return _git(ref, source, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+    except ReleaseFailed:  # a tag of a tree or a blob
+        raise NotFound(f"{ref.key}: {wanted} names no commit in {source}") from None
+
+
+def _not_fetched(ref: ActRef, source: str, wanted: str | None, reason: str) -> BackstageError:
+    """Why a fetch failed, in one line that says what to do."""
     try:
         # without a password or token it may carry
         remote = re.sub(
@@ -140,10 +167,39 @@ def fetch(ref: ActRef, source: str) -> None:
         )
     except ReleaseFailed:
         remote = f"the remote of {source}"
+    if wanted is not None and reason.startswith(NO_REMOTE_REF):
+        if RELEASE_SHA.fullmatch(wanted):  # a commit is asked for by its full id only
+            return NotFound(
+                f"{ref.key}: {remote} has no branch or tag {wanted} and the clone has no "
+                f"commit {wanted}: name a branch or tag, or a commit by its full id"
+            )
+        return NotFound(
+            f"{ref.key}: {remote} has no branch or tag {wanted}: name one it has, or a "
+            "commit by its full id"
+        )
+    if wanted is not None and any(said in reason for said in REFUSED_ID):
+        return NotFound(
+            f"{ref.key}: {remote} gives no commit {wanted} by its id: name a branch or tag "
+            "that holds it"
+        )
     who = f"the Venue's user {ref.user}" if ref.user else _own_user()
-    raise ReleaseFailed(
+    return ReleaseFailed(
         f"{ref.key}: could not fetch from {remote}: {reason}: check the remote and its "
         f"access for {who}, or deploy a commit the clone has by its id"
+    )
+
+
+def is_ref_name(name: str) -> bool:
+    """`name` can be a branch or tag (git check-ref-format's rules, one level allowed)
+    or a commit id, and git fetch reads it as one: no refspec (`a:b` would write a ref
+    of the clone), no option, no pattern."""
+    return not (
+        not name
+        or BAD_REF.search(name)
+        or name.startswith(("-", "+", "/"))
+        or name.endswith(("/", ".", ".lock"))
+        or name == "@"
+        or any(part.startswith(".") or part.endswith(".lock") for part in name.split("/"))
     )
 
 
@@ -154,16 +210,17 @@ def _own_user() -> str:
         return f"uid {os.geteuid()}"
 
 
-def _has_commit(ref: ActRef, source: str, commit: str) -> bool:
-    """`commit` is the id of a commit the clone has: the same code wherever it is
-    fetched from, so a deploy of it (the live commit rebuilt) needs no remote."""
+def _local_commit(ref: ActRef, source: str, commit: str) -> str | None:
+    """The sha of the commit `commit` is the id of, when the clone has it: the same code
+    wherever it is fetched from, so a deploy of it (the live commit rebuilt) needs no
+    remote."""
     if not RELEASE_SHA.fullmatch(commit):
-        return False
+        return None
     try:
         sha = _git(ref, source, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     except ReleaseFailed:
-        return False
-    return sha.startswith(commit.lower())
+        return None
+    return sha if sha.startswith(commit.lower()) else None
 
 
 def is_git(spec: ActSpec, ref: ActRef) -> bool:
@@ -177,21 +234,8 @@ def _checkout(
     source folder, a git clone's working tree included."""
     source = spec.source
     if is_git(spec, ref) and not as_it_stands:
-        if not (commit and _has_commit(ref, source, commit)):
-            fetch(ref, source)
-        wanted = commit or "FETCH_HEAD"
-        candidates = [f"origin/{commit}", commit] if commit else [wanted]
-        sha = ""
-        for candidate in candidates:
-            try:
-                sha = _git(
-                    ref, source, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"
-                )
-                break
-            except ReleaseFailed:
-                continue
-        if not sha:
-            raise NotFound(f"{ref.key}: no commit {commit or wanted} in {source}")
+        local = _local_commit(ref, source, commit) if commit else None
+        sha = local or fetch(ref, source, commit)
         os.makedirs(into)
         if ref.user:
             ownership.give(into, account(ref.user))  # unpacked by the user
