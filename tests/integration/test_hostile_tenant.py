@@ -241,6 +241,15 @@ def _commit(repo: str, version: str, owner: int) -> None:
     subprocess.run(["chown", "-R", str(owner), repo], check=True)
 
 
+def _branch(repo: str, name: str, owner: int) -> None:
+    """The repository of the Venue's user on branch `name`, made if new."""
+    made = [] if name == "main" else ["-b"]
+    subprocess.run(
+        ["git", "-c", "safe.directory=*", "checkout", "-q", *made, name], cwd=repo, check=True
+    )
+    subprocess.run(["chown", "-R", str(owner), repo], check=True)
+
+
 def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
     production, user_venue, system_user, open_path
 ):
@@ -258,10 +267,17 @@ def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
         done = run_cli("deploy", act.key, home=production.home, check=False)
         assert done.returncode == 0, done.stderr
         assert http_get(act.port) == (200, "two")
+        # another branch, fetched by its name into the clone of main, as the user
+        _branch(repo, "other", system_user.pw_uid)
+        _commit(repo, "other", system_user.pw_uid)
+        _branch(repo, "main", system_user.pw_uid)
+        done = run_cli("deploy", act.key, "other", home=production.home, check=False)
+        assert done.returncode == 0, done.stderr
+        assert http_get(act.port) == (200, "other")
         live = next(r for r in act.releases if r.live)
         assert os.stat(os.path.join(live.path, "app.py")).st_uid == system_user.pw_uid
 
-        # a remote the user cannot read (a key it lacks): the deploy says so, "two" serves on
+        # a remote the user cannot read (a key it lacks): the deploy says so, "other" serves on
         _commit(repo, "three", system_user.pw_uid)
         os.chmod(repo, 0)
         try:
@@ -271,8 +287,8 @@ def test_a_user_venues_git_act_is_fetched_and_unpacked_as_its_user(
         assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert f"could not fetch from file://{repo}: " in done.stderr, done.stderr
         assert f"access for the Venue's user {system_user.pw_name}" in done.stderr
-        assert [r.number for r in act.releases] == [live.number]
-        assert http_get(act.port) == (200, "two")
+        assert [r.number for r in act.releases] == [1, live.number]
+        assert http_get(act.port) == (200, "other")
 
 
 def test_root_never_starts_a_user_venues_python(production, user_venue, system_user, open_path):

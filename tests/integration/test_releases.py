@@ -4,6 +4,7 @@ a release that never answers, all under a request loop with no failed request.""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -66,7 +67,7 @@ def test_deploy_rollback_and_releases_that_fail(venue, repo):
         "deploy", "TestVenue/Rel", "no-such-ref", home=venue.production.home, check=False
     )
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
-    assert "no commit no-such-ref" in done.stderr
+    assert "has no branch or tag no-such-ref" in done.stderr
     assert [r.number for r in act.releases] == [1, 2]
     print(f"rollback served the old release after {served_old:.2f} s; {len(loop.served)} served")
     assert served_old < 2
@@ -102,6 +103,39 @@ def test_a_deploy_whose_fetch_fails_deploys_nothing(venue, repo, tmp_path):
     os.rename(repo, away)
     again = act.deploy(first.sha)
     assert (again.number, again.sha) == (2, first.sha) and http_get(act.port) == (200, "two")
+
+
+def test_a_deploy_of_another_branch_a_tag_or_a_commit_fetches_it(venue, repo):
+    """The clone follows main one commit deep: a deploy of another branch, of a tag only
+    that branch holds and of a commit by its full id fetches it and serves its code; a
+    ref the remote lacks is one line, exit 1, and nothing is built."""
+    git(repo, "checkout", "-q", "-b", "other")
+    commit_app(repo, "other one")
+    git(repo, "tag", "-a", "v1", "-m", "v1")
+    commit_app(repo, "other two")
+    git(repo, "checkout", "-q", "main")
+    commit_app(repo, "main two")
+    act = venue.add_act("Refs", f"file://{repo}", wsgi="app:application")
+    home = venue.production.home
+    act.start()
+    assert http_get(act.port) == (200, "main two")
+    cli("deploy", "TestVenue/Refs", "other", home=home)
+    assert http_get(act.port) == (200, "other two")
+    assert act.deploy("v1").live and http_get(act.port) == (200, "other one")
+    main_one = subprocess.run(
+        ["git", "-C", repo, "rev-parse", "main~1"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert act.deploy(main_one).sha == main_one[:12] and http_get(act.port) == (200, "one")
+    for name, said in (
+        ("gone", f"file://{repo} has no branch or tag gone: name one it has"),
+        ("v1:refs/heads/x", "'v1:refs/heads/x' cannot name a branch, tag or commit"),
+    ):
+        done = run_cli("deploy", "TestVenue/Refs", name, home=home, check=False)
+        assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert said in done.stderr, done.stderr
+    assert [r.number for r in act.releases] == [1, 2, 3]
+    assert not os.path.lexists(releases.staging(act.manager.ref))
+    assert http_get(act.port) == (200, "one")
 
 
 def test_user_errors_are_one_line_and_leave_nothing(venue):
