@@ -212,6 +212,9 @@ class Holder:
         self._wakes: dict[str, str] = {}  # address: the wake socket its file names
         self._watched: dict[str, socket.socket] = {}  # registered in the selector, by address
         self._quiet_until: dict[str, float] = {}  # wake socket: not woken again before then
+        # what is held, which wake sockets or what is quiet changed since _watch() looked:
+        # at rest it looks at nothing (a thousand sleeping Acts, twice a second)
+        self._changed = True
         self._selector: selectors.BaseSelector | None = None  # serve()'s, while it runs
 
     def files(self) -> dict[str, HeldFile]:
@@ -250,6 +253,7 @@ class Holder:
             files = self.files()
             self._listed = {a: held.owner for held in files.values() for a in held.addresses}
             self._wakes = {a: h.wake for h in files.values() if h.wake for a in h.addresses}
+            self._changed = True
         elif not self._unbound:
             return
         with self._lock:
@@ -259,6 +263,7 @@ class Holder:
                 if address not in self._held:
                     try:
                         self._held[address] = bind(address, owner)
+                        self._changed = True
                     except OSError:
                         pass  # bound by a vassal that bound it itself: asked for, retried
             self._unbound = any(address not in self._held for address in self._listed)
@@ -296,6 +301,7 @@ class Holder:
             if current is None:
                 try:
                     self._held[address] = bind(address, held.owner)
+                    self._changed = True
                 except OSError as exc:
                     missing.append(address)
                     busy = busy and exc.errno == errno.EADDRINUSE
@@ -305,6 +311,7 @@ class Holder:
         held = self._held.pop(address, None)
         if held is None:
             return
+        self._changed = True
         self._unwatch(address)  # before it closes: epoll would report a closed fd's events
         if held.still_reachable(address) and held.inode:
             try:
@@ -376,6 +383,7 @@ class Holder:
                     sock.close()
                     continue
                 self._held[address] = _Held(sock, inode)
+                self._changed = True
             self._inherited.clear()
 
     def _watch(self) -> float:
@@ -387,8 +395,12 @@ class Holder:
             for wake, until in list(self._quiet_until.items()):
                 if until <= now:
                     del self._quiet_until[wake]
+                    self._changed = True
                 else:
                     wait = min(wait, until - now)
+            if not self._changed or self._selector is None:
+                return wait
+            self._changed = False
             wanted = {
                 address: self._held[address].sock
                 for address, wake in self._wakes.items()
@@ -421,6 +433,7 @@ class Holder:
             if wake is None or wake in self._quiet_until or self._watched.get(address) is not sock:
                 return  # woken already, or no longer watched: an event already on its way
             self._quiet_until[wake] = self._clock() + WAKE_AGAIN  # _watch() unwatches it
+            self._changed = True
         if not poke(wake):
             log.debug("%s waits: nobody listens at %s yet", address, wake)
 
