@@ -99,14 +99,36 @@ static int ask(const char *holder, const char *name, int *fds) {
     return count;
 }
 
-/* Move fds to FD_BASE, FD_BASE+1, ... (inheritable); 0, and every one closed, when one
- * of those is taken (it is the Emperor's, not ours to clobber). */
-static int place(int *fds, int count) {
+/* The Emperor's pipes to its vassal, named by these variables: where one of them is at
+ * FD_BASE + i (an Emperor with a few dozen vassals gets there), it is moved above the
+ * held fds and its variable follows it. */
+static const char *MOVABLE[] = {"UWSGI_EMPEROR_FD", "UWSGI_EMPEROR_FD_CONFIG", NULL};
+
+/* 1 when FD_BASE... FD_BASE + count - 1 are free now; 0 when one is taken by an fd no
+ * variable names (not ours to clobber). */
+static int make_room(int count) {
     for (int i = 0; i < count; i++) {
-        if (fcntl(FD_BASE + i, F_GETFD) >= 0) {
-            for (int j = 0; j < count; j++) close(fds[j]);
-            return 0;
-        }
+        int fd = FD_BASE + i;
+        if (fcntl(fd, F_GETFD) < 0) continue;
+        const char **var = MOVABLE;
+        while (*var && !(getenv(*var) && atoi(getenv(*var)) == fd)) var++;
+        if (!*var) return 0;
+        int moved = fcntl(fd, F_DUPFD, FD_BASE + MAX_FDS); /* inheritable, as it was */
+        if (moved < 0) return 0;
+        char text[16];
+        snprintf(text, sizeof(text), "%d", moved);
+        setenv(*var, text, 1);
+        close(fd);
+    }
+    return 1;
+}
+
+/* Move fds to FD_BASE, FD_BASE+1, ... (inheritable); 0, and every one closed, when one
+ * of those is taken and cannot be moved (see make_room). */
+static int place(int *fds, int count) {
+    if (!make_room(count)) {
+        for (int j = 0; j < count; j++) close(fds[j]);
+        return 0;
     }
     for (int i = 0; i < count; i++) {
         dup2(fds[i], FD_BASE + i); /* the copy is inheritable */

@@ -17,7 +17,7 @@ import sys
 # run as a script with -I: the folder above this one holds the `emperor` package
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from emperor.heldwire import ASK_FOR, FD_BASE, HELD_ENV, ask  # noqa: E402
+from emperor.heldwire import ASK_FOR, FD_BASE, HELD_ENV, MAX_FDS, ask  # noqa: E402
 
 CONFIG_OPTIONS = ("--ini", "--xml", "--yaml", "--json", "--config", "--inherit")
 
@@ -31,14 +31,35 @@ def vassal_name(args: list[str]) -> str:
     return ""
 
 
-def place(fds: list[int]) -> bool:
-    """Move `fds` to FD_BASE, FD_BASE+1, ... (inheritable); False, and every one closed,
-    when one of those is taken (it is the Emperor's, not ours to clobber)."""
-    for index in range(len(fds)):
+# The Emperor's pipes to its vassal, named by these variables: where one of them is at
+# FD_BASE + i (an Emperor with a few dozen vassals gets there), it is moved above the
+# held fds and its variable follows it.
+MOVABLE = ("UWSGI_EMPEROR_FD", "UWSGI_EMPEROR_FD_CONFIG")
+
+
+def make_room(count: int) -> bool:
+    """True when FD_BASE... FD_BASE + count - 1 are free now; False when one is taken by
+    an fd no variable names (not ours to clobber)."""
+    for fd in range(FD_BASE, FD_BASE + count):
         try:
-            os.fstat(FD_BASE + index)
+            os.fstat(fd)
         except OSError:
             continue
+        named = [var for var in MOVABLE if os.environ.get(var, "").strip() == str(fd)]
+        if not named:
+            return False
+        import fcntl  # only here: the usual spawn never gets this far
+
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD, FD_BASE + MAX_FDS)  # inheritable, as it was
+        os.environ[named[0]] = str(moved)
+        os.close(fd)
+    return True
+
+
+def place(fds: list[int]) -> bool:
+    """Move `fds` to FD_BASE, FD_BASE+1, ... (inheritable); False, and every one closed,
+    when one of those is taken and cannot be moved (see make_room)."""
+    if not make_room(len(fds)):
         for fd in fds:
             os.close(fd)
         return False

@@ -285,6 +285,48 @@ def test_the_wrapper_never_takes_an_fd_the_emperor_passed(holder, tmp_path, kind
     assert out.startswith("None ['--ini', 'a.ini'] []")
 
 
+MOVED_UWSGI = """import os, sys
+fd = int(os.environ["UWSGI_EMPEROR_FD"])
+os.write(fd, b"still the Emperor's pipe")
+print(os.environ.get("UWSGI_HELD_SOCKETS"), fd)
+"""
+
+
+@pytest.mark.parametrize("kind", WRAPPERS)
+def test_the_emperors_pipe_where_a_held_socket_goes_is_moved_and_still_named(
+    holder, tmp_path, kind
+):
+    """An Emperor with a few dozen vassals passes its pipe to one at FD_BASE: moved
+    above the held ones, its variable following, rather than the vassal left to bind
+    its sockets itself (and fail: the holder has them)."""
+    port = free_port()
+    _hold(holder, "a.ini", f"127.0.0.1:{port}")
+    fake = tmp_path / "uwsgi"
+    fake.write_text(f"#!{sys.executable}\n{MOVED_UWSGI}")
+    fake.chmod(0o700)
+    command = [*_wrapper(kind, tmp_path), holder.socket_path, str(fake), "--", "--ini", "a.ini"]
+    read, write = os.pipe()
+    try:
+        os.dup2(write, FD_BASE)
+        env = dict(os.environ, UWSGI_EMPEROR_FD=str(FD_BASE))
+        out = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            pass_fds=(FD_BASE,),
+            env=env,
+        ).stdout
+    finally:
+        os.close(FD_BASE)
+        os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read() == b"still the Emperor's pipe"
+    held, fd = out.split()
+    assert held == "1" and int(fd) >= FD_BASE + 1
+
+
 def test_the_compiled_wrapper_is_built_once_into_a_cache_only_its_user_may_write(
     tmp_path, monkeypatch
 ):
