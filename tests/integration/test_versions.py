@@ -12,10 +12,12 @@ import tempfile
 
 import pytest
 
+from backstage.control.build.warmrun import WarmSpot
 from backstage.control.managers import adoption, releases
 from backstage.errors import PreflightFailed
 from tests.conftest import cli
 from tests.helpers import RequestLoop, http_get, poll
+from tests.integration.test_warm_check import _processes_of
 from tests.projects import (
     FLASK_GREETING,
     GREETING,
@@ -239,6 +241,8 @@ def test_a_scaffolded_act_serves_its_last_accepted_version_after_a_refused_reloa
     assert http_get(act.port) == (200, SCAFFOLDED)
     assert [r.live for r in act.releases] == [False, False, True]
     assert REFUSED not in status(venue)
+    # one warm check kept for the next reload: each reload reused or ended the one before
+    assert len(_processes_of(WarmSpot(act.production.crew.layout.act_check(act.ref), ""))) == 1
     # its data is the Act folder's: `manage` runs there, and each version reads it
     assert act.manage(["migrate", "--noinput", "-v", "0"]) == 0
     assert os.path.isfile(os.path.join(act.path, "db.sqlite3"))
