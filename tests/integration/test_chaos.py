@@ -44,6 +44,20 @@ def routed(production, venue, name: str, processes: int = 2):
     return act, host
 
 
+def sleeping(production, venue, name: str):
+    """A one-worker Act that sleeps after 3 idle seconds, booked at NAME.chaos.test,
+    once it served a request through the router and fell asleep again."""
+    venue.add_domain("chaos.test")
+    act = small_act(venue, name, processes=1, start=False)
+    act.set("idle=3")  # seconds without a request, then it sleeps
+    act.start()
+    host = f"{name.lower()}.chaos.test"
+    act.book(host)
+    poll(lambda: http_get(production.router.port, host=host) == (200, "ok"), 15)
+    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
+    return act, host
+
+
 def test_an_act_master_killed(production, venue, channel):
     """Its port and uwsgi socket are held by the socket holder: connections wait in the
     backlog while the Emperor (or the Manager) brings the master back."""
@@ -131,15 +145,8 @@ def test_a_sleeping_acts_host_while_the_router_master_is_killed(production, venu
     are killed waits in the router's held port; the new router passes it to the
     Manager's wake node (its fallback forwards to the sockets booked there, the wake
     node among them), which wakes the Act: a 200, not a 503."""
-    venue.add_domain("chaos.test")
-    act = small_act(venue, "Dozy", processes=1, start=False)
-    act.set("idle=3")  # seconds without a request, then it sleeps
-    act.start()
-    host = "dozy.chaos.test"
-    act.book(host)
+    act, host = sleeping(production, venue, "Dozy")
     router = production.router
-    poll(lambda: http_get(router.port, host=host) == (200, "ok"), 15)
-    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
     gateway = router.stats().pid
     master = next(v.pid for v in production.stage.stats().vassals if ".router-" in v.id)
     os.kill(master, signal.SIGKILL)
@@ -159,16 +166,9 @@ def test_a_sleeping_act_while_the_emperor_is_killed(production, venue, channel):
     connects there and the Emperor spawns the Act, which serves them. The Manager is
     paused from the kill until both loops have sent a request, so that they surely come
     while no Emperor runs (it starts the next one within a second)."""
-    venue.add_domain("chaos.test")
-    act = small_act(venue, "Nappy", processes=1, start=False)
-    act.set("idle=3")  # seconds without a request, then it sleeps
-    act.start()
-    host = "nappy.chaos.test"
-    act.book(host)
+    act, host = sleeping(production, venue, "Nappy")
     router = production.router
     layout = production.layout
-    poll(lambda: http_get(router.port, host=host) == (200, "ok"), 15)
-    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
     vassal = production.stage.stats().vassal(layout.vassal(act.ref))
     assert vassal is not None and vassal.on_demand == layout.act_on_demand(act.ref)
     assert act.port in held_ports(layout)  # the holder's, while it sleeps
@@ -206,15 +206,8 @@ def test_the_socket_holder_killed_while_an_act_sleeps(production, venue):
     """No process of a sleeping Act holds a copy of its port, but the Manager does: the
     holder killed -9, requests at the port wait, and the next holder, started with the
     Manager's copies, holds the very sockets and wakes the Act."""
-    venue.add_domain("chaos.test")
-    act = small_act(venue, "Drowsy", processes=1, start=False)
-    act.set("idle=3")  # seconds without a request, then it sleeps
-    act.start()
-    host = "drowsy.chaos.test"
-    act.book(host)
+    act, host = sleeping(production, venue, "Drowsy")
     router = production.router
-    poll(lambda: http_get(router.port, host=host) == (200, "ok"), 15)
-    poll(lambda: act.state == SLEEPING and act.sess is None, 30)
     holder = read_pidfile(production.layout.holder_pidfile)
     assert holder is not None
     killed = time.monotonic()

@@ -232,10 +232,9 @@ def test_every_change_to_an_act_toml_is_seen_by_the_next_read_without_a_stat_eac
     assert _ports(layout) == {"Front": 8151}
 
 
-def test_a_forked_child_trusts_nothing_its_parent_knew_unchanged(tmp_path):
-    """The watches and their events stay with the process that made them: a child forked
-    after two reads (the parent watching) reads an act.toml edited in place, the same
-    size and aged, as it is now, not as the parent knew it."""
+def _front(tmp_path) -> tuple[Layout, str]:
+    """A home with one Venue, Shop, whose one Act, Front, declares port 8101 in an
+    act.toml old enough to be read at once: the home's Layout and that file's path."""
     venue = str(tmp_path / "Shop")
     layout = Layout(str(tmp_path / "home"))
     declared.create_home(layout, lambda: ProductionSpec(venues=(venue,)))
@@ -244,6 +243,14 @@ def test_a_forked_child_trusts_nothing_its_parent_knew_unchanged(tmp_path):
     path = os.path.join(acts_dir(venue), "Front", "act.toml")
     _write(path, 'name = "Front"\nport = 8101\n')
     _aged(path)
+    return layout, path
+
+
+def test_a_forked_child_trusts_nothing_its_parent_knew_unchanged(tmp_path):
+    """The watches and their events stay with the process that made them: a child forked
+    after two reads (the parent watching) reads an act.toml edited in place, the same
+    size and aged, as it is now, not as the parent knew it."""
+    layout, path = _front(tmp_path)
     assert _ports(layout) == _ports(layout) == _ports(layout) == {"Front": 8101}
     # forked while a read in another thread held the lock: the child's is its own
     holding, done = threading.Event(), threading.Event()
@@ -276,14 +283,7 @@ def test_a_forked_child_trusts_nothing_its_parent_knew_unchanged(tmp_path):
 def test_an_act_is_declared_with_the_mtime_of_what_was_read(tmp_path):
     """A judgment of an Act is about the act.toml it was read from: its mtime as read,
     whether parsed now or known from before, never a later one's."""
-    venue = str(tmp_path / "Shop")
-    layout = Layout(str(tmp_path / "home"))
-    declared.create_home(layout, lambda: ProductionSpec(venues=(venue,)))
-    os.makedirs(os.path.join(acts_dir(venue), "Front"))
-    declared.dump(venue_spec_path(venue), VenueSpec(name="Shop", python="3.11"))
-    path = os.path.join(acts_dir(venue), "Front", "act.toml")
-    _write(path, 'name = "Front"\nport = 8101\n')
-    _aged(path)
+    layout, path = _front(tmp_path)
     first = os.stat(path).st_mtime_ns
     for _ in range(3):  # parsed, then known from the stamp, then known from the watch
         assert [act.mtime for act in declared.read(layout).acts] == [first]
