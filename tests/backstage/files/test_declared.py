@@ -313,3 +313,28 @@ def test_a_file_written_whole_is_read_at_once_and_one_edited_in_place_settles(
         edited.write(text)
     assert declared.load(ActSpec, path).port == 8102
     assert waits == [0.05]
+
+
+def test_what_dump_keeps_of_a_file_is_what_reading_it_gives(tmp_path):
+    # dump keeps what it wrote without parsing it back: every kind of value (lists,
+    # tables, options, adaptive workers) reads back the same
+    path = str(tmp_path / "act.toml")
+    spec = ActSpec(
+        "Front",
+        8101,
+        processes=1,
+        max_processes=4,
+        adaptive=True,
+        env={"KEY": 'a "quoted" value; #not a comment'},
+        hosts=("shop.example.com", "www.shop.example.com"),
+        pythonpath=("/srv/shop/src",),
+        workers={"queue": "python worker.py"},
+        uwsgi={"buffer-size": 65535, "thunder-lock": True},
+        idle=900,
+        max_rss=300,
+        watch_ignore=("*.log",),
+    )
+    declared.dump(path, spec)
+    kept = declared.load(ActSpec, path)
+    declared._loaded.clear()  # as in another process
+    assert declared.load(ActSpec, path) == kept == spec
