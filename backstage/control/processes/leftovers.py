@@ -15,6 +15,8 @@ import os
 import re
 from collections.abc import Iterable
 
+from emperor.heldbuild import PREFIX as COMPILED_WRAPPER
+
 from ...files.declared import Declared
 from ...files.fs import unlink_if_present
 from ...model.layout import Layout, venue_run_dir, venue_user_dir
@@ -69,7 +71,13 @@ def sweep(layout: Layout, production: Declared, now: float) -> list[str]:
 def sweep_down(layout: Layout, production: Declared) -> list[str]:
     """Once nothing of the Production runs: every Act's run files and the Stage's."""
     removed = _remove(_run_folders(layout, production), set(), WRITTEN + MADE, None)
-    for name in STAGE_FILES:
+    # the compiled vassal wrapper, copied in again at each start of the Emperor
+    try:
+        names = os.listdir(layout.run_dir)
+    except FileNotFoundError:
+        names = []
+    compiled = [name for name in names if name.startswith(COMPILED_WRAPPER)]
+    for name in (*STAGE_FILES, *compiled):
         path = layout.run(name)
         if os.path.lexists(path):
             unlink_if_present(path)
