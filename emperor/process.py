@@ -43,6 +43,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def started(pid: int) -> float | None:
+    """The unix time a process started (its fork; an exec keeps it); None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            ticks = int(stat.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/stat", "rb") as kernel:
+            boot = next(int(line.split()[1]) for line in kernel if line.startswith(b"btime "))
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cmdline(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as raw:

@@ -456,6 +456,10 @@ class Layout:
     def act_stats(self, ref: ActRef) -> str:
         return self._act_run(ref, "stats")
 
+    def act_reexec(self, ref: ActRef) -> str:
+        """The master pid that last re-exec'd for a change of its Venue's packages."""
+        return self._own_run(ref, "reexec")
+
     def act_fifo(self, ref: ActRef) -> str:
         return self._act_run(ref, "fifo")
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 
+import pytest
+
+from backstage.shortcuts import new_venue
 from tests.helpers import http_get, poll
 
 VIEW = """
@@ -88,3 +92,51 @@ def test_a_reload_right_after_a_set_that_restarts_it_reloads_the_restarted_act(v
     act.set("idle=300")
     assert act.state == "sleeping"
     assert http_get(act.port, "/hello") == (200, "new")
+
+
+DJANGO_MARK = """
+import django
+from django.http import HttpResponse
+from django.urls import path
+
+def mark(request):
+    return HttpResponse(getattr(django, "BACKSTAGE_MARK", "old"))
+
+urlpatterns = [path("mark", mark)]
+"""
+
+
+@pytest.mark.slow
+def test_a_reload_after_a_new_django_in_the_venue_serves_the_new_django(production, tmp_path):
+    # two workers: the master imports Django before it forks them (stageset.PRELOAD_FROM)
+    venue = new_venue("NewDjango", str(tmp_path), production, user="root")
+    act = venue.new_act("Preloaded", start=False, processes=2)
+    with open(os.path.join(act.path, act.spec.package, "urls.py"), "w") as urls:
+        urls.write(DJANGO_MARK)
+    act.start()
+    assert http_get(act.port, "/mark") == (200, "old")
+    master = act.sess.pid
+    # a new Django, as an install makes it: new files in site-packages, its folder changed
+    (site,) = glob.glob(os.path.join(venue.path, "lib", "python*", "site-packages"))
+    init = os.path.join(site, "django", "__init__.py")
+    with open(init) as installed:
+        text = installed.read()
+    # a new file, as an installer writes it: the Venue's may be links into its cache
+    with open(init + ".new", "w") as new:
+        new.write(text + '\nBACKSTAGE_MARK = "new"\n')
+    os.replace(init + ".new", init)
+    os.mkdir(os.path.join(site, "backstage_mark-1.0.dist-info"))
+    logged = os.path.getsize(act.log_path)
+    act.reload()
+    assert http_get(act.port, "/mark") == (200, "new")
+    assert act.sess.pid == master and act.sess.ready  # re-exec'd in place
+    with open(act.log_path) as log:
+        assert "chain reload starting" not in log.read()[logged:]
+    # its packages unchanged since: the next reload is a chain reload again
+    old, logged = {w.pid for w in act.sess.workers}, os.path.getsize(act.log_path)
+    write_view(act, "chained")
+    act.reload()
+    assert http_get(act.port, "/hello") == (200, "chained")
+    assert not old & {w.pid for w in act.sess.workers}
+    with open(act.log_path) as log:
+        assert "chain reload starting" in log.read()[logged:]

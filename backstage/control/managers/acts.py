@@ -9,6 +9,7 @@ gone, reading only the Act's stats server, the Emperor's stats and its port.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
 import os
 import shutil
@@ -19,8 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from emperor import fifo
+from emperor.atomic import write_atomic
 from emperor.errors import FifoNotReading
-from emperor.process import pid_alive, tail, telling_line, wait_for
+from emperor.process import pid_alive, started, tail, telling_line, wait_for
 from emperor.stats import InstanceStats, parse_instance_stats, stats_or_none
 
 from ...errors import (
@@ -47,7 +49,7 @@ from ...model.sess import Sess
 from ...model.spec import ActSpec, unfold_processes
 from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, explain
 from ...render.shim import LIVE_HOSTS
-from ...render.stageset import env_json, reload_touch
+from ...render.stageset import PRELOAD_FROM, env_json, reload_touch
 from ..build import scaffold, warmrun
 from ..host import ownership, ports, shared, unplayables
 from ..processes import holding
@@ -427,11 +429,46 @@ class ActManager:
             touch = reload_touch(self.ref)
             with open(touch, "a"):
                 os.utime(touch)
+        master = self.sess()
+        if master is not None and self._preloaded_stale(master.pid):
+            # its master imported Django before the Venue's packages changed: workers
+            # forked from it would serve that Django, so it re-execs (a new interpreter)
+            asked = time.time()
+            if not self.renew("r", timeout):
+                raise ActFailed(
+                    f"{self.ref.key} did not restart on its Venue's new packages within "
+                    f"{timeout:.0f} s: {telling_line(tail(self.log_path))} (log: {self.log_path})"
+                )
+            marker = self.crew.layout.act_reexec(self.ref)
+            write_atomic(marker, f"{master.pid}\n")
+            os.utime(marker, (asked, asked))  # what is installed meanwhile is not in it
+            return
         if not self.renew("c", timeout):
             raise ActFailed(
                 f"{self.ref.key} did not finish its chain reload within {timeout:.0f} s: "
                 f"{telling_line(tail(self.log_path))} (log: {self.log_path})"
             )
+
+    def _preloaded_stale(self, master: int) -> bool:
+        """Whether the Act's master preloaded Django (`stageset.PRELOAD_FROM`) and the
+        Venue's packages changed since its interpreter started: at its fork, or at its
+        last re-exec for such a change (recorded with its pid)."""
+        spec = self.spec()
+        if spec.processes < PRELOAD_FROM or not (spec.django_settings or spec.adopted):
+            return False
+        forked = started(master)
+        if forked is None:
+            return False
+        # the kernel's boot time is in whole seconds: a change within one before counts
+        since = forked - 1.0
+        marker = self.crew.layout.act_reexec(self.ref)
+        try:
+            with open(marker) as recorded:
+                if recorded.read().strip() == str(master):
+                    since = max(since, os.stat(marker).st_mtime)
+        except OSError:
+            pass
+        return packages_changed(self.ref.venue_path) > since
 
     def fifo(self, commands: str) -> None:
         try:
@@ -517,3 +554,10 @@ def _scaffold(ref: ActRef) -> None:
     with os.fdopen(fd, "a") as out:
         os.fchmod(fd, 0o600)  # it holds the project's SECRET_KEY
         out.write(SETTINGS_TAIL)
+
+
+def packages_changed(venue_path: str) -> float:
+    """When a package was last installed into or removed from the Venue: the latest
+    change of its site-packages folders (an install adds and removes entries there)."""
+    found = glob.glob(os.path.join(venue_path, "lib*", "python*", "site-packages"))
+    return max((os.stat(path).st_mtime for path in found), default=0.0)
