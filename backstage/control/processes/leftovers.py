@@ -21,8 +21,9 @@ from ...files.declared import Declared
 from ...files.fs import unlink_if_present
 from ...model.layout import Layout, venue_run_dir, venue_user_dir
 
-# What the Manager writes for an Act: removed once the Act is gone, and at `down`
-WRITTEN = ("env.json", "hosts", "gigs.ini")
+# What the Manager writes for an Act (and `reexec`, a reload's): removed once the Act is
+# gone, and at `down`
+WRITTEN = ("env.json", "hosts", "gigs.ini", "reexec")
 # Why a save was refused: said until the Act is gone, through a `down` and `up`
 REFUSED = ("refused",)
 # What its vassal makes (vacuumed by uWSGI, but for the FIFO and after a kill -9)
