@@ -49,7 +49,7 @@ from ...model.sess import Sess
 from ...model.spec import ActSpec, unfold_processes
 from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, explain
 from ...render.shim import LIVE_HOSTS
-from ...render.stageset import PRELOAD_FROM, env_json, reload_touch
+from ...render.stageset import PRELOAD_FROM, env_json, reload_touch, uses_shim
 from ..build import scaffold, warmrun
 from ..host import ownership, ports, shared, unplayables
 from ..processes import holding
@@ -454,7 +454,8 @@ class ActManager:
         Venue's packages changed since its interpreter started: at its fork, or at its
         last re-exec for such a change (recorded with its pid)."""
         spec = self.spec()
-        if spec.processes < PRELOAD_FROM or not (spec.django_settings or spec.adopted):
+        # as the vassal config has it: a Django project's master, two workers or more
+        if spec.processes < PRELOAD_FROM or not (spec.django_settings or uses_shim(spec)):
             return False
         forked = started(master)
         if forked is None:
