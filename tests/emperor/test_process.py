@@ -5,14 +5,42 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
-from emperor.process import Emperor, emperor_in, ini_options, pid_alive, wait_for, watches
+from emperor.process import (
+    Emperor,
+    cmdline,
+    emperor_in,
+    ini_options,
+    pid_alive,
+    started,
+    wait_for,
+    watches,
+)
 
 
 def test_a_zombie_is_not_alive():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     assert wait_for(lambda: not pid_alive(child.pid), 10)
     child.wait()  # reaped by pid_alive or here; either way nothing is left
+
+
+def test_a_process_started_when_it_was_forked_and_an_exec_keeps_it():
+    before = time.time()
+    child = subprocess.Popen(
+        ["sh", "-c", f"exec {sys.executable} -c 'input()'"], stdin=subprocess.PIPE
+    )
+    try:
+        forked = started(child.pid)
+        # the kernel's boot time is in whole seconds
+        assert forked is not None and before - 1 <= forked <= time.time() + 1
+        assert started(os.getpid()) <= forked
+        # the shell exec'd Python in its place: the same process, the same start
+        assert wait_for(lambda: cmdline(child.pid)[:1] == [sys.executable], 10)
+        assert started(child.pid) == forked
+    finally:
+        child.communicate(b"\n")
+    assert started(child.pid) is None
 
 
 def test_find_refuses_a_reused_pid(tmp_path):
