@@ -190,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         act.book(HOST)
         cert, key = self_signed(HOST)
         production.certificates.install(HOST, cert, key)
+        production.manager.poke()  # as import_certificate does: a resting Manager waits
         router_port = production.router.port
         served = ssl.PEM_cert_to_DER_cert(cert.decode())
         if not poll(lambda: tls_answers(tls_port, served), 60.0):

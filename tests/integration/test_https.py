@@ -102,6 +102,7 @@ def test_https_by_sni_and_the_308(production, venue, ca, request):
 
     # removed: plain HTTP again, and the default certificate for it
     production.certificates.remove("beta.example.com")
+    production.manager.poke()  # as `tls rm` does: the router reads each pair once
     poll(lambda: http_get(port, host="beta.example.com") == (200, "Beta"), timeout=10)
     poll(lambda: _ok(lambda: served_subject(tls, "beta.example.com") == "backstage.invalid"), 20)
 
