@@ -172,8 +172,7 @@ def test_a_template_it_does_not_understand_is_left_to_startproject(django42_path
     ref = ActRef("V", django42_path, "Tagged")
     os.makedirs(acts_dir(django42_path), exist_ok=True)
     try:
-        with open(settings, "a") as changed:
-            changed.write("{% if True %}# tagged{% endif %}\n")
+        _replace(settings, kept + "{% if True %}# tagged{% endif %}\n")
         template = scaffold.read_template(django42_path)
         assert template is not None
         assert not scaffold.django_project(ref)  # a template not judged yet: startproject's
@@ -184,6 +183,13 @@ def test_a_template_it_does_not_understand_is_left_to_startproject(django42_path
         shutil.rmtree(ref.path)
         assert not scaffold.django_project(ref)  # and it stays startproject's
     finally:
-        with open(settings, "w") as restored:
-            restored.write(kept)
+        _replace(settings, kept)
         shutil.rmtree(ref.path, ignore_errors=True)
+
+
+def _replace(path: str, text: str) -> None:
+    """Write a new file in `path`'s place: the virtualenv's files are hard links into
+    uv's cache, which a write in place would change for every virtualenv made from it."""
+    with open(path + ".new", "w") as new:
+        new.write(text)
+    os.replace(path + ".new", path)
