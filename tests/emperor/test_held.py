@@ -237,11 +237,17 @@ def _wrapper(kind: str, tmp_path) -> list[str]:
     return [built]
 
 
-def _wrap(kind: str, tmp_path, holder_path: str, *args: str) -> str:
+def _command(kind: str, tmp_path, holder_path: str, *args: str, uwsgi: str = "") -> list[str]:
+    """The wrapper's command line, its uwsgi a Python script (`uwsgi`, FAKE_UWSGI by
+    default) that prints what it was given."""
     fake = tmp_path / "uwsgi"
-    fake.write_text(f"#!{sys.executable}\n{FAKE_UWSGI}")
+    fake.write_text(f"#!{sys.executable}\n{uwsgi or FAKE_UWSGI}")
     fake.chmod(0o700)
-    command = [*_wrapper(kind, tmp_path), holder_path, str(fake), "--", *args]
+    return [*_wrapper(kind, tmp_path), holder_path, str(fake), "--", *args]
+
+
+def _wrap(kind: str, tmp_path, holder_path: str, *args: str) -> str:
+    command = _command(kind, tmp_path, holder_path, *args)
     return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True).stdout
 
 
@@ -269,10 +275,7 @@ def test_without_a_holder_the_vassal_still_starts(tmp_path, kind):
 def test_the_wrapper_never_takes_an_fd_the_emperor_passed(holder, tmp_path, kind):
     port = free_port()
     _hold(holder, "a.ini", f"127.0.0.1:{port}")
-    fake = tmp_path / "uwsgi"
-    fake.write_text(f"#!{sys.executable}\n{FAKE_UWSGI}")
-    fake.chmod(0o700)
-    command = [*_wrapper(kind, tmp_path), holder.socket_path, str(fake), "--", "--ini", "a.ini"]
+    command = _command(kind, tmp_path, holder.socket_path, "--ini", "a.ini")
     taken = os.open(os.devnull, os.O_RDONLY)
     try:
         os.dup2(taken, FD_BASE)
@@ -301,10 +304,7 @@ def test_the_emperors_pipe_where_a_held_socket_goes_is_moved_and_still_named(
     its sockets itself (and fail: the holder has them)."""
     port = free_port()
     _hold(holder, "a.ini", f"127.0.0.1:{port}")
-    fake = tmp_path / "uwsgi"
-    fake.write_text(f"#!{sys.executable}\n{MOVED_UWSGI}")
-    fake.chmod(0o700)
-    command = [*_wrapper(kind, tmp_path), holder.socket_path, str(fake), "--", "--ini", "a.ini"]
+    command = _command(kind, tmp_path, holder.socket_path, "--ini", "a.ini", uwsgi=MOVED_UWSGI)
     read, write = os.pipe()
     try:
         os.dup2(write, FD_BASE)
