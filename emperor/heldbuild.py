@@ -39,21 +39,21 @@ def compiler() -> str | None:
     return shutil.which(os.environ.get("CC") or "cc")
 
 
-def cache_dir() -> str:
+def user_cache(name: str) -> str:
+    """The user's cache folder `name` (XDG_CACHE_HOME, else ~/.cache)."""
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(home, "backstage")
+    return os.path.join(home, name)
 
 
-def build(folder: str) -> str | None:
-    """The compiled wrapper in `folder`, there already, copied from the cache, or built
-    now; None without a compiler or when the build fails."""
+def build(folder: str, cache: str) -> str | None:
+    """The compiled wrapper in `folder`, there already, copied from the folder `cache`
+    (built there once), or built now; None without a compiler or when the build fails."""
     with open(SOURCE, "rb") as source:
         digest = hashlib.sha256(source.read() + " ".join(flags()).encode()).hexdigest()[:16]
     name = PREFIX + digest
     target = os.path.join(folder, name)
     if os.access(target, os.X_OK):
         return target
-    cache = cache_dir()
     cached = os.path.join(cache, name)
     try:
         os.makedirs(cache, mode=0o700, exist_ok=True)

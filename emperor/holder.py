@@ -7,7 +7,7 @@ hands a vassal's sockets to the wrapper that asks for them, and closes an addres
 file lists any more (the vassal was withdrawn, or its port changed). It never
 accepts a connection on a held socket: while no master does, the kernel queues them.
 
-A vassal the Emperor spawns on demand (an Act that sleeps) names a wake socket in its
+A vassal the Emperor spawns on demand (one that dies when idle) names a wake socket in its
 held file: the Emperor's on-demand socket, a unix one. The holder watches that vassal's
 held sockets and, when a connection waits at one, connects to the wake socket without
 a word: the Emperor spawns the vassal, which takes its held sockets from the wrapper and
@@ -213,7 +213,7 @@ class Holder:
         self._watched: dict[str, socket.socket] = {}  # registered in the selector, by address
         self._quiet_until: dict[str, float] = {}  # wake socket: not woken again before then
         # what is held, which wake sockets or what is quiet changed since _watch() looked:
-        # at rest it looks at nothing (a thousand sleeping Acts, twice a second)
+        # at rest it looks at nothing (a thousand idle vassals, twice a second)
         self._changed = True
         self._selector: selectors.BaseSelector | None = None  # serve()'s, while it runs
 
@@ -467,7 +467,7 @@ def main(argv: list[str]) -> int:
     except BlockingIOError:
         return 0  # another holder holds them
     logging.basicConfig(level=logging.INFO, format="%(asctime)s holder %(message)s")
-    # two fds an Act: a thousand Acts want more than the usual soft limit of 1,024
+    # two fds a vassal: a thousand vassals want more than the usual soft limit of 1,024
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

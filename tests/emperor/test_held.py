@@ -232,7 +232,7 @@ def _wrapper(kind: str, tmp_path) -> list[str]:
         ]
     if heldbuild.compiler() is None:
         pytest.skip("no C compiler: the Python wrapper runs in its place")
-    built = heldbuild.build(str(tmp_path))
+    built = heldbuild.build(str(tmp_path), heldbuild.user_cache("backstage"))
     assert built is not None, "heldwrap.c did not compile"
     return [built]
 
@@ -336,22 +336,22 @@ def test_the_compiled_wrapper_is_built_once_into_a_cache_only_its_user_may_write
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
-    built = heldbuild.build(str(first))
+    built = heldbuild.build(str(first), heldbuild.user_cache("backstage"))
     assert built is not None and os.path.dirname(built) == str(first)
     cached = tmp_path / "cache" / "backstage" / os.path.basename(built)
     assert cached.exists()
     cached.write_bytes(b"#!/bin/sh\necho from-the-cache\n")  # copied, not built again
-    copied = heldbuild.build(str(second))
+    copied = heldbuild.build(str(second), heldbuild.user_cache("backstage"))
     assert copied is not None and open(copied, "rb").read().startswith(b"#!/bin/sh")
     os.chmod(tmp_path / "cache" / "backstage", 0o777)  # others may write it: not used
     third = tmp_path / "third"
     third.mkdir()
-    own = heldbuild.build(str(third))
+    own = heldbuild.build(str(third), heldbuild.user_cache("backstage"))
     assert own is not None and open(own, "rb").read().startswith(b"\x7fELF")
 
 
 def test_without_a_compiler_there_is_no_compiled_wrapper(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", str(tmp_path / "no-cc"))
-    assert heldbuild.build(str(tmp_path)) is None
+    assert heldbuild.build(str(tmp_path), heldbuild.user_cache("backstage")) is None
     assert [name for name in os.listdir(tmp_path) if name.startswith("heldwrap")] == []

@@ -79,7 +79,9 @@ def wrapper_script(layout: Layout, uwsgi: str, compiled: str | None = None) -> s
 
 
 def write_wrapper(layout: Layout, uwsgi: str) -> str:
-    compiled = heldbuild.build(os.path.dirname(layout.vassal_wrapper))
+    # built once per user into its cache, and copied into each Production's run/
+    cache = heldbuild.user_cache("backstage")
+    compiled = heldbuild.build(os.path.dirname(layout.vassal_wrapper), cache)
     write_atomic(layout.vassal_wrapper, wrapper_script(layout, uwsgi, compiled), 0o700)
     return layout.vassal_wrapper
 
