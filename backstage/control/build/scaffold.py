@@ -23,7 +23,6 @@ when it is root (`_as_venue_user`), never the Venue's Python.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
@@ -50,6 +49,7 @@ from ...render.djangoproject import (
     version_of,
 )
 from .commands import as_user
+from .virtualenv import site_packages
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def startproject(ref: ActRef) -> None:
 def django_dir(venue_path: str) -> str | None:
     """The Django in the Venue's own site-packages; None when there is none, or more
     than one (a Venue whose Python changed)."""
-    found = glob.glob(os.path.join(venue_path, "lib", "python*", "site-packages", "django"))
+    found = [os.path.join(packages, "django") for packages in site_packages(venue_path)]
     found = [d for d in found if os.path.isfile(os.path.join(d, "__init__.py"))]
     return found[0] if len(found) == 1 else None
 

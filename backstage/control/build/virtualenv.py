@@ -30,6 +30,11 @@ from ...model.spec import VenueSpec
 MAJOR_MINOR = re.compile(r"^[0-9]+\.[0-9]+$")
 
 
+def site_packages(venue_path: str) -> list[str]:
+    """The Venue's site-packages folders: one, or more where its Python changed."""
+    return glob.glob(os.path.join(venue_path, "lib", "python*", "site-packages"))
+
+
 def python_version(python: str) -> str:
     """The major.minor of the interpreter at `python`, or "" when it does not run (a
     pyenv shim of a version not installed exits non-zero)."""

@@ -9,7 +9,6 @@ gone, reading only the Act's stats server, the Emperor's stats and its port.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import logging
 import os
 import shutil
@@ -51,6 +50,7 @@ from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, exp
 from ...render.shim import LIVE_HOSTS
 from ...render.stageset import PRELOAD_FROM, env_json, reload_touch, uses_shim
 from ..build import scaffold, warmrun
+from ..build.virtualenv import site_packages
 from ..host import ownership, ports, shared, unplayables
 from ..processes import holding
 from ..processes.crew import Crew
@@ -560,5 +560,4 @@ def _scaffold(ref: ActRef) -> None:
 def packages_changed(venue_path: str) -> float:
     """When a package was last installed into or removed from the Venue: the latest
     change of its site-packages folders (an install adds and removes entries there)."""
-    found = glob.glob(os.path.join(venue_path, "lib*", "python*", "site-packages"))
-    return max((os.stat(path).st_mtime for path in found), default=0.0)
+    return max((os.stat(path).st_mtime for path in site_packages(venue_path)), default=0.0)
