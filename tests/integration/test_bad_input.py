@@ -4,6 +4,7 @@ each does, and that the others play on. Each test prints its figure."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -696,7 +697,15 @@ def _cli_nonsense(
     ]
 
 
-def test_nonsense_on_the_command_line_is_refused_in_one_line(production, venue, tmp_path):
+def _refused_in_one_line(args: tuple[str, ...], code: int, word: str, done) -> None:
+    said = done.stderr.strip()
+    assert (done.returncode, said.count("\n")) == (code, 0), (args, done)
+    assert word in said and said.startswith("backstage: "), (args, said)
+    assert "Traceback" not in said and "__init__" not in said, (args, said)
+    assert not done.stdout, (args, done.stdout)
+
+
+def test_nonsense_on_the_command_line_is_refused_in_one_line(production, venue, tmp_path, caplog):
     home = production.home
     first = venue.new_act("First", processes=1, start=False)
     second = venue.new_act("Second", processes=1, start=False, port=first.port + 1)
@@ -705,14 +714,21 @@ def test_nonsense_on_the_command_line_is_refused_in_one_line(production, venue, 
     open(a_file, "w").close()
     before = _tree(home, venue.acts_dir, venue.spec_path)
     cases = _cli_nonsense(home, first.port, a_file)
-    with ThreadPoolExecutor(4) as pool:  # each is refused before it changes anything
-        results = list(pool.map(lambda case: run_cli(*case[0], home=home, check=False), cases))
-    for (args, code, word), done in zip(cases, results, strict=True):
-        said = done.stderr.strip()
-        assert (done.returncode, said.count("\n")) == (code, 0), (args, done)
-        assert word in said and said.startswith("backstage: "), (args, said)
-        assert "Traceback" not in said and "__init__" not in said, (args, said)
-        assert not done.stdout, (args, done.stdout)
+    # each the command's own main() in this process (a process each took 13 s of the
+    # two cores' time); a warning it logs would be a line more on a process's stderr
+    for args, code, word in cases:
+        caplog.clear()
+        _refused_in_one_line(args, code, word, cli(*args, home=home, check=False))
+        logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert not logged, (args, logged)
+    # and as a user runs them, in processes of their own: a refused setting, a usage
+    # error, a home that is no folder, an Act that is not there
+    firsts = (("act", "new"), ("bogus",), ("--home", a_file), ("logs", "TestVenue/Nobody"))
+    real = [next(case for case in cases if case[0][:2] == words) for words in firsts]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda case: run_cli(*case[0], home=home, check=False), real))
+    for (args, code, word), done in zip(real, results, strict=True):
+        _refused_in_one_line(args, code, word, done)
     assert _tree(home, venue.acts_dir, venue.spec_path) == before
     assert not os.path.exists(home + "/missing")
     assert sorted(a.name for a in venue.acts) == ["First", "Second"]
