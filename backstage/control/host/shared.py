@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 
+from ...files import swap
 from ...model.layout import ActRef
 
 SQLITE_HEADER = b"SQLite format 3\0"
@@ -101,14 +102,10 @@ def venue_instance(ref: ActRef, path: str) -> bool:
             copy_data(path, kept)
         else:
             os.makedirs(kept)
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
     os.makedirs(var, exist_ok=True)
-    temporary = path + ".link"
-    if os.path.lexists(temporary):
-        os.unlink(temporary)
-    os.symlink(kept, temporary)
-    os.replace(temporary, path)
+    # the app may be serving from this folder (a git Act before its first release is
+    # served from its clone, inside the Venue): the link takes its place in one step
+    swap.put_link(kept, path)
     return True
 
 
@@ -153,12 +150,8 @@ def link(ref: ActRef, version: str, paths: Iterable[str], source: str = "") -> N
             else:
                 if path.endswith("/") or _looks_like_folder(path):
                     os.makedirs(kept, exist_ok=True)
-        if os.path.isdir(here) and not os.path.islink(here):
-            shutil.rmtree(here)
-        elif os.path.lexists(here):
-            os.unlink(here)
         os.makedirs(os.path.dirname(here.rstrip("/")), exist_ok=True)
-        os.symlink(kept.rstrip("/"), here.rstrip("/"))
+        swap.put_link(kept.rstrip("/"), here.rstrip("/"))
 
 
 def _looks_like_folder(path: str) -> bool:

@@ -5,13 +5,16 @@ seeded once from the source; SQLite files are copied through SQLite's backup API
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+from contextlib import closing
 
 import pytest
 
 from backstage.control.host import shared
 from backstage.control.managers.releases import copy_folder
 from backstage.errors import InvalidSetting
+from backstage.files import swap
 from backstage.model.checks import check_shared
 from backstage.model.layout import ActRef
 
@@ -80,6 +83,49 @@ def test_flasks_instance_folder_in_the_venues_var_becomes_the_acts(tmp_path):
     os.makedirs(other.shared_dir)
     assert not shared.venue_instance(other, instance)  # A's, while A is there
     assert not shared.venue_instance(ref, os.path.join(venue, "elsewhere", "x-instance"))
+
+
+def test_a_served_instance_folder_is_whole_at_every_step_of_becoming_the_acts(
+    tmp_path, monkeypatch
+):
+    """A git Act is served from its clone until its first release, and Flask keeps the
+    instance folder of a package inside the Venue in the Venue's var/: the folder a
+    deploy turns into a link is the one the app reads. After each step that changes a
+    path, the app's database opens there with its rows (a removal of the folder before
+    its link took its place failed requests with "unable to open database file")."""
+    ref = ActRef("V", str(tmp_path / "venue"), "A")
+    instance = os.path.join(ref.venue_path, "var", "flaskr-instance")
+    os.makedirs(os.path.join(instance, "uploads"))
+    database = os.path.join(instance, "flaskr.sqlite")
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("CREATE TABLE post (body TEXT)")
+        db.execute("INSERT INTO post VALUES ('kept')")
+    seen = []
+
+    def the_app_reads() -> None:
+        try:  # never made anew: a database that is not there is not its data
+            with closing(sqlite3.connect(f"file:{database}?mode=rw", uri=True)) as db:
+                seen.append(db.execute("SELECT body FROM post").fetchall())
+        except sqlite3.Error as exc:
+            seen.append(str(exc))
+
+    def then_read(step):
+        def run(*args, **kwargs):
+            done = step(*args, **kwargs)
+            the_app_reads()
+            return done
+
+        return run
+
+    for module, name in [(os, n) for n in ("unlink", "rmdir", "rename", "replace", "symlink")]:
+        monkeypatch.setattr(module, name, then_read(getattr(module, name)))
+    monkeypatch.setattr(shutil, "rmtree", then_read(shutil.rmtree))
+    monkeypatch.setattr(swap, "exchange", then_read(swap.exchange))
+    assert shared.venue_instance(ref, instance)
+    monkeypatch.undo()
+    assert len(seen) >= 3 and all(rows == [("kept",)] for rows in seen), seen
+    assert os.readlink(instance) == os.path.join(ref.shared_dir, "instance")
+    assert sorted(os.listdir(os.path.dirname(instance))) == ["flaskr-instance"]
 
 
 def test_sqlite_is_copied_whole_through_its_backup_api(tmp_path):
