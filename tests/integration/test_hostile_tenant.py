@@ -5,6 +5,7 @@ the Act keeps serving what it served. Needs root: it creates the user."""
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import stat
 import subprocess
@@ -30,7 +31,9 @@ def as_user(user: str, script: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_act_toml_cannot_run_a_command_as_root(production, user_venue, system_user, tmp_path):
+def test_act_toml_cannot_run_a_command_as_root(
+    production, user_venue, system_user, tmp_path, caplog
+):
     """`act set` refuses each option that runs a command or acts before the drop, in one
     line naming it; the user's own edit of act.toml makes the Act invalid with that line
     and it plays on as it was: the command never runs."""
@@ -49,9 +52,13 @@ def test_act_toml_cannot_run_a_command_as_root(production, user_venue, system_us
         ("route", f"^/ exec:touch {marker}"),
         ("import", "os"),
     ):
-        done = run_cli("act", "set", act.ref.key, f"uwsgi.{option}={value}", home=home, check=False)
+        # refused before anything is written or run: the command's main() in this process,
+        # where a warning it logs would have been a second line on a process's stderr
+        caplog.clear()
+        done = cli("act", "set", act.ref.key, f"uwsgi.{option}={value}", home=home, check=False)
         assert done.returncode == 1, done
         assert done.stderr.count("\n") == 1 and f"[uwsgi] {option} is not an option" in done.stderr
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], option
 
     # the user owns the Act's folder: it replaces act.toml with one of its own
     spec_path = act.ref.spec_path
