@@ -32,7 +32,7 @@ by side in one Production: what it costs at rest and under load (wrk, --clients
 connections for --seconds), how many workers it ran, and for adaptive workers how soon
 they reached the ceiling and went back to rest.
 
-  python benchmarks/density.py --memory [--seconds 10] [--clients 8]
+  python benchmarks/density.py --memory [--seconds 10] [--clients 8] [--python 3.12]
 """
 
 from __future__ import annotations
@@ -140,9 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", help=argparse.SUPPRESS)  # where --against's child writes
     parser.add_argument("--memory", action="store_true", help="awake Acts' memory, side by side")
     parser.add_argument("--clients", type=int, default=8, help="wrk connections (--memory)")
+    parser.add_argument(
+        "--python", help="the Venue's Python, \"3.12\" (--memory; default: the Stage's)"
+    )
     args = arguments(parser, argv, acts=5, awake=2, rounds=1, seconds=2.0, rest=2.0)
     if args.memory:
-        return memory(args.seconds, args.clients)
+        return memory(args.seconds, args.clients, args.python)
     raw = list(sys.argv[1:] if argv is None else argv)
     before = None
     if args.against:
@@ -339,7 +342,7 @@ def plain_app_pss(python: str, folder: str, settings: str) -> float:
         child.communicate()
 
 
-def memory(seconds: float, clients: int) -> int:
+def memory(seconds: float, clients: int, python: str | None = None) -> int:
     import subprocess
 
     from backstage.shortcuts import new_venue
@@ -353,7 +356,7 @@ def memory(seconds: float, clients: int) -> int:
     with scratch("bsm-") as folder, production_in(folder) as production:
         first = free_ports(21)
         production.declare(ports=(first, first + 20), router=f"127.0.0.1:{first + 20}")
-        venue = new_venue("Bench", folder, production)
+        venue = new_venue("Bench", folder, production, python=python)
         from backstage.model.spec import ActSpec
 
         ways = [
@@ -431,8 +434,12 @@ def memory(seconds: float, clients: int) -> int:
         settings = f"{acts[0].spec.package}.settings"
         plain = plain_app_pss(venue.python, served, settings) / mib
         rows.append(["plain Python, the app built", f"{plain:.1f} MiB"] + ["-"] * 6)
-        print(f"one awake hello-world Act, wrk -c{clients} for {seconds:g} s; "
-              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        version = subprocess.run(
+            [venue.python, "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        print(f"one awake hello-world Act on Python {version}, wrk -c{clients} for "
+              f"{seconds:g} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print_table(
             ["workers", "PSS at rest", "under load", "most workers", "req/s",
              "to the ceiling", "back to rest", "PSS after"],

@@ -260,3 +260,13 @@ def test_the_master_preloads_django_only_for_two_workers_at_rest_or_more(tmp_pat
     # the development loop's switch changes nothing uWSGI reads: no restart
     watched = dataclasses.replace(act.spec, watch=True)
     assert crew.stageset.vassal(crew.layout, act.ref, watched) == render_vassal(act)
+
+
+def test_one_app_per_worker_and_no_option_of_an_act_mounts_another(tmp_path):
+    act = lay_out(tmp_path)
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(render_vassal(act))
+    assert parser["uwsgi"]["max-apps"] == "1"
+    for option in ("mount", "max-apps", "wsgi-file"):
+        with pytest.raises(InvalidSetting):
+            dataclasses.replace(act.spec, uwsgi={option: "/other=other.py"})
