@@ -49,7 +49,9 @@ def put_link(target: str, path: str) -> None:
             os.rename(path, temporary + ".old")
             os.replace(temporary, path)
             temporary += ".old"
-        shutil.rmtree(temporary)
+        # the link is in place: what of the old folder a late writer holds open and
+        # keeps is tidied the next time (`_clear`), not a failure of this step
+        shutil.rmtree(temporary, ignore_errors=True)
     else:
         os.replace(temporary, path)
 
@@ -69,4 +71,4 @@ def _renameat2() -> Callable[..., int] | None:
         return None
     call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     call.restype = ctypes.c_int
-    return call  # type: ignore[no-any-return]
+    return call
