@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -184,6 +185,17 @@ def cli(*args: str, home: str, check: bool = True) -> subprocess.CompletedProces
         )
     if check and done.returncode != 0:
         raise AssertionError(f"backstage {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+def cli_quiet(caplog: pytest.LogCaptureFixture, *args: str, home: str):
+    """`cli(*args, check=False)`, failing when the command logged a warning: a process
+    of its own would have printed it on its stderr, a line beside what it said (here
+    log records go to pytest's capture)."""
+    caplog.clear()
+    done = cli(*args, home=home, check=False)
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not logged, (args, logged)
     return done
 
 

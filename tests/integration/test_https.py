@@ -13,7 +13,7 @@ import stat
 import pytest
 
 from backstage.model.certificate import BadCertificate
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll
 from tests.tls_helpers import (
@@ -192,7 +192,7 @@ def _ok(probe) -> object:
         return False
 
 
-def test_tls_commands(production, venue, ca):
+def test_tls_commands(production, venue, ca, caplog):
     home = production.home
     production.declare(https=f"127.0.0.1:{free_port()}")
     venue.add_domain("example.com")
@@ -201,13 +201,11 @@ def test_tls_commands(production, venue, ca):
     cert, key = ca.leaf("www.example.com")
     _, other_key = ca.leaf("other.example.com")
 
-    refused = run_cli("tls", "import", "www.example.com", cert, other_key, home=home, check=False)
+    refused = cli_quiet(caplog, "tls", "import", "www.example.com", cert, other_key, home=home)
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and "key does not match" in refused.stderr
     assert "PRIVATE" not in refused.stderr and "Traceback" not in refused.stderr
-    missing = run_cli(
-        "tls", "import", "www.example.com", cert, "/nonexistent", home=home, check=False
-    )
+    missing = cli_quiet(caplog, "tls", "import", "www.example.com", cert, "/nonexistent", home=home)
     assert missing.returncode == 1 and "cannot read the key file" in missing.stderr
 
     done = run_cli(
@@ -243,7 +241,7 @@ def test_tls_commands(production, venue, ca):
 
     cli("tls", "rm", "www.example.com", home=home)
     assert json.loads(cli("tls", "ls", "--json", home=home).stdout) == []
-    gone = run_cli("tls", "rm", "www.example.com", home=home, check=False)
+    gone = cli_quiet(caplog, "tls", "rm", "www.example.com", home=home)
     assert gone.returncode == 1 and "has no certificate" in gone.stderr
     gigs = {g["host"]: g for g in json.loads(cli("gigs", "--json", home=home).stdout)}
     assert gigs["www.example.com"]["tls"] is None

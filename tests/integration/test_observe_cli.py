@@ -8,11 +8,11 @@ import json
 import pytest
 
 from tests.backstage.ui.fakes import promtool_check
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet, run_cli
 from tests.integration.test_failures import break_app
 
 
-def test_metrics_act_ls_status_and_down(production, venue):
+def test_metrics_act_ls_status_and_down(production, venue, caplog):
     home = production.home
     venue.new_act("Good", processes=1)
     broken = venue.new_act("Broken", processes=1, start=False)
@@ -24,7 +24,7 @@ def test_metrics_act_ls_status_and_down(production, venue):
 
     listed = json.loads(cli("act", "ls", "TestVenue", "--json", home=home).stdout)
     assert [(a["act"], a["state"]) for a in listed] == [("Broken", "stopped"), ("Good", "running")]
-    assert run_cli("act", "ls", "Nowhere", home=home, check=False).returncode == 1
+    assert cli_quiet(caplog, "act", "ls", "Nowhere", home=home).returncode == 1
 
     break_app(broken)
     with pytest.raises(Exception, match="no_such_module_here"):

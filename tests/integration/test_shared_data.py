@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet
 from tests.helpers import RequestLoop, http_get
 from tests.integration.test_venue_user import passable, system_user, user_venue  # noqa: F401
 from tests.projects import git, make_django_project, write_files
@@ -190,7 +190,7 @@ def rows(database: str) -> list[str]:
         return [r[0] for r in db.execute("SELECT body FROM post ORDER BY rowid")]
 
 
-def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
+def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path, caplog):
     folder = os.path.join(projects, "flaskr")
     write_files(folder, FLASKR)
     act = venue.add_act("Saved", folder, wsgi="wsgi:app")
@@ -214,7 +214,7 @@ def test_backup_then_restore_under_a_request_loop(venue, projects, tmp_path):
         tar.extract("shared/instance/flaskr.sqlite", tmp_path, filter="data")
     assert rows(str(tmp_path / "shared" / "instance" / "flaskr.sqlite")) == ["a", "b"]
     # what is not a backup: one line, nothing changed
-    done = run_cli("restore", act.spec_path, home=home, check=False)
+    done = cli_quiet(caplog, "restore", act.spec_path, home=home)
     assert done.returncode == 1 and "is not a backup of an Act" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     done = cli("act", "rm", "TestVenue/Saved", home=home)

@@ -10,13 +10,13 @@ import pytest
 from backstage.act import INVALID
 from backstage.errors import ActFailed, PortBusy
 from tests.chaos_helpers import small_act
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet
 from tests.helpers import http_get
 
 REFUSED = '\n[uwsgi]\nadd-header = "X-Test: 1 "\n'  # uWSGI would drop the blank
 
 
-def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue):
+def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue, caplog):
     act = small_act(venue, "Unplayable", processes=1, start=False)
     with open(act.spec_path) as spec:
         fine = spec.read()
@@ -32,7 +32,7 @@ def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue
     reason = json.loads(cli("status", "--json", home=home).stdout)["acts"][0]["reason"]
     assert reason in said  # the line `status` shows
     # from the command, the Act enabled already (its act.toml is not written again)
-    done = run_cli("act", "start", act.key, home=home, check=False)
+    done = cli_quiet(caplog, "act", "start", act.key, home=home)
     assert done.returncode == 1, done
     assert done.stderr.strip().splitlines() == [f"backstage: {said}"]
     # a booking waits for the router to pass the host to it: it never would
@@ -46,7 +46,9 @@ def test_an_act_that_cannot_be_played_fails_its_start_with_why(production, venue
     assert http_get(act.port) == (200, "ok")
 
 
-def test_a_change_that_restarts_an_act_onto_another_acts_port_fails_with_why(production, venue):
+def test_a_change_that_restarts_an_act_onto_another_acts_port_fails_with_why(
+    production, venue, caplog
+):
     alpha = small_act(venue, "Alpha", processes=1)
     beta = small_act(venue, "Beta", processes=1)
     beta_port = beta.port
@@ -56,7 +58,7 @@ def test_a_change_that_restarts_an_act_onto_another_acts_port_fails_with_why(pro
         spec.write(text.replace(f"port = {beta_port}\n", f"port = {alpha.port}\n"))
     # a change that restarts Beta: the Manager leaves its new config out, Alpha's port
     # being Alpha's, and Beta plays on as it was
-    done = run_cli("act", "set", beta.key, "processes=2", home=production.home, check=False)
+    done = cli_quiet(caplog, "act", "set", beta.key, "processes=2", home=production.home)
     assert done.returncode == 1, done
     said = (
         f"port {alpha.port} is {alpha.key}'s: pick another (`backstage act set {beta.key} port=N`)"

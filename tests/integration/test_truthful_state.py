@@ -12,7 +12,7 @@ import socket
 
 from emperor.process import read_pidfile
 from tests.chaos_helpers import small_act
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet
 from tests.gigs_helpers import named_act
 from tests.helpers import http_get, poll
 
@@ -31,12 +31,12 @@ def _edit(act, old: str, new: str) -> None:
         file.write(changed)
 
 
-def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(production, venue):
+def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(production, venue, caplog):
     alpha = small_act(venue, "Alpha", processes=1)
     beta = small_act(venue, "Beta", processes=1)
     home = production.home
     # plainly wrong: refused, one line, nothing written
-    taken = run_cli("act", "set", beta.key, f"port={alpha.port}", home=home, check=False)
+    taken = cli_quiet(caplog, "act", "set", beta.key, f"port={alpha.port}", home=home)
     assert taken.returncode == 1, taken
     assert taken.stderr.strip() == (
         f"backstage: port {alpha.port} is Act {alpha.key}'s: pick another for {beta.key}"
@@ -45,11 +45,11 @@ def test_a_taken_port_or_a_value_uwsgi_would_expand_is_refused_or_said(productio
         outsider.bind(("127.0.0.1", 0))
         outsider.listen()
         busy = outsider.getsockname()[1]
-        held = run_cli("act", "set", beta.key, f"port={busy}", home=home, check=False)
+        held = cli_quiet(caplog, "act", "set", beta.key, f"port={busy}", home=home)
     assert held.returncode == 1 and f"port {busy} is in use by another process" in held.stderr
     # a value the Act's checks take but its vassal config cannot hold (uWSGI would
     # drop the blank): refused by act set in one line, said at run time when edited in
-    blank = run_cli("act", "set", alpha.key, "uwsgi.add-header=X-Test: 1 ", home=home, check=False)
+    blank = cli_quiet(caplog, "act", "set", alpha.key, "uwsgi.add-header=X-Test: 1 ", home=home)
     assert blank.returncode == 1 and "blanks" in blank.stderr, blank
     assert len(blank.stderr.strip().splitlines()) == 1
     assert "add-header" not in open(alpha.spec_path).read()

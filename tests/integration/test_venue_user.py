@@ -24,7 +24,7 @@ from backstage import Venue
 from backstage.files import declared
 from backstage.model.layout import venue_challenges, venue_https_marks, venue_startproject_check
 from backstage.model.spec import ActSpec, VenueSpec
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet, run_cli
 from tests.gigs_helpers import named_act
 from tests.helpers import free_port, http_get, poll, started_processes
 from tests.pebble_helpers import Pebble, PebbleRoot
@@ -272,7 +272,7 @@ def test_a_user_venues_second_act_is_rendered_as_the_user(
     assert http_get(second.port)[0] == 200
 
 
-def test_venue_set_user_and_what_status_says(production, venue, system_user):
+def test_venue_set_user_and_what_status_says(production, venue, system_user, caplog):
     home = production.home
     said = cli("status", home=home).stdout
     assert said.count("Venue TestVenue runs as root: set user = in venue.toml") == 1
@@ -280,7 +280,7 @@ def test_venue_set_user_and_what_status_says(production, venue, system_user):
     assert data["as_root"] == ["TestVenue"]
     assert {"production", "emperor", "acts", "router", "gigs", "manager"} <= data.keys()
 
-    refused = run_cli("venue", "set", "TestVenue", "user=nosuchbstuser", home=home, check=False)
+    refused = cli_quiet(caplog, "venue", "set", "TestVenue", "user=nosuchbstuser", home=home)
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         "backstage: user nosuchbstuser does not exist: create it (useradd --system "
@@ -289,7 +289,7 @@ def test_venue_set_user_and_what_status_says(production, venue, system_user):
     # its Python lives under /root, its Venue under the test root (both 0700): its user
     # could import nothing
     user = system_user.pw_name
-    refused = run_cli("venue", "set", "TestVenue", f"user={user}", home=home, check=False)
+    refused = cli_quiet(caplog, "venue", "set", "TestVenue", f"user={user}", home=home)
     assert refused.returncode == 1
     assert refused.stderr.count("\n") == 1
     assert refused.stderr.startswith(f"backstage: user {user} cannot read the Venue's ")
