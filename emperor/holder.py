@@ -25,6 +25,7 @@ that wait in them, rather than bound anew.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -216,6 +217,9 @@ class Holder:
         # at rest it looks at nothing (a thousand idle vassals, twice a second)
         self._changed = True
         self._selector: selectors.BaseSelector | None = None  # serve()'s, while it runs
+        # serve()'s pipe that stop() writes to: a signal does not end the selector's wait
+        # (Python retries it), which at rest lasts up to LOOK_EVERY
+        self._stop_pipe: int | None = None
 
     def files(self) -> dict[str, HeldFile]:
         """The held files by vassal name; a file that cannot be read counts as absent."""
@@ -337,10 +341,12 @@ class Holder:
         listener.listen(64)
         self._adopt()
         os.replace(temporary, self.socket_path)
+        stop_r, self._stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             with selectors.DefaultSelector() as selector:
                 self._selector = selector
                 selector.register(listener, selectors.EVENT_READ)
+                selector.register(stop_r, selectors.EVENT_READ)
                 last_look = float("-inf")
                 while not self._stopping.is_set():
                     if self._clock() - last_look >= LOOK_EVERY:
@@ -348,6 +354,8 @@ class Holder:
                         last_look = self._clock()
                     wait = self._watch()
                     for key, _ in selector.select(wait):
+                        if key.fileobj == stop_r:
+                            continue
                         if key.fileobj is not listener:
                             self._wake(key.data, key.fileobj)  # type: ignore[arg-type]
                             continue
@@ -359,6 +367,9 @@ class Holder:
                         threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
         finally:
             listener.close()
+            stop_w, self._stop_pipe = self._stop_pipe, None
+            for fd in (stop_r, stop_w):
+                os.close(fd)
             try:
                 os.unlink(self.socket_path)
             except OSError:
@@ -438,7 +449,11 @@ class Holder:
             log.debug("%s waits: nobody listens at %s yet", address, wake)
 
     def stop(self) -> None:
+        """Have serve() return (from a signal handler too)."""
         self._stopping.set()
+        if self._stop_pipe is not None:
+            with contextlib.suppress(OSError):  # full already, or closed as serve() ends
+                os.write(self._stop_pipe, b"x")
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:

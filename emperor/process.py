@@ -332,7 +332,7 @@ def stop_pid(pid: int, timeout: float = 30.0) -> None:
     """Stop the Emperor at `pid` (SIGINT: every vassal goes with it); SIGKILL it if it
     outlives `timeout`. Needs nothing but the pid: not the binary, not the channel."""
     os.kill(pid, signal.SIGINT)
-    if not wait_for(lambda: not pid_alive(pid), timeout):
+    if not wait_for(lambda: not pid_alive(pid), timeout, 0.01):
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not pid_alive(pid), 5.0)
 

@@ -104,7 +104,7 @@ class ManagerClient:
         unlink_if_present(self.layout.manager_pidfile)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            if not wait_for(lambda: not pid_alive(pid), timeout):
+            if not wait_for(lambda: not pid_alive(pid), timeout, 0.01):
                 os.kill(pid, signal.SIGKILL)
                 wait_for(lambda: not pid_alive(pid), 5.0)
         # the holder before the Emperor: a port closes with its vassal (see the Manager's)

@@ -159,7 +159,7 @@ class SocketHolder:
         pid = read_pidfile(self.layout.holder_pidfile)
         if pid is not None and self.running():
             os.kill(pid, signal.SIGTERM)
-            if not wait_for(lambda: not pid_alive(pid), timeout):
+            if not wait_for(lambda: not pid_alive(pid), timeout, 0.01):
                 os.kill(pid, signal.SIGKILL)
         if self._child is not None:
             self._child.wait()

@@ -12,16 +12,19 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emperor import binary as uwsgi_binary
+from emperor import fifo, stopping
 from emperor.channel import CHANNELS, Channel, kind_of_monitor, usable
-from emperor.errors import UwsgiError
+from emperor.errors import FifoNotReading, UwsgiError
 from emperor.process import Emperor, cmdline, pids_named, stop_pid, wait_for
 from emperor.stats import EmperorStats, parse_emperor_stats, stats_or_none
 
-from ...errors import InvalidSetting, StageError
+from ...errors import BackstageError, InvalidSetting, StageError
+from ...files import declared
 from ...model.layout import Layout
 from ...model.spec import ProductionSpec
 from ..build import virtualenv
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE = 5.0  # seconds a vassal has to go once the Emperor is told to stop
+STOP_GRACE = 5.0  # seconds the vassals have to go once they are told to stop
+FINE = 0.02  # seconds between looks while processes go: a look lists /proc
 
 _fallback_said: set[str] = set()
 
@@ -167,27 +171,58 @@ class StageManager:
             raise StageError(f"{exc} (log: {self.stage.log_path})") from exc
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop the Emperor, then wait until no vassal of this Production is left: the
-        workers of a master can outlive it for a moment, holding their ports. An Emperor
-        this process never drove is stopped by its pid: stopping needs no binary, nor a
-        readable production.toml."""
+        """Stop every vassal, then the Emperor, then wait until no process of this
+        Production's vassals is left: the workers of a master can outlive it for a moment,
+        holding their ports. An Emperor this process never drove is stopped by its pid:
+        stopping needs no binary, nor a readable production.toml."""
         mine = self.stage.layout.prefix + " "  # every vassal's process name starts so
         # A vassal told to stop in the middle of a chain reload can hang until the
-        # Emperor's mercy runs out (30 s), and the Emperor with it: what is left after
-        # STOP_GRACE is killed, and the Emperor goes at once. Stopping is brutal anyway
-        # (workers get SIGINT mid-request): a kill loses nothing a stop would keep
+        # Emperor's mercy runs out (30 s), and the Emperor with it; a worker whose request
+        # does not end holds its graceful stop as long: what is left after STOP_GRACE is
+        # killed, and the Emperor goes at once.
         killer = threading.Timer(min(timeout, STOP_GRACE), _kill_left, (mine,))
         killer.start()
         try:
+            if (pid := self.stage.pid()) is not None:
+                self._withdraw_all(pid, min(timeout, STOP_GRACE))
             if self.stage._emperor is not None:
                 self.stage._emperor.stop()
             elif (pid := self.stage.pid()) is not None:
                 stop_pid(pid)
         finally:
             killer.cancel()
-        if not wait_for(lambda: not pids_named(mine), timeout):
+        if not wait_for(lambda: not pids_named(mine), timeout, FINE):
             _kill_left(mine)
             wait_for(lambda: not pids_named(mine), 5.0)
+
+    def _withdraw_all(self, pid: int, timeout: float) -> None:
+        """Withdraw every vassal before the Emperor is told to stop, which then exits at
+        once (see emperor.stopping; told first, it takes 2-3 s more). The Acts go first,
+        gracefully (their workers finish what they serve, through the router), with the
+        keeper; then the router. Whatever fails here is left to the Emperor's own stop."""
+        layout = self.stage.layout
+        stats = self.stage.stats()
+        if stats is None or not stats.monitors:
+            return
+        names = [vassal.id for vassal in stats.vassals]
+        routers = [name for name in names if layout.is_router_vassal(name)]
+        first = [name for name in names if name not in routers]
+        deadline = time.monotonic() + timeout
+        channel: Channel | None = None
+        try:
+            _stop_gracefully(layout, first)
+            kind = kind_of_monitor(stats.monitors[0])
+            channel = CHANNELS[kind](layout.channel_target(kind), layout.vassal_files)
+            for group in (first, routers):
+                left = deadline - time.monotonic()
+                if group and not stopping.withdraw(channel, pid, layout.emperor_stats, group, left):
+                    log.warning("vassals still there after %.0f s: the Emperor stops them", timeout)
+                    return
+        except Exception as exc:  # zmq's own errors too: this step only saves time
+            log.warning("stopping the vassals one by one: %s; the Emperor stops them", exc)
+        finally:
+            if channel is not None:
+                channel.close()
 
     def push(self, name: str, config: str, on_demand: str = "") -> None:
         self.stage.channel.touch(name, config, on_demand)
@@ -206,6 +241,24 @@ AnyStage = Stage | SystemStage
 
 #: Where Acts play, by production.toml's `stage`.
 STAGES: dict[str, type[Stage] | type[SystemStage]] = {"own": Stage, "system": SystemStage}
+
+
+def _stop_gracefully(layout: Layout, vassals: list[str]) -> None:
+    """Ask each Act among `vassals` for its graceful stop (`q` on its FIFO), before the
+    Emperor sends its own stop byte, a brutal one: the master reads the FIFO first, as it
+    was ready first, and the byte finds it stopping already."""
+    wanted = set(vassals)
+    try:
+        refs = [found.ref for found in declared.read(layout).acts]
+    except (BackstageError, OSError) as exc:  # the Emperor's brutal stop does it
+        log.warning("the Acts stop without finishing their requests: %s", exc)
+        return
+    for ref in refs:
+        if layout.vassal(ref) in wanted:
+            try:
+                fifo.send(layout.act_fifo(ref), "q")
+            except (FifoNotReading, OSError):
+                pass  # not running, or sleeping: nothing in flight
 
 
 def _kill_left(name_prefix: str) -> None:
