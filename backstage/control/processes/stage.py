@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 5.0  # seconds the vassals have to go once they are told to stop
+LAST_WORD = 1.0  # seconds of STOP_GRACE kept for withdrawing the router, whatever the Acts do
 FINE = 0.02  # seconds between looks while processes go: a look lists /proc
 
 _fallback_said: set[str] = set()
@@ -213,11 +214,14 @@ class StageManager:
             _stop_gracefully(layout, first)
             kind = kind_of_monitor(stats.monitors[0])
             channel = CHANNELS[kind](layout.channel_target(kind), layout.vassal_files)
-            for group in (first, routers):
-                left = deadline - time.monotonic()
-                if group and not stopping.withdraw(channel, pid, layout.emperor_stats, group, left):
-                    log.warning("vassals still there after %.0f s: the Emperor stops them", timeout)
-                    return
+            # the router is withdrawn even when an Act is not gone in time (a worker
+            # still loading its app ends that load first): a vassal killed before the
+            # Emperor was told to withdraw it is spawned again, and outlives the kill
+            stats_path = layout.emperor_stats
+            acts = stopping.withdraw(channel, pid, stats_path, first, timeout - LAST_WORD)
+            left = max(deadline - time.monotonic(), LAST_WORD / 2)
+            if not (stopping.withdraw(channel, pid, stats_path, routers, left) and acts):
+                log.warning("vassals still there after %.0f s: the Emperor stops them", timeout)
         except Exception as exc:  # zmq's own errors too: this step only saves time
             log.warning("stopping the vassals one by one: %s; the Emperor stops them", exc)
         finally:
