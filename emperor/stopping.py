@@ -54,6 +54,31 @@ def has_live_child(pid: int) -> bool:
     return any(pid_alive(child) for child in children(pid) or ())
 
 
+class Waker:
+    """Wakes the stopping masters among the vassals it is shown, and the Emperor when one
+    of them is gone but still listed, each at most every NUDGE_EVERY."""
+
+    def __init__(self, emperor_pid: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.emperor_pid = emperor_pid
+        self._clock = clock
+        self._woken: dict[int, float] = {}
+
+    def wake(self, pid: int, signum: int) -> None:
+        now = self._clock()
+        if pid > 0 and now - self._woken.get(pid, float("-inf")) >= NUDGE_EVERY:
+            self._woken[pid] = now
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+
+    def look(self, left: Iterable[VassalEntry]) -> None:
+        """`left`: the Emperor's entries of the vassals being stopped, still listed."""
+        left = list(left)
+        for pid in napping(left, has_live_child):
+            self.wake(pid, signal.SIGINT)
+        if any(v.pid <= 0 or not pid_alive(v.pid) for v in left):
+            self.wake(self.emperor_pid, signal.SIGWINCH)  # to reap it now, not at its tick
+
+
 def withdraw(
     channel: Channel,
     emperor_pid: int,
@@ -68,28 +93,15 @@ def withdraw(
     wanted = set(names)
     for name in wanted:
         channel.destroy(name)
-    woken: dict[int, float] = {}
-
-    def wake(pid: int, signum: int) -> None:
-        now = clock()
-        if now - woken.get(pid, float("-inf")) >= NUDGE_EVERY:
-            woken[pid] = now
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
-
-    wake(emperor_pid, signal.SIGWINCH)  # the directory monitor looks now, not at its tick
+    waker = Waker(emperor_pid, clock)
+    waker.wake(emperor_pid, signal.SIGWINCH)  # the directory monitor looks now, not at its tick
 
     def gone() -> bool:
         stats = stats_or_none(stats_path, parse_emperor_stats, 1.0)
         if stats is None:
             return True
         left = [v for v in stats.vassals if vassal_name(v.id) in wanted]
-        if not left:
-            return True
-        for pid in napping(left, has_live_child):
-            wake(pid, signal.SIGINT)
-        if any(v.pid <= 0 or not pid_alive(v.pid) for v in left):
-            wake(emperor_pid, signal.SIGWINCH)  # to reap it now, not at its next tick
-        return False
+        waker.look(left)
+        return not left
 
     return wait_for(gone, timeout, LOOK_EVERY)

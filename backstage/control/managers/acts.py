@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from emperor import fifo
+from emperor import fifo, stopping
 from emperor.atomic import write_atomic
 from emperor.errors import FifoNotReading
 from emperor.process import pid_alive, started, tail, telling_line, wait_for
@@ -326,11 +326,16 @@ class ActManager:
             return
         self.crew.manager.up()
         self.crew.manager.poke()
+        # once withdrawn, its master naps up to a second before it reaps its workers
+        waker = stopping.Waker(stage.pid() or 0)
 
         def gone() -> bool:
             emperor = stage.stats()
-            listed = emperor is not None and emperor.vassal(self.vassal) is not None
-            return not listed and self.stats() is None and not http_answers(spec.port, 0.5)
+            entry = emperor.vassal(self.vassal) if emperor is not None else None
+            if entry is not None:
+                waker.look([entry])
+                return False
+            return self.stats() is None and not http_answers(spec.port, 0.5)
 
         if not wait_for(gone, timeout):
             raise BackstageError(
