@@ -17,7 +17,7 @@ from backstage.errors import PreflightFailed
 from backstage.files import declared
 from backstage.model.layout import ActRef
 from emperor.process import pid_alive
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet, run_cli
 from tests.helpers import RequestLoop, http_get
 from tests.integration.test_adopt import BOOKED
 from tests.projects import STATIC_CSS, git, make_django_project, write_files
@@ -182,15 +182,15 @@ def test_a_git_acts_changed_factory_call_is_a_checked_release_not_a_reload_in_pl
 
 
 def test_a_factory_named_without_its_call_is_refused_at_once_and_its_log_kept(
-    production, real_venue, projects
+    production, real_venue, projects, caplog
 ):
     # create_app(test_config=None) cannot take (environ, start_response): the pre-flight
     # says so, and how to write it, before anything plays
     path = make_factory_project(projects)
     began = time.monotonic()
-    done = run_cli(
-        "act", "add", "Real", "Uncalled", path, "--wsgi", "flaskr:create_app",
-        home=production.home, check=False,
+    done = cli_quiet(
+        caplog, "act", "add", "Real", "Uncalled", path, "--wsgi", "flaskr:create_app",
+        home=production.home,
     )  # fmt: skip
     assert done.returncode == 1 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
@@ -199,9 +199,9 @@ def test_a_factory_named_without_its_call_is_refused_at_once_and_its_log_kept(
     # one that can (two optional arguments) loads, then fails every request: the start
     # says so once it sees it, not after its timeout, and keeps the log it names
     other = make_factory_project(projects, "flaskr2", "test_config=None, instance=None")
-    done = run_cli(
-        "act", "add", "Real", "Uncalled", other, "--wsgi", "flaskr:create_app",
-        home=production.home, check=False,
+    done = cli_quiet(
+        caplog, "act", "add", "Real", "Uncalled", other, "--wsgi", "flaskr:create_app",
+        home=production.home,
     )  # fmt: skip
     waited = time.monotonic() - began
     assert done.returncode == 1
