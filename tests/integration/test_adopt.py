@@ -14,7 +14,7 @@ import pytest
 from backstage.errors import InstallFailed, NotAProject, PreflightFailed, ReleaseFailed
 from backstage.files.fs import log_backups
 from emperor.process import pid_alive
-from tests.conftest import cli, run_cli
+from tests.conftest import cli, cli_quiet, run_cli
 from tests.helpers import http_get, poll, render_vassal
 from tests.projects import (
     FLASK_GREETING,
@@ -85,7 +85,7 @@ def test_a_flask_app_with_its_own_requirements(production, real_venue, projects)
 
 
 def test_what_is_not_a_project_is_refused_with_one_line_and_nothing_made(
-    production, real_venue, projects
+    production, real_venue, projects, caplog
 ):
     empty = os.path.join(projects, "empty")
     os.makedirs(empty)
@@ -94,24 +94,17 @@ def test_what_is_not_a_project_is_refused_with_one_line_and_nothing_made(
     flask = make_flask_project(projects)
     with pytest.raises(PreflightFailed, match="app:nosuch does not load"):
         real_venue.add_act("Wrong", flask.path, wsgi="app:nosuch")
-    done = run_cli(
-        "act",
-        "add",
-        "Real",
-        "Wrong",
-        flask.path,
-        "--wsgi",
-        "nosuch:app",
+    done = cli_quiet(
+        caplog, "act", "add", "Real", "Wrong", flask.path, "--wsgi", "nosuch:app",
         home=production.home,
-        check=False,
-    )
+    )  # fmt: skip
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "nosuch" in done.stderr
     assert os.listdir(real_venue.acts_dir) == []
 
 
 def test_a_reload_of_broken_code_is_refused_and_the_old_code_keeps_serving(
-    production, real_venue, projects
+    production, real_venue, projects, caplog
 ):
     project = make_flask_project(projects)
     act = real_venue.add_act("Steady", project.path, wsgi=project.wsgi)
@@ -130,7 +123,7 @@ def test_a_reload_of_broken_code_is_refused_and_the_old_code_keeps_serving(
     try:
         with open(os.path.join(project.path, "app.py"), "a") as app:
             app.write("\ndef broken(:\n")
-        done = run_cli("act", "reload", "Real/Steady", home=production.home, check=False)
+        done = cli_quiet(caplog, "act", "reload", "Real/Steady", home=production.home)
         poll(lambda: len(served) > 20)
     finally:
         stop.set()
@@ -326,7 +319,7 @@ def git(*args: str, cwd: str) -> None:
     )
 
 
-def test_a_git_source_is_cloned_into_the_acts_folder(production, real_venue, projects):
+def test_a_git_source_is_cloned_into_the_acts_folder(production, real_venue, projects, caplog):
     project = make_flask_project(projects)
     git("init", "-q", ".", cwd=project.path)
     git("add", ".", cwd=project.path)
@@ -335,9 +328,9 @@ def test_a_git_source_is_cloned_into_the_acts_folder(production, real_venue, pro
     assert act.spec.source == os.path.join(act.path, "src")
     assert os.path.isfile(os.path.join(act.path, "src", "app.py"))
     assert http_get(act.port) == (200, FLASK_GREETING)
-    done = run_cli(
-        "act", "add", "Real", "Nowhere", f"file://{projects}/nothing-here.git",
-        "--wsgi", "app:app", home=production.home, check=False,
+    done = cli_quiet(
+        caplog, "act", "add", "Real", "Nowhere", f"file://{projects}/nothing-here.git",
+        "--wsgi", "app:app", home=production.home,
     )  # fmt: skip
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
     assert "cannot clone" in done.stderr
