@@ -151,12 +151,14 @@ def test_a_corrupt_act_toml_is_invalid_and_affects_only_its_act(production, venu
             assert reason in row["problem"], (what, row["problem"])
             assert "\n" not in row["problem"]
             assert status_rows(home)["Good"]["state"] == "running"
-            # a command on the bad Act says why in one line
+            # a command on the bad Act says why in one line, at once (the Manager, which
+            # keeps it playing as it was, would never withdraw it for a stop)
             done = run_cli("act", "stop", "TestVenue/Bad", home=home, check=False)
             assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, (
                 what,
                 done.stderr,
             )
+            assert reason in done.stderr, (what, done.stderr)
             assert "Traceback" not in done.stderr
             with open(bad.spec_path, "w") as out:
                 out.write(text)

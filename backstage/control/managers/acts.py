@@ -153,6 +153,17 @@ class ActManager:
             problem = explain(INVALID, self.ref.key, 0, problem=why)
             raise ActFailed(f"{self.ref.key} is invalid, {problem}")
 
+    def usable_or_raise(self) -> None:
+        """ActFailed, with the line `status` shows, when the act.toml reads alone but the
+        Production Manager cannot use it among the others (another Act's name, a host
+        outside its Venue's domains): it keeps the Act playing as it was, and a wait for
+        it to stop would run out its whole timeout."""
+        acts = declared.read(self.crew.layout).acts
+        found = next((a for a in acts if a.ref.key == self.ref.key), None)
+        if found is not None and found.spec is None:
+            problem = explain(INVALID, self.ref.key, 0, problem=found.error)
+            raise ActFailed(f"{self.ref.key} is invalid, {problem}")
+
     def sleeping(self) -> bool:
         """The Emperor waits to spawn the Act on demand, with no process behind it: the
         next request at its port wakes it (see `idle`)."""
@@ -324,6 +335,7 @@ class ActManager:
         stage = self.crew.stage
         if not stage.alive():
             return
+        self.usable_or_raise()
         self.crew.manager.up()
         self.crew.manager.poke()
         # once withdrawn, its master naps up to a second before it reaps its workers
