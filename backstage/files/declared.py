@@ -268,6 +268,22 @@ def act_spec(ref: ActRef) -> ActSpec:
         raise InvalidSetting(_reason(exc, ref.spec_path)) from None
 
 
+def act(ref: ActRef) -> DeclaredAct:
+    """The one Act as `read` finds it among the others (its act.toml checked within its
+    Venue, an unreadable Venue making it invalid), without reading the rest: what
+    `status` says of it is what its own state says. NotFound when it is gone."""
+    try:
+        venue = venue_spec(ref.venue_path)
+    except (BackstageError, OSError) as exc:
+        return DeclaredAct(ref, None, _reason(exc, ref.venue_path))
+    try:
+        return DeclaredAct(ref, _checked(act_spec(ref), ref, venue))
+    except NotFound:
+        raise
+    except BackstageError as exc:
+        return DeclaredAct(ref, None, str(exc))
+
+
 def act_names(venue_path: str) -> list[str]:
     """The Acts of a Venue: the folders of `acts/` that hold an `act.toml` (or a name
     there that is not a readable file: an Act that is invalid, not one that is gone)."""

@@ -130,6 +130,30 @@ def _bad_act_tomls(text: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def test_an_act_unusable_among_the_others_is_invalid_to_its_own_state(production, venue):
+    """An act.toml that reads fine alone but cannot be used among the others: the Act's
+    own state (the API, what `act start` prints) says invalid, as `status` and `act ls`
+    do, not running because it plays on as it was."""
+    act = small_act(venue, "Named", processes=1)
+    with open(act.spec_path) as source:
+        text = source.read()
+    home = production.home
+    for what, edited in (
+        ("another Act's name", text.replace('name = "Named"', 'name = "Other"')),
+        ("a host outside the Venue's domains", text.replace("hosts = []", 'hosts = ["x.org"]')),
+    ):
+        assert edited != text, what
+        with open(act.spec_path, "w") as out:
+            out.write(edited)
+        assert act.state == "invalid", what
+        listed = json.loads(cli("act", "ls", "--json", home=home).stdout)
+        assert [row["state"] for row in listed if row["act"] == "Named"] == ["invalid"], what
+        assert status_rows(home)["Named"]["state"] == "invalid", what
+        with open(act.spec_path, "w") as out:
+            out.write(text)
+        assert act.state == "running", what
+
+
 @pytest.mark.slow
 def test_a_corrupt_act_toml_is_invalid_and_affects_only_its_act(production, venue):
     venue.add_domain("bad.test")

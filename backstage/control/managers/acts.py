@@ -134,13 +134,19 @@ class ActManager:
         return Sess.from_stats(stats) if stats else None
 
     def state(self) -> str:
+        """The Act's state from the facts its row of `status` is made of (observe.read):
+        its declaration as read among the others (another Act's name, a host outside its
+        Venue's domains: invalid, where its act.toml alone reads fine), what the
+        Production Manager found it cannot play, the Emperor's stats and its own."""
+        found = declared.act(self.ref)
+        problem = found.error or unplayables.why(self.crew.layout, self.ref)
         emperor = self.crew.stage.stats()
         sess = self.sess()
         return derive_state(
-            enabled=self.spec().enabled,
+            enabled=found.spec.enabled if found.spec else False,
             blacklisted=emperor is not None and emperor.blacklisted(self.vassal),
             serving=sess is not None and sess.accepting,
-            invalid=bool(unplayables.why(self.crew.layout, self.ref)),
+            invalid=bool(problem),
             sleeping=emperor is not None and emperor.waiting(self.vassal),
         )
 
@@ -158,9 +164,8 @@ class ActManager:
         Production Manager cannot use it among the others (another Act's name, a host
         outside its Venue's domains): it keeps the Act playing as it was, and a wait for
         it to stop would run out its whole timeout."""
-        acts = declared.read(self.crew.layout).acts
-        found = next((a for a in acts if a.ref.key == self.ref.key), None)
-        if found is not None and found.spec is None:
+        found = declared.act(self.ref)
+        if found.spec is None:
             problem = explain(INVALID, self.ref.key, 0, problem=found.error)
             raise ActFailed(f"{self.ref.key} is invalid, {problem}")
 

@@ -338,3 +338,28 @@ def test_what_dump_keeps_of_a_file_is_what_reading_it_gives(tmp_path):
     kept = declared.load(ActSpec, path)
     declared._loaded.clear()  # as in another process
     assert declared.load(ActSpec, path) == kept == spec
+
+
+def test_one_act_read_alone_is_what_the_read_of_all_says_of_it(tmp_path):
+    """`declared.act` (an Act's own state, its commands) says of one Act what `read`
+    (status) says among the others: its name and hosts checked within its Venue, an
+    unreadable act.toml or venue.toml making it invalid, with the same reason."""
+    layout, path = _front(tmp_path)
+    venue = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    cases = [
+        ("good", 'name = "Front"\nport = 8101\n', None),
+        ("another Act's name", 'name = "Back"\nport = 8101\n', "write name"),
+        ("a host outside", 'name = "Front"\nport = 8101\nhosts = ["x.org"]\n', "not a domain"),
+        ("not TOML", "port = [\n", "not valid TOML"),
+    ]
+    for what, text, reason in cases:
+        _write(path, text)
+        _aged(path)
+        (among,) = declared.read(layout).acts
+        alone = declared.act(among.ref)
+        assert (alone.spec, alone.error) == (among.spec, among.error), what
+        assert (reason is None) == (alone.spec is not None), what
+        assert reason is None or reason in alone.error, what
+    _write(venue_spec_path(venue), "name = [\n")
+    (among,) = declared.read(layout).acts
+    assert declared.act(among.ref).error == among.error != ""
