@@ -508,6 +508,12 @@ class Layout:
         return self._own_run(ref, "check")
 
     @property
+    def forgiven_dir(self) -> str:
+        """The vassals a user's start forgave (cleared from the Emperor's blacklist), one
+        empty file each, until the Production Manager's next pass takes them."""
+        return _join(self.run_dir, "forgiven")
+
+    @property
     def refused_dir(self) -> str:
         """Refusals, one file an Act: one listing tells a snapshot which Acts have one."""
         return _join(self.run_dir, "refused")

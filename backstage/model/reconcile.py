@@ -64,6 +64,16 @@ class Memory:
     waiting: frozenset[str] = frozenset()  # said once: waiting for a held port
 
 
+def forget_pushes(memory: Memory, names: frozenset[str] | set[str]) -> Memory:
+    """`memory` without when `names` were last pushed: a user forgave them (cleared the
+    Emperor's blacklist after a fix), and a push of the fixed app is not to wait SETTLE
+    on the push of the broken one. A listed one is adopted as it runs."""
+    if not names & memory.pushed.keys():
+        return memory
+    pushed = {name: push for name, push in memory.pushed.items() if name not in names}
+    return Memory(pushed, memory.withdrawn, memory.waiting)
+
+
 @dataclass(frozen=True)
 class Plan:
     start_emperor: bool = False

@@ -30,6 +30,7 @@ from backstage.model.reconcile import (
     Plan,
     Pushed,
     Wanted,
+    forget_pushes,
     reconcile,
     settled,
 )
@@ -115,6 +116,26 @@ def test_blacklisted_vassal_waits_out_its_throttle(recording, throttle_level, at
     # The same stats on the next pass: pushed once, not again while it settles.
     later = run(wanted, stats, again.memory, now=102.0, wall=until + 1)
     assert later.push == ()
+
+
+def test_a_vassal_forgiven_by_a_user_is_pushed_at_once_the_managers_retry_waits():
+    """A user's start clears a broken app's blacklist entry after a fix: its push does
+    not wait SETTLE on the push of the broken app. Without that word (the Manager's own
+    retry once the throttle ran out) it does."""
+    stats = recorded("broken_app")
+    cleared = dataclasses.replace(stats, blacklist=())
+    assert cleared.vassal(C) is None and not cleared.blacklisted(C)
+    wanted = {A: want(A), C: want(C)}
+    memory = Memory(pushed={A: Pushed(wanted[A].digest, 0.0), C: Pushed(wanted[C].digest, 99.0)})
+    now = 99.0 + SETTLE - 1.0
+    assert run(wanted, cleared, memory, now=now, wall=0.0).push == ()
+    assert forget_pushes(memory, {B, OTHER}) is memory  # no word on C: as it was
+    forgiven = forget_pushes(memory, {C})
+    assert forgiven.pushed == {A: memory.pushed[A]}
+    plan = run(wanted, cleared, forgiven, now=now, wall=0.0)
+    assert plan.push == ((C, wanted[C].config, ""),)
+    # pushed once: the next pass lets it settle as any push
+    assert run(wanted, cleared, plan.memory, now=now + 0.5, wall=0.0).push == ()
 
 
 def test_listed_and_blacklisted_vassal_is_left_alone():

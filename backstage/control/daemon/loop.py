@@ -60,9 +60,17 @@ from ...model.layout import (
     venue_run_dir,
     venue_user_dir,
 )
-from ...model.reconcile import Memory, Plan, Wanted, reconcile, settled, unplayed_ports
+from ...model.reconcile import (
+    Memory,
+    Plan,
+    Wanted,
+    forget_pushes,
+    reconcile,
+    settled,
+    unplayed_ports,
+)
 from ...model.spec import ActSpec, ProductionSpec
-from ..host import ownership, ports, unplayables
+from ..host import forgiven, ownership, ports, unplayables
 from ..host.certificates import https_port_suffix, user_venue_hosts
 from ..host.ports import port_free
 from ..managers import adoption, leaving, producer
@@ -730,6 +738,9 @@ class ProductionManager:
         # a port the socket holder holds is the vassal's to take, not another's
         ours = self.holder.ports() if unplayed and self.crew.stage.holds else frozenset()
         held = frozenset(port for port in unplayed - ours if not port_free(port))
+        # a user's start that cleared a vassal from the blacklist: pushed now, not SETTLE
+        # after the push of its broken app
+        self._memory = forget_pushes(self._memory, forgiven.take(self.crew.layout))
         plan = reconcile(
             wanted,
             emperor,

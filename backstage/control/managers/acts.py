@@ -51,7 +51,7 @@ from ...render.shim import LIVE_HOSTS
 from ...render.stageset import PRELOAD_FROM, env_json, reload_touch, uses_shim
 from ..build import scaffold, warmrun
 from ..build.virtualenv import site_packages
-from ..host import ownership, ports, shared, unplayables
+from ..host import forgiven, ownership, ports, shared, unplayables
 from ..processes import holding
 from ..processes.crew import Crew
 
@@ -284,8 +284,12 @@ class ActManager:
         its throttle runs out), 5 s at most."""
         if not self._blacklisted():
             return
-        self.crew.stage.manager.clear_blacklist()
+        cleared = self.crew.stage.manager.clear_blacklist()
         wait_for(lambda: not self._blacklisted(), min(5.0, max(0.0, deadline - time.monotonic())))
+        if cleared:
+            # and the Manager's wait on its push of the broken app (SETTLE): over too
+            forgiven.say(self.crew.layout, self.vassal)
+            self.crew.manager.poke()
 
     def _wait_serving(self, timeout: float, deadline: float, log_offset: int, since: float) -> None:
         port = self.spec().port
