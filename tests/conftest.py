@@ -105,6 +105,15 @@ def _port_span() -> tuple[int, int]:
     return 20000 + worker * span, 20000 + (worker + 1) * span - 100
 
 
+def own_ports(production: Production, **settings) -> Production:
+    """Declare for `production` a range of ports of its own, away from the default, so
+    that nothing else on the host (another suite, a benchmark, a user's Production)
+    takes its ports meanwhile; the router too (port 8000 is never assumed free)."""
+    first = random.randrange(*_port_span(), 100)
+    production.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}", **settings)
+    return production
+
+
 @pytest.fixture
 def production(monkeypatch) -> Production:
     """A fresh Production of its own for each test, downed afterwards; a test that
@@ -112,12 +121,7 @@ def production(monkeypatch) -> Production:
     home = os.path.join(ROOT, f"p{next(_counter)}")
     HOMES.append(home)
     monkeypatch.setenv("BACKSTAGE_HOME", home)
-    prod = Production(home)
-    # A range of its own, away from the default, so that nothing else on the host
-    # (another suite, a benchmark, a user's Production) takes its ports meanwhile.
-    first = random.randrange(*_port_span(), 100)
-    # The router too: port 8000 is never assumed free.
-    prod.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}", venue_user="root")
+    prod = own_ports(Production(home), venue_user="root")
     yield prod
     prod.down()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -47,6 +48,8 @@ def test_a_fresh_process_sees_the_same_state(production, venue):
     other = venue.new_act("Idle", start=False)
     script = f"""
 import json
+import os
+import re
 from backstage import Production, Venue, Act
 production = Production({production.home!r})
 venue = Venue({venue.path!r})
@@ -94,10 +97,12 @@ def test_the_quickstart_example_runs(production):
     folder = os.path.join(os.path.dirname(production.home), f"q{os.path.basename(production.home)}")
     os.makedirs(folder)
     home = os.path.join(folder, "production")
-    from tests.conftest import HOMES, root_production
+    from tests.conftest import HOMES, own_ports, root_production
 
     HOMES.append(home)
-    root_production(home)
+    # the test run's ports, as every other Production of the suite: the example, which
+    # takes the Production at BACKSTAGE_HOME as it is declared, shows the defaults
+    first, last = own_ports(root_production(home)).spec.ports
     example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "quickstart.py")
     done = subprocess.run(
         [sys.executable, example, folder],
@@ -108,5 +113,7 @@ def test_the_quickstart_example_runs(production):
     )
     assert done.returncode == 0, done.stderr
     assert "-> 200" in done.stdout and "stopped: stopped" in done.stdout
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", done.stdout)[1])
+    assert first <= port <= last, (port, first, last)
     assert "started again on the same port: True running" in done.stdout
     assert processes_of(home) == []
