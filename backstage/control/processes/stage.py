@@ -156,7 +156,8 @@ class Stage:
 
 
 class StageManager:
-    """Starts and stops the Emperor, pushes and withdraws vassals. Holds no state."""
+    """Starts and stops the Emperor, pushes and withdraws vassals. Holds no state but
+    the thread that wakes the masters it withdrew (emperor.stopping.Hastener)."""
 
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
@@ -233,6 +234,12 @@ class StageManager:
 
     def withdraw(self, name: str) -> None:
         self.stage.channel.destroy(name)
+        self._hastener.add(name)
+
+    @functools.cached_property
+    def _hastener(self) -> stopping.Hastener:
+        # a restart for a changed config pushes anew once the old vassal is gone
+        return stopping.Hastener(self.stage.layout.emperor_stats)
 
     def clear_blacklist(self) -> bool:
         return self.stage.emperor.clear_blacklist()
