@@ -7,7 +7,8 @@ Plan it returns. Nothing here does I/O, so every case is tested on recorded stat
 The rules, each learnt from uWSGI 2.0:
 - a wanted vassal the Emperor does not list is pushed, unless it was pushed less than
   SETTLE ago (it is on its way) or its port is held (the workers of a killed master
-  linger; pushed now it would fail to bind and be blacklisted);
+  linger; pushed now it would fail to bind and be blacklisted); a user's start that
+  cleared it from the blacklist has the loop forget that push first (`forget_pushes`);
 - a blacklisted vassal is left alone until its throttle has run out, then pushed again,
   as the Emperor's directory monitor does by itself: a passing cause heals, a broken
   app is retried ever more slowly and shows failed meanwhile;
