@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import random
@@ -12,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from backstage import Production, Venue
+from backstage.control.host.ports import port_free
 from backstage.shortcuts import new_venue
 from tests import durations
 from tests.helpers import kill_all, poll, processes_of
@@ -93,23 +96,61 @@ def shared_venue_path() -> str:
 _counter = iter(range(10**6))
 
 
+# Each range of ports a test's Production plays on is claimed here, machine-wide, for as
+# long as the test runs: by a lock on a file named after its first port, which dies with
+# the test process. Every test process on the machine (another worktree's suite, a run
+# beside this one) draws from the same ports: a random range alone met another run's
+# now and then, and its router refused to come up on the address the other one held.
+CLAIMS = "/tmp/backstage-test-ports"
+_claimed: list[int] = []  # the lock fds of this test's ranges, let go after it
+
+
 def _port_span() -> tuple[int, int]:
-    """Where this test process draws its Productions' port ranges from: from 20000 up to
-    the kernel's ephemeral ports (a client's connection, of which the load tests open
-    thousands, may hold any of those), split between pytest-xdist's workers so that two
-    never draw the same ports."""
+    """Where test Productions' port ranges are drawn from: from 20000 up to the kernel's
+    ephemeral ports (a client's connection, of which the load tests open thousands, may
+    hold any of those)."""
     with open("/proc/sys/net/ipv4/ip_local_port_range") as ephemeral:
         end = max(int(ephemeral.read().split()[0]), 30000)
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    span = (end - 20000) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    return 20000 + worker * span, 20000 + (worker + 1) * span - 100
+    return 20000, end - 100
+
+
+def _claim_range() -> int:
+    """The first port of a range of 100 that no other test on the machine plays on and
+    whose last port (the router's) nothing binds now, claimed until the test ends."""
+    os.makedirs(CLAIMS, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # another user's: its mode is already so
+        os.chmod(CLAIMS, 0o1777)  # for a suite run as any user, as /tmp is
+    firsts = list(range(*_port_span(), 100))
+    random.shuffle(firsts)
+    for first in firsts:
+        fd = os.open(os.path.join(CLAIMS, str(first)), os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if not port_free(first + 99):  # held by something that claims nothing
+            os.close(fd)
+            continue
+        _claimed.append(fd)
+        return first
+    raise RuntimeError(f"every range of test ports is claimed (see {CLAIMS})")
+
+
+@pytest.fixture(autouse=True)
+def _let_go_of_ports():
+    """After the test and its Productions' teardown (an autouse fixture is set up first,
+    so torn down last): its ranges are free for another test."""
+    yield
+    while _claimed:
+        os.close(_claimed.pop())
 
 
 def own_ports(production: Production, **settings) -> Production:
     """Declare for `production` a range of ports of its own, away from the default, so
     that nothing else on the host (another suite, a benchmark, a user's Production)
     takes its ports meanwhile; the router too (port 8000 is never assumed free)."""
-    first = random.randrange(*_port_span(), 100)
+    first = _claim_range()
     production.declare(ports=(first, first + 98), router=f"127.0.0.1:{first + 99}", **settings)
     return production
 
