@@ -41,6 +41,12 @@ from .stats import VassalEntry, parse_emperor_stats, stats_or_none
 
 LOOK_EVERY = 0.01  # seconds between looks at the Emperor's stats while vassals go
 NUDGE_EVERY = 0.05  # a process is woken at most this often: each wake interrupts a call
+# A worker (re)spawned just before its master is told to stop (a chain reload under way,
+# a restart) is still loading its app with its master's signal handlers, which take
+# the master's SIGHUP for something else: it loads, then serves on and its master waits
+# for it without end. Told again once it runs its own, it finishes its request and goes
+TELL_AGAIN_AFTER = 0.5  # seconds a stopping master's workers have before they are told again
+TELL_AGAIN_EVERY = 0.5
 
 
 def napping(left: Iterable[VassalEntry], busy: Callable[[int], bool]) -> list[int]:
@@ -63,10 +69,11 @@ class Waker:
         self.emperor_pid = emperor_pid
         self._clock = clock
         self._woken: dict[int, float] = {}
+        self._first_seen: dict[int, float] = {}  # stopping master: when first shown
 
-    def wake(self, pid: int, signum: int) -> None:
+    def wake(self, pid: int, signum: int, every: float = NUDGE_EVERY) -> None:
         now = self._clock()
-        if pid > 0 and now - self._woken.get(pid, float("-inf")) >= NUDGE_EVERY:
+        if pid > 0 and now - self._woken.get(pid, float("-inf")) >= every:
             self._woken[pid] = now
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)
@@ -78,6 +85,26 @@ class Waker:
             self.wake(pid, signal.SIGINT)
         if any(v.pid <= 0 or not pid_alive(v.pid) for v in left):
             self.wake(self.emperor_pid, signal.SIGWINCH)  # to reap it now, not at its tick
+        now = self._clock()
+        for master in (v.pid for v in left if v.cursed and v.pid > 0):
+            if now - self._first_seen.setdefault(master, now) >= TELL_AGAIN_AFTER:
+                for worker in workers_of(master):
+                    self.wake(worker, signal.SIGHUP, TELL_AGAIN_EVERY)
+
+
+def workers_of(master: int) -> list[int]:
+    """The live children of `master` named as uWSGI names its workers (`auto-procname`):
+    not its attach-daemons, which SIGHUP could tell to reload."""
+    found = []
+    for child in children(master) or ():
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as raw:
+                named = b" uWSGI worker " in raw.read()
+        except OSError:
+            continue
+        if named and pid_alive(child):
+            found.append(child)
+    return found
 
 
 def withdraw(
