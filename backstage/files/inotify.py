@@ -15,7 +15,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import select
 import struct
+import threading
+import time
 
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
@@ -106,6 +109,16 @@ class Folders:
             self._files.add(wd)
         return True
 
+    def fileno(self) -> int:
+        """The descriptor that turns readable when something changed; -1 without one."""
+        return self._fd if self._pid == os.getpid() else -1
+
+    def close(self) -> None:
+        """Stop watching: the descriptor is closed (a later `watch` opens a new one)."""
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = -1
+
     def changed(self) -> set[str] | None:
         """The paths changed since the last call (FOLDER/NAME for a name in a watched
         folder), or None when anything may have changed: the kernel lost count (its
@@ -141,6 +154,45 @@ class Folders:
                     if self._by_path.get(path) == wd:
                         del self._by_path[path]
         return None if lost else paths
+
+
+class Written:
+    """A wake-up for whoever waits on what a process writes to one file (a vassal's
+    worker logs that its app is loaded just before it takes requests): `wait` returns
+    when the file is written, or at its timeout, whichever is first. The file's own
+    watch when it exists, else its folder's (any name in it wakes too); without
+    inotify, `wait` only sleeps. Owns a descriptor of its own: `close` it (it closes
+    in the background)."""
+
+    def __init__(self, path: str) -> None:
+        self._folders = Folders()
+        if not (os.path.isfile(path) and self._folders.watch(path, folder=False)):
+            self._folders.watch(os.path.dirname(path) or ".")
+        self._poll: select.poll | None = None
+        if self._folders.fileno() >= 0:
+            self._poll = select.poll()
+            self._poll.register(self._folders.fileno(), select.POLLIN)
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the file is written or `timeout` seconds pass; whether it was."""
+        if self._poll is None:
+            time.sleep(max(0.0, timeout))
+            return False
+        if not self._poll.poll(max(0.0, timeout) * 1000):
+            return False
+        self._folders.changed()  # drained: the next wait waits for the next write
+        return True
+
+    def close(self) -> None:
+        # Closing an inotify descriptor waits for the kernel's grace period (16-20 ms
+        # measured here, asleep): in a thread, not in the caller's time
+        threading.Thread(target=self._folders.close, daemon=True).start()
+
+    def __enter__(self) -> Written:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 _lib: ctypes.CDLL | None = None

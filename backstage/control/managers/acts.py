@@ -42,6 +42,7 @@ from ...files.fs import (
     unlink_if_present,
     write_if_changed,
 )
+from ...files.inotify import Written
 from ...model.layout import ActRef
 from ...model.names import check_name
 from ...model.sess import Sess
@@ -60,6 +61,13 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 ASK_EMPEROR_EVERY = 0.25  # seconds, while a start is waited for
+# While a start is waited for: the Act's stats and port are looked at again when its log
+# is written, or after WAIT_SERVING; never sooner than LOOK_AFTER_LOG after the last look.
+# A worker logs its app loaded 0.1-10 ms before it accepts (measured under load): while
+# workers load, a write is followed by a look every LOOK_AFTER_LOG for FOLLOW_LOG.
+WAIT_SERVING = 0.02
+LOOK_AFTER_LOG = 0.003
+FOLLOW_LOG = 0.015
 # Seconds with every worker accepting and none replaced after which a chain reload is
 # taken as over (uWSGI moves to the next worker within its master's one-second cycle)
 CHAIN_STILL = 3.0
@@ -88,6 +96,23 @@ def http_answers(port: int, timeout: float = 2.0) -> bool:
             return conn.recv(16).startswith(b"HTTP/")
     except OSError:
         return False
+
+
+class LogPace:
+    """When to look again at a vassal that starts: see WAIT_SERVING. `wait` blocks until
+    then; `loading` says its workers are loading the app (a write may be one saying so)."""
+
+    def __init__(self, written: Written) -> None:
+        self._written = written
+        self._follow_until = 0.0
+
+    def wait(self, loading: bool) -> None:
+        looked = time.monotonic()
+        timeout = LOOK_AFTER_LOG if looked < self._follow_until else WAIT_SERVING
+        if self._written.wait(timeout):
+            if loading:
+                self._follow_until = time.monotonic() + FOLLOW_LOG
+            time.sleep(max(0.0, looked + LOOK_AFTER_LOG - time.monotonic()))
 
 
 class ActManager:
@@ -294,38 +319,49 @@ class ActManager:
     def _wait_serving(self, timeout: float, deadline: float, log_offset: int, since: float) -> None:
         port = self.spec().port
         asked_emperor, sleeping = 0.0, False
-        while True:
-            # The Emperor's stats (a refusal, a sleep) a few times a second only: each
-            # reading is a JSON of every vassal, written while this one starts
-            if time.monotonic() - asked_emperor >= ASK_EMPEROR_EVERY:
-                asked_emperor = time.monotonic()
-                self.playable_or_raise(since)  # its old config may play: checked first
-                emperor = self.crew.stage.stats()
-                if emperor is not None and emperor.blacklisted(self.vassal):
-                    # refused, unless a master of it runs (uWSGI keeps the entry of a
-                    # failure from before the fix until the new master is loyal) or it
-                    # has not tried since this start (an entry from before it: cleared)
-                    vassal = emperor.vassal(self.vassal)
-                    if vassal is None or not vassal.pid or not pid_alive(vassal.pid):
-                        if size_of(self.log_path) <= log_offset:
-                            self._forgive(deadline)
-                        else:
-                            raise self._failed("failed to start", log_offset)
-                sleeping = emperor is not None and emperor.waiting(self.vassal)
-            sess = self.sess()
-            # All workers, not the first: lazy workers still importing the app would be
-            # cut off by a stop, and can stall a chain reload, right after start returns.
-            if sess is not None and sess.ready and http_answers(port):
-                return
-            if sess is not None and sess.ready and any(w.exceptions for w in sess.workers):
-                # loaded, yet no answer and an exception per request: the app is not a
-                # WSGI app (a factory named without its call), waiting will not mend it
-                raise self._failed("fails every request", log_offset)
-            if sess is None and sleeping:
-                http_answers(port, min(10.0, max(0.1, deadline - time.monotonic())))  # wakes it
-            if time.monotonic() >= deadline:
-                raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
-            time.sleep(0.02)  # two cheap socket reads a round; a coarse step shows in start time
+        answered = 0  # the master one of whose workers answered HTTP
+        with Written(self.log_path) as log_written:
+            pace = LogPace(log_written)
+            while True:
+                # The Emperor's stats (a refusal, a sleep) a few times a second only: each
+                # reading is a JSON of every vassal, written while this one starts
+                if time.monotonic() - asked_emperor >= ASK_EMPEROR_EVERY:
+                    asked_emperor = time.monotonic()
+                    self.playable_or_raise(since)  # its old config may play: checked first
+                    emperor = self.crew.stage.stats()
+                    if emperor is not None and emperor.blacklisted(self.vassal):
+                        # refused, unless a master of it runs (uWSGI keeps the entry of a
+                        # failure from before the fix until the new master is loyal) or it
+                        # has not tried since this start (an entry from before it: cleared)
+                        vassal = emperor.vassal(self.vassal)
+                        if vassal is None or not vassal.pid or not pid_alive(vassal.pid):
+                            if size_of(self.log_path) <= log_offset:
+                                self._forgive(deadline)
+                            else:
+                                raise self._failed("failed to start", log_offset)
+                    sleeping = emperor is not None and emperor.waiting(self.vassal)
+                sess = self.sess()
+                # Asked as soon as one worker takes requests, while the others still load
+                # the app (as a plain uWSGI's first request is answered): of this master
+                if sess is not None and sess.accepting and answered != sess.pid:
+                    answered = sess.pid if http_answers(port) else 0
+                # All workers, not the first: lazy workers still importing the app would
+                # be cut off by a stop, and can stall a chain reload, right after start
+                # returns.
+                if sess is not None and sess.ready and answered == sess.pid:
+                    return
+                if sess is not None and sess.ready and any(w.exceptions for w in sess.workers):
+                    # loaded, yet no answer and an exception per request: the app is not a
+                    # WSGI app (a factory named without its call), waiting will not mend it
+                    raise self._failed("fails every request", log_offset)
+                if sess is None and sleeping:
+                    http_answers(port, min(10.0, max(0.1, deadline - time.monotonic())))  # wakes it
+                if time.monotonic() >= deadline:
+                    raise self._failed(f"did not serve within {timeout:.0f} s", log_offset)
+                # Until the Act's log is written (a worker logs that its app is loaded just
+                # before it takes requests), WAIT_SERVING at most: a step of 20 ms showed
+                # as 10 ms more in a start of 0.3 s
+                pace.wait(loading=sess is not None and not sess.ready)
 
     def _failed(self, what: str, log_offset: int) -> ActFailed:
         new_log, _ = read_from(self.log_path, log_offset)
