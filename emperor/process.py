@@ -55,6 +55,22 @@ def started(pid: int) -> float | None:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+def since_boot() -> float:
+    """Seconds since the machine booted, the clock `forked_since_boot` speaks in."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def forked_since_boot(pid: int) -> float | None:
+    """When a process started, in seconds since boot to the kernel's tick (10 ms): finer
+    than `started`, whose boot time is in whole seconds. None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            ticks = int(stat.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cmdline(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as raw:

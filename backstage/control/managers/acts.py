@@ -21,7 +21,14 @@ from typing import Any
 from emperor import fifo, stopping
 from emperor.atomic import write_atomic
 from emperor.errors import FifoNotReading
-from emperor.process import pid_alive, started, tail, telling_line, wait_for
+from emperor.process import (
+    forked_since_boot,
+    pid_alive,
+    started,
+    tail,
+    telling_line,
+    wait_for,
+)
 from emperor.stats import InstanceStats, parse_instance_stats, stats_or_none
 
 from ...errors import (
@@ -47,7 +54,16 @@ from ...model.layout import ActRef
 from ...model.names import check_name
 from ...model.sess import Sess
 from ...model.spec import ActSpec, unfold_processes
-from ...model.state import FAILED, INVALID, SLEEPING, STOPPED, derive_state, explain
+from ...model.state import (
+    FAILED,
+    INVALID,
+    RUNNING,
+    SLEEPING,
+    STARTING,
+    STOPPED,
+    derive_state,
+    explain,
+)
 from ...render.shim import LIVE_HOSTS
 from ...render.stageset import PRELOAD_FROM, env_json, reload_touch, uses_shim
 from ..build import scaffold, warmrun
@@ -449,15 +465,24 @@ class ActManager:
 
         return wait_for(renewed, timeout, 0.05)
 
-    def await_restart(self, before: Sess, timeout: float) -> bool:
+    def on_its_way(self) -> bool:
+        """No master of it answered a moment ago, and the Manager is to play it: enabled,
+        neither refused, asleep nor unplayable (a restart for a change before is under
+        way, its vassal withdrawn or pushed anew, or a start)."""
+        return self.state() in (STARTING, RUNNING)
+
+    def await_restart(self, before: Sess | None, timeout: float, written: float = 0.0) -> bool:
         """Wait for the restart a changed vassal config makes: a new master (not
-        `before`) serving with every worker, or the Act asleep on its port (a config
-        that sleeps when idle starts asleep); False when neither within `timeout`. (The
-        Emperor's blacklist says nothing here: the old master's exit can be listed in
-        it for a moment.) ActFailed at once when the Manager finds the new act.toml
-        cannot be played: the caller has just written it, so what the Manager says of
-        it is of a pass that read it."""
+        `before`, and forked after `written`, a `since_boot()` taken before the change
+        was written: one pushed for a change before it, still under way, plays the
+        config before) serving with every worker, or the Act asleep on its port (a
+        config that sleeps when idle starts asleep); False when neither within
+        `timeout`. (The Emperor's blacklist says nothing here: the old master's exit can
+        be listed in it for a moment.) ActFailed at once when the Manager finds the new
+        act.toml cannot be played: the caller has just written it, so what the Manager
+        says of it is of a pass that read it."""
         asked, asleep = 0.0, False
+        tick = 1 / os.sysconf("SC_CLK_TCK")  # a fork's time is floored to it
 
         def restarted() -> bool:
             nonlocal asked, asleep
@@ -468,13 +493,18 @@ class ActManager:
             now = self.sess()
             if now is None:
                 return asleep
-            return now.pid != before.pid and now.ready
+            if (before is not None and now.pid == before.pid) or not now.ready:
+                return False
+            forked = forked_since_boot(now.pid) if written else None
+            return not written or (forked is not None and forked >= written - tick)
 
         return wait_for(restarted, timeout)
 
-    def restarted_or_raise(self, before: Sess, timeout: float, log_offset: int) -> None:
+    def restarted_or_raise(
+        self, before: Sess | None, timeout: float, log_offset: int, written: float = 0.0
+    ) -> None:
         """`await_restart`, or ActFailed with what the log says since `log_offset`."""
-        if not self.await_restart(before, timeout):
+        if not self.await_restart(before, timeout, written):
             raise self._failed(
                 f"did not restart on its new config within {timeout:.0f} s", log_offset
             )

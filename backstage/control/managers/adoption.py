@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from emperor import binary as uwsgi_binary
+from emperor.process import since_boot
 
 from ...errors import BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
 from ...files import declared
@@ -412,7 +413,6 @@ def configure(
     settings are put back."""
     old = act.spec()
     before = act.sess()
-    playing = before is not None
     new = apply_settings(old, items, act.ref.spec_path)
     if new.wsgi:  # as --wsgi writes it: a factory's arguments in one form
         new = dataclasses.replace(new, wsgi=str(new.wsgi_app))
@@ -421,14 +421,15 @@ def configure(
     # the Manager to find and refuse while the old config plays on
     crew.stageset.vassal(crew.layout, act.ref, new)
     log_offset = size_of(act.log_path)
+    written = since_boot()
     if new.port != old.port:
         with declared.locked(crew.layout.create_lock):  # as `act new` takes one
             check_port_unclaimed(crew, act.ref, new.port)
             _declare_all(crew, act, new)
     else:
         _declare_all(crew, act, new)
-    effect = restarts(crew, act, old, new, playing)
-    _await_restart(crew, act, effect, before, log_offset)
+    effect = _effect(crew, act, old, new, before)
+    _await_restart(crew, act, effect, before, log_offset, written)
     # a factory's module is part of each version: a restart starts the live one's
     factory = new.wsgi != old.wsgi and serves_versions(act.ref, new)
     if effect == RELOAD or (effect == RESTART and factory):
@@ -474,9 +475,9 @@ def _new_env(
     old env is put back."""
     old = act.spec()
     before = act.sess()
-    playing = before is not None
     log_offset = size_of(act.log_path)
-    effect = restarts(crew, act, old, dataclasses.replace(old, env=env), playing)
+    written = since_boot()
+    effect = _effect(crew, act, old, dataclasses.replace(old, env=env), before)
     if effect == RELOAD:
         # held from the declaration to the reload: the Manager, which applies an env
         # edited by hand with a chain reload of its own, leaves this one to the command
@@ -493,17 +494,31 @@ def _new_env(
     else:
         new = act.declare(env=env)
     _poke(crew)
-    _await_restart(crew, act, effect, before, log_offset)
+    _await_restart(crew, act, effect, before, log_offset, written)
     return new
 
 
+def _effect(crew: Crew, act: ActManager, old: ActSpec, new: ActSpec, before: Sess | None) -> str:
+    """`restarts`, for an Act playing (`before`) or on its way: no master answers while
+    the restart for a change before this one is under way (the old one withdrawn, the
+    next waiting for its port or loading), and that Act restarts anew for this change
+    too: the caller waits for it as for a playing Act's, where it returned at once."""
+    effect = restarts(crew, act, old, new, before is not None)
+    if effect == NOT_PLAYING and new.enabled and act.on_its_way():
+        if restarts(crew, act, old, new, True) == RESTART:
+            return RESTART
+    return effect
+
+
 def _await_restart(
-    crew: Crew, act: ActManager, effect: str, before: Sess | None, log_offset: int
+    crew: Crew, act: ActManager, effect: str, before: Sess | None, log_offset: int, written: float
 ) -> None:
-    """A change that restarts a playing Act is done when its new master serves: a reload
-    right after would otherwise chain-reload the old one, which the restart replaces."""
-    if effect == RESTART and before is not None and crew.manager.running():
-        act.restarted_or_raise(before, START_TIMEOUT, log_offset)
+    """A change that restarts a playing Act is done when a master forked after the change
+    was `written` serves: a reload right after would otherwise chain-reload the old one,
+    which the restart replaces, and a master pushed for a change before this one (its
+    restart still under way) plays the config before."""
+    if effect == RESTART and crew.manager.running():
+        act.restarted_or_raise(before, START_TIMEOUT, log_offset, written)
 
 
 # What applying a changed act.toml does to a playing Act, as `restarts` says.
