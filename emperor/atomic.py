@@ -1,5 +1,5 @@
 """Replacing a file in one step, and removing one that may be gone: what the Emperor's
-directory channel and every layer of Backstage above it write their files with."""
+directory channel and every caller above it write their files with."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def write_atomic(
     xattrs: Mapping[str, bytes] | None = None,
 ) -> None:
     """Replace `path` with `text` in one step: a reader sees the old file or the new.
-    `owner` (uid, gid) is given to the new file before it takes the name: in a folder a
-    Venue's user may write, a chown by name would follow a link they put there.
+    `owner` (uid, gid) is given to the new file before it takes the name: in a folder
+    another user may write, a chown by name would follow a link they put there.
     `advance_mtime` pushes the mtime past the old file's: the Emperor compares whole
     seconds, and a config rewritten within one would not be reloaded. `xattrs` are set on
     the new file before it takes the name, where the file system keeps them (else none)."""

@@ -3,7 +3,7 @@ each vassal spawn, which was 15-25 ms of a 0.3 s start.
 
 Built once per source and constants by the C compiler uWSGI itself was built with (`pip
 install uwsgi` compiles, so one is usually there), into the user's cache (0.1-0.3 s of
-CPU; a Production each made once in a test run), and copied into the folder the Emperor
+CPU; once per cache folder), and copied into the folder the Emperor
 runs it from. No compiler, or a failed build: None, and the Python wrapper does the same.
 """
 

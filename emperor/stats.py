@@ -252,7 +252,7 @@ class EmperorStats:
 
     @functools.cached_property
     def by_id(self) -> dict[str, VassalEntry]:
-        # a Snapshot of a thousand Acts asks once for each
+        # a caller looking up a thousand vassals asks once for each
         return {v.id: v for v in self.vassals}
 
     def waiting(self, id: str) -> bool:

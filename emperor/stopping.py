@@ -137,7 +137,7 @@ def withdraw(
 
 class Hastener:
     """Wakes the masters of vassals withdrawn one at a time (a changed config, a stopped
-    Act) until the Emperor lists them no more, from a thread of its own: each naps up to
+    vassal) until the Emperor lists them no more, from a thread of its own: each naps up to
     a second before it reaps its workers, and the restart or the stop waits on it. Made
     by the process that withdraws; its thread runs only while something is watched."""
 
