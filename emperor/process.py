@@ -45,14 +45,13 @@ def pid_alive(pid: int) -> bool:
 
 def started(pid: int) -> float | None:
     """The unix time a process started (its fork; an exec keeps it); None when gone."""
+    forked = forked_since_boot(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            ticks = int(stat.read().rsplit(b")", 1)[1].split()[19])
         with open("/proc/stat", "rb") as kernel:
             boot = next(int(line.split()[1]) for line in kernel if line.startswith(b"btime "))
     except (OSError, IndexError, ValueError, StopIteration):
         return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+    return None if forked is None else boot + forked
 
 
 def since_boot() -> float:
