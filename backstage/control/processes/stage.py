@@ -204,7 +204,8 @@ class StageManager:
         keeper; then the router. Whatever fails here is left to the Emperor's own stop."""
         layout = self.stage.layout
         stats = self.stage.stats()
-        if stats is None or not stats.monitors:
+        kind = self.stage.channel_kind(stats) if stats is not None else None
+        if stats is None or kind is None:
             return
         names = [vassal.id for vassal in stats.vassals]
         routers = [name for name in names if layout.is_router_vassal(name)]
@@ -213,7 +214,6 @@ class StageManager:
         channel: Channel | None = None
         try:
             _stop_gracefully(layout, first)
-            kind = kind_of_monitor(stats.monitors[0])
             channel = CHANNELS[kind](layout.channel_target(kind), layout.vassal_files)
             # the router is withdrawn even when an Act is not gone in time (a worker
             # still loading its app ends that load first): a vassal killed before the
