@@ -8,8 +8,8 @@ which ports are held, asks `reconcile` for a Plan and carries it out. Over zmq
 the Emperor cannot be counted on to bring back a vassal that died (and it
 refuses, for a while, one that died before it was loyal): this loop is what heals.
 
-It wakes on events, not on a clock: a declared file changed or a run file deleted or
-edited (`watcher`), the Emperor, the router or the socket holder gone (`emperor.deaths`:
+It wakes on events, not on a clock: a declared file changed, a run file deleted or
+edited, a certificate file written or removed (`watcher`), the Emperor, the router or the socket holder gone (`emperor.deaths`:
 one pidfd each, no polling), a poke. A vassal master gone (an Act falling asleep, most
 often) changes no file: it is looked at in the Emperor's stats against what the last
 pass wanted, and starts a pass only when something is to be done. While what plays is
@@ -241,7 +241,7 @@ class ProductionManager:
         run_dirs = [layout.run_dir]
         run_dirs += [d for v in venues for d in (venue_run_dir(v), venue_user_dir(v))]
         log_dirs = {os.path.dirname(path) for path in self._log_keep}
-        watcher.follow(layout.home, venues, run_dirs, log_dirs)
+        watcher.follow(layout.home, venues, run_dirs, log_dirs, layout.certs_dir)
 
     def _log_made(self, path: str) -> None:
         """In the watcher's thread: only enqueue, the loop prunes."""

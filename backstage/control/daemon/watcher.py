@@ -6,7 +6,10 @@ watchdog watches the home (production.toml) and each Venue's folder and `acts/`
 loop coalesces a burst into one pass. It also watches the run folders (the home's
 `run/`, a user Venue's `run/` and `run/user/`): a file the Manager writes there that
 is deleted, or written by another (an edit by hand), queues a pass, which writes it
-again; its own writes queue nothing. And it watches the log folders for
+again; its own writes queue nothing. It watches the certificates' folder: the router
+reads each pair once, so a certificate file written, replaced or removed there (by
+`tls import`, ACME, or by hand) queues the pass that replaces the router. And it
+watches the log folders for
 files made there (a log uWSGI rotated past log_max is renamed to `LOG.<unixtime>`):
 each is handed to `on_log`, which prunes that log's copies without a pass.
 
@@ -110,6 +113,15 @@ class _OnRunFile(FileSystemEventHandler):
             self._events.put("reconcile")
 
 
+class _OnAnyChange(FileSystemEventHandler):
+    def __init__(self, events: queue.SimpleQueue[str]) -> None:
+        self._events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in CHANGES:
+            self._events.put("reconcile")
+
+
 class _OnLogMade(FileSystemEventHandler):
     def __init__(self, on_log: Callable[[str], None]) -> None:
         self._on_log = on_log
@@ -139,10 +151,11 @@ class Watcher:
         venues: Iterable[str],
         run_dirs: Iterable[str] = (),
         log_dirs: Iterable[str] = (),
+        certs_dir: str = "",
     ) -> None:
         """Watch `home` and the Venues at these paths, the run folders `run_dirs` for
-        files gone and the log folders `log_dirs` for files made, adding those not
-        watched yet."""
+        files gone, the log folders `log_dirs` for files made and `certs_dir` for any
+        change, adding those not watched yet."""
         if self._observer is None:
             observer = Observer()
             observer.daemon = True
@@ -162,6 +175,9 @@ class Watcher:
             self._watched.add(path)
         for path in set(run_dirs) - self._watched:
             _watch_folder(observer, _OnRunFile(self._events), path, RUN_EVENTS, self._watched)
+        if certs_dir and certs_dir not in self._watched:
+            handler = _OnAnyChange(self._events)
+            _watch_folder(observer, handler, certs_dir, DECLARED_EVENTS, self._watched)
         if self._on_log is None:
             return
         for path in set(log_dirs) - self._logs_watched:

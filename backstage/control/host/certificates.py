@@ -225,12 +225,14 @@ class Certificates:
 
 
 def _keep_marks(folder: str, marks: tuple[str, ...], mode: int) -> None:
-    """An empty file per mark in `folder`, and nothing else."""
+    """An empty file per mark in `folder`, and nothing else but the temporary files of
+    writes under way: another process (`tls import`, a pass of the Manager) may be
+    keeping the same folder, and a host name never starts with a dot."""
     if not marks and not os.path.isdir(folder):
         return
     make_folder(folder, mode)
     for entry in os.listdir(folder):
-        if entry not in marks:
+        if entry not in marks and not entry.startswith("."):
             unlink_if_present(os.path.join(folder, entry))
     for key in marks:
         write_if_changed(os.path.join(folder, key), "")

@@ -45,3 +45,22 @@ def test_a_user_venue_gets_the_marks_of_its_own_hosts_only(tmp_path):
     cert, key = certificate.self_signed("shop.example.com")
     certs.install("shop.example.com", cert, key)
     assert os.listdir(marks) == []
+
+
+def test_a_write_under_way_in_the_marks_folder_is_left_to_finish(tmp_path):
+    """`tls import` and a pass of the Manager may keep the folder at once: neither
+    removes the other's temporary file before it takes its name."""
+    layout = Layout(str(tmp_path / "home"))
+    os.makedirs(layout.home)
+    spec = ProductionSpec(router="127.0.0.1:8000", https="127.0.0.1:8443")
+    certs = Certificates(layout, lambda: spec)
+    cert, key = certificate.self_signed("shop.example.com")
+    certs.install("shop.example.com", cert, key)
+    under_way = os.path.join(layout.https_marks, ".a1b2c3.tmp")
+    stale = os.path.join(layout.https_marks, "gone.example.com")
+    for path in (under_way, stale):
+        open(path, "w").close()
+    Certificates(layout, lambda: spec).prepare()  # another process's pass
+    assert sorted(os.listdir(layout.https_marks)) == [
+        ".a1b2c3.tmp", "shop.example.com", "shop.example.com:8000",
+    ]  # fmt: skip

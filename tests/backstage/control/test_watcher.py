@@ -1,5 +1,6 @@
 """The watcher hands over each file made in a log folder, and never a write; a run file
-deleted or written by another than this process starts a pass."""
+deleted or written by another than this process starts a pass, and so does any change of
+a certificate file."""
 
 from __future__ import annotations
 
@@ -76,5 +77,31 @@ def test_a_run_file_edited_or_deleted_starts_a_pass_and_its_own_write_does_not(t
         os.replace(new, hosts)  # an editor's rename into place
         poll(lambda: not events.empty(), 10)
         assert "reconcile" in _drain(events)
+    finally:
+        watcher.stop()
+
+
+def test_a_certificate_file_written_replaced_or_removed_starts_a_pass(tmp_path):
+    home, certs = tmp_path / "home", tmp_path / "hosts"
+    home.mkdir()
+    certs.mkdir()
+    cert = certs / "shop.example.test.crt"
+    cert.write_text("old\n")
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    watcher = Watcher(events)
+    try:
+        watcher.follow(str(home), [], [], [], str(certs))
+        assert events.empty()
+        with open(cert, "w") as edited:  # by hand, in place
+            edited.write("-----BEGIN CERTIFICATE-----\nbroken\n")
+        poll(lambda: not events.empty(), 10)
+        assert set(_drain(events)) == {"reconcile"}
+        new = certs / ".shop.example.test.crt.new"
+        new.write_text("new\n")
+        os.replace(new, cert)  # as an import writes it
+        poll(lambda: not events.empty(), 10)
+        _drain(events)
+        cert.unlink()
+        poll(lambda: not events.empty(), 10)
     finally:
         watcher.stop()
