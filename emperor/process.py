@@ -376,13 +376,17 @@ _TELLING = (
 
 
 # uWSGI's report of a failed system call: `mmap(): Cannot allocate memory [core/utils.c
-# line 2238]`. The first is the cause; those after it are its cleanup failing in turn.
-_SYSCALL = re.compile(r"^\w+\(\): .+ \[\S+ line \d+\]$")
+# line 2238]`. The first is the cause; those after it are its cleanup failing in turn,
+# and an unlink() is always cleanup (its exit removing what it made).
+_SYSCALL = re.compile(r"^(?!unlink\()\w+\(\): .+ \[\S+ line \d+\]$")
+# What a master says as it gives up: the line before it is why.
+_GIVING_UP = "...brutally killing workers..."
 
 
 def telling_line(log_text: str) -> str:
     """The line of a log that best explains a failure: a Python exception, else the
-    first system call uWSGI saw fail, else uWSGI's own complaint, else the last line."""
+    first system call uWSGI saw fail, else what it said last before it gave up, else
+    uWSGI's own complaint, else the last line."""
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
     for line in reversed(lines):
         if _TELLING[0].search(line):
@@ -390,6 +394,9 @@ def telling_line(log_text: str) -> str:
     for line in lines:
         if _SYSCALL.match(line):
             return line
+    for before, line in zip(reversed(lines[:-1]), reversed(lines[1:]), strict=True):
+        if line == _GIVING_UP:
+            return before
     for pattern in _TELLING[1:]:
         for line in reversed(lines):
             if pattern.search(line):

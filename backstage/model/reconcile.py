@@ -120,8 +120,12 @@ def reconcile(
     live = {vassal.id for vassal in emperor.vassals}
     for name, want in wanted.items():
         refused = emperor.blacklist_entry(name)
-        if refused is not None and (name in live or wall < refused.refused_until()):
+        if refused is not None and name not in live and wall < refused.refused_until():
             continue
+        # Listed with an entry: a master that has served no request yet (the Emperor
+        # keeps the entry of the one before it, which exited before its first request,
+        # until this one's first): left alone, unless its config changed, then replaced
+        # as any other (a second change before any request was never played)
         digest = want.digest
         before = pushed.get(name)
         if name not in live:

@@ -138,18 +138,18 @@ def test_a_vassal_forgiven_by_a_user_is_pushed_at_once_the_managers_retry_waits(
     assert run(wanted, cleared, plan.memory, now=now + 0.5, wall=0.0).push == ()
 
 
-def test_listed_and_blacklisted_vassal_is_left_alone():
+def test_listed_and_blacklisted_vassal_is_left_alone_unless_its_config_changed():
     stats = recorded("listed_blacklisted")
     assert stats.vassal(B) is not None and stats.blacklisted(B)
     wanted = {A: want(A), B: want(B)}
-    wall = past_blacklist(stats, B)
-    plan = run(wanted, stats, Memory(), now=100.0, wall=wall)
-    assert (plan.push, plan.withdraw) == ((), ())
-    # Even with a changed config: it is not withdrawn while blacklisted.
-    old = Memory(pushed={B: Pushed("an older digest", 0.0)})
-    plan = run(wanted, stats, old, now=100.0, wall=wall)
-    assert (plan.push, plan.withdraw) == ((), ())
-    assert plan.memory.pushed[B] == Pushed("an older digest", 0.0)
+    for wall in (0.0, past_blacklist(stats, B)):  # within its throttle, and after
+        plan = run(wanted, stats, Memory(), now=100.0, wall=wall)
+        assert (plan.push, plan.withdraw) == ((), ())
+        # a changed config (the entry is its master's before it, which served no
+        # request): withdrawn, to be pushed anew once gone, as any other
+        old = Memory(pushed={B: Pushed("an older digest", 0.0)})
+        plan = run(wanted, stats, old, now=100.0, wall=wall)
+        assert (plan.push, plan.withdraw) == ((), (B,))
 
 
 def test_held_port_waits_says_so_once_and_pushes_once_free():

@@ -71,6 +71,11 @@ def test_telling_line_on_recorded_logs():
         "unlink(): No such file or directory [core/uwsgi.c line 1771]\n"
     )
     assert telling_line(too_many) == "mmap(): Cannot allocate memory [core/utils.c line 2238]"
+    # a config uWSGI refuses after its workers were spawned: what it said before it gave
+    # up, not the unlink() of its exit's cleanup
+    assert telling_line((data / "somaxconn_failure.log").read_text()) == (
+        "Listen queue size is greater than the system max net.core.somaxconn (4096)."
+    )
     assert telling_line("") == "(the log is empty)"
     assert telling_line("all\nquiet\n") == "quiet"
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from backstage import Production
-from backstage.errors import InvalidSetting
+from backstage.errors import ActFailed, InvalidSetting
 from tests.chaos_helpers import HELD_WAIT, Load, small_act, wait_served
 from tests.conftest import HOMES, ROOT, cli, cli_quiet, run_cli
 from tests.helpers import http_get, poll, processes_of
@@ -128,6 +128,24 @@ def _bad_act_tomls(text: str) -> list[tuple[str, str, str]]:
         ("an empty file", "", "unknown"),  # no name, no port
         ("binary", "\x00\xff\xfe garbage", "not valid TOML"),
     ]
+
+
+def test_a_setting_uwsgi_refuses_is_put_back_and_the_act_plays_on(venue):
+    act = venue.new_act("Listens", processes=1)
+    # two changes with no request between: the master the first made has served none,
+    # so the Emperor still lists the exit of the one before it as a refusal
+    act.set("processes=2")
+    with open("/proc/sys/net/core/somaxconn") as somaxconn:
+        too_long = int(somaxconn.read()) * 2  # a queue the kernel would not give it
+    with pytest.raises(
+        ActFailed,
+        match=r"was refused on its new config: Listen queue size is greater than the system "
+        r"max net.core.somaxconn .*; its settings before are put back and it plays them again",
+    ):
+        act.set(f"uwsgi.listen={too_long}")
+    assert "listen" not in act.spec.uwsgi and act.spec.processes == 2
+    assert act.state == "running" and len(act.sess.workers) == 2
+    assert http_get(act.port, "/")[0] == 200
 
 
 def test_an_act_unusable_among_the_others_is_invalid_to_its_own_state(production, venue):

@@ -9,18 +9,17 @@ the Emperor cannot be counted on to bring back a vassal that died (and it
 refuses, for a while, one that died before it was loyal): this loop is what heals.
 
 It wakes on events, not on a clock: a declared file changed, a run file deleted or
-edited, a certificate file written or removed (`watcher`), the Emperor, the router or the socket holder gone (`emperor.deaths`:
-one pidfd each, no polling), a poke. A vassal master gone (an Act falling asleep, most
-often) changes no file: it is looked at in the Emperor's stats against what the last
-pass wanted, and starts a pass only when something is to be done. While what plays is
-not yet what is wanted (a push not yet listed, a vassal withdrawn for its changed
-config not yet gone, a throttle to run out, a port held), it looks again every
-second, as it always did; once settled,
-only such an event, a deadline (the Producer's next sync, a certificate's renewal) or
-the slow safety net (SAFETY_NET) starts a pass. A copy
-of a log uWSGI rotated (the `watcher` is told of each file made in a log folder) is
-pruned to log_keep at once, without a pass; emperor.log and manager.log are measured
-against log_max every few seconds while it rests.
+edited, a certificate file written or removed (`watcher`), the Emperor, the router or
+the socket holder gone (`emperor.deaths`: one pidfd each, no polling), a poke. A vassal
+master gone (an Act falling asleep, most often) changes no file: it is looked at in the
+Emperor's stats against what the last pass wanted, and starts a pass only when something
+is to be done. While what plays is not yet what is wanted (a push not yet listed, a
+vassal withdrawn for its changed config not yet gone, a throttle to run out, a port
+held), it looks again every second, as it always did; once settled, only such an event,
+a deadline (the Producer's next sync, a certificate's renewal) or the slow safety net
+(SAFETY_NET) starts a pass. A copy of a log uWSGI rotated (the `watcher` is told of each
+file made in a log folder) is pruned to log_keep at once, without a pass; emperor.log
+and manager.log are measured against log_max every few seconds while it rests.
 
 It holds nothing that matters. Kill it and the next one adopts the running
 Emperor. Other processes reach it through `client.py`.

@@ -29,7 +29,7 @@ from emperor.process import (
     telling_line,
     wait_for,
 )
-from emperor.stats import InstanceStats, parse_instance_stats, stats_or_none
+from emperor.stats import EmperorStats, InstanceStats, parse_instance_stats, stats_or_none
 
 from ...errors import (
     ActFailed,
@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 ASK_EMPEROR_EVERY = 0.25  # seconds, while a start is waited for
+MASTER_BEGINS = "*** Starting uWSGI "  # the first line each master writes to the Act's log
 # While a start is waited for: the Act's stats and port are looked at again when its log
 # is written, or after WAIT_SERVING; never sooner than LOOK_AFTER_LOG after the last look.
 # A worker logs its app loaded 0.1-10 ms before it accepts (measured under load): while
@@ -471,16 +472,20 @@ class ActManager:
         way, its vassal withdrawn or pushed anew, or a start)."""
         return self.state() in (STARTING, RUNNING)
 
-    def await_restart(self, before: Sess | None, timeout: float, written: float = 0.0) -> bool:
+    def await_restart(
+        self, before: Sess | None, timeout: float, written: float = 0.0, log_offset: int = -1
+    ) -> bool:
         """Wait for the restart a changed vassal config makes: a new master (not
         `before`, and forked after `written`, a `since_boot()` taken before the change
         was written: one pushed for a change before it, still under way, plays the
         config before) serving with every worker, or the Act asleep on its port (a
         config that sleeps when idle starts asleep); False when neither within
-        `timeout`. (The Emperor's blacklist says nothing here: the old master's exit can
-        be listed in it for a moment.) ActFailed at once when the Manager finds the new
-        act.toml cannot be played: the caller has just written it, so what the Manager
-        says of it is of a pass that read it."""
+        `timeout`. ActFailed at once when the Manager finds the new act.toml cannot be
+        played: the caller has just written it, so what the Manager says of it is of a
+        pass that read it; and, given the size of the Act's log before the change
+        (`log_offset`), when uWSGI refused the new config: a master began in the log
+        since, and none lives while the Emperor lists the vassal as refused (an entry
+        alone says nothing: the old master's exit before its first request makes one)."""
         asked, asleep = 0.0, False
         tick = 1 / os.sysconf("SC_CLK_TCK")  # a fork's time is floored to it
 
@@ -490,6 +495,8 @@ class ActManager:
                 self.playable_or_raise()
                 asked, emperor = time.monotonic(), self.crew.stage.stats()
                 asleep = emperor is not None and emperor.waiting(self.vassal)
+                if log_offset >= 0 and emperor is not None and self._refused(emperor, log_offset):
+                    raise self._failed("was refused on its new config", log_offset)
             now = self.sess()
             if now is None:
                 return asleep
@@ -500,11 +507,21 @@ class ActManager:
 
         return wait_for(restarted, timeout)
 
+    def _refused(self, emperor: EmperorStats, log_offset: int) -> bool:
+        """The Emperor refuses the vassal, no master of it lives, and one began in the
+        log since `log_offset`: uWSGI ended what the change pushed."""
+        if not emperor.blacklisted(self.vassal):
+            return False
+        listed = emperor.vassal(self.vassal)
+        if listed is not None and listed.pid and pid_alive(listed.pid):
+            return False
+        return MASTER_BEGINS in read_from(self.log_path, log_offset)[0]
+
     def restarted_or_raise(
         self, before: Sess | None, timeout: float, log_offset: int, written: float = 0.0
     ) -> None:
         """`await_restart`, or ActFailed with what the log says since `log_offset`."""
-        if not self.await_restart(before, timeout, written):
+        if not self.await_restart(before, timeout, written, log_offset):
             raise self._failed(
                 f"did not restart on its new config within {timeout:.0f} s", log_offset
             )

@@ -26,7 +26,7 @@ from typing import Any
 from emperor import binary as uwsgi_binary
 from emperor.process import since_boot
 
-from ...errors import BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
+from ...errors import ActFailed, BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
 from ...files import declared
 from ...files.account import account
 from ...files.fs import size_of, write_atomic
@@ -429,7 +429,10 @@ def configure(
     else:
         _declare_all(crew, act, new)
     effect = _effect(crew, act, old, new, before)
-    _await_restart(crew, act, effect, before, log_offset, written)
+    try:
+        _await_restart(crew, act, effect, before, log_offset, written)
+    except ActFailed as exc:
+        raise _put_back(crew, act, old, exc) from None
     # a factory's module is part of each version: a restart starts the live one's
     factory = new.wsgi != old.wsgi and serves_versions(act.ref, new)
     if effect == RELOAD or (effect == RESTART and factory):
@@ -441,6 +444,22 @@ def configure(
             _declare_all(crew, act, old)
             raise
     return new
+
+
+def _put_back(crew: Crew, act: ActManager, old: ActSpec, failed: ActFailed) -> ActFailed:
+    """The settings before a change the Act did not restart on, declared again: the
+    Act plays them again (waited for), rather than being retried on what failed."""
+    written = since_boot()
+    _declare_all(crew, act, old)
+    # not told refused by what failed: the Manager may try it once more before it reads
+    # the settings put back
+    back = act.await_restart(None, START_TIMEOUT, written)
+    how = "it plays them again" if back else f"it did not play them within {START_TIMEOUT:.0f} s"
+    why = str(failed).split(" (fix it, then", 1)[0].rstrip(".")
+    return ActFailed(
+        f"{why}; its settings before are put back and {how} (log: {act.log_path})",
+        failed.log_tail,
+    )
 
 
 def _declare_all(crew: Crew, act: ActManager, spec: ActSpec) -> None:
