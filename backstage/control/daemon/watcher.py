@@ -7,8 +7,8 @@ loop coalesces a burst into one pass. It also watches the run folders (the home'
 `run/`, a user Venue's `run/` and `run/user/`): a file the Manager writes there that
 is deleted, or written by another (an edit by hand), queues a pass, which writes it
 again; its own writes queue nothing. It watches the certificates' folder: the router
-reads each pair once, so a certificate file written, replaced or removed there (by
-`tls import`, ACME, or by hand) queues the pass that replaces the router. And it
+reads each pair once, so a certificate written, replaced or removed there (by `tls
+import`, ACME, or by hand) queues the pass that replaces the router. And it
 watches the log folders for
 files made there (a log uWSGI rotated past log_max is renamed to `LOG.<unixtime>`):
 each is handed to `on_log`, which prunes that log's copies without a pass.
@@ -113,12 +113,17 @@ class _OnRunFile(FileSystemEventHandler):
             self._events.put("reconcile")
 
 
-class _OnAnyChange(FileSystemEventHandler):
+class _OnCertificate(FileSystemEventHandler):
+    """A certificate (`HOST.crt`) written, moved or removed. Its key is written before
+    it and removed after it: a pass started by the key alone would give the router a
+    new key with the old certificate."""
+
     def __init__(self, events: queue.SimpleQueue[str]) -> None:
         self._events = events
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in CHANGES:
+        paths = (event.src_path, getattr(event, "dest_path", ""))
+        if event.event_type in CHANGES and any(os.fsdecode(p).endswith(".crt") for p in paths):
             self._events.put("reconcile")
 
 
@@ -176,7 +181,7 @@ class Watcher:
         for path in set(run_dirs) - self._watched:
             _watch_folder(observer, _OnRunFile(self._events), path, RUN_EVENTS, self._watched)
         if certs_dir and certs_dir not in self._watched:
-            handler = _OnAnyChange(self._events)
+            handler = _OnCertificate(self._events)
             _watch_folder(observer, handler, certs_dir, DECLARED_EVENTS, self._watched)
         if self._on_log is None:
             return

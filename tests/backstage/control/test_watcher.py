@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import queue
 
-from backstage.control.daemon.watcher import Watcher
+from watchdog.events import FileClosedEvent, FileDeletedEvent, FileMovedEvent
+
+from backstage.control.daemon.watcher import Watcher, _OnCertificate
 from backstage.files.fs import write_if_changed
 from tests.helpers import poll
 
@@ -105,3 +107,23 @@ def test_a_certificate_file_written_replaced_or_removed_starts_a_pass(tmp_path):
         poll(lambda: not events.empty(), 10)
     finally:
         watcher.stop()
+
+
+def test_a_key_or_the_record_of_where_a_certificate_came_from_starts_no_pass():
+    """The key is written before its certificate: a pass it started would give the
+    router the new key with the old certificate."""
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    handler = _OnCertificate(events)
+    for event in (
+        FileClosedEvent("/h/tls/hosts/shop.example.test.key"),
+        FileMovedEvent("/h/tls/hosts/.x.tmp", "/h/tls/hosts/shop.example.test.key"),
+        FileClosedEvent("/h/tls/hosts/shop.example.test.toml"),
+    ):
+        handler.dispatch(event)
+    assert events.empty()
+    for event in (
+        FileMovedEvent("/h/tls/hosts/.y.tmp", "/h/tls/hosts/shop.example.test.crt"),
+        FileDeletedEvent("/h/tls/hosts/shop.example.test.crt"),
+    ):
+        handler.dispatch(event)
+    assert _drain(events) == ["reconcile", "reconcile"]
