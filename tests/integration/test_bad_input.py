@@ -135,8 +135,7 @@ def test_a_setting_uwsgi_refuses_is_put_back_and_the_act_plays_on(venue):
     # two changes with no request between: the master the first made has served none,
     # so the Emperor still lists the exit of the one before it as a refusal
     act.set("processes=2")
-    with open("/proc/sys/net/core/somaxconn") as somaxconn:
-        too_long = int(somaxconn.read()) * 2  # a queue the kernel would not give it
+    too_long = _somaxconn_times_two()
     with pytest.raises(
         ActFailed,
         match=r"was refused on its new config: Listen queue size is greater than the system "
@@ -146,6 +145,37 @@ def test_a_setting_uwsgi_refuses_is_put_back_and_the_act_plays_on(venue):
     assert "listen" not in act.spec.uwsgi and act.spec.processes == 2
     assert act.state == "running" and len(act.sess.workers) == 2
     assert http_get(act.port, "/")[0] == 200
+
+
+def _somaxconn_times_two() -> int:
+    with open("/proc/sys/net/core/somaxconn") as somaxconn:
+        return int(somaxconn.read()) * 2  # a queue the kernel would not give a socket
+
+
+def test_an_act_toml_uwsgi_refuses_keeps_the_config_before_playing(production, venue):
+    """Edited by hand to a config uWSGI refuses, the Act plays the config it last served
+    with (its requests wait in its held socket meanwhile), and is said invalid with
+    uWSGI's reason until its act.toml changes again."""
+    act = small_act(venue, "Edited", processes=1)
+    with open(act.spec_path) as source:
+        text = source.read()
+    assert "[uwsgi]" not in text
+    edited = text + f"\n[uwsgi]\nlisten = {_somaxconn_times_two()}\n"
+    with Load(act.port, interval=0.05, timeout=20.0) as load:
+        with open(act.spec_path, "w") as out:  # as a user would, in place
+            out.write(edited)
+        poll(lambda: state_now(production, "Edited") == "invalid", 30)
+        row = said_once(production.home, "Edited", "invalid")
+        assert "uWSGI refused its config: Listen queue size is greater" in row["problem"], row
+        # it plays all the same, on the config before
+        poll(lambda: act.sess is not None and act.sess.accepting, 30)
+        assert http_get(act.port, "/")[0] == 200
+        with open(act.spec_path, "w") as out:  # put right: the config declared plays
+            out.write(text)
+        poll(lambda: state_now(production, "Edited") == "running", 30)
+    assert load.results and all(status == 200 for _, status in load.results), [
+        status for _, status in load.results if status != 200
+    ]
 
 
 def test_an_act_unusable_among_the_others_is_invalid_to_its_own_state(production, venue):

@@ -44,14 +44,16 @@ from typing import Protocol
 from emperor.deaths import Deaths
 from emperor.heldwire import HELD_ENV, held_fd_urls
 from emperor.holder import HeldFile
+from emperor.process import telling_line
 from emperor.stats import EmperorStats
 
 from ...errors import BackstageError, InvalidSetting, StageError
 from ...files import declared
 from ...files.account import account
 from ...files.declared import Declared, DeclaredAct
-from ...files.fs import prune_log_backups, rotate_in_place, unlink_if_present
+from ...files.fs import prune_log_backups, read_from, rotate_in_place, unlink_if_present
 from ...model.account import Account
+from ...model.lastgood import LastGood
 from ...model.layout import (
     ActRef,
     venue_challenges,
@@ -73,7 +75,7 @@ from ..host import forgiven, ownership, ports, unplayables
 from ..host.certificates import https_port_suffix, user_venue_hosts
 from ..host.ports import port_free
 from ..managers import adoption, leaving, producer
-from ..managers.acts import ActManager
+from ..managers.acts import MASTER_BEGINS, ActManager
 from ..managers.booking import BookingManager
 from ..managers.devloop import CodeWatch
 from ..processes import leftovers
@@ -123,6 +125,8 @@ class ProductionManager:
         self._clock = clock
         self._wall = wall  # the Emperor's blacklist speaks in wall-clock seconds
         self._memory = Memory()
+        self._last_good = LastGood()  # what each Act last served with, what uWSGI refused
+        self._refusals: dict[str, tuple[str, str]] = {}  # vassal: (digest, uWSGI's reason)
         # Acts whose env file this pass rewrote: reloaded unless the pass restarts them
         self._new_env: dict[str, ActRef] = {}
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -498,6 +502,36 @@ class ProductionManager:
                     kept[name] = port
         return kept
 
+    def _refused_plays_last_good(
+        self,
+        production: Declared,
+        wanted: dict[str, Wanted],
+        unplayable: dict[str, tuple[ActRef, str]],
+        emperor: EmperorStats,
+    ) -> None:
+        """An Act whose changed config uWSGI refused plays the config it last served
+        with in its place, and is said invalid with uWSGI's reason (`model.lastgood`)."""
+        layout = self.crew.layout
+        for found in production.acts:
+            name = layout.vassal(found.ref)
+            want = wanted.get(name)
+            if want is None:
+                continue
+            self._last_good = self._last_good.instead(name, want, emperor)
+            last = self._last_good.playing(name, want)
+            if last is None:
+                self._refusals.pop(name, None)
+                continue
+            if self._refusals.get(name, ("", ""))[0] != want.digest:
+                text = read_from(layout.act_log(found.ref), 0, 64 * 1024)[0]
+                why = telling_line(text[max(text.rfind(MASTER_BEGINS), 0) :])  # its last master's
+                self._refusals[name] = (want.digest, why)
+                log.warning("%s: uWSGI refused its changed config: %s", found.ref.key, why)
+            wanted[name] = last
+            # `status` adds that it plays on as it was: on the config it last served with
+            why = self._refusals[name][1].rstrip(".")
+            unplayable[found.ref.key] = (found.ref, f"uWSGI refused its config: {why}")
+
     def _one_act_a_port(
         self,
         wanted: dict[str, Wanted],
@@ -657,6 +691,8 @@ class ProductionManager:
         self._write_run_files(production)
         stats = stage.stats()
         wanted, keep, unplayable = self.desired(production)
+        if stats is not None:
+            self._refused_plays_last_good(production, wanted, unplayable, stats)
         live = {v.id for v in stats.vassals} if stats else set()
         refs = {crew.layout.vassal(found.ref): found.ref for found in production.acts}
         router_vassal = self._router_vassal(wanted)
@@ -700,6 +736,11 @@ class ProductionManager:
                 f"pushing {name}", partial(stage.manager.push, name, config, on_demand)
             ):
                 self._played[name] = wanted[name].port if name in wanted else 0
+        if emperor is not None:
+            pushes = {name: wanted[name] for name, _, _ in plan.push if name in wanted}
+            self._last_good = self._last_good.pushed(pushes, emperor).served(
+                wanted, emperor, self._memory.pushed
+            )
         self._reload_for_env({name for name, _, _ in plan.push} | set(plan.withdraw))
         self._guarded(
             "greeting the router",
@@ -739,7 +780,9 @@ class ProductionManager:
         held = frozenset(port for port in unplayed - ours if not port_free(port))
         # a user's start that cleared a vassal from the blacklist: pushed now, not SETTLE
         # after the push of its broken app
-        self._memory = forget_pushes(self._memory, forgiven.take(self.crew.layout))
+        forgiven_now = forgiven.take(self.crew.layout)
+        self._memory = forget_pushes(self._memory, forgiven_now)
+        self._last_good = self._last_good.forget(forgiven_now)
         plan = reconcile(
             wanted,
             emperor,
