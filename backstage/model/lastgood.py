@@ -88,7 +88,13 @@ class LastGood:
                 good[name] = tried.want
             elif push.digest == want.digest:
                 good[name] = want
-        tries = {name: t for name, t in self.tries.items() if name in wanted}
+        # the config pushed is kept for an awake vassal only: thousands asleep would
+        # hold a rendered config each (an asleep one wakes on the config wanted)
+        tries = {
+            name: t
+            for name, t in self.tries.items()
+            if name in wanted and not _asleep(emperor, name)
+        }
         refused = {name: d for name, d in self.refused.items() if name in wanted}
         return LastGood(good, tries, refused)
 
@@ -99,3 +105,8 @@ class LastGood:
             return self
         refused = {name: d for name, d in self.refused.items() if name not in gone}
         return LastGood(self.good, self.tries, refused)
+
+
+def _asleep(emperor: EmperorStats, name: str) -> bool:
+    listed = emperor.vassal(name)
+    return listed is not None and listed.waiting

@@ -49,3 +49,12 @@ def test_no_fallback_without_a_failure_since_the_push_or_a_config_served_before(
     assert fresh.playing(B, new) is None
     # a config not the one pushed last is not the one that failed
     assert served.pushed({B: old}, healthy).instead(B, new, killed).playing(B, new) is None
+
+
+def test_an_asleep_vassal_keeps_no_config_pushed_in_mind():
+    """Thousands may sleep: each would hold a rendered config; it wakes on the one wanted."""
+    healthy, asleep = recorded("healthy"), recorded("listed_blacklisted_waiting")
+    assert asleep.vassal(B).waiting
+    old = want(B)
+    tried = LastGood().pushed({B: old}, healthy)
+    assert B in tried.tries and B not in tried.served({B: old}, asleep, {}).tries

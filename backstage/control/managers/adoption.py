@@ -449,11 +449,11 @@ def configure(
 def _put_back(crew: Crew, act: ActManager, old: ActSpec, failed: ActFailed) -> ActFailed:
     """The settings before a change the Act did not restart on, declared again: the
     Act plays them again (waited for), rather than being retried on what failed."""
-    written = since_boot()
     _declare_all(crew, act, old)
-    # not told refused by what failed: the Manager may try it once more before it reads
-    # the settings put back
-    back = act.await_restart(None, START_TIMEOUT, written)
+    # any master that serves now plays them: none lived (refused), and the Manager may
+    # have pushed them already, as the config the Act last served with; not told refused
+    # by what failed, which the Manager may try once more before it reads them
+    back = act.await_restart(None, START_TIMEOUT)
     how = "it plays them again" if back else f"it did not play them within {START_TIMEOUT:.0f} s"
     why = str(failed).split(" (fix it, then", 1)[0].rstrip(".")
     return ActFailed(
