@@ -55,6 +55,10 @@ class ActFailed(BackstageError):
         self.log_tail = log_tail
 
 
+class ConfigRefused(ActFailed):
+    """uWSGI ended the master an Act's changed config started before it served."""
+
+
 class NotAProject(InvalidSetting):
     """A source folder in which Backstage finds no project it knows how to serve."""
 

@@ -35,6 +35,7 @@ from ...errors import (
     ActFailed,
     AlreadyExists,
     BackstageError,
+    ConfigRefused,
     InvalidSetting,
     NotRunning,
     PortBusy,
@@ -496,7 +497,8 @@ class ActManager:
                 asked, emperor = time.monotonic(), self.crew.stage.stats()
                 asleep = emperor is not None and emperor.waiting(self.vassal)
                 if log_offset >= 0 and emperor is not None and self._refused(emperor, log_offset):
-                    raise self._failed("was refused on its new config", log_offset)
+                    failed = self._failed("was refused on its new config", log_offset)
+                    raise ConfigRefused(str(failed), failed.log_tail)
             now = self.sess()
             if now is None:
                 return asleep

@@ -26,7 +26,15 @@ from typing import Any
 from emperor import binary as uwsgi_binary
 from emperor.process import since_boot
 
-from ...errors import ActFailed, BackstageError, InvalidSetting, NotAProject, NotFound, PortBusy
+from ...errors import (
+    ActFailed,
+    BackstageError,
+    ConfigRefused,
+    InvalidSetting,
+    NotAProject,
+    NotFound,
+    PortBusy,
+)
 from ...files import declared
 from ...files.account import account
 from ...files.fs import size_of, write_atomic
@@ -431,7 +439,7 @@ def configure(
     effect = _effect(crew, act, old, new, before)
     try:
         _await_restart(crew, act, effect, before, log_offset, written)
-    except ActFailed as exc:
+    except ConfigRefused as exc:  # not when the Manager left it out: nothing of it played
         raise _put_back(crew, act, old, exc) from None
     # a factory's module is part of each version: a restart starts the live one's
     factory = new.wsgi != old.wsgi and serves_versions(act.ref, new)
