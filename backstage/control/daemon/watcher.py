@@ -8,10 +8,10 @@ loop coalesces a burst into one pass. It also watches the run folders (the home'
 is deleted, or written by another (an edit by hand), queues a pass, which writes it
 again; its own writes queue nothing. It watches the certificates' folder: the router
 reads each pair once, so a certificate written, replaced or removed there (by `tls
-import`, ACME, or by hand) queues the pass that replaces the router. And it
-watches the log folders for
-files made there (a log uWSGI rotated past log_max is renamed to `LOG.<unixtime>`):
-each is handed to `on_log`, which prunes that log's copies without a pass.
+import`, ACME, or by hand) queues the pass that replaces the router. And it watches the
+log folders for files made there (a log uWSGI rotated past log_max is renamed to
+`LOG.<unixtime>`): each is handed to `on_log`, which prunes that log's copies without a
+pass.
 
 Only changes are asked of the kernel: never opens, reads or closes without a write,
 which every pass and every reader of these files would otherwise send back here, a
@@ -159,8 +159,8 @@ class Watcher:
         certs_dir: str = "",
     ) -> None:
         """Watch `home` and the Venues at these paths, the run folders `run_dirs` for
-        files gone, the log folders `log_dirs` for files made and `certs_dir` for any
-        change, adding those not watched yet."""
+        files gone, the log folders `log_dirs` for files made and `certs_dir` for a
+        certificate written or removed, adding those not watched yet."""
         if self._observer is None:
             observer = Observer()
             observer.daemon = True

@@ -455,8 +455,8 @@ def configure(
 
 
 def _put_back(crew: Crew, act: ActManager, old: ActSpec, failed: ActFailed) -> ActFailed:
-    """The settings before a change the Act did not restart on, declared again: the
-    Act plays them again (waited for), rather than being retried on what failed."""
+    """The settings before a change uWSGI refused, declared again: the Act plays them
+    again (waited for), rather than being retried on what failed."""
     _declare_all(crew, act, old)
     # any master that serves now plays them: none lived (refused), and the Manager may
     # have pushed them already, as the config the Act last served with; not told refused
