@@ -197,7 +197,10 @@ def settled(
     # it until it is woken and turns loyal: nothing a pass could change, and looking
     # again every second would be a pass a second for as long as it sleeps
     waiting = {vassal.id for vassal in emperor.vassals if vassal.waiting}
-    refused = {entry.id for entry in emperor.blacklist} - waiting
+    # So does one whose workers accept (a master after one that ended before its first
+    # request, until its own first): it serves, and its death wakes the loop as any does
+    serving = {vassal.id for vassal in emperor.vassals if vassal.accepting and vassal.pid > 0}
+    refused = {entry.id for entry in emperor.blacklist} - waiting - serving
     if any(name not in live or name in refused for name in wanted):
         return False
     # withdrawn and still listed while it stops: its death may come before the Emperor

@@ -253,10 +253,19 @@ def test_settled_only_when_what_plays_is_what_is_wanted_and_nothing_is_on_its_wa
     # one of ours listed and unwanted is on its way out; kept, or foreign, it is not
     assert not settled({A: want(A)}, healthy, calm, ours)
     assert settled({A: want(A)}, healthy, calm, ours, keep={B})
-    # listed but refused (killed, pushed again, not yet loyal): look again
+    # listed with the entry of the master before it (killed, pushed again, not yet
+    # loyal): settled once it serves, as its death wakes the loop; while it loads, not
     listed = recorded("listed_blacklisted")
     assert {B} <= {v.id for v in listed.vassals} and listed.blacklist_entry(B)
-    assert not settled({A: want(A), B: want(B)}, listed, calm, ours)
+    assert listed.vassal(B).accepting
+    assert settled({A: want(A), B: want(B)}, listed, calm, ours)
+    loading = dataclasses.replace(
+        listed,
+        vassals=tuple(
+            dataclasses.replace(v, accepting=0) if v.id == B else v for v in listed.vassals
+        ),
+    )
+    assert not settled({A: want(A), B: want(B)}, loading, calm, ours)
     # refused once and now asleep (the Emperor holds its socket, no process): the entry
     # stays until a request wakes it, and no pass can change that
     asleep = recorded("listed_blacklisted_waiting")
