@@ -9,10 +9,11 @@ with in its place, and says why, until its act.toml changes again (another confi
 a start clears its refusal and asks for it anew.
 
 A config is good once the Emperor lists its vassal accepting on it, seen by any pass
-after its push (the one that withdraws it for the change, at the latest). A config pushed is
-refused once the Emperor counts a failure of its vassal past those it had counted when
-it was pushed: it counts one for each master that ends before its first request, and
-the exit of the master before (withdrawn for the change) comes before that push.
+after its push (the one that withdraws it for the change, at the latest). A config
+pushed is refused once the Emperor counts a failure of its vassal past those it had
+counted when it was pushed: it counts one for each master that ends before its first
+request, and the exit of the master before (withdrawn for the change) comes before
+that push.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ class LastGood:
     tries: Mapping[str, Tried] = field(default_factory=dict)  # last pushed
     refused: Mapping[str, str] = field(default_factory=dict)  # the digest uWSGI refused
 
-    def instead(self, name: str, want: Wanted, emperor: EmperorStats) -> LastGood:
-        """Remembers `want` refused when it was pushed, is not the config `name` last
-        served with, and failed since; `playing` then gives that config."""
+    def judged(self, name: str, want: Wanted, emperor: EmperorStats) -> LastGood:
+        """With `want` remembered as refused when it was the config pushed last for
+        `name`, is not the one `name` last served with, and failed since: `playing`
+        then gives the one it last served with."""
         last, push = self.good.get(name), self.tries.get(name)
         if self.refused.get(name) == want.digest or last is None or push is None:
             return self

@@ -15,11 +15,11 @@ def test_a_changed_config_uwsgi_refused_plays_the_one_last_served_with():
     served = LastGood().served({B: old}, healthy, {B: Pushed(old.digest, 0.0)})
     assert served.good[B] == old
     tried = served.pushed({B: new}, healthy)  # no failure counted then
-    assert tried.instead(B, new, healthy).playing(B, new) is None  # listed: it may yet serve
-    refused = tried.instead(B, new, killed)  # gone before its first request
+    assert tried.judged(B, new, healthy).playing(B, new) is None  # listed: it may yet serve
+    refused = tried.judged(B, new, killed)  # gone before its first request
     assert refused.playing(B, new) == old
     # refused while act.toml says the same, whatever is pushed meanwhile
-    again = refused.pushed({B: old}, killed).instead(B, new, killed)
+    again = refused.pushed({B: old}, killed).judged(B, new, killed)
     assert again.playing(B, new) == old
     assert refused.playing(B, want(B, app="/tmp/rec/other.py")) is None  # changed again
     assert refused.forget([B]).playing(B, new) is None  # a start asks for it anew
@@ -43,12 +43,12 @@ def test_no_fallback_without_a_failure_since_the_push_or_a_config_served_before(
     # the old master's exit (withdrawn before its first request) was counted before
     # the push of the new config: not a failure of it
     counted = served.pushed({B: new}, killed)
-    assert counted.instead(B, new, killed).playing(B, new) is None
+    assert counted.judged(B, new, killed).playing(B, new) is None
     # never served with any config: nothing to fall back to
-    fresh = LastGood().pushed({B: new}, healthy).instead(B, new, killed)
+    fresh = LastGood().pushed({B: new}, healthy).judged(B, new, killed)
     assert fresh.playing(B, new) is None
     # a config not the one pushed last is not the one that failed
-    assert served.pushed({B: old}, healthy).instead(B, new, killed).playing(B, new) is None
+    assert served.pushed({B: old}, healthy).judged(B, new, killed).playing(B, new) is None
 
 
 def test_an_asleep_vassal_keeps_no_config_pushed_in_mind():

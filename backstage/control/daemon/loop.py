@@ -517,7 +517,7 @@ class ProductionManager:
             want = wanted.get(name)
             if want is None:
                 continue
-            self._last_good = self._last_good.instead(name, want, emperor)
+            self._last_good = self._last_good.judged(name, want, emperor)
             last = self._last_good.playing(name, want)
             if last is None:
                 self._refusals.pop(name, None)
